@@ -1,0 +1,122 @@
+# machvm top-level Makefile.  See README.md.
+#
+#   make            module for the installed headers (KDIR=) + all user space
+#   make deps       install/download everything (run by the other targets)
+#   make check      lint, host tests, then every VM test on each stock kernel
+#   make demo       the main job, in the VM (KERNEL= picks the kernel)
+#   make vm-shell   a shell in the VM with the module loaded
+#   make bench      benchmarks in the VM
+#   make lint       checkpatch --strict, sparse, clang-format
+
+BUILD    := $(CURDIR)/build
+DEPS     := $(BUILD)/.deps-ok
+KSRC     := $(BUILD)/linux-source
+SELFTEST := $(KSRC)/tools/testing/selftests
+
+# The module's target kernel: KDIR= overrides; else the running kernel's
+# headers; else the newest installed Debian 6.1 headers.
+KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
+	$(patsubst %/Makefile,%,$(wildcard /usr/src/linux-headers-6.1*-amd64/Makefile)))
+
+CXX      ?= g++
+CC       ?= gcc
+CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -pthread \
+	    -Ilibmachvm/include -Ikmod/uapi
+CFLAGS_T := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter \
+	    -Wno-sign-compare -Werror -pthread -I$(SELFTEST) -Ikmod/uapi \
+	    -Itests/selftests
+LDLIBS   := -luring -lnl-genl-3 -lnl-3 -pthread
+
+LIB_SRC  := $(wildcard libmachvm/src/*.cpp)
+LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
+LIB      := $(BUILD)/lib/libmachvm.a
+HDRS     := $(wildcard libmachvm/include/machvm/*.hpp) kmod/uapi/machvm.h
+
+PAGERS   := $(patsubst pagers/%.cpp,$(BUILD)/bin/%,$(wildcard pagers/*.cpp))
+TOOLS    := $(patsubst tools/%.cpp,$(BUILD)/bin/%,$(wildcard tools/*.cpp))
+SELFTESTS := $(patsubst tests/selftests/%.c,$(BUILD)/tests/vm/%,\
+	$(wildcard tests/selftests/*_test.c))
+SELFTEST_LIB := $(wildcard tests/selftests/lib/*.c)
+HARNESS_T := $(patsubst tests/harness/%.c,$(BUILD)/tests/harness/%,\
+	$(wildcard tests/harness/*.c))
+UNIT     := $(patsubst tests/unit/%.cpp,$(BUILD)/tests/unit/%,\
+	$(wildcard tests/unit/*_test.cpp))
+
+USER := $(LIB) $(PAGERS) $(TOOLS) $(SELFTESTS) $(HARNESS_T) $(UNIT)
+
+all: module user
+
+$(DEPS): scripts/deps.sh
+	bash scripts/deps.sh
+	@touch $@
+
+deps:
+	bash scripts/deps.sh
+	@touch $(DEPS)
+
+module: $(DEPS)
+	bash scripts/build-kmod.sh $(KDIR) $(BUILD)/kmod/default
+	cp $(BUILD)/kmod/default/machvm.ko kmod/machvm.ko
+
+user: $(DEPS) $(USER)
+
+$(BUILD)/obj/%.o: %.cpp $(HDRS) | $(DEPS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/obj/pagers/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+
+# Kselftest binaries are C (the harness is C) and static, so the initramfs
+# needs no libraries for them.
+$(BUILD)/tests/vm/%: tests/selftests/%.c $(SELFTEST_LIB) \
+		$(wildcard tests/selftests/*.h) kmod/uapi/machvm.h | $(DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_T) -static $< $(SELFTEST_LIB) -o $@ -luring
+
+$(BUILD)/tests/harness/%: tests/harness/%.c | $(DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_T) -static $< -o $@
+
+check: $(DEPS)
+	bash scripts/check.sh
+
+demo: $(DEPS) user
+	bash scripts/vm.sh demo $(KERNEL)
+
+bench: $(DEPS) user
+	bash scripts/vm.sh bench $(KERNEL)
+
+vm-shell: $(DEPS) user
+	bash scripts/vm.sh shell $(KERNEL)
+
+lint: $(DEPS)
+	bash scripts/lint.sh
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf $(BUILD)/obj $(BUILD)/bin $(BUILD)/lib $(BUILD)/tests \
+		$(BUILD)/kmod $(BUILD)/vm kmod/machvm.ko
+	$(MAKE) -C kmod clean KDIR=$(KDIR) >/dev/null 2>&1 || true
+
+distclean:
+	rm -rf $(BUILD)
+
+.PHONY: all deps module user check demo bench vm-shell lint format clean \
+	distclean
+.SECONDARY:

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * machvm: Mach-style memory objects and user-level pagers for Linux.
+ *
+ * This is the whole user-space ABI of the machvm module.  Every structure
+ * has a fixed size and explicit padding; padding and reserved fields must
+ * be zero on input and are zero on output.  No kernel types appear here.
+ *
+ * Handles and rights
+ * ------------------
+ *
+ *  /dev/machvm        The device.  Opening it grants nothing; it answers
+ *                     MACHVM_IOC_VERSION and MACHVM_IOC_REGION and creates
+ *                     pager endpoints (MACHVM_IOC_PAGER_CREATE).
+ *  pager endpoint     A file descriptor returned by MACHVM_IOC_PAGER_CREATE.
+ *                     It is the pager's side of every object it creates:
+ *                     only this endpoint can supply, fail, destroy or set
+ *                     attributes on them.  Messages from the kernel are read
+ *                     from it (read(2) or IORING_OP_URING_CMD), commands are
+ *                     written to it (write(2) or IORING_OP_URING_CMD).
+ *  object control id  A u64 (struct machvm_object_create.id) naming an
+ *                     object inside its pager endpoint, like a Mach port
+ *                     name in one task's name space.  It means nothing on
+ *                     any other endpoint.
+ *  memory object      A file descriptor returned by MACHVM_IOC_OBJECT_CREATE
+ *                     on the pager endpoint.  Holding it is the right to
+ *                     mmap(2) the object.  It travels between processes the
+ *                     Unix way (SCM_RIGHTS, fork).
+ *  object name        A u64 never reused while the module is loaded.  Two
+ *                     names are equal iff they name the same object.  A name
+ *                     grants nothing; MACHVM_IOC_REGION returns it.
+ *
+ * Messages (kernel -> pager), struct machvm_msg
+ * ---------------------------------------------
+ *
+ *  MACHVM_MSG_INIT             First mmap of the object.  object, name,
+ *                              page_size.  The kernel does not wait: data
+ *                              requests queue until the pager answers
+ *                              MACHVM_CMD_READY.
+ *  MACHVM_MSG_DATA_REQUEST     A fault needs [offset, offset + length),
+ *                              page-aligned; access is the PROT_* wanted.
+ *                              Never sent twice for a page while one is
+ *                              outstanding.
+ *  MACHVM_MSG_SUPPLY_COMPLETED Answer to a data_supply that asked for it
+ *                              (MACHVM_SUPPLY_F_REPORT): length covers the
+ *                              supply, count is the number of pages not
+ *                              taken because they were already resident,
+ *                              error is 0.
+ *  MACHVM_MSG_TERMINATE        The last mapping and the last object right
+ *                              are gone; the control id is dead.
+ *  MACHVM_MSG_NOP              Delivered to an io_uring FETCH that waited
+ *                              MACHVM_FETCH_IDLE_MS without work, so that a
+ *                              closed ring never pins a command; re-arm it.
+ *
+ * Commands (pager -> kernel), struct machvm_cmd
+ * ---------------------------------------------
+ *
+ *  MACHVM_CMD_READY            Attributes (attr) for the object and leave
+ *                              the init state; queued requests are sent.
+ *  MACHVM_CMD_DATA_SUPPLY      length bytes at offset from the buffer at
+ *                              addr.  May cover more than was asked and may
+ *                              be unsolicited.  flags: MACHVM_SUPPLY_F_*.
+ *  MACHVM_CMD_DATA_UNAVAILABLE Zero-fill [offset, offset + length).
+ *  MACHVM_CMD_DATA_ERROR       Every fault waiting on these pages gets
+ *                              SIGBUS; error is a positive errno (report).
+ *  MACHVM_CMD_CHANGE_ATTRIBUTES Same as READY without the state change.
+ *  MACHVM_CMD_DESTROY          Destroy the object: mappings lose their
+ *                              pages, every later fault gets SIGBUS.
+ *
+ * Every command is validated: unknown type or flags, non-zero reserved
+ * fields, unaligned or out-of-range offset/length, a control id unknown to
+ * this endpoint, a bad buffer: each is an errno and changes nothing.
+ *
+ * io_uring transport
+ * ------------------
+ *
+ * IORING_OP_URING_CMD on the pager endpoint, 64-byte SQEs; the 16-byte
+ * command area holds struct machvm_uring_cmd.
+ *
+ *  MACHVM_URING_FETCH            Wait for one message; the kernel copies it
+ *                                to msg (in the pager's own task) and
+ *                                completes with res 0.
+ *  MACHVM_URING_COMMIT_AND_FETCH Execute the command at reply first (in the
+ *                                submitting task; data is copied from there)
+ *                                then wait as FETCH.  If the command fails
+ *                                the CQE carries its -errno at once and
+ *                                nothing waits.
+ *
+ * A completion res of -ECANCELED means the endpoint is shutting down or the
+ * submitting task is exiting; -ENOTCONN means the pager was shut down.
+ */
+#ifndef _UAPI_LINUX_MACHVM_H
+#define _UAPI_LINUX_MACHVM_H
+
+#include <linux/types.h>
+#include <linux/ioctl.h>
+
+#define MACHVM_DEVICE		"/dev/machvm"
+#define MACHVM_ABI_VERSION	1
+
+/* Feature bits reported by MACHVM_IOC_VERSION. */
+#define MACHVM_F_OBJECTS	(1ULL << 0)	/* objects, faults, read/write */
+#define MACHVM_F_URING_CMD	(1ULL << 1)	/* io_uring transport */
+#define MACHVM_F_REGION		(1ULL << 2)	/* MACHVM_IOC_REGION */
+
+/**
+ * struct machvm_version - MACHVM_IOC_VERSION (out)
+ * @abi_version: MACHVM_ABI_VERSION of the running module.
+ * @page_size:   the kernel's page size; offsets are multiples of it.
+ * @features:    MACHVM_F_* the module implements.
+ * @max_object_size: largest object size accepted, in bytes.
+ * @reserved:    zero.
+ */
+struct machvm_version {
+	__u32 abi_version;
+	__u32 page_size;
+	__u64 features;
+	__u64 max_object_size;
+	__u64 reserved[5];
+};
+
+/**
+ * struct machvm_pager_create - MACHVM_IOC_PAGER_CREATE (in/out)
+ * @flags:    zero.
+ * @fd:       out: the pager endpoint file descriptor (O_CLOEXEC).
+ * @reserved: zero.
+ */
+struct machvm_pager_create {
+	__u32 flags;
+	__s32 fd;
+	__u64 reserved[3];
+};
+
+/* Copy strategies (Mach's memory_object_copy_strategy_t). */
+#define MACHVM_COPY_NONE	0
+#define MACHVM_COPY_CALL	1
+#define MACHVM_COPY_DELAY	2
+
+/**
+ * struct machvm_attr - object attributes (Mach's memory_object_attr_info)
+ * @may_cache:     1 if pages may stay resident after the last unmap.
+ * @copy_strategy: MACHVM_COPY_*.
+ * @cluster_pages: pages per data_request, a power of two, 1 to 64.
+ * @timeout_ms:    how long a fault waits for the pager, 10 ms to 600 s; 0
+ *                 keeps the current value (default MACHVM_DEFAULT_TIMEOUT_MS).
+ */
+struct machvm_attr {
+	__u8 may_cache;
+	__u8 copy_strategy;
+	__u16 cluster_pages;
+	__u32 timeout_ms;
+};
+
+#define MACHVM_DEFAULT_TIMEOUT_MS	5000
+#define MACHVM_MAX_CLUSTER_PAGES	64
+#define MACHVM_FETCH_IDLE_MS		2000
+
+/**
+ * struct machvm_object_create - MACHVM_IOC_OBJECT_CREATE on an endpoint
+ * @size:     in: object size in bytes, a non-zero multiple of page_size.
+ * @max_prot: in: PROT_READ, PROT_WRITE, PROT_EXEC mask no mapping exceeds.
+ * @flags:    in: zero.
+ * @attr:     in: initial attributes (timeout_ms 0: default).
+ * @id:       out: the object control id on this endpoint.
+ * @name:     out: the object name.
+ * @fd:       out: the memory object file descriptor (O_CLOEXEC).
+ * @pad:      zero.
+ * @reserved: zero.
+ */
+struct machvm_object_create {
+	__u64 size;
+	__u32 max_prot;
+	__u32 flags;
+	struct machvm_attr attr;
+	__u64 id;
+	__u64 name;
+	__s32 fd;
+	__u32 pad;
+	__u64 reserved[2];
+};
+
+/**
+ * struct machvm_region - MACHVM_IOC_REGION (Mach's vm_region)
+ * @addr:     in: an address in the caller's address space.
+ * @start:    out: first address of the mapping holding it.
+ * @end:      out: end (exclusive) of that mapping.
+ * @name:     out: name of the object mapped there.
+ * @offset:   out: object offset that @addr maps.
+ * @size:     out: object size.
+ * @prot:     out: current PROT_* of the mapping.
+ * @max_prot: out: PROT_* the mapping may be raised to.
+ * @shared:   out: 1 for MAP_SHARED, 0 for MAP_PRIVATE.
+ * @pad:      zero.
+ * @reserved: zero.
+ *
+ * -ENOMEM: no mapping at @addr.  -ENXIO: the mapping is not a machvm object.
+ */
+struct machvm_region {
+	__u64 addr;
+	__u64 start;
+	__u64 end;
+	__u64 name;
+	__u64 offset;
+	__u64 size;
+	__u32 prot;
+	__u32 max_prot;
+	__u32 shared;
+	__u32 pad;
+	__u64 reserved[2];
+};
+
+/* Message types (kernel -> pager). */
+#define MACHVM_MSG_NOP			0
+#define MACHVM_MSG_INIT			1
+#define MACHVM_MSG_DATA_REQUEST		2
+#define MACHVM_MSG_SUPPLY_COMPLETED	3
+#define MACHVM_MSG_TERMINATE		4
+
+/**
+ * struct machvm_msg - one message from the kernel to a pager (64 bytes)
+ * @type:      MACHVM_MSG_*.
+ * @access:    DATA_REQUEST: PROT_* the fault needs.
+ * @object:    the object control id.
+ * @offset:    DATA_REQUEST, SUPPLY_COMPLETED: byte offset, page aligned.
+ * @length:    DATA_REQUEST, SUPPLY_COMPLETED: bytes, page multiple.
+ * @name:      INIT: the object name.
+ * @size:      INIT: object size in bytes.
+ * @page_size: INIT: page size.
+ * @count:     SUPPLY_COMPLETED: pages not taken (already resident).
+ * @seq:       per-endpoint sequence number, for tracing.
+ */
+struct machvm_msg {
+	__u32 type;
+	__u32 access;
+	__u64 object;
+	__u64 offset;
+	__u64 length;
+	__u64 name;
+	__u64 size;
+	__u32 page_size;
+	__u32 count;
+	__u64 seq;
+};
+
+/* Command types (pager -> kernel). */
+#define MACHVM_CMD_READY		1
+#define MACHVM_CMD_DATA_SUPPLY		2
+#define MACHVM_CMD_DATA_UNAVAILABLE	3
+#define MACHVM_CMD_DATA_ERROR		4
+#define MACHVM_CMD_CHANGE_ATTRIBUTES	5
+#define MACHVM_CMD_DESTROY		6
+
+/* DATA_SUPPLY flags. */
+#define MACHVM_SUPPLY_F_REPORT		(1U << 0) /* send SUPPLY_COMPLETED */
+#define MACHVM_SUPPLY_F_ALL		MACHVM_SUPPLY_F_REPORT
+
+/* Most bytes one DATA_SUPPLY / UNAVAILABLE / ERROR may cover. */
+#define MACHVM_MAX_XFER			(4U << 20)
+
+/**
+ * struct machvm_cmd - one command from a pager to the kernel (64 bytes)
+ * @type:     MACHVM_CMD_*.
+ * @flags:    DATA_SUPPLY: MACHVM_SUPPLY_F_*; otherwise zero.
+ * @object:   the object control id on this endpoint.
+ * @offset:   byte offset, page aligned.
+ * @length:   bytes, a page multiple, at most MACHVM_MAX_XFER.
+ * @addr:     DATA_SUPPLY: user address of @length bytes of data.
+ * @error:    DATA_ERROR: positive errno, 1..4095.
+ * @pad:      zero.
+ * @attr:     READY, CHANGE_ATTRIBUTES: the attributes.
+ * @reserved: zero.
+ */
+struct machvm_cmd {
+	__u32 type;
+	__u32 flags;
+	__u64 object;
+	__u64 offset;
+	__u64 length;
+	__u64 addr;
+	__u32 error;
+	__u32 pad;
+	struct machvm_attr attr;
+	__u64 reserved;
+};
+
+/* io_uring command opcodes (sqe->cmd_op). */
+#define MACHVM_URING_FETCH		0x4d01
+#define MACHVM_URING_COMMIT_AND_FETCH	0x4d02
+
+/**
+ * struct machvm_uring_cmd - the 16-byte sqe->cmd area
+ * @reply: COMMIT_AND_FETCH: user address of a struct machvm_cmd; else 0.
+ * @msg:   user address of a struct machvm_msg the next message goes to.
+ */
+struct machvm_uring_cmd {
+	__u64 reply;
+	__u64 msg;
+};
+
+#define MACHVM_IOC_MAGIC	'M'
+#define MACHVM_IOC_VERSION	_IOR(MACHVM_IOC_MAGIC, 0x00, struct machvm_version)
+#define MACHVM_IOC_PAGER_CREATE	_IOWR(MACHVM_IOC_MAGIC, 0x01, struct machvm_pager_create)
+#define MACHVM_IOC_REGION	_IOWR(MACHVM_IOC_MAGIC, 0x02, struct machvm_region)
+/* On a pager endpoint only. */
+#define MACHVM_IOC_OBJECT_CREATE _IOWR(MACHVM_IOC_MAGIC, 0x10, struct machvm_object_create)
+
+#endif /* _UAPI_LINUX_MACHVM_H */

@@ -1,0 +1,70 @@
+#!/bin/bash
+# check.sh: everything `make check` runs, in order, with one summary.
+#   1. build (module W=1 for every stock kernel, all user space)
+#   2. lint (checkpatch --strict, sparse, clang-format)
+#   3. host tests: C++ unit tests and the VM harness's own test
+#   4. every Kselftest binary in the VM, on each stock kernel
+# Last line: "N passed, N failed[, N skipped]"; exit status 1 on any failure.
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$ROOT/build
+cd "$ROOT"
+mkdir -p "$BUILD/check"
+rm -f "$BUILD"/check/*.counts
+P=0 F=0 S=0
+summary=()
+add() {	# add STAGE COUNTS_FILE
+	local p=0 f=1 s=0
+	if [ -s "$2" ]; then read -r p f s < "$2"; fi
+	P=$((P + p)) F=$((F + f)) S=$((S + s))
+	summary+=("$(printf '%-28s %4d passed, %d failed, %d skipped' "$1" "$p" "$f" "$s")")
+}
+
+echo "== build"
+if make -s user module >"$BUILD/check/build.log" 2>&1; then
+	echo "1 0 0" > "$BUILD/check/build.counts"
+else
+	cat "$BUILD/check/build.log"
+	echo "0 1 0" > "$BUILD/check/build.counts"
+fi
+add build "$BUILD/check/build.counts"
+
+echo "== lint"
+bash scripts/lint.sh "$BUILD/check/lint.counts"
+add lint "$BUILD/check/lint.counts"
+
+echo "== host unit tests"
+up=0 uf=0
+for t in "$BUILD"/tests/unit/*_test; do
+	[ -x "$t" ] || continue
+	if "$t" > "$BUILD/check/$(basename "$t").log" 2>&1; then
+		up=$((up + 1)); echo "  PASS $(basename "$t")"
+	else
+		uf=$((uf + 1)); echo "  FAIL $(basename "$t")"
+		tail -n 30 "$BUILD/check/$(basename "$t").log"
+	fi
+done
+echo "$up $uf 0" > "$BUILD/check/unit.counts"
+add "host unit" "$BUILD/check/unit.counts"
+
+echo "== VM harness self-test"
+newest=$(tail -n 1 "$BUILD/kernels.list")
+python3 tests/harness/run_test.py "$BUILD" "$newest" \
+	"$BUILD/check/harness.counts" > "$BUILD/check/harness.log" 2>&1
+tail -n 3 "$BUILD/check/harness.log"
+add "harness self-test" "$BUILD/check/harness.counts"
+
+while read -r rel; do
+	echo "== VM tests on $rel"
+	rm -f "$BUILD/vm/$rel/counts"
+	bash scripts/vm.sh check "$rel"
+	add "VM $rel" "$BUILD/vm/$rel/counts"
+done < "$BUILD/kernels.list"
+
+echo
+echo "== summary"
+printf '%s\n' "${summary[@]}"
+line="$P passed, $F failed"
+[ "$S" -gt 0 ] && line="$line, $S skipped"
+echo "$line"
+[ "$F" -eq 0 ]

@@ -1,0 +1,51 @@
+#!/bin/bash
+# lint.sh [COUNTS]: checkpatch --strict and sparse on the module, a
+# clang-format check on user space.  Each check is one result; COUNTS gets
+# "passed failed skipped".
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$ROOT/build
+cd "$ROOT"
+pass=0 fail=0
+result() {
+	if [ "$2" -eq 0 ]; then
+		echo "  PASS lint/$1"; pass=$((pass + 1))
+	else
+		echo "  FAIL lint/$1"; fail=$((fail + 1))
+	fi
+}
+
+CP="perl $BUILD/linux-source/scripts/checkpatch.pl --strict --no-tree --terse
+	--show-types --ignore FILE_PATH_CHANGES"
+KFILES=$(git ls-files 'kmod/*.c' 'kmod/*.h' | grep -v '^kmod/uapi/')
+# uapi headers cannot use BIT(); that one check does not apply there.
+rc=0
+$CP -f $KFILES > "$BUILD/checkpatch.log" 2>&1 || rc=1
+$CP --ignore BIT_MACRO -f kmod/uapi/*.h >> "$BUILD/checkpatch.log" 2>&1 || rc=1
+grep -E 'ERROR|WARNING|CHECK' "$BUILD/checkpatch.log" | head -40
+result checkpatch $rc
+
+while read -r rel; do
+	out=$BUILD/kmod/sparse-$rel
+	rm -rf "$out"
+	bash scripts/build-kmod.sh "/usr/src/linux-headers-$rel" "$out" \
+		C=2 CHECK="sparse -Wno-decl" > "$BUILD/sparse-$rel.log" 2>&1
+	rc=$?
+	# Only our own files count; kernel headers are not ours to fix.
+	if grep -E "^$out/[^:]*:[0-9]+:[0-9]+: (warning|error)" \
+		"$BUILD/sparse-$rel.log"; then
+		rc=1
+	fi
+	result "sparse-$rel" $rc
+done < "$BUILD/kernels.list"
+
+UFILES=$(git ls-files '*.cpp' '*.hpp' 2>/dev/null)
+rc=0
+if [ -n "$UFILES" ]; then
+	clang-format --dry-run --Werror $UFILES || rc=1
+fi
+result clang-format $rc
+
+echo "[lint] $pass passed, $fail failed"
+[ -n "${1:-}" ] && echo "$pass $fail 0" > "$1"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,44 @@
+#!/bin/bash
+# vm.sh MODE [KERNEL]: build the module and initramfs for a stock kernel and
+# boot it under QEMU in MODE (check, demo, bench, shell).  KERNEL is a
+# substring of a release in build/kernels.list (default: every kernel for
+# check, the newest for the others).  Extra run.py options: $RUN_ARGS.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$ROOT/build
+MODE=$1
+SEL=${2:-}
+
+mapfile -t ALL < "$BUILD/kernels.list"
+if [ -n "$SEL" ]; then
+	mapfile -t KERNELS < <(printf '%s\n' "${ALL[@]}" | grep -F -- "$SEL")
+elif [ "$MODE" = check ]; then
+	KERNELS=("${ALL[@]}")
+else
+	KERNELS=("${ALL[-1]}")
+fi
+[ ${#KERNELS[@]} -gt 0 ] || { echo "vm.sh: no kernel matches '$SEL'" >&2; exit 2; }
+
+rc=0
+for rel in "${KERNELS[@]}"; do
+	kdir=/usr/src/linux-headers-$rel
+	out=$BUILD/vm/${VMTAG:-}$rel
+	mkdir -p "$out"
+	echo "== $MODE on $rel"
+	bash "$ROOT/scripts/build-kmod.sh" "$kdir" "$BUILD/kmod/$rel"
+	args=()
+	for b in "$BUILD"/bin/*; do
+		[ -x "$b" ] && args+=(--bin "$b")
+	done
+	testdir=${TESTDIR:-$BUILD/tests/vm}
+	bash "$ROOT/tests/vm/mkinitramfs.sh" "$out/initramfs.cpio.gz" \
+		"$BUILD/kmod/$rel/machvm.ko" --tests "$testdir" "${args[@]}" \
+		--file "$ROOT/tests/vm/demo.sh:demo.sh" \
+		--file "$ROOT/tests/vm/bench.sh:bench.sh"
+	expect=$(cd "$testdir" && ls | sort | paste -sd, -)
+	python3 "$ROOT/tests/vm/run.py" --kernel-dir "$BUILD/kernels/$rel" \
+		--initrd "$out/initramfs.cpio.gz" --mode "$MODE" --out "$out" \
+		--label "$rel" --expect "$expect" --counts "$out/counts" \
+		${RUN_ARGS:-} || rc=1
+done
+exit $rc

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""Boot a stock Debian kernel with the machvm initramfs under QEMU and judge
+what happened.
+
+The guest's /init (tests/vm/init) writes "MVM ..." lines and the raw TAP of
+every Kselftest binary to the second serial port; the kernel console goes
+to the first.  This script reads both and turns them into results:
+
+  * every Kselftest case ("ok" / "not ok") is one result;
+  * a binary that never ends (timeout) or ends without its
+    "# Totals:" line, or reports fewer cases than its plan, fails;
+  * a binary that exits non-zero without a failed case fails;
+  * a kernel Oops / WARNING / BUG / GPF / hung task / panic logged while a
+    binary ran fails that binary (the guest marks the log before each one,
+    as liburing's runtests.sh does; the console log is a second witness);
+  * insmod or rmmod failing, or the guest never finishing, fails the run.
+
+Usage: run.py --kernel-dir DIR --initrd FILE --mode check|demo|bench|shell
+              --out DIR [--timeout S] [--test-timeout S] [--label L]
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+BAD = re.compile(r"Oops|WARNING:|BUG:|general protection fault|"
+                 r"blocked for more than|Kernel panic|UBSAN|KASAN|"
+                 r"kernel BUG|RCU.*stall|soft lockup")
+MARK = re.compile(r"machvm-mark: (\S+)\s*$")
+TOTALS = re.compile(r"^# Totals: pass:(\d+) fail:(\d+) xfail:(\d+) "
+                    r"xpass:(\d+) skip:(\d+) error:(\d+)")
+RESULT = re.compile(r"^(ok|not ok) (\d+) (.*?)\s*$")
+PLAN = re.compile(r"^1\.\.(\d+)")
+
+
+class Result:
+    def __init__(self, name, status, detail=""):
+        self.name = name        # "binary/case" or "binary" or a run step
+        self.status = status    # "pass", "fail", "skip"
+        self.detail = detail
+
+    def __repr__(self):
+        return f"Result({self.name!r}, {self.status!r}, {self.detail!r})"
+
+
+def parse(results_text, console_text, expected, label=""):
+    """Turn the guest's output into a list of Result.
+
+    results_text: what the guest wrote to ttyS1; console_text: ttyS0;
+    expected: names of the test binaries put into the initramfs.
+    """
+    out = []
+    outputs = {}
+    lines = results_text.replace("\r", "").split("\n")
+    cur = None
+    seen = {}
+    kmsg = {}
+    insmod = rmmod = done = None
+    for line in lines:
+        if line.startswith("MVM "):
+            f = line.split(" ", 3)
+            tag = f[1] if len(f) > 1 else ""
+            if tag == "TEST" and len(f) >= 4 and f[3].startswith("START"):
+                cur = f[2]
+                seen[cur] = {"end": None, "cases": [], "plan": None,
+                             "totals": None}
+                outputs[cur] = []
+            elif tag == "TEST" and len(f) >= 4 and f[3].startswith("END"):
+                if f[2] in seen:
+                    seen[f[2]]["end"] = int(f[3].split("rc=")[1])
+                cur = None
+            elif tag == "KMSG" and len(f) >= 3:
+                kmsg.setdefault(f[2], []).append(f[3] if len(f) > 3 else "")
+            elif tag == "INSMOD":
+                insmod = f[2] if len(f) > 2 else "fail"
+            elif tag == "RMMOD":
+                rmmod = " ".join(f[2:]) if len(f) > 2 else "fail"
+            elif tag == "DONE":
+                done = True
+            continue
+        if cur is None:
+            continue
+        outputs[cur].append(line)
+        st = seen[cur]
+        m = PLAN.match(line)
+        if m and st["plan"] is None:
+            st["plan"] = int(m.group(1))
+        m = RESULT.match(line)
+        if m:
+            st["cases"].append((m.group(1), m.group(3)))
+        m = TOTALS.match(line)
+        if m:
+            st["totals"] = [int(x) for x in m.groups()]
+
+    # Second witness: the console log, attributed by the same marks.
+    where = "boot"
+    for line in console_text.replace("\r", "").split("\n"):
+        m = MARK.search(line)
+        if m:
+            where = m.group(1)
+            continue
+        if BAD.search(line) and where not in kmsg:
+            kmsg.setdefault(where, []).append(line.strip())
+
+    if insmod != "ok":
+        out.append(Result("insmod", "fail", f"insmod: {insmod}"))
+    for name in expected:
+        st = seen.get(name)
+        if st is None:
+            out.append(Result(name, "fail", "never started (no result)"))
+            continue
+        nfail = 0
+        for verdict, desc in st["cases"]:
+            case = desc
+            status = "pass"
+            if verdict == "not ok":
+                status = "fail"
+                nfail += 1
+            elif "# SKIP" in desc:
+                status = "skip"
+            case = re.sub(r"\s*#.*$", "", case)
+            out.append(Result(f"{name}/{case}", status))
+        if st["end"] is None:
+            out.append(Result(name, "fail",
+                              "did not finish (timeout or VM died)"))
+        elif st["end"] == 137:
+            out.append(Result(name, "fail", "killed by the test timeout"))
+        if st["plan"] is not None and len(st["cases"]) < st["plan"]:
+            out.append(Result(name, "fail",
+                              f"missing results: {len(st['cases'])} of "
+                              f"{st['plan']} reported"))
+        if st["totals"] is None and st["end"] is not None:
+            out.append(Result(name, "fail", "no '# Totals:' line"))
+        if st["end"] not in (None, 0, 137) and nfail == 0:
+            out.append(Result(name, "fail",
+                              f"exit status {st['end']} with no failed case"))
+        if name in kmsg:
+            out.append(Result(name, "fail", "kernel reported: " +
+                              " | ".join(kmsg[name][:3])))
+    for where, msgs in kmsg.items():
+        if where not in expected:
+            out.append(Result(where, "fail", "kernel reported: " +
+                              " | ".join(msgs[:3])))
+    if insmod == "ok" and rmmod != "ok":
+        out.append(Result("rmmod", "fail", f"rmmod: {rmmod}"))
+    if not done:
+        out.append(Result("vm", "fail", "guest did not finish"))
+    return out, outputs
+
+
+def find_accel():
+    """KVM when it really starts a vCPU here, TCG otherwise.
+
+    /dev/kvm can exist and still fail (nested virtualisation refusing an
+    MSR, say), so start a halted guest and quit it: a second or less.
+    MVM_ACCEL=kvm|tcg overrides."""
+    forced = os.environ.get("MVM_ACCEL")
+    if forced:
+        return ["-accel", forced]
+    if os.access("/dev/kvm", os.R_OK | os.W_OK):
+        try:
+            p = subprocess.run(
+                ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "max", "-S",
+                 "-display", "none", "-nodefaults", "-monitor", "stdio"],
+                input=b"quit\n", capture_output=True, timeout=10)
+            if p.returncode == 0:
+                return ["-accel", "kvm"]
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+    return ["-accel", "tcg"]
+
+
+def qemu_cmd(args, console, results):
+    cmdline = ("console=ttyS0 panic=-1 loglevel=6 "
+               f"mvm_mode={args.mode} mvm_test_timeout={args.test_timeout} "
+               + args.append)
+    cmd = ["qemu-system-x86_64", "-nodefaults", "-no-user-config",
+           *find_accel(), "-cpu", "max", "-smp", "2",
+           "-m", str(args.memory), "-kernel",
+           os.path.join(args.kernel_dir, "vmlinuz"), "-initrd", args.initrd,
+           "-display", "none", "-no-reboot", "-append", cmdline]
+    if args.mode == "shell":
+        cmd += ["-serial", "mon:stdio", "-serial", f"file:{results}"]
+    else:
+        cmd += ["-serial", f"file:{console}", "-serial", f"file:{results}"]
+    cmd += args.qemu_arg
+    return cmd
+
+
+def boot(args):
+    os.makedirs(args.out, exist_ok=True)
+    console = os.path.join(args.out, "console.log")
+    results = os.path.join(args.out, "results.log")
+    for f in (console, results):
+        if os.path.exists(f):
+            os.unlink(f)
+    cmd = qemu_cmd(args, console, results)
+    if args.mode == "shell":
+        return subprocess.call(cmd), False
+    start = time.time()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    shown = 0
+    timed_out = False
+    while proc.poll() is None:
+        time.sleep(0.2)
+        if args.mode in ("demo", "bench") and os.path.exists(results):
+            with open(results, errors="replace") as f:
+                data = f.read()
+            # Show the demo live, without the protocol lines.
+            for line in data[shown:].splitlines(keepends=True):
+                if not line.endswith("\n"):
+                    break
+                shown += len(line)
+                if not line.startswith("MVM "):
+                    sys.stdout.write(line.replace("\r", ""))
+            sys.stdout.flush()
+        if time.time() - start > args.timeout:
+            proc.kill()
+            proc.wait()
+            timed_out = True
+    return time.time() - start, timed_out
+
+
+def read(path):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--kernel-dir", required=True)
+    ap.add_argument("--initrd", required=True)
+    ap.add_argument("--mode", default="check",
+                    choices=["check", "demo", "bench", "shell"])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--label", default="")
+    ap.add_argument("--timeout", type=int, default=1500)
+    ap.add_argument("--test-timeout", type=int, default=600)
+    ap.add_argument("--memory", type=int, default=2048)
+    ap.add_argument("--append", default="")
+    ap.add_argument("--expect", default="",
+                    help="comma-separated test binaries that must report")
+    ap.add_argument("--counts", help="write 'passed failed skipped' here")
+    ap.add_argument("--report", help="write every result here as JSON")
+    ap.add_argument("--qemu-arg", action="append", default=[])
+    args = ap.parse_args()
+    label = args.label or os.path.basename(args.kernel_dir)
+
+    if args.mode == "shell":
+        rc, _ = boot(args)
+        return rc
+
+    elapsed, timed_out = boot(args)
+    console = read(os.path.join(args.out, "console.log"))
+    results = read(os.path.join(args.out, "results.log"))
+    expected = [e for e in args.expect.split(",") if e] \
+        if args.mode == "check" else []
+    res, outputs = parse(results, console, expected, label)
+    if timed_out:
+        res.append(Result("vm", "fail", f"timed out after {args.timeout}s"))
+    if args.mode in ("demo", "bench"):
+        m = re.search(rf"^MVM {args.mode} rc=(\d+)", results, re.M)
+        if not m or m.group(1) != "0":
+            res.append(Result(args.mode, "fail",
+                              f"{args.mode} script failed "
+                              f"({m.group(1) if m else 'no status'})"))
+        else:
+            res.append(Result(args.mode, "pass"))
+
+    passed = sum(r.status == "pass" for r in res)
+    failed = sum(r.status == "fail" for r in res)
+    skipped = sum(r.status == "skip" for r in res)
+    for r in res:
+        if True:
+            if r.status != "pass" or os.environ.get("V"):
+                print(f"  [{label}] {r.status.upper():4} {r.name}"
+                      + (f": {r.detail}" if r.detail else ""))
+    failed_bins = sorted({r.name.split("/")[0] for r in res
+                          if r.status == "fail"})
+    for b in failed_bins:
+        if b in outputs:
+            print(f"---- [{label}] output of {b} ----")
+            print("\n".join(outputs[b][-60:]))
+    print(f"[{label}] {passed} passed, {failed} failed"
+          + (f", {skipped} skipped" if skipped else "")
+          + f" ({elapsed:.0f}s)")
+    if failed:
+        print(f"[{label}] full guest console: "
+              f"{os.path.join(args.out, 'console.log')}")
+    if args.report:
+        with open(args.report, "w") as f:
+            json.dump([vars(r) for r in res], f, indent=1)
+    if args.counts:
+        with open(args.counts, "w") as f:
+            f.write(f"{passed} {failed} {skipped}\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

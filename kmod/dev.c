@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The /dev/machvm misc device: version and feature query.
+ * The /dev/machvm misc device: version and feature query, pager endpoint
+ * creation and region queries (Mach's vm_region).  Opening it grants
+ * nothing.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
+#include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/uaccess.h>
 #include "machvm.h"
@@ -22,6 +25,66 @@ static long mvm_ioc_version(void __user *arg)
 	return copy_to_user(arg, &v, sizeof(v)) ? -EFAULT : 0;
 }
 
+static long mvm_ioc_pager_create(void __user *arg)
+{
+	struct machvm_pager_create pc;
+	int fd;
+
+	if (copy_from_user(&pc, arg, sizeof(pc)))
+		return -EFAULT;
+	if (pc.flags || pc.fd || memchr_inv(pc.reserved, 0, sizeof(pc.reserved)))
+		return -EINVAL;
+	fd = mvm_pager_create();
+	if (fd < 0)
+		return fd;
+	pc.fd = fd;
+	/* The fd is installed; a bad buffer now leaks it to the caller. */
+	return copy_to_user(arg, &pc, sizeof(pc)) ? -EFAULT : 0;
+}
+
+static long mvm_ioc_region(void __user *arg)
+{
+	struct mm_struct *mm = current->mm;
+	struct machvm_region r;
+	struct vm_area_struct *vma;
+	struct mvm_object *obj;
+
+	if (copy_from_user(&r, arg, sizeof(r)))
+		return -EFAULT;
+	if (r.start || r.end || r.name || r.offset || r.size || r.prot ||
+	    r.max_prot || r.shared || r.pad || r.reserved[0] || r.reserved[1])
+		return -EINVAL;
+	if (!mm)
+		return -EINVAL;
+	mmap_read_lock(mm);
+	vma = vma_lookup(mm, r.addr);
+	if (!vma) {
+		mmap_read_unlock(mm);
+		return -ENOMEM;
+	}
+	if (!vma->vm_file || vma->vm_file->f_op != &mvm_object_fops) {
+		mmap_read_unlock(mm);
+		return -ENXIO;
+	}
+	obj = vma->vm_file->private_data;
+	r.start = vma->vm_start;
+	r.end = vma->vm_end;
+	r.name = obj->name;
+	r.size = obj->size;
+	r.offset = ((u64)vma->vm_pgoff << PAGE_SHIFT) +
+		   (round_down(r.addr, PAGE_SIZE) - vma->vm_start);
+	r.prot = ((vma->vm_flags & VM_READ) ? PROT_READ : 0) |
+		 ((vma->vm_flags & VM_WRITE) ? PROT_WRITE : 0) |
+		 ((vma->vm_flags & VM_EXEC) ? PROT_EXEC : 0);
+	r.max_prot = ((vma->vm_flags & VM_MAYREAD) ? PROT_READ : 0) |
+		     ((vma->vm_flags & VM_MAYWRITE) ? PROT_WRITE : 0) |
+		     ((vma->vm_flags & VM_MAYEXEC) ? PROT_EXEC : 0);
+	r.max_prot &= obj->max_prot;
+	r.shared = !!(vma->vm_flags & VM_SHARED);
+	mmap_read_unlock(mm);
+	return copy_to_user(arg, &r, sizeof(r)) ? -EFAULT : 0;
+}
+
 static long mvm_dev_ioctl(struct file *file, unsigned int cmd,
 			  unsigned long arg)
 {
@@ -30,6 +93,10 @@ static long mvm_dev_ioctl(struct file *file, unsigned int cmd,
 	switch (cmd) {
 	case MACHVM_IOC_VERSION:
 		return mvm_ioc_version(uarg);
+	case MACHVM_IOC_PAGER_CREATE:
+		return mvm_ioc_pager_create(uarg);
+	case MACHVM_IOC_REGION:
+		return mvm_ioc_region(uarg);
 	default:
 		return -ENOTTY;
 	}

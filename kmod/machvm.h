@@ -1,16 +1,134 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * machvm internal interfaces shared by the module's files.
+ *
+ * Objects and their lifetimes
+ * ---------------------------
+ *
+ * struct mvm_pager - one pager endpoint (an anon file).  Refcounted: the
+ *   endpoint file holds one reference and every object it created holds
+ *   one (obj->pager), so a pager outlives its objects' last users.
+ *
+ * struct mvm_object - one memory object.  Refcounted: the object file
+ *   (file->private_data) holds one, the pager's id table holds one while
+ *   the control id is live, a sleeping fault holds one.  The object owns
+ *   one reference on its inode, whose address_space is the object's page
+ *   cache; pages go when the last reference does.
+ *
+ * struct mvm_req - one outstanding data_request.  Refcounted: the object's
+ *   request list holds one while it is pending, each sleeping fault one.
+ *   Its embedded message sits on the pager queue until delivered; it is
+ *   taken off the queue (under the pager lock) before the request can go.
+ *
+ * Lock order: obj->supply_sem -> obj->lock -> pager->lock.
  */
 #ifndef _MACHVM_H
 #define _MACHVM_H
 
+#include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/rwsem.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/xarray.h>
 #include "uapi/machvm.h"
 
-#define MACHVM_FEATURES	0ULL
+#define MACHVM_FEATURES	(MACHVM_F_OBJECTS | MACHVM_F_URING_CMD | \
+			 MACHVM_F_REGION)
+
+/* A queued message; embedded in a request or standalone (@owned). */
+struct mvm_msg {
+	struct list_head node;	/* on pager->msgs; empty when not queued */
+	bool owned;		/* kfree()d by the pager once delivered */
+	struct machvm_msg m;
+};
+
+struct mvm_pager {
+	struct kref ref;
+	spinlock_t lock;	/* protects msgs, fetches, dead, seq */
+	struct list_head msgs;	/* struct mvm_msg, oldest first */
+	struct list_head fetches; /* idle io_uring FETCHes, struct mvm_fetch */
+	bool dead;		/* endpoint released: queue nothing more */
+	unsigned int nr_msgs;	/* length of msgs */
+	unsigned int nr_kicked;	/* FETCHes sent to task work to pop one */
+	u64 seq;
+	wait_queue_head_t wq;	/* read(2) and poll(2) */
+	struct xarray objects;	/* control id -> object (holds a ref) */
+	struct delayed_work monitor; /* idle / exiting-task FETCH reaper */
+};
+
+enum mvm_obj_state { MVM_OBJ_NEW, MVM_OBJ_INIT_SENT, MVM_OBJ_READY };
+
+struct mvm_object {
+	struct kref ref;
+	struct rw_semaphore supply_sem;	/* read: supply; write: destroy */
+	spinlock_t lock;	/* protects everything below */
+	enum mvm_obj_state state;
+	bool destroyed;		/* DESTROY or terminate: no more pages */
+	bool orphaned;		/* its pager is gone */
+	bool mapped;		/* mmap()ed at least once (init sent) */
+	struct machvm_attr attr;
+	struct list_head reqs;	/* pending struct mvm_req */
+	struct list_head owed;	/* struct mvm_owed: SIGBUS due on retry */
+	unsigned int nr_owed;
+	struct mvm_msg *init_msg;	/* preallocated, sent on first mmap */
+	struct mvm_msg *term_msg;	/* preallocated, sent at the end */
+
+	/* Set at creation, constant after. */
+	struct mvm_pager *pager;	/* holds a pager reference */
+	struct inode *inode;		/* holds an inode reference */
+	u64 id;
+	u64 name;
+	u64 size;
+	pgoff_t npages;
+	u32 max_prot;
+};
+
+enum mvm_req_state { MVM_REQ_PENDING, MVM_REQ_DONE, MVM_REQ_FAILED };
+
+struct mvm_req {
+	struct kref ref;
+	struct list_head node;	/* on obj->reqs while pending */
+	pgoff_t start;
+	pgoff_t npages;
+	unsigned long deadline;	/* jiffies */
+	int state;		/* enum mvm_req_state; READ_ONCE by waiters */
+	int error;
+	wait_queue_head_t wq;
+	struct mvm_msg msg;	/* the data_request */
+};
+
+extern const struct file_operations mvm_object_fops;
 
 int mvm_dev_init(void);
 void mvm_dev_exit(void);
+
+int mvm_object_init(void);
+void mvm_object_exit(void);
+int mvm_object_create(struct mvm_pager *pager,
+		      struct machvm_object_create *oc);
+void mvm_object_put(struct mvm_object *obj);
+void mvm_object_orphan(struct mvm_object *obj);
+int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c);
+int mvm_attr_check(const struct machvm_attr *a, bool create);
+
+int mvm_pager_create(void);
+void mvm_pager_get(struct mvm_pager *pager);
+void mvm_pager_put(struct mvm_pager *pager);
+void mvm_pager_queue(struct mvm_pager *pager, struct mvm_msg *msg);
+bool mvm_pager_unqueue(struct mvm_pager *pager, struct mvm_msg *msg);
+int mvm_pager_exec(struct mvm_pager *pager, const struct machvm_cmd *c);
+struct mvm_msg *mvm_pager_pop(struct mvm_pager *pager, struct machvm_msg *out);
+
+int mvm_uring_init(void);
+void mvm_uring_exit(void);
+int mvm_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
+void mvm_uring_kick(struct mvm_pager *pager);
+void mvm_uring_monitor(struct work_struct *work);
+void mvm_uring_release(struct mvm_pager *pager);
 
 #endif /* _MACHVM_H */

@@ -15,6 +15,12 @@ static int __init machvm_init(void)
 {
 	int ret;
 
+	ret = mvm_object_init();
+	if (ret)
+		goto err_object;
+	ret = mvm_uring_init();
+	if (ret)
+		goto err_uring;
 	ret = mvm_dev_init();
 	if (ret)
 		goto err_dev;
@@ -22,12 +28,18 @@ static int __init machvm_init(void)
 	return 0;
 
 err_dev:
+	mvm_uring_exit();
+err_uring:
+	mvm_object_exit();
+err_object:
 	return ret;
 }
 
 static void __exit machvm_exit(void)
 {
 	mvm_dev_exit();
+	mvm_uring_exit();
+	mvm_object_exit();
 	pr_info("unloaded\n");
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Kernel API differences between the kernels machvm supports, decided by
- * compile probes (compat/probes/*.c, run by compat/probe.sh into
+ * compile probes (the files in compat/probes, run by compat/probe.sh into
  * compat-generated.h), never by version numbers.  The rest of the module
  * uses only the names defined here.
  */

@@ -1,0 +1,765 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memory objects: their files and page caches, mmap, the fault path and
+ * the pager commands that fill or fail pages.
+ *
+ * Each object has an inode of machvm's pseudo filesystem; its
+ * address_space is the object's page cache, so MAP_SHARED mappings are
+ * coherent and MAP_PRIVATE gets the kernel's own copy-on-write.  A fault
+ * on a missing page queues one data_request (shared by every fault on the
+ * same pages), drops the fault lock and sleeps killably until the pager
+ * answers, the request times out, or the pager goes away; then it returns
+ * VM_FAULT_RETRY, as userfaultfd does.  A fault whose request failed owes
+ * its task a SIGBUS, paid on the retry.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/file.h>
+#include <linux/highmem.h>
+#include <linux/log2.h>
+#include <linux/mman.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
+#include <linux/pseudo_fs.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include "machvm.h"
+#include "compat/compat.h"
+
+#define MACHVM_FS_MAGIC		0x4d61636d	/* "Macm" */
+#define MVM_MAX_OWED		1024
+#define MVM_PROT_ALL		(PROT_READ | PROT_WRITE | PROT_EXEC)
+
+/* A SIGBUS due to @task on its retry of a fault at @index. */
+struct mvm_owed {
+	struct list_head node;
+	struct task_struct *task;	/* holds a task reference */
+	pgoff_t index;
+};
+
+static struct vfsmount *mvm_mnt;
+static struct kmem_cache *mvm_req_cache;
+static atomic64_t mvm_next_name = ATOMIC64_INIT(0);
+
+static int mvm_init_fs_context(struct fs_context *fc)
+{
+	return init_pseudo(fc, MACHVM_FS_MAGIC) ? 0 : -ENOMEM;
+}
+
+static struct file_system_type mvm_fs_type = {
+	.name = "machvm",
+	.init_fs_context = mvm_init_fs_context,
+	.kill_sb = kill_anon_super,
+};
+
+static const struct address_space_operations mvm_aops = {
+	.dirty_folio = noop_dirty_folio,
+};
+
+int mvm_attr_check(const struct machvm_attr *a, bool create)
+{
+	if (a->may_cache > 1 || a->copy_strategy > MACHVM_COPY_DELAY)
+		return -EINVAL;
+	if (a->cluster_pages > MACHVM_MAX_CLUSTER_PAGES ||
+	    (a->cluster_pages && !is_power_of_2(a->cluster_pages)))
+		return -EINVAL;
+	if (a->timeout_ms && (a->timeout_ms < 10 || a->timeout_ms > 600000))
+		return -EINVAL;
+	return 0;
+}
+
+static void mvm_attr_apply(struct mvm_object *obj, const struct machvm_attr *a)
+{
+	lockdep_assert_held(&obj->lock);
+	obj->attr.may_cache = a->may_cache;
+	obj->attr.copy_strategy = a->copy_strategy;
+	if (a->cluster_pages)
+		obj->attr.cluster_pages = a->cluster_pages;
+	if (a->timeout_ms)
+		obj->attr.timeout_ms = a->timeout_ms;
+}
+
+static void mvm_req_free(struct kref *ref)
+{
+	kmem_cache_free(mvm_req_cache, container_of(ref, struct mvm_req, ref));
+}
+
+static void mvm_req_put(struct mvm_req *req)
+{
+	kref_put(&req->ref, mvm_req_free);
+}
+
+/* Finish a pending request: wake its faults and drop the list's ref. */
+static void mvm_req_finish(struct mvm_object *obj, struct mvm_req *req,
+			   int error)
+{
+	lockdep_assert_held(&obj->lock);
+	if (req->state != MVM_REQ_PENDING)
+		return;
+	list_del_init(&req->node);
+	mvm_pager_unqueue(obj->pager, &req->msg);
+	req->error = error;
+	smp_store_release(&req->state, error ? MVM_REQ_FAILED : MVM_REQ_DONE);
+	wake_up_all(&req->wq);
+	mvm_req_put(req);
+}
+
+static void mvm_fail_range(struct mvm_object *obj, pgoff_t start,
+			   pgoff_t end, int error)
+{
+	struct mvm_req *req, *tmp;
+
+	lockdep_assert_held(&obj->lock);
+	list_for_each_entry_safe(req, tmp, &obj->reqs, node)
+		if (req->start < end && start < req->start + req->npages)
+			mvm_req_finish(obj, req, error);
+}
+
+static bool mvm_page_present(struct address_space *mapping, pgoff_t index)
+{
+	void *entry = xa_load(&mapping->i_pages, index);
+
+	return entry && !xa_is_value(entry);
+}
+
+/* Complete every request in [start, end) whose pages are all resident. */
+static void mvm_complete_range(struct mvm_object *obj, pgoff_t start,
+			       pgoff_t end)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+	struct mvm_req *req, *tmp;
+	pgoff_t i;
+
+	spin_lock(&obj->lock);
+	list_for_each_entry_safe(req, tmp, &obj->reqs, node) {
+		if (req->start >= end || start >= req->start + req->npages)
+			continue;
+		for (i = req->start; i < req->start + req->npages; i++)
+			if (!mvm_page_present(mapping, i))
+				break;
+		if (i == req->start + req->npages)
+			mvm_req_finish(obj, req, 0);
+	}
+	spin_unlock(&obj->lock);
+}
+
+static void mvm_owed_drop(struct mvm_object *obj, struct mvm_owed *o)
+{
+	lockdep_assert_held(&obj->lock);
+	list_del(&o->node);
+	obj->nr_owed--;
+	put_task_struct(o->task);
+	kfree(o);
+}
+
+/* Record that current must get SIGBUS when it retries the fault. */
+static void mvm_owe_sigbus(struct mvm_object *obj, pgoff_t index)
+{
+	struct mvm_owed *o = kmalloc(sizeof(*o), GFP_KERNEL);
+
+	if (!o)
+		return;	/* the retry re-requests the page instead */
+	get_task_struct(current);
+	o->task = current;
+	o->index = index;
+	spin_lock(&obj->lock);
+	if (obj->nr_owed >= MVM_MAX_OWED)
+		mvm_owed_drop(obj, list_first_entry(&obj->owed,
+						    struct mvm_owed, node));
+	list_add_tail(&o->node, &obj->owed);
+	obj->nr_owed++;
+	spin_unlock(&obj->lock);
+}
+
+static bool mvm_take_owed(struct mvm_object *obj, pgoff_t index)
+{
+	struct mvm_owed *o;
+	bool found = false;
+
+	if (!READ_ONCE(obj->nr_owed))
+		return false;
+	spin_lock(&obj->lock);
+	list_for_each_entry(o, &obj->owed, node) {
+		if (o->task == current && o->index == index) {
+			mvm_owed_drop(obj, o);
+			found = true;
+			break;
+		}
+	}
+	spin_unlock(&obj->lock);
+	return found;
+}
+
+static bool mvm_range_busy(struct mvm_object *obj, pgoff_t start,
+			   pgoff_t end)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+	struct mvm_req *req;
+	pgoff_t i;
+
+	lockdep_assert_held(&obj->lock);
+	list_for_each_entry(req, &obj->reqs, node)
+		if (req->start < end && start < req->start + req->npages)
+			return true;
+	for (i = start; i < end; i++)
+		if (mvm_page_present(mapping, i))
+			return true;
+	return false;
+}
+
+/*
+ * Find or queue the request for @index.  Returns it with a reference,
+ * NULL when the page turned up meanwhile, or an ERR_PTR.
+ */
+static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
+				   u32 access)
+{
+	struct mvm_req *req, *new;
+	pgoff_t start, end, lo, hi, cluster;
+
+	new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
+	if (!new)
+		return ERR_PTR(-ENOMEM);
+
+	spin_lock(&obj->lock);
+	if (obj->destroyed || obj->orphaned) {
+		req = ERR_PTR(-EIO);
+		goto out;
+	}
+	list_for_each_entry(req, &obj->reqs, node) {
+		if (index >= req->start && index < req->start + req->npages) {
+			kref_get(&req->ref);
+			goto out;
+		}
+	}
+	req = NULL;
+	if (mvm_page_present(obj->inode->i_mapping, index))
+		goto out;
+
+	/* One request for the free run of the cluster around @index. */
+	cluster = obj->attr.cluster_pages;
+	lo = round_down(index, cluster);
+	hi = min_t(pgoff_t, lo + cluster, obj->npages);
+	for (start = index; start > lo && !mvm_range_busy(obj, start - 1, start);)
+		start--;
+	for (end = index + 1; end < hi && !mvm_range_busy(obj, end, end + 1);)
+		end++;
+	req = new;
+	new = NULL;
+	kref_init(&req->ref);	/* the list's */
+	kref_get(&req->ref);	/* the caller's */
+	init_waitqueue_head(&req->wq);
+	INIT_LIST_HEAD(&req->msg.node);
+	req->start = start;
+	req->npages = end - start;
+	req->state = MVM_REQ_PENDING;
+	req->deadline = jiffies + msecs_to_jiffies(obj->attr.timeout_ms);
+	req->msg.m.type = MACHVM_MSG_DATA_REQUEST;
+	req->msg.m.access = access;
+	req->msg.m.object = obj->id;
+	req->msg.m.offset = (u64)start << PAGE_SHIFT;
+	req->msg.m.length = (u64)(end - start) << PAGE_SHIFT;
+	list_add_tail(&req->node, &obj->reqs);
+	/* Until the pager is ready, requests wait off the queue. */
+	if (obj->state == MVM_OBJ_READY)
+		mvm_pager_queue(obj->pager, &req->msg);
+out:
+	spin_unlock(&obj->lock);
+	if (new)
+		kmem_cache_free(mvm_req_cache, new);
+	return req;
+}
+
+static u32 mvm_fault_access(struct vm_fault *vmf)
+{
+	return (vmf->flags & FAULT_FLAG_WRITE) ? PROT_READ | PROT_WRITE :
+						 PROT_READ;
+}
+
+/*
+ * Wait for the pager to fill @index.  Returns 0 to look again (fault lock
+ * still held) or the vm_fault_t to return.
+ */
+static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
+				pgoff_t index)
+{
+	bool can_drop = vmf->flags & FAULT_FLAG_ALLOW_RETRY;
+	struct file *file = vmf->vma->vm_file;
+	struct mvm_req *req;
+	long left;
+	int state;
+
+	req = mvm_get_req(obj, index, mvm_fault_access(vmf));
+	if (!req)
+		return 0;
+	if (IS_ERR(req))
+		return PTR_ERR(req) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+
+	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT) {
+		mvm_req_put(req);
+		return VM_FAULT_RETRY;
+	}
+
+	/* The file pins the object, the inode and this module. */
+	get_file(file);
+	if (can_drop)
+		release_fault_lock(vmf);
+
+	left = (long)req->deadline - (long)jiffies;
+	if (left <= 0)
+		left = 1;
+	left = wait_event_killable_timeout(req->wq,
+					   smp_load_acquire(&req->state) !=
+					   MVM_REQ_PENDING, left);
+	if (!left) {
+		spin_lock(&obj->lock);
+		mvm_req_finish(obj, req, -ETIMEDOUT);
+		spin_unlock(&obj->lock);
+	}
+	state = smp_load_acquire(&req->state);
+	mvm_req_put(req);
+
+	if (left >= 0 && state == MVM_REQ_FAILED && can_drop)
+		mvm_owe_sigbus(obj, index);
+	fput(file);
+
+	if (can_drop)
+		return VM_FAULT_RETRY;
+	if (left < 0 || state == MVM_REQ_FAILED)
+		return VM_FAULT_SIGBUS;
+	return 0;
+}
+
+static vm_fault_t mvm_fault(struct vm_fault *vmf)
+{
+	struct file *file = vmf->vma->vm_file;
+	struct mvm_object *obj = file->private_data;
+	struct address_space *mapping = file->f_mapping;
+	pgoff_t index = vmf->pgoff;
+	struct folio *folio;
+	vm_fault_t ret;
+
+	if (index >= obj->npages || READ_ONCE(obj->destroyed))
+		return VM_FAULT_SIGBUS;
+	if (mvm_take_owed(obj, index))
+		return VM_FAULT_SIGBUS;
+	for (;;) {
+		/* NULL on some kernels, ERR_PTR(-ENOENT) on others. */
+		folio = filemap_lock_folio(mapping, index);
+		if (!IS_ERR_OR_NULL(folio)) {
+			vmf->page = folio_file_page(folio, index);
+			return VM_FAULT_LOCKED;
+		}
+		ret = mvm_wait_page(vmf, obj, index);
+		if (ret)
+			return ret;
+	}
+}
+
+static const struct vm_operations_struct mvm_vm_ops = {
+	.fault = mvm_fault,
+	.map_pages = filemap_map_pages,
+};
+
+static u32 mvm_vma_prot(vm_flags_t flags)
+{
+	return ((flags & VM_READ) ? PROT_READ : 0) |
+	       ((flags & VM_WRITE) ? PROT_WRITE : 0) |
+	       ((flags & VM_EXEC) ? PROT_EXEC : 0);
+}
+
+static int mvm_object_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct mvm_object *obj = file->private_data;
+	u32 want = mvm_vma_prot(vma->vm_flags);
+
+	if (READ_ONCE(obj->destroyed))
+		return -ENXIO;
+	if (want & ~obj->max_prot)
+		return -EACCES;
+	if (!(obj->max_prot & PROT_WRITE))
+		vm_flags_clear(vma, VM_MAYWRITE);
+	if (!(obj->max_prot & PROT_EXEC))
+		vm_flags_clear(vma, VM_MAYEXEC);
+	if (!(obj->max_prot & PROT_READ))
+		vm_flags_clear(vma, VM_MAYREAD);
+	vm_flags_set(vma, VM_DONTEXPAND);
+	vma->vm_ops = &mvm_vm_ops;
+
+	spin_lock(&obj->lock);
+	if (!obj->mapped) {
+		obj->mapped = true;
+		obj->state = MVM_OBJ_INIT_SENT;
+		mvm_pager_queue(obj->pager, obj->init_msg);
+		obj->init_msg = NULL;
+	}
+	spin_unlock(&obj->lock);
+	return 0;
+}
+
+static void mvm_object_free(struct kref *ref)
+{
+	struct mvm_object *obj = container_of(ref, struct mvm_object, ref);
+	struct mvm_owed *o, *tmp;
+
+	WARN_ON_ONCE(!list_empty(&obj->reqs));
+	list_for_each_entry_safe(o, tmp, &obj->owed, node) {
+		put_task_struct(o->task);
+		kfree(o);
+	}
+	kfree(obj->init_msg);
+	kfree(obj->term_msg);
+	iput(obj->inode);
+	mvm_pager_put(obj->pager);
+	kfree(obj);
+}
+
+void mvm_object_put(struct mvm_object *obj)
+{
+	kref_put(&obj->ref, mvm_object_free);
+}
+
+/* Stop serving: fail every waiting fault; later faults on holes SIGBUS. */
+static void mvm_object_kill(struct mvm_object *obj, bool destroy, int error)
+{
+	spin_lock(&obj->lock);
+	if (destroy)
+		obj->destroyed = true;
+	else
+		obj->orphaned = true;
+	mvm_fail_range(obj, 0, obj->npages, error);
+	spin_unlock(&obj->lock);
+}
+
+/* The pager is gone (called by the endpoint's release). */
+void mvm_object_orphan(struct mvm_object *obj)
+{
+	mvm_object_kill(obj, false, -EIO);
+}
+
+/* The last mapping and the last right are gone. */
+static int mvm_object_release(struct inode *inode, struct file *file)
+{
+	struct mvm_object *obj = file->private_data;
+	struct mvm_object *entry;
+	struct mvm_msg *term = NULL;
+
+	mvm_object_kill(obj, true, -EIO);
+	entry = xa_cmpxchg(&obj->pager->objects, obj->id, obj, NULL, 0);
+	if (entry == obj) {
+		/* Control id still live: the pager hears terminate. */
+		spin_lock(&obj->lock);
+		if (obj->mapped) {
+			term = obj->term_msg;
+			obj->term_msg = NULL;
+		}
+		spin_unlock(&obj->lock);
+		if (term)
+			mvm_pager_queue(obj->pager, term);
+		mvm_object_put(obj);
+	}
+	mvm_object_put(obj);
+	return 0;
+}
+
+const struct file_operations mvm_object_fops = {
+	.owner = THIS_MODULE,
+	.mmap = mvm_object_mmap,
+	.release = mvm_object_release,
+	.llseek = noop_llseek,
+};
+
+static struct mvm_msg *mvm_msg_alloc(u32 type, struct mvm_object *obj)
+{
+	struct mvm_msg *m = kzalloc(sizeof(*m), GFP_KERNEL);
+
+	if (!m)
+		return NULL;
+	INIT_LIST_HEAD(&m->node);
+	m->owned = true;
+	m->m.type = type;
+	m->m.object = obj->id;
+	m->m.name = obj->name;
+	m->m.size = obj->size;
+	m->m.page_size = PAGE_SIZE;
+	return m;
+}
+
+int mvm_object_create(struct mvm_pager *pager,
+		      struct machvm_object_create *oc)
+{
+	struct mvm_object *obj;
+	struct inode *inode;
+	struct file *file;
+	u32 id;
+	int fd, ret;
+
+	if (!oc->size || !PAGE_ALIGNED(oc->size) ||
+	    oc->size > (MAX_LFS_FILESIZE & PAGE_MASK))
+		return -EINVAL;
+	if (oc->max_prot & ~MVM_PROT_ALL || oc->flags || oc->pad ||
+	    oc->reserved[0] || oc->reserved[1] || oc->id || oc->name ||
+	    oc->fd)
+		return -EINVAL;
+	ret = mvm_attr_check(&oc->attr, true);
+	if (ret)
+		return ret;
+
+	obj = kzalloc(sizeof(*obj), GFP_KERNEL);
+	if (!obj)
+		return -ENOMEM;
+	kref_init(&obj->ref);	/* the file's */
+	init_rwsem(&obj->supply_sem);
+	spin_lock_init(&obj->lock);
+	INIT_LIST_HEAD(&obj->reqs);
+	INIT_LIST_HEAD(&obj->owed);
+	obj->state = MVM_OBJ_NEW;
+	obj->attr.cluster_pages = 1;
+	obj->attr.timeout_ms = MACHVM_DEFAULT_TIMEOUT_MS;
+	spin_lock(&obj->lock);
+	mvm_attr_apply(obj, &oc->attr);
+	spin_unlock(&obj->lock);
+	obj->size = oc->size;
+	obj->npages = oc->size >> PAGE_SHIFT;
+	obj->max_prot = oc->max_prot;
+	obj->name = atomic64_inc_return(&mvm_next_name);
+	mvm_pager_get(pager);
+	obj->pager = pager;
+
+	ret = xa_alloc(&pager->objects, &id, NULL, xa_limit_31b, GFP_KERNEL);
+	if (ret)
+		goto err_obj;
+	obj->id = id;
+
+	ret = -ENOMEM;
+	obj->init_msg = mvm_msg_alloc(MACHVM_MSG_INIT, obj);
+	obj->term_msg = mvm_msg_alloc(MACHVM_MSG_TERMINATE, obj);
+	if (!obj->init_msg || !obj->term_msg)
+		goto err_id;
+
+	inode = alloc_anon_inode(mvm_mnt->mnt_sb);
+	if (IS_ERR(inode)) {
+		ret = PTR_ERR(inode);
+		goto err_id;
+	}
+	inode->i_size = oc->size;
+	inode->i_mapping->a_ops = &mvm_aops;
+	mapping_set_unevictable(inode->i_mapping);
+	mapping_set_gfp_mask(inode->i_mapping, GFP_HIGHUSER);
+	ihold(inode);		/* the object's */
+	obj->inode = inode;
+
+	/* The file's module reference; __fput() drops it. */
+	__module_get(THIS_MODULE);
+	file = alloc_file_pseudo(inode, mvm_mnt, "[machvm-object]", O_RDWR,
+				 &mvm_object_fops);
+	if (IS_ERR(file)) {
+		module_put(THIS_MODULE);
+		iput(inode);	/* the one the file would have taken */
+		ret = PTR_ERR(file);
+		goto err_id;
+	}
+	file->private_data = obj;
+
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		ret = fd;
+		goto err_file;
+	}
+	kref_get(&obj->ref);	/* the id table's */
+	xa_store(&pager->objects, id, obj, GFP_KERNEL);
+	oc->id = id;
+	oc->name = obj->name;
+	oc->fd = fd;
+	fd_install(fd, file);
+	return 0;
+
+err_file:
+	xa_erase(&pager->objects, id);
+	fput(file);		/* its release frees the object */
+	return ret;
+err_id:
+	xa_erase(&pager->objects, id);
+err_obj:
+	mvm_object_put(obj);
+	return ret;
+}
+
+static int mvm_check_range(struct mvm_object *obj, const struct machvm_cmd *c)
+{
+	if (!c->length || c->length > MACHVM_MAX_XFER ||
+	    !PAGE_ALIGNED(c->offset) || !PAGE_ALIGNED(c->length) ||
+	    c->offset >= obj->size || c->length > obj->size - c->offset)
+		return -EINVAL;
+	return 0;
+}
+
+/* Fill [offset, offset + length) from user memory, or with zeroes. */
+static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
+		      bool zero)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+	const char __user *src = u64_to_user_ptr(c->addr);
+	pgoff_t start = c->offset >> PAGE_SHIFT;
+	pgoff_t n = c->length >> PAGE_SHIFT;
+	unsigned int not_taken = 0;
+	struct mvm_msg *report = NULL;
+	pgoff_t i;
+	int ret = 0;
+
+	if (!zero && !access_ok(src, c->length))
+		return -EFAULT;
+	if (c->flags & MACHVM_SUPPLY_F_REPORT) {
+		report = mvm_msg_alloc(MACHVM_MSG_SUPPLY_COMPLETED, obj);
+		if (!report)
+			return -ENOMEM;
+	}
+
+	down_read(&obj->supply_sem);
+	if (READ_ONCE(obj->destroyed)) {
+		ret = -ENOENT;
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		struct folio *folio;
+		void *dst;
+
+		if (mvm_page_present(mapping, start + i)) {
+			not_taken++;
+			continue;
+		}
+		folio = filemap_alloc_folio(mapping_gfp_mask(mapping), 0);
+		if (!folio) {
+			ret = -ENOMEM;
+			break;
+		}
+		dst = kmap_local_folio(folio, 0);
+		if (zero)
+			memset(dst, 0, PAGE_SIZE);
+		else if (copy_from_user(dst, src + (i << PAGE_SHIFT), PAGE_SIZE))
+			ret = -EFAULT;
+		kunmap_local(dst);
+		if (ret) {
+			folio_put(folio);
+			break;
+		}
+		folio_mark_uptodate(folio);
+		ret = filemap_add_folio(mapping, folio, start + i,
+					mapping_gfp_mask(mapping));
+		if (ret == -EEXIST) {
+			not_taken++;
+			ret = 0;
+		} else if (!ret) {
+			folio_unlock(folio);
+		}
+		folio_put(folio);
+		if (ret)
+			break;
+	}
+	mvm_complete_range(obj, start, start + n);
+out:
+	up_read(&obj->supply_sem);
+	if (report && !ret) {
+		report->m.offset = c->offset;
+		report->m.length = c->length;
+		report->m.count = not_taken;
+		mvm_pager_queue(obj->pager, report);
+		report = NULL;
+	}
+	kfree(report);
+	return ret;
+}
+
+static void mvm_object_ready(struct mvm_object *obj,
+			     const struct machvm_attr *a, bool ready)
+{
+	struct mvm_req *req;
+
+	spin_lock(&obj->lock);
+	mvm_attr_apply(obj, a);
+	if (ready && obj->state != MVM_OBJ_READY) {
+		obj->state = MVM_OBJ_READY;
+		list_for_each_entry(req, &obj->reqs, node)
+			mvm_pager_queue(obj->pager, &req->msg);
+	}
+	spin_unlock(&obj->lock);
+}
+
+static void mvm_object_destroy(struct mvm_object *obj)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+
+	down_write(&obj->supply_sem);
+	mvm_object_kill(obj, true, -EIO);
+	up_write(&obj->supply_sem);
+	unmap_mapping_range(mapping, 0, 0, 1);
+	truncate_inode_pages(mapping, 0);
+}
+
+/* Execute one validated-here command on @obj (held by the caller). */
+int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
+{
+	int ret;
+
+	switch (c->type) {
+	case MACHVM_CMD_READY:
+	case MACHVM_CMD_CHANGE_ATTRIBUTES:
+		if (c->flags || c->offset || c->length || c->addr || c->error)
+			return -EINVAL;
+		ret = mvm_attr_check(&c->attr, false);
+		if (ret)
+			return ret;
+		mvm_object_ready(obj, &c->attr, c->type == MACHVM_CMD_READY);
+		return 0;
+	case MACHVM_CMD_DATA_SUPPLY:
+		if (c->flags & ~MACHVM_SUPPLY_F_ALL || c->error)
+			return -EINVAL;
+		ret = mvm_check_range(obj, c);
+		return ret ? ret : mvm_supply(obj, c, false);
+	case MACHVM_CMD_DATA_UNAVAILABLE:
+		if (c->flags || c->addr || c->error)
+			return -EINVAL;
+		ret = mvm_check_range(obj, c);
+		return ret ? ret : mvm_supply(obj, c, true);
+	case MACHVM_CMD_DATA_ERROR:
+		if (c->flags || c->addr || !c->error || c->error > MAX_ERRNO)
+			return -EINVAL;
+		ret = mvm_check_range(obj, c);
+		if (ret)
+			return ret;
+		spin_lock(&obj->lock);
+		mvm_fail_range(obj, c->offset >> PAGE_SHIFT,
+			       (c->offset + c->length) >> PAGE_SHIFT,
+			       -(int)c->error);
+		spin_unlock(&obj->lock);
+		return 0;
+	case MACHVM_CMD_DESTROY:
+		if (c->flags || c->offset || c->length || c->addr || c->error)
+			return -EINVAL;
+		/* The caller removed the id; no terminate will follow. */
+		mvm_object_destroy(obj);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+int mvm_object_init(void)
+{
+	mvm_req_cache = KMEM_CACHE(mvm_req, 0);
+	if (!mvm_req_cache)
+		return -ENOMEM;
+	mvm_mnt = kern_mount(&mvm_fs_type);
+	if (IS_ERR(mvm_mnt)) {
+		kmem_cache_destroy(mvm_req_cache);
+		return PTR_ERR(mvm_mnt);
+	}
+	return 0;
+}
+
+void mvm_object_exit(void)
+{
+	kern_unmount(mvm_mnt);
+	kmem_cache_destroy(mvm_req_cache);
+}

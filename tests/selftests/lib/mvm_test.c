@@ -1,0 +1,261 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+#include "mvm_test.h"
+
+int mvm_dev(void)
+{
+	return open(MACHVM_DEVICE, O_RDWR | O_CLOEXEC);
+}
+
+int mvm_pager(int dev)
+{
+	struct machvm_pager_create pc = { 0 };
+
+	if (ioctl(dev, MACHVM_IOC_PAGER_CREATE, &pc))
+		return -errno;
+	return pc.fd;
+}
+
+int mvm_object(int pager, uint64_t size, uint32_t prot, uint32_t timeout_ms,
+	       struct machvm_object_create *oc)
+{
+	memset(oc, 0, sizeof(*oc));
+	oc->size = size;
+	oc->max_prot = prot;
+	oc->attr.timeout_ms = timeout_ms;
+	if (ioctl(pager, MACHVM_IOC_OBJECT_CREATE, oc))
+		return -errno;
+	return oc->fd;
+}
+
+int mvm_read_msg(int pager, struct machvm_msg *m, int timeout_ms)
+{
+	struct pollfd p = { .fd = pager, .events = POLLIN };
+	ssize_t n;
+
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return -ETIMEDOUT;
+	n = read(pager, m, sizeof(*m));
+	if (n < 0)
+		return -errno;
+	return n == sizeof(*m) ? 0 : -EIO;
+}
+
+int mvm_cmd(int pager, const struct machvm_cmd *c)
+{
+	ssize_t n = write(pager, c, sizeof(*c));
+
+	if (n < 0)
+		return -errno;
+	return n == sizeof(*c) ? 0 : -EIO;
+}
+
+int mvm_ready(int pager, uint64_t obj, uint16_t cluster, uint32_t timeout_ms)
+{
+	struct machvm_cmd c = { .type = MACHVM_CMD_READY, .object = obj };
+
+	c.attr.cluster_pages = cluster;
+	c.attr.timeout_ms = timeout_ms;
+	return mvm_cmd(pager, &c);
+}
+
+int mvm_supply(int pager, uint64_t obj, uint64_t off, uint64_t len,
+	       const void *buf, uint32_t flags)
+{
+	struct machvm_cmd c = { .type = MACHVM_CMD_DATA_SUPPLY, .object = obj,
+				.offset = off, .length = len,
+				.addr = (uintptr_t)buf, .flags = flags };
+	return mvm_cmd(pager, &c);
+}
+
+int mvm_unavailable(int pager, uint64_t obj, uint64_t off, uint64_t len)
+{
+	struct machvm_cmd c = { .type = MACHVM_CMD_DATA_UNAVAILABLE,
+				.object = obj, .offset = off, .length = len };
+	return mvm_cmd(pager, &c);
+}
+
+int mvm_error(int pager, uint64_t obj, uint64_t off, uint64_t len, int err)
+{
+	struct machvm_cmd c = { .type = MACHVM_CMD_DATA_ERROR, .object = obj,
+				.offset = off, .length = len, .error = err };
+	return mvm_cmd(pager, &c);
+}
+
+int mvm_region(int dev, void *addr, struct machvm_region *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->addr = (uintptr_t)addr;
+	return ioctl(dev, MACHVM_IOC_REGION, r) ? -errno : 0;
+}
+
+uint64_t mvm_word(uint64_t off)
+{
+	return (off & ~7ULL) ^ 0x9e3779b97f4a7c15ULL;
+}
+
+void mvm_fill(void *buf, uint64_t off, size_t len)
+{
+	uint64_t *w = buf;
+
+	for (size_t i = 0; i < len / 8; i++)
+		w[i] = mvm_word(off + i * 8);
+}
+
+int mvm_check(const void *buf, uint64_t off, size_t len)
+{
+	const uint64_t *w = buf;
+
+	for (size_t i = 0; i < len / 8; i++)
+		if (w[i] != mvm_word(off + i * 8))
+			return -1;
+	return 0;
+}
+
+static __thread sigjmp_buf *touch_env;
+static __thread void *touch_addr;
+
+static void bus_handler(int sig, siginfo_t *si, void *uc)
+{
+	touch_addr = si->si_addr;
+	if (touch_env)
+		siglongjmp(*touch_env, 1);
+	_exit(99);
+}
+
+int mvm_touch(volatile char *p, int write, void **bus_addr)
+{
+	struct sigaction sa = { .sa_sigaction = bus_handler,
+				.sa_flags = SA_SIGINFO | SA_NODEFER };
+	sigjmp_buf env;
+
+	sigaction(SIGBUS, &sa, NULL);
+	touch_env = &env;
+	if (sigsetjmp(env, 1)) {
+		touch_env = NULL;
+		if (bus_addr)
+			*bus_addr = touch_addr;
+		return 1;
+	}
+	if (write)
+		*p = 1;
+	else
+		(void)*p;
+	touch_env = NULL;
+	return 0;
+}
+
+int mvm_send_fd(int sock, int fd)
+{
+	char c = 0;
+	struct iovec iov = { &c, 1 };
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	memset(&u, 0, sizeof(u));
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	return sendmsg(sock, &mh, 0) == 1 ? 0 : -errno;
+}
+
+int mvm_recv_fd(int sock)
+{
+	char c;
+	struct iovec iov = { &c, 1 };
+	union { struct cmsghdr h; char b[CMSG_SPACE(sizeof(int))]; } u;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct cmsghdr *cm;
+	int fd;
+
+	if (recvmsg(sock, &mh, 0) != 1)
+		return -1;
+	cm = CMSG_FIRSTHDR(&mh);
+	if (!cm || cm->cmsg_type != SCM_RIGHTS)
+		return -1;
+	memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+	return fd;
+}
+
+static void answer(struct mvm_server *s, const struct machvm_msg *m)
+{
+	static __thread char *buf;
+
+	if (!buf)
+		buf = aligned_alloc(PG, MACHVM_MAX_XFER);
+	switch (m->type) {
+	case MACHVM_MSG_INIT:
+		atomic_fetch_add(&s->inits, 1);
+		mvm_ready(s->pager, m->object, s->cluster, s->timeout_ms);
+		break;
+	case MACHVM_MSG_TERMINATE:
+		atomic_fetch_add(&s->terminates, 1);
+		break;
+	case MACHVM_MSG_DATA_REQUEST:
+		atomic_fetch_add(&s->requests, 1);
+		atomic_fetch_add(&s->req_pages, m->length / PG);
+		if (m->offset == 0)
+			atomic_fetch_add(&s->page0_requests, 1);
+		if (s->delay_ms)
+			usleep(s->delay_ms * 1000);
+		switch (s->mode) {
+		case MVM_PATTERN:
+			mvm_fill(buf, m->offset, m->length);
+			mvm_supply(s->pager, m->object, m->offset, m->length,
+				   buf, 0);
+			break;
+		case MVM_ZERO:
+			mvm_unavailable(s->pager, m->object, m->offset,
+					m->length);
+			break;
+		case MVM_ERROR:
+			mvm_error(s->pager, m->object, m->offset, m->length,
+				  EIO);
+			break;
+		case MVM_SILENT:
+			break;
+		}
+		break;
+	}
+}
+
+static void *server_main(void *arg)
+{
+	struct mvm_server *s = arg;
+	struct machvm_msg m;
+
+	while (!atomic_load(&s->stop))
+		if (!mvm_read_msg(s->pager, &m, 50))
+			answer(s, &m);
+	return NULL;
+}
+
+void mvm_server_start(struct mvm_server *s, int pager, enum mvm_mode mode)
+{
+	s->pager = pager;
+	s->mode = mode;
+	atomic_store(&s->stop, 0);
+	if (!s->cluster)
+		s->cluster = 1;
+	pthread_create(&s->th, NULL, server_main, s);
+}
+
+void mvm_server_stop(struct mvm_server *s)
+{
+	atomic_store(&s->stop, 1);
+	pthread_join(s->th, NULL);
+}

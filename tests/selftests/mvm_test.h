@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Helpers shared by the machvm Kselftests: raw ABI calls and a small
+ * pager thread driven by the blocking read/write path. */
+#ifndef MVM_TEST_H
+#define MVM_TEST_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stddef.h>
+#include "machvm.h"
+
+#define PG 4096UL
+
+int mvm_dev(void);
+int mvm_pager(int dev);
+/* Returns the object fd or -errno; fills *oc. */
+int mvm_object(int pager, uint64_t size, uint32_t prot, uint32_t timeout_ms,
+	       struct machvm_object_create *oc);
+/* 0, or -ETIMEDOUT when nothing came within timeout_ms. */
+int mvm_read_msg(int pager, struct machvm_msg *m, int timeout_ms);
+int mvm_cmd(int pager, const struct machvm_cmd *c);	/* 0 or -errno */
+int mvm_ready(int pager, uint64_t obj, uint16_t cluster, uint32_t timeout_ms);
+int mvm_supply(int pager, uint64_t obj, uint64_t off, uint64_t len,
+	       const void *buf, uint32_t flags);
+int mvm_unavailable(int pager, uint64_t obj, uint64_t off, uint64_t len);
+int mvm_error(int pager, uint64_t obj, uint64_t off, uint64_t len, int err);
+int mvm_region(int dev, void *addr, struct machvm_region *r);
+
+uint64_t mvm_word(uint64_t off);	/* the test pattern at byte off */
+void mvm_fill(void *buf, uint64_t off, size_t len);
+int mvm_check(const void *buf, uint64_t off, size_t len); /* 0 if pattern */
+
+/* Touch one byte; returns 0, or 1 if SIGBUS hit (*bus_addr set). */
+int mvm_touch(volatile char *p, int write, void **bus_addr);
+
+int mvm_send_fd(int sock, int fd);
+int mvm_recv_fd(int sock);
+
+enum mvm_mode { MVM_PATTERN, MVM_ZERO, MVM_ERROR, MVM_SILENT };
+
+struct mvm_server {
+	int pager;
+	enum mvm_mode mode;
+	int delay_ms;
+	uint16_t cluster;
+	uint32_t timeout_ms;
+	atomic_int stop;
+	atomic_int inits, requests, terminates, req_pages;
+	atomic_int page0_requests;
+	pthread_t th;
+};
+
+void mvm_server_start(struct mvm_server *s, int pager, enum mvm_mode mode);
+void mvm_server_stop(struct mvm_server *s);
+
+#endif

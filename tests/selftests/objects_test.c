@@ -1,0 +1,679 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Memory objects and pager-served faults over the blocking transport:
+ * every message and its errors, coherence, copy-on-write, sparse objects,
+ * many threads, pager death, timeouts, capabilities.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "mvm_test.h"
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+FIXTURE(obj) {
+	int dev, pager, fd;
+	struct machvm_object_create oc;
+	struct mvm_server srv;
+	char *map;
+	size_t len;
+	int server;
+};
+
+FIXTURE_SETUP(obj)
+{
+	memset(&self->srv, 0, sizeof(self->srv));
+	self->dev = mvm_dev();
+	ASSERT_LE(0, self->dev);
+	self->pager = mvm_pager(self->dev);
+	ASSERT_LE(0, self->pager);
+	self->len = 64 * PG;
+	self->fd = mvm_object(self->pager, self->len,
+			      PROT_READ | PROT_WRITE, 0, &self->oc);
+	ASSERT_LE(0, self->fd);
+	self->map = NULL;
+	self->server = 0;
+}
+
+FIXTURE_TEARDOWN(obj)
+{
+	if (self->server)
+		mvm_server_stop(&self->srv);
+	if (self->map)
+		munmap(self->map, self->len);
+	close(self->fd);
+	close(self->pager);
+	close(self->dev);
+}
+
+static char *map_obj(int fd, size_t len, int prot, int flags, off_t off)
+{
+	char *p = mmap(NULL, len, prot, flags, fd, off);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+TEST_F(obj, create_fields)
+{
+	struct stat st;
+
+	EXPECT_NE(0, self->oc.id);
+	EXPECT_NE(0, self->oc.name);
+	ASSERT_EQ(0, fstat(self->fd, &st));
+	EXPECT_EQ(self->len, st.st_size);
+	EXPECT_NE(0, fcntl(self->fd, F_GETFD) & FD_CLOEXEC);
+}
+
+TEST_F(obj, create_rejects_bad_input)
+{
+	struct machvm_object_create oc;
+	int bad_sizes[] = { 0, 1, 4095, 4097 };
+
+	for (int i = 0; i < 4; i++) {
+		EXPECT_EQ(-EINVAL, mvm_object(self->pager, bad_sizes[i],
+					      PROT_READ, 0, &oc));
+	}
+	EXPECT_EQ(-EINVAL, mvm_object(self->pager, ~0ULL & ~(PG - 1), PROT_READ,
+				      0, &oc));
+	EXPECT_EQ(-EINVAL, mvm_object(self->pager, PG, 0x10, 0, &oc));
+	EXPECT_EQ(-EINVAL, mvm_object(self->pager, PG, PROT_READ, 5, &oc));
+	memset(&oc, 0, sizeof(oc));
+	oc.size = PG;
+	oc.flags = 1;
+	EXPECT_EQ(-1, ioctl(self->pager, MACHVM_IOC_OBJECT_CREATE, &oc));
+	EXPECT_EQ(EINVAL, errno);
+	oc.flags = 0;
+	oc.reserved[1] = 1;
+	EXPECT_EQ(-1, ioctl(self->pager, MACHVM_IOC_OBJECT_CREATE, &oc));
+	EXPECT_EQ(EINVAL, errno);
+	oc.reserved[1] = 0;
+	oc.attr.cluster_pages = 3;
+	EXPECT_EQ(-1, ioctl(self->pager, MACHVM_IOC_OBJECT_CREATE, &oc));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, ioctl(self->pager, MACHVM_IOC_OBJECT_CREATE, (void *)8));
+	EXPECT_EQ(EFAULT, errno);
+	/* Objects are made on pager endpoints, not on the device. */
+	memset(&oc, 0, sizeof(oc));
+	oc.size = PG;
+	EXPECT_EQ(-1, ioctl(self->dev, MACHVM_IOC_OBJECT_CREATE, &oc));
+	EXPECT_EQ(ENOTTY, errno);
+}
+
+TEST_F(obj, init_on_first_mmap_then_requests_wait_for_ready)
+{
+	struct machvm_msg m;
+	char page[PG];
+	pid_t child;
+	int status;
+
+	/* Nothing before the first mapping. */
+	EXPECT_EQ(-ETIMEDOUT, mvm_read_msg(self->pager, &m, 100));
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	ASSERT_EQ(0, mvm_read_msg(self->pager, &m, 1000));
+	EXPECT_EQ(MACHVM_MSG_INIT, m.type);
+	EXPECT_EQ(self->oc.id, m.object);
+	EXPECT_EQ(self->oc.name, m.name);
+	EXPECT_EQ(self->len, m.size);
+	EXPECT_EQ(PG, m.page_size);
+
+	child = fork();
+	ASSERT_LE(0, child);
+	if (child == 0)
+		_exit(mvm_check(self->map + 3 * PG, 3 * PG, PG) ? 1 : 0);
+	/* The fault waits, but no request reaches us before READY. */
+	EXPECT_EQ(-ETIMEDOUT, mvm_read_msg(self->pager, &m, 300));
+	ASSERT_EQ(0, mvm_ready(self->pager, self->oc.id, 1, 0));
+	ASSERT_EQ(0, mvm_read_msg(self->pager, &m, 1000));
+	EXPECT_EQ(MACHVM_MSG_DATA_REQUEST, m.type);
+	EXPECT_EQ(3 * PG, m.offset);
+	EXPECT_EQ(PG, m.length);
+	EXPECT_EQ(PROT_READ, m.access);
+	mvm_fill(page, 3 * PG, PG);
+	ASSERT_EQ(0, mvm_supply(self->pager, self->oc.id, 3 * PG, PG, page, 0));
+	ASSERT_EQ(child, waitpid(child, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_F(obj, supply_serves_every_page)
+{
+	mvm_server_start(&self->srv, self->pager, MVM_PATTERN);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	EXPECT_EQ(0, mvm_check(self->map, 0, self->len));
+	EXPECT_EQ(64, atomic_load(&self->srv.requests));
+	/* Resident now: reading again asks nothing. */
+	EXPECT_EQ(0, mvm_check(self->map, 0, self->len));
+	EXPECT_EQ(64, atomic_load(&self->srv.requests));
+}
+
+TEST_F(obj, cluster_requests)
+{
+	struct machvm_object_create oc = { .size = self->len,
+					   .max_prot = PROT_READ };
+
+	oc.attr.cluster_pages = 16;
+	ASSERT_EQ(0, ioctl(self->pager, MACHVM_IOC_OBJECT_CREATE, &oc));
+	close(self->fd);
+	self->fd = oc.fd;
+	self->srv.cluster = 16;
+	mvm_server_start(&self->srv, self->pager, MVM_PATTERN);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	EXPECT_EQ(0, mvm_check(self->map, 0, self->len));
+	EXPECT_EQ(4, atomic_load(&self->srv.requests));
+	EXPECT_EQ(64, atomic_load(&self->srv.req_pages));
+}
+
+TEST_F(obj, unavailable_zero_fills)
+{
+	mvm_server_start(&self->srv, self->pager, MVM_ZERO);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ | PROT_WRITE,
+			    MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	for (size_t i = 0; i < self->len; i++)
+		ASSERT_EQ(0, self->map[i]);
+	self->map[5] = 42;
+	EXPECT_EQ(42, self->map[5]);
+}
+
+TEST_F(obj, data_error_sigbus_at_own_address)
+{
+	void *addr = NULL;
+
+	mvm_server_start(&self->srv, self->pager, MVM_ERROR);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	EXPECT_EQ(1, mvm_touch(self->map + 7 * PG + 123, 0, &addr));
+	EXPECT_EQ(self->map + 7 * PG + 123, (char *)addr);
+	/* A later fault asks again (and fails again). */
+	EXPECT_EQ(1, mvm_touch(self->map + 7 * PG, 0, &addr));
+	EXPECT_EQ(2, atomic_load(&self->srv.requests));
+}
+
+TEST_F(obj, unsolicited_supply_and_supply_completed)
+{
+	struct machvm_msg m;
+	char buf[4 * PG];
+
+	mvm_fill(buf, 8 * PG, sizeof(buf));
+	ASSERT_EQ(0, mvm_supply(self->pager, self->oc.id, 8 * PG, sizeof(buf),
+				buf, MACHVM_SUPPLY_F_REPORT));
+	ASSERT_EQ(0, mvm_read_msg(self->pager, &m, 1000));
+	EXPECT_EQ(MACHVM_MSG_SUPPLY_COMPLETED, m.type);
+	EXPECT_EQ(8 * PG, m.offset);
+	EXPECT_EQ(sizeof(buf), m.length);
+	EXPECT_EQ(0, m.count);
+	/* Half of it again: two pages already resident, not taken. */
+	ASSERT_EQ(0, mvm_supply(self->pager, self->oc.id, 10 * PG, 4 * PG,
+				buf, MACHVM_SUPPLY_F_REPORT));
+	ASSERT_EQ(0, mvm_read_msg(self->pager, &m, 1000));
+	EXPECT_EQ(MACHVM_MSG_SUPPLY_COMPLETED, m.type);
+	EXPECT_EQ(2, m.count);
+
+	/* The supplied pages map without any request. */
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	ASSERT_EQ(0, mvm_read_msg(self->pager, &m, 1000));
+	EXPECT_EQ(MACHVM_MSG_INIT, m.type);
+	EXPECT_EQ(0, mvm_check(self->map + 8 * PG, 8 * PG, 2 * PG));
+	EXPECT_EQ(-ETIMEDOUT, mvm_read_msg(self->pager, &m, 200));
+}
+
+TEST_F(obj, commands_reject_bad_fields)
+{
+	char buf[PG] = { 0 };
+	void *bad = (void *)(uintptr_t)atoi("8");
+	struct machvm_cmd c;
+
+	EXPECT_EQ(-EINVAL, mvm_supply(self->pager, self->oc.id, 1, PG, buf, 0));
+	EXPECT_EQ(-EINVAL, mvm_supply(self->pager, self->oc.id, 0, 1, buf, 0));
+	EXPECT_EQ(-EINVAL, mvm_supply(self->pager, self->oc.id, 0, 0, buf, 0));
+	EXPECT_EQ(-EINVAL, mvm_supply(self->pager, self->oc.id, self->len, PG,
+				      buf, 0));
+	EXPECT_EQ(-EINVAL, mvm_supply(self->pager, self->oc.id, 63 * PG,
+				      2 * PG, buf, 0));
+	EXPECT_EQ(-EINVAL, mvm_supply(self->pager, self->oc.id, 0, PG, buf,
+				      0x80));
+	EXPECT_EQ(-EINVAL, mvm_supply(self->pager, self->oc.id,
+				      ~0ULL & ~(PG - 1), 2 * PG, buf, 0));
+	EXPECT_EQ(-EFAULT, mvm_supply(self->pager, self->oc.id, 0, PG,
+				      (void *)8, 0));
+	EXPECT_EQ(-ENOENT, mvm_supply(self->pager, self->oc.id + 1000, 0, PG,
+				      buf, 0));
+	EXPECT_EQ(-EINVAL, mvm_error(self->pager, self->oc.id, 0, PG, 0));
+	EXPECT_EQ(-EINVAL, mvm_error(self->pager, self->oc.id, 0, PG, 5000));
+	EXPECT_EQ(-EINVAL, mvm_ready(self->pager, self->oc.id, 65, 0));
+	EXPECT_EQ(-EINVAL, mvm_ready(self->pager, self->oc.id, 1, 5));
+	memset(&c, 0, sizeof(c));
+	c.type = 99;
+	c.object = self->oc.id;
+	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+	c.type = MACHVM_CMD_READY;
+	c.reserved = 1;
+	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+	EXPECT_EQ(-1, write(self->pager, &c, sizeof(c) - 1));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, write(self->pager, bad, sizeof(c)));
+	EXPECT_EQ(EFAULT, errno);
+	EXPECT_EQ(-1, read(self->pager, buf, 10));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(0, fcntl(self->pager, F_SETFL, O_NONBLOCK));
+	EXPECT_EQ(-1, read(self->pager, buf, sizeof(buf)));
+	EXPECT_EQ(EAGAIN, errno);
+}
+
+TEST_F(obj, terminate_after_last_mapping_and_right)
+{
+	struct machvm_msg m;
+
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	ASSERT_EQ(0, mvm_read_msg(self->pager, &m, 1000));
+	EXPECT_EQ(MACHVM_MSG_INIT, m.type);
+	close(self->fd);
+	self->fd = -1;
+	/* The mapping still holds the object. */
+	EXPECT_EQ(-ETIMEDOUT, mvm_read_msg(self->pager, &m, 200));
+	munmap(self->map, self->len);
+	self->map = NULL;
+	ASSERT_EQ(0, mvm_read_msg(self->pager, &m, 1000));
+	EXPECT_EQ(MACHVM_MSG_TERMINATE, m.type);
+	EXPECT_EQ(self->oc.id, m.object);
+	/* The control id is dead. */
+	EXPECT_EQ(-ENOENT, mvm_unavailable(self->pager, self->oc.id, 0, PG));
+}
+
+TEST_F(obj, region_names_and_offsets)
+{
+	struct machvm_object_create oc2;
+	struct machvm_region r, r2;
+	char *map2, *other;
+	int fd2;
+
+	mvm_server_start(&self->srv, self->pager, MVM_ZERO);
+	self->server = 1;
+	self->len = 8 * PG;
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED,
+			    2 * PG);
+	ASSERT_NE(NULL, self->map);
+	ASSERT_EQ(0, mvm_region(self->dev, self->map + PG + 5, &r));
+	EXPECT_EQ(self->oc.name, r.name);
+	EXPECT_EQ(3 * PG, r.offset);
+	EXPECT_EQ((uintptr_t)self->map, r.start);
+	EXPECT_EQ((uintptr_t)self->map + self->len, r.end);
+	EXPECT_EQ(PROT_READ, r.prot);
+	EXPECT_EQ(PROT_READ | PROT_WRITE, r.max_prot);
+	EXPECT_EQ(1, r.shared);
+	EXPECT_EQ(64 * PG, r.size);
+
+	map2 = map_obj(self->fd, PG, PROT_READ, MAP_PRIVATE, 0);
+	ASSERT_NE(NULL, map2);
+	ASSERT_EQ(0, mvm_region(self->dev, map2, &r2));
+	EXPECT_EQ(r.name, r2.name);
+	EXPECT_EQ(0, r2.shared);
+	munmap(map2, PG);
+
+	fd2 = mvm_object(self->pager, PG, PROT_READ, 0, &oc2);
+	ASSERT_LE(0, fd2);
+	map2 = map_obj(fd2, PG, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, map2);
+	ASSERT_EQ(0, mvm_region(self->dev, map2, &r2));
+	EXPECT_NE(r.name, r2.name);
+	EXPECT_EQ(oc2.name, r2.name);
+	munmap(map2, PG);
+	close(fd2);
+
+	other = mmap(NULL, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, other);
+	EXPECT_EQ(-ENXIO, mvm_region(self->dev, other, &r2));
+	munmap(other, PG);
+	EXPECT_EQ(-ENOMEM, mvm_region(self->dev, other, &r2));
+	memset(&r2, 0, sizeof(r2));
+	r2.addr = (uintptr_t)self->map;
+	r2.reserved[0] = 1;
+	EXPECT_EQ(-1, ioctl(self->dev, MACHVM_IOC_REGION, &r2));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_F(obj, shared_mappings_coherent_across_processes)
+{
+	int to_child[2], to_parent[2];
+	char c = 0;
+	pid_t pid;
+	int status;
+
+	mvm_server_start(&self->srv, self->pager, MVM_ZERO);
+	self->server = 1;
+	ASSERT_EQ(0, pipe(to_child));
+	ASSERT_EQ(0, pipe(to_parent));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		/* Its own mapping, made after fork. */
+		char *m = map_obj(self->fd, self->len, PROT_READ | PROT_WRITE,
+				  MAP_SHARED, 0);
+
+		if (!m)
+			_exit(2);
+		strcpy(m + 10 * PG, "from the child");
+		if (write(to_parent[1], &c, 1) != 1 ||
+		    read(to_child[0], &c, 1) != 1)
+			_exit(3);
+		_exit(strcmp(m + 20 * PG, "from the parent") ? 1 : 0);
+	}
+	self->map = map_obj(self->fd, self->len, PROT_READ | PROT_WRITE,
+			    MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	ASSERT_EQ(1, read(to_parent[0], &c, 1));
+	EXPECT_STREQ("from the child", self->map + 10 * PG);
+	strcpy(self->map + 20 * PG, "from the parent");
+	ASSERT_EQ(1, write(to_child[1], &c, 1));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_F(obj, private_mapping_is_copy_on_write)
+{
+	char *shared, *priv2;
+
+	mvm_server_start(&self->srv, self->pager, MVM_PATTERN);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE, 0);
+	ASSERT_NE(NULL, self->map);
+	shared = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, shared);
+	priv2 = map_obj(self->fd, self->len, PROT_READ, MAP_PRIVATE, 0);
+	ASSERT_NE(NULL, priv2);
+	EXPECT_EQ(0, mvm_check(self->map, 0, PG));
+	memset(self->map, 0x5a, PG);
+	memset(self->map + 5 * PG, 0x5a, PG);	/* write fault on a hole */
+	EXPECT_EQ(0x5a, self->map[100]);
+	EXPECT_EQ(0, mvm_check(shared, 0, PG));
+	EXPECT_EQ(0, mvm_check(shared + 5 * PG, 5 * PG, PG));
+	EXPECT_EQ(0, mvm_check(priv2, 0, PG));
+	munmap(shared, self->len);
+	munmap(priv2, self->len);
+}
+
+TEST(sparse_1tib_object)
+{
+	struct machvm_object_create oc;
+	struct mvm_server srv = { 0 };
+	uint64_t size = 1ULL << 40;
+	uint64_t offs[] = { 0, size / 2, size - PG };
+	int dev = mvm_dev(), pager, fd;
+	char *m;
+
+	ASSERT_LE(0, dev);
+	pager = mvm_pager(dev);
+	ASSERT_LE(0, pager);
+	fd = mvm_object(pager, size, PROT_READ, 0, &oc);
+	ASSERT_LE(0, fd);
+	mvm_server_start(&srv, pager, MVM_PATTERN);
+	m = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	for (int i = 0; i < 3; i++)
+		EXPECT_EQ(0, mvm_check(m + offs[i], offs[i], PG));
+	EXPECT_EQ(3, atomic_load(&srv.requests));
+	munmap(m, size);
+	mvm_server_stop(&srv);
+	close(fd);
+	close(pager);
+	close(dev);
+}
+
+struct thr_arg {
+	char *map;
+	int idx;
+	int bad;
+};
+
+static void *fault_thread(void *p)
+{
+	struct thr_arg *a = p;
+
+	/* Everyone hits page 0, then a page of its own. */
+	if (mvm_check(a->map, 0, PG))
+		a->bad = 1;
+	if (mvm_check(a->map + (1 + a->idx) * PG, (1 + a->idx) * PG, PG))
+		a->bad = 1;
+	return NULL;
+}
+
+TEST_F(obj, sixteen_threads_same_and_different_pages)
+{
+	pthread_t th[16];
+	struct thr_arg a[16];
+
+	self->srv.delay_ms = 100;	/* so the faults overlap */
+	mvm_server_start(&self->srv, self->pager, MVM_PATTERN);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	for (int i = 0; i < 16; i++) {
+		a[i] = (struct thr_arg){ self->map, i, 0 };
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, fault_thread, &a[i]));
+	}
+	for (int i = 0; i < 16; i++) {
+		pthread_join(th[i], NULL);
+		EXPECT_EQ(0, a[i].bad);
+	}
+	/* Concurrent faults on one page shared one request. */
+	EXPECT_EQ(1, atomic_load(&self->srv.page0_requests));
+	EXPECT_EQ(17, atomic_load(&self->srv.requests));
+}
+
+TEST_F(obj, request_timeout_gives_sigbus)
+{
+	struct machvm_cmd c = { .type = MACHVM_CMD_CHANGE_ATTRIBUTES,
+				.object = self->oc.id };
+	void *addr;
+	double t;
+
+	c.attr.timeout_ms = 300;
+	c.attr.cluster_pages = 1;
+	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
+	mvm_server_start(&self->srv, self->pager, MVM_SILENT);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	t = now();
+	EXPECT_EQ(1, mvm_touch(self->map + 2 * PG, 0, &addr));
+	t = now() - t;
+	EXPECT_EQ(self->map + 2 * PG, (char *)addr);
+	EXPECT_GE(t, 0.25);
+	EXPECT_LT(t, 5.0);
+}
+
+TEST_F(obj, waiting_fault_is_killable)
+{
+	pid_t pid;
+	int status;
+	double t;
+
+	mvm_server_start(&self->srv, self->pager, MVM_SILENT);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		(void)*(volatile char *)self->map;
+		_exit(0);
+	}
+	usleep(200 * 1000);
+	t = now();
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFSIGNALED(status));
+	EXPECT_LT(now() - t, 1.0);
+}
+
+/* A pager in another process dies while a fault waits on it. */
+TEST(pager_death_mid_fault)
+{
+	int sv[2], dev, fd, status;
+	void *addr = NULL;
+	pid_t pid;
+	char *m;
+	double t;
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct machvm_object_create oc;
+		struct machvm_msg msg;
+		char page[PG];
+		int pager, ofd;
+
+		close(sv[0]);
+		dev = mvm_dev();
+		pager = mvm_pager(dev);
+		ofd = mvm_object(pager, 4 * PG, PROT_READ, 60000, &oc);
+		if (ofd < 0 || mvm_send_fd(sv[1], ofd))
+			_exit(2);
+		close(ofd);
+		mvm_fill(page, 0, PG);
+		/* Serve page 0, then die on the first request after it. */
+		for (;;) {
+			if (mvm_read_msg(pager, &msg, 5000))
+				_exit(3);
+			if (msg.type == MACHVM_MSG_INIT)
+				mvm_ready(pager, msg.object, 1, 0);
+			if (msg.type != MACHVM_MSG_DATA_REQUEST)
+				continue;
+			if (msg.offset)
+				_exit(0);
+			mvm_supply(pager, msg.object, 0, PG, page, 0);
+		}
+	}
+	close(sv[1]);
+	fd = mvm_recv_fd(sv[0]);
+	ASSERT_LE(0, fd);
+	m = mmap(NULL, 4 * PG, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	EXPECT_EQ(0, mvm_check(m, 0, PG));
+	t = now();
+	EXPECT_EQ(1, mvm_touch(m + 2 * PG, 0, &addr));
+	EXPECT_LT(now() - t, 10.0);	/* not the 60 s timeout */
+	EXPECT_EQ(m + 2 * PG, (char *)addr);
+	/* Later faults on holes fail at once; resident pages stay. */
+	EXPECT_EQ(1, mvm_touch(m + 3 * PG, 0, &addr));
+	EXPECT_EQ(0, mvm_check(m, 0, PG));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	munmap(m, 4 * PG);
+	close(fd);
+	close(sv[0]);
+}
+
+TEST_F(obj, only_the_owning_pager_commands_its_objects)
+{
+	int other = mvm_pager(self->dev);
+	char page[PG];
+
+	ASSERT_LE(0, other);
+	mvm_fill(page, 0, PG);
+	EXPECT_EQ(-ENOENT, mvm_supply(other, self->oc.id, 0, PG, page, 0));
+	EXPECT_EQ(-ENOENT, mvm_error(other, self->oc.id, 0, PG, EIO));
+	EXPECT_EQ(-ENOENT, mvm_ready(other, self->oc.id, 1, 0));
+	/* A name is not a handle. */
+	EXPECT_EQ(-ENOENT, mvm_supply(self->pager, self->oc.name + 100000, 0,
+				      PG, page, 0));
+	/* The device and the endpoint are no object rights. */
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PG, PROT_READ, MAP_SHARED,
+				   self->dev, 0));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PG, PROT_READ, MAP_SHARED,
+				   self->pager, 0));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PG, PROT_READ, MAP_SHARED,
+				   other, 0));
+	close(other);
+}
+
+TEST_F(obj, no_right_no_mapping)
+{
+	char path[64];
+	pid_t pid;
+	int status;
+
+	/* Another user cannot reach the object through /proc. */
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", getpid(), self->fd);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		int fd;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(2);
+		fd = open(path, O_RDWR);
+		_exit(fd < 0 ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_F(obj, max_protection_is_enforced)
+{
+	struct machvm_object_create oc;
+	int fd = mvm_object(self->pager, PG, PROT_READ, 0, &oc);
+	char *m;
+
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PG, PROT_READ | PROT_WRITE,
+				   MAP_SHARED, fd, 0));
+	EXPECT_EQ(EACCES, errno);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PG, PROT_READ | PROT_WRITE,
+				   MAP_PRIVATE, fd, 0));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PG, PROT_EXEC, MAP_SHARED, fd, 0));
+	m = mmap(NULL, PG, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	EXPECT_EQ(-1, mprotect(m, PG, PROT_READ | PROT_WRITE));
+	EXPECT_EQ(EACCES, errno);
+	munmap(m, PG);
+	close(fd);
+}
+
+TEST_F(obj, destroy_revokes_pages)
+{
+	struct machvm_cmd c = { .type = MACHVM_CMD_DESTROY,
+				.object = self->oc.id };
+	void *addr;
+
+	mvm_server_start(&self->srv, self->pager, MVM_PATTERN);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	EXPECT_EQ(0, mvm_check(self->map, 0, PG));
+	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
+	EXPECT_EQ(1, mvm_touch(self->map, 0, &addr));
+	EXPECT_EQ(-ENOENT, mvm_cmd(self->pager, &c));
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PG, PROT_READ, MAP_SHARED,
+				   self->fd, 0));
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The io_uring transport: FETCH and COMMIT_AND_FETCH on a pager endpoint,
+ * many commands in flight, bad commands, idle FETCHes, and a pager that
+ * exits with commands in flight.
+ */
+#include <errno.h>
+#include <liburing.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "mvm_test.h"
+
+#define SLOTS 32
+
+struct slot {
+	struct machvm_msg msg;
+	struct machvm_cmd cmd;
+	struct machvm_uring_cmd uc;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* liburing 2.3 has no io_uring_prep_uring_cmd: fill the SQE by hand. */
+static void prep(struct io_uring *ring, int fd, unsigned int op,
+		 struct slot *s, int i, int commit)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe)
+		abort();	/* the rings here never fill up */
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = op;
+	sqe->user_data = i;
+	s->uc.reply = commit ? (uintptr_t)&s->cmd : 0;
+	s->uc.msg = (uintptr_t)&s->msg;
+	memcpy(sqe->cmd, &s->uc, sizeof(s->uc));
+}
+
+static int wait_cqe(struct io_uring *ring, int *res, double timeout)
+{
+	struct __kernel_timespec ts = { .tv_sec = (long)timeout,
+		.tv_nsec = (long)((timeout - (long)timeout) * 1e9) };
+	struct io_uring_cqe *cqe;
+	int i;
+
+	if (io_uring_wait_cqe_timeout(ring, &cqe, &ts))
+		return -1;
+	i = cqe->user_data;
+	*res = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return i;
+}
+
+/* Serve every message until @done: the uring pager loop in miniature. */
+struct upager {
+	int pager;
+	struct io_uring ring;
+	struct slot slots[SLOTS];
+	char *buf;
+	int requests, nops;
+};
+
+static void answer(struct upager *u, int i)
+{
+	struct slot *s = &u->slots[i];
+	struct machvm_msg *m = &s->msg;
+
+	memset(&s->cmd, 0, sizeof(s->cmd));
+	s->cmd.object = m->object;
+	switch (m->type) {
+	case MACHVM_MSG_INIT:
+		s->cmd.type = MACHVM_CMD_READY;
+		break;
+	case MACHVM_MSG_DATA_REQUEST:
+		/* Each slot's data stays put until its SQE is consumed. */
+		u->requests++;
+		if (m->length > PG)
+			abort();	/* cluster 1 here */
+		mvm_fill(u->buf + i * PG, m->offset, m->length);
+		s->cmd.type = MACHVM_CMD_DATA_SUPPLY;
+		s->cmd.offset = m->offset;
+		s->cmd.length = m->length;
+		s->cmd.addr = (uintptr_t)(u->buf + i * PG);
+		break;
+	default:
+		if (m->type == MACHVM_MSG_NOP)
+			u->nops++;
+		prep(&u->ring, u->pager, MACHVM_URING_FETCH, s, i, 0);
+		return;
+	}
+	prep(&u->ring, u->pager, MACHVM_URING_COMMIT_AND_FETCH, s, i, 1);
+}
+
+static int upager_init(struct upager *u, int pager, int nslots)
+{
+	memset(u, 0, sizeof(*u));
+	u->pager = pager;
+	u->buf = aligned_alloc(PG, SLOTS * PG);
+	if (io_uring_queue_init(64, &u->ring, 0))
+		return -1;
+	for (int i = 0; i < nslots; i++)
+		prep(&u->ring, pager, MACHVM_URING_FETCH, &u->slots[i], i, 0);
+	return io_uring_submit(&u->ring) == nslots ? 0 : -1;
+}
+
+/* Serve until *done is set; returns the number of failed completions. */
+static int upager_run(struct upager *u, volatile int *done)
+{
+	int bad = 0, res, i;
+
+	while (!*done) {
+		i = wait_cqe(&u->ring, &res, 0.05);
+		if (i < 0)
+			continue;
+		if (res) {
+			bad++;
+			continue;
+		}
+		answer(u, i);
+		/* Batch: drain what else completed before submitting. */
+		while (io_uring_cq_ready(&u->ring)) {
+			i = wait_cqe(&u->ring, &res, 0);
+			if (i >= 0 && !res)
+				answer(u, i);
+			else if (i >= 0)
+				bad++;
+		}
+		io_uring_submit(&u->ring);
+	}
+	return bad;
+}
+
+struct client {
+	char *map;
+	int pages;
+	int first;
+	int bad;
+	volatile int *done;
+	int *left;
+	pthread_mutex_t *lock;
+};
+
+static void *client_main(void *p)
+{
+	struct client *c = p;
+
+	for (int i = 0; i < c->pages; i++)
+		if (mvm_check(c->map + (c->first + i) * PG,
+			      (c->first + i) * PG, PG))
+			c->bad = 1;
+	pthread_mutex_lock(c->lock);
+	if (--*c->left == 0)
+		*c->done = 1;
+	pthread_mutex_unlock(c->lock);
+	return NULL;
+}
+
+FIXTURE(ur) {
+	int dev, pager, fd;
+	struct machvm_object_create oc;
+	struct upager u;
+};
+
+FIXTURE_SETUP(ur)
+{
+	self->dev = mvm_dev();
+	ASSERT_LE(0, self->dev);
+	self->pager = mvm_pager(self->dev);
+	ASSERT_LE(0, self->pager);
+	self->fd = mvm_object(self->pager, 256 * PG, PROT_READ, 0, &self->oc);
+	ASSERT_LE(0, self->fd);
+}
+
+FIXTURE_TEARDOWN(ur)
+{
+	close(self->fd);
+	close(self->pager);
+	close(self->dev);
+}
+
+TEST_F(ur, fetch_and_commit_serve_threads)
+{
+	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	volatile int done = 0;
+	int left = 8;
+	struct client c[8];
+	pthread_t th[8];
+	char *map;
+
+	ASSERT_EQ(0, upager_init(&self->u, self->pager, SLOTS));
+	map = mmap(NULL, 256 * PG, PROT_READ, MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	for (int i = 0; i < 8; i++) {
+		c[i] = (struct client){ map, 32, 32 * i, 0, &done, &left,
+					&lock };
+		ASSERT_EQ(0, pthread_create(&th[i], NULL, client_main, &c[i]));
+	}
+	EXPECT_EQ(0, upager_run(&self->u, &done));
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		EXPECT_EQ(0, c[i].bad);
+	}
+	EXPECT_EQ(256, self->u.requests);
+	munmap(map, 256 * PG);
+	io_uring_queue_exit(&self->u.ring);
+}
+
+TEST_F(ur, bad_commands_complete_with_errors)
+{
+	struct io_uring *ring = &self->u.ring;
+	struct slot s = { 0 };
+	int res;
+
+	ASSERT_EQ(0, io_uring_queue_init(8, ring, 0));
+	prep(ring, self->pager, 0x1234, &s, 1, 0);
+	io_uring_submit(ring);
+	ASSERT_EQ(1, wait_cqe(ring, &res, 2));
+	EXPECT_EQ(-EOPNOTSUPP, res);
+
+	prep(ring, self->pager, MACHVM_URING_FETCH, &s, 2, 1);
+	io_uring_submit(ring);
+	ASSERT_EQ(2, wait_cqe(ring, &res, 2));
+	EXPECT_EQ(-EINVAL, res);
+
+	prep(ring, self->pager, MACHVM_URING_COMMIT_AND_FETCH, &s, 3, 0);
+	io_uring_submit(ring);
+	ASSERT_EQ(3, wait_cqe(ring, &res, 2));
+	EXPECT_EQ(-EINVAL, res);
+
+	/* A bad command fails at once and nothing is left waiting. */
+	s.cmd.type = MACHVM_CMD_DATA_SUPPLY;
+	s.cmd.object = self->oc.id;
+	s.cmd.offset = 1;
+	prep(ring, self->pager, MACHVM_URING_COMMIT_AND_FETCH, &s, 4, 1);
+	io_uring_submit(ring);
+	ASSERT_EQ(4, wait_cqe(ring, &res, 2));
+	EXPECT_EQ(-EINVAL, res);
+
+	s.cmd.offset = 0;
+	s.cmd.object = 999999;
+	prep(ring, self->pager, MACHVM_URING_COMMIT_AND_FETCH, &s, 5, 1);
+	io_uring_submit(ring);
+	ASSERT_EQ(5, wait_cqe(ring, &res, 2));
+	EXPECT_EQ(-ENOENT, res);
+
+	/* A FETCH with nothing to do idles out with a NOP. */
+	prep(ring, self->pager, MACHVM_URING_FETCH, &s, 6, 0);
+	io_uring_submit(ring);
+	ASSERT_EQ(6, wait_cqe(ring, &res, 5));
+	EXPECT_EQ(0, res);
+	EXPECT_EQ(MACHVM_MSG_NOP, s.msg.type);
+
+	/* The URING_CMD on the device or an object fd is refused. */
+	prep(ring, self->fd, MACHVM_URING_FETCH, &s, 7, 0);
+	io_uring_submit(ring);
+	ASSERT_EQ(7, wait_cqe(ring, &res, 2));
+	EXPECT_GT(0, res);
+	io_uring_queue_exit(ring);
+}
+
+TEST_F(ur, null_message_buffer_is_efault)
+{
+	struct io_uring *ring = &self->u.ring;
+	struct io_uring_sqe *sqe;
+	struct machvm_uring_cmd uc = { 0, 0 };
+	int res;
+
+	ASSERT_EQ(0, io_uring_queue_init(8, ring, 0));
+	sqe = io_uring_get_sqe(ring);
+	ASSERT_NE(NULL, sqe);
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = self->pager;
+	sqe->cmd_op = MACHVM_URING_FETCH;
+	sqe->user_data = 1;
+	memcpy(sqe->cmd, &uc, sizeof(uc));
+	io_uring_submit(ring);
+	ASSERT_EQ(1, wait_cqe(ring, &res, 2));
+	EXPECT_EQ(-EFAULT, res);
+	io_uring_queue_exit(ring);
+}
+
+/* A pager process exits with FETCHes in flight and a fault waiting. */
+TEST(pager_exits_with_commands_in_flight)
+{
+	int sv[2], fd, status;
+	void *addr = NULL;
+	pid_t pid;
+	char *m;
+	double t;
+
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		struct machvm_object_create oc;
+		struct upager u;
+		int dev = mvm_dev(), pager, ofd, res, i;
+
+		pager = mvm_pager(dev);
+		ofd = mvm_object(pager, 4 * PG, PROT_READ, 60000, &oc);
+		if (ofd < 0 || upager_init(&u, pager, 16) ||
+		    mvm_send_fd(sv[1], ofd))
+			_exit(2);
+		close(ofd);
+		/* Answer init, then exit on the first data request. */
+		for (;;) {
+			i = wait_cqe(&u.ring, &res, 10);
+			if (i < 0 || res)
+				_exit(3);
+			if (u.slots[i].msg.type == MACHVM_MSG_DATA_REQUEST)
+				_exit(0);
+			answer(&u, i);
+			io_uring_submit(&u.ring);
+		}
+	}
+	close(sv[1]);
+	fd = mvm_recv_fd(sv[0]);
+	ASSERT_LE(0, fd);
+	m = mmap(NULL, 4 * PG, PROT_READ, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	t = now();
+	EXPECT_EQ(1, mvm_touch(m + PG, 0, &addr));
+	EXPECT_EQ(m + PG, (char *)addr);
+	EXPECT_LT(now() - t, 10.0);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	munmap(m, 4 * PG);
+	close(fd);
+}
+
+/* The ring is closed while the pager lives on: nothing stays pinned. */
+TEST(ring_closed_while_pager_lives)
+{
+	struct machvm_object_create oc;
+	struct upager u;
+	int dev = mvm_dev(), pager, ofd;
+	struct machvm_msg msg;
+	char *m;
+
+	ASSERT_LE(0, dev);
+	pager = mvm_pager(dev);
+	ASSERT_LE(0, pager);
+	ofd = mvm_object(pager, PG, PROT_READ, 0, &oc);
+	ASSERT_LE(0, ofd);
+	ASSERT_EQ(0, upager_init(&u, pager, 8));
+	io_uring_queue_exit(&u.ring);
+	/* Within the idle period the FETCHes drain; the blocking path then
+	 * gets the init message, proving none swallowed it. */
+	sleep(3);
+	m = mmap(NULL, PG, PROT_READ, MAP_SHARED, ofd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	ASSERT_EQ(0, mvm_read_msg(pager, &msg, 1000));
+	EXPECT_EQ(MACHVM_MSG_INIT, msg.type);
+	munmap(m, PG);
+	close(ofd);
+	close(pager);
+	close(dev);
+}
+
+TEST_HARNESS_MAIN

@@ -100,6 +100,7 @@ static void mvm_req_finish(struct mvm_object *obj, struct mvm_req *req,
 	list_del_init(&req->node);
 	mvm_pager_unqueue(obj->pager, &req->msg);
 	req->error = error;
+	/* Pairs with the waiters' acquire: they see error once state moves. */
 	smp_store_release(&req->state, error ? MVM_REQ_FAILED : MVM_REQ_DONE);
 	wake_up_all(&req->wq);
 	mvm_req_put(req);
@@ -271,6 +272,12 @@ out:
 	return req;
 }
 
+static bool mvm_req_settled(struct mvm_req *req)
+{
+	/* Acquire pairs with mvm_req_finish()'s release of ->state. */
+	return smp_load_acquire(&req->state) != MVM_REQ_PENDING;
+}
+
 static u32 mvm_fault_access(struct vm_fault *vmf)
 {
 	return (vmf->flags & FAULT_FLAG_WRITE) ? PROT_READ | PROT_WRITE :
@@ -309,15 +316,13 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 	left = (long)req->deadline - (long)jiffies;
 	if (left <= 0)
 		left = 1;
-	left = wait_event_killable_timeout(req->wq,
-					   smp_load_acquire(&req->state) !=
-					   MVM_REQ_PENDING, left);
+	left = wait_event_killable_timeout(req->wq, mvm_req_settled(req), left);
 	if (!left) {
 		spin_lock(&obj->lock);
 		mvm_req_finish(obj, req, -ETIMEDOUT);
 		spin_unlock(&obj->lock);
 	}
-	state = smp_load_acquire(&req->state);
+	state = smp_load_acquire(&req->state);	/* see mvm_req_finish() */
 	mvm_req_put(req);
 
 	if (left >= 0 && state == MVM_REQ_FAILED && can_drop)

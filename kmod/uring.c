@@ -223,17 +223,19 @@ int mvm_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	if (!msg || !IS_ALIGNED(msg, 8) ||
 	    !access_ok(u64_to_user_ptr(msg), sizeof(struct machvm_msg)))
 		return -EFAULT;
-	if (reply) {
-		if (copy_from_user(&c, u64_to_user_ptr(reply), sizeof(c)))
-			return -EFAULT;
-		ret = mvm_pager_exec(pager, &c);
-		if (ret)
-			return ret;
-	}
-
+	/* Everything that can fail fails before the command runs. */
+	if (reply && copy_from_user(&c, u64_to_user_ptr(reply), sizeof(c)))
+		return -EFAULT;
 	f = kmem_cache_alloc(mvm_fetch_cache, GFP_KERNEL);
 	if (!f)
 		return -ENOMEM;
+	if (reply) {
+		ret = mvm_pager_exec(pager, &c);
+		if (ret) {
+			kmem_cache_free(mvm_fetch_cache, f);
+			return ret;
+		}
+	}
 	INIT_LIST_HEAD(&f->node);
 	f->cmd = cmd;
 	f->pager = pager;

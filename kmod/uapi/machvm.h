@@ -47,7 +47,9 @@
  *                              taken because they were already resident,
  *                              error is 0.
  *  MACHVM_MSG_TERMINATE        The last mapping and the last object right
- *                              are gone; the control id is dead.
+ *                              are gone; the control id is dead.  Sent only
+ *                              for an object that was mapped (had INIT),
+ *                              never after DESTROY.
  *  MACHVM_MSG_NOP              Delivered to an io_uring FETCH that waited
  *                              MACHVM_FETCH_IDLE_MS without work, so that a
  *                              closed ring never pins a command; re-arm it.
@@ -69,7 +71,17 @@
  *
  * Every command is validated: unknown type or flags, non-zero reserved
  * fields, unaligned or out-of-range offset/length, a control id unknown to
- * this endpoint, a bad buffer: each is an errno and changes nothing.
+ * this endpoint: each is an errno and changes nothing.  A DATA_SUPPLY whose
+ * buffer faults part-way (-EFAULT) or that runs out of memory (-ENOMEM)
+ * keeps the pages it installed before the failure; supplying them again is
+ * harmless (they are reported as not taken).
+ *
+ * read(2) on an endpoint returns whole messages (at least 64 bytes must
+ * fit; -EINVAL otherwise), blocks unless O_NONBLOCK (-EAGAIN), and poll(2)
+ * reports POLLIN when one is queued.  write(2) takes whole commands,
+ * executes them in order and returns the bytes of those done; if the first
+ * fails it returns -1 with its errno.  Messages read into a faulting buffer
+ * are lost (-EFAULT); the faults behind them time out.
  *
  * io_uring transport
  * ------------------
@@ -84,10 +96,17 @@
  *                                submitting task; data is copied from there)
  *                                then wait as FETCH.  If the command fails
  *                                the CQE carries its -errno at once and
- *                                nothing waits.
+ *                                nothing waits; every other check (msg,
+ *                                memory) is made before the command runs,
+ *                                so an error CQE means it did not run.
  *
- * A completion res of -ECANCELED means the endpoint is shutting down or the
- * submitting task is exiting; -ENOTCONN means the pager was shut down.
+ * msg must be 8-byte aligned and writable (-EFAULT).  Unknown cmd_op:
+ * -EOPNOTSUPP; IOPOLL rings: -EOPNOTSUPP.  A command never fails with
+ * -ECANCELED except when its slot is dead (see below).
+ *
+ * A FETCH completing with -ECANCELED is a dead slot: its submitting task is
+ * exiting or its ring is being torn down.  One that waited
+ * MACHVM_FETCH_IDLE_MS completes with a MACHVM_MSG_NOP message: re-arm it.
  */
 #ifndef _UAPI_LINUX_MACHVM_H
 #define _UAPI_LINUX_MACHVM_H
@@ -122,7 +141,8 @@ struct machvm_version {
 /**
  * struct machvm_pager_create - MACHVM_IOC_PAGER_CREATE (in/out)
  * @flags:    zero.
- * @fd:       out: the pager endpoint file descriptor (O_CLOEXEC).
+ * @fd:       out: the pager endpoint file descriptor (O_CLOEXEC); zero on
+ *            input.
  * @reserved: zero.
  */
 struct machvm_pager_create {
@@ -164,6 +184,7 @@ struct machvm_attr {
  * @id:       out: the object control id on this endpoint.
  * @name:     out: the object name.
  * @fd:       out: the memory object file descriptor (O_CLOEXEC).
+ * @id, @name and @fd must be zero on input.
  * @pad:      zero.
  * @reserved: zero.
  */

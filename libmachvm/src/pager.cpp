@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <machvm/pager.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <new>
+
+namespace machvm {
+
+namespace {
+constexpr std::size_t kBufferAlign = 4096;
+// What a Reply keeps for reuse after reset(), in bytes.
+constexpr std::size_t kKeepBytes = 2u << 20;
+constexpr std::size_t kInitialCommands = 8;
+} // namespace
+
+void Reply::FreeDeleter::operator()(std::byte* p) const noexcept {
+    std::free(p);
+}
+
+Reply::Reply(PagerEndpoint* endpoint, unsigned thread_index, Loop* loop)
+    : endpoint_(endpoint), thread_index_(thread_index), loop_(loop) {
+    cmds_.reserve(kInitialCommands);
+}
+
+Reply::~Reply() = default;
+
+bool Reply::command(const machvm_cmd& c) noexcept {
+    try {
+        cmds_.push_back(c);
+    } catch (const std::bad_alloc&) {
+        return false;
+    }
+    return true;
+}
+
+bool Reply::ready(std::uint64_t object, const machvm_attr& attr) noexcept {
+    return command(cmd::ready(object, attr));
+}
+
+bool Reply::data_supply(std::uint64_t object, std::uint64_t offset, std::span<const std::byte> data,
+                        std::uint32_t flags) noexcept {
+    if (data.empty())
+        return true; // nothing to say; the kernel would refuse length 0
+    std::size_t before = cmds_.size();
+    do {
+        std::size_t n = std::min<std::size_t>(data.size(), MACHVM_MAX_XFER);
+        if (!command(cmd::data_supply(object, offset, data.data(), n, flags))) {
+            cmds_.resize(before);
+            return false;
+        }
+        offset += n;
+        data = data.subspan(n);
+    } while (!data.empty());
+    return true;
+}
+
+bool Reply::data_unavailable(std::uint64_t object, std::uint64_t offset,
+                             std::uint64_t length) noexcept {
+    if (length == 0)
+        return true;
+    std::size_t before = cmds_.size();
+    do {
+        std::uint64_t n = std::min<std::uint64_t>(length, MACHVM_MAX_XFER);
+        if (!command(cmd::data_unavailable(object, offset, n))) {
+            cmds_.resize(before);
+            return false;
+        }
+        offset += n;
+        length -= n;
+    } while (length);
+    return true;
+}
+
+bool Reply::data_error(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
+                       int error) noexcept {
+    if (length == 0)
+        return true;
+    std::size_t before = cmds_.size();
+    do {
+        std::uint64_t n = std::min<std::uint64_t>(length, MACHVM_MAX_XFER);
+        if (!command(cmd::data_error(object, offset, n, error))) {
+            cmds_.resize(before);
+            return false;
+        }
+        offset += n;
+        length -= n;
+    } while (length);
+    return true;
+}
+
+bool Reply::change_attributes(std::uint64_t object, const machvm_attr& attr) noexcept {
+    return command(cmd::change_attributes(object, attr));
+}
+
+bool Reply::destroy(std::uint64_t object) noexcept {
+    return command(cmd::destroy(object));
+}
+
+std::span<std::byte> Reply::buffer(std::size_t bytes) noexcept {
+    if (bytes == 0)
+        return {};
+    std::size_t want = (bytes + kBufferAlign - 1) & ~(kBufferAlign - 1);
+    try {
+        if (buffers_used_ == buffers_.size())
+            buffers_.emplace_back();
+    } catch (const std::bad_alloc&) {
+        return {};
+    }
+    Buffer& b = buffers_[buffers_used_];
+    if (b.capacity < want) {
+        b.data.reset();
+        b.capacity = 0;
+        auto* p = static_cast<std::byte*>(std::aligned_alloc(kBufferAlign, want));
+        if (!p)
+            return {};
+        b.data.reset(p);
+        b.capacity = want;
+    }
+    ++buffers_used_;
+    return {b.data.get(), bytes};
+}
+
+void Reply::stop_loop() noexcept {
+    if (loop_)
+        loop_->stop();
+}
+
+void Reply::reset() noexcept {
+    cmds_.clear();
+    buffers_used_ = 0;
+    std::size_t kept = 0;
+    for (Buffer& b : buffers_) {
+        if (kept + b.capacity > kKeepBytes) {
+            b.data.reset();
+            b.capacity = 0;
+        }
+        kept += b.capacity;
+    }
+}
+
+// ---- Pager defaults ----
+
+void Pager::on_init(const machvm_msg& msg, Reply& reply) noexcept {
+    reply.ready(msg.object, default_attr());
+}
+
+void Pager::on_supply_completed(const machvm_msg&, Reply&) noexcept {}
+
+void Pager::on_terminate(const machvm_msg&, Reply&) noexcept {}
+
+void Pager::on_unknown(const machvm_msg& msg, Reply&) noexcept {
+    static std::atomic<bool> warned{false};
+    if (!warned.exchange(true))
+        std::fprintf(stderr, "machvm: ignoring message of unknown type %u (seq %llu)\n", msg.type,
+                     static_cast<unsigned long long>(msg.seq));
+}
+
+void Pager::on_command_error(const machvm_cmd& c, std::error_code ec) noexcept {
+    std::fprintf(stderr, "machvm: %s object %llu offset %llu length %llu: %s\n",
+                 cmd_type_name(c.type), static_cast<unsigned long long>(c.object),
+                 static_cast<unsigned long long>(c.offset),
+                 static_cast<unsigned long long>(c.length), ec.message().c_str());
+}
+
+void dispatch(Pager& pager, const machvm_msg& msg, Reply& reply) noexcept {
+    switch (msg.type) {
+    case MACHVM_MSG_NOP:
+        return;
+    case MACHVM_MSG_INIT:
+        pager.on_init(msg, reply);
+        return;
+    case MACHVM_MSG_DATA_REQUEST:
+        pager.on_data_request(msg, reply);
+        return;
+    case MACHVM_MSG_SUPPLY_COMPLETED:
+        pager.on_supply_completed(msg, reply);
+        return;
+    case MACHVM_MSG_TERMINATE:
+        pager.on_terminate(msg, reply);
+        return;
+    default:
+        pager.on_unknown(msg, reply);
+        return;
+    }
+}
+
+bool send_commands(PagerEndpoint& ep, Pager& pager, std::span<const machvm_cmd> cmds) noexcept {
+    unsigned again = 0;
+    while (!cmds.empty()) {
+        auto r = ep.write_commands(cmds);
+        if (r.ok() && *r > 0) {
+            // A short count: cmds[0] now failed; the next write names it.
+            cmds = cmds.subspan(*r);
+            again = 0;
+            continue;
+        }
+        std::error_code ec = r.ok() ? errno_code(EIO) : r.error();
+        if (ec == std::errc::interrupted)
+            continue;
+        if (ec == std::errc::resource_unavailable_try_again && ++again < 1000) {
+            // Non-blocking endpoint that cannot take more now: wait 1 ms.
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, nullptr);
+            continue;
+        }
+        if (ec == std::errc::bad_file_descriptor || ec == std::errc::not_connected ||
+            ec == std::errc::operation_canceled || ec == std::errc::broken_pipe)
+            return false;
+        pager.on_command_error(cmds[0], ec);
+        cmds = cmds.subspan(1);
+    }
+    return true;
+}
+
+} // namespace machvm

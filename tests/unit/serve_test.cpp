@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: GPL-2.0
+// serve(), the life of a pager process, against a fake kernel (a
+// SOCK_SEQPACKET pair as the endpoint, --blocking): --exec hands the
+// descriptor to CMD and returns its status once the object terminated;
+// --socket serves clients until SIGTERM; a dead endpoint fails the run.
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include <machvm/fdpass.hpp>
+#include <machvm/serve.hpp>
+
+#include "check.hpp"
+
+using namespace machvm;
+
+namespace {
+
+class NullPager final : public Pager {
+  public:
+    void on_data_request(const machvm_msg& m, Reply& r) noexcept override {
+        r.data_unavailable(m.object, m.offset, m.length);
+    }
+};
+
+struct Fake {
+    PagerSetup setup;
+    Fd kernel;
+    MemoryObject object;
+
+    Fake() {
+        int sv[2];
+        CHECK(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+        setup.endpoint = PagerEndpoint(Fd(sv[0]));
+        setup.version.abi_version = MACHVM_ABI_VERSION;
+        setup.version.page_size = 4096;
+        kernel = Fd(sv[1]);
+        object.id = 5;
+        object.name = 77;
+        object.size = 4096;
+        object.fd = Fd(::memfd_create("machvm-serve-test", MFD_CLOEXEC));
+        CHECK(object.fd.valid());
+    }
+
+    void send(std::uint32_t type) {
+        machvm_msg m;
+        std::memset(&m, 0, sizeof(m));
+        m.type = type;
+        m.object = object.id;
+        CHECK(::write(kernel.get(), &m, sizeof(m)) == sizeof(m));
+    }
+};
+
+PagerOptions blocking_opts() {
+    PagerOptions o;
+    o.transport = Transport::Blocking;
+    return o;
+}
+
+void test_exec_status() {
+    Fake f;
+    PagerOptions o = blocking_opts();
+    // CMD sees its descriptor, then exits 7.
+    o.exec_argv = {"/bin/sh", "-c",
+                   "[ -n \"$MACHVM_FD\" ] && [ -e /proc/self/fd/$MACHVM_FD ] "
+                   "&& exit 7; exit 99"};
+    f.send(MACHVM_MSG_TERMINATE); // the object is gone as soon as CMD is
+    NullPager pager;
+    auto t0 = std::chrono::steady_clock::now();
+    int status = serve("serve_test", f.setup, pager, std::move(f.object), o);
+    CHECK_EQ(status, 7);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(4));
+}
+
+void test_exec_signal_status() {
+    Fake f;
+    PagerOptions o = blocking_opts();
+    o.exec_argv = {"/bin/sh", "-c", "kill -9 $$"};
+    f.send(MACHVM_MSG_TERMINATE);
+    NullPager pager;
+    CHECK_EQ(serve("serve_test", f.setup, pager, std::move(f.object), o), 128 + 9);
+}
+
+// Never mapped (no INIT): no TERMINATE will come, so no 5 s wait.
+void test_exec_never_mapped() {
+    Fake f;
+    PagerOptions o = blocking_opts();
+    o.exec_argv = {"/bin/sh", "-c", "exit 0"};
+    NullPager pager;
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK_EQ(serve("serve_test", f.setup, pager, std::move(f.object), o), 0);
+    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
+}
+
+// Mapped (INIT) and the object outlives CMD: give up after 5 s.
+void test_exec_no_terminate() {
+    Fake f;
+    PagerOptions o = blocking_opts();
+    o.exec_argv = {"/bin/sh", "-c", "exit 3"};
+    f.send(MACHVM_MSG_INIT);
+    NullPager pager;
+    auto t0 = std::chrono::steady_clock::now();
+    CHECK_EQ(serve("serve_test", f.setup, pager, std::move(f.object), o), 3);
+    auto took = std::chrono::steady_clock::now() - t0;
+    CHECK(took >= std::chrono::seconds(5) && took < std::chrono::seconds(8));
+}
+
+void test_exec_missing_command() {
+    Fake f;
+    PagerOptions o = blocking_opts();
+    o.exec_argv = {"/nonexistent/machvm-cmd"};
+    NullPager pager;
+    CHECK_THROWS(serve("serve_test", f.setup, pager, std::move(f.object), o), std::system_error);
+}
+
+void test_socket_until_sigterm(const std::string& dir) {
+    Fake f;
+    PagerOptions o = blocking_opts();
+    o.socket_path = dir + "/pager.sock";
+    struct stat want;
+    CHECK(::fstat(f.object.fd.get(), &want) == 0);
+    bool got_same = false;
+    std::thread client([&] {
+        for (int i = 0; i < 200; ++i) {
+            auto s = connect_unix(o.socket_path);
+            if (s) {
+                auto fd = recv_fd(s->get());
+                struct stat st;
+                got_same = fd && ::fstat(fd->get(), &st) == 0 && st.st_ino == want.st_ino;
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        ::kill(::getpid(), SIGTERM);
+    });
+    NullPager pager;
+    int status = serve("serve_test", f.setup, pager, std::move(f.object), o);
+    client.join();
+    CHECK_EQ(status, 0);
+    CHECK(got_same);
+    struct stat st;
+    CHECK(::stat(o.socket_path.c_str(), &st) < 0); // removed at exit
+}
+
+void test_endpoint_dies(const std::string& dir) {
+    Fake f;
+    PagerOptions o = blocking_opts();
+    o.socket_path = dir + "/dead.sock";
+    f.kernel.reset(); // read(2) returns 0: the endpoint is gone
+    NullPager pager;
+    CHECK_EQ(serve("serve_test", f.setup, pager, std::move(f.object), o), 1);
+}
+
+} // namespace
+
+int main() {
+    block_serve_signals(); // before any thread: SIGTERM must reach serve()
+    char tmpl[] = "/tmp/machvm-serve-XXXXXX";
+    if (!::mkdtemp(tmpl)) {
+        std::perror("mkdtemp");
+        return 1;
+    }
+    test_exec_status();
+    test_exec_signal_status();
+    test_exec_never_mapped();
+    test_exec_no_terminate();
+    test_exec_missing_command();
+    test_socket_until_sigterm(tmpl);
+    test_endpoint_dies(tmpl);
+    ::rmdir(tmpl);
+    return unit::finish("serve_test");
+}

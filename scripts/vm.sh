@@ -12,7 +12,7 @@ SEL=${2:-}
 mapfile -t ALL < "$BUILD/kernels.list"
 if [ -n "$SEL" ]; then
 	mapfile -t KERNELS < <(printf '%s\n' "${ALL[@]}" | grep -F -- "$SEL")
-elif [ "$MODE" = check ]; then
+elif [ "$MODE" = check ] || [ "$MODE" = bench ]; then
 	KERNELS=("${ALL[@]}")
 else
 	KERNELS=("${ALL[-1]}")
@@ -40,5 +40,17 @@ for rel in "${KERNELS[@]}"; do
 		--initrd "$out/initramfs.cpio.gz" --mode "$MODE" --out "$out" \
 		--label "$rel" --expect "$expect" --counts "$out/counts" \
 		${RUN_ARGS:-} || rc=1
+	# Benchmarks print "@@JSON NAME" ... "@@END": keep each per kernel.
+	if [ "$MODE" = bench ]; then
+		mkdir -p "$BUILD/bench/$rel"
+		awk -v dir="$BUILD/bench/$rel" '
+			{ sub(/\r$/, "") }
+			/^@@JSON / { f = dir "/" $2; printf "" > f; next }
+			/^@@END/ { close(f); f = ""; next }
+			f != "" { print >> f }' "$out/results.log"
+	fi
 done
+if [ "$MODE" = bench ]; then
+	python3 "$ROOT/scripts/merge-bench.py" "$BUILD/bench" "${KERNELS[@]}"
+fi
 exit $rc

@@ -1,9 +1,46 @@
 #!/bin/sh
-# The demo, run inside the VM by /init with the module loaded.
+# The demo, run inside the VM by /init with the module loaded: a file
+# served by file-pager through a machvm memory object to a client in
+# another process, checksummed against the file itself.
 set -e
 echo "== machvm is loaded:"
 grep '^machvm ' /proc/modules
-echo "== its device:"
 ls -l /dev/machvm
-echo "== kernel log:"
-dmesg | grep 'machvm:' | tail -n 3
+
+FILE=/tmp/demo.bin
+echo
+echo "== a 3 MiB file to serve (busybox, three times over):"
+cat /bin/busybox /bin/busybox /bin/busybox | head -c 3145728 > $FILE
+ls -l $FILE
+WANT=$(machvm-map --file $FILE)
+echo "file:   $WANT"
+
+echo
+echo "== file-pager serves it over io_uring; machvm-map maps the object in"
+echo "   another process (the object fd travels over a Unix socket):"
+file-pager --verbose --readahead 256K $FILE --socket /tmp/demo.sock \
+	2> /tmp/pager.log &
+PAGER=$!
+GOT=$(machvm-map --socket /tmp/demo.sock --wait 10 --region)
+echo "$GOT"
+GOT=$(echo "$GOT" | grep '^size=')
+echo "object: $GOT"
+sleep 1   # let the pager log the terminate message
+kill $PAGER
+wait $PAGER || true
+
+echo
+echo "== what the pager saw (first and last messages):"
+head -n 8 /tmp/pager.log
+echo "   ..."
+tail -n 3 /tmp/pager.log
+echo "   $(grep -c 'DATA_REQUEST' /tmp/pager.log) data_request messages for" \
+	"$(($(stat -c %s $FILE) / 4096)) pages (clusters and read-ahead)"
+
+echo
+if [ "$GOT" = "$WANT" ]; then
+	echo "== checksums match: the object holds the file"
+else
+	echo "== MISMATCH: file $WANT, object $GOT"
+	exit 1
+fi

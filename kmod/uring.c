@@ -52,14 +52,16 @@ static void mvm_fetch_free(struct mvm_fetch *f)
 	kmem_cache_free(mvm_fetch_cache, f);
 }
 
-/* Complete a FETCH; @f is gone afterwards. */
+/*
+ * Complete a FETCH; @f is gone afterwards.  Done first: until then the
+ * command may still be on io_uring's cancelable list, whose cancel
+ * callback reads @f through the pdu.
+ */
 static void mvm_fetch_done(struct mvm_fetch *f, int res,
 			   unsigned int issue_flags)
 {
-	struct io_uring_cmd *cmd = f->cmd;
-
+	io_uring_cmd_done(f->cmd, res, 0, issue_flags);
 	mvm_fetch_free(f);
-	io_uring_cmd_done(cmd, res, 0, issue_flags);
 }
 
 static void mvm_fetch_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)

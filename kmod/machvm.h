@@ -47,8 +47,17 @@ struct mvm_msg {
 	struct machvm_msg m;
 };
 
+/* Global counters, MACHVM_A_STAT_* (index = attribute). */
+extern atomic64_t mvm_stats[MACHVM_A_STAT_MAX + 1];
+
+static inline void mvm_count(int stat, long n)
+{
+	atomic64_add(n, &mvm_stats[stat]);
+}
+
 struct mvm_pager {
 	struct kref ref;
+	struct pid *pid;	/* creator's thread group; holds a reference */
 	spinlock_t lock;	/* protects msgs, fetches, dead, seq */
 	struct list_head msgs;	/* struct mvm_msg, oldest first */
 	struct list_head fetches; /* idle io_uring FETCHes, struct mvm_fetch */
@@ -86,6 +95,10 @@ struct mvm_object {
 	u64 size;
 	pgoff_t npages;
 	u32 max_prot;
+
+	/* Statistics, read locklessly by netlink. */
+	atomic_t mappings;	/* live VMAs */
+	atomic64_t faults, requests, supplied, errors, timeouts;
 };
 
 enum mvm_req_state { MVM_REQ_PENDING, MVM_REQ_DONE, MVM_REQ_FAILED };
@@ -102,6 +115,8 @@ struct mvm_req {
 	struct mvm_msg msg;	/* the data_request */
 };
 
+struct sk_buff;
+
 extern const struct file_operations mvm_object_fops;
 
 int mvm_dev_init(void);
@@ -116,13 +131,23 @@ void mvm_object_orphan(struct mvm_object *obj);
 int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c);
 int mvm_attr_check(const struct machvm_attr *a, bool create);
 
+int mvm_object_destroy_by_name(u64 name);
+int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj);
+struct mvm_object *mvm_object_next(u64 *name);
+unsigned int mvm_object_count(void);
+
 int mvm_pager_create(void);
+unsigned int mvm_pager_count(void);
 void mvm_pager_get(struct mvm_pager *pager);
 void mvm_pager_put(struct mvm_pager *pager);
 void mvm_pager_queue(struct mvm_pager *pager, struct mvm_msg *msg);
 bool mvm_pager_unqueue(struct mvm_pager *pager, struct mvm_msg *msg);
 int mvm_pager_exec(struct mvm_pager *pager, const struct machvm_cmd *c);
 struct mvm_msg *mvm_pager_pop(struct mvm_pager *pager, struct machvm_msg *out);
+
+int mvm_genl_init(void);
+void mvm_genl_exit(void);
+void mvm_event(u32 event, u64 name, struct pid *pager, u64 offset);
 
 int mvm_uring_init(void);
 void mvm_uring_exit(void);

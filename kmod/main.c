@@ -21,6 +21,9 @@ static int __init machvm_init(void)
 	ret = mvm_uring_init();
 	if (ret)
 		goto err_uring;
+	ret = mvm_genl_init();
+	if (ret)
+		goto err_genl;
 	ret = mvm_dev_init();
 	if (ret)
 		goto err_dev;
@@ -28,6 +31,8 @@ static int __init machvm_init(void)
 	return 0;
 
 err_dev:
+	mvm_genl_exit();
+err_genl:
 	mvm_uring_exit();
 err_uring:
 	mvm_object_exit();
@@ -38,6 +43,7 @@ err_object:
 static void __exit machvm_exit(void)
 {
 	mvm_dev_exit();
+	mvm_genl_exit();
 	mvm_uring_exit();
 	mvm_object_exit();
 	pr_info("unloaded\n");

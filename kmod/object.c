@@ -19,6 +19,7 @@
 #include <linux/log2.h>
 #include <linux/mman.h>
 #include <linux/module.h>
+#include <net/genetlink.h>
 #include <linux/pagemap.h>
 #include <linux/pseudo_fs.h>
 #include <linux/sched/signal.h>
@@ -39,6 +40,8 @@ struct mvm_owed {
 };
 
 static struct vfsmount *mvm_mnt;
+/* Every object by name, for netlink; entries hold no reference. */
+static DEFINE_XARRAY(mvm_registry);
 static struct kmem_cache *mvm_req_cache;
 static atomic64_t mvm_next_name = ATOMIC64_INIT(0);
 
@@ -99,6 +102,13 @@ static void mvm_req_finish(struct mvm_object *obj, struct mvm_req *req,
 		return;
 	list_del_init(&req->node);
 	mvm_pager_unqueue(obj->pager, &req->msg);
+	if (error == -ETIMEDOUT) {
+		atomic64_inc(&obj->timeouts);
+		mvm_count(MACHVM_A_STAT_TIMEOUTS, 1);
+	} else if (error) {
+		atomic64_inc(&obj->errors);
+		mvm_count(MACHVM_A_STAT_ERRORS, 1);
+	}
 	req->error = error;
 	/* Pairs with the waiters' acquire: they see error once state moves. */
 	smp_store_release(&req->state, error ? MVM_REQ_FAILED : MVM_REQ_DONE);
@@ -262,6 +272,8 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 	req->msg.m.offset = (u64)start << PAGE_SHIFT;
 	req->msg.m.length = (u64)(end - start) << PAGE_SHIFT;
 	list_add_tail(&req->node, &obj->reqs);
+	atomic64_inc(&obj->requests);
+	mvm_count(MACHVM_A_STAT_REQUESTS, 1);
 	/* Until the pager is ready, requests wait off the queue. */
 	if (obj->state == MVM_OBJ_READY)
 		mvm_pager_queue(obj->pager, &req->msg);
@@ -345,10 +357,13 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 	struct folio *folio;
 	vm_fault_t ret;
 
-	if (index >= obj->npages || READ_ONCE(obj->destroyed))
+	atomic64_inc(&obj->faults);
+	mvm_count(MACHVM_A_STAT_FAULTS, 1);
+	if (index >= obj->npages || READ_ONCE(obj->destroyed) ||
+	    mvm_take_owed(obj, index)) {
+		mvm_count(MACHVM_A_STAT_SIGBUS, 1);
 		return VM_FAULT_SIGBUS;
-	if (mvm_take_owed(obj, index))
-		return VM_FAULT_SIGBUS;
+	}
 	for (;;) {
 		/* NULL on some kernels, ERR_PTR(-ENOENT) on others. */
 		folio = filemap_lock_folio(mapping, index);
@@ -362,7 +377,23 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 	}
 }
 
+static void mvm_vm_open(struct vm_area_struct *vma)
+{
+	struct mvm_object *obj = vma->vm_file->private_data;
+
+	atomic_inc(&obj->mappings);
+}
+
+static void mvm_vm_close(struct vm_area_struct *vma)
+{
+	struct mvm_object *obj = vma->vm_file->private_data;
+
+	atomic_dec(&obj->mappings);
+}
+
 static const struct vm_operations_struct mvm_vm_ops = {
+	.open = mvm_vm_open,
+	.close = mvm_vm_close,
 	.fault = mvm_fault,
 	.map_pages = filemap_map_pages,
 };
@@ -391,6 +422,7 @@ static int mvm_object_mmap(struct file *file, struct vm_area_struct *vma)
 		vm_flags_clear(vma, VM_MAYREAD);
 	vm_flags_set(vma, VM_DONTEXPAND);
 	vma->vm_ops = &mvm_vm_ops;
+	atomic_inc(&obj->mappings);
 
 	spin_lock(&obj->lock);
 	if (!obj->mapped) {
@@ -409,6 +441,7 @@ static void mvm_object_free(struct kref *ref)
 	struct mvm_owed *o, *tmp;
 
 	WARN_ON_ONCE(!list_empty(&obj->reqs));
+	xa_erase(&mvm_registry, obj->name);
 	list_for_each_entry_safe(o, tmp, &obj->owed, node) {
 		put_task_struct(o->task);
 		kfree(o);
@@ -464,6 +497,8 @@ static int mvm_object_release(struct inode *inode, struct file *file)
 			mvm_pager_queue(obj->pager, term);
 		mvm_object_put(obj);
 	}
+	mvm_count(MACHVM_A_STAT_OBJECTS_TERMINATED, 1);
+	mvm_event(MACHVM_EVENT_OBJECT_TERMINATED, obj->name, obj->pager->pid, 0);
 	mvm_object_put(obj);
 	return 0;
 }
@@ -567,6 +602,9 @@ int mvm_object_create(struct mvm_pager *pager,
 	}
 	file->private_data = obj;
 
+	ret = xa_insert(&mvm_registry, obj->name, obj, GFP_KERNEL);
+	if (ret)
+		goto err_file;
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
 		ret = fd;
@@ -578,6 +616,8 @@ int mvm_object_create(struct mvm_pager *pager,
 	oc->name = obj->name;
 	oc->fd = fd;
 	fd_install(fd, file);
+	mvm_count(MACHVM_A_STAT_OBJECTS_CREATED, 1);
+	mvm_event(MACHVM_EVENT_OBJECT_CREATED, obj->name, pager->pid, 0);
 	return 0;
 
 err_file:
@@ -608,7 +648,7 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 	const char __user *src = u64_to_user_ptr(c->addr);
 	pgoff_t start = c->offset >> PAGE_SHIFT;
 	pgoff_t n = c->length >> PAGE_SHIFT;
-	unsigned int not_taken = 0;
+	unsigned int not_taken = 0, taken = 0;
 	struct mvm_msg *report = NULL;
 	pgoff_t i;
 	int ret = 0;
@@ -657,6 +697,7 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 			ret = 0;
 		} else if (!ret) {
 			folio_unlock(folio);
+			taken++;
 		}
 		folio_put(folio);
 		if (ret)
@@ -665,6 +706,9 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 	mvm_complete_range(obj, start, start + n);
 out:
 	up_read(&obj->supply_sem);
+	atomic64_add(taken, &obj->supplied);
+	mvm_count(MACHVM_A_STAT_SUPPLIED, taken);
+	mvm_count(MACHVM_A_STAT_NOT_TAKEN, not_taken);
 	if (report && !ret) {
 		report->m.offset = c->offset;
 		report->m.length = c->length;
@@ -700,6 +744,128 @@ static void mvm_object_destroy(struct mvm_object *obj)
 	up_write(&obj->supply_sem);
 	unmap_mapping_range(mapping, 0, 0, 1);
 	truncate_inode_pages(mapping, 0);
+	mvm_event(MACHVM_EVENT_OBJECT_DESTROYED, obj->name, obj->pager->pid, 0);
+}
+
+/* Administrative DESTROY (netlink): the pager loses the control id. */
+int mvm_object_destroy_by_name(u64 name)
+{
+	struct mvm_object *obj;
+
+	xa_lock(&mvm_registry);
+	obj = xa_load(&mvm_registry, name);
+	if (obj && !kref_get_unless_zero(&obj->ref))
+		obj = NULL;
+	xa_unlock(&mvm_registry);
+	if (!obj)
+		return -ENOENT;
+	if (READ_ONCE(obj->destroyed)) {
+		mvm_object_put(obj);
+		return -ENOENT;
+	}
+	if (xa_cmpxchg(&obj->pager->objects, obj->id, obj, NULL, 0) == obj)
+		mvm_object_put(obj);	/* the id table's */
+	mvm_object_destroy(obj);
+	mvm_object_put(obj);
+	return 0;
+}
+
+/* The first object named *name or later, with a reference; advances. */
+struct mvm_object *mvm_object_next(u64 *name)
+{
+	unsigned long index = *name;
+	struct mvm_object *obj;
+
+	xa_lock(&mvm_registry);
+	xa_for_each_start(&mvm_registry, index, obj, index)
+		if (kref_get_unless_zero(&obj->ref))
+			break;
+	xa_unlock(&mvm_registry);
+	if (obj)
+		*name = (u64)index + 1;
+	return obj;
+}
+
+unsigned int mvm_object_count(void)
+{
+	struct mvm_object *obj;
+	unsigned long index;
+	unsigned int n = 0;
+
+	xa_lock(&mvm_registry);
+	xa_for_each(&mvm_registry, index, obj)
+		n++;
+	xa_unlock(&mvm_registry);
+	return n;
+}
+
+static u32 mvm_object_nl_state(struct mvm_object *obj)
+{
+	if (READ_ONCE(obj->destroyed))
+		return MACHVM_OBJ_STATE_DESTROYED;
+	switch (READ_ONCE(obj->state)) {
+	case MVM_OBJ_NEW:
+		return MACHVM_OBJ_STATE_NEW;
+	case MVM_OBJ_INIT_SENT:
+		return MACHVM_OBJ_STATE_INIT;
+	default:
+		return MACHVM_OBJ_STATE_READY;
+	}
+}
+
+/* Put one MACHVM_A_OBJECT nest describing @obj. */
+int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj)
+{
+	struct machvm_attr attr;
+	struct nlattr *nest;
+	struct mvm_req *req;
+	u32 pending = 0;
+	bool orphaned;
+
+	spin_lock(&obj->lock);
+	attr = obj->attr;
+	orphaned = obj->orphaned;
+	list_for_each_entry(req, &obj->reqs, node)
+		pending++;
+	spin_unlock(&obj->lock);
+
+	nest = nla_nest_start(skb, MACHVM_A_OBJECT);
+	if (!nest)
+		return -EMSGSIZE;
+	if (nla_put_u64_64bit(skb, MACHVM_A_OBJ_NAME, obj->name, MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_ID, obj->id, MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_SIZE, obj->size, MACHVM_A_PAD) ||
+	    nla_put_u32(skb, MACHVM_A_OBJ_MAX_PROT, obj->max_prot) ||
+	    nla_put_u32(skb, MACHVM_A_OBJ_STATE, mvm_object_nl_state(obj)) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_RESIDENT,
+			      READ_ONCE(obj->inode->i_mapping->nrpages),
+			      MACHVM_A_PAD) ||
+	    nla_put_u32(skb, MACHVM_A_OBJ_MAPPINGS,
+			atomic_read(&obj->mappings)) ||
+	    nla_put_u32(skb, MACHVM_A_OBJ_PAGER_PID, pid_vnr(obj->pager->pid)) ||
+	    nla_put_u32(skb, MACHVM_A_OBJ_PAGER_STATE,
+			orphaned ? MACHVM_PAGER_STATE_DEAD :
+				   MACHVM_PAGER_STATE_LIVE) ||
+	    nla_put_u32(skb, MACHVM_A_OBJ_PENDING, pending) ||
+	    nla_put_u8(skb, MACHVM_A_OBJ_MAY_CACHE, attr.may_cache) ||
+	    nla_put_u8(skb, MACHVM_A_OBJ_COPY, attr.copy_strategy) ||
+	    nla_put_u32(skb, MACHVM_A_OBJ_CLUSTER, attr.cluster_pages) ||
+	    nla_put_u32(skb, MACHVM_A_OBJ_TIMEOUT_MS, attr.timeout_ms) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_FAULTS,
+			      atomic64_read(&obj->faults), MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_REQUESTS,
+			      atomic64_read(&obj->requests), MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_SUPPLIED,
+			      atomic64_read(&obj->supplied), MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_ERRORS,
+			      atomic64_read(&obj->errors), MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_TIMEOUTS,
+			      atomic64_read(&obj->timeouts), MACHVM_A_PAD)) {
+		nla_nest_cancel(skb, nest);
+		return -EMSGSIZE;
+	}
+	nla_nest_end(skb, nest);
+	return 0;
 }
 
 /* Execute one validated-here command on @obj (held by the caller). */

@@ -21,12 +21,20 @@
 
 #define MVM_READ_BATCH	16
 
+static atomic_t mvm_nr_pagers = ATOMIC_INIT(0);
+
+unsigned int mvm_pager_count(void)
+{
+	return atomic_read(&mvm_nr_pagers);
+}
+
 static void mvm_pager_free(struct kref *ref)
 {
 	struct mvm_pager *pager = container_of(ref, struct mvm_pager, ref);
 
 	WARN_ON_ONCE(!xa_empty(&pager->objects));
 	xa_destroy(&pager->objects);
+	put_pid(pager->pid);
 	kfree(pager);
 }
 
@@ -248,6 +256,9 @@ static int mvm_pager_release(struct inode *inode, struct file *file)
 		mvm_object_orphan(obj);
 		mvm_object_put(obj);
 	}
+	atomic_dec(&mvm_nr_pagers);
+	mvm_count(MACHVM_A_STAT_PAGERS_DIED, 1);
+	mvm_event(MACHVM_EVENT_PAGER_DIED, 0, pager->pid, 0);
 	mvm_pager_put(pager);
 	return 0;
 }
@@ -280,10 +291,16 @@ int mvm_pager_create(void)
 	init_waitqueue_head(&pager->wq);
 	xa_init_flags(&pager->objects, XA_FLAGS_ALLOC1);
 	INIT_DELAYED_WORK(&pager->monitor, mvm_uring_monitor);
+	pager->pid = get_pid(task_tgid(current));
 
 	fd = anon_inode_getfd("[machvm-pager]", &mvm_pager_fops, pager,
 			      O_RDWR | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		put_pid(pager->pid);
 		kfree(pager);
+		return fd;
+	}
+	atomic_inc(&mvm_nr_pagers);
+	mvm_event(MACHVM_EVENT_PAGER_ATTACHED, 0, pager->pid, 0);
 	return fd;
 }

@@ -325,4 +325,135 @@ struct machvm_uring_cmd {
 /* On a pager endpoint only. */
 #define MACHVM_IOC_OBJECT_CREATE _IOWR(MACHVM_IOC_MAGIC, 0x10, struct machvm_object_create)
 
+/*
+ * Generic netlink family MACHVM_GENL_NAME, version MACHVM_GENL_VERSION:
+ * inspection and administration (machvmctl).  Reads are open to everyone;
+ * commands that change anything need CAP_SYS_ADMIN (-EPERM otherwise).
+ * Objects are named by their object name (MACHVM_A_OBJ_NAME), which is
+ * unique while the module is loaded.
+ *
+ * MACHVM_GENL_CMD_GET_STATUS (doit)
+ *   reply: MACHVM_A_ABI_VERSION u32, MACHVM_A_PAGE_SIZE u32,
+ *          MACHVM_A_FEATURES u64, MACHVM_A_NR_OBJECTS u32,
+ *          MACHVM_A_NR_PAGERS u32
+ *
+ * MACHVM_GENL_CMD_GET_OBJECT (dumpit: every object, continued across
+ *   messages in name order; doit: the one named by MACHVM_A_OBJ_NAME,
+ *   -ENOENT if none)
+ *   each object: MACHVM_A_OBJECT nest of
+ *     MACHVM_A_OBJ_NAME u64       object name
+ *     MACHVM_A_OBJ_ID u64         control id on its pager endpoint
+ *     MACHVM_A_OBJ_SIZE u64       bytes
+ *     MACHVM_A_OBJ_MAX_PROT u32   PROT_* bits
+ *     MACHVM_A_OBJ_STATE u32      MACHVM_OBJ_STATE_*
+ *     MACHVM_A_OBJ_RESIDENT u64   resident pages
+ *     MACHVM_A_OBJ_MAPPINGS u32   live mappings (VMAs) of the object
+ *     MACHVM_A_OBJ_PAGER_PID u32  thread-group id that created the pager
+ *     MACHVM_A_OBJ_PAGER_STATE u32 MACHVM_PAGER_STATE_*
+ *     MACHVM_A_OBJ_PENDING u32    outstanding data requests
+ *     MACHVM_A_OBJ_MAY_CACHE u8, MACHVM_A_OBJ_COPY u8,
+ *     MACHVM_A_OBJ_CLUSTER u32, MACHVM_A_OBJ_TIMEOUT_MS u32  attributes
+ *     MACHVM_A_OBJ_FAULTS u64, MACHVM_A_OBJ_REQUESTS u64,
+ *     MACHVM_A_OBJ_SUPPLIED u64, MACHVM_A_OBJ_ERRORS u64,
+ *     MACHVM_A_OBJ_TIMEOUTS u64   per-object counters (pages / events)
+ *
+ * MACHVM_GENL_CMD_GET_STATS (doit)
+ *   reply: MACHVM_A_STATS nest of u64 counters, MACHVM_A_STAT_*
+ *
+ * MACHVM_GENL_CMD_DESTROY_OBJECT (doit, CAP_SYS_ADMIN)
+ *   request: MACHVM_A_OBJ_NAME.  Same effect as the pager's DESTROY:
+ *   mappings lose their pages, later faults get SIGBUS, the control id
+ *   dies.  -ENOENT if no such live object.
+ *
+ * Multicast group MACHVM_GENL_MCGRP_EVENTS: MACHVM_GENL_CMD_EVENT
+ *   messages: MACHVM_A_EVENT u32 (MACHVM_EVENT_*), MACHVM_A_OBJ_NAME u64
+ *   (object events and PAGER_TIMEOUT), MACHVM_A_OBJ_PAGER_PID u32 (pager
+ *   events), MACHVM_A_OBJ_OFFSET u64 (PAGER_TIMEOUT: the request).
+ */
+#define MACHVM_GENL_NAME		"machvm"
+#define MACHVM_GENL_VERSION		1
+#define MACHVM_GENL_MCGRP_EVENTS	"events"
+
+enum machvm_genl_cmd {
+	MACHVM_GENL_CMD_UNSPEC,
+	MACHVM_GENL_CMD_GET_STATUS,
+	MACHVM_GENL_CMD_GET_OBJECT,
+	MACHVM_GENL_CMD_GET_STATS,
+	MACHVM_GENL_CMD_DESTROY_OBJECT,
+	MACHVM_GENL_CMD_EVENT,
+	__MACHVM_GENL_CMD_MAX,
+};
+
+#define MACHVM_GENL_CMD_MAX (__MACHVM_GENL_CMD_MAX - 1)
+
+enum machvm_genl_attr {
+	MACHVM_A_UNSPEC,
+	MACHVM_A_ABI_VERSION,		/* u32 */
+	MACHVM_A_PAGE_SIZE,		/* u32 */
+	MACHVM_A_FEATURES,		/* u64 */
+	MACHVM_A_NR_OBJECTS,		/* u32 */
+	MACHVM_A_NR_PAGERS,		/* u32 */
+	MACHVM_A_OBJECT,		/* nest */
+	MACHVM_A_OBJ_NAME,		/* u64 */
+	MACHVM_A_OBJ_ID,		/* u64 */
+	MACHVM_A_OBJ_SIZE,		/* u64 */
+	MACHVM_A_OBJ_MAX_PROT,		/* u32 */
+	MACHVM_A_OBJ_STATE,		/* u32 */
+	MACHVM_A_OBJ_RESIDENT,		/* u64 */
+	MACHVM_A_OBJ_MAPPINGS,		/* u32 */
+	MACHVM_A_OBJ_PAGER_PID,		/* u32 */
+	MACHVM_A_OBJ_PAGER_STATE,	/* u32 */
+	MACHVM_A_OBJ_PENDING,		/* u32 */
+	MACHVM_A_OBJ_MAY_CACHE,		/* u8 */
+	MACHVM_A_OBJ_COPY,		/* u8 */
+	MACHVM_A_OBJ_CLUSTER,		/* u32 */
+	MACHVM_A_OBJ_TIMEOUT_MS,	/* u32 */
+	MACHVM_A_OBJ_FAULTS,		/* u64 */
+	MACHVM_A_OBJ_REQUESTS,		/* u64 */
+	MACHVM_A_OBJ_SUPPLIED,		/* u64 */
+	MACHVM_A_OBJ_ERRORS,		/* u64 */
+	MACHVM_A_OBJ_TIMEOUTS,		/* u64 */
+	MACHVM_A_OBJ_OFFSET,		/* u64 */
+	MACHVM_A_STATS,			/* nest of MACHVM_A_STAT_* */
+	MACHVM_A_EVENT,			/* u32 */
+	MACHVM_A_PAD,
+	__MACHVM_A_MAX,
+};
+
+#define MACHVM_A_MAX (__MACHVM_A_MAX - 1)
+
+/* Global counters (u64 each) in MACHVM_A_STATS. */
+enum machvm_genl_stat {
+	MACHVM_A_STAT_UNSPEC,
+	MACHVM_A_STAT_FAULTS,		/* faults that reached machvm */
+	MACHVM_A_STAT_REQUESTS,		/* data_request messages queued */
+	MACHVM_A_STAT_SUPPLIED,		/* pages supplied (data or zero) */
+	MACHVM_A_STAT_NOT_TAKEN,	/* supplied pages already resident */
+	MACHVM_A_STAT_ERRORS,		/* requests failed by data_error */
+	MACHVM_A_STAT_TIMEOUTS,		/* requests that timed out */
+	MACHVM_A_STAT_SIGBUS,		/* faults ended with SIGBUS */
+	MACHVM_A_STAT_OBJECTS_CREATED,
+	MACHVM_A_STAT_OBJECTS_TERMINATED,
+	MACHVM_A_STAT_PAGERS_DIED,	/* pager endpoints closed */
+	MACHVM_A_STAT_PAD,
+	__MACHVM_A_STAT_MAX,
+};
+
+#define MACHVM_A_STAT_MAX (__MACHVM_A_STAT_MAX - 1)
+
+#define MACHVM_OBJ_STATE_NEW		0	/* never mapped */
+#define MACHVM_OBJ_STATE_INIT		1	/* init sent, not ready */
+#define MACHVM_OBJ_STATE_READY		2
+#define MACHVM_OBJ_STATE_DESTROYED	3
+
+#define MACHVM_PAGER_STATE_LIVE		0
+#define MACHVM_PAGER_STATE_DEAD		1	/* endpoint closed */
+
+#define MACHVM_EVENT_OBJECT_CREATED	1
+#define MACHVM_EVENT_OBJECT_TERMINATED	2	/* last mapping and right gone */
+#define MACHVM_EVENT_OBJECT_DESTROYED	3	/* DESTROY by pager or admin */
+#define MACHVM_EVENT_PAGER_ATTACHED	4	/* endpoint created */
+#define MACHVM_EVENT_PAGER_DIED		5	/* endpoint closed */
+#define MACHVM_EVENT_PAGER_TIMEOUT	6	/* a request timed out */
+
 #endif /* _UAPI_LINUX_MACHVM_H */

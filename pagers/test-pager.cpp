@@ -159,15 +159,7 @@ class TestPager final : public machvm::Pager {
 };
 
 void print_help() {
-    std::fputs(kHead, stdout);
-    std::fputs("\n", stdout);
-    std::fputs(machvm::kPagerOptionsHelp, stdout);
-    std::fputs("\n", stdout);
-    std::fputs(machvm::kPagerExitHelp, stdout);
-    std::fputs(kExitExtra, stdout);
-    std::fputs("\n", stdout);
-    std::fputs(machvm::kPagerLifetimeHelp, stdout);
-    std::fputs(kTail, stdout);
+    machvm::print_pager_help(kHead, kExitExtra, kTail);
 }
 
 } // namespace

@@ -409,4 +409,16 @@ int report_exception(const char* prog) noexcept {
     }
 }
 
+void print_pager_help(const char* head, const char* exit_extra, const char* tail) {
+    std::fputs(head, stdout);
+    std::fputs("\n", stdout);
+    std::fputs(kPagerOptionsHelp, stdout);
+    std::fputs("\n", stdout);
+    std::fputs(kPagerExitHelp, stdout);
+    std::fputs(exit_extra, stdout);
+    std::fputs("\n", stdout);
+    std::fputs(kPagerLifetimeHelp, stdout);
+    std::fputs(tail, stdout);
+}
+
 } // namespace machvm

@@ -95,6 +95,11 @@ extern const char kPagerOptionsHelp[];
 extern const char kPagerExitHelp[];
 extern const char kPagerLifetimeHelp[];
 
+// Print a pager's --help: its own head (NAME ... DESCRIPTION), the shared
+// OPTIONS, EXIT STATUS with the pager's extra lines, the shared lifetime
+// text, then its own tail (EXAMPLES ...).
+void print_pager_help(const char* head, const char* exit_extra, const char* tail);
+
 // Exit statuses.
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;

@@ -107,16 +107,22 @@ static void answer(struct upager *u, int i)
 	prep(&u->ring, u->pager, MACHVM_URING_COMMIT_AND_FETCH, s, i, 1);
 }
 
-static int upager_init(struct upager *u, int pager, int nslots)
+static int upager_init_flags(struct upager *u, int pager, int nslots,
+			     unsigned int flags)
 {
 	memset(u, 0, sizeof(*u));
 	u->pager = pager;
 	u->buf = aligned_alloc(PG, SLOTS * PG);
-	if (io_uring_queue_init(64, &u->ring, 0))
+	if (io_uring_queue_init(64, &u->ring, flags))
 		return -1;
 	for (int i = 0; i < nslots; i++)
 		prep(&u->ring, pager, MACHVM_URING_FETCH, &u->slots[i], i, 0);
 	return io_uring_submit(&u->ring) == nslots ? 0 : -1;
+}
+
+static int upager_init(struct upager *u, int pager, int nslots)
+{
+	return upager_init_flags(u, pager, nslots, 0);
 }
 
 /* Serve until *done is set; returns the number of failed completions. */
@@ -194,6 +200,24 @@ FIXTURE_TEARDOWN(ur)
 	close(self->dev);
 }
 
+FIXTURE_VARIANT(ur) {
+	unsigned int ring_flags;
+};
+
+FIXTURE_VARIANT_ADD(ur, plain) {
+	.ring_flags = 0,
+};
+
+/* Task work runs only when the pager waits for completions. */
+FIXTURE_VARIANT_ADD(ur, defer_taskrun) {
+	.ring_flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+};
+
+/* Commands are issued by the ring's SQ thread, not the pager thread. */
+FIXTURE_VARIANT_ADD(ur, sqpoll) {
+	.ring_flags = IORING_SETUP_SQPOLL,
+};
+
 TEST_F(ur, fetch_and_commit_serve_threads)
 {
 	pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -203,7 +227,8 @@ TEST_F(ur, fetch_and_commit_serve_threads)
 	pthread_t th[8];
 	char *map;
 
-	ASSERT_EQ(0, upager_init(&self->u, self->pager, SLOTS));
+	ASSERT_EQ(0, upager_init_flags(&self->u, self->pager, SLOTS,
+				       variant->ring_flags));
 	map = mmap(NULL, 256 * PG, PROT_READ, MAP_SHARED, self->fd, 0);
 	ASSERT_NE(MAP_FAILED, map);
 	for (int i = 0; i < 8; i++) {

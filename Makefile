@@ -20,7 +20,8 @@ KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 
 CXX      ?= g++
 CC       ?= gcc
-CXXFLAGS := -std=c++20 -O2 -g -Wall -Wextra -Werror -pthread \
+CXXFLAGS = -std=c++20 -O2 -g -Wall -Wextra -Werror -pthread \
+	    $(shell pkg-config --cflags libnl-genl-3.0 2>/dev/null) \
 	    -Ilibmachvm/include -Ikmod/uapi
 CFLAGS_T := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter \
 	    -Wno-sign-compare -Werror -pthread -I$(SELFTEST) -Ikmod/uapi \

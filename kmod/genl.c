@@ -147,12 +147,13 @@ static int mvm_genl_object_dumpit(struct sk_buff *skb,
 
 static int mvm_genl_destroy(struct sk_buff *skb, struct genl_info *info)
 {
+	struct nlattr *name = info->attrs[MACHVM_A_OBJ_NAME];
+
 	if (!netlink_capable(skb, CAP_SYS_ADMIN))
 		return -EPERM;
-	if (!info->attrs[MACHVM_A_OBJ_NAME])
+	if (!name)
 		return -EINVAL;
-	return mvm_object_destroy_by_name(
-		nla_get_u64(info->attrs[MACHVM_A_OBJ_NAME]));
+	return mvm_object_destroy_by_name(nla_get_u64(name));
 }
 
 static const struct genl_small_ops mvm_genl_ops[] = {

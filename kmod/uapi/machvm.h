@@ -337,9 +337,10 @@ struct machvm_uring_cmd {
  *          MACHVM_A_FEATURES u64, MACHVM_A_NR_OBJECTS u32,
  *          MACHVM_A_NR_PAGERS u32
  *
- * MACHVM_GENL_CMD_GET_OBJECT (dumpit: every object, continued across
- *   messages in name order; doit: the one named by MACHVM_A_OBJ_NAME,
- *   -ENOENT if none)
+ * MACHVM_GENL_CMD_GET_OBJECT (dumpit: every object, one genl message
+ *   each, continued across reads in name order; doit: the one named by
+ *   MACHVM_A_OBJ_NAME, -ENOENT if none).  A destroyed object stays listed
+ *   (state DESTROYED) until its last mapping and descriptor are gone.
  *   each object: MACHVM_A_OBJECT nest of
  *     MACHVM_A_OBJ_NAME u64       object name
  *     MACHVM_A_OBJ_ID u64         control id on its pager endpoint
@@ -365,10 +366,12 @@ struct machvm_uring_cmd {
  *   mappings lose their pages, later faults get SIGBUS, the control id
  *   dies.  -ENOENT if no such live object.
  *
- * Multicast group MACHVM_GENL_MCGRP_EVENTS: MACHVM_GENL_CMD_EVENT
- *   messages: MACHVM_A_EVENT u32 (MACHVM_EVENT_*), MACHVM_A_OBJ_NAME u64
- *   (object events and PAGER_TIMEOUT), MACHVM_A_OBJ_PAGER_PID u32 (pager
- *   events), MACHVM_A_OBJ_OFFSET u64 (PAGER_TIMEOUT: the request).
+ * Multicast group MACHVM_GENL_MCGRP_EVENTS (open to everyone, like every
+ * read): MACHVM_GENL_CMD_EVENT messages: MACHVM_A_EVENT u32
+ *   (MACHVM_EVENT_*), MACHVM_A_OBJ_NAME u64 (object events and
+ *   PAGER_TIMEOUT), MACHVM_A_OBJ_PAGER_PID u32 (every event: the pager's
+ *   pid in the initial pid namespace; replies to GET_OBJECT give it in the
+ *   caller's), MACHVM_A_OBJ_OFFSET u64 (PAGER_TIMEOUT: the request).
  */
 #define MACHVM_GENL_NAME		"machvm"
 #define MACHVM_GENL_VERSION		1

@@ -21,10 +21,23 @@ echo "   another process (the object fd travels over a Unix socket):"
 file-pager --verbose --readahead 256K $FILE --socket /tmp/demo.sock \
 	2> /tmp/pager.log &
 PAGER=$!
-GOT=$(machvm-map --socket /tmp/demo.sock --wait 10 --region)
-echo "$GOT"
-GOT=$(echo "$GOT" | grep '^size=')
+machvmctl stats > /tmp/stats.before
+# The client holds the mapping a moment so machvmctl can see it.
+machvm-map --socket /tmp/demo.sock --wait 10 --region --hold 2 > /tmp/map.out &
+CLIENT=$!
+sleep 1
+echo
+echo "== machvmctl objects (while the client holds its mapping):"
+machvmctl objects
+wait $CLIENT
+cat /tmp/map.out
+GOT=$(grep '^size=' /tmp/map.out)
 echo "object: $GOT"
+echo
+echo "== machvmctl stats, before and after the client ran:"
+machvmctl stats > /tmp/stats.after
+paste /tmp/stats.before /tmp/stats.after |
+	awk '{ printf "  %-20s %8s -> %s\n", $1, $2, $4 }'
 sleep 1   # let the pager log the terminate message
 kill $PAGER
 wait $PAGER || true

@@ -10,6 +10,7 @@ set -euo pipefail
 OUT=$1; KO=$2; shift 2
 HERE=$(cd "$(dirname "$0")" && pwd)
 R=$(mktemp -d)
+chmod 755 "$R"	# mktemp makes it 0700: other users could run nothing
 trap 'rm -rf "$R"' EXIT
 mkdir -p "$R"/{bin,sbin,lib,tests,proc,sys,dev,tmp,etc,root}
 cp /bin/busybox "$R/bin/busybox"

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// Administration of the machvm module over its generic netlink family
+// (kmod/uapi/machvm.h, "Generic netlink family"): AdminClient asks for the
+// module's status, its objects and counters, destroys objects and follows
+// the "events" multicast group.  Plain structs mirror the attributes; their
+// JSON and table forms and machvmctl's command line live here too, so the
+// host unit tests can check them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <type_traits>
+#include <vector>
+
+#include "machvm.h"
+#include <machvm/cli.hpp>
+#include <machvm/result.hpp>
+
+struct nl_sock;
+
+namespace machvm {
+
+// ---- what the family reports ----
+
+// MACHVM_GENL_CMD_GET_STATUS.
+struct Status {
+    std::uint32_t abi_version = 0;
+    std::uint32_t page_size = 0;
+    std::uint64_t features = 0; // MACHVM_F_*
+    std::uint32_t nr_objects = 0;
+    std::uint32_t nr_pagers = 0;
+};
+
+// One MACHVM_A_OBJECT nest of MACHVM_GENL_CMD_GET_OBJECT.
+struct ObjectInfo {
+    std::uint64_t name = 0;
+    std::uint64_t id = 0;   // control id on its pager endpoint
+    std::uint64_t size = 0; // bytes
+    std::uint32_t max_prot = 0;
+    std::uint32_t state = 0;    // MACHVM_OBJ_STATE_*
+    std::uint64_t resident = 0; // pages
+    std::uint32_t mappings = 0;
+    std::uint32_t pager_pid = 0;
+    std::uint32_t pager_state = 0; // MACHVM_PAGER_STATE_*
+    std::uint32_t pending = 0;     // outstanding data requests
+    std::uint8_t may_cache = 0;
+    std::uint8_t copy_strategy = 0; // MACHVM_COPY_*
+    std::uint32_t cluster_pages = 0;
+    std::uint32_t timeout_ms = 0;
+    std::uint64_t faults = 0;
+    std::uint64_t requests = 0;
+    std::uint64_t supplied = 0;
+    std::uint64_t errors = 0;
+    std::uint64_t timeouts = 0;
+};
+
+// MACHVM_A_STATS of MACHVM_GENL_CMD_GET_STATS.
+struct Stats {
+    std::uint64_t faults = 0;
+    std::uint64_t requests = 0;
+    std::uint64_t supplied = 0;
+    std::uint64_t not_taken = 0;
+    std::uint64_t errors = 0;
+    std::uint64_t timeouts = 0;
+    std::uint64_t sigbus = 0;
+    std::uint64_t objects_created = 0;
+    std::uint64_t objects_terminated = 0;
+    std::uint64_t pagers_died = 0;
+};
+
+// One MACHVM_GENL_CMD_EVENT message of the "events" group.  Which of the
+// optional fields are present depends on the type (see the uapi header).
+struct Event {
+    std::uint32_t type = 0; // MACHVM_EVENT_*
+    std::optional<std::uint64_t> name;
+    std::optional<std::uint32_t> pager_pid;
+    std::optional<std::uint64_t> offset;
+};
+
+// ---- errors ----
+
+// Errors of the admin client that no errno names exactly.  Both compare
+// equal to std::errc::no_such_file_or_directory.
+enum class AdminErrc {
+    family_not_found = 1, // no "machvm" genl family: the module is not loaded
+    group_not_found,      // the family has no "events" multicast group
+};
+
+const std::error_category& admin_category() noexcept;
+std::error_code make_error_code(AdminErrc e) noexcept;
+
+} // namespace machvm
+
+template <> struct std::is_error_code_enum<machvm::AdminErrc> : std::true_type {};
+
+namespace machvm {
+
+// ---- the client ----
+
+// A connection to the machvm genl family.  Requests and replies go over one
+// socket; events, once subscribed, over a second one.  Not thread-safe.
+// Errors the kernel returns come back as their errno (system_category):
+// EPERM for a change without CAP_SYS_ADMIN, ENOENT for an unknown object.
+// A reply that lacks a required attribute is EBADMSG.
+class AdminClient {
+  public:
+    AdminClient(AdminClient&&) noexcept;
+    AdminClient& operator=(AdminClient&&) noexcept;
+    ~AdminClient();
+
+    // Connects and resolves the family.  AdminErrc::family_not_found when
+    // the module is not loaded.
+    static Result<AdminClient> open() noexcept;
+
+    int family_id() const noexcept { return family_; }
+
+    Result<Status> status();
+    // Every object (a dump, any number of messages), in the kernel's order.
+    Result<std::vector<ObjectInfo>> objects();
+    // One object by name; ENOENT if there is none.
+    Result<ObjectInfo> object(std::uint64_t name);
+    Result<Stats> stats();
+    // MACHVM_GENL_CMD_DESTROY_OBJECT: EPERM without CAP_SYS_ADMIN, ENOENT if
+    // no such live object.
+    Result<void> destroy(std::uint64_t name);
+
+    // Joins the "events" multicast group (on a socket of its own).  Events
+    // sent before this returns are not seen.
+    Result<void> subscribe_events();
+    // The next event; nullopt if none came within `timeout` (negative: wait
+    // for ever).  EINTR if a signal interrupted the wait; ENOBUFS if events
+    // were lost because the socket's buffer overflowed (later calls go on
+    // with the events after the loss).  Requires subscribe_events().
+    Result<std::optional<Event>> next_event(std::chrono::milliseconds timeout);
+    // The events socket (for poll), -1 before subscribe_events().
+    int event_fd() const noexcept;
+
+    // What the last failed call knows beyond its error code (the kernel's
+    // extended ack message, the missing attribute); empty if nothing.
+    const std::string& error_detail() const noexcept { return detail_; }
+
+  private:
+    struct SockDeleter {
+        void operator()(nl_sock* s) const noexcept;
+    };
+    using Sock = std::unique_ptr<nl_sock, SockDeleter>;
+
+    struct Request; // one request and its replies (admin.cpp)
+
+    AdminClient(Sock sock, int family) noexcept;
+    Result<void> exchange(Request& req);
+    // A libnl error as its errno, with libnl's text in detail_.
+    std::error_code nl_fail(int nle);
+
+    Sock sock_;
+    Sock events_;
+    int family_ = -1;
+    std::vector<Event> queued_; // parsed, not yet returned (oldest first)
+    std::string detail_;
+};
+
+// ---- names ----
+
+// "new", "init", "ready", "destroyed"; "unknown(N)" otherwise.
+std::string object_state_string(std::uint32_t state);
+// "live", "dead"; "unknown(N)".
+std::string pager_state_string(std::uint32_t state);
+// "none", "call", "delay"; "unknown(N)".
+std::string copy_strategy_string(std::uint32_t copy);
+// "OBJECT_CREATED", ..., "PAGER_TIMEOUT"; "UNKNOWN(N)".
+std::string event_type_string(std::uint32_t type);
+// "rwx" with '-' for a missing bit: "rw-", "r--", "---".
+std::string prot_string(std::uint32_t prot);
+// "objects", "uring_cmd", "region"; "bitN" for bits without a name.
+std::vector<std::string> feature_names(std::uint64_t features);
+// Bytes with the largest binary suffix that divides them exactly: "4K",
+// "64M", "1T", "12345".
+std::string format_size(std::uint64_t bytes);
+
+// ---- JSON ----
+
+// `s` as a JSON string literal, quotes included: '"', '\\' and control
+// characters escaped (\n, \t, ..., \u00XX); other bytes (UTF-8) verbatim.
+std::string json_string(std::string_view s);
+
+// Builds one JSON object on a single line, fields in the order added.
+class JsonObject {
+  public:
+    JsonObject& field(std::string_view key, std::uint64_t v);
+    JsonObject& field(std::string_view key, std::string_view v);
+    JsonObject& field(std::string_view key, const char* v) {
+        return field(key, std::string_view(v));
+    }
+    JsonObject& field_bool(std::string_view key, bool v);
+    // `v` with three decimals (seconds).
+    JsonObject& field_fixed3(std::string_view key, double v);
+    JsonObject& field_strings(std::string_view key, const std::vector<std::string>& v);
+    std::string str() const { return out_ + "}"; }
+
+  private:
+    JsonObject& key(std::string_view k);
+    std::string out_ = "{";
+    bool first_ = true;
+};
+
+// One line each (no newline).  Field names are the attributes' names
+// without MACHVM_A_ / MACHVM_A_OBJ_ / MACHVM_A_STAT_ in lower case; enum
+// values are strings (state "ready", event "OBJECT_CREATED"), counters
+// numbers.  `time` (seconds since the epoch) is added when given.
+std::string to_json(const Status& s);
+std::string to_json(const ObjectInfo& o);
+std::string to_json(const Stats& s, std::optional<double> time = std::nullopt);
+std::string to_json(const Event& e, std::optional<double> time = std::nullopt);
+// "[\n" + one object per line, comma-separated + "]\n"; "[]\n" if empty.
+std::string to_json(const std::vector<ObjectInfo>& objects);
+
+// ---- tables ----
+
+struct Column {
+    std::string title;
+    bool right = false; // right-aligned (numbers)
+};
+
+// A text table: the header, then one line per row, columns two spaces
+// apart and as wide as their widest cell; the last column is not padded.
+// Rows shorter than the header get empty cells.  Every line ends in '\n'.
+std::string format_table(const std::vector<Column>& columns,
+                         const std::vector<std::vector<std::string>>& rows);
+
+// The human forms machvmctl prints (each ends in '\n').
+std::string format_status(const Status& s);
+std::string format_objects(const std::vector<ObjectInfo>& objects);
+std::string format_object(const ObjectInfo& o);
+std::string format_stats(const Stats& s);
+// "HH:MM:SS.mmm EVENT name=N pager_pid=P offset=O" (local time, fields
+// present only).
+std::string format_event(const Event& e, double time);
+// stats --watch: the header line, then one row per sample.  A row shows
+// the change since `prev`, or the totals when there is none.
+std::string format_stats_header();
+std::string format_stats_row(const Stats& cur, const Stats* prev, double time);
+
+// ---- machvmctl's command line ----
+
+namespace ctl {
+
+// Exit statuses beyond kExitOk, kExitFailure and kExitUsage (cli.hpp).
+inline constexpr int kExitNoModule = 3;   // the genl family is not registered
+inline constexpr int kExitPermission = 4; // EPERM, EACCES
+inline constexpr int kExitNotFound = 5;   // ENOENT: no such object
+
+enum class Sub { None, Help, Status, Objects, ObjectShow, ObjectDestroy, Stats, Events };
+
+struct Command {
+    Sub sub = Sub::None;
+    bool json = false;
+    bool help = false;      // print help_text(topic) and exit 0
+    std::string topic;      // "", "status", "objects", "object", "object show", ...
+    std::uint64_t name = 0; // object show/destroy
+    std::optional<std::chrono::milliseconds> watch;   // stats --watch
+    std::optional<std::uint64_t> count;               // stats, events --count
+    std::optional<std::chrono::milliseconds> timeout; // events --timeout
+};
+
+// Parses machvmctl's arguments (without argv[0]) into `out`; throws
+// UsageError.  out.topic names the subcommand reached so far even when it
+// throws, for the "Try 'machvmctl TOPIC --help'" hint.
+void parse_command(const std::vector<std::string>& args, Command& out);
+
+// Seconds as "N" or "N.NNN" (at most millisecond precision) within
+// [min, max]; UsageError naming `option` otherwise.
+std::chrono::milliseconds seconds_arg(std::string_view option, std::string_view value,
+                                      std::chrono::milliseconds min, std::chrono::milliseconds max);
+
+// The manual of the tool (topic "") or of one subcommand; nullptr for an
+// unknown topic.  "object show" and "object destroy" share "object"'s.
+const char* help_text(std::string_view topic) noexcept;
+
+// The exit status for a failed operation: kExitNoModule,
+// kExitPermission, kExitNotFound or kExitFailure.
+int exit_status(std::error_code ec) noexcept;
+
+} // namespace ctl
+
+} // namespace machvm

@@ -1,0 +1,1784 @@
+// SPDX-License-Identifier: GPL-2.0
+#include <machvm/admin.hpp>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include <array>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+
+#include <linux/genetlink.h>
+#include <linux/netlink.h>
+
+#include <netlink/attr.h>
+#include <netlink/errno.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/handlers.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+
+namespace machvm {
+
+// ---- errors ----
+
+namespace {
+
+class AdminCategory : public std::error_category {
+  public:
+    const char* name() const noexcept override { return "machvm-admin"; }
+    std::string message(int v) const override {
+        switch (static_cast<AdminErrc>(v)) {
+        case AdminErrc::family_not_found:
+            return "generic netlink family \"" MACHVM_GENL_NAME
+                   "\" not found (is the machvm module loaded?)";
+        case AdminErrc::group_not_found:
+            return "multicast group \"" MACHVM_GENL_MCGRP_EVENTS
+                   "\" of the generic netlink family \"" MACHVM_GENL_NAME "\" not found";
+        }
+        return "unknown machvm admin error";
+    }
+    std::error_condition default_error_condition(int) const noexcept override {
+        return std::make_error_condition(std::errc::no_such_file_or_directory);
+    }
+};
+
+// A libnl error (negative NLE_*) as the errno it stands for.
+std::error_code nl_error(int nle) noexcept {
+    int e;
+    switch (nle < 0 ? -nle : nle) {
+    case NLE_INTR:
+        e = EINTR;
+        break;
+    case NLE_BAD_SOCK:
+        e = EBADF;
+        break;
+    case NLE_AGAIN:
+        e = EAGAIN;
+        break;
+    case NLE_NOMEM:
+        e = ENOMEM;
+        break;
+    case NLE_EXIST:
+        e = EEXIST;
+        break;
+    case NLE_INVAL:
+        e = EINVAL;
+        break;
+    case NLE_RANGE:
+        e = ERANGE;
+        break;
+    case NLE_MSGSIZE:
+    case NLE_MSG_TRUNC:
+        e = EMSGSIZE;
+        break;
+    case NLE_OPNOTSUPP:
+        e = EOPNOTSUPP;
+        break;
+    case NLE_AF_NOSUPPORT:
+        e = EAFNOSUPPORT;
+        break;
+    case NLE_OBJ_NOTFOUND:
+        e = ENOENT;
+        break;
+    case NLE_BUSY:
+        e = EBUSY;
+        break;
+    case NLE_PROTO_MISMATCH:
+        e = EPROTONOSUPPORT;
+        break;
+    case NLE_NOACCESS:
+        e = EACCES;
+        break;
+    case NLE_PERM:
+        e = EPERM;
+        break;
+    case NLE_NODEV:
+        e = ENODEV;
+        break;
+    default:
+        e = EPROTO;
+        break;
+    }
+    return errno_code(e);
+}
+
+std::error_code bad_message() noexcept {
+    return errno_code(EBADMSG);
+}
+
+} // namespace
+
+const std::error_category& admin_category() noexcept {
+    static const AdminCategory c;
+    return c;
+}
+
+std::error_code make_error_code(AdminErrc e) noexcept {
+    return std::error_code(static_cast<int>(e), admin_category());
+}
+
+// ---- libnl handles ----
+
+void AdminClient::SockDeleter::operator()(nl_sock* s) const noexcept {
+    nl_socket_free(s);
+}
+
+namespace {
+
+struct MsgDeleter {
+    void operator()(nl_msg* m) const noexcept { nlmsg_free(m); }
+};
+using Msg = std::unique_ptr<nl_msg, MsgDeleter>;
+
+struct CbDeleter {
+    void operator()(nl_cb* c) const noexcept { nl_cb_put(c); }
+};
+using Cb = std::unique_ptr<nl_cb, CbDeleter>;
+
+// ---- attribute policies ----
+
+using AttrPolicy = std::array<nla_policy, MACHVM_A_MAX + 1>;
+using StatPolicy = std::array<nla_policy, MACHVM_A_STAT_MAX + 1>;
+
+constexpr nla_policy fixed(std::uint16_t type, std::uint16_t len) noexcept {
+    nla_policy p{};
+    p.type = type;
+    p.minlen = len;
+    p.maxlen = len;
+    return p;
+}
+
+// One policy for every attribute of the family: the top level and the
+// MACHVM_A_OBJECT nest share the attribute space.  Integers must have
+// exactly their size, so a width mismatch is an error, not a truncation.
+const nla_policy* attr_policy() noexcept {
+    static const AttrPolicy p = [] {
+        AttrPolicy a{};
+        const nla_policy u8 = fixed(NLA_U8, 1), u32 = fixed(NLA_U32, 4), u64 = fixed(NLA_U64, 8);
+        a[MACHVM_A_ABI_VERSION] = u32;
+        a[MACHVM_A_PAGE_SIZE] = u32;
+        a[MACHVM_A_FEATURES] = u64;
+        a[MACHVM_A_NR_OBJECTS] = u32;
+        a[MACHVM_A_NR_PAGERS] = u32;
+        a[MACHVM_A_OBJECT].type = NLA_NESTED;
+        a[MACHVM_A_OBJ_NAME] = u64;
+        a[MACHVM_A_OBJ_ID] = u64;
+        a[MACHVM_A_OBJ_SIZE] = u64;
+        a[MACHVM_A_OBJ_MAX_PROT] = u32;
+        a[MACHVM_A_OBJ_STATE] = u32;
+        a[MACHVM_A_OBJ_RESIDENT] = u64;
+        a[MACHVM_A_OBJ_MAPPINGS] = u32;
+        a[MACHVM_A_OBJ_PAGER_PID] = u32;
+        a[MACHVM_A_OBJ_PAGER_STATE] = u32;
+        a[MACHVM_A_OBJ_PENDING] = u32;
+        a[MACHVM_A_OBJ_MAY_CACHE] = u8;
+        a[MACHVM_A_OBJ_COPY] = u8;
+        a[MACHVM_A_OBJ_CLUSTER] = u32;
+        a[MACHVM_A_OBJ_TIMEOUT_MS] = u32;
+        a[MACHVM_A_OBJ_FAULTS] = u64;
+        a[MACHVM_A_OBJ_REQUESTS] = u64;
+        a[MACHVM_A_OBJ_SUPPLIED] = u64;
+        a[MACHVM_A_OBJ_ERRORS] = u64;
+        a[MACHVM_A_OBJ_TIMEOUTS] = u64;
+        a[MACHVM_A_OBJ_OFFSET] = u64;
+        a[MACHVM_A_STATS].type = NLA_NESTED;
+        a[MACHVM_A_EVENT] = u32;
+        return a;
+    }();
+    return p.data();
+}
+
+const nla_policy* stat_policy() noexcept {
+    static const StatPolicy p = [] {
+        StatPolicy a{};
+        for (int i = MACHVM_A_STAT_FAULTS; i <= MACHVM_A_STAT_PAGERS_DIED; ++i)
+            a[static_cast<std::size_t>(i)] = fixed(NLA_U64, 8);
+        return a;
+    }();
+    return p.data();
+}
+
+// Reads attributes out of a parsed table; the first missing one is
+// remembered (by its uapi name) and makes ok() false.
+class Attrs {
+  public:
+    explicit Attrs(nlattr** tb) noexcept : tb_(tb) {}
+
+    std::uint64_t u64(int type, const char* what) {
+        return has(type, what) ? nla_get_u64(tb_[type]) : 0;
+    }
+    std::uint32_t u32(int type, const char* what) {
+        return has(type, what) ? nla_get_u32(tb_[type]) : 0;
+    }
+    std::uint8_t u8(int type, const char* what) {
+        return has(type, what) ? nla_get_u8(tb_[type]) : 0;
+    }
+    bool ok() const noexcept { return missing_.empty(); }
+    // "missing attribute MACHVM_A_..." for error_detail().
+    std::string detail(std::string_view where) const {
+        return std::string(where) + ": missing attribute " + missing_;
+    }
+
+  private:
+    bool has(int type, const char* what) {
+        if (tb_[type])
+            return true;
+        if (missing_.empty())
+            missing_ = what;
+        return false;
+    }
+    nlattr** tb_;
+    std::string missing_;
+};
+
+#define MVM_U64(a, attr) (a).u64(attr, #attr)
+#define MVM_U32(a, attr) (a).u32(attr, #attr)
+#define MVM_U8(a, attr) (a).u8(attr, #attr)
+
+std::error_code parse_object(nlattr* nest, ObjectInfo& o, std::string& detail) {
+    nlattr* tb[MACHVM_A_MAX + 1];
+    int r = nla_parse_nested(tb, MACHVM_A_MAX, nest, attr_policy());
+    if (r < 0) {
+        detail = std::string("MACHVM_A_OBJECT: ") + nl_geterror(r);
+        return bad_message();
+    }
+    Attrs a(tb);
+    o.name = MVM_U64(a, MACHVM_A_OBJ_NAME);
+    o.id = MVM_U64(a, MACHVM_A_OBJ_ID);
+    o.size = MVM_U64(a, MACHVM_A_OBJ_SIZE);
+    o.max_prot = MVM_U32(a, MACHVM_A_OBJ_MAX_PROT);
+    o.state = MVM_U32(a, MACHVM_A_OBJ_STATE);
+    o.resident = MVM_U64(a, MACHVM_A_OBJ_RESIDENT);
+    o.mappings = MVM_U32(a, MACHVM_A_OBJ_MAPPINGS);
+    o.pager_pid = MVM_U32(a, MACHVM_A_OBJ_PAGER_PID);
+    o.pager_state = MVM_U32(a, MACHVM_A_OBJ_PAGER_STATE);
+    o.pending = MVM_U32(a, MACHVM_A_OBJ_PENDING);
+    o.may_cache = MVM_U8(a, MACHVM_A_OBJ_MAY_CACHE);
+    o.copy_strategy = MVM_U8(a, MACHVM_A_OBJ_COPY);
+    o.cluster_pages = MVM_U32(a, MACHVM_A_OBJ_CLUSTER);
+    o.timeout_ms = MVM_U32(a, MACHVM_A_OBJ_TIMEOUT_MS);
+    o.faults = MVM_U64(a, MACHVM_A_OBJ_FAULTS);
+    o.requests = MVM_U64(a, MACHVM_A_OBJ_REQUESTS);
+    o.supplied = MVM_U64(a, MACHVM_A_OBJ_SUPPLIED);
+    o.errors = MVM_U64(a, MACHVM_A_OBJ_ERRORS);
+    o.timeouts = MVM_U64(a, MACHVM_A_OBJ_TIMEOUTS);
+    if (!a.ok()) {
+        detail = a.detail("MACHVM_A_OBJECT");
+        return bad_message();
+    }
+    return {};
+}
+
+// Validates a genl message against the family's policy into tb.
+std::error_code parse_genl(nlmsghdr* nlh, nlattr** tb, std::string& detail) {
+    int r = genlmsg_parse(nlh, 0, tb, MACHVM_A_MAX, attr_policy());
+    if (r < 0) {
+        detail = std::string("reply attributes: ") + nl_geterror(r);
+        return bad_message();
+    }
+    return {};
+}
+
+// Every MACHVM_A_OBJECT of one reply message (a dump message may hold
+// several).
+std::error_code parse_objects(nlmsghdr* nlh, std::vector<ObjectInfo>& out, std::string& detail) {
+    nlattr* tb[MACHVM_A_MAX + 1];
+    if (auto ec = parse_genl(nlh, tb, detail))
+        return ec;
+    genlmsghdr* gh = genlmsg_hdr(nlh);
+    int rem = genlmsg_attrlen(gh, 0);
+    for (nlattr* a = genlmsg_attrdata(gh, 0); nla_ok(a, rem); a = nla_next(a, &rem)) {
+        if (nla_type(a) != MACHVM_A_OBJECT)
+            continue;
+        ObjectInfo o;
+        if (auto ec = parse_object(a, o, detail))
+            return ec;
+        out.push_back(o);
+    }
+    return {};
+}
+
+std::error_code parse_event(nlmsghdr* nlh, Event& e, std::string& detail) {
+    nlattr* tb[MACHVM_A_MAX + 1];
+    if (auto ec = parse_genl(nlh, tb, detail))
+        return ec;
+    Attrs a(tb);
+    e.type = MVM_U32(a, MACHVM_A_EVENT);
+    if (tb[MACHVM_A_OBJ_NAME])
+        e.name = nla_get_u64(tb[MACHVM_A_OBJ_NAME]);
+    if (tb[MACHVM_A_OBJ_PAGER_PID])
+        e.pager_pid = nla_get_u32(tb[MACHVM_A_OBJ_PAGER_PID]);
+    if (tb[MACHVM_A_OBJ_OFFSET])
+        e.offset = nla_get_u64(tb[MACHVM_A_OBJ_OFFSET]);
+    // What each known type must carry (the uapi header's list).
+    switch (e.type) {
+    case MACHVM_EVENT_OBJECT_CREATED:
+    case MACHVM_EVENT_OBJECT_TERMINATED:
+    case MACHVM_EVENT_OBJECT_DESTROYED:
+        (void)MVM_U64(a, MACHVM_A_OBJ_NAME);
+        break;
+    case MACHVM_EVENT_PAGER_ATTACHED:
+    case MACHVM_EVENT_PAGER_DIED:
+        (void)MVM_U32(a, MACHVM_A_OBJ_PAGER_PID);
+        break;
+    case MACHVM_EVENT_PAGER_TIMEOUT:
+        (void)MVM_U64(a, MACHVM_A_OBJ_NAME);
+        (void)MVM_U32(a, MACHVM_A_OBJ_PAGER_PID);
+        (void)MVM_U64(a, MACHVM_A_OBJ_OFFSET);
+        break;
+    default:
+        break;
+    }
+    if (!a.ok()) {
+        detail = a.detail("MACHVM_GENL_CMD_EVENT " + event_type_string(e.type));
+        return bad_message();
+    }
+    return {};
+}
+
+// The text of a NETLINK_EXT_ACK error message, if the kernel sent one.
+std::string extack_message(const nlmsgerr* e) {
+    const auto* nlh =
+        reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(e) - NLMSG_HDRLEN);
+    if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+        return {};
+    std::size_t off = NLMSG_HDRLEN + sizeof(*e);
+    if (!(nlh->nlmsg_flags & NLM_F_CAPPED) && e->msg.nlmsg_len > NLMSG_HDRLEN)
+        off += NLMSG_ALIGN(e->msg.nlmsg_len - NLMSG_HDRLEN);
+    const char* base = reinterpret_cast<const char*>(nlh);
+    std::size_t end = nlh->nlmsg_len;
+    while (off + NLA_HDRLEN <= end) {
+        nlattr a;
+        std::memcpy(&a, base + off, sizeof(a));
+        if (a.nla_len < NLA_HDRLEN || off + a.nla_len > end)
+            break;
+        if ((a.nla_type & NLA_TYPE_MASK) == NLMSGERR_ATTR_MSG) {
+            std::string s(base + off + NLA_HDRLEN, a.nla_len - NLA_HDRLEN);
+            s.resize(std::strlen(s.c_str()));
+            return s;
+        }
+        off += NLA_ALIGN(a.nla_len);
+    }
+    return {};
+}
+
+} // namespace
+
+// ---- the client ----
+
+namespace {
+
+// The replies to one request, as the callbacks see them.
+struct Replies {
+    // Called for every reply message; an error fails the request (the
+    // remaining replies are still read and dropped).
+    std::function<std::error_code(nlmsghdr*, std::string& detail)> on_reply;
+
+    int status = 1; // >0 waiting, 0 done, <0 -errno from the kernel
+    std::error_code parse_error;
+    std::string detail;
+};
+
+} // namespace
+
+// One request and its replies.
+struct AdminClient::Request {
+    std::uint8_t cmd = 0;
+    bool dump = false;
+    std::optional<std::uint64_t> name; // MACHVM_A_OBJ_NAME
+    Replies replies;
+};
+
+namespace {
+
+int on_valid(nl_msg* msg, void* arg) {
+    auto* r = static_cast<Replies*>(arg);
+    if (r->parse_error || !r->on_reply)
+        return NL_SKIP;
+    try {
+        if (auto ec = r->on_reply(nlmsg_hdr(msg), r->detail))
+            r->parse_error = ec;
+    } catch (const std::bad_alloc&) {
+        r->parse_error = std::make_error_code(std::errc::not_enough_memory);
+    }
+    return NL_OK;
+}
+
+int on_finish(nl_msg* msg, void* arg) {
+    auto* r = static_cast<Replies*>(arg);
+    // NLMSG_DONE carries the dump's error, if it failed part-way.
+    nlmsghdr* nlh = nlmsg_hdr(msg);
+    int err = 0;
+    if (nlh->nlmsg_len >= NLMSG_LENGTH(sizeof(int)))
+        std::memcpy(&err, NLMSG_DATA(nlh), sizeof(int));
+    r->status = err < 0 ? err : 0;
+    return NL_STOP;
+}
+
+int on_ack(nl_msg*, void* arg) {
+    static_cast<Replies*>(arg)->status = 0;
+    return NL_STOP;
+}
+
+int on_error(sockaddr_nl*, nlmsgerr* e, void* arg) {
+    auto* r = static_cast<Replies*>(arg);
+    r->status = e->error < 0 ? e->error : -EPROTO;
+    try {
+        r->detail = extack_message(e);
+    } catch (...) {
+    }
+    return NL_STOP;
+}
+
+} // namespace
+
+AdminClient::AdminClient(Sock sock, int family) noexcept
+    : sock_(std::move(sock)), family_(family) {}
+AdminClient::AdminClient(AdminClient&&) noexcept = default;
+AdminClient& AdminClient::operator=(AdminClient&&) noexcept = default;
+AdminClient::~AdminClient() = default;
+
+Result<AdminClient> AdminClient::open() noexcept {
+    Sock sk(nl_socket_alloc());
+    if (!sk)
+        return std::make_error_code(std::errc::not_enough_memory);
+    if (int r = genl_connect(sk.get()); r < 0)
+        return nl_error(r);
+    int family = genl_ctrl_resolve(sk.get(), MACHVM_GENL_NAME);
+    if (family == -NLE_OBJ_NOTFOUND)
+        return make_error_code(AdminErrc::family_not_found);
+    if (family < 0)
+        return nl_error(family);
+    // Every request says itself whether it wants an ACK: a dump must not.
+    nl_socket_disable_auto_ack(sk.get());
+    nl_socket_enable_msg_peek(sk.get()); // dump messages bigger than a page
+    const int fd = nl_socket_get_fd(sk.get());
+    const int one = 1;
+    // The kernel's error text, and no copy of our request in errors.
+    ::setsockopt(fd, SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
+    ::setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
+    return AdminClient(std::move(sk), family);
+}
+
+std::error_code AdminClient::nl_fail(int nle) {
+    try {
+        detail_ = std::string("libnl: ") + nl_geterror(nle);
+    } catch (...) {
+    }
+    return nl_error(nle);
+}
+
+Result<void> AdminClient::exchange(Request& req) {
+    detail_.clear();
+    Msg msg(nlmsg_alloc());
+    if (!msg)
+        return std::make_error_code(std::errc::not_enough_memory);
+    const int flags = req.dump ? NLM_F_DUMP : NLM_F_ACK;
+    if (!genlmsg_put(msg.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family_, 0, flags, req.cmd,
+                     MACHVM_GENL_VERSION))
+        return std::make_error_code(std::errc::not_enough_memory);
+    if (req.name && nla_put_u64(msg.get(), MACHVM_A_OBJ_NAME, *req.name) < 0)
+        return std::make_error_code(std::errc::not_enough_memory);
+    Cb cb(nl_cb_alloc(NL_CB_DEFAULT));
+    if (!cb)
+        return std::make_error_code(std::errc::not_enough_memory);
+    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_valid, &req.replies);
+    nl_cb_set(cb.get(), NL_CB_FINISH, NL_CB_CUSTOM, on_finish, &req.replies);
+    nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, on_ack, &req.replies);
+    nl_cb_err(cb.get(), NL_CB_CUSTOM, on_error, &req.replies);
+
+    if (int r = nl_send_auto(sock_.get(), msg.get()); r < 0)
+        return nl_fail(r);
+    while (req.replies.status > 0) {
+        int r = nl_recvmsgs(sock_.get(), cb.get());
+        // An error message makes nl_recvmsgs fail too; status has it.
+        if (r < 0 && req.replies.status > 0 && r != -NLE_INTR)
+            return nl_fail(r);
+    }
+    if (req.replies.status < 0) {
+        detail_ = req.replies.detail;
+        return errno_code(-req.replies.status);
+    }
+    if (req.replies.parse_error) {
+        detail_ = req.replies.detail;
+        return req.replies.parse_error;
+    }
+    return {};
+}
+
+Result<Status> AdminClient::status() {
+    Status s;
+    bool got = false;
+    Request req;
+    req.cmd = MACHVM_GENL_CMD_GET_STATUS;
+    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) -> std::error_code {
+        nlattr* tb[MACHVM_A_MAX + 1];
+        if (auto ec = parse_genl(nlh, tb, detail))
+            return ec;
+        Attrs a(tb);
+        s.abi_version = MVM_U32(a, MACHVM_A_ABI_VERSION);
+        s.page_size = MVM_U32(a, MACHVM_A_PAGE_SIZE);
+        s.features = MVM_U64(a, MACHVM_A_FEATURES);
+        s.nr_objects = MVM_U32(a, MACHVM_A_NR_OBJECTS);
+        s.nr_pagers = MVM_U32(a, MACHVM_A_NR_PAGERS);
+        if (!a.ok()) {
+            detail = a.detail("MACHVM_GENL_CMD_GET_STATUS");
+            return bad_message();
+        }
+        got = true;
+        return {};
+    };
+    if (auto r = exchange(req); !r)
+        return r.error();
+    if (!got) {
+        detail_ = "MACHVM_GENL_CMD_GET_STATUS: no reply";
+        return bad_message();
+    }
+    return s;
+}
+
+Result<std::vector<ObjectInfo>> AdminClient::objects() {
+    std::vector<ObjectInfo> out;
+    Request req;
+    req.cmd = MACHVM_GENL_CMD_GET_OBJECT;
+    req.dump = true;
+    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
+        return parse_objects(nlh, out, detail);
+    };
+    if (auto r = exchange(req); !r)
+        return r.error();
+    return out;
+}
+
+Result<ObjectInfo> AdminClient::object(std::uint64_t name) {
+    std::vector<ObjectInfo> out;
+    Request req;
+    req.cmd = MACHVM_GENL_CMD_GET_OBJECT;
+    req.name = name;
+    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
+        return parse_objects(nlh, out, detail);
+    };
+    if (auto r = exchange(req); !r)
+        return r.error();
+    if (out.size() != 1) {
+        detail_ = "MACHVM_GENL_CMD_GET_OBJECT: " + std::to_string(out.size()) +
+                  " objects in the reply, expected 1";
+        return bad_message();
+    }
+    if (out[0].name != name) {
+        detail_ = "MACHVM_GENL_CMD_GET_OBJECT: the reply is about object " +
+                  std::to_string(out[0].name) + ", not " + std::to_string(name);
+        return bad_message();
+    }
+    return out[0];
+}
+
+Result<Stats> AdminClient::stats() {
+    Stats s;
+    bool got = false;
+    Request req;
+    req.cmd = MACHVM_GENL_CMD_GET_STATS;
+    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) -> std::error_code {
+        nlattr* tb[MACHVM_A_MAX + 1];
+        if (auto ec = parse_genl(nlh, tb, detail))
+            return ec;
+        if (!tb[MACHVM_A_STATS]) {
+            detail = "MACHVM_GENL_CMD_GET_STATS: missing attribute MACHVM_A_STATS";
+            return bad_message();
+        }
+        nlattr* st[MACHVM_A_STAT_MAX + 1];
+        if (int r = nla_parse_nested(st, MACHVM_A_STAT_MAX, tb[MACHVM_A_STATS], stat_policy());
+            r < 0) {
+            detail = std::string("MACHVM_A_STATS: ") + nl_geterror(r);
+            return bad_message();
+        }
+        Attrs a(st);
+        s.faults = MVM_U64(a, MACHVM_A_STAT_FAULTS);
+        s.requests = MVM_U64(a, MACHVM_A_STAT_REQUESTS);
+        s.supplied = MVM_U64(a, MACHVM_A_STAT_SUPPLIED);
+        s.not_taken = MVM_U64(a, MACHVM_A_STAT_NOT_TAKEN);
+        s.errors = MVM_U64(a, MACHVM_A_STAT_ERRORS);
+        s.timeouts = MVM_U64(a, MACHVM_A_STAT_TIMEOUTS);
+        s.sigbus = MVM_U64(a, MACHVM_A_STAT_SIGBUS);
+        s.objects_created = MVM_U64(a, MACHVM_A_STAT_OBJECTS_CREATED);
+        s.objects_terminated = MVM_U64(a, MACHVM_A_STAT_OBJECTS_TERMINATED);
+        s.pagers_died = MVM_U64(a, MACHVM_A_STAT_PAGERS_DIED);
+        if (!a.ok()) {
+            detail = a.detail("MACHVM_A_STATS");
+            return bad_message();
+        }
+        got = true;
+        return {};
+    };
+    if (auto r = exchange(req); !r)
+        return r.error();
+    if (!got) {
+        detail_ = "MACHVM_GENL_CMD_GET_STATS: no reply";
+        return bad_message();
+    }
+    return s;
+}
+
+Result<void> AdminClient::destroy(std::uint64_t name) {
+    Request req;
+    req.cmd = MACHVM_GENL_CMD_DESTROY_OBJECT;
+    req.name = name;
+    return exchange(req);
+}
+
+// ---- events ----
+
+namespace {
+
+struct EventSink {
+    std::vector<Event>* queue;
+    std::error_code error; // the first malformed event
+    std::string detail;
+};
+
+int accept_any_seq(nl_msg*, void*) {
+    return NL_OK;
+}
+
+int on_event(nl_msg* msg, void* arg) {
+    auto* sink = static_cast<EventSink*>(arg);
+    nlmsghdr* nlh = nlmsg_hdr(msg);
+    if (nlh->nlmsg_len < NLMSG_LENGTH(GENL_HDRLEN) ||
+        genlmsg_hdr(nlh)->cmd != MACHVM_GENL_CMD_EVENT)
+        return NL_SKIP;
+    try {
+        Event e;
+        if (auto ec = parse_event(nlh, e, sink->detail)) {
+            if (!sink->error)
+                sink->error = ec;
+            return NL_SKIP;
+        }
+        sink->queue->push_back(e);
+    } catch (const std::bad_alloc&) {
+        if (!sink->error)
+            sink->error = std::make_error_code(std::errc::not_enough_memory);
+    }
+    return NL_OK;
+}
+
+} // namespace
+
+Result<void> AdminClient::subscribe_events() {
+    detail_.clear();
+    if (events_)
+        return {};
+    Sock sk(nl_socket_alloc());
+    if (!sk)
+        return std::make_error_code(std::errc::not_enough_memory);
+    if (int r = genl_connect(sk.get()); r < 0)
+        return nl_fail(r);
+    int group = genl_ctrl_resolve_grp(sk.get(), MACHVM_GENL_NAME, MACHVM_GENL_MCGRP_EVENTS);
+    if (group == -NLE_OBJ_NOTFOUND) {
+        // The module may have gone since open().
+        if (genl_ctrl_resolve(sk.get(), MACHVM_GENL_NAME) == -NLE_OBJ_NOTFOUND)
+            return make_error_code(AdminErrc::family_not_found);
+        return make_error_code(AdminErrc::group_not_found);
+    }
+    if (group < 0)
+        return nl_fail(group);
+    // Multicast messages carry sequence number 0.
+    nl_socket_disable_seq_check(sk.get());
+    nl_socket_enable_msg_peek(sk.get());
+    // Room for bursts (objects created by the thousand); capped by
+    // net.core.rmem_max.
+    nl_socket_set_buffer_size(sk.get(), 4 << 20, 0);
+    if (int r = nl_socket_add_membership(sk.get(), group); r < 0)
+        return nl_fail(r);
+    if (int r = nl_socket_set_nonblocking(sk.get()); r < 0)
+        return nl_fail(r);
+    events_ = std::move(sk);
+    return {};
+}
+
+int AdminClient::event_fd() const noexcept {
+    return events_ ? nl_socket_get_fd(events_.get()) : -1;
+}
+
+Result<std::optional<Event>> AdminClient::next_event(std::chrono::milliseconds timeout) {
+    using Clock = std::chrono::steady_clock;
+    detail_.clear();
+    if (!events_)
+        return std::make_error_code(std::errc::not_connected);
+    const bool forever = timeout.count() < 0;
+    const auto deadline = Clock::now() + (forever ? std::chrono::milliseconds(0) : timeout);
+    Cb cb(nl_cb_alloc(NL_CB_DEFAULT));
+    if (!cb)
+        return std::make_error_code(std::errc::not_enough_memory);
+    EventSink sink{&queued_, {}, {}};
+    nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_event, &sink);
+    // Multicast messages carry sequence number 0; a callback set of our own
+    // does not inherit nl_socket_disable_seq_check().
+    nl_cb_set(cb.get(), NL_CB_SEQ_CHECK, NL_CB_CUSTOM, accept_any_seq, nullptr);
+    for (;;) {
+        if (!queued_.empty()) {
+            Event e = queued_.front();
+            queued_.erase(queued_.begin());
+            return std::optional<Event>(e);
+        }
+        int wait_ms = -1;
+        if (!forever) {
+            auto left =
+                std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            wait_ms = left > 0 ? static_cast<int>(std::min<long long>(left, 1 << 30)) : 0;
+        }
+        pollfd p{nl_socket_get_fd(events_.get()), POLLIN, 0};
+        int n = ::poll(&p, 1, wait_ms);
+        if (n < 0)
+            return errno_code(); // EINTR: the caller looks at its signals
+        if (n == 0)
+            return std::optional<Event>();
+        errno = 0;
+        int r = nl_recvmsgs(events_.get(), cb.get());
+        if (r < 0 && r != -NLE_AGAIN && r != -NLE_INTR) {
+            // libnl reports the overrun's ENOBUFS as NLE_NOMEM.
+            if (r == -NLE_NOMEM && (errno == ENOBUFS || errno == 0))
+                return errno_code(ENOBUFS);
+            return nl_fail(r);
+        }
+        if (sink.error) {
+            detail_ = sink.detail;
+            return sink.error;
+        }
+    }
+}
+
+// ---- names ----
+
+namespace {
+std::string unknown(std::string_view what, std::uint64_t v) {
+    return std::string(what) + "(" + std::to_string(v) + ")";
+}
+} // namespace
+
+std::string object_state_string(std::uint32_t state) {
+    switch (state) {
+    case MACHVM_OBJ_STATE_NEW:
+        return "new";
+    case MACHVM_OBJ_STATE_INIT:
+        return "init";
+    case MACHVM_OBJ_STATE_READY:
+        return "ready";
+    case MACHVM_OBJ_STATE_DESTROYED:
+        return "destroyed";
+    }
+    return unknown("unknown", state);
+}
+
+std::string pager_state_string(std::uint32_t state) {
+    switch (state) {
+    case MACHVM_PAGER_STATE_LIVE:
+        return "live";
+    case MACHVM_PAGER_STATE_DEAD:
+        return "dead";
+    }
+    return unknown("unknown", state);
+}
+
+std::string copy_strategy_string(std::uint32_t copy) {
+    switch (copy) {
+    case MACHVM_COPY_NONE:
+        return "none";
+    case MACHVM_COPY_CALL:
+        return "call";
+    case MACHVM_COPY_DELAY:
+        return "delay";
+    }
+    return unknown("unknown", copy);
+}
+
+std::string event_type_string(std::uint32_t type) {
+    switch (type) {
+    case MACHVM_EVENT_OBJECT_CREATED:
+        return "OBJECT_CREATED";
+    case MACHVM_EVENT_OBJECT_TERMINATED:
+        return "OBJECT_TERMINATED";
+    case MACHVM_EVENT_OBJECT_DESTROYED:
+        return "OBJECT_DESTROYED";
+    case MACHVM_EVENT_PAGER_ATTACHED:
+        return "PAGER_ATTACHED";
+    case MACHVM_EVENT_PAGER_DIED:
+        return "PAGER_DIED";
+    case MACHVM_EVENT_PAGER_TIMEOUT:
+        return "PAGER_TIMEOUT";
+    }
+    return unknown("UNKNOWN", type);
+}
+
+std::string prot_string(std::uint32_t prot) {
+    std::string s = "---";
+    if (prot & 1) // PROT_READ
+        s[0] = 'r';
+    if (prot & 2) // PROT_WRITE
+        s[1] = 'w';
+    if (prot & 4) // PROT_EXEC
+        s[2] = 'x';
+    return s;
+}
+
+std::vector<std::string> feature_names(std::uint64_t features) {
+    std::vector<std::string> v;
+    for (unsigned bit = 0; bit < 64; ++bit) {
+        const std::uint64_t f = std::uint64_t{1} << bit;
+        if (!(features & f))
+            continue;
+        if (f == MACHVM_F_OBJECTS)
+            v.emplace_back("objects");
+        else if (f == MACHVM_F_URING_CMD)
+            v.emplace_back("uring_cmd");
+        else if (f == MACHVM_F_REGION)
+            v.emplace_back("region");
+        else
+            v.push_back("bit" + std::to_string(bit));
+    }
+    return v;
+}
+
+std::string format_size(std::uint64_t bytes) {
+    static const char suffix[] = "KMGTPE";
+    if (bytes == 0)
+        return "0";
+    int i = -1;
+    while (i < 5 && bytes % 1024 == 0) {
+        bytes /= 1024;
+        ++i;
+    }
+    std::string s = std::to_string(bytes);
+    if (i >= 0)
+        s += suffix[i];
+    return s;
+}
+
+// ---- JSON ----
+
+std::string json_string(std::string_view s) {
+    std::string out;
+    out.reserve(s.size() + 2);
+    out += '"';
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        switch (c) {
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\b':
+            out += "\\b";
+            break;
+        case '\f':
+            out += "\\f";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
+        default:
+            if (c < 0x20 || c == 0x7f) {
+                char buf[8];
+                std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+                out += buf;
+            } else {
+                out += ch;
+            }
+        }
+    }
+    out += '"';
+    return out;
+}
+
+JsonObject& JsonObject::key(std::string_view k) {
+    if (!first_)
+        out_ += ',';
+    first_ = false;
+    out_ += json_string(k);
+    out_ += ':';
+    return *this;
+}
+
+JsonObject& JsonObject::field(std::string_view k, std::uint64_t v) {
+    key(k);
+    out_ += std::to_string(v);
+    return *this;
+}
+
+JsonObject& JsonObject::field(std::string_view k, std::string_view v) {
+    key(k);
+    out_ += json_string(v);
+    return *this;
+}
+
+JsonObject& JsonObject::field_bool(std::string_view k, bool v) {
+    key(k);
+    out_ += v ? "true" : "false";
+    return *this;
+}
+
+JsonObject& JsonObject::field_fixed3(std::string_view k, double v) {
+    key(k);
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "%.3f", v);
+    out_ += buf;
+    return *this;
+}
+
+JsonObject& JsonObject::field_strings(std::string_view k, const std::vector<std::string>& v) {
+    key(k);
+    out_ += '[';
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (i)
+            out_ += ',';
+        out_ += json_string(v[i]);
+    }
+    out_ += ']';
+    return *this;
+}
+
+std::string to_json(const Status& s) {
+    return JsonObject()
+        .field("abi_version", s.abi_version)
+        .field("page_size", s.page_size)
+        .field("features", s.features)
+        .field_strings("feature_names", feature_names(s.features))
+        .field("nr_objects", s.nr_objects)
+        .field("nr_pagers", s.nr_pagers)
+        .str();
+}
+
+std::string to_json(const ObjectInfo& o) {
+    return JsonObject()
+        .field("name", o.name)
+        .field("id", o.id)
+        .field("size", o.size)
+        .field("max_prot", prot_string(o.max_prot))
+        .field("state", object_state_string(o.state))
+        .field("resident", o.resident)
+        .field("mappings", o.mappings)
+        .field("pager_pid", o.pager_pid)
+        .field("pager_state", pager_state_string(o.pager_state))
+        .field("pending", o.pending)
+        .field_bool("may_cache", o.may_cache != 0)
+        .field("copy", copy_strategy_string(o.copy_strategy))
+        .field("cluster", o.cluster_pages)
+        .field("timeout_ms", o.timeout_ms)
+        .field("faults", o.faults)
+        .field("requests", o.requests)
+        .field("supplied", o.supplied)
+        .field("errors", o.errors)
+        .field("timeouts", o.timeouts)
+        .str();
+}
+
+std::string to_json(const Stats& s, std::optional<double> time) {
+    JsonObject j;
+    if (time)
+        j.field_fixed3("time", *time);
+    return j.field("faults", s.faults)
+        .field("requests", s.requests)
+        .field("supplied", s.supplied)
+        .field("not_taken", s.not_taken)
+        .field("errors", s.errors)
+        .field("timeouts", s.timeouts)
+        .field("sigbus", s.sigbus)
+        .field("objects_created", s.objects_created)
+        .field("objects_terminated", s.objects_terminated)
+        .field("pagers_died", s.pagers_died)
+        .str();
+}
+
+std::string to_json(const Event& e, std::optional<double> time) {
+    JsonObject j;
+    if (time)
+        j.field_fixed3("time", *time);
+    j.field("event", event_type_string(e.type)).field("type", e.type);
+    if (e.name)
+        j.field("name", *e.name);
+    if (e.pager_pid)
+        j.field("pager_pid", *e.pager_pid);
+    if (e.offset)
+        j.field("offset", *e.offset);
+    return j.str();
+}
+
+std::string to_json(const std::vector<ObjectInfo>& objects) {
+    if (objects.empty())
+        return "[]\n";
+    std::string out = "[\n";
+    for (std::size_t i = 0; i < objects.size(); ++i) {
+        out += to_json(objects[i]);
+        out += i + 1 < objects.size() ? ",\n" : "\n";
+    }
+    out += "]\n";
+    return out;
+}
+
+// ---- tables ----
+
+std::string format_table(const std::vector<Column>& columns,
+                         const std::vector<std::vector<std::string>>& rows) {
+    std::vector<std::size_t> width(columns.size());
+    for (std::size_t c = 0; c < columns.size(); ++c)
+        width[c] = columns[c].title.size();
+    for (const auto& row : rows)
+        for (std::size_t c = 0; c < columns.size() && c < row.size(); ++c)
+            width[c] = std::max(width[c], row[c].size());
+    std::string out;
+    auto line = [&](auto cell) {
+        std::string l;
+        for (std::size_t c = 0; c < columns.size(); ++c) {
+            const std::string& s = cell(c);
+            const std::size_t pad = width[c] - s.size();
+            const bool last = c + 1 == columns.size();
+            if (c)
+                l += "  ";
+            if (columns[c].right)
+                l.append(pad, ' ');
+            l += s;
+            if (!columns[c].right && !last)
+                l.append(pad, ' ');
+        }
+        while (!l.empty() && l.back() == ' ')
+            l.pop_back();
+        out += l;
+        out += '\n';
+    };
+    line([&](std::size_t c) -> const std::string& { return columns[c].title; });
+    static const std::string empty;
+    for (const auto& row : rows)
+        line([&](std::size_t c) -> const std::string& { return c < row.size() ? row[c] : empty; });
+    return out;
+}
+
+namespace {
+
+using KeyValues = std::vector<std::pair<std::string, std::string>>;
+
+std::string format_key_values(const KeyValues& kv) {
+    std::size_t w = 0;
+    for (const auto& [k, v] : kv)
+        w = std::max(w, k.size());
+    std::string out;
+    for (const auto& [k, v] : kv) {
+        out += k;
+        out.append(w - k.size() + 2, ' ');
+        out += v;
+        out += '\n';
+    }
+    return out;
+}
+
+std::string join(const std::vector<std::string>& v, std::string_view sep) {
+    std::string out;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (i)
+            out += sep;
+        out += v[i];
+    }
+    return out;
+}
+
+std::string hex(std::uint64_t v) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
+    return buf;
+}
+
+std::string pager_cell(const ObjectInfo& o) {
+    std::string s = std::to_string(o.pager_pid);
+    if (o.pager_state != MACHVM_PAGER_STATE_LIVE)
+        s += " (" + pager_state_string(o.pager_state) + ")";
+    return s;
+}
+
+std::string clock_string(double time) {
+    const auto secs = static_cast<time_t>(time);
+    int ms = static_cast<int>((time - static_cast<double>(secs)) * 1000.0);
+    ms = std::clamp(ms, 0, 999);
+    struct tm tm;
+    if (!::localtime_r(&secs, &tm))
+        return "??:??:??.???";
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), "%02d:%02d:%02d.%03d", tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
+    return buf;
+}
+
+} // namespace
+
+std::string format_status(const Status& s) {
+    std::vector<std::string> names = feature_names(s.features);
+    return format_key_values({
+        {"abi version", std::to_string(s.abi_version)},
+        {"page size", std::to_string(s.page_size)},
+        {"features",
+         (names.empty() ? std::string("none") : join(names, " ")) + " (" + hex(s.features) + ")"},
+        {"objects", std::to_string(s.nr_objects)},
+        {"pagers", std::to_string(s.nr_pagers)},
+    });
+}
+
+std::string format_objects(const std::vector<ObjectInfo>& objects) {
+    static const std::vector<Column> cols = {
+        {"NAME", true},     {"ID", true},       {"SIZE", true},     {"PROT", false},
+        {"STATE", false},   {"RESIDENT", true}, {"MAPS", true},     {"PENDING", true},
+        {"FAULTS", true},   {"REQUESTS", true}, {"SUPPLIED", true}, {"ERRORS", true},
+        {"TIMEOUTS", true}, {"PAGER", false},
+    };
+    std::vector<std::vector<std::string>> rows;
+    rows.reserve(objects.size());
+    for (const ObjectInfo& o : objects)
+        rows.push_back({std::to_string(o.name), std::to_string(o.id), format_size(o.size),
+                        prot_string(o.max_prot), object_state_string(o.state),
+                        std::to_string(o.resident), std::to_string(o.mappings),
+                        std::to_string(o.pending), std::to_string(o.faults),
+                        std::to_string(o.requests), std::to_string(o.supplied),
+                        std::to_string(o.errors), std::to_string(o.timeouts), pager_cell(o)});
+    return format_table(cols, rows);
+}
+
+std::string format_object(const ObjectInfo& o) {
+    std::string size = std::to_string(o.size);
+    if (format_size(o.size) != size)
+        size += " (" + format_size(o.size) + ")";
+    return format_key_values({
+        {"name", std::to_string(o.name)},
+        {"id", std::to_string(o.id)},
+        {"size", size},
+        {"max prot", prot_string(o.max_prot)},
+        {"state", object_state_string(o.state)},
+        {"resident", std::to_string(o.resident) + " pages"},
+        {"mappings", std::to_string(o.mappings)},
+        {"pending", std::to_string(o.pending) + " requests"},
+        {"pager", "pid " + std::to_string(o.pager_pid) + ", " + pager_state_string(o.pager_state)},
+        {"may cache", o.may_cache ? "yes" : "no"},
+        {"copy", copy_strategy_string(o.copy_strategy)},
+        {"cluster", std::to_string(o.cluster_pages) + " pages"},
+        {"timeout", std::to_string(o.timeout_ms) + " ms"},
+        {"faults", std::to_string(o.faults)},
+        {"requests", std::to_string(o.requests)},
+        {"supplied", std::to_string(o.supplied)},
+        {"errors", std::to_string(o.errors)},
+        {"timeouts", std::to_string(o.timeouts)},
+    });
+}
+
+namespace {
+
+struct StatField {
+    const char* title;
+    std::uint64_t Stats::*member;
+};
+
+constexpr StatField kStatFields[] = {
+    {"faults", &Stats::faults},
+    {"requests", &Stats::requests},
+    {"supplied", &Stats::supplied},
+    {"not_taken", &Stats::not_taken},
+    {"errors", &Stats::errors},
+    {"timeouts", &Stats::timeouts},
+    {"sigbus", &Stats::sigbus},
+    {"objects_created", &Stats::objects_created},
+    {"objects_terminated", &Stats::objects_terminated},
+    {"pagers_died", &Stats::pagers_died},
+};
+
+// Short titles for the stats --watch columns, in kStatFields' order.
+constexpr const char* kStatColumns[] = {"FAULTS",     "REQUESTS",   "SUPPLIED", "NOT_TAKEN",
+                                        "ERRORS",     "TIMEOUTS",   "SIGBUS",   "CREATED",
+                                        "TERMINATED", "PAGERS_DIED"};
+constexpr std::size_t kStatWidth = 11;
+
+} // namespace
+
+std::string format_stats(const Stats& s) {
+    KeyValues kv;
+    for (const StatField& f : kStatFields)
+        kv.emplace_back(f.title, std::to_string(s.*f.member));
+    return format_key_values(kv);
+}
+
+std::string format_stats_header() {
+    std::string out = "TIME        ";
+    for (const char* t : kStatColumns) {
+        out += ' ';
+        out.append(kStatWidth - std::strlen(t), ' ');
+        out += t;
+    }
+    out += '\n';
+    return out;
+}
+
+std::string format_stats_row(const Stats& cur, const Stats* prev, double time) {
+    std::string out = clock_string(time);
+    for (const StatField& f : kStatFields) {
+        std::uint64_t v = cur.*f.member;
+        if (prev)
+            v -= prev->*f.member; // counters only grow; wraps are the kernel's
+        std::string s = std::to_string(v);
+        out += ' ';
+        if (s.size() < kStatWidth)
+            out.append(kStatWidth - s.size(), ' ');
+        out += s;
+    }
+    out += '\n';
+    return out;
+}
+
+std::string format_event(const Event& e, double time) {
+    std::string out = clock_string(time) + " " + event_type_string(e.type);
+    if (e.name)
+        out += " name=" + std::to_string(*e.name);
+    if (e.pager_pid)
+        out += " pager_pid=" + std::to_string(*e.pager_pid);
+    if (e.offset)
+        out += " offset=" + std::to_string(*e.offset);
+    return out;
+}
+
+} // namespace machvm
+
+// ---- machvmctl's command line ----
+
+namespace machvm::ctl {
+
+namespace {
+
+const char kToolHelp[] =
+    "NAME\n"
+    "       machvmctl - inspect and administer the machvm module\n"
+    "\n"
+    "SYNOPSIS\n"
+    "       machvmctl [--json] SUBCOMMAND [OPTIONS] [ARGUMENTS]\n"
+    "       machvmctl [SUBCOMMAND] --help\n"
+    "       machvmctl help [SUBCOMMAND]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "       machvmctl talks to the machvm kernel module over its generic netlink\n"
+    "       family \"machvm\": it shows the module's status, its memory objects\n"
+    "       and counters, destroys objects, and follows the module's \"events\"\n"
+    "       multicast group.  Output is a table for people by default, and JSON\n"
+    "       with --json.\n"
+    "\n"
+    "       Everyone may look; destroying an object needs CAP_SYS_ADMIN.\n"
+    "       Objects are named by their object name: the number in the NAME\n"
+    "       column of 'machvmctl objects' (and what MACHVM_IOC_REGION returns),\n"
+    "       unique while the module is loaded.\n"
+    "\n"
+    "SUBCOMMANDS\n"
+    "       status\n"
+    "              ABI version, page size, features, number of objects and of\n"
+    "              pager endpoints.\n"
+    "       objects\n"
+    "              Every object: size, state, resident pages, mappings, its\n"
+    "              pager and its counters.\n"
+    "       object show NAME\n"
+    "              Everything about one object, attributes included.\n"
+    "       object destroy NAME\n"
+    "              Destroy an object as its pager's DESTROY would: mappings lose\n"
+    "              their pages and every later fault on them gets SIGBUS.\n"
+    "              Needs CAP_SYS_ADMIN.\n"
+    "       stats [--watch SECONDS] [--count N]\n"
+    "              The module's global counters, once or every SECONDS.\n"
+    "       events [--count N] [--timeout SECONDS]\n"
+    "              Follow the module's events (objects created, terminated,\n"
+    "              destroyed; pagers attached, dead, timed out), one line each,\n"
+    "              as they come.\n"
+    "       help [SUBCOMMAND]\n"
+    "              This manual, or a subcommand's.\n"
+    "\n"
+    "       'machvmctl SUBCOMMAND --help' describes each one, its options and\n"
+    "       its JSON fields.\n"
+    "\n"
+    "OPTIONS\n"
+    "       --json\n"
+    "              Print JSON instead of tables, before or after the subcommand.\n"
+    "              status, object show and stats print one object; objects an\n"
+    "              array (one element per line); stats --watch and events print\n"
+    "              one object per line (JSON Lines).  Messages still go to\n"
+    "              stderr as text.\n"
+    "       -h, --help\n"
+    "              Print this manual, or the subcommand's, and exit.\n"
+    "\n"
+    "EXIT STATUS\n"
+    "       0      Success; also events and stats --watch stopped by SIGINT or\n"
+    "              SIGTERM.\n"
+    "       1      The operation failed; stderr says which, with the errno text.\n"
+    "              Also events --count N when --timeout ends it first.\n"
+    "       2      Bad command line (unknown subcommand or option, a NAME or\n"
+    "              number that does not parse).\n"
+    "       3      The machvm module is not loaded: no generic netlink family\n"
+    "              \"machvm\".\n"
+    "       4      Permission denied (EPERM, EACCES): object destroy without\n"
+    "              CAP_SYS_ADMIN.\n"
+    "       5      No such object (ENOENT).\n"
+    "\n"
+    "EXAMPLES\n"
+    "       machvmctl status\n"
+    "       machvmctl objects\n"
+    "       machvmctl objects --json | jq '.[] | select(.state == \"ready\") | .name'\n"
+    "       machvmctl object show 12\n"
+    "       sudo machvmctl object destroy 12\n"
+    "       machvmctl stats --watch 1\n"
+    "       machvmctl events --json --count 10 --timeout 30\n";
+
+const char kStatusHelp[] =
+    "NAME\n"
+    "       machvmctl status - the module's status\n"
+    "\n"
+    "SYNOPSIS\n"
+    "       machvmctl status [--json]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "       Prints the module's ABI version, page size, features, and how many\n"
+    "       objects and pager endpoints exist now (MACHVM_GENL_CMD_GET_STATUS).\n"
+    "\n"
+    "JSON\n"
+    "       One object: abi_version, page_size, features (the MACHVM_F_* bits\n"
+    "       as a number), feature_names (array of \"objects\", \"uring_cmd\",\n"
+    "       \"region\", or \"bitN\"), nr_objects, nr_pagers.\n"
+    "\n"
+    "EXIT STATUS\n"
+    "       0 success, 1 failure, 2 bad command line, 3 module not loaded.\n"
+    "\n"
+    "EXAMPLES\n"
+    "       machvmctl status\n"
+    "       machvmctl status --json\n";
+
+const char kObjectsHelp[] =
+    "NAME\n"
+    "       machvmctl objects - list every memory object\n"
+    "\n"
+    "SYNOPSIS\n"
+    "       machvmctl objects [--json]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "       Lists every object the module holds (a MACHVM_GENL_CMD_GET_OBJECT\n"
+    "       dump), in name order, one row each:\n"
+    "\n"
+    "       NAME      the object name\n"
+    "       ID        its control id on its pager endpoint\n"
+    "       SIZE      bytes, with K, M, G, T when that is exact\n"
+    "       PROT      the most any mapping may get (rwx)\n"
+    "       STATE     new (never mapped), init (waiting for its pager's READY),\n"
+    "                 ready, destroyed\n"
+    "       RESIDENT  resident pages\n"
+    "       MAPS      mmap()s that reached the object\n"
+    "       PENDING   outstanding data requests\n"
+    "       FAULTS, REQUESTS, SUPPLIED, ERRORS, TIMEOUTS\n"
+    "                 the object's counters (pages or events)\n"
+    "       PAGER     pid of the process that created its pager endpoint, and\n"
+    "                 \"(dead)\" once that endpoint is closed\n"
+    "\n"
+    "JSON\n"
+    "       An array, one object per line, each with: name, id, size (bytes),\n"
+    "       max_prot (\"rw-\"), state (\"new\", \"init\", \"ready\", \"destroyed\"),\n"
+    "       resident (pages), mappings, pager_pid, pager_state (\"live\",\n"
+    "       \"dead\"), pending, may_cache (true/false), copy (\"none\", \"call\",\n"
+    "       \"delay\"), cluster (pages), timeout_ms, faults, requests, supplied,\n"
+    "       errors, timeouts.\n"
+    "\n"
+    "EXIT STATUS\n"
+    "       0 success, 1 failure, 2 bad command line, 3 module not loaded.\n"
+    "\n"
+    "EXAMPLES\n"
+    "       machvmctl objects\n"
+    "       machvmctl objects --json | jq 'map(.resident) | add'\n";
+
+const char kObjectHelp[] =
+    "NAME\n"
+    "       machvmctl object - show or destroy one memory object\n"
+    "\n"
+    "SYNOPSIS\n"
+    "       machvmctl object show NAME [--json]\n"
+    "       machvmctl object destroy NAME\n"
+    "\n"
+    "DESCRIPTION\n"
+    "       NAME is an object name, decimal or 0x-hex, as 'machvmctl objects'\n"
+    "       lists it.\n"
+    "\n"
+    "       show     Everything the module reports about the object: the\n"
+    "                columns of 'machvmctl objects' and its attributes\n"
+    "                (may_cache, copy strategy, cluster pages, timeout).\n"
+    "       destroy  Destroy the object (MACHVM_GENL_CMD_DESTROY_OBJECT), as\n"
+    "                its pager's DESTROY would: every mapping loses its pages,\n"
+    "                every later fault on it gets SIGBUS, its control id dies.\n"
+    "                Needs CAP_SYS_ADMIN.  Prints nothing on success (but\n"
+    "                with --json).\n"
+    "\n"
+    "JSON\n"
+    "       show prints one object with the fields 'machvmctl objects --json'\n"
+    "       gives each element.  destroy prints {\"name\":NAME,\"destroyed\":true}.\n"
+    "\n"
+    "EXIT STATUS\n"
+    "       0      Success.\n"
+    "       1      Failure (errno text on stderr).\n"
+    "       2      Bad command line, e.g. a NAME that is not a number.\n"
+    "       3      The module is not loaded.\n"
+    "       4      destroy without CAP_SYS_ADMIN (EPERM).\n"
+    "       5      No such object; for destroy, no such live object (ENOENT).\n"
+    "\n"
+    "EXAMPLES\n"
+    "       machvmctl object show 12\n"
+    "       machvmctl object show 0xc --json\n"
+    "       sudo machvmctl object destroy 12\n";
+
+const char kStatsHelp[] =
+    "NAME\n"
+    "       machvmctl stats - the module's global counters\n"
+    "\n"
+    "SYNOPSIS\n"
+    "       machvmctl stats [--watch SECONDS] [--count N] [--json]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "       Prints the counters of MACHVM_GENL_CMD_GET_STATS, totals since the\n"
+    "       module was loaded:\n"
+    "\n"
+    "       faults              faults that reached machvm\n"
+    "       requests            data_request messages queued\n"
+    "       supplied            pages supplied (data or zero fill)\n"
+    "       not_taken           supplied pages that were already resident\n"
+    "       errors              requests failed by data_error\n"
+    "       timeouts            requests that timed out\n"
+    "       sigbus              faults ended with SIGBUS\n"
+    "       objects_created     objects created\n"
+    "       objects_terminated  objects terminated\n"
+    "       pagers_died         pager endpoints closed with objects\n"
+    "\n"
+    "       With --watch (or --count) it samples them repeatedly, one line per\n"
+    "       sample: the first line holds the totals, every later one the\n"
+    "       change since the line before.  SIGINT or SIGTERM stop it (exit 0).\n"
+    "\n"
+    "OPTIONS\n"
+    "       --watch SECONDS\n"
+    "              Sample every SECONDS (0.1 to 86400, decimals allowed) until\n"
+    "              stopped.\n"
+    "       --count N\n"
+    "              Stop after N samples (default: one without --watch, no limit\n"
+    "              with it).  --count without --watch samples every second.\n"
+    "       --json\n"
+    "              One JSON object per sample, with the counters above as\n"
+    "              fields, always totals; with --watch or --count each also has\n"
+    "              \"time\" (seconds since the epoch, millisecond precision).\n"
+    "\n"
+    "EXIT STATUS\n"
+    "       0 success, 1 failure, 2 bad command line, 3 module not loaded.\n"
+    "\n"
+    "EXAMPLES\n"
+    "       machvmctl stats\n"
+    "       machvmctl stats --watch 1\n"
+    "       machvmctl stats --json --watch 0.5 --count 20 > samples.jsonl\n";
+
+const char kEventsHelp[] =
+    "NAME\n"
+    "       machvmctl events - follow the module's events\n"
+    "\n"
+    "SYNOPSIS\n"
+    "       machvmctl events [--count N] [--timeout SECONDS] [--json]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "       Joins the \"events\" multicast group of the machvm genl family and\n"
+    "       prints every event as it comes, one line each, flushed at once:\n"
+    "\n"
+    "              TIME EVENT [name=NAME] [pager_pid=PID] [offset=OFFSET]\n"
+    "\n"
+    "       TIME is the local time the event was received (HH:MM:SS.mmm).\n"
+    "       EVENT is one of:\n"
+    "\n"
+    "       OBJECT_CREATED     an object was created (name)\n"
+    "       OBJECT_TERMINATED  its last mapping and last right are gone (name)\n"
+    "       OBJECT_DESTROYED   destroyed by its pager or by an admin (name)\n"
+    "       PAGER_ATTACHED     a pager endpoint was created (pager_pid)\n"
+    "       PAGER_DIED         a pager endpoint was closed (pager_pid)\n"
+    "       PAGER_TIMEOUT      a data request timed out (name, pager_pid,\n"
+    "                          offset of the request)\n"
+    "\n"
+    "       Events that happen before machvmctl has joined the group are not\n"
+    "       seen.  If the kernel drops events because they come faster than\n"
+    "       they are read, a warning goes to stderr and following goes on.\n"
+    "       It runs until SIGINT or SIGTERM (exit 0), N events, or the\n"
+    "       timeout.\n"
+    "\n"
+    "OPTIONS\n"
+    "       --count N\n"
+    "              Exit 0 after N events.\n"
+    "       --timeout SECONDS\n"
+    "              Stop after SECONDS (decimals allowed).  Exit 0, unless\n"
+    "              --count N was given and fewer than N events came: then 1.\n"
+    "       --json\n"
+    "              One JSON object per event and line: time (seconds since the\n"
+    "              epoch, millisecond precision), event (the name above), type\n"
+    "              (its MACHVM_EVENT_* number), and name, pager_pid and offset\n"
+    "              when the event carries them.\n"
+    "\n"
+    "EXIT STATUS\n"
+    "       0 success, 1 failure or --count not reached by --timeout, 2 bad\n"
+    "       command line, 3 module not loaded, 4 not allowed to join the group.\n"
+    "\n"
+    "EXAMPLES\n"
+    "       machvmctl events\n"
+    "       machvmctl events --json | jq -c 'select(.event == \"PAGER_TIMEOUT\")'\n"
+    "       machvmctl events --count 1 --timeout 10   # wait for one event\n";
+
+std::uint64_t object_name_arg(std::string_view action, std::string_view v) {
+    auto r = parse_uint(v);
+    if (!r)
+        throw UsageError("object " + std::string(action) + ": '" + std::string(v) +
+                         "' is not an object name (a number, decimal or 0x-hex, as "
+                         "'machvmctl objects' lists it)");
+    return *r;
+}
+
+constexpr std::chrono::milliseconds kMaxWatch{86400 * 1000LL};
+constexpr std::chrono::milliseconds kMaxTimeout{7 * 86400 * 1000LL};
+constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 62;
+
+} // namespace
+
+std::chrono::milliseconds seconds_arg(std::string_view option, std::string_view value,
+                                      std::chrono::milliseconds min,
+                                      std::chrono::milliseconds max) {
+    auto bad = [&]() -> UsageError {
+        char lo[32], hi[32];
+        std::snprintf(lo, sizeof(lo), "%g", static_cast<double>(min.count()) / 1000.0);
+        std::snprintf(hi, sizeof(hi), "%g", static_cast<double>(max.count()) / 1000.0);
+        return UsageError(std::string(option) + ": '" + std::string(value) +
+                          "' is not a number of seconds from " + lo + " to " + hi +
+                          " (at most 3 decimals)");
+    };
+    const std::size_t dot = value.find('.');
+    std::string_view whole = value.substr(0, dot);
+    std::string_view frac =
+        dot == std::string_view::npos ? std::string_view() : value.substr(dot + 1);
+    if (whole.empty() || whole.size() > 9 || (dot != std::string_view::npos && frac.empty()) ||
+        frac.size() > 3)
+        throw bad();
+    std::int64_t ms = 0;
+    for (char c : whole) {
+        if (c < '0' || c > '9')
+            throw bad();
+        ms = ms * 10 + (c - '0');
+    }
+    ms *= 1000;
+    std::int64_t scale = 100;
+    for (char c : frac) {
+        if (c < '0' || c > '9')
+            throw bad();
+        ms += (c - '0') * scale;
+        scale /= 10;
+    }
+    const std::chrono::milliseconds r(ms);
+    if (r < min || r > max)
+        throw bad();
+    return r;
+}
+
+namespace {
+
+// The current argument is a positional one, or the "--" before one.
+bool at_positional(const ArgReader& a) {
+    return !a.done() && (!a.at_option() || a.peek() == "--");
+}
+
+void parse_strict(const std::vector<std::string>& args, Command& out) {
+    out = Command{};
+    ArgReader a(args);
+    // --json and --help are taken anywhere; true if the current one was.
+    auto common = [&]() {
+        if (a.flag("--json")) {
+            out.json = true;
+            return true;
+        }
+        if (a.flag("--help", "-h")) {
+            out.help = true;
+            return true;
+        }
+        return false;
+    };
+
+    while (a.at_option()) {
+        if (!common())
+            a.unknown();
+        if (out.help) {
+            out.sub = Sub::Help;
+            return;
+        }
+    }
+    if (a.done())
+        throw UsageError("missing subcommand: status, objects, object, stats, events or help");
+    const std::string word = a.positional();
+
+    if (word == "help") {
+        out.sub = Sub::Help;
+        out.help = true;
+        std::vector<std::string> rest = a.rest();
+        std::string topic;
+        for (const auto& r : rest)
+            topic += (topic.empty() ? "" : " ") + r;
+        if (!help_text(topic))
+            throw UsageError("help: no subcommand '" + topic + "'");
+        out.topic = topic;
+        return;
+    }
+
+    if (word == "status" || word == "objects") {
+        out.sub = word == "status" ? Sub::Status : Sub::Objects;
+        out.topic = word;
+        while (!a.done()) {
+            if (!common())
+                a.unknown();
+            if (out.help)
+                return;
+        }
+        return;
+    }
+
+    if (word == "object") {
+        out.topic = "object";
+        std::string action;
+        while (!a.done() && action.empty()) {
+            if (common()) {
+                if (out.help)
+                    return;
+            } else if (!at_positional(a)) {
+                a.unknown();
+            } else {
+                action = a.positional();
+            }
+        }
+        if (action.empty())
+            throw UsageError("object: missing action: show NAME or destroy NAME");
+        if (action != "show" && action != "destroy")
+            throw UsageError("object: unknown action '" + action + "' (show or destroy)");
+        out.sub = action == "show" ? Sub::ObjectShow : Sub::ObjectDestroy;
+        out.topic = "object " + action;
+        bool have_name = false;
+        while (!a.done()) {
+            if (common()) {
+                if (out.help)
+                    return;
+            } else if (!at_positional(a) || have_name) {
+                a.unknown();
+            } else {
+                out.name = object_name_arg(action, a.positional());
+                have_name = true;
+            }
+        }
+        if (!have_name)
+            throw UsageError("object " + action + ": missing NAME");
+        return;
+    }
+
+    if (word == "stats") {
+        out.sub = Sub::Stats;
+        out.topic = "stats";
+        while (!a.done()) {
+            if (common()) {
+                if (out.help)
+                    return;
+            } else if (auto v = a.value("--watch")) {
+                out.watch = seconds_arg("--watch", *v, std::chrono::milliseconds(100), kMaxWatch);
+            } else if (auto v = a.value("--count")) {
+                out.count = uint_arg("--count", *v, 1, kMaxCount);
+            } else {
+                a.unknown();
+            }
+        }
+        if (out.count && !out.watch)
+            out.watch = std::chrono::seconds(1);
+        return;
+    }
+
+    if (word == "events") {
+        out.sub = Sub::Events;
+        out.topic = "events";
+        while (!a.done()) {
+            if (common()) {
+                if (out.help)
+                    return;
+            } else if (auto v = a.value("--count")) {
+                out.count = uint_arg("--count", *v, 1, kMaxCount);
+            } else if (auto v = a.value("--timeout")) {
+                out.timeout =
+                    seconds_arg("--timeout", *v, std::chrono::milliseconds(1), kMaxTimeout);
+            } else {
+                a.unknown();
+            }
+        }
+        return;
+    }
+
+    throw UsageError("unknown subcommand '" + word +
+                     "' (status, objects, object, stats, events or help)");
+}
+
+} // namespace
+
+void parse_command(const std::vector<std::string>& args, Command& out) {
+    try {
+        parse_strict(args, out);
+    } catch (const UsageError&) {
+        // --help anywhere (before "--") wins over mistakes elsewhere: the
+        // help of the subcommand reached, or of the tool.
+        for (const auto& a : args) {
+            if (a == "--")
+                break;
+            if (a == "--help" || a == "-h") {
+                const std::string topic = help_text(out.topic) ? out.topic : "";
+                out = Command{};
+                out.sub = Sub::Help;
+                out.help = true;
+                out.topic = topic;
+                return;
+            }
+        }
+        throw;
+    }
+}
+
+const char* help_text(std::string_view topic) noexcept {
+    if (topic.empty())
+        return kToolHelp;
+    if (topic == "status")
+        return kStatusHelp;
+    if (topic == "objects")
+        return kObjectsHelp;
+    if (topic == "object" || topic == "object show" || topic == "object destroy")
+        return kObjectHelp;
+    if (topic == "stats")
+        return kStatsHelp;
+    if (topic == "events")
+        return kEventsHelp;
+    return nullptr;
+}
+
+int exit_status(std::error_code ec) noexcept {
+    if (!ec)
+        return kExitOk;
+    if (ec == AdminErrc::family_not_found)
+        return kExitNoModule;
+    if (ec == AdminErrc::group_not_found)
+        return kExitFailure;
+    if (ec == std::errc::operation_not_permitted || ec == std::errc::permission_denied)
+        return kExitPermission;
+    if (ec == std::errc::no_such_file_or_directory)
+        return kExitNotFound;
+    return kExitFailure;
+}
+
+} // namespace machvm::ctl

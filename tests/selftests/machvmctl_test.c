@@ -1,0 +1,911 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * machvmctl (the admin CLI over the "machvm" generic netlink family)
+ * against the real module: what status, objects, object show, stats and
+ * events report is checked against what the test did with the raw ABI;
+ * object destroy revokes mappings; errors give the documented exit
+ * statuses (2 usage, 4 permission, 5 no such object); a dump of thousands
+ * of objects lists every one.  machvmctl is /bin/machvmctl in the VM.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "mvm_test.h"
+
+#define NOBODY 65534
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * Run "sh -c CMD" (as user NOBODY if as_nobody), stdout captured into a
+ * malloc'd, NUL-terminated *out.  Returns the exit status, 128+N if killed
+ * by signal N, -1 if it could not run.
+ */
+static int run_as(int as_nobody, char **out, const char *fmt, ...)
+{
+	char cmd[512];
+	size_t len = 0, cap = 4096;
+	char *buf = malloc(cap);
+	int p[2], st;
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	*out = buf;
+	if (!buf || pipe(p))
+		return -1;
+	buf[0] = 0;
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		close(p[0]);
+		dup2(p[1], STDOUT_FILENO);
+		if (as_nobody && (setgroups(0, NULL) || setgid(NOBODY) ||
+				  setuid(NOBODY)))
+			_exit(126);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	for (;;) {
+		ssize_t n;
+
+		if (cap - len < 4096) {
+			char *nb = realloc(buf, cap * 2);
+
+			if (!nb)
+				break;
+			buf = nb;
+			*out = buf;
+			cap *= 2;
+		}
+		n = read(p[0], buf + len, cap - len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += n;
+		buf[len] = 0;
+	}
+	close(p[0]);
+	if (waitpid(pid, &st, 0) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+#define run(out, ...) run_as(0, out, __VA_ARGS__)
+
+/* Copies the line of out that starts with the JSON object of @name. */
+static int object_line(const char *out, uint64_t name, char *line, size_t len)
+{
+	char key[64];
+	const char *p, *e;
+	size_t n;
+
+	snprintf(key, sizeof(key), "{\"name\":%llu,", (unsigned long long)name);
+	p = strstr(out, key);
+	if (!p)
+		return -1;
+	e = strchr(p, '\n');
+	n = e ? (size_t)(e - p) : strlen(p);
+	if (n >= len)
+		n = len - 1;
+	memcpy(line, p, n);
+	line[n] = 0;
+	return 0;
+}
+
+/* The number after "key": in a one-line JSON object; -1 if absent. */
+static int jnum(const char *line, const char *key, uint64_t *v)
+{
+	char k[64];
+	const char *p;
+
+	snprintf(k, sizeof(k), "\"%s\":", key);
+	p = strstr(line, k);
+	if (!p)
+		return -1;
+	p += strlen(k);
+	if (*p < '0' || *p > '9')
+		return -1;
+	*v = strtoull(p, NULL, 10);
+	return 0;
+}
+
+static uint64_t jget(const char *line, const char *key)
+{
+	uint64_t v;
+
+	return jnum(line, key, &v) ? ~0ULL : v;
+}
+
+/* Whether the line holds "key":"want". */
+static int jstr(const char *line, const char *key, const char *want)
+{
+	char k[128];
+
+	snprintf(k, sizeof(k), "\"%s\":\"%s\"", key, want);
+	return strstr(line, k) != NULL;
+}
+
+static int count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+struct counts {
+	uint64_t objects, pagers;
+};
+
+static int get_counts(struct counts *c)
+{
+	char *out;
+	int rc = run(&out, "machvmctl status --json");
+
+	if (rc == 0 && (jnum(out, "nr_objects", &c->objects) ||
+			jnum(out, "nr_pagers", &c->pagers)))
+		rc = -1;
+	free(out);
+	return rc;
+}
+
+/* Counts once they stop moving (the objects of earlier tests are gone). */
+static int stable_counts(struct counts *c)
+{
+	struct counts prev = { ~0ULL, ~0ULL };
+
+	for (int i = 0; i < 20; i++) {
+		if (get_counts(c))
+			return -1;
+		if (c->objects == prev.objects && c->pagers == prev.pagers)
+			return 0;
+		prev = *c;
+		usleep(100 * 1000);
+	}
+	return 0;
+}
+
+struct stats {
+	uint64_t faults, requests, supplied, created, terminated;
+};
+
+static int get_stats(struct stats *s)
+{
+	char *out;
+	int rc = run(&out, "machvmctl stats --json");
+
+	if (rc == 0 && (jnum(out, "faults", &s->faults) ||
+			jnum(out, "requests", &s->requests) ||
+			jnum(out, "supplied", &s->supplied) ||
+			jnum(out, "objects_created", &s->created) ||
+			jnum(out, "objects_terminated", &s->terminated)))
+		rc = -1;
+	free(out);
+	return rc;
+}
+
+/*
+ * A child process creates and closes a pager endpoint: PAGER_ATTACHED and
+ * PAGER_DIED with a pid other than ours.
+ */
+static void probe_pager(int dev)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		int p = mvm_pager(dev);
+
+		_exit(p < 0);
+	}
+	if (pid > 0)
+		waitpid(pid, NULL, 0);
+}
+
+/* The first columns of a row of the objects table. */
+struct row {
+	unsigned long long name, id, resident;
+	unsigned int maps;
+	char size[32], prot[8], state[32];
+};
+
+/* Parses the row of the table whose NAME (first column) is @name. */
+static int table_row(const char *out, uint64_t name, struct row *r)
+{
+	const char *p = strchr(out, '\n');
+
+	while (p && p[1]) {
+		p++;
+		if (sscanf(p, "%llu %llu %31s %7s %31s %llu %u", &r->name,
+			   &r->id, r->size, r->prot, r->state, &r->resident,
+			   &r->maps) == 7 && r->name == name)
+			return 0;
+		p = strchr(p, '\n');
+	}
+	return -1;
+}
+
+/* Lines read from a background machvmctl. */
+struct reader {
+	int fd;
+	int eof;
+	size_t len;
+	char buf[1 << 16];
+};
+
+/* Reads what arrives within timeout_ms; returns the complete lines. */
+static int pump(struct reader *r, int timeout_ms)
+{
+	struct pollfd p = { .fd = r->fd, .events = POLLIN };
+
+	if (!r->eof && poll(&p, 1, timeout_ms) > 0) {
+		ssize_t n = read(r->fd, r->buf + r->len,
+				 sizeof(r->buf) - 1 - r->len);
+
+		if (n <= 0)
+			r->eof = 1;
+		else
+			r->len += n;
+		r->buf[r->len] = 0;
+	}
+	return count_lines(r->buf);
+}
+
+/*
+ * Waits until the background `machvmctl events` has joined the group: it
+ * prints the events of probe pagers from then on.
+ */
+static int sync_events(int dev, struct reader *r)
+{
+	double t0 = now();
+
+	while (now() - t0 < 15) {
+		probe_pager(dev);
+		if (pump(r, 200) > 0)
+			return 0;
+		if (r->eof)
+			return -1;
+	}
+	return -1;
+}
+
+/* Probes until the background machvmctl exits (its --count reached). */
+static void drain_events(int dev, struct reader *r)
+{
+	double t0 = now();
+
+	while (!r->eof && now() - t0 < 30) {
+		probe_pager(dev);
+		pump(r, 100);
+	}
+}
+
+/* The line of an event with "event":"EV" and "key":val, or NULL. */
+static const char *find_event(const char *buf, const char *ev,
+			      const char *key, uint64_t val, char *line,
+			      size_t len)
+{
+	const char *p = buf;
+
+	while (*p) {
+		const char *e = strchr(p, '\n');
+		size_t n = e ? (size_t)(e - p) : strlen(p);
+
+		if (n >= len)
+			n = len - 1;
+		memcpy(line, p, n);
+		line[n] = 0;
+		if (jstr(line, "event", ev) && jget(line, key) == val)
+			return p;
+		if (!e)
+			break;
+		p = e + 1;
+	}
+	return NULL;
+}
+
+FIXTURE(ctl) {
+	int dev, pager;
+	struct mvm_server srv;
+	int server;
+};
+
+FIXTURE_SETUP(ctl)
+{
+	memset(&self->srv, 0, sizeof(self->srv));
+	self->dev = mvm_dev();
+	ASSERT_LE(0, self->dev);
+	self->pager = mvm_pager(self->dev);
+	ASSERT_LE(0, self->pager);
+	self->server = 0;
+}
+
+FIXTURE_TEARDOWN(ctl)
+{
+	if (self->server)
+		mvm_server_stop(&self->srv);
+	if (self->pager >= 0)
+		close(self->pager);
+	close(self->dev);
+}
+
+static void serve(struct _test_data_ctl *self)
+{
+	mvm_server_start(&self->srv, self->pager, MVM_ZERO);
+	self->server = 1;
+}
+
+TEST(help_and_usage_errors)
+{
+	char *out;
+
+	EXPECT_EQ(0, run(&out, "machvmctl --help"));
+	EXPECT_NE(NULL, strstr(out, "SYNOPSIS"));
+	EXPECT_NE(NULL, strstr(out, "EXIT STATUS"));
+	free(out);
+	EXPECT_EQ(0, run(&out, "machvmctl object show --help"));
+	EXPECT_NE(NULL, strstr(out, "machvmctl object show NAME"));
+	free(out);
+
+	/* Bad arguments: exit 2, the message names what is wrong. */
+	EXPECT_EQ(2, run(&out, "machvmctl object show abc 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "'abc'"));
+	free(out);
+	EXPECT_EQ(2, run(&out, "machvmctl frobnicate 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "frobnicate"));
+	free(out);
+	EXPECT_EQ(2, run(&out, "machvmctl 2>&1"));
+	free(out);
+	EXPECT_EQ(2, run(&out, "machvmctl objects --bogus 2>&1"));
+	free(out);
+	EXPECT_EQ(2, run(&out, "machvmctl stats --watch 0 2>&1"));
+	free(out);
+	EXPECT_EQ(2, run(&out, "machvmctl events --count x 2>&1"));
+	free(out);
+	EXPECT_EQ(2, run(&out, "machvmctl object destroy 2>&1"));
+	free(out);
+}
+
+TEST(no_such_object)
+{
+	char *out;
+
+	EXPECT_EQ(5, run(&out, "machvmctl object show 999999999 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "no such object"));
+	free(out);
+	EXPECT_EQ(5, run(&out, "machvmctl object show 999999999 --json 2>/dev/null"));
+	EXPECT_EQ(0, strlen(out)); /* nothing on stdout */
+	free(out);
+	EXPECT_EQ(5, run(&out, "machvmctl object destroy 999999999 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "no such object"));
+	free(out);
+}
+
+TEST_F(ctl, status_counts_objects_and_pagers)
+{
+	struct machvm_version v;
+	struct machvm_object_create oc;
+	struct counts base, c;
+	int fds[3], extra;
+	char *out, want[64];
+	double t0;
+
+	ASSERT_EQ(0, ioctl(self->dev, MACHVM_IOC_VERSION, &v));
+	ASSERT_EQ(0, stable_counts(&base));
+	for (int i = 0; i < 3; i++) {
+		fds[i] = mvm_object(self->pager, (i + 1) * PG,
+				    PROT_READ | PROT_WRITE, 0, &oc);
+		ASSERT_LE(0, fds[i]);
+	}
+	extra = mvm_pager(self->dev);
+	ASSERT_LE(0, extra);
+
+	ASSERT_EQ(0, run(&out, "machvmctl status --json"));
+	EXPECT_EQ('{', out[0]);
+	EXPECT_EQ(1, count_lines(out));
+	EXPECT_EQ(base.objects + 3, jget(out, "nr_objects"));
+	EXPECT_EQ(base.pagers + 1, jget(out, "nr_pagers"));
+	EXPECT_EQ(MACHVM_ABI_VERSION, jget(out, "abi_version"));
+	EXPECT_EQ(v.page_size, jget(out, "page_size"));
+	EXPECT_EQ(v.features, jget(out, "features"));
+	EXPECT_NE(NULL, strstr(out, "\"feature_names\":[\"objects\""));
+	free(out);
+
+	/* The table says the same. */
+	ASSERT_EQ(0, run(&out, "machvmctl status"));
+	snprintf(want, sizeof(want), "objects      %llu\n",
+		 (unsigned long long)base.objects + 3);
+	EXPECT_NE(NULL, strstr(out, want));
+	free(out);
+
+	/* Never-mapped objects die with their last descriptor. */
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	close(extra);
+	t0 = now();
+	do {
+		ASSERT_EQ(0, get_counts(&c));
+		if (c.objects == base.objects && c.pagers == base.pagers)
+			break;
+		usleep(50 * 1000);
+	} while (now() - t0 < 3);
+	EXPECT_EQ(base.objects, c.objects);
+	EXPECT_EQ(base.pagers, c.pagers);
+}
+
+TEST_F(ctl, objects_lists_ours_with_live_counts)
+{
+	struct machvm_object_create a, b;
+	int fa, fb;
+	char *out, line[1024];
+	struct row row;
+	char *m;
+
+	fa = mvm_object(self->pager, 16 * PG, PROT_READ | PROT_WRITE, 0, &a);
+	ASSERT_LE(0, fa);
+	fb = mvm_object(self->pager, 4 * PG, PROT_READ, 0, &b);
+	ASSERT_LE(0, fb);
+	serve(self);
+	m = mmap(NULL, 16 * PG, PROT_READ, MAP_SHARED, fa, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	for (int i = 0; i < 5; i++)
+		ASSERT_EQ(0, mvm_touch(m + i * 2 * PG, 0, NULL));
+
+	ASSERT_EQ(0, run(&out, "machvmctl objects --json"));
+	EXPECT_EQ(0, strncmp(out, "[\n", 2));
+	EXPECT_NE(NULL, strstr(out, "\n]\n"));
+
+	ASSERT_EQ(0, object_line(out, a.name, line, sizeof(line)));
+	EXPECT_EQ(a.id, jget(line, "id"));
+	EXPECT_EQ(16 * PG, jget(line, "size"));
+	EXPECT_TRUE(jstr(line, "state", "ready"));
+	EXPECT_TRUE(jstr(line, "max_prot", "rw-"));
+	EXPECT_EQ(5, jget(line, "resident"));
+	EXPECT_EQ(1, jget(line, "mappings"));
+	EXPECT_EQ(getpid(), jget(line, "pager_pid"));
+	EXPECT_TRUE(jstr(line, "pager_state", "live"));
+	EXPECT_EQ(0, jget(line, "pending"));
+	EXPECT_LE(5, jget(line, "faults"));
+	EXPECT_LE(5, jget(line, "requests"));
+	EXPECT_EQ(5, jget(line, "supplied"));
+	EXPECT_EQ(0, jget(line, "errors"));
+	EXPECT_EQ(0, jget(line, "timeouts"));
+	EXPECT_EQ(1, jget(line, "cluster"));
+	EXPECT_EQ(MACHVM_DEFAULT_TIMEOUT_MS, jget(line, "timeout_ms"));
+
+	ASSERT_EQ(0, object_line(out, b.name, line, sizeof(line)));
+	EXPECT_EQ(b.id, jget(line, "id"));
+	EXPECT_EQ(4 * PG, jget(line, "size"));
+	EXPECT_TRUE(jstr(line, "state", "new"));
+	EXPECT_TRUE(jstr(line, "max_prot", "r--"));
+	EXPECT_EQ(0, jget(line, "resident"));
+	EXPECT_EQ(0, jget(line, "mappings"));
+	EXPECT_EQ(0, jget(line, "faults"));
+	/* In name order. */
+	if (a.name < b.name) {
+		char ka[48], kb[48];
+
+		snprintf(ka, sizeof(ka), "{\"name\":%llu,",
+			 (unsigned long long)a.name);
+		snprintf(kb, sizeof(kb), "{\"name\":%llu,",
+			 (unsigned long long)b.name);
+		EXPECT_LT(strstr(out, ka), strstr(out, kb));
+	}
+	free(out);
+
+	/* The table: a header, then a row for each, NAME first. */
+	ASSERT_EQ(0, run(&out, "machvmctl objects"));
+	EXPECT_LT(strstr(out, "NAME"), strchr(out, '\n'));
+	EXPECT_LT(strstr(out, "RESIDENT"), strchr(out, '\n'));
+	ASSERT_EQ(0, table_row(out, a.name, &row));
+	EXPECT_EQ(a.id, row.id);
+	EXPECT_STREQ("64K", row.size);
+	EXPECT_STREQ("rw-", row.prot);
+	EXPECT_STREQ("ready", row.state);
+	EXPECT_EQ(5, row.resident);
+	EXPECT_EQ(1, row.maps);
+	ASSERT_EQ(0, table_row(out, b.name, &row));
+	EXPECT_EQ(b.id, row.id);
+	EXPECT_STREQ("16K", row.size);
+	EXPECT_STREQ("r--", row.prot);
+	EXPECT_STREQ("new", row.state);
+	EXPECT_EQ(0, row.resident);
+	EXPECT_EQ(0, row.maps);
+	free(out);
+
+	munmap(m, 16 * PG);
+	close(fa);
+	close(fb);
+}
+
+TEST_F(ctl, object_show)
+{
+	struct machvm_object_create a;
+	char *out, *m;
+	int fa;
+
+	fa = mvm_object(self->pager, 8 * PG, PROT_READ | PROT_WRITE, 0, &a);
+	ASSERT_LE(0, fa);
+	serve(self);
+	m = mmap(NULL, 8 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fa, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	for (int i = 0; i < 3; i++)
+		ASSERT_EQ(0, mvm_touch(m + i * PG, 1, NULL));
+
+	ASSERT_EQ(0, run(&out, "machvmctl object show %llu --json",
+			 (unsigned long long)a.name));
+	EXPECT_EQ(1, count_lines(out));
+	EXPECT_EQ(a.name, jget(out, "name"));
+	EXPECT_EQ(a.id, jget(out, "id"));
+	EXPECT_EQ(8 * PG, jget(out, "size"));
+	EXPECT_TRUE(jstr(out, "state", "ready"));
+	EXPECT_EQ(3, jget(out, "resident"));
+	EXPECT_EQ(1, jget(out, "mappings"));
+	EXPECT_EQ(getpid(), jget(out, "pager_pid"));
+	EXPECT_LE(3, jget(out, "faults"));
+	EXPECT_EQ(3, jget(out, "supplied"));
+	free(out);
+
+	/* Hex names, and the human form. */
+	ASSERT_EQ(0, run(&out, "machvmctl object show 0x%llx",
+			 (unsigned long long)a.name));
+	EXPECT_NE(NULL, strstr(out, "state      ready\n"));
+	EXPECT_NE(NULL, strstr(out, "resident   3 pages\n"));
+	EXPECT_NE(NULL, strstr(out, "size       32768 (32K)\n"));
+	free(out);
+
+	munmap(m, 8 * PG);
+	close(fa);
+}
+
+TEST_F(ctl, destroy_as_root_revokes_the_mapping)
+{
+	struct machvm_object_create a, b;
+	struct machvm_cmd c = { .type = MACHVM_CMD_DESTROY };
+	void *addr;
+	char *out;
+	char *m;
+	int fa, fb, rc;
+
+	fa = mvm_object(self->pager, 4 * PG, PROT_READ, 0, &a);
+	ASSERT_LE(0, fa);
+	fb = mvm_object(self->pager, PG, PROT_READ, 0, &b);
+	ASSERT_LE(0, fb);
+	serve(self);
+	m = mmap(NULL, 4 * PG, PROT_READ, MAP_SHARED, fa, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	ASSERT_EQ(0, mvm_touch(m, 0, NULL));
+
+	EXPECT_EQ(0, run(&out, "machvmctl object destroy %llu",
+			 (unsigned long long)a.name));
+	EXPECT_EQ(0, strlen(out));
+	free(out);
+	/* Resident or not, every page of the mapping is gone. */
+	EXPECT_EQ(1, mvm_touch(m, 0, &addr));
+	EXPECT_EQ(m, (char *)addr);
+	EXPECT_EQ(1, mvm_touch(m + 3 * PG, 0, &addr));
+	/* The pager's control id died with it. */
+	c.object = a.id;
+	EXPECT_EQ(-ENOENT, mvm_cmd(self->pager, &c));
+	/* Shown destroyed while the descriptor lives, or gone. */
+	rc = run(&out, "machvmctl object show %llu --json",
+		 (unsigned long long)a.name);
+	EXPECT_TRUE(rc == 5 || (rc == 0 && jstr(out, "state", "destroyed")));
+	EXPECT_EQ(0, rc == 0 ? jget(out, "resident") : 0);
+	free(out);
+	/* Only live objects can be destroyed. */
+	EXPECT_EQ(5, run(&out, "machvmctl object destroy %llu 2>&1",
+			 (unsigned long long)a.name));
+	EXPECT_NE(NULL, strstr(out, "no such object"));
+	free(out);
+
+	/* --json says what it did. */
+	EXPECT_EQ(0, run(&out, "machvmctl --json object destroy %llu",
+			 (unsigned long long)b.name));
+	EXPECT_EQ(b.name, jget(out, "name"));
+	EXPECT_NE(NULL, strstr(out, "\"destroyed\":true"));
+	free(out);
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PG, PROT_READ, MAP_SHARED, fb, 0));
+
+	munmap(m, 4 * PG);
+	close(fa);
+	close(fb);
+}
+
+TEST_F(ctl, destroy_unprivileged_is_denied)
+{
+	struct machvm_object_create a;
+	struct stat root;
+	char *out;
+	int fa;
+
+	fa = mvm_object(self->pager, PG, PROT_READ, 0, &a);
+	ASSERT_LE(0, fa);
+	/*
+	 * The initramfs root may be 0700 (mkinitramfs's mktemp -d): nobody
+	 * could run nothing.  Open it up for this test, put it back after.
+	 */
+	ASSERT_EQ(0, stat("/", &root));
+	ASSERT_EQ(0, chmod("/", (root.st_mode & 07777) | 0755));
+
+	EXPECT_EQ(4, run_as(1, &out, "machvmctl object destroy %llu 2>&1",
+			    (unsigned long long)a.name));
+	EXPECT_NE(NULL, strstr(out, "not permitted"));
+	EXPECT_NE(NULL, strstr(out, "CAP_SYS_ADMIN"));
+	free(out);
+	/* Nothing happened to it. */
+	ASSERT_EQ(0, run(&out, "machvmctl object show %llu --json",
+			 (unsigned long long)a.name));
+	EXPECT_TRUE(jstr(out, "state", "new"));
+	free(out);
+	/* Looking is open to everyone. */
+	EXPECT_EQ(0, run_as(1, &out, "machvmctl object show %llu --json",
+			    (unsigned long long)a.name));
+	EXPECT_EQ(a.name, jget(out, "name"));
+	free(out);
+	EXPECT_EQ(0, run_as(1, &out, "machvmctl status --json"));
+	EXPECT_NE(~0ULL, jget(out, "nr_objects"));
+	free(out);
+	chmod("/", root.st_mode & 07777);
+	close(fa);
+}
+
+TEST_F(ctl, stats_counters_move)
+{
+	struct machvm_object_create a;
+	struct stats s0, s1;
+	char *out, *m;
+	int fa;
+
+	ASSERT_EQ(0, get_stats(&s0));
+	fa = mvm_object(self->pager, 32 * PG, PROT_READ, 0, &a);
+	ASSERT_LE(0, fa);
+	serve(self);
+	m = mmap(NULL, 32 * PG, PROT_READ, MAP_SHARED, fa, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ(0, mvm_touch(m + i * 4 * PG, 0, NULL));
+	munmap(m, 32 * PG);
+	close(fa);
+
+	ASSERT_EQ(0, get_stats(&s1));
+	EXPECT_LE(s0.faults + 8, s1.faults);
+	EXPECT_LE(s0.requests + 8, s1.requests);
+	EXPECT_LE(s0.supplied + 8, s1.supplied);
+	EXPECT_LE(s0.created + 1, s1.created);
+	EXPECT_LE(s0.terminated + 1, s1.terminated);
+
+	/* --watch/--count: one JSON object per sample, with a time. */
+	ASSERT_EQ(0, run(&out, "machvmctl stats --json --watch 0.1 --count 3"));
+	EXPECT_EQ(3, count_lines(out));
+	EXPECT_EQ(0, strncmp(out, "{\"time\":", 8));
+	EXPECT_LE(s1.faults, jget(out, "faults"));
+	free(out);
+	/* The table: header, the totals, then the changes. */
+	ASSERT_EQ(0, run(&out, "machvmctl stats --watch 0.1 --count 2"));
+	EXPECT_EQ(3, count_lines(out));
+	EXPECT_NE(NULL, strstr(out, "FAULTS"));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl stats"));
+	EXPECT_NE(NULL, strstr(out, "faults "));
+	EXPECT_NE(NULL, strstr(out, "pagers_died "));
+	free(out);
+}
+
+TEST_F_TIMEOUT(ctl, events_follow_the_group, 120)
+{
+	struct machvm_object_create a, b;
+	struct reader *r = calloc(1, sizeof(*r));
+	const char *created_a, *terminated_a, *attached, *died;
+	char line[512], *out;
+	int fa, fb, st, pager2;
+	uint64_t pid = getpid();
+	FILE *p;
+	char *m;
+
+	ASSERT_NE(NULL, r);
+	p = popen("machvmctl events --count 40 --json --timeout 90", "r");
+	ASSERT_NE(NULL, p);
+	r->fd = fileno(p);
+	ASSERT_EQ(0, sync_events(self->dev, r));
+
+	/* A pager attaches, creates A and B, serves A, A terminates. */
+	pager2 = mvm_pager(self->dev);
+	ASSERT_LE(0, pager2);
+	fa = mvm_object(pager2, 4 * PG, PROT_READ, 0, &a);
+	ASSERT_LE(0, fa);
+	fb = mvm_object(pager2, 4 * PG, PROT_READ, 0, &b);
+	ASSERT_LE(0, fb);
+	mvm_server_start(&self->srv, pager2, MVM_ZERO);
+	self->server = 1;
+	m = mmap(NULL, 4 * PG, PROT_READ, MAP_SHARED, fa, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	ASSERT_EQ(0, mvm_touch(m, 0, NULL));
+	munmap(m, 4 * PG);
+	close(fa);
+	/* An admin destroys B. */
+	ASSERT_EQ(0, run(&out, "machvmctl object destroy %llu",
+			 (unsigned long long)b.name));
+	free(out);
+	close(fb);
+	/* The pager dies. */
+	mvm_server_stop(&self->srv);
+	self->server = 0;
+	close(pager2);
+
+	drain_events(self->dev, r);
+	st = pclose(p);
+	EXPECT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+
+	/* Exactly --count events, one JSON object per line. */
+	EXPECT_EQ(40, count_lines(r->buf));
+	for (const char *s = r->buf, *e; (e = strchr(s, '\n')); s = e + 1) {
+		EXPECT_EQ(0, strncmp(s, "{\"time\":", 8));
+		EXPECT_EQ('}', e[-1]);
+		EXPECT_LT(strstr(s, "\"event\":\""), e);
+	}
+
+	created_a = find_event(r->buf, "OBJECT_CREATED", "name", a.name,
+			       line, sizeof(line));
+	EXPECT_NE(NULL, created_a);
+	EXPECT_EQ(MACHVM_EVENT_OBJECT_CREATED, jget(line, "type"));
+	EXPECT_NE(NULL, find_event(r->buf, "OBJECT_CREATED", "name", b.name,
+				   line, sizeof(line)));
+	terminated_a = find_event(r->buf, "OBJECT_TERMINATED", "name", a.name,
+				  line, sizeof(line));
+	EXPECT_NE(NULL, terminated_a);
+	EXPECT_LT(created_a, terminated_a);
+	EXPECT_NE(NULL, find_event(r->buf, "OBJECT_DESTROYED", "name", b.name,
+				   line, sizeof(line)));
+	/* Only pager2 is ours; the probes are other processes. */
+	attached = find_event(r->buf, "PAGER_ATTACHED", "pager_pid", pid,
+			      line, sizeof(line));
+	EXPECT_NE(NULL, attached);
+	died = find_event(r->buf, "PAGER_DIED", "pager_pid", pid, line,
+			  sizeof(line));
+	EXPECT_NE(NULL, died);
+	EXPECT_LT(attached, created_a);
+	EXPECT_LT(terminated_a, died);
+	if (!_metadata->passed)
+		TH_LOG("events seen:\n%s", r->buf);
+	free(r);
+}
+
+TEST_F_TIMEOUT(ctl, events_human_count_and_timeout, 90)
+{
+	struct reader *r = calloc(1, sizeof(*r));
+	char want[64], *out;
+	FILE *p;
+	int st;
+
+	ASSERT_NE(NULL, r);
+	/* Nothing happens: --timeout alone ends well, with --count not. */
+	EXPECT_EQ(0, run(&out, "machvmctl events --timeout 0.3"));
+	EXPECT_EQ(0, strlen(out));
+	free(out);
+	EXPECT_EQ(1, run(&out, "machvmctl events --count 1 --timeout 0.3 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "timed out"));
+	free(out);
+
+	/* The human form: TIME EVENT pager_pid=PID, flushed per event. */
+	p = popen("machvmctl events --count 3 --timeout 60", "r");
+	ASSERT_NE(NULL, p);
+	r->fd = fileno(p);
+	ASSERT_EQ(0, sync_events(self->dev, r));
+	drain_events(self->dev, r);
+	st = pclose(p);
+	EXPECT_EQ(0, WEXITSTATUS(st));
+	EXPECT_EQ(3, count_lines(r->buf));
+	for (const char *l = r->buf, *e; (e = strchr(l, '\n')); l = e + 1) {
+		unsigned int hh, mm, ss, ms, pid;
+		char ev[32];
+
+		EXPECT_EQ(5, sscanf(l, "%2u:%2u:%2u.%3u %31s", &hh, &mm, &ss,
+				    &ms, ev));
+		EXPECT_TRUE(!strcmp(ev, "PAGER_ATTACHED") ||
+			    !strcmp(ev, "PAGER_DIED"));
+		snprintf(want, sizeof(want), "%s pager_pid=", ev);
+		ASSERT_NE(NULL, strstr(l, want));
+		EXPECT_EQ(1, sscanf(strstr(l, want) + strlen(want), "%u",
+				    &pid));
+		EXPECT_NE(0, pid);
+		EXPECT_EQ(12, strchr(l, ' ') - l);
+	}
+	if (!_metadata->passed)
+		TH_LOG("events seen:\n%s", r->buf);
+	free(r);
+}
+
+#define MANY 3000
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+TEST_F_TIMEOUT(ctl, dump_lists_thousands_of_objects, 180)
+{
+	struct rlimit rl = { 8192, 8192 };
+	struct machvm_object_create oc;
+	uint64_t *names = calloc(MANY, sizeof(*names));
+	char *seen = calloc(MANY, 1);
+	int *fds = calloc(MANY, sizeof(*fds));
+	int found = 0, dups = 0, rows = 0;
+	char *out;
+	const char *s;
+
+	ASSERT_TRUE(names && seen && fds);
+	ASSERT_EQ(0, setrlimit(RLIMIT_NOFILE, &rl));
+	for (int i = 0; i < MANY; i++) {
+		fds[i] = mvm_object(self->pager, PG, PROT_READ, 0, &oc);
+		ASSERT_LE(0, fds[i]);
+		names[i] = oc.name;
+	}
+	qsort(names, MANY, sizeof(*names), cmp_u64);
+
+	ASSERT_EQ(0, run(&out, "machvmctl objects --json"));
+	for (s = out; (s = strstr(s, "{\"name\":")); s++) {
+		uint64_t name = strtoull(s + 8, NULL, 10);
+		uint64_t *hit = bsearch(&name, names, MANY, sizeof(*names),
+					cmp_u64);
+
+		rows++;
+		if (!hit)
+			continue;
+		if (seen[hit - names]++)
+			dups++;
+		else
+			found++;
+	}
+	EXPECT_EQ(MANY, found);
+	EXPECT_EQ(0, dups);
+	EXPECT_LE(MANY, rows);
+	EXPECT_EQ(rows + 2, count_lines(out)); /* "[", rows, "]" */
+	free(out);
+
+	/* The table too, and the status count. */
+	ASSERT_EQ(0, run(&out, "machvmctl objects"));
+	EXPECT_LE(MANY + 1, count_lines(out));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl status --json"));
+	EXPECT_LE(MANY, jget(out, "nr_objects"));
+	free(out);
+
+	for (int i = 0; i < MANY; i++)
+		close(fds[i]);
+	free(names);
+	free(seen);
+	free(fds);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,743 @@
+// SPDX-License-Identifier: GPL-2.0
+// machvmctl's pure logic: the command line, the help texts, exit statuses,
+// JSON (escaping, the structs, validity), names and the tables.
+#include <cstdlib>
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include <machvm/admin.hpp>
+
+#include "check.hpp"
+
+using namespace machvm;
+using namespace std::chrono_literals;
+
+namespace {
+
+// ---- a strict JSON validator (RFC 8259), to check what we print ----
+
+class JsonValidator {
+  public:
+    explicit JsonValidator(std::string_view s) : s_(s) {}
+    bool valid() {
+        ws();
+        if (!value())
+            return false;
+        ws();
+        return i_ == s_.size();
+    }
+
+  private:
+    bool value() {
+        if (i_ >= s_.size())
+            return false;
+        switch (s_[i_]) {
+        case '{':
+            return object();
+        case '[':
+            return array();
+        case '"':
+            return string();
+        case 't':
+            return literal("true");
+        case 'f':
+            return literal("false");
+        case 'n':
+            return literal("null");
+        default:
+            return number();
+        }
+    }
+    bool object() {
+        ++i_;
+        ws();
+        if (peek() == '}')
+            return ++i_, true;
+        for (;;) {
+            ws();
+            if (peek() != '"' || !string())
+                return false;
+            ws();
+            if (peek() != ':')
+                return false;
+            ++i_;
+            ws();
+            if (!value())
+                return false;
+            ws();
+            if (peek() == ',') {
+                ++i_;
+                continue;
+            }
+            if (peek() == '}')
+                return ++i_, true;
+            return false;
+        }
+    }
+    bool array() {
+        ++i_;
+        ws();
+        if (peek() == ']')
+            return ++i_, true;
+        for (;;) {
+            ws();
+            if (!value())
+                return false;
+            ws();
+            if (peek() == ',') {
+                ++i_;
+                continue;
+            }
+            if (peek() == ']')
+                return ++i_, true;
+            return false;
+        }
+    }
+    bool string() {
+        ++i_;
+        while (i_ < s_.size()) {
+            const auto c = static_cast<unsigned char>(s_[i_++]);
+            if (c == '"')
+                return true;
+            if (c < 0x20)
+                return false;
+            if (c == '\\') {
+                if (i_ >= s_.size())
+                    return false;
+                const char e = s_[i_++];
+                if (e == 'u') {
+                    for (int k = 0; k < 4; ++k, ++i_)
+                        if (i_ >= s_.size() || !std::isxdigit(static_cast<unsigned char>(s_[i_])))
+                            return false;
+                } else if (std::string_view("\"\\/bfnrt").find(e) == std::string_view::npos) {
+                    return false;
+                }
+            }
+        }
+        return false;
+    }
+    bool number() {
+        const std::size_t start = i_;
+        if (peek() == '-')
+            ++i_;
+        if (peek() == '0') {
+            ++i_;
+        } else if (std::isdigit(static_cast<unsigned char>(peek()))) {
+            while (std::isdigit(static_cast<unsigned char>(peek())))
+                ++i_;
+        } else {
+            return false;
+        }
+        if (peek() == '.') {
+            ++i_;
+            if (!std::isdigit(static_cast<unsigned char>(peek())))
+                return false;
+            while (std::isdigit(static_cast<unsigned char>(peek())))
+                ++i_;
+        }
+        return i_ > start;
+    }
+    bool literal(std::string_view w) {
+        if (s_.substr(i_, w.size()) != w)
+            return false;
+        i_ += w.size();
+        return true;
+    }
+    void ws() {
+        while (i_ < s_.size() &&
+               (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\t' || s_[i_] == '\r'))
+            ++i_;
+    }
+    char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
+
+    std::string_view s_;
+    std::size_t i_ = 0;
+};
+
+bool valid_json(std::string_view s) {
+    return JsonValidator(s).valid();
+}
+
+bool contains(std::string_view hay, std::string_view needle) {
+    return hay.find(needle) != std::string_view::npos;
+}
+
+std::vector<std::string> lines(const std::string& s) {
+    std::vector<std::string> v;
+    std::size_t start = 0;
+    while (start < s.size()) {
+        std::size_t nl = s.find('\n', start);
+        if (nl == std::string::npos)
+            nl = s.size();
+        v.push_back(s.substr(start, nl - start));
+        start = nl + 1;
+    }
+    return v;
+}
+
+ctl::Command parse(std::vector<std::string> args) {
+    ctl::Command c;
+    ctl::parse_command(args, c);
+    return c;
+}
+
+// The topic parse_command reached before throwing, "" if it did not throw.
+std::string failed_topic(std::vector<std::string> args) {
+    ctl::Command c;
+    try {
+        ctl::parse_command(args, c);
+    } catch (const UsageError&) {
+        return c.topic.empty() ? "(tool)" : c.topic;
+    }
+    return "";
+}
+
+ObjectInfo sample_object() {
+    ObjectInfo o;
+    o.name = 12;
+    o.id = 3;
+    o.size = 256 * 1024;
+    o.max_prot = 3;
+    o.state = MACHVM_OBJ_STATE_READY;
+    o.resident = 8;
+    o.mappings = 1;
+    o.pager_pid = 4242;
+    o.pager_state = MACHVM_PAGER_STATE_LIVE;
+    o.pending = 2;
+    o.may_cache = 1;
+    o.copy_strategy = MACHVM_COPY_DELAY;
+    o.cluster_pages = 4;
+    o.timeout_ms = 5000;
+    o.faults = 10;
+    o.requests = 9;
+    o.supplied = 8;
+    o.errors = 1;
+    o.timeouts = 0;
+    return o;
+}
+
+// ---- the command line ----
+
+void test_parse_subcommands() {
+    ctl::Command c = parse({"status"});
+    CHECK(c.sub == ctl::Sub::Status);
+    CHECK(!c.json && !c.help);
+    CHECK(c.topic == "status");
+
+    c = parse({"--json", "status"});
+    CHECK(c.sub == ctl::Sub::Status && c.json);
+    c = parse({"status", "--json"});
+    CHECK(c.sub == ctl::Sub::Status && c.json);
+
+    c = parse({"objects", "--json"});
+    CHECK(c.sub == ctl::Sub::Objects && c.json);
+
+    c = parse({"object", "show", "12"});
+    CHECK(c.sub == ctl::Sub::ObjectShow);
+    CHECK_EQ(c.name, 12u);
+    CHECK(c.topic == "object show");
+    c = parse({"object", "show", "0x10", "--json"});
+    CHECK_EQ(c.name, 16u);
+    CHECK(c.json);
+    c = parse({"--json", "object", "destroy", "--", "18446744073709551615"});
+    CHECK(c.sub == ctl::Sub::ObjectDestroy);
+    CHECK_EQ(c.name, ~std::uint64_t{0});
+    CHECK(c.json);
+    c = parse({"object", "--json", "destroy", "7"});
+    CHECK(c.sub == ctl::Sub::ObjectDestroy && c.json);
+    CHECK_EQ(c.name, 7u);
+
+    c = parse({"stats"});
+    CHECK(c.sub == ctl::Sub::Stats);
+    CHECK(!c.watch && !c.count);
+    c = parse({"stats", "--watch", "2"});
+    CHECK(c.watch && *c.watch == 2000ms);
+    CHECK(!c.count);
+    c = parse({"stats", "--watch=0.25", "--count", "3"});
+    CHECK(c.watch && *c.watch == 250ms);
+    CHECK(c.count && *c.count == 3);
+    c = parse({"stats", "--count", "5"}); // --count alone samples every second
+    CHECK(c.watch && *c.watch == 1000ms);
+    CHECK(c.count && *c.count == 5);
+
+    c = parse({"events"});
+    CHECK(c.sub == ctl::Sub::Events);
+    CHECK(!c.count && !c.timeout);
+    c = parse({"events", "--count", "4", "--timeout", "1.5", "--json"});
+    CHECK(c.count && *c.count == 4);
+    CHECK(c.timeout && *c.timeout == 1500ms);
+    CHECK(c.json);
+}
+
+void test_parse_help() {
+    ctl::Command c = parse({"--help"});
+    CHECK(c.help);
+    CHECK(c.topic.empty());
+    c = parse({"-h"});
+    CHECK(c.help && c.topic.empty());
+    c = parse({"status", "--help"});
+    CHECK(c.help && c.topic == "status");
+    c = parse({"object", "--help"});
+    CHECK(c.help && c.topic == "object");
+    c = parse({"object", "show", "--help"});
+    CHECK(c.help && c.topic == "object show");
+    // --help wins over what is missing or wrong around it.
+    c = parse({"object", "destroy", "abc", "--help"});
+    CHECK(c.help && c.topic == "object destroy");
+    c = parse({"object", "show", "--help", "abc", "--bogus"});
+    CHECK(c.help && c.topic == "object show");
+    c = parse({"object", "list", "-h"});
+    CHECK(c.help && c.topic == "object");
+    c = parse({"frobnicate", "--help"});
+    CHECK(c.help && c.topic.empty());
+    c = parse({"stats", "--watch", "0", "--help"});
+    CHECK(c.help && c.topic == "stats");
+    c = parse({"help"});
+    CHECK(c.help && c.topic.empty());
+    c = parse({"help", "object", "show"});
+    CHECK(c.help && c.topic == "object show");
+    c = parse({"help", "events"});
+    CHECK(c.help && c.topic == "events");
+    // After "--" it is an argument.
+    CHECK_THROWS(parse({"object", "show", "--", "--help"}), UsageError);
+}
+
+void test_parse_errors() {
+    CHECK_THROWS(parse({}), UsageError);
+    CHECK_THROWS(parse({"frobnicate"}), UsageError);
+    CHECK_THROWS(parse({"--bogus", "status"}), UsageError);
+    CHECK_THROWS(parse({"status", "extra"}), UsageError);
+    CHECK_THROWS(parse({"status", "--watch", "1"}), UsageError);
+    CHECK_THROWS(parse({"objects", "-x"}), UsageError);
+    CHECK_THROWS(parse({"object"}), UsageError);
+    CHECK_THROWS(parse({"object", "list"}), UsageError);
+    CHECK_THROWS(parse({"object", "show"}), UsageError);
+    CHECK_THROWS(parse({"object", "show", "abc"}), UsageError);
+    CHECK_THROWS(parse({"object", "show", "-1"}), UsageError);
+    CHECK_THROWS(parse({"object", "show", "12x"}), UsageError);
+    CHECK_THROWS(parse({"object", "show", "18446744073709551616"}), UsageError);
+    CHECK_THROWS(parse({"object", "show", "1", "2"}), UsageError);
+    CHECK_THROWS(parse({"object", "destroy"}), UsageError);
+    CHECK_THROWS(parse({"stats", "--watch"}), UsageError);
+    CHECK_THROWS(parse({"stats", "--watch", "0"}), UsageError);
+    CHECK_THROWS(parse({"stats", "--watch", "0.05"}), UsageError);
+    CHECK_THROWS(parse({"stats", "--watch", "x"}), UsageError);
+    CHECK_THROWS(parse({"stats", "--count", "0"}), UsageError);
+    CHECK_THROWS(parse({"stats", "--json=1"}), UsageError);
+    CHECK_THROWS(parse({"events", "--count", "-3"}), UsageError);
+    CHECK_THROWS(parse({"events", "--timeout", "0"}), UsageError);
+    CHECK_THROWS(parse({"events", "--timeout", "1.2345"}), UsageError);
+    CHECK_THROWS(parse({"events", "now"}), UsageError);
+    CHECK_THROWS(parse({"help", "bogus"}), UsageError);
+
+    // The hint names the subcommand reached.
+    CHECK(failed_topic({"object", "show", "abc"}) == "object show");
+    CHECK(failed_topic({"stats", "--watch", "0"}) == "stats");
+    CHECK(failed_topic({"events", "--bogus"}) == "events");
+    CHECK(failed_topic({"object"}) == "object");
+    CHECK(failed_topic({"bogus"}) == "(tool)");
+    CHECK(failed_topic({"status"}).empty());
+
+    // The message says what is wrong with what.
+    try {
+        parse({"object", "show", "abc"});
+        CHECK(false);
+    } catch (const UsageError& e) {
+        CHECK(contains(e.what(), "'abc'"));
+        CHECK(contains(e.what(), "not an object name"));
+    }
+    try {
+        parse({"frobnicate"});
+        CHECK(false);
+    } catch (const UsageError& e) {
+        CHECK(contains(e.what(), "unknown subcommand 'frobnicate'"));
+    }
+}
+
+void test_seconds_arg() {
+    CHECK(ctl::seconds_arg("--t", "1", 1ms, 10s) == 1000ms);
+    CHECK(ctl::seconds_arg("--t", "0.5", 1ms, 10s) == 500ms);
+    CHECK(ctl::seconds_arg("--t", "0.05", 1ms, 10s) == 50ms);
+    CHECK(ctl::seconds_arg("--t", "2.125", 1ms, 10s) == 2125ms);
+    CHECK(ctl::seconds_arg("--t", "10", 1ms, 10s) == 10000ms);
+    CHECK_THROWS(ctl::seconds_arg("--t", "10.001", 1ms, 10s), UsageError);
+    CHECK_THROWS(ctl::seconds_arg("--t", "0", 1ms, 10s), UsageError);
+    CHECK_THROWS(ctl::seconds_arg("--t", "", 1ms, 10s), UsageError);
+    CHECK_THROWS(ctl::seconds_arg("--t", ".5", 1ms, 10s), UsageError);
+    CHECK_THROWS(ctl::seconds_arg("--t", "1.", 1ms, 10s), UsageError);
+    CHECK_THROWS(ctl::seconds_arg("--t", "1e3", 1ms, 10s), UsageError);
+    CHECK_THROWS(ctl::seconds_arg("--t", "-1", 1ms, 10s), UsageError);
+    CHECK_THROWS(ctl::seconds_arg("--t", "99999999999999", 1ms, 10s), UsageError);
+    try {
+        (void)ctl::seconds_arg("--watch", "abc", 100ms, 10s);
+        CHECK(false);
+    } catch (const UsageError& e) {
+        CHECK(contains(e.what(), "--watch"));
+        CHECK(contains(e.what(), "'abc'"));
+        CHECK(contains(e.what(), "0.1 to 10"));
+    }
+}
+
+void test_help_texts() {
+    const char* tool = ctl::help_text("");
+    CHECK(tool != nullptr);
+    for (const char* section : {"NAME\n", "SYNOPSIS\n", "DESCRIPTION\n", "SUBCOMMANDS\n",
+                                "OPTIONS\n", "EXIT STATUS\n", "EXAMPLES\n"})
+        CHECK(contains(tool, section));
+    for (const char* sub : {"status", "objects", "object show NAME", "object destroy NAME",
+                            "stats [--watch SECONDS] [--count N]",
+                            "events [--count N] [--timeout SECONDS]", "--json"})
+        CHECK(contains(tool, sub));
+    // Every documented exit status.
+    for (const char* code :
+         {"\n       0 ", "\n       1 ", "\n       2 ", "\n       3 ", "\n       4 ", "\n       5 "})
+        CHECK(contains(tool, code));
+
+    for (const char* topic :
+         {"status", "objects", "object", "object show", "object destroy", "stats", "events"}) {
+        const char* h = ctl::help_text(topic);
+        CHECK(h != nullptr);
+        if (!h)
+            continue;
+        CHECK(contains(h, "NAME\n"));
+        CHECK(contains(h, "SYNOPSIS\n"));
+        CHECK(contains(h, "DESCRIPTION\n"));
+        CHECK(contains(h, "EXIT STATUS\n"));
+        CHECK(contains(h, "EXAMPLES\n"));
+        CHECK(contains(h, std::string("machvmctl ") + topic));
+        CHECK(h != tool);
+    }
+    CHECK(ctl::help_text("bogus") == nullptr);
+    CHECK(ctl::help_text("object list") == nullptr);
+    // Lines fit a terminal.
+    for (const char* topic : {"", "status", "objects", "object", "stats", "events"})
+        for (const auto& l : lines(ctl::help_text(topic)))
+            CHECK(l.size() <= 80);
+}
+
+void test_exit_status() {
+    CHECK_EQ(ctl::exit_status({}), 0);
+    CHECK_EQ(ctl::exit_status(make_error_code(AdminErrc::family_not_found)), ctl::kExitNoModule);
+    CHECK_EQ(ctl::exit_status(make_error_code(AdminErrc::group_not_found)), kExitFailure);
+    CHECK_EQ(ctl::exit_status(errno_code(EPERM)), ctl::kExitPermission);
+    CHECK_EQ(ctl::exit_status(errno_code(EACCES)), ctl::kExitPermission);
+    CHECK_EQ(ctl::exit_status(errno_code(ENOENT)), ctl::kExitNotFound);
+    CHECK_EQ(ctl::exit_status(errno_code(EINVAL)), kExitFailure);
+    CHECK_EQ(ctl::exit_status(errno_code(EBADMSG)), kExitFailure);
+    CHECK_EQ(ctl::exit_status(std::make_error_code(std::errc::not_enough_memory)), kExitFailure);
+    CHECK_EQ(ctl::kExitNoModule, 3);
+    CHECK_EQ(ctl::kExitPermission, 4);
+    CHECK_EQ(ctl::kExitNotFound, 5);
+
+    // The admin errors read as ENOENT to generic code, with their own text.
+    const std::error_code fam = make_error_code(AdminErrc::family_not_found);
+    CHECK(fam == std::errc::no_such_file_or_directory);
+    CHECK(fam != errno_code(ENOENT)); // but are not the errno itself
+    CHECK(contains(fam.message(), "\"machvm\""));
+    CHECK(contains(fam.message(), "module"));
+    const std::error_code grp = AdminErrc::group_not_found; // implicit: is_error_code_enum
+    CHECK(contains(grp.message(), "\"events\""));
+}
+
+// ---- JSON ----
+
+void test_json_string() {
+    CHECK(json_string("") == "\"\"");
+    CHECK(json_string("plain") == "\"plain\"");
+    CHECK(json_string("a\"b") == "\"a\\\"b\"");
+    CHECK(json_string("back\\slash") == "\"back\\\\slash\"");
+    CHECK(json_string("l1\nl2\tx\r") == "\"l1\\nl2\\tx\\r\"");
+    CHECK(json_string("\b\f") == "\"\\b\\f\"");
+    CHECK(json_string(std::string_view("\0\x01\x1f\x7f", 4)) == "\"\\u0000\\u0001\\u001f\\u007f\"");
+    CHECK(json_string("/") == "\"/\"");
+    CHECK(json_string("h\xc3\xa9") == "\"h\xc3\xa9\""); // UTF-8 passes through
+    // Every byte escapes to something a strict parser takes.
+    std::string all;
+    for (int c = 0; c < 256; ++c)
+        all += static_cast<char>(c);
+    const std::string j = json_string(all);
+    CHECK(valid_json(j));
+    for (char ch : j)
+        CHECK(static_cast<unsigned char>(ch) >= 0x20);
+}
+
+void test_json_object_builder() {
+    CHECK(JsonObject().str() == "{}");
+    CHECK(JsonObject().field("a", std::uint64_t{1}).str() == "{\"a\":1}");
+    const std::string s = JsonObject()
+                              .field("n", ~std::uint64_t{0})
+                              .field("s", "x\"y")
+                              .field_bool("t", true)
+                              .field_bool("f", false)
+                              .field_fixed3("time", 1712345678.1234)
+                              .field_strings("v", {"a", "b\n"})
+                              .field_strings("e", {})
+                              .str();
+    CHECK(s == "{\"n\":18446744073709551615,\"s\":\"x\\\"y\",\"t\":true,\"f\":false,"
+               "\"time\":1712345678.123,\"v\":[\"a\",\"b\\n\"],\"e\":[]}");
+    CHECK(valid_json(s));
+    CHECK(!valid_json("{\"a\":1,}")); // the validator is strict
+    CHECK(!valid_json("{\"a\":01}"));
+    CHECK(!valid_json("[1 2]"));
+}
+
+void test_json_structs() {
+    Status st;
+    st.abi_version = 1;
+    st.page_size = 4096;
+    st.features = MACHVM_F_OBJECTS | MACHVM_F_URING_CMD | MACHVM_F_REGION | (1ull << 9);
+    st.nr_objects = 3;
+    st.nr_pagers = 2;
+    const std::string sj = to_json(st);
+    CHECK(sj == "{\"abi_version\":1,\"page_size\":4096,\"features\":519,"
+                "\"feature_names\":[\"objects\",\"uring_cmd\",\"region\",\"bit9\"],"
+                "\"nr_objects\":3,\"nr_pagers\":2}");
+    CHECK(valid_json(sj));
+
+    const ObjectInfo o = sample_object();
+    const std::string oj = to_json(o);
+    CHECK(oj == "{\"name\":12,\"id\":3,\"size\":262144,\"max_prot\":\"rw-\",\"state\":\"ready\","
+                "\"resident\":8,\"mappings\":1,\"pager_pid\":4242,\"pager_state\":\"live\","
+                "\"pending\":2,\"may_cache\":true,\"copy\":\"delay\",\"cluster\":4,"
+                "\"timeout_ms\":5000,\"faults\":10,\"requests\":9,\"supplied\":8,"
+                "\"errors\":1,\"timeouts\":0}");
+    CHECK(valid_json(oj));
+    ObjectInfo odd = o;
+    odd.state = 77;
+    odd.pager_state = MACHVM_PAGER_STATE_DEAD;
+    odd.copy_strategy = 9;
+    odd.may_cache = 0;
+    const std::string odj = to_json(odd);
+    CHECK(contains(odj, "\"state\":\"unknown(77)\""));
+    CHECK(contains(odj, "\"pager_state\":\"dead\""));
+    CHECK(contains(odj, "\"copy\":\"unknown(9)\""));
+    CHECK(contains(odj, "\"may_cache\":false"));
+    CHECK(valid_json(odj));
+
+    Stats s;
+    s.faults = 100;
+    s.requests = 90;
+    s.supplied = 80;
+    s.not_taken = 7;
+    s.errors = 6;
+    s.timeouts = 5;
+    s.sigbus = 4;
+    s.objects_created = 3;
+    s.objects_terminated = 2;
+    s.pagers_died = 1;
+    const std::string stj = to_json(s);
+    CHECK(stj == "{\"faults\":100,\"requests\":90,\"supplied\":80,\"not_taken\":7,\"errors\":6,"
+                 "\"timeouts\":5,\"sigbus\":4,\"objects_created\":3,\"objects_terminated\":2,"
+                 "\"pagers_died\":1}");
+    CHECK(valid_json(stj));
+    const std::string stt = to_json(s, 10.5);
+    CHECK(stt.rfind("{\"time\":10.500,\"faults\":100,", 0) == 0);
+    CHECK(valid_json(stt));
+
+    Event e;
+    e.type = MACHVM_EVENT_OBJECT_CREATED;
+    e.name = 12;
+    CHECK(to_json(e) == "{\"event\":\"OBJECT_CREATED\",\"type\":1,\"name\":12}");
+    CHECK(to_json(e, 1.0) ==
+          "{\"time\":1.000,\"event\":\"OBJECT_CREATED\",\"type\":1,\"name\":12}");
+    Event t;
+    t.type = MACHVM_EVENT_PAGER_TIMEOUT;
+    t.name = 5;
+    t.pager_pid = 77;
+    t.offset = 8192;
+    const std::string tj = to_json(t, 2.25);
+    CHECK(tj == "{\"time\":2.250,\"event\":\"PAGER_TIMEOUT\",\"type\":6,\"name\":5,"
+                "\"pager_pid\":77,\"offset\":8192}");
+    CHECK(valid_json(tj));
+    Event u;
+    u.type = 99;
+    CHECK(to_json(u) == "{\"event\":\"UNKNOWN(99)\",\"type\":99}");
+}
+
+void test_json_object_list() {
+    CHECK(to_json(std::vector<ObjectInfo>{}) == "[]\n");
+    CHECK(valid_json(to_json(std::vector<ObjectInfo>{})));
+    std::vector<ObjectInfo> v(3, sample_object());
+    v[1].name = 13;
+    v[2].name = 14;
+    const std::string j = to_json(v);
+    CHECK(valid_json(j));
+    const auto ls = lines(j);
+    CHECK_EQ(ls.size(), 5u); // "[", three objects, "]"
+    CHECK(ls.front() == "[");
+    CHECK(ls.back() == "]");
+    CHECK(ls[1] == to_json(v[0]) + ",");
+    CHECK(ls[2] == to_json(v[1]) + ",");
+    CHECK(ls[3] == to_json(v[2])); // no trailing comma
+    // Thousands stay one per line and valid.
+    std::vector<ObjectInfo> many(3000, sample_object());
+    for (std::size_t i = 0; i < many.size(); ++i)
+        many[i].name = i + 1;
+    const std::string mj = to_json(many);
+    CHECK(valid_json(mj));
+    CHECK_EQ(lines(mj).size(), 3002u);
+}
+
+// ---- names ----
+
+void test_names() {
+    CHECK(object_state_string(MACHVM_OBJ_STATE_NEW) == "new");
+    CHECK(object_state_string(MACHVM_OBJ_STATE_INIT) == "init");
+    CHECK(object_state_string(MACHVM_OBJ_STATE_READY) == "ready");
+    CHECK(object_state_string(MACHVM_OBJ_STATE_DESTROYED) == "destroyed");
+    CHECK(object_state_string(4) == "unknown(4)");
+    CHECK(pager_state_string(MACHVM_PAGER_STATE_LIVE) == "live");
+    CHECK(pager_state_string(MACHVM_PAGER_STATE_DEAD) == "dead");
+    CHECK(copy_strategy_string(MACHVM_COPY_NONE) == "none");
+    CHECK(copy_strategy_string(MACHVM_COPY_CALL) == "call");
+    CHECK(copy_strategy_string(MACHVM_COPY_DELAY) == "delay");
+    CHECK(event_type_string(MACHVM_EVENT_OBJECT_CREATED) == "OBJECT_CREATED");
+    CHECK(event_type_string(MACHVM_EVENT_OBJECT_TERMINATED) == "OBJECT_TERMINATED");
+    CHECK(event_type_string(MACHVM_EVENT_OBJECT_DESTROYED) == "OBJECT_DESTROYED");
+    CHECK(event_type_string(MACHVM_EVENT_PAGER_ATTACHED) == "PAGER_ATTACHED");
+    CHECK(event_type_string(MACHVM_EVENT_PAGER_DIED) == "PAGER_DIED");
+    CHECK(event_type_string(MACHVM_EVENT_PAGER_TIMEOUT) == "PAGER_TIMEOUT");
+    CHECK(event_type_string(0) == "UNKNOWN(0)");
+    CHECK(prot_string(0) == "---");
+    CHECK(prot_string(1) == "r--");
+    CHECK(prot_string(3) == "rw-");
+    CHECK(prot_string(5) == "r-x");
+    CHECK(prot_string(7) == "rwx");
+    CHECK(feature_names(0).empty());
+    const auto f = feature_names(MACHVM_F_REGION | MACHVM_F_OBJECTS | (1ull << 63));
+    CHECK(f.size() == 3 && f[0] == "objects" && f[1] == "region" && f[2] == "bit63");
+    CHECK(format_size(0) == "0");
+    CHECK(format_size(1) == "1");
+    CHECK(format_size(4096) == "4K");
+    CHECK(format_size(12288) == "12K");
+    CHECK(format_size(5000) == "5000");
+    CHECK(format_size(64ull << 20) == "64M");
+    CHECK(format_size(1ull << 40) == "1T");
+    CHECK(format_size((1ull << 20) + 4096) == "1028K");
+    CHECK(format_size(1ull << 63) == "8E");
+}
+
+// ---- tables ----
+
+void test_format_table() {
+    const std::vector<Column> cols = {{"NAME", true}, {"STATE", false}, {"PAGER", false}};
+    const std::string t = format_table(cols, {{"1", "ready", "42"}, {"1000", "destroyed", "7"}});
+    CHECK(t == "NAME  STATE      PAGER\n"
+               "   1  ready      42\n"
+               "1000  destroyed  7\n");
+    // Only the header when empty; short rows get empty cells; no trailing
+    // blanks.
+    CHECK(format_table(cols, {}) == "NAME  STATE  PAGER\n");
+    CHECK(format_table(cols, {{"5"}}) == "NAME  STATE  PAGER\n   5\n");
+    const std::string r = format_table({{"A", false}, {"B", true}}, {{"xx", "1"}, {"y", "100"}});
+    CHECK(r == "A     B\nxx    1\ny   100\n");
+}
+
+void test_format_objects_and_object() {
+    std::vector<ObjectInfo> v(2, sample_object());
+    v[1].name = 1234567;
+    v[1].state = MACHVM_OBJ_STATE_NEW;
+    v[1].size = 5000;
+    v[1].pager_state = MACHVM_PAGER_STATE_DEAD;
+    const std::string t = format_objects(v);
+    const auto ls = lines(t);
+    CHECK_EQ(ls.size(), 3u);
+    CHECK(ls[0].rfind("   NAME  ID", 0) == 0); // right-aligned under the widest name
+    CHECK(contains(ls[0], "RESIDENT"));
+    CHECK(contains(ls[0], "PAGER"));
+    CHECK(ls[1].rfind("     12   3  256K  rw-   ready", 0) == 0);
+    CHECK(contains(ls[2], "5000"));
+    CHECK(contains(ls[2], " new "));
+    CHECK(contains(ls[2], "4242 (dead)"));
+    // Columns line up: every row is as long as the header up to PAGER.
+    const std::size_t pager_col = ls[0].find("PAGER");
+    CHECK(ls[1].substr(pager_col, 4) == "4242");
+    CHECK(ls[2].substr(pager_col, 4) == "4242");
+    CHECK(lines(format_objects({})).size() == 1);
+
+    const std::string d = format_object(sample_object());
+    CHECK(contains(d, "name       12\n"));
+    CHECK(contains(d, "size       262144 (256K)\n"));
+    CHECK(contains(d, "state      ready\n"));
+    CHECK(contains(d, "resident   8 pages\n"));
+    CHECK(contains(d, "pager      pid 4242, live\n"));
+    CHECK(contains(d, "may cache  yes\n"));
+    CHECK(contains(d, "timeout    5000 ms\n"));
+    CHECK_EQ(lines(d).size(), 18u);
+}
+
+void test_format_status_stats_events() {
+    Status st;
+    st.abi_version = 1;
+    st.page_size = 4096;
+    st.features = 7;
+    st.nr_objects = 3;
+    st.nr_pagers = 1;
+    const std::string s = format_status(st);
+    CHECK(s == "abi version  1\n"
+               "page size    4096\n"
+               "features     objects uring_cmd region (0x7)\n"
+               "objects      3\n"
+               "pagers       1\n");
+    st.features = 0;
+    CHECK(contains(format_status(st), "features     none (0x0)\n"));
+
+    Stats a;
+    a.faults = 10;
+    a.supplied = 4;
+    a.pagers_died = 2;
+    const std::string f = format_stats(a);
+    CHECK(contains(f, "faults              10\n"));
+    CHECK(contains(f, "pagers_died         2\n"));
+    CHECK_EQ(lines(f).size(), 10u);
+
+    ::setenv("TZ", "UTC", 1);
+    ::tzset();
+    const std::string hdr = format_stats_header();
+    Stats b = a;
+    b.faults = 25;
+    b.supplied = 4;
+    const std::string first = format_stats_row(a, nullptr, 3600.5);
+    const std::string delta = format_stats_row(b, &a, 3601.5);
+    CHECK(first.rfind("01:00:00.500 ", 0) == 0);
+    CHECK(delta.rfind("01:00:01.500 ", 0) == 0);
+    CHECK_EQ(first.size(), hdr.size()); // rows line up with the header
+    CHECK_EQ(delta.size(), hdr.size());
+    // FAULTS column: totals first, then the change.
+    const std::size_t end = hdr.find("FAULTS") + 6;
+    CHECK(first.substr(end - 2, 2) == "10");
+    CHECK(delta.substr(end - 2, 2) == "15");
+    CHECK(delta.substr(hdr.find("PAGERS_DIED") + 10, 1) == "0");
+
+    Event e;
+    e.type = MACHVM_EVENT_PAGER_DIED;
+    e.pager_pid = 99;
+    CHECK(format_event(e, 0.25) == "00:00:00.250 PAGER_DIED pager_pid=99");
+    Event t;
+    t.type = MACHVM_EVENT_PAGER_TIMEOUT;
+    t.name = 3;
+    t.pager_pid = 4;
+    t.offset = 4096;
+    CHECK(format_event(t, 59.999) == "00:00:59.999 PAGER_TIMEOUT name=3 pager_pid=4 offset=4096");
+}
+
+} // namespace
+
+int main() {
+    test_parse_subcommands();
+    test_parse_help();
+    test_parse_errors();
+    test_seconds_arg();
+    test_help_texts();
+    test_exit_status();
+    test_json_string();
+    test_json_object_builder();
+    test_json_structs();
+    test_json_object_list();
+    test_names();
+    test_format_table();
+    test_format_objects_and_object();
+    test_format_status_stats_events();
+    return unit::finish("machvmctl_test");
+}

@@ -28,18 +28,12 @@ static long mvm_ioc_version(void __user *arg)
 static long mvm_ioc_pager_create(void __user *arg)
 {
 	struct machvm_pager_create pc;
-	int fd;
 
 	if (copy_from_user(&pc, arg, sizeof(pc)))
 		return -EFAULT;
 	if (pc.flags || pc.fd || memchr_inv(pc.reserved, 0, sizeof(pc.reserved)))
 		return -EINVAL;
-	fd = mvm_pager_create();
-	if (fd < 0)
-		return fd;
-	pc.fd = fd;
-	/* The fd is installed; a bad buffer now leaks it to the caller. */
-	return copy_to_user(arg, &pc, sizeof(pc)) ? -EFAULT : 0;
+	return mvm_pager_create(&pc, arg);
 }
 
 static long mvm_ioc_region(void __user *arg)

@@ -182,6 +182,7 @@ static struct genl_family mvm_genl_family __ro_after_init = {
 	.maxattr = MACHVM_A_MAX,
 	.policy = mvm_genl_policy,
 	.module = THIS_MODULE,
+	.parallel_ops = true,	/* every handler locks what it touches */
 	.small_ops = mvm_genl_ops,
 	.n_small_ops = ARRAY_SIZE(mvm_genl_ops),
 	.resv_start_op = MACHVM_GENL_CMD_GET_STATUS,

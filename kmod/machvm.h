@@ -11,7 +11,7 @@
  *
  * struct mvm_object - one memory object.  Refcounted: the object file
  *   (file->private_data) holds one, the pager's id table holds one while
- *   the control id is live, a sleeping fault holds one.  The object owns
+ *   the control id is live; a sleeping fault holds the file.  The object owns
  *   one reference on its inode, whose address_space is the object's page
  *   cache; pages go when the last reference does.
  *
@@ -40,6 +40,9 @@
 #define MACHVM_FEATURES	(MACHVM_F_OBJECTS | MACHVM_F_URING_CMD | \
 			 MACHVM_F_REGION)
 
+/* Most messages queued on one endpoint before optional ones are refused. */
+#define MVM_MAX_QUEUED	65536
+
 /* A queued message; embedded in a request or standalone (@owned). */
 struct mvm_msg {
 	struct list_head node;	/* on pager->msgs; empty when not queued */
@@ -63,8 +66,8 @@ struct mvm_pager {
 	struct list_head fetches; /* idle io_uring FETCHes, struct mvm_fetch */
 	bool dead;		/* endpoint released: queue nothing more */
 	unsigned int nr_msgs;	/* length of msgs */
-	unsigned int nr_kicked;	/* FETCHes sent to task work to pop one */
 	u64 seq;
+	u32 next_id;		/* cyclic control-id allocation */
 	wait_queue_head_t wq;	/* read(2) and poll(2) */
 	struct xarray objects;	/* control id -> object (holds a ref) */
 	struct delayed_work monitor; /* idle / exiting-task FETCH reaper */
@@ -80,6 +83,8 @@ struct mvm_object {
 	bool destroyed;		/* DESTROY or terminate: no more pages */
 	bool orphaned;		/* its pager is gone */
 	bool mapped;		/* mmap()ed at least once (init sent) */
+	bool announced;		/* creation completed (counted, announced) */
+	unsigned int nr_reqs;	/* length of reqs */
 	struct machvm_attr attr;
 	struct list_head reqs;	/* pending struct mvm_req */
 	struct list_head owed;	/* struct mvm_owed: SIGBUS due on retry */
@@ -106,6 +111,7 @@ enum mvm_req_state { MVM_REQ_PENDING, MVM_REQ_DONE, MVM_REQ_FAILED };
 struct mvm_req {
 	struct kref ref;
 	struct list_head node;	/* on obj->reqs while pending */
+	struct address_space *mapping;	/* the object's; for waiters */
 	pgoff_t start;
 	pgoff_t npages;
 	unsigned long deadline;	/* jiffies */
@@ -125,18 +131,20 @@ void mvm_dev_exit(void);
 int mvm_object_init(void);
 void mvm_object_exit(void);
 int mvm_object_create(struct mvm_pager *pager,
-		      struct machvm_object_create *oc);
+		      struct machvm_object_create *oc,
+		      struct machvm_object_create __user *uoc);
 void mvm_object_put(struct mvm_object *obj);
 void mvm_object_orphan(struct mvm_object *obj);
 int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c);
-int mvm_attr_check(const struct machvm_attr *a, bool create);
+int mvm_attr_check(const struct machvm_attr *a);
 
 int mvm_object_destroy_by_name(u64 name);
 int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj);
 struct mvm_object *mvm_object_next(u64 *name);
 unsigned int mvm_object_count(void);
 
-int mvm_pager_create(void);
+int mvm_pager_create(struct machvm_pager_create *pc,
+		     struct machvm_pager_create __user *upc);
 unsigned int mvm_pager_count(void);
 void mvm_pager_get(struct mvm_pager *pager);
 void mvm_pager_put(struct mvm_pager *pager);

@@ -32,16 +32,25 @@
 #define MVM_MAX_OWED		1024
 #define MVM_PROT_ALL		(PROT_READ | PROT_WRITE | PROT_EXEC)
 
-/* A SIGBUS due to @task on its retry of a fault at @index. */
+/*
+ * A SIGBUS due to @task on its retry of a fault at @index.  Paid only if
+ * the page is still missing, and only for a short while: a retry that
+ * never comes (the task longjmp'd away, say) must not poison a later one.
+ */
 struct mvm_owed {
 	struct list_head node;
 	struct task_struct *task;	/* holds a task reference */
 	pgoff_t index;
+	unsigned long expires;		/* jiffies */
 };
+
+#define MVM_OWED_TTL		(2 * HZ)
+#define MVM_MAX_REQS		4096	/* pending requests per object */
 
 static struct vfsmount *mvm_mnt;
 /* Every object by name, for netlink; entries hold no reference. */
 static DEFINE_XARRAY(mvm_registry);
+static atomic_t mvm_nr_objects = ATOMIC_INIT(0);	/* in the registry */
 static struct kmem_cache *mvm_req_cache;
 static atomic64_t mvm_next_name = ATOMIC64_INIT(0);
 
@@ -60,7 +69,7 @@ static const struct address_space_operations mvm_aops = {
 	.dirty_folio = noop_dirty_folio,
 };
 
-int mvm_attr_check(const struct machvm_attr *a, bool create)
+int mvm_attr_check(const struct machvm_attr *a)
 {
 	if (a->may_cache > 1 || a->copy_strategy > MACHVM_COPY_DELAY)
 		return -EINVAL;
@@ -94,37 +103,39 @@ static void mvm_req_put(struct mvm_req *req)
 }
 
 /* Finish a pending request: wake its faults and drop the list's ref. */
-static void mvm_req_finish(struct mvm_object *obj, struct mvm_req *req,
+static bool mvm_req_finish(struct mvm_object *obj, struct mvm_req *req,
 			   int error)
 {
 	lockdep_assert_held(&obj->lock);
 	if (req->state != MVM_REQ_PENDING)
-		return;
+		return false;
 	list_del_init(&req->node);
+	obj->nr_reqs--;
 	mvm_pager_unqueue(obj->pager, &req->msg);
 	if (error == -ETIMEDOUT) {
 		atomic64_inc(&obj->timeouts);
 		mvm_count(MACHVM_A_STAT_TIMEOUTS, 1);
-	} else if (error) {
-		atomic64_inc(&obj->errors);
-		mvm_count(MACHVM_A_STAT_ERRORS, 1);
 	}
 	req->error = error;
 	/* Pairs with the waiters' acquire: they see error once state moves. */
 	smp_store_release(&req->state, error ? MVM_REQ_FAILED : MVM_REQ_DONE);
 	wake_up_all(&req->wq);
 	mvm_req_put(req);
+	return true;
 }
 
-static void mvm_fail_range(struct mvm_object *obj, pgoff_t start,
-			   pgoff_t end, int error)
+/* Fail the requests overlapping [start, end); returns how many. */
+static unsigned int mvm_fail_range(struct mvm_object *obj, pgoff_t start,
+				   pgoff_t end, int error)
 {
 	struct mvm_req *req, *tmp;
+	unsigned int n = 0;
 
 	lockdep_assert_held(&obj->lock);
 	list_for_each_entry_safe(req, tmp, &obj->reqs, node)
 		if (req->start < end && start < req->start + req->npages)
-			mvm_req_finish(obj, req, error);
+			n += mvm_req_finish(obj, req, error);
+	return n;
 }
 
 static bool mvm_page_present(struct address_space *mapping, pgoff_t index)
@@ -151,6 +162,8 @@ static void mvm_complete_range(struct mvm_object *obj, pgoff_t start,
 				break;
 		if (i == req->start + req->npages)
 			mvm_req_finish(obj, req, 0);
+		else
+			wake_up_all(&req->wq);	/* some waiter's page came */
 	}
 	spin_unlock(&obj->lock);
 }
@@ -167,13 +180,14 @@ static void mvm_owed_drop(struct mvm_object *obj, struct mvm_owed *o)
 /* Record that current must get SIGBUS when it retries the fault. */
 static void mvm_owe_sigbus(struct mvm_object *obj, pgoff_t index)
 {
-	struct mvm_owed *o = kmalloc(sizeof(*o), GFP_KERNEL);
+	struct mvm_owed *o = kmalloc(sizeof(*o), GFP_KERNEL_ACCOUNT);
 
 	if (!o)
 		return;	/* the retry re-requests the page instead */
 	get_task_struct(current);
 	o->task = current;
 	o->index = index;
+	o->expires = jiffies + MVM_OWED_TTL;
 	spin_lock(&obj->lock);
 	if (obj->nr_owed >= MVM_MAX_OWED)
 		mvm_owed_drop(obj, list_first_entry(&obj->owed,
@@ -185,17 +199,18 @@ static void mvm_owe_sigbus(struct mvm_object *obj, pgoff_t index)
 
 static bool mvm_take_owed(struct mvm_object *obj, pgoff_t index)
 {
-	struct mvm_owed *o;
+	struct mvm_owed *o, *tmp;
 	bool found = false;
 
 	if (!READ_ONCE(obj->nr_owed))
 		return false;
 	spin_lock(&obj->lock);
-	list_for_each_entry(o, &obj->owed, node) {
+	list_for_each_entry_safe(o, tmp, &obj->owed, node) {
 		if (o->task == current && o->index == index) {
+			found = time_before(jiffies, o->expires);
 			mvm_owed_drop(obj, o);
-			found = true;
-			break;
+		} else if (time_after(jiffies, o->expires)) {
+			mvm_owed_drop(obj, o);
 		}
 	}
 	spin_unlock(&obj->lock);
@@ -226,8 +241,9 @@ static bool mvm_range_busy(struct mvm_object *obj, pgoff_t start,
 static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 				   u32 access)
 {
-	struct mvm_req *req, *new;
+	struct mvm_req *req, *tmp, *new;
 	pgoff_t start, end, lo, hi, cluster;
+	bool expired = false;
 
 	new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
 	if (!new)
@@ -238,7 +254,13 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 		req = ERR_PTR(-EIO);
 		goto out;
 	}
-	list_for_each_entry(req, &obj->reqs, node) {
+	list_for_each_entry_safe(req, tmp, &obj->reqs, node) {
+		/* Reap requests nobody waited out (killed, NOWAIT faults). */
+		if (time_after_eq(jiffies, req->deadline)) {
+			expired = true;
+			mvm_req_finish(obj, req, -ETIMEDOUT);
+			continue;
+		}
 		if (index >= req->start && index < req->start + req->npages) {
 			kref_get(&req->ref);
 			goto out;
@@ -247,6 +269,10 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 	req = NULL;
 	if (mvm_page_present(obj->inode->i_mapping, index))
 		goto out;
+	if (obj->nr_reqs >= MVM_MAX_REQS) {
+		req = ERR_PTR(-EBUSY);
+		goto out;
+	}
 
 	/* One request for the free run of the cluster around @index. */
 	cluster = obj->attr.cluster_pages;
@@ -262,6 +288,7 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 	kref_get(&req->ref);	/* the caller's */
 	init_waitqueue_head(&req->wq);
 	INIT_LIST_HEAD(&req->msg.node);
+	req->mapping = obj->inode->i_mapping;
 	req->start = start;
 	req->npages = end - start;
 	req->state = MVM_REQ_PENDING;
@@ -269,9 +296,11 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 	req->msg.m.type = MACHVM_MSG_DATA_REQUEST;
 	req->msg.m.access = access;
 	req->msg.m.object = obj->id;
+	req->msg.m.name = obj->name;
 	req->msg.m.offset = (u64)start << PAGE_SHIFT;
 	req->msg.m.length = (u64)(end - start) << PAGE_SHIFT;
 	list_add_tail(&req->node, &obj->reqs);
+	obj->nr_reqs++;
 	atomic64_inc(&obj->requests);
 	mvm_count(MACHVM_A_STAT_REQUESTS, 1);
 	/* Until the pager is ready, requests wait off the queue. */
@@ -281,6 +310,9 @@ out:
 	spin_unlock(&obj->lock);
 	if (new)
 		kmem_cache_free(mvm_req_cache, new);
+	if (expired)
+		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, obj->pager->pid,
+			  (u64)index << PAGE_SHIFT);
 	return req;
 }
 
@@ -290,6 +322,13 @@ static bool mvm_req_settled(struct mvm_req *req)
 	return smp_load_acquire(&req->state) != MVM_REQ_PENDING;
 }
 
+/* Wake condition of a fault on @index: its request settled or page came. */
+static bool mvm_req_done_for(struct mvm_req *req, pgoff_t index)
+{
+	return mvm_req_settled(req) ||
+	       mvm_page_present(req->mapping, index);
+}
+
 static u32 mvm_fault_access(struct vm_fault *vmf)
 {
 	return (vmf->flags & FAULT_FLAG_WRITE) ? PROT_READ | PROT_WRITE :
@@ -297,16 +336,18 @@ static u32 mvm_fault_access(struct vm_fault *vmf)
 }
 
 /*
- * Wait for the pager to fill @index.  Returns 0 to look again (fault lock
- * still held) or the vm_fault_t to return.
+ * Wait for the pager to fill @index.  Called with the fault lock held;
+ * returns the vm_fault_t for the fault (VM_FAULT_RETRY once the lock is
+ * dropped), or 0 to look the page up again (lock still held).
  */
 static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 				pgoff_t index)
 {
-	bool can_drop = vmf->flags & FAULT_FLAG_ALLOW_RETRY;
+	struct address_space *mapping = obj->inode->i_mapping;
 	struct file *file = vmf->vma->vm_file;
 	struct mvm_req *req;
-	long left;
+	bool timed_out = false, arrived;
+	long ret;
 	int state;
 
 	req = mvm_get_req(obj, index, mvm_fault_access(vmf));
@@ -317,35 +358,50 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 
 	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT) {
 		mvm_req_put(req);
-		return VM_FAULT_RETRY;
+		return VM_FAULT_RETRY;	/* lock kept, as the caller expects */
+	}
+	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
+		/*
+		 * GUP that cannot drop the lock (ptrace, /proc/pid/mem, core
+		 * dumps): never sleep on user space under mmap_lock.  The
+		 * request stays queued; userfaultfd answers the same way.
+		 */
+		mvm_req_put(req);
+		return VM_FAULT_SIGBUS;
 	}
 
 	/* The file pins the object, the inode and this module. */
 	get_file(file);
-	if (can_drop)
-		release_fault_lock(vmf);
+	release_fault_lock(vmf);
 
-	left = (long)req->deadline - (long)jiffies;
-	if (left <= 0)
-		left = 1;
-	left = wait_event_killable_timeout(req->wq, mvm_req_settled(req), left);
-	if (!left) {
+	ret = (long)req->deadline - (long)jiffies;
+	if (ret <= 0)
+		ret = 1;
+	if (vmf->flags & FAULT_FLAG_INTERRUPTIBLE)
+		ret = wait_event_interruptible_timeout(req->wq,
+						       mvm_req_done_for(req, index),
+						       ret);
+	else
+		ret = wait_event_killable_timeout(req->wq,
+						  mvm_req_done_for(req, index),
+						  ret);
+	if (!ret) {
 		spin_lock(&obj->lock);
-		mvm_req_finish(obj, req, -ETIMEDOUT);
+		timed_out = mvm_req_finish(obj, req, -ETIMEDOUT);
 		spin_unlock(&obj->lock);
 	}
 	state = smp_load_acquire(&req->state);	/* see mvm_req_finish() */
+	arrived = mvm_page_present(mapping, index);
 	mvm_req_put(req);
 
-	if (left >= 0 && state == MVM_REQ_FAILED && can_drop)
+	if (timed_out)
+		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, obj->pager->pid,
+			  (u64)index << PAGE_SHIFT);
+	/* Interrupted: the retry, after the signal, waits again. */
+	if (ret >= 0 && state == MVM_REQ_FAILED && !arrived)
 		mvm_owe_sigbus(obj, index);
 	fput(file);
-
-	if (can_drop)
-		return VM_FAULT_RETRY;
-	if (left < 0 || state == MVM_REQ_FAILED)
-		return VM_FAULT_SIGBUS;
-	return 0;
+	return VM_FAULT_RETRY;
 }
 
 static vm_fault_t mvm_fault(struct vm_fault *vmf)
@@ -359,11 +415,8 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 
 	atomic64_inc(&obj->faults);
 	mvm_count(MACHVM_A_STAT_FAULTS, 1);
-	if (index >= obj->npages || READ_ONCE(obj->destroyed) ||
-	    mvm_take_owed(obj, index)) {
-		mvm_count(MACHVM_A_STAT_SIGBUS, 1);
-		return VM_FAULT_SIGBUS;
-	}
+	if (index >= obj->npages || READ_ONCE(obj->destroyed))
+		goto sigbus;
 	for (;;) {
 		/* NULL on some kernels, ERR_PTR(-ENOENT) on others. */
 		folio = filemap_lock_folio(mapping, index);
@@ -371,10 +424,18 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 			vmf->page = folio_file_page(folio, index);
 			return VM_FAULT_LOCKED;
 		}
+		/* The page is missing: a failed wait's retry ends here. */
+		if (mvm_take_owed(obj, index))
+			goto sigbus;
 		ret = mvm_wait_page(vmf, obj, index);
+		if (ret & VM_FAULT_SIGBUS)
+			goto sigbus;
 		if (ret)
 			return ret;
 	}
+sigbus:
+	mvm_count(MACHVM_A_STAT_SIGBUS, 1);
+	return VM_FAULT_SIGBUS;
 }
 
 static void mvm_vm_open(struct vm_area_struct *vma)
@@ -427,7 +488,8 @@ static int mvm_object_mmap(struct file *file, struct vm_area_struct *vma)
 	spin_lock(&obj->lock);
 	if (!obj->mapped) {
 		obj->mapped = true;
-		obj->state = MVM_OBJ_INIT_SENT;
+		if (obj->state == MVM_OBJ_NEW)	/* READY may come first */
+			obj->state = MVM_OBJ_INIT_SENT;
 		mvm_pager_queue(obj->pager, obj->init_msg);
 		obj->init_msg = NULL;
 	}
@@ -441,7 +503,8 @@ static void mvm_object_free(struct kref *ref)
 	struct mvm_owed *o, *tmp;
 
 	WARN_ON_ONCE(!list_empty(&obj->reqs));
-	xa_erase(&mvm_registry, obj->name);
+	if (xa_erase(&mvm_registry, obj->name))
+		atomic_dec(&mvm_nr_objects);
 	list_for_each_entry_safe(o, tmp, &obj->owed, node) {
 		put_task_struct(o->task);
 		kfree(o);
@@ -497,8 +560,11 @@ static int mvm_object_release(struct inode *inode, struct file *file)
 			mvm_pager_queue(obj->pager, term);
 		mvm_object_put(obj);
 	}
-	mvm_count(MACHVM_A_STAT_OBJECTS_TERMINATED, 1);
-	mvm_event(MACHVM_EVENT_OBJECT_TERMINATED, obj->name, obj->pager->pid, 0);
+	if (obj->announced) {
+		mvm_count(MACHVM_A_STAT_OBJECTS_TERMINATED, 1);
+		mvm_event(MACHVM_EVENT_OBJECT_TERMINATED, obj->name,
+			  obj->pager->pid, 0);
+	}
 	mvm_object_put(obj);
 	return 0;
 }
@@ -512,7 +578,7 @@ const struct file_operations mvm_object_fops = {
 
 static struct mvm_msg *mvm_msg_alloc(u32 type, struct mvm_object *obj)
 {
-	struct mvm_msg *m = kzalloc(sizeof(*m), GFP_KERNEL);
+	struct mvm_msg *m = kzalloc(sizeof(*m), GFP_KERNEL_ACCOUNT);
 
 	if (!m)
 		return NULL;
@@ -526,12 +592,18 @@ static struct mvm_msg *mvm_msg_alloc(u32 type, struct mvm_object *obj)
 	return m;
 }
 
+/*
+ * MACHVM_IOC_OBJECT_CREATE: @oc was copied from @uoc; the answer is copied
+ * back before the descriptor is installed, so a bad buffer leaks nothing.
+ */
 int mvm_object_create(struct mvm_pager *pager,
-		      struct machvm_object_create *oc)
+		      struct machvm_object_create *oc,
+		      struct machvm_object_create __user *uoc)
 {
 	struct mvm_object *obj;
 	struct inode *inode;
 	struct file *file;
+	u64 name;
 	u32 id;
 	int fd, ret;
 
@@ -542,11 +614,11 @@ int mvm_object_create(struct mvm_pager *pager,
 	    oc->reserved[0] || oc->reserved[1] || oc->id || oc->name ||
 	    oc->fd)
 		return -EINVAL;
-	ret = mvm_attr_check(&oc->attr, true);
+	ret = mvm_attr_check(&oc->attr);
 	if (ret)
 		return ret;
 
-	obj = kzalloc(sizeof(*obj), GFP_KERNEL);
+	obj = kzalloc(sizeof(*obj), GFP_KERNEL_ACCOUNT);
 	if (!obj)
 		return -ENOMEM;
 	kref_init(&obj->ref);	/* the file's */
@@ -567,8 +639,10 @@ int mvm_object_create(struct mvm_pager *pager,
 	mvm_pager_get(pager);
 	obj->pager = pager;
 
-	ret = xa_alloc(&pager->objects, &id, NULL, xa_limit_31b, GFP_KERNEL);
-	if (ret)
+	/* Cyclic: a stale message or command never names a newer object. */
+	ret = xa_alloc_cyclic(&pager->objects, &id, NULL, xa_limit_31b,
+			      &pager->next_id, GFP_KERNEL);
+	if (ret < 0)
 		goto err_obj;
 	obj->id = id;
 
@@ -602,24 +676,37 @@ int mvm_object_create(struct mvm_pager *pager,
 	}
 	file->private_data = obj;
 
-	ret = xa_insert(&mvm_registry, obj->name, obj, GFP_KERNEL);
-	if (ret)
-		goto err_file;
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
 		ret = fd;
 		goto err_file;
 	}
+	name = obj->name;
+	oc->id = id;
+	oc->name = name;
+	oc->fd = fd;
+	if (copy_to_user(uoc, oc, sizeof(*oc))) {
+		ret = -EFAULT;
+		goto err_fd;
+	}
 	kref_get(&obj->ref);	/* the id table's */
 	xa_store(&pager->objects, id, obj, GFP_KERNEL);
-	oc->id = id;
-	oc->name = obj->name;
-	oc->fd = fd;
-	fd_install(fd, file);
+	ret = xa_insert(&mvm_registry, name, obj, GFP_KERNEL);
+	if (ret) {
+		if (xa_cmpxchg(&pager->objects, id, obj, NULL, 0) == obj)
+			mvm_object_put(obj);
+		goto err_fd;
+	}
+	atomic_inc(&mvm_nr_objects);
+	obj->announced = true;
 	mvm_count(MACHVM_A_STAT_OBJECTS_CREATED, 1);
-	mvm_event(MACHVM_EVENT_OBJECT_CREATED, obj->name, pager->pid, 0);
+	mvm_event(MACHVM_EVENT_OBJECT_CREATED, name, pager->pid, 0);
+	/* Last: from here another thread may close it and free @obj. */
+	fd_install(fd, file);
 	return 0;
 
+err_fd:
+	put_unused_fd(fd);
 err_file:
 	xa_erase(&pager->objects, id);
 	fput(file);		/* its release frees the object */
@@ -640,41 +727,49 @@ static int mvm_check_range(struct mvm_object *obj, const struct machvm_cmd *c)
 	return 0;
 }
 
-/* Fill [offset, offset + length) from user memory, or with zeroes. */
+/*
+ * Fill [offset, offset + length) from user memory, or with zeroes.  The
+ * data is copied into new folios before any lock is taken (the copy may
+ * fault, even on a machvm mapping served by this very pager); only the
+ * insertion runs under supply_sem.  On -EFAULT / -ENOMEM the pages before
+ * the failure are installed.
+ */
 static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 		      bool zero)
 {
 	struct address_space *mapping = obj->inode->i_mapping;
 	const char __user *src = u64_to_user_ptr(c->addr);
+	gfp_t gfp = mapping_gfp_mask(mapping);
 	pgoff_t start = c->offset >> PAGE_SHIFT;
 	pgoff_t n = c->length >> PAGE_SHIFT;
 	unsigned int not_taken = 0, taken = 0;
 	struct mvm_msg *report = NULL;
-	pgoff_t i;
-	int ret = 0;
+	struct folio **folios;
+	pgoff_t i, filled;
+	int ret = 0, err;
 
 	if (!zero && !access_ok(src, c->length))
 		return -EFAULT;
 	if (c->flags & MACHVM_SUPPLY_F_REPORT) {
+		if (READ_ONCE(obj->pager->nr_msgs) >= MVM_MAX_QUEUED)
+			return -ENOBUFS;
 		report = mvm_msg_alloc(MACHVM_MSG_SUPPLY_COMPLETED, obj);
 		if (!report)
 			return -ENOMEM;
 	}
-
-	down_read(&obj->supply_sem);
-	if (READ_ONCE(obj->destroyed)) {
-		ret = -ENOENT;
-		goto out;
+	folios = kvcalloc(n, sizeof(*folios), GFP_KERNEL_ACCOUNT);
+	if (!folios) {
+		kfree(report);
+		return -ENOMEM;
 	}
+
 	for (i = 0; i < n; i++) {
 		struct folio *folio;
 		void *dst;
 
-		if (mvm_page_present(mapping, start + i)) {
-			not_taken++;
-			continue;
-		}
-		folio = filemap_alloc_folio(mapping_gfp_mask(mapping), 0);
+		if (mvm_page_present(mapping, start + i))
+			continue;	/* not taken; no need to copy it */
+		folio = filemap_alloc_folio(gfp, 0);
 		if (!folio) {
 			ret = -ENOMEM;
 			break;
@@ -690,22 +785,39 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 			break;
 		}
 		folio_mark_uptodate(folio);
-		ret = filemap_add_folio(mapping, folio, start + i,
-					mapping_gfp_mask(mapping));
-		if (ret == -EEXIST) {
+		folios[i] = folio;
+	}
+	filled = i;
+
+	down_read(&obj->supply_sem);
+	if (READ_ONCE(obj->destroyed)) {
+		ret = -ENOENT;
+		filled = 0;
+	}
+	for (i = 0; i < filled; i++) {
+		if (!folios[i]) {
 			not_taken++;
-			ret = 0;
-		} else if (!ret) {
-			folio_unlock(folio);
-			taken++;
+			continue;
 		}
-		folio_put(folio);
-		if (ret)
+		err = filemap_add_folio(mapping, folios[i], start + i, gfp);
+		if (err && err != -EEXIST) {
+			ret = err;
 			break;
+		}
+		if (err) {
+			not_taken++;
+			continue;
+		}
+		folio_unlock(folios[i]);
+		taken++;
 	}
 	mvm_complete_range(obj, start, start + n);
-out:
 	up_read(&obj->supply_sem);
+
+	for (i = 0; i < n; i++)
+		if (folios[i])
+			folio_put(folios[i]);	/* the cache has its own */
+	kvfree(folios);
 	atomic64_add(taken, &obj->supplied);
 	mvm_count(MACHVM_A_STAT_SUPPLIED, taken);
 	mvm_count(MACHVM_A_STAT_NOT_TAKEN, not_taken);
@@ -788,15 +900,7 @@ struct mvm_object *mvm_object_next(u64 *name)
 
 unsigned int mvm_object_count(void)
 {
-	struct mvm_object *obj;
-	unsigned long index;
-	unsigned int n = 0;
-
-	xa_lock(&mvm_registry);
-	xa_for_each(&mvm_registry, index, obj)
-		n++;
-	xa_unlock(&mvm_registry);
-	return n;
+	return atomic_read(&mvm_nr_objects);
 }
 
 static u32 mvm_object_nl_state(struct mvm_object *obj)
@@ -871,6 +975,7 @@ int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj)
 /* Execute one validated-here command on @obj (held by the caller). */
 int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
 {
+	unsigned int n;
 	int ret;
 
 	switch (c->type) {
@@ -878,7 +983,7 @@ int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
 	case MACHVM_CMD_CHANGE_ATTRIBUTES:
 		if (c->flags || c->offset || c->length || c->addr || c->error)
 			return -EINVAL;
-		ret = mvm_attr_check(&c->attr, false);
+		ret = mvm_attr_check(&c->attr);
 		if (ret)
 			return ret;
 		mvm_object_ready(obj, &c->attr, c->type == MACHVM_CMD_READY);
@@ -900,10 +1005,12 @@ int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
 		if (ret)
 			return ret;
 		spin_lock(&obj->lock);
-		mvm_fail_range(obj, c->offset >> PAGE_SHIFT,
-			       (c->offset + c->length) >> PAGE_SHIFT,
-			       -(int)c->error);
+		n = mvm_fail_range(obj, c->offset >> PAGE_SHIFT,
+				   (c->offset + c->length) >> PAGE_SHIFT,
+				   -(int)c->error);
 		spin_unlock(&obj->lock);
+		atomic64_add(n, &obj->errors);
+		mvm_count(MACHVM_A_STAT_ERRORS, n);
 		return 0;
 	case MACHVM_CMD_DESTROY:
 		if (c->flags || c->offset || c->length || c->addr || c->error)
@@ -918,7 +1025,7 @@ int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
 
 int mvm_object_init(void)
 {
-	mvm_req_cache = KMEM_CACHE(mvm_req, 0);
+	mvm_req_cache = KMEM_CACHE(mvm_req, SLAB_ACCOUNT);
 	if (!mvm_req_cache)
 		return -ENOMEM;
 	mvm_mnt = kern_mount(&mvm_fs_type);

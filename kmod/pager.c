@@ -218,19 +218,12 @@ static long mvm_pager_ioctl(struct file *file, unsigned int cmd,
 	struct mvm_pager *pager = file->private_data;
 	void __user *uarg = (void __user *)arg;
 	struct machvm_object_create oc;
-	int ret;
 
 	switch (cmd) {
 	case MACHVM_IOC_OBJECT_CREATE:
 		if (copy_from_user(&oc, uarg, sizeof(oc)))
 			return -EFAULT;
-		ret = mvm_object_create(pager, &oc);
-		if (ret)
-			return ret;
-		/* The fd is installed: a bad buffer cannot undo it now. */
-		if (copy_to_user(uarg, &oc, sizeof(oc)))
-			return -EFAULT;
-		return 0;
+		return mvm_object_create(pager, &oc, uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -275,13 +268,18 @@ static const struct file_operations mvm_pager_fops = {
 	.llseek = noop_llseek,
 };
 
-/* Returns a new endpoint's fd or -errno. */
-int mvm_pager_create(void)
+/*
+ * MACHVM_IOC_PAGER_CREATE: @pc was copied from @upc; the answer is copied
+ * back before the descriptor is installed, so a bad buffer leaks nothing.
+ */
+int mvm_pager_create(struct machvm_pager_create *pc,
+		     struct machvm_pager_create __user *upc)
 {
 	struct mvm_pager *pager;
+	struct file *file;
 	int fd;
 
-	pager = kzalloc(sizeof(*pager), GFP_KERNEL);
+	pager = kzalloc(sizeof(*pager), GFP_KERNEL_ACCOUNT);
 	if (!pager)
 		return -ENOMEM;
 	kref_init(&pager->ref);	/* the endpoint file's */
@@ -293,14 +291,30 @@ int mvm_pager_create(void)
 	INIT_DELAYED_WORK(&pager->monitor, mvm_uring_monitor);
 	pager->pid = get_pid(task_tgid(current));
 
-	fd = anon_inode_getfd("[machvm-pager]", &mvm_pager_fops, pager,
-			      O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		put_pid(pager->pid);
-		kfree(pager);
-		return fd;
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0)
+		goto err_pager;
+	file = anon_inode_getfile("[machvm-pager]", &mvm_pager_fops, pager,
+				  O_RDWR);
+	if (IS_ERR(file)) {
+		put_unused_fd(fd);
+		fd = PTR_ERR(file);
+		goto err_pager;
 	}
+	/* From here the file owns @pager; its release undoes this. */
 	atomic_inc(&mvm_nr_pagers);
 	mvm_event(MACHVM_EVENT_PAGER_ATTACHED, 0, pager->pid, 0);
+	pc->fd = fd;
+	if (copy_to_user(upc, pc, sizeof(*pc))) {
+		put_unused_fd(fd);
+		fput(file);
+		return -EFAULT;
+	}
+	fd_install(fd, file);
+	return 0;
+
+err_pager:
+	put_pid(pager->pid);
+	kfree(pager);
 	return fd;
 }

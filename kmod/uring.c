@@ -6,8 +6,13 @@
  * (task work).  COMMIT_AND_FETCH executes the pager's answer at issue time,
  * in the submitting task, then waits as a FETCH.
  *
- * No command is pinned forever: a FETCH idle for MACHVM_FETCH_IDLE_MS
- * completes with a NOP message (so a ring closed while the pager lives
+ * A FETCH is IDLE (on pager->fetches) until a message is paired with it:
+ * then it is KICKED, owns a copy of the message, and only its task work
+ * may complete it.  A message whose task work cannot deliver it (the task
+ * is exiting, the ring dying) goes back to the head of the queue.
+ *
+ * No command is pinned forever: an idle FETCH completes with a NOP message
+ * after MACHVM_FETCH_IDLE_MS (so a ring closed while the pager lives
  * drains), one whose submitting task is exiting completes with -ECANCELED
  * (the monitor work), and where the kernel can cancel uring commands
  * (IO_URING_F_CANCEL) idle FETCHes are cancelled at once.
@@ -20,22 +25,32 @@
 #include "machvm.h"
 #include "compat/compat.h"
 
-#define MVM_FETCH_DELIVER	0
-#define MVM_FETCH_NOP		1
 #define MVM_MONITOR_PERIOD	(HZ / 4)
 
+enum mvm_fetch_state { MVM_FETCH_IDLE, MVM_FETCH_KICKED };
+
+/* What a kicked FETCH's task work does. */
+enum mvm_fetch_action {
+	MVM_FETCH_DELIVER,	/* copy out ->msg (a queued message) */
+	MVM_FETCH_NOP,		/* idle too long: deliver a NOP */
+	MVM_FETCH_CANCEL,	/* the submitting task is exiting */
+};
+
 /*
- * One FETCH in flight.  Lives from issue to completion; on
- * pager->fetches (under pager->lock) while idle, off it once kicked.
+ * One FETCH in flight, from issue to completion.  ->state and ->node are
+ * under pager->lock; once KICKED, the rest belongs to the task work.
  */
 struct mvm_fetch {
-	struct list_head node;
+	struct list_head node;		/* on pager->fetches while IDLE */
+	enum mvm_fetch_state state;
+	enum mvm_fetch_action action;
 	struct io_uring_cmd *cmd;
 	struct mvm_pager *pager;	/* pinned by the command's file */
 	struct task_struct *task;	/* the submitter; holds a reference */
+	bool iowq;			/* issued from io-wq: task is a worker */
 	u64 msg_addr;
 	unsigned long armed;		/* jiffies */
-	int result;			/* MVM_FETCH_* or -errno */
+	struct machvm_msg msg;
 };
 
 static struct kmem_cache *mvm_fetch_cache;
@@ -46,112 +61,145 @@ static struct mvm_fetch **mvm_pdu(struct io_uring_cmd *cmd)
 	return (struct mvm_fetch **)cmd->pdu;
 }
 
-static void mvm_fetch_free(struct mvm_fetch *f)
-{
-	put_task_struct(f->task);
-	kmem_cache_free(mvm_fetch_cache, f);
-}
-
-/*
- * Complete a FETCH; @f is gone afterwards.  Done first: until then the
- * command may still be on io_uring's cancelable list, whose cancel
- * callback reads @f through the pdu.
- */
+/* Complete a FETCH that is no longer IDLE; @f is gone afterwards. */
 static void mvm_fetch_done(struct mvm_fetch *f, int res,
 			   unsigned int issue_flags)
 {
-	io_uring_cmd_done(f->cmd, res, 0, issue_flags);
-	mvm_fetch_free(f);
+	struct io_uring_cmd *cmd = f->cmd;
+
+	/* Not IDLE: the cancel callback leaves it alone, so free first
+	 * (completing may drop the last reference to this module).
+	 */
+	put_task_struct(f->task);
+	kmem_cache_free(mvm_fetch_cache, f);
+	io_uring_cmd_done(cmd, res, 0, issue_flags);
+}
+
+/* Make @f IDLE again; the monitor must be running while any is. */
+static void mvm_fetch_park(struct mvm_pager *pager, struct mvm_fetch *f)
+{
+	lockdep_assert_held(&pager->lock);
+	f->state = MVM_FETCH_IDLE;
+	list_add_tail(&f->node, &pager->fetches);
+	if (!delayed_work_pending(&pager->monitor))
+		schedule_delayed_work(&pager->monitor, MVM_MONITOR_PERIOD);
+}
+
+static bool mvm_tw_task_dead(unsigned int issue_flags)
+{
+#ifdef MACHVM_HAVE_URING_TASK_DEAD
+	if (issue_flags & IO_URING_F_TASK_DEAD)
+		return true;
+#endif
+	return current->flags & (PF_EXITING | PF_KTHREAD);
+}
+
+/* Put an undeliverable message back at the head of the queue. */
+static void mvm_requeue(struct mvm_pager *pager, const struct machvm_msg *m)
+{
+	struct mvm_msg *msg = kmalloc(sizeof(*msg), GFP_KERNEL_ACCOUNT);
+
+	if (!msg)
+		return;	/* lost: the fault behind it times out */
+	INIT_LIST_HEAD(&msg->node);
+	msg->owned = true;
+	msg->m = *m;
+	spin_lock(&pager->lock);
+	if (pager->dead) {
+		spin_unlock(&pager->lock);
+		kfree(msg);
+		return;
+	}
+	list_add(&msg->node, &pager->msgs);
+	pager->nr_msgs++;
+	spin_unlock(&pager->lock);
+	mvm_uring_kick(pager);
 }
 
 static void mvm_fetch_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
 	struct mvm_fetch *f = *mvm_pdu(cmd);
 	struct mvm_pager *pager = f->pager;
-	struct machvm_msg msg = { .type = MACHVM_MSG_NOP };
-	int res = f->result;
+	struct machvm_msg nop = { .type = MACHVM_MSG_NOP };
+	const struct machvm_msg *msg = &nop;
 
-	if (res < 0 || (current->flags & (PF_EXITING | PF_KTHREAD))) {
-		if (res == MVM_FETCH_DELIVER) {
-			/* Leave the message queued for another consumer. */
-			spin_lock(&pager->lock);
-			pager->nr_kicked--;
-			spin_unlock(&pager->lock);
-			mvm_uring_kick(pager);
-		}
-		mvm_fetch_done(f, res < 0 ? res : -ECANCELED, issue_flags);
+	if (f->action == MVM_FETCH_CANCEL || mvm_tw_task_dead(issue_flags)) {
+		if (f->action == MVM_FETCH_DELIVER)
+			mvm_requeue(pager, &f->msg);
+		mvm_fetch_done(f, -ECANCELED, issue_flags);
 		return;
 	}
-	if (res == MVM_FETCH_DELIVER) {
-		spin_lock(&pager->lock);
-		pager->nr_kicked--;
-		if (!mvm_pager_pop(pager, &msg)) {
-			/* A reader took it first: wait again. */
-			list_add_tail(&f->node, &pager->fetches);
-			spin_unlock(&pager->lock);
-			return;
-		}
-		spin_unlock(&pager->lock);
-	}
-	if (copy_to_user(u64_to_user_ptr(f->msg_addr), &msg, sizeof(msg)))
-		res = -EFAULT;	/* the message is lost; its fault times out */
+	if (f->action == MVM_FETCH_DELIVER)
+		msg = &f->msg;
+	if (copy_to_user(u64_to_user_ptr(f->msg_addr), msg, sizeof(*msg)))
+		mvm_fetch_done(f, -EFAULT, issue_flags); /* message lost */
 	else
-		res = 0;
-	mvm_fetch_done(f, res, issue_flags);
+		mvm_fetch_done(f, 0, issue_flags);
 }
 
-/* Hand queued messages to idle FETCHes. */
+/* Pair queued messages with idle FETCHes and send them to task work. */
 void mvm_uring_kick(struct mvm_pager *pager)
 {
 	struct mvm_fetch *f;
 
 	for (;;) {
 		spin_lock(&pager->lock);
-		if (pager->nr_msgs <= pager->nr_kicked ||
-		    list_empty(&pager->fetches)) {
+		f = list_first_entry_or_null(&pager->fetches, struct mvm_fetch,
+					     node);
+		if (!f || !mvm_pager_pop(pager, &f->msg)) {
 			spin_unlock(&pager->lock);
 			return;
 		}
-		f = list_first_entry(&pager->fetches, struct mvm_fetch, node);
 		list_del_init(&f->node);
-		f->result = MVM_FETCH_DELIVER;
-		pager->nr_kicked++;
+		f->state = MVM_FETCH_KICKED;
+		f->action = MVM_FETCH_DELIVER;
 		spin_unlock(&pager->lock);
 		io_uring_cmd_complete_in_task(f->cmd, mvm_fetch_tw);
 	}
 }
 
+/* Expire idle FETCHes: one at a time, so none is ever off-list and IDLE. */
 void mvm_uring_monitor(struct work_struct *work)
 {
 	struct mvm_pager *pager = container_of(to_delayed_work(work),
 					       struct mvm_pager, monitor);
 	unsigned long idle = msecs_to_jiffies(MACHVM_FETCH_IDLE_MS);
-	struct mvm_fetch *f, *tmp;
-	LIST_HEAD(expired);
-	bool more;
+	struct mvm_fetch *f;
+	bool found;
+
+	do {
+		found = false;
+		spin_lock(&pager->lock);
+		list_for_each_entry(f, &pager->fetches, node) {
+			if (!f->iowq && (f->task->flags & PF_EXITING))
+				f->action = MVM_FETCH_CANCEL;
+			else if (time_after(jiffies, f->armed + idle))
+				f->action = MVM_FETCH_NOP;
+			else
+				continue;
+			list_del_init(&f->node);
+			f->state = MVM_FETCH_KICKED;
+			found = true;
+			break;
+		}
+		spin_unlock(&pager->lock);
+		if (found)
+			io_uring_cmd_complete_in_task(f->cmd, mvm_fetch_tw);
+	} while (found);
 
 	spin_lock(&pager->lock);
-	list_for_each_entry_safe(f, tmp, &pager->fetches, node) {
-		if (f->task->flags & PF_EXITING)
-			f->result = -ECANCELED;
-		else if (time_after(jiffies, f->armed + idle))
-			f->result = MVM_FETCH_NOP;
-		else
-			continue;
-		list_move_tail(&f->node, &expired);
-	}
-	more = !list_empty(&pager->fetches);
-	spin_unlock(&pager->lock);
-
-	list_for_each_entry_safe(f, tmp, &expired, node) {
-		list_del_init(&f->node);
-		io_uring_cmd_complete_in_task(f->cmd, mvm_fetch_tw);
-	}
-	if (more)
+	if (!list_empty(&pager->fetches))
 		schedule_delayed_work(&pager->monitor, MVM_MONITOR_PERIOD);
+	spin_unlock(&pager->lock);
 }
 
 #ifdef MACHVM_HAVE_URING_CMD_CANCELABLE
+static bool mvm_is_cancel(unsigned int issue_flags)
+{
+	return issue_flags & IO_URING_F_CANCEL;
+}
+
+/* Called under the ring's uring_lock when the ring or task goes away. */
 static void mvm_uring_cancel(struct io_uring_cmd *cmd,
 			     unsigned int issue_flags)
 {
@@ -160,10 +208,13 @@ static void mvm_uring_cancel(struct io_uring_cmd *cmd,
 	bool idle;
 
 	spin_lock(&pager->lock);
-	idle = !list_empty(&f->node);
-	list_del_init(&f->node);
+	idle = f->state == MVM_FETCH_IDLE;
+	if (idle) {
+		list_del_init(&f->node);
+		f->state = MVM_FETCH_KICKED;
+	}
 	spin_unlock(&pager->lock);
-	/* A kicked FETCH is about to complete from task work. */
+	/* A kicked FETCH completes from its task work. */
 	if (idle)
 		mvm_fetch_done(f, -ECANCELED, issue_flags);
 }
@@ -174,6 +225,11 @@ static void mvm_mark_cancelable(struct io_uring_cmd *cmd,
 	io_uring_cmd_mark_cancelable(cmd, issue_flags);
 }
 #else
+static bool mvm_is_cancel(unsigned int issue_flags)
+{
+	return false;
+}
+
 static void mvm_uring_cancel(struct io_uring_cmd *cmd,
 			     unsigned int issue_flags)
 {
@@ -185,31 +241,25 @@ static void mvm_mark_cancelable(struct io_uring_cmd *cmd,
 }
 #endif
 
-static bool mvm_is_cancel(unsigned int issue_flags)
-{
-#ifdef MACHVM_HAVE_URING_CMD_CANCELABLE
-	return issue_flags & IO_URING_F_CANCEL;
-#else
-	return false;
-#endif
-}
-
 int mvm_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
 	struct mvm_pager *pager = cmd->file->private_data;
-	const struct machvm_uring_cmd *uc = mvm_uring_cmd_payload(cmd);
-	u64 reply = READ_ONCE(uc->reply);
-	u64 msg = READ_ONCE(uc->msg);
+	const struct machvm_uring_cmd *uc;
 	struct machvm_cmd c;
 	struct mvm_fetch *f;
+	u64 reply, msg;
 	int ret;
 
+	/* First: on a cancel the SQE may be gone. */
 	if (mvm_is_cancel(issue_flags)) {
 		mvm_uring_cancel(cmd, issue_flags);
 		return 0;
 	}
 	if (issue_flags & IO_URING_F_IOPOLL)
 		return -EOPNOTSUPP;
+	uc = mvm_uring_cmd_payload(cmd);
+	reply = READ_ONCE(uc->reply);
+	msg = READ_ONCE(uc->msg);
 	switch (cmd->cmd_op) {
 	case MACHVM_URING_FETCH:
 		if (reply)
@@ -225,10 +275,11 @@ int mvm_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	if (!msg || !IS_ALIGNED(msg, 8) ||
 	    !access_ok(u64_to_user_ptr(msg), sizeof(struct machvm_msg)))
 		return -EFAULT;
+
 	/* Everything that can fail fails before the command runs. */
 	if (reply && copy_from_user(&c, u64_to_user_ptr(reply), sizeof(c)))
 		return -EFAULT;
-	f = kmem_cache_alloc(mvm_fetch_cache, GFP_KERNEL);
+	f = kmem_cache_alloc(mvm_fetch_cache, GFP_KERNEL_ACCOUNT);
 	if (!f)
 		return -ENOMEM;
 	if (reply) {
@@ -243,18 +294,16 @@ int mvm_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	f->pager = pager;
 	get_task_struct(current);
 	f->task = current;
+	f->iowq = issue_flags & IO_URING_F_IOWQ;
 	f->msg_addr = msg;
 	f->armed = jiffies;
-	f->result = MVM_FETCH_DELIVER;
 	*mvm_pdu(cmd) = f;
 	mvm_mark_cancelable(cmd, issue_flags);
 
 	spin_lock(&pager->lock);
-	list_add_tail(&f->node, &pager->fetches);
+	mvm_fetch_park(pager, f);
 	spin_unlock(&pager->lock);
 	mvm_uring_kick(pager);
-	if (!delayed_work_pending(&pager->monitor))
-		schedule_delayed_work(&pager->monitor, MVM_MONITOR_PERIOD);
 	return -EIOCBQUEUED;
 }
 
@@ -267,7 +316,7 @@ void mvm_uring_release(struct mvm_pager *pager)
 
 int mvm_uring_init(void)
 {
-	mvm_fetch_cache = KMEM_CACHE(mvm_fetch, 0);
+	mvm_fetch_cache = KMEM_CACHE(mvm_fetch, SLAB_ACCOUNT);
 	return mvm_fetch_cache ? 0 : -ENOMEM;
 }
 

@@ -21,7 +21,9 @@
  *  object control id  A u64 (struct machvm_object_create.id) naming an
  *                     object inside its pager endpoint, like a Mach port
  *                     name in one task's name space.  It means nothing on
- *                     any other endpoint.
+ *                     any other endpoint, and is not reused until some 2^31
+ *                     more objects have been created on the endpoint, so a
+ *                     late command never reaches a newer object.
  *  memory object      A file descriptor returned by MACHVM_IOC_OBJECT_CREATE
  *                     on the pager endpoint.  Holding it is the right to
  *                     mmap(2) the object.  It travels between processes the
@@ -38,9 +40,11 @@
  *                              requests queue until the pager answers
  *                              MACHVM_CMD_READY.
  *  MACHVM_MSG_DATA_REQUEST     A fault needs [offset, offset + length),
- *                              page-aligned; access is the PROT_* wanted.
- *                              Never sent twice for a page while one is
- *                              outstanding.
+ *                              page-aligned; access is the PROT_* wanted;
+ *                              name is the object's.  Never sent twice for
+ *                              a page while one is outstanding (a request
+ *                              nobody answered in time is dropped and may
+ *                              be sent again by a later fault).
  *  MACHVM_MSG_SUPPLY_COMPLETED Answer to a data_supply that asked for it
  *                              (MACHVM_SUPPLY_F_REPORT): length covers the
  *                              supply, count is the number of pages not
@@ -74,7 +78,16 @@
  * this endpoint: each is an errno and changes nothing.  A DATA_SUPPLY whose
  * buffer faults part-way (-EFAULT) or that runs out of memory (-ENOMEM)
  * keeps the pages it installed before the failure; supplying them again is
- * harmless (they are reported as not taken).
+ * harmless (they are reported as not taken).  MACHVM_SUPPLY_F_REPORT is
+ * refused with -ENOBUFS while the endpoint's queue holds 65536 unread
+ * messages.
+ *
+ * Faults: a fault that may drop mmap_lock waits (killable, or
+ * interruptible when the fault is) for the pager; one that may not
+ * (ptrace, /proc/pid/mem, core dumps) never sleeps on a pager: it gets
+ * SIGBUS at once and the request stays queued, as with userfaultfd.
+ * At most 4096 requests are outstanding per object; faults beyond that
+ * get SIGBUS.
  *
  * read(2) on an endpoint returns whole messages (at least 64 bytes must
  * fit; -EINVAL otherwise), blocks unless O_NONBLOCK (-EAGAIN), and poll(2)
@@ -98,14 +111,17 @@
  *                                the CQE carries its -errno at once and
  *                                nothing waits; every other check (msg,
  *                                memory) is made before the command runs,
- *                                so an error CQE means it did not run.
+ *                                so an error CQE means it did not run (but
+ *                                see the partial DATA_SUPPLY above).
  *
  * msg must be 8-byte aligned and writable (-EFAULT).  Unknown cmd_op:
  * -EOPNOTSUPP; IOPOLL rings: -EOPNOTSUPP.  A command never fails with
  * -ECANCELED except when its slot is dead (see below).
  *
  * A FETCH completing with -ECANCELED is a dead slot: its submitting task is
- * exiting or its ring is being torn down.  One that waited
+ * exiting or its ring is being torn down (io_uring itself also uses
+ * -ECANCELED for broken links).  A message that slot had been given goes
+ * back to the queue.  One that waited
  * MACHVM_FETCH_IDLE_MS completes with a MACHVM_MSG_NOP message: re-arm it.
  */
 #ifndef _UAPI_LINUX_MACHVM_H

@@ -676,4 +676,144 @@ TEST_F(obj, destroy_revokes_pages)
 				   self->fd, 0));
 }
 
+TEST_F(obj, control_ids_are_not_reused)
+{
+	struct machvm_object_create oc2, oc3;
+	int fd2, fd3;
+
+	fd2 = mvm_object(self->pager, PG, PROT_READ, 0, &oc2);
+	ASSERT_LE(0, fd2);
+	close(fd2);	/* never mapped: gone at once, id freed */
+	fd3 = mvm_object(self->pager, PG, PROT_READ, 0, &oc3);
+	ASSERT_LE(0, fd3);
+	EXPECT_NE(oc2.id, oc3.id);
+	EXPECT_NE(oc2.name, oc3.name);
+	/* A late command for the dead id reaches nothing. */
+	EXPECT_EQ(-ENOENT, mvm_unavailable(self->pager, oc2.id, 0, PG));
+	close(fd3);
+}
+
+/* A cluster request answered for the faulting page alone frees its fault. */
+TEST_F(obj, fault_wakes_when_its_own_page_arrives)
+{
+	struct machvm_object_create oc = { .size = self->len,
+					   .max_prot = PROT_READ };
+	struct machvm_msg m;
+	char page[PG];
+	pid_t pid;
+	int status;
+	double t;
+
+	oc.attr.cluster_pages = 16;
+	oc.attr.timeout_ms = 8000;
+	ASSERT_EQ(0, ioctl(self->pager, MACHVM_IOC_OBJECT_CREATE, &oc));
+	close(self->fd);
+	self->fd = oc.fd;
+	ASSERT_EQ(0, mvm_ready(self->pager, oc.id, 16, 0));
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	ASSERT_EQ(0, mvm_read_msg(self->pager, &m, 1000));	/* init */
+	t = now();
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0)
+		_exit(mvm_check(self->map + 3 * PG, 3 * PG, PG) ? 1 : 0);
+	ASSERT_EQ(0, mvm_read_msg(self->pager, &m, 2000));
+	ASSERT_EQ(MACHVM_MSG_DATA_REQUEST, m.type);
+	EXPECT_EQ(0, m.offset);
+	EXPECT_EQ(16 * PG, m.length);
+	EXPECT_EQ(oc.name, m.name);
+	mvm_fill(page, 3 * PG, PG);
+	ASSERT_EQ(0, mvm_supply(self->pager, oc.id, 3 * PG, PG, page, 0));
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	EXPECT_LT(now() - t, 4.0);	/* not the 8 s timeout */
+}
+
+/* GUP that cannot drop mmap_lock never sleeps on a pager. */
+TEST_F(obj, proc_mem_read_does_not_wait_on_the_pager)
+{
+	char path[64], c;
+	double t;
+	int fd;
+
+	mvm_server_start(&self->srv, self->pager, MVM_SILENT);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	snprintf(path, sizeof(path), "/proc/%d/mem", getpid());
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	t = now();
+	EXPECT_EQ(-1, pread(fd, &c, 1, (off_t)(uintptr_t)self->map));
+	EXPECT_LT(now() - t, 2.0);	/* the timeout is 5 s */
+	close(fd);
+}
+
+static volatile int usr1_seen;
+static volatile double usr1_at;
+
+static void on_usr1(int sig)
+{
+	usr1_seen++;
+	usr1_at = now();
+}
+
+/* A waiting fault lets signal handlers run, then waits on. */
+TEST_F(obj, waiting_fault_runs_signal_handlers)
+{
+	struct machvm_cmd c = { .type = MACHVM_CMD_CHANGE_ATTRIBUTES,
+				.object = self->oc.id };
+	int to_parent[2];
+	pid_t pid;
+	int status;
+
+	c.attr.timeout_ms = 2000;
+	c.attr.cluster_pages = 1;
+	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
+	mvm_server_start(&self->srv, self->pager, MVM_SILENT);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	ASSERT_EQ(0, pipe(to_parent));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (pid == 0) {
+		double t0 = now();
+		void *addr;
+		int r;
+
+		signal(SIGUSR1, on_usr1);
+		r = mvm_touch(self->map, 0, &addr);
+		/* SIGBUS after the 2 s timeout; the handler ran at once,
+		 * not when the wait ended.
+		 */
+		_exit(r == 1 && usr1_seen == 1 && usr1_at - t0 < 1.5 &&
+		      now() - t0 >= 1.9 ? 0 : 1);
+	}
+	usleep(500 * 1000);
+	kill(pid, SIGUSR1);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_F(obj, report_queue_is_bounded)
+{
+	char page[PG];
+	int i, ret = 0;
+
+	mvm_fill(page, 0, PG);
+	for (i = 0; i < 70000; i++) {
+		ret = mvm_supply(self->pager, self->oc.id, 0, PG, page,
+				 MACHVM_SUPPLY_F_REPORT);
+		if (ret)
+			break;
+	}
+	EXPECT_EQ(-ENOBUFS, ret);
+	EXPECT_EQ(65536, i);
+	/* Plain supplies still work. */
+	EXPECT_EQ(0, mvm_supply(self->pager, self->oc.id, 0, PG, page, 0));
+}
+
 TEST_HARNESS_MAIN

@@ -13,10 +13,12 @@ while read -r f; do
 	mkdir -p "$OUT/$(dirname "$f")"
 	ln -sfn "$ROOT/kmod/$f" "$OUT/$f"
 done
-# Probe once per kernel and whenever a probe changes.
+# Probe once per kernel: again when a probe changes or KDIR does.
 if [ ! -f "$OUT/compat-generated.h" ] ||
+   [ "$(cat "$OUT/.kdir" 2>/dev/null)" != "$KDIR" ] ||
    [ -n "$(find "$ROOT/kmod/compat" -newer "$OUT/compat-generated.h")" ]; then
 	sh "$ROOT/kmod/compat/probe.sh" "$KDIR" "$OUT/compat-generated.h"
+	echo "$KDIR" > "$OUT/.kdir"
 fi
 rc=0
 make -s -C "$KDIR" M="$OUT" W=1 "$@" modules > "$OUT/build.log" 2>&1 || rc=$?

@@ -188,6 +188,29 @@ TEST(random_commands)
 					TH_LOG("ioctl %lx errno %d", cmd, errno);
 			}
 		}
+		/* Closed endpoints: replace the second one now and then, with
+		 * an object mapped and faulting, and keep using the old fd
+		 * number (EBADF, or whatever now holds it).
+		 */
+		if (it % 10000 == 5000) {
+			struct machvm_object_create ocx;
+			int fx, dead = other;
+			char *mx;
+
+			fx = mvm_object(other, 4 * PG, PROT_READ, 0, &ocx);
+			ASSERT_LE(0, fx);
+			mx = mmap(NULL, 4 * PG, PROT_READ, MAP_SHARED, fx, 0);
+			ASSERT_NE(MAP_FAILED, mx);
+			close(other);
+			/* Its pager is gone: faults end at once with SIGBUS. */
+			ASSERT_EQ(1, mvm_touch(mx, 0, NULL));
+			munmap(mx, 4 * PG);
+			close(fx);
+			write(dead, &c, sizeof(c));
+			ASSERT_TRUE(allowed(errno));
+			other = mvm_pager(dev);
+			ASSERT_LE(0, other);
+		}
 		/* Keep the client faulting. */
 		if (it % 1000 == 0)
 			ASSERT_EQ(0, mvm_check(map + (it / 1000 % OBJ_PAGES) * PG,

@@ -744,6 +744,7 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 	pgoff_t n = c->length >> PAGE_SHIFT;
 	unsigned int not_taken = 0, taken = 0;
 	struct mvm_msg *report = NULL;
+	struct folio *stack_folios[16];
 	struct folio **folios;
 	pgoff_t i, filled;
 	int ret = 0, err;
@@ -757,10 +758,15 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 		if (!report)
 			return -ENOMEM;
 	}
-	folios = kvcalloc(n, sizeof(*folios), GFP_KERNEL_ACCOUNT);
-	if (!folios) {
-		kfree(report);
-		return -ENOMEM;
+	folios = stack_folios;	/* the common case: a page or a cluster */
+	if (n > ARRAY_SIZE(stack_folios)) {
+		folios = kvcalloc(n, sizeof(*folios), GFP_KERNEL_ACCOUNT);
+		if (!folios) {
+			kfree(report);
+			return -ENOMEM;
+		}
+	} else {
+		memset(stack_folios, 0, sizeof(stack_folios));
 	}
 
 	for (i = 0; i < n; i++) {
@@ -817,7 +823,8 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 	for (i = 0; i < n; i++)
 		if (folios[i])
 			folio_put(folios[i]);	/* the cache has its own */
-	kvfree(folios);
+	if (folios != stack_folios)
+		kvfree(folios);
 	atomic64_add(taken, &obj->supplied);
 	mvm_count(MACHVM_A_STAT_SUPPLIED, taken);
 	mvm_count(MACHVM_A_STAT_NOT_TAKEN, not_taken);

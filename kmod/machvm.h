@@ -68,6 +68,7 @@ struct mvm_pager {
 	unsigned int nr_msgs;	/* length of msgs */
 	u64 seq;
 	u32 next_id;		/* cyclic control-id allocation */
+	void *last_task;	/* got the last message; compared only */
 	wait_queue_head_t wq;	/* read(2) and poll(2) */
 	struct xarray objects;	/* control id -> object (holds a ref) */
 	struct delayed_work monitor; /* idle / exiting-task FETCH reaper */

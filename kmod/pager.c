@@ -62,7 +62,8 @@ void mvm_pager_queue(struct mvm_pager *pager, struct mvm_msg *msg)
 	list_add_tail(&msg->node, &pager->msgs);
 	pager->nr_msgs++;
 	spin_unlock(&pager->lock);
-	wake_up_interruptible(&pager->wq);
+	if (wq_has_sleeper(&pager->wq))
+		wake_up_interruptible(&pager->wq);
 	mvm_uring_kick(pager);
 }
 
@@ -71,6 +72,9 @@ bool mvm_pager_unqueue(struct mvm_pager *pager, struct mvm_msg *msg)
 {
 	bool queued;
 
+	/* Delivered messages are never queued again: skip the lock. */
+	if (list_empty_careful(&msg->node))
+		return false;
 	spin_lock(&pager->lock);
 	queued = !list_empty(&msg->node);
 	if (queued) {

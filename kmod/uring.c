@@ -137,6 +137,24 @@ static void mvm_fetch_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 		mvm_fetch_done(f, 0, issue_flags);
 }
 
+/*
+ * The idle FETCH to hand the next message to: the oldest one of a thread
+ * other than the one that got the previous message, so that consecutive
+ * faults spread over the pager's threads instead of piling onto the one
+ * whose FETCHes happen to be first in the list.
+ */
+static struct mvm_fetch *mvm_pick_fetch(struct mvm_pager *pager)
+{
+	struct mvm_fetch *f;
+
+	lockdep_assert_held(&pager->lock);
+	list_for_each_entry(f, &pager->fetches, node)
+		if (f->task != pager->last_task)
+			return f;
+	return list_first_entry_or_null(&pager->fetches, struct mvm_fetch,
+					node);
+}
+
 /* Pair queued messages with idle FETCHes and send them to task work. */
 void mvm_uring_kick(struct mvm_pager *pager)
 {
@@ -144,12 +162,12 @@ void mvm_uring_kick(struct mvm_pager *pager)
 
 	for (;;) {
 		spin_lock(&pager->lock);
-		f = list_first_entry_or_null(&pager->fetches, struct mvm_fetch,
-					     node);
+		f = mvm_pick_fetch(pager);
 		if (!f || !mvm_pager_pop(pager, &f->msg)) {
 			spin_unlock(&pager->lock);
 			return;
 		}
+		pager->last_task = f->task;
 		list_del_init(&f->node);
 		f->state = MVM_FETCH_KICKED;
 		f->action = MVM_FETCH_DELIVER;

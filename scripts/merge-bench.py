@@ -6,6 +6,9 @@ import os
 import sys
 
 bench, kernels = sys.argv[1], sys.argv[2:]
+for old in os.listdir(bench):     # only this run's merged results
+    if old.endswith(".json"):
+        os.unlink(os.path.join(bench, old))
 names = set()
 for k in kernels:
     d = os.path.join(bench, k)

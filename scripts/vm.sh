@@ -42,6 +42,7 @@ for rel in "${KERNELS[@]}"; do
 		${RUN_ARGS:-} || rc=1
 	# Benchmarks print "@@JSON NAME" ... "@@END": keep each per kernel.
 	if [ "$MODE" = bench ]; then
+		rm -rf "$BUILD/bench/$rel"	# only this run's results
 		mkdir -p "$BUILD/bench/$rel"
 		awk -v dir="$BUILD/bench/$rel" '
 			{ sub(/\r$/, "") }

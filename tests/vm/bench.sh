@@ -1,3 +1,9 @@
 #!/bin/sh
-# Benchmarks, run inside the VM by /init with the module loaded.
-echo "no benchmarks yet"
+# Benchmarks, run inside the VM by /init with the module loaded (make bench).
+# One benchmark per line.  Each prints a table and its results between
+# "@@JSON NAME" and "@@END" lines; the host keeps every such block as
+# build/bench/<kernel>/NAME and merges the kernels into build/bench/NAME.
+# The first benchmark that fails fails the run.  See docs/benchmarks.md.
+set -e
+cd /tmp
+machvm-bench-faults --runs 8 --breakdown

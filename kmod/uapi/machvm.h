@@ -175,7 +175,10 @@ struct machvm_pager_create {
 /**
  * struct machvm_attr - object attributes (Mach's memory_object_attr_info)
  * @may_cache:     1 if pages may stay resident after the last unmap.
- * @copy_strategy: MACHVM_COPY_*.
+ *                 Recorded and reported; nothing acts on it yet (objects
+ *                 die with their last mapping and right).
+ * @copy_strategy: MACHVM_COPY_*.  Recorded and reported; MAP_PRIVATE
+ *                 copies are always the kernel's copy-on-write.
  * @cluster_pages: pages per data_request, a power of two, 1 to 64.
  * @timeout_ms:    how long a fault waits for the pager, 10 ms to 600 s; 0
  *                 keeps the current value (default MACHVM_DEFAULT_TIMEOUT_MS).

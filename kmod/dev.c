@@ -8,7 +8,6 @@
 
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
-#include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/uaccess.h>
 #include "machvm.h"
@@ -41,7 +40,7 @@ static long mvm_ioc_region(void __user *arg)
 	struct mm_struct *mm = current->mm;
 	struct machvm_region r;
 	struct vm_area_struct *vma;
-	struct mvm_object *obj;
+	int ret;
 
 	if (copy_from_user(&r, arg, sizeof(r)))
 		return -EFAULT;
@@ -56,26 +55,10 @@ static long mvm_ioc_region(void __user *arg)
 		mmap_read_unlock(mm);
 		return -ENOMEM;
 	}
-	if (!vma->vm_file || vma->vm_file->f_op != &mvm_object_fops) {
-		mmap_read_unlock(mm);
-		return -ENXIO;
-	}
-	obj = vma->vm_file->private_data;
-	r.start = vma->vm_start;
-	r.end = vma->vm_end;
-	r.name = obj->name;
-	r.size = obj->size;
-	r.offset = ((u64)vma->vm_pgoff << PAGE_SHIFT) +
-		   (round_down(r.addr, PAGE_SIZE) - vma->vm_start);
-	r.prot = ((vma->vm_flags & VM_READ) ? PROT_READ : 0) |
-		 ((vma->vm_flags & VM_WRITE) ? PROT_WRITE : 0) |
-		 ((vma->vm_flags & VM_EXEC) ? PROT_EXEC : 0);
-	r.max_prot = ((vma->vm_flags & VM_MAYREAD) ? PROT_READ : 0) |
-		     ((vma->vm_flags & VM_MAYWRITE) ? PROT_WRITE : 0) |
-		     ((vma->vm_flags & VM_MAYEXEC) ? PROT_EXEC : 0);
-	r.max_prot &= obj->max_prot;
-	r.shared = !!(vma->vm_flags & VM_SHARED);
+	ret = mvm_object_region(vma, &r);
 	mmap_read_unlock(mm);
+	if (ret)
+		return ret;
 	return copy_to_user(arg, &r, sizeof(r)) ? -EFAULT : 0;
 }
 

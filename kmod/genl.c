@@ -89,13 +89,9 @@ static int mvm_genl_object_doit(struct sk_buff *skb, struct genl_info *info)
 	if (!info->attrs[MACHVM_A_OBJ_NAME])
 		return -EINVAL;
 	name = nla_get_u64(info->attrs[MACHVM_A_OBJ_NAME]);
-	obj = mvm_object_next(&name);
+	obj = mvm_object_get(name);
 	if (!obj)
 		return -ENOENT;
-	if (obj->name != nla_get_u64(info->attrs[MACHVM_A_OBJ_NAME])) {
-		mvm_object_put(obj);
-		return -ENOENT;
-	}
 	ret = -ENOMEM;
 	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)

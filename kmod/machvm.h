@@ -61,16 +61,21 @@ static inline void mvm_count(int stat, long n)
 struct mvm_pager {
 	struct kref ref;
 	struct pid *pid;	/* creator's thread group; holds a reference */
-	spinlock_t lock;	/* protects msgs, fetches, dead, seq */
+	spinlock_t lock;	/* protects msgs, nr_msgs, fetches (and each
+				 * fetch's state), dead, seq, last_task
+				 */
 	struct list_head msgs;	/* struct mvm_msg, oldest first */
 	struct list_head fetches; /* idle io_uring FETCHes, struct mvm_fetch */
 	bool dead;		/* endpoint released: queue nothing more */
 	unsigned int nr_msgs;	/* length of msgs */
 	u64 seq;
-	u32 next_id;		/* cyclic control-id allocation */
+	u32 next_id;		/* cyclic id allocation; under objects' lock */
 	void *last_task;	/* got the last message; compared only */
 	wait_queue_head_t wq;	/* read(2) and poll(2) */
-	struct xarray objects;	/* control id -> object (holds a ref) */
+	struct xarray objects;	/* control id -> object (holds a ref); entries
+				 * leave only by xa_cmpxchg(obj -> NULL), so
+				 * exactly one path drops that ref
+				 */
 	struct delayed_work monitor; /* idle / exiting-task FETCH reaper */
 };
 
@@ -79,7 +84,7 @@ enum mvm_obj_state { MVM_OBJ_NEW, MVM_OBJ_INIT_SENT, MVM_OBJ_READY };
 struct mvm_object {
 	struct kref ref;
 	struct rw_semaphore supply_sem;	/* read: supply; write: destroy */
-	spinlock_t lock;	/* protects everything below */
+	spinlock_t lock;	/* protects the fields down to term_msg */
 	enum mvm_obj_state state;
 	bool destroyed;		/* DESTROY or terminate: no more pages */
 	bool orphaned;		/* its pager is gone */
@@ -112,7 +117,6 @@ enum mvm_req_state { MVM_REQ_PENDING, MVM_REQ_DONE, MVM_REQ_FAILED };
 struct mvm_req {
 	struct kref ref;
 	struct list_head node;	/* on obj->reqs while pending */
-	struct address_space *mapping;	/* the object's; for waiters */
 	pgoff_t start;
 	pgoff_t npages;
 	unsigned long deadline;	/* jiffies */
@@ -140,6 +144,8 @@ int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c);
 int mvm_attr_check(const struct machvm_attr *a);
 
 int mvm_object_destroy_by_name(u64 name);
+struct mvm_object *mvm_object_get(u64 name);
+int mvm_object_region(struct vm_area_struct *vma, struct machvm_region *r);
 int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj);
 struct mvm_object *mvm_object_next(u64 *name);
 unsigned int mvm_object_count(void);
@@ -152,7 +158,8 @@ void mvm_pager_put(struct mvm_pager *pager);
 void mvm_pager_queue(struct mvm_pager *pager, struct mvm_msg *msg);
 bool mvm_pager_unqueue(struct mvm_pager *pager, struct mvm_msg *msg);
 int mvm_pager_exec(struct mvm_pager *pager, const struct machvm_cmd *c);
-struct mvm_msg *mvm_pager_pop(struct mvm_pager *pager, struct machvm_msg *out);
+bool mvm_pager_pop(struct mvm_pager *pager, struct machvm_msg *out);
+void mvm_pager_requeue(struct mvm_pager *pager, const struct machvm_msg *m);
 
 int mvm_genl_init(void);
 void mvm_genl_exit(void);

@@ -241,14 +241,11 @@ static bool mvm_range_busy(struct mvm_object *obj, pgoff_t start,
 static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 				   u32 access)
 {
-	struct mvm_req *req, *tmp, *new;
+	struct mvm_req *req, *tmp, *new = NULL;
 	pgoff_t start, end, lo, hi, cluster;
-	bool expired = false;
+	u64 expired = U64_MAX;	/* offset of a request reaped here */
 
-	new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
-	if (!new)
-		return ERR_PTR(-ENOMEM);
-
+again:
 	spin_lock(&obj->lock);
 	if (obj->destroyed || obj->orphaned) {
 		req = ERR_PTR(-EIO);
@@ -257,7 +254,7 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 	list_for_each_entry_safe(req, tmp, &obj->reqs, node) {
 		/* Reap requests nobody waited out (killed, NOWAIT faults). */
 		if (time_after_eq(jiffies, req->deadline)) {
-			expired = true;
+			expired = (u64)req->start << PAGE_SHIFT;
 			mvm_req_finish(obj, req, -ETIMEDOUT);
 			continue;
 		}
@@ -272,6 +269,14 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 	if (obj->nr_reqs >= MVM_MAX_REQS) {
 		req = ERR_PTR(-EBUSY);
 		goto out;
+	}
+	/* Only a fault that starts a request allocates one. */
+	if (!new) {
+		spin_unlock(&obj->lock);
+		new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
+		if (!new)
+			return ERR_PTR(-ENOMEM);
+		goto again;
 	}
 
 	/* One request for the free run of the cluster around @index. */
@@ -288,7 +293,6 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 	kref_get(&req->ref);	/* the caller's */
 	init_waitqueue_head(&req->wq);
 	INIT_LIST_HEAD(&req->msg.node);
-	req->mapping = obj->inode->i_mapping;
 	req->start = start;
 	req->npages = end - start;
 	req->state = MVM_REQ_PENDING;
@@ -310,9 +314,9 @@ out:
 	spin_unlock(&obj->lock);
 	if (new)
 		kmem_cache_free(mvm_req_cache, new);
-	if (expired)
+	if (expired != U64_MAX)
 		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, obj->pager->pid,
-			  (u64)index << PAGE_SHIFT);
+			  expired);
 	return req;
 }
 
@@ -323,10 +327,10 @@ static bool mvm_req_settled(struct mvm_req *req)
 }
 
 /* Wake condition of a fault on @index: its request settled or page came. */
-static bool mvm_req_done_for(struct mvm_req *req, pgoff_t index)
+static bool mvm_req_done_for(struct mvm_req *req,
+			     struct address_space *mapping, pgoff_t index)
 {
-	return mvm_req_settled(req) ||
-	       mvm_page_present(req->mapping, index);
+	return mvm_req_settled(req) || mvm_page_present(mapping, index);
 }
 
 static u32 mvm_fault_access(struct vm_fault *vmf)
@@ -379,11 +383,11 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 		ret = 1;
 	if (vmf->flags & FAULT_FLAG_INTERRUPTIBLE)
 		ret = wait_event_interruptible_timeout(req->wq,
-						       mvm_req_done_for(req, index),
+						       mvm_req_done_for(req, mapping, index),
 						       ret);
 	else
 		ret = wait_event_killable_timeout(req->wq,
-						  mvm_req_done_for(req, index),
+						  mvm_req_done_for(req, mapping, index),
 						  ret);
 	if (!ret) {
 		spin_lock(&obj->lock);
@@ -459,17 +463,41 @@ static const struct vm_operations_struct mvm_vm_ops = {
 	.map_pages = filemap_map_pages,
 };
 
-static u32 mvm_vma_prot(vm_flags_t flags)
+/* PROT_* of @flags' VM_READ/WRITE/EXEC, or of VM_MAY* when @may. */
+static u32 mvm_vma_prot(vm_flags_t flags, bool may)
 {
-	return ((flags & VM_READ) ? PROT_READ : 0) |
-	       ((flags & VM_WRITE) ? PROT_WRITE : 0) |
-	       ((flags & VM_EXEC) ? PROT_EXEC : 0);
+	return ((flags & (may ? VM_MAYREAD : VM_READ)) ? PROT_READ : 0) |
+	       ((flags & (may ? VM_MAYWRITE : VM_WRITE)) ? PROT_WRITE : 0) |
+	       ((flags & (may ? VM_MAYEXEC : VM_EXEC)) ? PROT_EXEC : 0);
+}
+
+/*
+ * MACHVM_IOC_REGION for @addr in @vma (mmap_lock held): -ENXIO unless the
+ * mapping is a machvm object.
+ */
+int mvm_object_region(struct vm_area_struct *vma, struct machvm_region *r)
+{
+	struct mvm_object *obj;
+
+	if (!vma->vm_file || vma->vm_file->f_op != &mvm_object_fops)
+		return -ENXIO;
+	obj = vma->vm_file->private_data;
+	r->start = vma->vm_start;
+	r->end = vma->vm_end;
+	r->name = obj->name;
+	r->size = obj->size;
+	r->offset = ((u64)vma->vm_pgoff << PAGE_SHIFT) +
+		    (round_down(r->addr, PAGE_SIZE) - vma->vm_start);
+	r->prot = mvm_vma_prot(vma->vm_flags, false);
+	r->max_prot = mvm_vma_prot(vma->vm_flags, true) & obj->max_prot;
+	r->shared = !!(vma->vm_flags & VM_SHARED);
+	return 0;
 }
 
 static int mvm_object_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct mvm_object *obj = file->private_data;
-	u32 want = mvm_vma_prot(vma->vm_flags);
+	u32 want = mvm_vma_prot(vma->vm_flags, false);
 
 	if (READ_ONCE(obj->destroyed))
 		return -ENXIO;
@@ -866,8 +894,8 @@ static void mvm_object_destroy(struct mvm_object *obj)
 	mvm_event(MACHVM_EVENT_OBJECT_DESTROYED, obj->name, obj->pager->pid, 0);
 }
 
-/* Administrative DESTROY (netlink): the pager loses the control id. */
-int mvm_object_destroy_by_name(u64 name)
+/* The object named @name, with a reference, or NULL. */
+struct mvm_object *mvm_object_get(u64 name)
 {
 	struct mvm_object *obj;
 
@@ -876,6 +904,14 @@ int mvm_object_destroy_by_name(u64 name)
 	if (obj && !kref_get_unless_zero(&obj->ref))
 		obj = NULL;
 	xa_unlock(&mvm_registry);
+	return obj;
+}
+
+/* Administrative DESTROY (netlink): the pager loses the control id. */
+int mvm_object_destroy_by_name(u64 name)
+{
+	struct mvm_object *obj = mvm_object_get(name);
+
 	if (!obj)
 		return -ENOENT;
 	if (READ_ONCE(obj->destroyed)) {
@@ -982,9 +1018,14 @@ int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj)
 /* Execute one validated-here command on @obj (held by the caller). */
 int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
 {
+	static const struct machvm_attr no_attr;
 	unsigned int n;
 	int ret;
 
+	if (c->type != MACHVM_CMD_READY &&
+	    c->type != MACHVM_CMD_CHANGE_ATTRIBUTES &&
+	    memcmp(&c->attr, &no_attr, sizeof(no_attr)))
+		return -EINVAL;
 	switch (c->type) {
 	case MACHVM_CMD_READY:
 	case MACHVM_CMD_CHANGE_ATTRIBUTES:

@@ -48,8 +48,8 @@ void mvm_pager_put(struct mvm_pager *pager)
 	kref_put(&pager->ref, mvm_pager_free);
 }
 
-/* Queue @msg for the pager; owned messages are freed if it is gone. */
-void mvm_pager_queue(struct mvm_pager *pager, struct mvm_msg *msg)
+static void mvm_pager_add(struct mvm_pager *pager, struct mvm_msg *msg,
+			  bool head)
 {
 	spin_lock(&pager->lock);
 	if (pager->dead) {
@@ -58,13 +58,40 @@ void mvm_pager_queue(struct mvm_pager *pager, struct mvm_msg *msg)
 			kfree(msg);
 		return;
 	}
-	msg->m.seq = ++pager->seq;
-	list_add_tail(&msg->node, &pager->msgs);
+	if (head) {
+		list_add(&msg->node, &pager->msgs);
+	} else {
+		msg->m.seq = ++pager->seq;
+		list_add_tail(&msg->node, &pager->msgs);
+	}
 	pager->nr_msgs++;
 	spin_unlock(&pager->lock);
 	if (wq_has_sleeper(&pager->wq))
 		wake_up_interruptible(&pager->wq);
 	mvm_uring_kick(pager);
+}
+
+/* Queue @msg for the pager; owned messages are freed if it is gone. */
+void mvm_pager_queue(struct mvm_pager *pager, struct mvm_msg *msg)
+{
+	mvm_pager_add(pager, msg, false);
+}
+
+/*
+ * Put back, first in line, a copy of a message a consumer took but could
+ * not deliver (its io_uring slot died).  Lost if memory is short: the
+ * fault behind it then times out.
+ */
+void mvm_pager_requeue(struct mvm_pager *pager, const struct machvm_msg *m)
+{
+	struct mvm_msg *msg = kmalloc(sizeof(*msg), GFP_KERNEL_ACCOUNT);
+
+	if (!msg)
+		return;
+	INIT_LIST_HEAD(&msg->node);
+	msg->owned = true;
+	msg->m = *m;
+	mvm_pager_add(pager, msg, true);
 }
 
 /* Take @msg off the queue if it is still there (not yet delivered). */
@@ -85,24 +112,21 @@ bool mvm_pager_unqueue(struct mvm_pager *pager, struct mvm_msg *msg)
 	return queued;
 }
 
-/*
- * Pop the oldest message into @out; returns the popped message (only to
- * test for NULL: it may be freed at once) or NULL when the queue is empty.
- */
-struct mvm_msg *mvm_pager_pop(struct mvm_pager *pager, struct machvm_msg *out)
+/* Pop the oldest message into @out; false when the queue is empty. */
+bool mvm_pager_pop(struct mvm_pager *pager, struct machvm_msg *out)
 {
 	struct mvm_msg *msg;
 
 	lockdep_assert_held(&pager->lock);
 	msg = list_first_entry_or_null(&pager->msgs, struct mvm_msg, node);
 	if (!msg)
-		return NULL;
+		return false;
 	list_del_init(&msg->node);
 	pager->nr_msgs--;
 	*out = msg->m;
 	if (msg->owned)
 		kfree(msg);
-	return msg;
+	return true;
 }
 
 static struct mvm_object *mvm_pager_lookup(struct mvm_pager *pager, u64 id)

@@ -94,28 +94,6 @@ static bool mvm_tw_task_dead(unsigned int issue_flags)
 	return current->flags & (PF_EXITING | PF_KTHREAD);
 }
 
-/* Put an undeliverable message back at the head of the queue. */
-static void mvm_requeue(struct mvm_pager *pager, const struct machvm_msg *m)
-{
-	struct mvm_msg *msg = kmalloc(sizeof(*msg), GFP_KERNEL_ACCOUNT);
-
-	if (!msg)
-		return;	/* lost: the fault behind it times out */
-	INIT_LIST_HEAD(&msg->node);
-	msg->owned = true;
-	msg->m = *m;
-	spin_lock(&pager->lock);
-	if (pager->dead) {
-		spin_unlock(&pager->lock);
-		kfree(msg);
-		return;
-	}
-	list_add(&msg->node, &pager->msgs);
-	pager->nr_msgs++;
-	spin_unlock(&pager->lock);
-	mvm_uring_kick(pager);
-}
-
 static void mvm_fetch_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
 	struct mvm_fetch *f = *mvm_pdu(cmd);
@@ -125,7 +103,7 @@ static void mvm_fetch_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 
 	if (f->action == MVM_FETCH_CANCEL || mvm_tw_task_dead(issue_flags)) {
 		if (f->action == MVM_FETCH_DELIVER)
-			mvm_requeue(pager, &f->msg);
+			mvm_pager_requeue(pager, &f->msg);
 		mvm_fetch_done(f, -ECANCELED, issue_flags);
 		return;
 	}

@@ -307,7 +307,7 @@ struct machvm_msg {
  * @addr:     DATA_SUPPLY: user address of @length bytes of data.
  * @error:    DATA_ERROR: positive errno, 1..4095.
  * @pad:      zero.
- * @attr:     READY, CHANGE_ATTRIBUTES: the attributes.
+ * @attr:     READY, CHANGE_ATTRIBUTES: the attributes; zero otherwise.
  * @reserved: zero.
  */
 struct machvm_cmd {

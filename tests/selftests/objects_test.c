@@ -274,6 +274,15 @@ TEST_F(obj, commands_reject_bad_fields)
 	c.type = MACHVM_CMD_READY;
 	c.reserved = 1;
 	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+	c.reserved = 0;
+	/* Attributes ride only on READY and CHANGE_ATTRIBUTES. */
+	c.type = MACHVM_CMD_DATA_UNAVAILABLE;
+	c.offset = 0;
+	c.length = PG;
+	c.attr.timeout_ms = 1000;
+	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+	c.attr.timeout_ms = 0;
+	EXPECT_EQ(0, mvm_cmd(self->pager, &c));
 	EXPECT_EQ(-1, write(self->pager, &c, sizeof(c) - 1));
 	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(-1, write(self->pager, bad, sizeof(c)));

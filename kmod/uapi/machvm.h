@@ -10,8 +10,9 @@
  * ------------------
  *
  *  /dev/machvm        The device.  Opening it grants nothing; it answers
- *                     MACHVM_IOC_VERSION and MACHVM_IOC_REGION and creates
- *                     pager endpoints (MACHVM_IOC_PAGER_CREATE).
+ *                     MACHVM_IOC_VERSION and MACHVM_IOC_REGION, creates
+ *                     pager endpoints (MACHVM_IOC_PAGER_CREATE) and
+ *                     anonymous objects (MACHVM_IOC_ANON_CREATE).
  *  pager endpoint     A file descriptor returned by MACHVM_IOC_PAGER_CREATE.
  *                     It is the pager's side of every object it creates:
  *                     only this endpoint can supply, fail, destroy or set
@@ -54,6 +55,24 @@
  *                              are gone; the control id is dead.  Sent only
  *                              for an object that was mapped (had INIT),
  *                              never after DESTROY.
+ *  MACHVM_MSG_DATA_RETURN      The kernel wants to free [offset, offset +
+ *                              length) and gives the pages back: flags has
+ *                              MACHVM_RETURN_F_DIRTY when they were written
+ *                              since the pager supplied them, _PRECIOUS when
+ *                              supplied precious, _FLUSH when a LOCK_REQUEST
+ *                              asked for it.  The pager copies the data with
+ *                              MACHVM_CMD_RETURN_COPY (as often as it likes)
+ *                              and answers MACHVM_CMD_RETURN_DONE: error 0
+ *                              takes the pages (the kernel frees those not
+ *                              written meanwhile), non-zero refuses them (the
+ *                              default pager keeps them, in swap).  No
+ *                              answer within the object's timeout_ms counts
+ *                              as a refusal; so does the pager's death.
+ *                              Until then the pages stay resident and
+ *                              mapped faults are served from them.
+ *  MACHVM_MSG_LOCK_COMPLETED   Answer to MACHVM_CMD_LOCK_REQUEST: offset and
+ *                              length of the request; every DATA_RETURN it
+ *                              caused was queued before it.
  *  MACHVM_MSG_NOP              Delivered to an io_uring FETCH that waited
  *                              MACHVM_FETCH_IDLE_MS without work, so that a
  *                              closed ring never pins a command; re-arm it.
@@ -72,6 +91,22 @@
  *  MACHVM_CMD_CHANGE_ATTRIBUTES Same as READY without the state change.
  *  MACHVM_CMD_DESTROY          Destroy the object: mappings lose their
  *                              pages, every later fault gets SIGBUS.
+ *  MACHVM_CMD_RETURN_COPY      Copy the pages of [offset, offset + length),
+ *                              all under DATA_RETURN, to the buffer at addr
+ *                              (-ENOENT if one is not being returned).
+ *  MACHVM_CMD_RETURN_DONE      End the DATA_RETURN of [offset, offset +
+ *                              length): error 0 takes the pages, a positive
+ *                              errno refuses them.  Pages not under
+ *                              DATA_RETURN in the range are skipped.
+ *  MACHVM_CMD_LOCK_REQUEST     Mach's memory_object_lock_request on [offset,
+ *                              offset + length): flags holds should_return
+ *                              (MACHVM_LOCK_RETURN_NONE / _DIRTY / _ALL: which
+ *                              resident pages and which pages the default
+ *                              pager holds in swap are sent back with
+ *                              DATA_RETURN) and MACHVM_LOCK_F_FLUSH (drop the
+ *                              pages from memory: once returned, or at once
+ *                              when not returned, discarding changes).
+ *                              Answered by MACHVM_MSG_LOCK_COMPLETED.
  *
  * Every command is validated: unknown type or flags, non-zero reserved
  * fields, unaligned or out-of-range offset/length, a control id unknown to
@@ -137,6 +172,10 @@
 #define MACHVM_F_OBJECTS	(1ULL << 0)	/* objects, faults, read/write */
 #define MACHVM_F_URING_CMD	(1ULL << 1)	/* io_uring transport */
 #define MACHVM_F_REGION		(1ULL << 2)	/* MACHVM_IOC_REGION */
+#define MACHVM_F_PAGEOUT	(1ULL << 3)	/* pageout daemon, data_return,
+						 * lock_request, default pager
+						 */
+#define MACHVM_F_ANON		(1ULL << 4)	/* MACHVM_IOC_ANON_CREATE */
 
 /**
  * struct machvm_version - MACHVM_IOC_VERSION (out)
@@ -249,12 +288,42 @@ struct machvm_region {
 	__u64 reserved[2];
 };
 
+/**
+ * struct machvm_anon_create - MACHVM_IOC_ANON_CREATE on /dev/machvm
+ * (Mach's vm_allocate: an object with no user pager, zero-filled on first
+ * touch, paged by the default pager)
+ * @size:           in: bytes, a non-zero multiple of page_size.
+ * @resident_limit: in: most pages of this object kept resident (0: only
+ *                  the global limit applies); pages beyond go to swap.
+ * @flags:          in: zero.
+ * @fd:             out: the memory object file descriptor (O_CLOEXEC).
+ * @name:           out: the object name.
+ * @reserved:       zero.
+ * @fd and @name must be zero on input.  The object lives while a mapping
+ * or a descriptor does; its swap slots are freed with it.
+ */
+struct machvm_anon_create {
+	__u64 size;
+	__u64 resident_limit;
+	__u32 flags;
+	__s32 fd;
+	__u64 name;
+	__u64 reserved[3];
+};
+
 /* Message types (kernel -> pager). */
 #define MACHVM_MSG_NOP			0
 #define MACHVM_MSG_INIT			1
 #define MACHVM_MSG_DATA_REQUEST		2
 #define MACHVM_MSG_SUPPLY_COMPLETED	3
 #define MACHVM_MSG_TERMINATE		4
+#define MACHVM_MSG_DATA_RETURN		5
+#define MACHVM_MSG_LOCK_COMPLETED	6
+
+/* DATA_RETURN flags (struct machvm_msg.flags). */
+#define MACHVM_RETURN_F_DIRTY		(1U << 0)	/* written since supplied */
+#define MACHVM_RETURN_F_PRECIOUS	(1U << 1)	/* supplied precious */
+#define MACHVM_RETURN_F_FLUSH		(1U << 2)	/* lock_request flush */
 
 /**
  * struct machvm_msg - one message from the kernel to a pager (64 bytes)
@@ -267,7 +336,10 @@ struct machvm_region {
  * @size:      INIT: object size in bytes.
  * @page_size: INIT: page size.
  * @count:     SUPPLY_COMPLETED: pages not taken (already resident).
+ * @flags:     DATA_RETURN: MACHVM_RETURN_F_* (shares @count's place).
  * @seq:       per-endpoint sequence number, for tracing.
+ *
+ * DATA_RETURN and LOCK_COMPLETED fill object, offset, length and name.
  */
 struct machvm_msg {
 	__u32 type;
@@ -278,7 +350,10 @@ struct machvm_msg {
 	__u64 name;
 	__u64 size;
 	__u32 page_size;
-	__u32 count;
+	union {
+		__u32 count;
+		__u32 flags;
+	};
 	__u64 seq;
 };
 
@@ -289,10 +364,24 @@ struct machvm_msg {
 #define MACHVM_CMD_DATA_ERROR		4
 #define MACHVM_CMD_CHANGE_ATTRIBUTES	5
 #define MACHVM_CMD_DESTROY		6
+#define MACHVM_CMD_RETURN_COPY		7
+#define MACHVM_CMD_RETURN_DONE		8
+#define MACHVM_CMD_LOCK_REQUEST		9
 
 /* DATA_SUPPLY flags. */
 #define MACHVM_SUPPLY_F_REPORT		(1U << 0) /* send SUPPLY_COMPLETED */
-#define MACHVM_SUPPLY_F_ALL		MACHVM_SUPPLY_F_REPORT
+#define MACHVM_SUPPLY_F_PRECIOUS	(1U << 1) /* return even when clean */
+#define MACHVM_SUPPLY_F_ALL		(MACHVM_SUPPLY_F_REPORT | \
+					 MACHVM_SUPPLY_F_PRECIOUS)
+
+/* LOCK_REQUEST flags: should_return in the low two bits, then FLUSH. */
+#define MACHVM_LOCK_RETURN_NONE		0
+#define MACHVM_LOCK_RETURN_DIRTY	1
+#define MACHVM_LOCK_RETURN_ALL		2
+#define MACHVM_LOCK_RETURN_MASK		3
+#define MACHVM_LOCK_F_FLUSH		(1U << 2)
+#define MACHVM_LOCK_F_ALL		(MACHVM_LOCK_RETURN_MASK | \
+					 MACHVM_LOCK_F_FLUSH)
 
 /* Most bytes one DATA_SUPPLY / UNAVAILABLE / ERROR may cover. */
 #define MACHVM_MAX_XFER			(4U << 20)
@@ -300,12 +389,15 @@ struct machvm_msg {
 /**
  * struct machvm_cmd - one command from a pager to the kernel (64 bytes)
  * @type:     MACHVM_CMD_*.
- * @flags:    DATA_SUPPLY: MACHVM_SUPPLY_F_*; otherwise zero.
+ * @flags:    DATA_SUPPLY: MACHVM_SUPPLY_F_*; LOCK_REQUEST: should_return
+ *            and MACHVM_LOCK_F_*; otherwise zero.
  * @object:   the object control id on this endpoint.
  * @offset:   byte offset, page aligned.
  * @length:   bytes, a page multiple, at most MACHVM_MAX_XFER.
- * @addr:     DATA_SUPPLY: user address of @length bytes of data.
- * @error:    DATA_ERROR: positive errno, 1..4095.
+ * @addr:     DATA_SUPPLY: user address of @length bytes of data;
+ *            RETURN_COPY: user address @length bytes are copied to.
+ * @error:    DATA_ERROR: positive errno, 1..4095; RETURN_DONE: 0 (taken)
+ *            or a positive errno (refused).
  * @pad:      zero.
  * @attr:     READY, CHANGE_ATTRIBUTES: the attributes; zero otherwise.
  * @reserved: zero.
@@ -341,6 +433,7 @@ struct machvm_uring_cmd {
 #define MACHVM_IOC_VERSION	_IOR(MACHVM_IOC_MAGIC, 0x00, struct machvm_version)
 #define MACHVM_IOC_PAGER_CREATE	_IOWR(MACHVM_IOC_MAGIC, 0x01, struct machvm_pager_create)
 #define MACHVM_IOC_REGION	_IOWR(MACHVM_IOC_MAGIC, 0x02, struct machvm_region)
+#define MACHVM_IOC_ANON_CREATE	_IOWR(MACHVM_IOC_MAGIC, 0x03, struct machvm_anon_create)
 /* On a pager endpoint only. */
 #define MACHVM_IOC_OBJECT_CREATE _IOWR(MACHVM_IOC_MAGIC, 0x10, struct machvm_object_create)
 
@@ -376,6 +469,16 @@ struct machvm_uring_cmd {
  *     MACHVM_A_OBJ_FAULTS u64, MACHVM_A_OBJ_REQUESTS u64,
  *     MACHVM_A_OBJ_SUPPLIED u64, MACHVM_A_OBJ_ERRORS u64,
  *     MACHVM_A_OBJ_TIMEOUTS u64   per-object counters (pages / events)
+ *     MACHVM_A_OBJ_KIND u32       MACHVM_OBJ_KIND_*
+ *     MACHVM_A_OBJ_DIRTY u64      resident pages known written (dirty bits
+ *                                 are gathered when pages are unmapped)
+ *     MACHVM_A_OBJ_SWAPPED u64    pages with a swap slot
+ *     MACHVM_A_OBJ_LIMIT u64      resident limit in pages, 0: none
+ *     MACHVM_A_OBJ_PAGEOUTS u64, MACHVM_A_OBJ_PAGEINS u64,
+ *     MACHVM_A_OBJ_RETURNED u64, MACHVM_A_OBJ_DEFAULT_TAKEN u64,
+ *     MACHVM_A_OBJ_SCANS u64, MACHVM_A_OBJ_REF_HITS u64
+ *                                 pageout counters, as MACHVM_A_STAT_*
+ *   Anonymous objects have no pager: PAGER_PID 0, PAGER_STATE NONE.
  *
  * MACHVM_GENL_CMD_GET_STATS (doit)
  *   reply: MACHVM_A_STATS nest of u64 counters, MACHVM_A_STAT_*
@@ -385,12 +488,64 @@ struct machvm_uring_cmd {
  *   mappings lose their pages, later faults get SIGBUS, the control id
  *   dies.  -ENOENT if no such live object.
  *
+ * MACHVM_GENL_CMD_GET_PAGEOUT (doit)
+ *   reply: the tunables MACHVM_A_PO_LIMIT u64 (global resident limit,
+ *          pages), MACHVM_A_PO_HIGH u32 and MACHVM_A_PO_LOW u32 (watermarks,
+ *          percent of the limit: pageout starts above high and stops at
+ *          low), MACHVM_A_PO_OBJ_LIMIT u64 (default resident limit of new
+ *          objects, pages, 0: none), MACHVM_A_PO_BATCH u32 (pages scanned
+ *          per step), MACHVM_A_PO_INTERVAL_MS u32 (period of the idle scan);
+ *          and the state MACHVM_A_PO_RESIDENT u64 (resident pages),
+ *          MACHVM_A_PO_RETURNING u64 (pages under DATA_RETURN),
+ *          MACHVM_A_PO_STUCK u8 (1: over the limit and nothing can go).
+ *
+ * MACHVM_GENL_CMD_SET_PAGEOUT (doit, CAP_SYS_ADMIN)
+ *   request: any of the tunables above; or MACHVM_A_OBJ_NAME with
+ *   MACHVM_A_OBJ_LIMIT to set one object's limit.  All are checked before
+ *   any is applied: LIMIT >= 16, 1 <= LOW < HIGH <= 100, BATCH 1..65536,
+ *   INTERVAL_MS 10..60000 (-EINVAL, with an extack message).
+ *   reply: as GET_PAGEOUT.
+ *
+ * MACHVM_GENL_CMD_RUN_PAGEOUT (doit, CAP_SYS_ADMIN)
+ *   request: optional MACHVM_A_PO_TARGET u64 (pages to free; default:
+ *   down to the low watermark, at least one batch), optional
+ *   MACHVM_A_OBJ_NAME (only that object's pages).  One FIFO pass, run now
+ *   in the caller; second chance still applies unless MACHVM_A_PO_FORCE u8
+ *   is 1.  Pages handed to a pager are freed when it answers.
+ *   reply: MACHVM_A_PO_SCANNED u64, MACHVM_A_PO_FREED u64,
+ *          MACHVM_A_PO_RETURNING u64 (sent to pagers by this pass).
+ *
+ * MACHVM_GENL_CMD_SWAP_ADD (doit, CAP_SYS_ADMIN)
+ *   request: MACHVM_A_SWAP_PATH string (a regular file, created if
+ *   missing, or a block device), MACHVM_A_SWAP_SIZE u64 (bytes; a file is
+ *   allocated to this size up front, 0: its current size; a device: 0 or
+ *   at most its size), MACHVM_A_SWAP_PRIO s32 (higher is used first;
+ *   default 0).  -EBUSY if the path is already a store, -ENOSPC if it has
+ *   fewer than 16 pages, -EINVAL for anything else that is not a store.
+ *   reply: MACHVM_A_SWAP nest of the new store, as in GET_SWAP.
+ *
+ * MACHVM_GENL_CMD_SWAP_REMOVE (doit, CAP_SYS_ADMIN)
+ *   request: MACHVM_A_SWAP_ID u32.  Reads every page the store holds back
+ *   into memory first (they go to other stores later); -ENOMEM, changing
+ *   nothing, when they do not fit in the free room below the resident
+ *   limit and the free memory of the system.  -ENOENT: no such store.
+ *
+ * MACHVM_GENL_CMD_GET_SWAP (dumpit: every store; doit: MACHVM_A_SWAP_ID)
+ *   each store: MACHVM_A_SWAP nest of
+ *     MACHVM_A_SWAP_ID u32, MACHVM_A_SWAP_PATH string,
+ *     MACHVM_A_SWAP_KIND u32 (MACHVM_SWAP_KIND_*), MACHVM_A_SWAP_PRIO s32,
+ *     MACHVM_A_SWAP_SLOTS u64 (pages), MACHVM_A_SWAP_USED u64 (pages),
+ *     MACHVM_A_SWAP_WRITES u64, MACHVM_A_SWAP_READS u64 (pages),
+ *     MACHVM_A_SWAP_DIRECT u8 (1: O_DIRECT I/O)
+ *
  * Multicast group MACHVM_GENL_MCGRP_EVENTS (open to everyone, like every
  * read): MACHVM_GENL_CMD_EVENT messages: MACHVM_A_EVENT u32
  *   (MACHVM_EVENT_*), MACHVM_A_OBJ_NAME u64 (object events and
- *   PAGER_TIMEOUT), MACHVM_A_OBJ_PAGER_PID u32 (every event: the pager's
- *   pid in the initial pid namespace; replies to GET_OBJECT give it in the
- *   caller's), MACHVM_A_OBJ_OFFSET u64 (PAGER_TIMEOUT: the request).
+ *   PAGER_TIMEOUT), MACHVM_A_OBJ_PAGER_PID u32 (pager events, object
+ *   events of objects with a pager: the pager's pid in the initial pid
+ *   namespace; replies to GET_OBJECT give it in the caller's),
+ *   MACHVM_A_OBJ_OFFSET u64 (PAGER_TIMEOUT: the request), MACHVM_A_SWAP_ID
+ *   u32 and MACHVM_A_SWAP_PATH string (swap events).
  */
 #define MACHVM_GENL_NAME		"machvm"
 #define MACHVM_GENL_VERSION		1
@@ -403,6 +558,12 @@ enum machvm_genl_cmd {
 	MACHVM_GENL_CMD_GET_STATS,
 	MACHVM_GENL_CMD_DESTROY_OBJECT,
 	MACHVM_GENL_CMD_EVENT,
+	MACHVM_GENL_CMD_GET_PAGEOUT,
+	MACHVM_GENL_CMD_SET_PAGEOUT,
+	MACHVM_GENL_CMD_RUN_PAGEOUT,
+	MACHVM_GENL_CMD_SWAP_ADD,
+	MACHVM_GENL_CMD_SWAP_REMOVE,
+	MACHVM_GENL_CMD_GET_SWAP,
 	__MACHVM_GENL_CMD_MAX,
 };
 
@@ -439,6 +600,40 @@ enum machvm_genl_attr {
 	MACHVM_A_STATS,			/* nest of MACHVM_A_STAT_* */
 	MACHVM_A_EVENT,			/* u32 */
 	MACHVM_A_PAD,
+	MACHVM_A_OBJ_KIND,		/* u32 */
+	MACHVM_A_OBJ_DIRTY,		/* u64 */
+	MACHVM_A_OBJ_SWAPPED,		/* u64 */
+	MACHVM_A_OBJ_LIMIT,		/* u64 */
+	MACHVM_A_OBJ_PAGEOUTS,		/* u64 */
+	MACHVM_A_OBJ_PAGEINS,		/* u64 */
+	MACHVM_A_OBJ_RETURNED,		/* u64 */
+	MACHVM_A_OBJ_DEFAULT_TAKEN,	/* u64 */
+	MACHVM_A_OBJ_SCANS,		/* u64 */
+	MACHVM_A_OBJ_REF_HITS,		/* u64 */
+	MACHVM_A_PO_LIMIT,		/* u64 */
+	MACHVM_A_PO_HIGH,		/* u32 */
+	MACHVM_A_PO_LOW,		/* u32 */
+	MACHVM_A_PO_OBJ_LIMIT,		/* u64 */
+	MACHVM_A_PO_BATCH,		/* u32 */
+	MACHVM_A_PO_INTERVAL_MS,	/* u32 */
+	MACHVM_A_PO_RESIDENT,		/* u64 */
+	MACHVM_A_PO_RETURNING,		/* u64 */
+	MACHVM_A_PO_STUCK,		/* u8 */
+	MACHVM_A_PO_TARGET,		/* u64 */
+	MACHVM_A_PO_FORCE,		/* u8 */
+	MACHVM_A_PO_SCANNED,		/* u64 */
+	MACHVM_A_PO_FREED,		/* u64 */
+	MACHVM_A_SWAP,			/* nest */
+	MACHVM_A_SWAP_ID,		/* u32 */
+	MACHVM_A_SWAP_PATH,		/* string */
+	MACHVM_A_SWAP_KIND,		/* u32 */
+	MACHVM_A_SWAP_PRIO,		/* s32 */
+	MACHVM_A_SWAP_SIZE,		/* u64 */
+	MACHVM_A_SWAP_SLOTS,		/* u64 */
+	MACHVM_A_SWAP_USED,		/* u64 */
+	MACHVM_A_SWAP_WRITES,		/* u64 */
+	MACHVM_A_SWAP_READS,		/* u64 */
+	MACHVM_A_SWAP_DIRECT,		/* u8 */
 	__MACHVM_A_MAX,
 };
 
@@ -458,6 +653,20 @@ enum machvm_genl_stat {
 	MACHVM_A_STAT_OBJECTS_TERMINATED,
 	MACHVM_A_STAT_PAGERS_DIED,	/* pager endpoints closed */
 	MACHVM_A_STAT_PAD,
+	MACHVM_A_STAT_PAGEOUTS,		/* pages freed by pageout */
+	MACHVM_A_STAT_PAGEINS,		/* pages read back from swap */
+	MACHVM_A_STAT_RETURNED,		/* pages taken by pagers (data_return) */
+	MACHVM_A_STAT_DEFAULT_TAKEN,	/* pages the default pager took from
+					 * pagers (refused, timed out, dead)
+					 */
+	MACHVM_A_STAT_SCANS,		/* pages looked at by pageout */
+	MACHVM_A_STAT_REF_HITS,		/* second chances given */
+	MACHVM_A_STAT_SWAP_WRITES,	/* pages written to swap */
+	MACHVM_A_STAT_SWAP_FULL,	/* pages that found no free slot */
+	MACHVM_A_STAT_RESIDENT,		/* gauge: resident pages */
+	MACHVM_A_STAT_SWAPPED,		/* gauge: swap slots in use */
+	MACHVM_A_STAT_LIMIT_WAITS,	/* faults that waited for room */
+	MACHVM_A_STAT_LOCK_REQUESTS,	/* lock_request commands */
 	__MACHVM_A_STAT_MAX,
 };
 
@@ -470,6 +679,13 @@ enum machvm_genl_stat {
 
 #define MACHVM_PAGER_STATE_LIVE		0
 #define MACHVM_PAGER_STATE_DEAD		1	/* endpoint closed */
+#define MACHVM_PAGER_STATE_NONE		2	/* anonymous object */
+
+#define MACHVM_OBJ_KIND_PAGER		0	/* served by a user pager */
+#define MACHVM_OBJ_KIND_ANON		1	/* default pager only */
+
+#define MACHVM_SWAP_KIND_FILE		0
+#define MACHVM_SWAP_KIND_BDEV		1
 
 #define MACHVM_EVENT_OBJECT_CREATED	1
 #define MACHVM_EVENT_OBJECT_TERMINATED	2	/* last mapping and right gone */
@@ -477,5 +693,8 @@ enum machvm_genl_stat {
 #define MACHVM_EVENT_PAGER_ATTACHED	4	/* endpoint created */
 #define MACHVM_EVENT_PAGER_DIED		5	/* endpoint closed */
 #define MACHVM_EVENT_PAGER_TIMEOUT	6	/* a request timed out */
+#define MACHVM_EVENT_SWAP_ADDED		7
+#define MACHVM_EVENT_SWAP_REMOVED	8
+#define MACHVM_EVENT_SWAP_FULL		9	/* every store is full */
 
 #endif /* _UAPI_LINUX_MACHVM_H */

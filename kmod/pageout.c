@@ -195,10 +195,12 @@ static void mvm_page_untrack(struct mvm_object *obj, struct mvm_page *pg)
 	xa_erase(&obj->pages, pg->index);
 	spin_lock(&mvm_lru_lock);
 	list_del(&pg->lru);
-	if (test_bit(MVM_PG_RETURNING, &pg->flags))
+	if (test_bit(MVM_PG_RETURNING, &pg->flags)) {
 		mvm_nr_returning--;
-	else
+		atomic_dec(&obj->nr_ret);
+	} else {
 		mvm_nr_fifo--;
+	}
 	spin_unlock(&mvm_lru_lock);
 	atomic_long_dec(&obj->nr_resident);
 	atomic_long_dec(&mvm_nr_resident);
@@ -352,6 +354,7 @@ static int mvm_return_start(struct mvm_object *obj, struct mvm_page *pg,
 	list_move_tail(&pg->lru, &mvm_returning);
 	mvm_nr_fifo--;
 	mvm_nr_returning++;
+	atomic_inc(&obj->nr_ret);
 	spin_unlock(&mvm_lru_lock);
 	mvm_pager_queue(pager, msg);
 	return 0;
@@ -367,8 +370,20 @@ static void mvm_return_end(struct mvm_page *pg)
 		list_move_tail(&pg->lru, &mvm_fifo);
 		mvm_nr_returning--;
 		mvm_nr_fifo++;
+		atomic_dec(&pg->obj->nr_ret);
 	}
 	spin_unlock(&mvm_lru_lock);
+}
+
+/*
+ * Drop page_mutex; a terminating object whose last return just ended is
+ * terminated now.  The caller holds a reference.
+ */
+static void mvm_obj_unlock(struct mvm_object *obj)
+{
+	mutex_unlock(&obj->page_mutex);
+	if (READ_ONCE(obj->terminating) && !atomic_read(&obj->nr_ret))
+		mvm_object_returns_done(obj);
 }
 
 /*
@@ -390,6 +405,13 @@ static int mvm_default_take(struct mvm_object *obj, struct mvm_page *pg)
 		return MVM_EV_FREED;
 	}
 	mvm_unmap_page(obj, pg->index);
+	if (READ_ONCE(obj->terminating)) {
+		/* Nobody can read it any more: no need to keep it. */
+		ret = mvm_drop(obj, pg, folio) ? MVM_EV_FREED : MVM_EV_KEPT;
+		folio_unlock(folio);
+		folio_put(folio);
+		return ret;
+	}
 	ret = mvm_write_slot(obj, pg->index, folio);
 	if (!ret) {
 		atomic64_inc(&obj->default_taken);
@@ -672,7 +694,7 @@ static void mvm_expire_returns(void)
 						    obj->name, due[i].index);
 				mvm_default_take(obj, pg);
 			}
-			mutex_unlock(&obj->page_mutex);
+			mvm_obj_unlock(obj);
 			mvm_object_put(obj);
 		}
 	} while (n == ARRAY_SIZE(due));
@@ -729,7 +751,39 @@ void mvm_pageout_orphan(struct mvm_object *obj)
 	xa_for_each(&obj->pages, index, pg)
 		if (test_bit(MVM_PG_RETURNING, &pg->flags))
 			mvm_default_take(obj, pg);
+	mvm_obj_unlock(obj);
+}
+
+/*
+ * The object's last mapping and right are gone: send its written and
+ * precious pages back to the pager.  True if returns are outstanding
+ * (then the last one to end terminates the object).
+ */
+bool mvm_pageout_terminate(struct mvm_object *obj)
+{
+	struct mvm_page *pg;
+	struct folio *folio;
+	unsigned long index;
+	bool pending;
+
+	mutex_lock(&obj->page_mutex);
+	WRITE_ONCE(obj->terminating, true);
+	xa_for_each(&obj->pages, index, pg) {
+		if (test_bit(MVM_PG_RETURNING, &pg->flags))
+			continue;
+		folio = mvm_lock_folio(obj->inode->i_mapping, index);
+		if (!folio)
+			continue;
+		mvm_unmap_page(obj, index);
+		if (folio_test_dirty(folio) ||
+		    test_bit(MVM_PG_PRECIOUS, &pg->flags))
+			mvm_return_start(obj, pg, folio, 0, 0);
+		folio_unlock(folio);
+		folio_put(folio);
+	}
+	pending = atomic_read(&obj->nr_ret);
 	mutex_unlock(&obj->page_mutex);
+	return pending;
 }
 
 /* RETURN_COPY: copy pages under DATA_RETURN to the pager. */
@@ -800,7 +854,7 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		folio_unlock(folio);
 		folio_put(folio);
 	}
-	mutex_unlock(&obj->page_mutex);
+	mvm_obj_unlock(obj);
 	return 0;
 }
 

@@ -61,6 +61,7 @@ static struct pid *mvm_obj_pid(struct mvm_object *obj)
 {
 	return obj->pager ? obj->pager->pid : NULL;
 }
+
 /* Every object by name, for netlink; entries hold no reference. */
 static DEFINE_XARRAY(mvm_registry);
 static atomic_t mvm_nr_objects = ATOMIC_INIT(0);	/* in the registry */
@@ -1064,8 +1065,7 @@ int mvm_object_set_limit(u64 name, u64 limit)
 }
 
 /* Call @fn on every live object, each with a reference. */
-void mvm_for_each_object(void (*fn)(struct mvm_object *obj, void *arg),
-			 void *arg)
+void mvm_for_each_object(void (*fn)(struct mvm_object *, void *), void *arg)
 {
 	struct mvm_object *obj;
 	u64 name = 0;

@@ -88,10 +88,10 @@ static struct shrinker *mvm_shrinker;
 
 enum { MVM_EV_KEPT, MVM_EV_FREED, MVM_EV_RETURNING, MVM_EV_FULL };
 
-#define MVM_PASS_FORCE	(1U << 0)	/* ignore reference bits */
-#define MVM_PASS_NOIO	(1U << 1)	/* drop only; no I/O, no messages */
-#define MVM_PASS_AUTO	(1U << 2)	/* watermarks and object limits */
-#define MVM_PASS_TRY	(1U << 3)	/* never sleep on a page_mutex */
+#define MVM_PASS_FORCE	BIT(0)	/* ignore reference bits */
+#define MVM_PASS_NOIO	BIT(1)	/* drop only; no I/O, no messages */
+#define MVM_PASS_AUTO	BIT(2)	/* watermarks and object limits */
+#define MVM_PASS_TRY	BIT(3)	/* never sleep on a page_mutex */
 
 static void mvm_pageout_kick(void)
 {

@@ -233,7 +233,7 @@ int mvm_folio_insert(struct mvm_object *obj, struct folio *folio,
 		     pgoff_t index, unsigned long pgflags);
 int mvm_object_swapin(struct mvm_object *obj, pgoff_t index, bool dirty);
 int mvm_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty);
-void mvm_for_each_object(void (*fn)(struct mvm_object *, void *), void *arg);
+void mvm_objects_walk(void (*fn)(struct mvm_object *, void *), void *arg);
 
 /* pageout.c */
 struct mvm_pageout_result {

@@ -1065,7 +1065,7 @@ int mvm_object_set_limit(u64 name, u64 limit)
 }
 
 /* Call @fn on every live object, each with a reference. */
-void mvm_for_each_object(void (*fn)(struct mvm_object *, void *), void *arg)
+void mvm_objects_walk(void (*fn)(struct mvm_object *, void *), void *arg)
 {
 	struct mvm_object *obj;
 	u64 name = 0;

@@ -376,7 +376,7 @@ int mvm_swap_remove(u32 id, const char **why)
 	up_write(&mvm_stores_sem);
 
 	/* Pages come back dirty: pageout writes them to other stores. */
-	mvm_for_each_object(mvm_store_drain_object, &ctx);
+	mvm_objects_walk(mvm_store_drain_object, &ctx);
 
 	down_write(&mvm_stores_sem);
 	if (ctx.error || s->used) {

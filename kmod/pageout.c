@@ -444,7 +444,12 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode)
 		mvm_page_untrack(obj, pg);	/* it went some other way */
 		return MVM_EV_FREED;
 	}
-	mvm_unmap_page(obj, index);	/* harvests the dirty bits */
+	/*
+	 * Unmapping harvests the dirty bits.  Not from a shrinker: reclaim
+	 * may run under this inode's i_mmap_rwsem; it takes unmapped pages.
+	 */
+	if (!(mode & MVM_PASS_NOIO))
+		mvm_unmap_page(obj, index);
 	if (folio_mapped(folio))
 		goto keep;
 	dirty = folio_test_dirty(folio);
@@ -554,8 +559,11 @@ static void mvm_pass_run(struct mvm_pass *p)
 		/* The marker takes the candidate's place; it goes last. */
 		list_move(&marker.lru, &cand->lru);
 		list_move_tail(&cand->lru, &mvm_fifo);
-		ref = !(p->mode & MVM_PASS_FORCE) &&
-		      test_and_clear_bit(MVM_PG_REF, &cand->flags);
+		if (p->mode & MVM_PASS_NOIO)	/* leave the bit (and maps) */
+			ref = test_bit(MVM_PG_REF, &cand->flags);
+		else
+			ref = !(p->mode & MVM_PASS_FORCE) &&
+			      test_and_clear_bit(MVM_PG_REF, &cand->flags);
 		obj = cand->obj;
 		index = cand->index;
 		if (!kref_get_unless_zero(&obj->ref))
@@ -568,9 +576,11 @@ static void mvm_pass_run(struct mvm_pass *p)
 		atomic64_inc(&obj->scans);
 		if (ref) {
 			/* Second chance; the next touch faults and says so. */
-			atomic64_inc(&obj->ref_hits);
-			mvm_count(MACHVM_A_STAT_REF_HITS, 1);
-			mvm_unmap_page(obj, index);
+			if (!(p->mode & MVM_PASS_NOIO)) {
+				atomic64_inc(&obj->ref_hits);
+				mvm_count(MACHVM_A_STAT_REF_HITS, 1);
+				mvm_unmap_page(obj, index);
+			}
 			mvm_object_put(obj);
 			continue;
 		}

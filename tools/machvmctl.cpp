@@ -64,7 +64,9 @@ int fail(const char* what, std::error_code ec, const std::string& detail,
          const char* missing = nullptr, machvm::ctl::Sub sub = machvm::ctl::Sub::None,
          const std::string& hint = "") {
     const int status = machvm::ctl::exit_status(ec, sub);
-    std::string extra = detail.empty() ? "" : " (" + detail + ")";
+    // The kernel's "no such object" adds nothing to what is printed here.
+    const bool said = missing && detail == std::string("no such ") + missing;
+    std::string extra = detail.empty() || said ? "" : " (" + detail + ")";
     if (!hint.empty())
         extra += ": " + hint;
     switch (status) {
@@ -308,13 +310,15 @@ int cmd_swap_add(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
     auto w = c.swap_add(cmd.path, cmd.size, cmd.prio);
     if (!w) {
         const std::error_code ec = w.error();
-        std::string hint;
-        if (ec == std::errc::device_or_resource_busy)
-            hint = "it is a swap store already";
-        else if (ec == std::errc::no_space_on_device)
-            hint = "a store needs at least 16 pages (--size), and the room to allocate them";
-        else if (ec == std::errc::invalid_argument && c.error_detail().empty())
-            hint = "not a regular file or block device that can be a swap store";
+        std::string hint; // when the module gave no reason of its own
+        if (c.error_detail().empty()) {
+            if (ec == std::errc::device_or_resource_busy)
+                hint = "it is a swap store already";
+            else if (ec == std::errc::no_space_on_device)
+                hint = "a store needs at least 16 pages (--size), and the room to allocate them";
+            else if (ec == std::errc::invalid_argument)
+                hint = "not a regular file or block device that can be a swap store";
+        }
         return fail(what.c_str(), ec, c.error_detail(), nullptr, Sub::SwapAdd, hint);
     }
     if (!emit(cmd.json ? machvm::to_json(*w) + "\n" : machvm::format_swap(*w, page_size(c))))

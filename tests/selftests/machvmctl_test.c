@@ -1612,4 +1612,76 @@ TEST_F_TIMEOUT(ctl, events_for_swap_add_and_remove, 120)
 	free(r);
 }
 
+TEST_F_TIMEOUT(ctl, swap_full_event_and_counter, 120)
+{
+	struct reader *r = calloc(1, sizeof(*r));
+	char line[2048], *out, *m;
+	uint64_t name = 0, full0, freed;
+	int64_t id;
+	int fd, rc, st;
+	FILE *p;
+
+	ASSERT_NE(NULL, r);
+	unlink("/tmp/ctl-full.swap");
+	/* No other store may take the pages. */
+	ASSERT_EQ(0, run(&out, "machvmctl swap list --json"));
+	ASSERT_EQ(0, strcmp(out, "[]\n"));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl stats --json"));
+	full0 = jget(out, "swap_full");
+	free(out);
+	p = popen("machvmctl events --count 12 --json --timeout 90", "r");
+	ASSERT_NE(NULL, p);
+	r->fd = fileno(p);
+	ASSERT_EQ(0, sync_events(self->dev, r));
+
+	/* 16 slots for 32 pages. */
+	id = swap_add("/tmp/ctl-full.swap", "--size 64K", &rc, line,
+		      sizeof(line));
+	ASSERT_EQ(0, rc);
+	ASSERT_LE(1, id);
+	fd = anon_object(self->dev, 32 * PG, 0, &name);
+	ASSERT_LE(0, fd);
+	m = mmap(NULL, 32 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	for (int i = 0; i < 32; i++)
+		mvm_fill(m + i * PG, i * PG, PG);
+	ASSERT_EQ(0, run(&out, "machvmctl pageout run --object %llu --target 32 "
+			 "--force --json", (unsigned long long)name));
+	freed = jget(out, "freed");
+	EXPECT_LE(1, freed);
+	EXPECT_GE(16, freed);
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl swap list --json"));
+	ASSERT_EQ(0, swap_line(out, id, line, sizeof(line)));
+	EXPECT_EQ(freed, jget(line, "used"));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl stats --json"));
+	EXPECT_LT(full0, jget(out, "swap_full"));
+	free(out);
+	/* Every page is still there. */
+	for (int i = 0; i < 32; i++)
+		EXPECT_EQ(0, mvm_check(m + i * PG, i * PG, PG));
+	munmap(m, 32 * PG);
+	close(fd);
+
+	drain_events(self->dev, r);
+	st = pclose(p);
+	EXPECT_EQ(0, WEXITSTATUS(st));
+	EXPECT_NE(NULL, strstr(r->buf, "\"event\":\"SWAP_FULL\",\"type\":9"));
+	if (!_metadata->passed)
+		TH_LOG("events seen:\n%s", r->buf);
+	free(r);
+	for (int i = 0; i < 50; i++) {
+		rc = run(&out, "machvmctl swap remove %lld 2>/dev/null",
+			 (long long)id);
+		free(out);
+		if (rc == 0)
+			break;
+		usleep(100 * 1000);
+	}
+	EXPECT_EQ(0, rc);
+	unlink("/tmp/ctl-full.swap");
+}
+
 TEST_HARNESS_MAIN

@@ -12,6 +12,7 @@
 #include <cinttypes>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 
@@ -2276,9 +2277,11 @@ const char kSwapHelp[] =
     "\n"
     "       add      Make PATH a store (MACHVM_GENL_CMD_SWAP_ADD): a regular\n"
     "                file, created if missing and allocated to SIZE now, or a\n"
-    "                block device.  A relative PATH is taken from the current\n"
-    "                directory.  Prints the new store as list does (its ID\n"
-    "                is what remove takes).  Needs CAP_SYS_ADMIN.\n"
+    "                block device.  PATH is made absolute against the current\n"
+    "                directory and symbolic links, \".\" and \"..\" in it are\n"
+    "                resolved, so a file has one name as a store.  Prints the\n"
+    "                new store as list does (its ID is what remove takes).\n"
+    "                Needs CAP_SYS_ADMIN.\n"
     "       remove   Read every page store ID holds back into memory, then\n"
     "                remove it (they go to other stores later).  Fails with\n"
     "                \"Cannot allocate memory\", changing nothing, when they do\n"
@@ -2421,6 +2424,38 @@ std::string swap_path_arg(std::string_view value, std::string_view cwd) {
         throw UsageError("swap add: PATH is longer than " + std::to_string(PATH_MAX - 1) +
                          " bytes");
     return path;
+}
+
+namespace {
+struct FreeDeleter {
+    void operator()(char* p) const noexcept { std::free(p); }
+};
+
+// realpath(3), or nullopt.
+std::optional<std::string> real_path(const std::string& p) {
+    std::unique_ptr<char, FreeDeleter> r(::realpath(p.c_str(), nullptr));
+    if (!r)
+        return std::nullopt;
+    return std::string(r.get());
+}
+} // namespace
+
+std::string canonical_swap_path(const std::string& path) {
+    if (auto r = real_path(path))
+        return *r;
+    if (errno != ENOENT)
+        return path;
+    // A file to be created: its directory resolved, its name kept.
+    const std::size_t slash = path.rfind('/');
+    if (slash == std::string::npos)
+        return path;
+    const std::string base = path.substr(slash + 1);
+    if (base.empty() || base == "." || base == "..")
+        return path;
+    auto dir = real_path(slash ? path.substr(0, slash) : std::string("/"));
+    if (!dir)
+        return path;
+    return (*dir == "/" ? "" : *dir) + "/" + base;
 }
 
 std::uint64_t swap_size_arg(std::string_view value, std::uint64_t page_size) {
@@ -2744,7 +2779,7 @@ void parse_strict(const std::vector<std::string>& args, Command& out) {
                         if (::getcwd(buf.data(), buf.size()))
                             cwd = buf.data();
                     }
-                    out.path = swap_path_arg(v, cwd);
+                    out.path = canonical_swap_path(swap_path_arg(v, cwd));
                 } else {
                     auto id = parse_uint(v);
                     if (!id || *id > UINT32_MAX)

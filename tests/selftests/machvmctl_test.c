@@ -1331,6 +1331,16 @@ TEST(swap_add_list_remove)
 	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/ctl0.swap 2>&1"));
 	EXPECT_NE(NULL, strstr(out, "busy"));
 	free(out);
+	/* By any other name too: one file is one store. */
+	unlink("/tmp/ctl-link");
+	ASSERT_EQ(0, symlink("/tmp", "/tmp/ctl-link"));
+	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/ctl-link/ctl0.swap 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "busy"));
+	free(out);
+	EXPECT_EQ(1, run(&out, "cd /tmp && machvmctl swap add ./ctl0.swap 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "busy"));
+	free(out);
+	unlink("/tmp/ctl-link");
 	fd = open("/tmp/ctl-small.swap", O_CREAT | O_WRONLY, 0600);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ftruncate(fd, 8 * PG));

@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 // machvmctl's pure logic: the command line, the help texts, exit statuses,
 // JSON (escaping, the structs, validity), names and the tables.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdlib>
 #include <ctime>
@@ -1074,6 +1078,44 @@ void test_parse_swap_errors() {
     }
 }
 
+void test_canonical_swap_path() {
+    char tmpl[] = "/tmp/machvmctl-unit-XXXXXX";
+    const char* d = ::mkdtemp(tmpl);
+    CHECK(d != nullptr);
+    if (!d)
+        return;
+    const std::string dir = ctl::canonical_swap_path(d); // /tmp may be a link
+    const std::string sub = dir + "/sub";
+    CHECK(::mkdir(sub.c_str(), 0700) == 0);
+    const std::string file = sub + "/f.swap";
+    const int fd = ::open(file.c_str(), O_CREAT | O_WRONLY, 0600);
+    CHECK(fd >= 0);
+    if (fd >= 0)
+        ::close(fd);
+    CHECK(::symlink(sub.c_str(), (dir + "/link").c_str()) == 0);
+
+    // An existing file: one name however it is reached.
+    CHECK(ctl::canonical_swap_path(file) == file);
+    CHECK(ctl::canonical_swap_path(dir + "/link/f.swap") == file);
+    CHECK(ctl::canonical_swap_path(dir + "/sub/./f.swap") == file);
+    CHECK(ctl::canonical_swap_path(dir + "/sub/../sub//f.swap") == file);
+    // A file to be created: its directory resolved.
+    CHECK(ctl::canonical_swap_path(dir + "/link/new.swap") == sub + "/new.swap");
+    CHECK(ctl::canonical_swap_path(dir + "/./new.swap") == dir + "/new.swap");
+    // What cannot be resolved stays as given (the module says why).
+    CHECK(ctl::canonical_swap_path(dir + "/none/x.swap") == dir + "/none/x.swap");
+    CHECK(ctl::canonical_swap_path(dir + "/none/..") == dir + "/none/..");
+    CHECK(ctl::canonical_swap_path("/") == "/");
+    CHECK(ctl::canonical_swap_path("/machvmctl-unit-missing") == "/machvmctl-unit-missing");
+    // The parser resolves it too.
+    CHECK(parse({"swap", "add", dir + "/link/f.swap"}).path == file);
+
+    ::unlink((dir + "/link").c_str());
+    ::unlink(file.c_str());
+    ::rmdir(sub.c_str());
+    ::rmdir(dir.c_str());
+}
+
 void test_swap_and_int_args() {
     CHECK(ctl::swap_path_arg("/x", "/cwd") == "/x");
     CHECK(ctl::swap_path_arg("x", "/cwd") == "/cwd/x");
@@ -1278,6 +1320,7 @@ int main() {
     test_parse_swap();
     test_parse_swap_errors();
     test_swap_and_int_args();
+    test_canonical_swap_path();
     test_json_pageout_swap_events();
     test_format_pageout_swap();
     return unit::finish("machvmctl_test");

@@ -406,7 +406,7 @@ struct Command {
     std::optional<std::uint64_t> count;               // stats, events --count
     std::optional<std::chrono::milliseconds> timeout; // events --timeout
     // swap add
-    std::string path; // absolute (made so against the current directory)
+    std::string path; // canonical_swap_path(swap_path_arg(PATH, cwd))
     std::uint64_t size = 0;
     std::int32_t prio = 0;
     std::uint32_t swap_id = 0;           // swap remove
@@ -440,6 +440,10 @@ int exit_status(std::error_code ec, Sub sub) noexcept;
 // swap add's PATH: non-empty, no NUL, shorter than PATH_MAX; a relative
 // one made absolute against `cwd`.  UsageError otherwise.
 std::string swap_path_arg(std::string_view value, std::string_view cwd);
+// An absolute swap add PATH with symbolic links, "." and ".." resolved
+// (realpath(3); for a file still to be created, of its directory), so that
+// one file always has one name; the path as given when that fails.
+std::string canonical_swap_path(const std::string& path);
 // swap add --size: bytes or K/M/G/T, a multiple of `page_size`, 0 (the
 // current size) or at least 16 pages.  UsageError otherwise.
 std::uint64_t swap_size_arg(std::string_view value, std::uint64_t page_size);

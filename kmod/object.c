@@ -820,6 +820,8 @@ static struct file *mvm_object_file(struct mvm_object *obj)
 	if (IS_ERR(inode))
 		return ERR_CAST(inode);
 	inode->i_size = obj->size;
+	/* A regular file's data pages (generic_error_remove_*() wants it). */
+	inode->i_mode = S_IFREG | 0600;
 	inode->i_mapping->a_ops = &mvm_aops;
 	mapping_set_unevictable(inode->i_mapping);
 	mapping_set_gfp_mask(inode->i_mapping, GFP_HIGHUSER);

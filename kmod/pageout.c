@@ -156,13 +156,17 @@ int mvm_page_track(struct mvm_object *obj, pgoff_t index,
 	int ret;
 
 	lockdep_assert_held(&obj->page_mutex);
-	pg = kmalloc(sizeof(*pg), GFP_KERNEL_ACCOUNT);
+	/*
+	 * Not charged to the faulting task's memcg: under its limit a charge
+	 * here would OOM-kill it rather than let pageout make room.
+	 */
+	pg = kmalloc(sizeof(*pg), GFP_KERNEL);
 	if (!pg)
 		return -ENOMEM;
 	pg->obj = obj;
 	pg->index = index;
 	pg->flags = pgflags | BIT(MVM_PG_REF);	/* just touched */
-	ret = xa_err(xa_store(&obj->pages, index, pg, GFP_KERNEL_ACCOUNT));
+	ret = xa_err(xa_store(&obj->pages, index, pg, GFP_KERNEL));
 	if (ret) {
 		kfree(pg);
 		return ret;	/* stays resident, untracked */
@@ -296,11 +300,15 @@ static void mvm_forget_slot(struct mvm_object *obj, pgoff_t index)
 	}
 }
 
-/* Drop an unlocked, clean, unmapped page; false if it came back. */
-static bool mvm_drop(struct mvm_object *obj, struct mvm_page *pg)
+/*
+ * Remove @pg's locked, unmapped folio from the cache (page_mutex held).
+ * Nothing can map it while it is locked; a page pinned for DMA stays.
+ */
+static bool mvm_drop(struct mvm_object *obj, struct mvm_page *pg,
+		     struct folio *folio)
 {
-	if (!invalidate_mapping_pages(obj->inode->i_mapping, pg->index,
-				      pg->index))
+	if (folio_mapped(folio) || folio_maybe_dma_pinned(folio) ||
+	    mvm_remove_folio(obj->inode->i_mapping, folio))
 		return false;
 	atomic64_inc(&obj->pageouts);
 	mvm_count(MACHVM_A_STAT_PAGEOUTS, 1);
@@ -383,15 +391,17 @@ static int mvm_default_take(struct mvm_object *obj, struct mvm_page *pg)
 	}
 	mvm_unmap_page(obj, pg->index);
 	ret = mvm_write_slot(obj, pg->index, folio);
+	if (!ret) {
+		atomic64_inc(&obj->default_taken);
+		mvm_count(MACHVM_A_STAT_DEFAULT_TAKEN, 1);
+		ret = !keep && mvm_drop(obj, pg, folio) ? MVM_EV_FREED :
+							  MVM_EV_KEPT;
+	} else {
+		ret = ret == -ENOSPC ? MVM_EV_FULL : MVM_EV_KEPT;
+	}
 	folio_unlock(folio);
 	folio_put(folio);
-	if (ret)
-		return ret == -ENOSPC ? MVM_EV_FULL : MVM_EV_KEPT;
-	atomic64_inc(&obj->default_taken);
-	mvm_count(MACHVM_A_STAT_DEFAULT_TAKEN, 1);
-	if (!keep && mvm_drop(obj, pg))
-		return MVM_EV_FREED;
-	return MVM_EV_KEPT;
+	return ret;
 }
 
 /* Page out @index of @obj.  page_mutex held.  Returns MVM_EV_*. */
@@ -448,9 +458,10 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode)
 			return ret == -ENOSPC ? MVM_EV_FULL : MVM_EV_KEPT;
 		}
 	}
+	ret = mvm_drop(obj, pg, folio) ? MVM_EV_FREED : MVM_EV_KEPT;
 	folio_unlock(folio);
 	folio_put(folio);
-	return mvm_drop(obj, pg) ? MVM_EV_FREED : MVM_EV_KEPT;
+	return ret;
 keep:
 	folio_unlock(folio);
 	folio_put(folio);
@@ -677,10 +688,10 @@ static void mvm_daemon_pass(void)
 	mutex_lock(&mvm_pageout_mutex);
 	mvm_pass_run(&p);
 	mutex_unlock(&mvm_pageout_mutex);
-	need = mvm_global_need() || p.target;
+	/* Pages were wanted (a limit is exceeded) and none could go. */
 	spin_lock(&mvm_lru_lock);
-	need = need && !p.res.freed && !p.res.returning && !mvm_nr_returning &&
-	       p.res.scanned >= mvm_nr_fifo;
+	need = p.res.scanned && !p.res.freed && !p.res.returning &&
+	       !mvm_nr_returning;
 	spin_unlock(&mvm_lru_lock);
 	if (need != READ_ONCE(mvm_stuck)) {
 		WRITE_ONCE(mvm_stuck, need);
@@ -784,11 +795,10 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 			continue;
 		}
 		mvm_unmap_page(obj, i);
-		keep = folio_test_dirty(folio);	/* written since: stays */
+		if (!folio_test_dirty(folio))	/* written since: stays */
+			mvm_drop(obj, pg, folio);
 		folio_unlock(folio);
 		folio_put(folio);
-		if (!keep)
-			mvm_drop(obj, pg);
 	}
 	mutex_unlock(&obj->page_mutex);
 	return 0;
@@ -848,17 +858,11 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 			folio_put(folio);
 			continue;
 		}
+		/* Flush without return discards, changes or not. */
+		if (flush && mvm_drop(obj, pg, folio))
+			mvm_forget_slot(obj, i);
 		folio_unlock(folio);
 		folio_put(folio);
-		if (flush) {
-			/* Discard: mapped or not, changes or not. */
-			truncate_inode_pages_range(mapping,
-						   (loff_t)i << PAGE_SHIFT,
-						   ((loff_t)i << PAGE_SHIFT) +
-						   PAGE_SIZE - 1);
-			mvm_forget_slot(obj, i);
-			mvm_page_untrack(obj, pg);
-		}
 	}
 	mutex_unlock(&obj->page_mutex);
 	INIT_LIST_HEAD(&done->node);

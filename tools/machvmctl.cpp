@@ -353,6 +353,17 @@ int cmd_swap_list(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
     return machvm::kExitOk;
 }
 
+int cmd_swap_show(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
+    const std::string what = "swap show " + std::to_string(cmd.swap_id);
+    auto w = c.swap(cmd.swap_id);
+    if (!w)
+        return fail(what.c_str(), w.error(), c.error_detail(), "swap store",
+                    machvm::ctl::Sub::SwapShow);
+    if (!emit(cmd.json ? machvm::to_json(*w) + "\n" : machvm::format_swap(*w, page_size(c))))
+        return output_failed();
+    return machvm::kExitOk;
+}
+
 int run(const machvm::ctl::Command& cmd) {
     using machvm::ctl::Sub;
     auto client = machvm::AdminClient::open();
@@ -384,6 +395,8 @@ int run(const machvm::ctl::Command& cmd) {
         return cmd_swap_remove(c, cmd);
     case Sub::SwapList:
         return cmd_swap_list(c, cmd);
+    case Sub::SwapShow:
+        return cmd_swap_show(c, cmd);
     case Sub::None:
     case Sub::Help:
         break;

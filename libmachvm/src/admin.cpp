@@ -1890,6 +1890,8 @@ const char kToolHelp[] =
     "              CAP_SYS_ADMIN.\n"
     "       swap list\n"
     "              Every swap store: size, slots used, I/O counts.\n"
+    "       swap show ID\n"
+    "              One swap store.\n"
     "       help [SUBCOMMAND]\n"
     "              This manual, or a subcommand's.\n"
     "\n"
@@ -2267,6 +2269,7 @@ const char kSwapHelp[] =
     "       machvmctl swap add PATH [--size SIZE] [--prio N] [--json]\n"
     "       machvmctl swap remove ID [--json]\n"
     "       machvmctl swap list [--json]\n"
+    "       machvmctl swap show ID [--json]\n"
     "\n"
     "DESCRIPTION\n"
     "       The default pager keeps the pages that anonymous objects and\n"
@@ -2298,6 +2301,7 @@ const char kSwapHelp[] =
     "                READS   pages read from it\n"
     "                IO      direct (O_DIRECT) or cached\n"
     "                PATH    its path (a JSON string if it has blanks)\n"
+    "       show     One store, the fields of list one per line.\n"
     "\n"
     "OPTIONS\n"
     "       --size SIZE\n"
@@ -2308,10 +2312,10 @@ const char kSwapHelp[] =
     "              Priority, -2147483648 to 2147483647 (default 0); the store\n"
     "              with the highest is filled first.\n"
     "       --json\n"
-    "              add and list print, for each store: id, path, kind (\"file\",\n"
-    "              \"bdev\"), prio, slots, used, writes, reads (pages), direct\n"
-    "              (true/false); list as an array, one store per line.  remove\n"
-    "              prints {\"id\":ID,\"removed\":true}.\n"
+    "              add, show and list print, for each store: id, path, kind\n"
+    "              (\"file\", \"bdev\"), prio, slots, used, writes, reads (pages),\n"
+    "              direct (true/false); list as an array, one store per line.\n"
+    "              remove prints {\"id\":ID,\"removed\":true}.\n"
     "\n"
     "EXIT STATUS\n"
     "       0      Success.\n"
@@ -2322,7 +2326,7 @@ const char kSwapHelp[] =
     "              out of range.\n"
     "       3      The module is not loaded.\n"
     "       4      add or remove without CAP_SYS_ADMIN (EPERM).\n"
-    "       5      remove: no such store (ENOENT).\n"
+    "       5      remove, show: no such store (ENOENT).\n"
     "\n"
     "EXAMPLES\n"
     "       sudo machvmctl swap add /var/machvm.swap --size 2G --prio 10\n"
@@ -2754,11 +2758,12 @@ void parse_strict(const std::vector<std::string>& args, Command& out) {
 
     if (word == "swap") {
         out.topic = "swap";
-        const std::string action = action_of("swap", {"add", "remove", "list"});
+        const std::string action = action_of("swap", {"add", "remove", "list", "show"});
         if (out.help)
             return;
         out.sub = action == "add"      ? Sub::SwapAdd
                   : action == "remove" ? Sub::SwapRemove
+                  : action == "show"   ? Sub::SwapShow
                                        : Sub::SwapList;
         bool have_arg = false;
         while (!a.done()) {
@@ -2783,9 +2788,10 @@ void parse_strict(const std::vector<std::string>& args, Command& out) {
                 } else {
                     auto id = parse_uint(v);
                     if (!id || *id > UINT32_MAX)
-                        throw UsageError(
-                            "swap remove: '" + v + "' is not a swap store ID (a number from 0 to " +
-                            std::to_string(UINT32_MAX) + ", as 'machvmctl swap list' shows it)");
+                        throw UsageError("swap " + action + ": '" + v +
+                                         "' is not a swap store ID (a number from 0 to " +
+                                         std::to_string(UINT32_MAX) +
+                                         ", as 'machvmctl swap list' shows it)");
                     out.swap_id = static_cast<std::uint32_t>(*id);
                 }
                 have_arg = true;
@@ -2795,8 +2801,8 @@ void parse_strict(const std::vector<std::string>& args, Command& out) {
         }
         if (out.sub == Sub::SwapAdd && !have_arg)
             throw UsageError("swap add: missing PATH");
-        if (out.sub == Sub::SwapRemove && !have_arg)
-            throw UsageError("swap remove: missing ID (as 'machvmctl swap list' shows it)");
+        if ((out.sub == Sub::SwapRemove || out.sub == Sub::SwapShow) && !have_arg)
+            throw UsageError("swap " + action + ": missing ID (as 'machvmctl swap list' shows it)");
         return;
     }
 
@@ -2844,7 +2850,8 @@ const char* help_text(std::string_view topic) noexcept {
     if (topic == "pageout" || topic == "pageout show" || topic == "pageout set" ||
         topic == "pageout run")
         return kPageoutHelp;
-    if (topic == "swap" || topic == "swap add" || topic == "swap remove" || topic == "swap list")
+    if (topic == "swap" || topic == "swap add" || topic == "swap remove" || topic == "swap list" ||
+        topic == "swap show")
         return kSwapHelp;
     return nullptr;
 }

@@ -1114,6 +1114,8 @@ TEST(pageout_and_swap_usage)
 		{ "swap remove abc", "'abc'" },
 		{ "swap remove 4294967296", "'4294967296'" },
 		{ "swap list 3", "'3'" },
+		{ "swap show", "missing ID" },
+		{ "swap show x", "'x'" },
 	};
 	char *out;
 
@@ -1314,6 +1316,16 @@ TEST(swap_add_list_remove)
 	EXPECT_NE(NULL, strstr(line, "\"direct\":"));
 	ASSERT_EQ(0, swap_line(out, b, line, sizeof(line)));
 	EXPECT_TRUE(jstr(line, "path", "/tmp/ctl-rel.swap"));
+	/* show gives the same store as list. */
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl swap show %lld --json", (long long)b));
+	EXPECT_EQ(1, count_lines(out));
+	EXPECT_EQ(0, strncmp(out, line, strlen(line)));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl swap show %lld", (long long)a));
+	EXPECT_NE(NULL, strstr(out, "path    /tmp/ctl0.swap\n"));
+	EXPECT_NE(NULL, strstr(out, "slots   256 pages (1M)\n"));
+	EXPECT_NE(NULL, strstr(out, "prio    7\n"));
 	free(out);
 	ASSERT_EQ(0, run(&out, "machvmctl swap list"));
 	EXPECT_EQ(0, strncmp(out, "ID  PRIO  KIND", 14));
@@ -1381,6 +1393,9 @@ TEST(swap_add_list_remove)
 	EXPECT_NE(NULL, strstr(out, "no such swap store"));
 	free(out);
 	EXPECT_EQ(5, run(&out, "machvmctl swap remove 4000000000 2>/dev/null"));
+	free(out);
+	EXPECT_EQ(5, run(&out, "machvmctl swap show %lld 2>&1", (long long)b));
+	EXPECT_NE(NULL, strstr(out, "no such swap store"));
 	free(out);
 
 	unlink("/tmp/ctl0.swap");

@@ -414,9 +414,10 @@ void test_help_texts() {
          {"\n       0 ", "\n       1 ", "\n       2 ", "\n       3 ", "\n       4 ", "\n       5 "})
         CHECK(contains(tool, code));
 
-    for (const char* topic : {"status", "objects", "object", "object show", "object destroy",
-                              "stats", "events", "pageout", "pageout show", "pageout set",
-                              "pageout run", "swap", "swap add", "swap remove", "swap list"}) {
+    for (const char* topic :
+         {"status", "objects", "object", "object show", "object destroy", "stats", "events",
+          "pageout", "pageout show", "pageout set", "pageout run", "swap", "swap add",
+          "swap remove", "swap list", "swap show"}) {
         const char* h = ctl::help_text(topic);
         CHECK(h != nullptr);
         if (!h)
@@ -437,7 +438,8 @@ void test_help_texts() {
         for (const auto& l : lines(ctl::help_text(topic)))
             CHECK(l.size() <= 80);
     CHECK(ctl::help_text("pageout list") == nullptr);
-    CHECK(ctl::help_text("swap show") == nullptr);
+    CHECK(ctl::help_text("swap show") != nullptr);
+    CHECK(ctl::help_text("swap get") == nullptr);
     // The new subcommands' manuals document their options, JSON and errors.
     const std::string po = ctl::help_text("pageout");
     for (const char* w : {"--limit PAGES", "--high PCT", "--low PCT", "--object-limit PAGES",
@@ -1017,6 +1019,10 @@ void test_parse_swap() {
     CHECK(c.json);
     c = parse({"swap", "remove", "4294967295"});
     CHECK_EQ(c.swap_id, 4294967295u);
+    c = parse({"swap", "show", "2", "--json"});
+    CHECK(c.sub == ctl::Sub::SwapShow && c.json);
+    CHECK_EQ(c.swap_id, 2u);
+    CHECK(c.topic == "swap show");
 
     c = parse({"swap", "--help"});
     CHECK(c.help && c.topic == "swap");
@@ -1052,6 +1058,10 @@ void test_parse_swap_errors() {
     CHECK_THROWS(parse({"swap", "remove", "1", "2"}), UsageError);
     CHECK_THROWS(parse({"swap", "remove", "1", "--size", "1M"}), UsageError);
     CHECK_THROWS(parse({"swap", "list", "1"}), UsageError);
+    CHECK_THROWS(parse({"swap", "show"}), UsageError);
+    CHECK_THROWS(parse({"swap", "show", "x"}), UsageError);
+    CHECK_THROWS(parse({"swap", "show", "1", "2"}), UsageError);
+    CHECK_THROWS(parse({"swap", "show", "1", "--prio", "2"}), UsageError);
     CHECK_THROWS(parse({"swap", "list", "--prio", "1"}), UsageError);
 
     CHECK(failed_topic({"swap"}) == "swap");
@@ -1074,7 +1084,7 @@ void test_parse_swap_errors() {
         parse({"swap", "frob"});
         CHECK(false);
     } catch (const UsageError& e) {
-        CHECK(contains(e.what(), "unknown action 'frob' (add, remove, list)"));
+        CHECK(contains(e.what(), "unknown action 'frob' (add, remove, list, show)"));
     }
 }
 

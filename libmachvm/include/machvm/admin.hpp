@@ -391,6 +391,7 @@ enum class Sub {
     SwapAdd,
     SwapRemove,
     SwapList,
+    SwapShow,
     PageoutShow,
     PageoutSet,
     PageoutRun,
@@ -409,7 +410,7 @@ struct Command {
     std::string path; // canonical_swap_path(swap_path_arg(PATH, cwd))
     std::uint64_t size = 0;
     std::int32_t prio = 0;
-    std::uint32_t swap_id = 0;           // swap remove
+    std::uint32_t swap_id = 0;           // swap remove, swap show
     PageoutSettings pageout;             // pageout set (global)
     std::optional<std::uint64_t> object; // pageout set --object, run --object
     std::uint64_t object_limit = 0;      // pageout set --object NAME --limit

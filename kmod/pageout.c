@@ -88,10 +88,10 @@ static struct shrinker *mvm_shrinker;
 
 enum { MVM_EV_KEPT, MVM_EV_FREED, MVM_EV_RETURNING, MVM_EV_FULL };
 
-#define MVM_PASS_FORCE	(1U << 0)	/* ignore reference bits */
-#define MVM_PASS_NOIO	(1U << 1)	/* drop only; no I/O, no messages */
-#define MVM_PASS_AUTO	(1U << 2)	/* watermarks and object limits */
-#define MVM_PASS_TRY	(1U << 3)	/* never sleep on a page_mutex */
+#define MVM_PASS_FORCE	BIT(0)	/* ignore reference bits */
+#define MVM_PASS_NOIO	BIT(1)	/* drop only; no I/O, no messages */
+#define MVM_PASS_AUTO	BIT(2)	/* watermarks and object limits */
+#define MVM_PASS_TRY	BIT(3)	/* never sleep on a page_mutex */
 
 static void mvm_pageout_kick(void)
 {
@@ -195,10 +195,12 @@ static void mvm_page_untrack(struct mvm_object *obj, struct mvm_page *pg)
 	xa_erase(&obj->pages, pg->index);
 	spin_lock(&mvm_lru_lock);
 	list_del(&pg->lru);
-	if (test_bit(MVM_PG_RETURNING, &pg->flags))
+	if (test_bit(MVM_PG_RETURNING, &pg->flags)) {
 		mvm_nr_returning--;
-	else
+		atomic_dec(&obj->nr_ret);
+	} else {
 		mvm_nr_fifo--;
+	}
 	spin_unlock(&mvm_lru_lock);
 	atomic_long_dec(&obj->nr_resident);
 	atomic_long_dec(&mvm_nr_resident);
@@ -247,6 +249,25 @@ static void mvm_unmap_page(struct mvm_object *obj, pgoff_t index)
 {
 	unmap_mapping_range(obj->inode->i_mapping, (loff_t)index << PAGE_SHIFT,
 			    PAGE_SIZE, 0);
+}
+
+/*
+ * From reclaim (MVM_PASS_TRY), unmap only if nobody holds i_mmap_rwsem: a
+ * task that allocates while holding it for write may be the one
+ * reclaiming.  False: left mapped.
+ */
+static bool mvm_unmap_try(struct mvm_object *obj, pgoff_t index,
+			  unsigned int mode)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+
+	if (mode & MVM_PASS_TRY) {
+		if (!i_mmap_trylock_read(mapping))
+			return false;
+		i_mmap_unlock_read(mapping);
+	}
+	mvm_unmap_page(obj, index);
+	return true;
 }
 
 /*
@@ -352,6 +373,7 @@ static int mvm_return_start(struct mvm_object *obj, struct mvm_page *pg,
 	list_move_tail(&pg->lru, &mvm_returning);
 	mvm_nr_fifo--;
 	mvm_nr_returning++;
+	atomic_inc(&obj->nr_ret);
 	spin_unlock(&mvm_lru_lock);
 	mvm_pager_queue(pager, msg);
 	return 0;
@@ -367,8 +389,20 @@ static void mvm_return_end(struct mvm_page *pg)
 		list_move_tail(&pg->lru, &mvm_fifo);
 		mvm_nr_returning--;
 		mvm_nr_fifo++;
+		atomic_dec(&pg->obj->nr_ret);
 	}
 	spin_unlock(&mvm_lru_lock);
+}
+
+/*
+ * Drop page_mutex; a terminating object whose last return just ended is
+ * terminated now.  The caller holds a reference.
+ */
+static void mvm_obj_unlock(struct mvm_object *obj)
+{
+	mutex_unlock(&obj->page_mutex);
+	if (READ_ONCE(obj->terminating) && !atomic_read(&obj->nr_ret))
+		mvm_object_returns_done(obj);
 }
 
 /*
@@ -390,6 +424,13 @@ static int mvm_default_take(struct mvm_object *obj, struct mvm_page *pg)
 		return MVM_EV_FREED;
 	}
 	mvm_unmap_page(obj, pg->index);
+	if (READ_ONCE(obj->terminating)) {
+		/* Nobody can read it any more: no need to keep it. */
+		ret = mvm_drop(obj, pg, folio) ? MVM_EV_FREED : MVM_EV_KEPT;
+		folio_unlock(folio);
+		folio_put(folio);
+		return ret;
+	}
 	ret = mvm_write_slot(obj, pg->index, folio);
 	if (!ret) {
 		atomic64_inc(&obj->default_taken);
@@ -422,7 +463,9 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode)
 		mvm_page_untrack(obj, pg);	/* it went some other way */
 		return MVM_EV_FREED;
 	}
-	mvm_unmap_page(obj, index);	/* harvests the dirty bits */
+	/* Unmapping harvests the dirty bits. */
+	if (!(mode & MVM_PASS_NOIO))
+		mvm_unmap_try(obj, index, mode);
 	if (folio_mapped(folio))
 		goto keep;
 	dirty = folio_test_dirty(folio);
@@ -532,8 +575,11 @@ static void mvm_pass_run(struct mvm_pass *p)
 		/* The marker takes the candidate's place; it goes last. */
 		list_move(&marker.lru, &cand->lru);
 		list_move_tail(&cand->lru, &mvm_fifo);
-		ref = !(p->mode & MVM_PASS_FORCE) &&
-		      test_and_clear_bit(MVM_PG_REF, &cand->flags);
+		if (p->mode & MVM_PASS_NOIO)	/* leave the bit (and maps) */
+			ref = test_bit(MVM_PG_REF, &cand->flags);
+		else
+			ref = !(p->mode & MVM_PASS_FORCE) &&
+			      test_and_clear_bit(MVM_PG_REF, &cand->flags);
 		obj = cand->obj;
 		index = cand->index;
 		if (!kref_get_unless_zero(&obj->ref))
@@ -546,9 +592,11 @@ static void mvm_pass_run(struct mvm_pass *p)
 		atomic64_inc(&obj->scans);
 		if (ref) {
 			/* Second chance; the next touch faults and says so. */
-			atomic64_inc(&obj->ref_hits);
-			mvm_count(MACHVM_A_STAT_REF_HITS, 1);
-			mvm_unmap_page(obj, index);
+			if (!(p->mode & MVM_PASS_NOIO) &&
+			    mvm_unmap_try(obj, index, p->mode)) {
+				atomic64_inc(&obj->ref_hits);
+				mvm_count(MACHVM_A_STAT_REF_HITS, 1);
+			}
 			mvm_object_put(obj);
 			continue;
 		}
@@ -672,7 +720,7 @@ static void mvm_expire_returns(void)
 						    obj->name, due[i].index);
 				mvm_default_take(obj, pg);
 			}
-			mutex_unlock(&obj->page_mutex);
+			mvm_obj_unlock(obj);
 			mvm_object_put(obj);
 		}
 	} while (n == ARRAY_SIZE(due));
@@ -729,7 +777,39 @@ void mvm_pageout_orphan(struct mvm_object *obj)
 	xa_for_each(&obj->pages, index, pg)
 		if (test_bit(MVM_PG_RETURNING, &pg->flags))
 			mvm_default_take(obj, pg);
+	mvm_obj_unlock(obj);
+}
+
+/*
+ * The object's last mapping and right are gone: send its written and
+ * precious pages back to the pager.  True if returns are outstanding
+ * (then the last one to end terminates the object).
+ */
+bool mvm_pageout_terminate(struct mvm_object *obj)
+{
+	struct mvm_page *pg;
+	struct folio *folio;
+	unsigned long index;
+	bool pending;
+
+	mutex_lock(&obj->page_mutex);
+	WRITE_ONCE(obj->terminating, true);
+	xa_for_each(&obj->pages, index, pg) {
+		if (test_bit(MVM_PG_RETURNING, &pg->flags))
+			continue;
+		folio = mvm_lock_folio(obj->inode->i_mapping, index);
+		if (!folio)
+			continue;
+		mvm_unmap_page(obj, index);
+		if (folio_test_dirty(folio) ||
+		    test_bit(MVM_PG_PRECIOUS, &pg->flags))
+			mvm_return_start(obj, pg, folio, 0, 0);
+		folio_unlock(folio);
+		folio_put(folio);
+	}
+	pending = atomic_read(&obj->nr_ret);
 	mutex_unlock(&obj->page_mutex);
+	return pending;
 }
 
 /* RETURN_COPY: copy pages under DATA_RETURN to the pager. */
@@ -800,7 +880,7 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		folio_unlock(folio);
 		folio_put(folio);
 	}
-	mutex_unlock(&obj->page_mutex);
+	mvm_obj_unlock(obj);
 	return 0;
 }
 
@@ -913,18 +993,21 @@ static unsigned long mvm_shrink_count(struct shrinker *s,
 }
 
 /*
- * Linux needs memory: drop what needs no I/O now (never sleeping on our
- * locks), and have the daemon page out the rest.
+ * Linux needs memory: page out now, as Linux's own reclaim writes to swap
+ * (never sleeping on our locks; without __GFP_IO/__GFP_FS only dropping
+ * what needs no I/O), and have the daemon do what is left.
  */
 static unsigned long mvm_shrink_scan(struct shrinker *s,
 				     struct shrink_control *sc)
 {
+	bool io = (sc->gfp_mask & (__GFP_IO | __GFP_FS)) ==
+		  (__GFP_IO | __GFP_FS);
 	struct mvm_pass p = {
 		.target = sc->nr_to_scan,
-		.mode = MVM_PASS_NOIO | MVM_PASS_TRY,
+		.mode = MVM_PASS_TRY | (io ? 0 : MVM_PASS_NOIO),
 	};
 
-	if (!(sc->gfp_mask & __GFP_FS) || !mutex_trylock(&mvm_pageout_mutex))
+	if (!mutex_trylock(&mvm_pageout_mutex))
 		return SHRINK_STOP;
 	mvm_pass_run(&p);
 	mutex_unlock(&mvm_pageout_mutex);

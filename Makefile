@@ -99,7 +99,8 @@ $(PRELOAD): libmachvm/preload/preload.cpp libmachvm/preload/heap.hpp kmod/uapi/m
 		| $(DEPS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -fPIC -shared -fno-exceptions -fno-rtti -Wl,--as-needed $< -o $@ -ldl
-$(BUILD)/tests/unit/heap_test: $(PRELOAD)
+$(BUILD)/obj/tests/unit/heap_test.o: libmachvm/preload/heap.hpp
+$(BUILD)/tests/unit/preload_test: $(PRELOAD)
 
 check: $(DEPS)
 	bash scripts/check.sh

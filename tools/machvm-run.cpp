@@ -27,7 +27,7 @@
 namespace {
 
 constexpr const char* kProg = "machvm-run";
-constexpr int kExitOwn = 125;      // machvm-run itself failed
+constexpr int kExitOwn = 125;       // machvm-run itself failed
 constexpr int kExitCannotRun = 126; // found but not executable
 constexpr int kExitNotFound = 127;
 constexpr std::uint64_t kDefaultResident = std::uint64_t{64} << 20;
@@ -255,8 +255,9 @@ std::optional<Counters> read_counters() {
     if (genl_connect(sk) == 0 && (family = genl_ctrl_resolve(sk, MACHVM_GENL_NAME)) >= 0) {
         nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, stats_cb, &c);
         nl_msg* m = nlmsg_alloc();
-        if (m && genlmsg_put(m, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0,
-                             MACHVM_GENL_CMD_GET_STATS, MACHVM_GENL_VERSION) &&
+        if (m &&
+            genlmsg_put(m, NL_AUTO_PORT, NL_AUTO_SEQ, family, 0, 0, MACHVM_GENL_CMD_GET_STATS,
+                        MACHVM_GENL_VERSION) &&
             nl_send_auto(sk, m) >= 0 && nl_recvmsgs_default(sk) >= 0)
             res = c;
         nlmsg_free(m);
@@ -271,9 +272,9 @@ void print_delta(const Counters& a, const Counters& b) {
         const char* name;
     };
     static constexpr Item kItems[] = {
-        {MACHVM_A_STAT_FAULTS, "faults"},           {MACHVM_A_STAT_PAGEOUTS, "pageouts"},
-        {MACHVM_A_STAT_PAGEINS, "pageins"},         {MACHVM_A_STAT_SWAP_WRITES, "swap_writes"},
-        {MACHVM_A_STAT_SWAP_FULL, "swap_full"},     {MACHVM_A_STAT_LIMIT_WAITS, "limit_waits"},
+        {MACHVM_A_STAT_FAULTS, "faults"},       {MACHVM_A_STAT_PAGEOUTS, "pageouts"},
+        {MACHVM_A_STAT_PAGEINS, "pageins"},     {MACHVM_A_STAT_SWAP_WRITES, "swap_writes"},
+        {MACHVM_A_STAT_SWAP_FULL, "swap_full"}, {MACHVM_A_STAT_LIMIT_WAITS, "limit_waits"},
         {MACHVM_A_STAT_SIGBUS, "sigbus"},
     };
     std::string s;
@@ -330,8 +331,7 @@ int run(int argc, char** argv) {
 
     const auto before = read_counters();
     std::fprintf(stderr, "%s: %s with %s, resident limit %llu KiB, object %llu MiB\n", kProg,
-                 o.argv[0].c_str(), lib.c_str(),
-                 static_cast<unsigned long long>(o.resident >> 10),
+                 o.argv[0].c_str(), lib.c_str(), static_cast<unsigned long long>(o.resident >> 10),
                  static_cast<unsigned long long>(o.size >> 20));
     // Signals that would reach the whole process group reach the child too;
     // we wait for it either way.

@@ -56,8 +56,8 @@ struct Tag {
     std::uint32_t head;
     std::uint32_t prev;
     std::uint32_t next;
-    std::uint16_t used;   // span: blocks handed out
-    std::uint16_t bump;   // span: blocks never handed out start here
+    std::uint16_t used;     // span: blocks handed out
+    std::uint16_t bump;     // span: blocks never handed out start here
     std::uint64_t freelist; // span: byte offset in the region + 1 of a freed block, 0: none
 };
 static_assert(sizeof(Tag) == 32);

@@ -219,10 +219,19 @@ void do_init() noexcept {
             int e = errno;
             ::close(fd); // the mapping keeps the object
             if (base == MAP_FAILED)
-                line().s("cannot map the heap object: ").s(errname(e)).s("; using private memory").out();
+                line()
+                    .s("cannot map the heap object: ")
+                    .s(errname(e))
+                    .s("; using private memory")
+                    .out();
         } else {
-            line().s("cannot create the heap object (").s(MACHVM_DEVICE).s("): ")
-                .s(errname(-fd)).s("; using private memory").out();
+            line()
+                .s("cannot create the heap object (")
+                .s(MACHVM_DEVICE)
+                .s("): ")
+                .s(errname(-fd))
+                .s("; using private memory")
+                .out();
         }
     }
     if (base == MAP_FAILED) {
@@ -242,7 +251,11 @@ void do_init() noexcept {
             l.s("heap in machvm object ").u(g_name);
         else
             l.s(g_backing == Backing::Memfd ? "heap in a memfd" : "heap in private memory");
-        l.s(", ").u(size >> 20).s(" MiB virtual, resident limit ").u(g_limit_pages).s(" pages")
+        l.s(", ")
+            .u(size >> 20)
+            .s(" MiB virtual, resident limit ")
+            .u(g_limit_pages)
+            .s(" pages")
             .out();
     }
 }
@@ -334,8 +347,7 @@ void fork_child() noexcept {
         void* t = sys_mmap(nullptr, used, kRW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (t == MAP_FAILED) {
             release_parent();
-            line().s("fork: no memory to copy the heap; the child shares it with its parent")
-                .out();
+            line().s("fork: no memory to copy the heap; the child shares it with its parent").out();
             return;
         }
         tmp = static_cast<char*>(t);
@@ -352,10 +364,11 @@ void fork_child() noexcept {
     g_heap.for_each_own([&](std::uint32_t first, std::uint32_t n) {
         const std::size_t off = std::size_t{first} << kPageShift;
         const std::size_t len = std::size_t{n} << kPageShift;
-        void* r = fd >= 0 ? sys_mmap(base + off, len, kRW, MAP_SHARED | MAP_FIXED | MAP_NORESERVE,
-                                     fd, static_cast<off_t>(off))
-                          : sys_mmap(base + off, len, kRW,
-                                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+        void* r = fd >= 0
+                      ? sys_mmap(base + off, len, kRW, MAP_SHARED | MAP_FIXED | MAP_NORESERVE, fd,
+                                 static_cast<off_t>(off))
+                      : sys_mmap(base + off, len, kRW,
+                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
         ok = ok && r != MAP_FAILED;
     });
     if (fd >= 0)
@@ -448,7 +461,9 @@ __attribute__((destructor)) void preload_fini() {
         .out();
 }
 
-bool pow2(std::size_t a) noexcept { return a && !(a & (a - 1)); }
+bool pow2(std::size_t a) noexcept {
+    return a && !(a & (a - 1));
+}
 
 void* aligned(std::size_t align, std::size_t n) noexcept {
     if (ready()) {
@@ -457,7 +472,6 @@ void* aligned(std::size_t align, std::size_t n) noexcept {
     }
     return fallback_note(__libc_memalign(align, n));
 }
-
 
 } // namespace
 
@@ -585,15 +599,15 @@ __attribute__((visibility("default"))) size_t malloc_usable_size(void* p) noexce
 __attribute__((visibility("default"))) void* mmap(void* addr, size_t len, int prot, int flags,
                                                   int fd, off_t off) noexcept {
     constexpr int kServed = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_POPULATE;
-    const bool anon_rw = (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE &&
-                         prot == kRW;
+    const bool anon_rw =
+        (flags & MAP_ANONYMOUS) && (flags & MAP_TYPE) == MAP_PRIVATE && prot == kRW;
     if (anon_rw && !addr && len && (flags & ~kServed) == 0 && ready()) {
         if (void* p = g_heap.map(len))
             return p;
     }
     if (addr && (flags & MAP_FIXED) && in_region(addr)) {
-        const std::size_t room = g_heap.size() - static_cast<std::size_t>(
-                                                     static_cast<char*>(addr) - g_heap.base());
+        const std::size_t room =
+            g_heap.size() - static_cast<std::size_t>(static_cast<char*>(addr) - g_heap.base());
         const std::size_t inlen = len < room ? len : room;
         if (anon_rw && inlen == len && (flags & ~(kServed | MAP_FIXED)) == 0 &&
             g_heap.all_mmap(addr, len)) {
@@ -616,8 +630,8 @@ __attribute__((visibility("default"))) int munmap(void* addr, size_t len) noexce
             errno = EINVAL;
             return -1;
         }
-        const std::size_t room = g_heap.size() - static_cast<std::size_t>(
-                                                     static_cast<char*>(addr) - g_heap.base());
+        const std::size_t room =
+            g_heap.size() - static_cast<std::size_t>(static_cast<char*>(addr) - g_heap.base());
         const std::size_t inlen = len < room ? len : room;
         if (g_prot_changed.load() && g_heap.all_mmap(addr, inlen))
             sys_mprotect(addr, inlen, kRW);

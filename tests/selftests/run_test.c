@@ -11,152 +11,21 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/genetlink.h>
-#include <linux/netlink.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "mvm_genl.h"
 #include "mvm_test.h"
 
 #define RUN "/bin/machvm-run"
 #define SWAPFILE "/tmp/run.swap"
-
-/* ---- a minimal generic netlink client (static binary: no libnl) ---- */
-
-struct nlreq {
-	struct nlmsghdr n;
-	struct genlmsghdr g;
-	char buf[512];
-};
-
-static void put_attr(struct nlreq *r, int type, const void *data, int len)
-{
-	struct nlattr *a = (struct nlattr *)((char *)r + NLMSG_ALIGN(r->n.nlmsg_len));
-
-	a->nla_type = type;
-	a->nla_len = NLA_HDRLEN + len;
-	memcpy((char *)a + NLA_HDRLEN, data, len);
-	r->n.nlmsg_len = NLMSG_ALIGN(r->n.nlmsg_len) + NLA_ALIGN(a->nla_len);
-}
-
-/* Sends one request; the reply (if any) goes to resp.  0 or -errno. */
-static int genl_call(int family, int cmd, struct nlreq *r, char *resp, int rlen)
-{
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
-	int ret = -EIO;
-
-	if (fd < 0)
-		return -errno;
-	r->n.nlmsg_type = family;
-	r->n.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
-	r->n.nlmsg_seq = 1;
-	r->g.cmd = cmd;
-	r->g.version = 1;
-	if (sendto(fd, r, r->n.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	for (;;) {
-		char buf[8192];
-		int n = recv(fd, buf, sizeof(buf), 0);
-		struct nlmsghdr *h;
-
-		if (n < 0) {
-			ret = -errno;
-			goto out;
-		}
-		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = NLMSG_DATA(h);
-
-				ret = e->error;
-				goto out;
-			}
-			if (resp && (int)h->nlmsg_len <= rlen)
-				memcpy(resp, h, h->nlmsg_len);
-		}
-	}
-out:
-	close(fd);
-	return ret;
-}
-
-/* Calls fn for each attribute in [p, p + len). */
-#define for_each_attr(a, p, len)                                          \
-	for (a = (struct nlattr *)(p);                                     \
-	     (char *)a + NLA_HDRLEN <= (char *)(p) + (len) &&              \
-	     a->nla_len >= NLA_HDRLEN;                                     \
-	     a = (struct nlattr *)((char *)a + NLA_ALIGN(a->nla_len)))
-
-static int machvm_family(void)
-{
-	struct nlreq r = { .n.nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN) };
-	char resp[4096];
-	struct nlmsghdr *h = (struct nlmsghdr *)resp;
-	struct nlattr *a;
-	int ret;
-
-	put_attr(&r, CTRL_ATTR_FAMILY_NAME, MACHVM_GENL_NAME, sizeof(MACHVM_GENL_NAME));
-	memset(resp, 0, sizeof(resp));
-	ret = genl_call(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, &r, resp, sizeof(resp));
-	if (ret)
-		return ret;
-	for_each_attr(a, (char *)NLMSG_DATA(h) + GENL_HDRLEN,
-		      h->nlmsg_len - NLMSG_LENGTH(GENL_HDRLEN))
-		if (a->nla_type == CTRL_ATTR_FAMILY_ID)
-			return *(uint16_t *)((char *)a + NLA_HDRLEN);
-	return -ENOENT;
-}
-
-/* The global counters, by MACHVM_A_STAT_*.  0 or -errno. */
-static int get_stats(uint64_t *st)
-{
-	struct nlreq r = { .n.nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN) };
-	char resp[8192];
-	struct nlmsghdr *h = (struct nlmsghdr *)resp;
-	struct nlattr *a, *s;
-	int fam = machvm_family(), ret;
-
-	if (fam < 0)
-		return fam;
-	memset(resp, 0, sizeof(resp));
-	memset(st, 0, sizeof(uint64_t) * (MACHVM_A_STAT_MAX + 1));
-	ret = genl_call(fam, MACHVM_GENL_CMD_GET_STATS, &r, resp, sizeof(resp));
-	if (ret)
-		return ret;
-	for_each_attr(a, (char *)NLMSG_DATA(h) + GENL_HDRLEN,
-		      h->nlmsg_len - NLMSG_LENGTH(GENL_HDRLEN)) {
-		if ((a->nla_type & NLA_TYPE_MASK) != MACHVM_A_STATS)
-			continue;
-		for_each_attr(s, (char *)a + NLA_HDRLEN, a->nla_len - NLA_HDRLEN)
-			if (s->nla_type <= MACHVM_A_STAT_MAX &&
-			    s->nla_len == NLA_HDRLEN + 8)
-				memcpy(&st[s->nla_type], (char *)s + NLA_HDRLEN, 8);
-	}
-	return 0;
-}
-
-/* MACHVM_GENL_CMD_SWAP_ADD directly (when machvmctl has no swap yet). */
-static int swap_add_genl(const char *path, uint64_t size)
-{
-	struct nlreq r = { .n.nlmsg_len = NLMSG_LENGTH(GENL_HDRLEN) };
-	int fam = machvm_family();
-
-	if (fam < 0)
-		return fam;
-	put_attr(&r, MACHVM_A_SWAP_PATH, path, strlen(path) + 1);
-	put_attr(&r, MACHVM_A_SWAP_SIZE, &size, sizeof(size));
-	return genl_call(fam, MACHVM_GENL_CMD_SWAP_ADD, &r, NULL, 0);
-}
 
 /* ---- running programs ---- */
 
@@ -244,7 +113,7 @@ static int ensure_swap(void)
 	rc = run_prog("/tmp/run-swap.out", "/tmp/run-swap.err", NULL, argv);
 	if (rc == 0)
 		return 0;
-	rc = swap_add_genl(SWAPFILE, 256ULL << 20);
+	rc = mvm_swap_add(SWAPFILE, 256ULL << 20, 0, NULL);
 	if (rc == -EBUSY)
 		return 0;
 	if (rc)
@@ -253,16 +122,35 @@ static int ensure_swap(void)
 	return rc;
 }
 
+/* Removes the store ensure_swap added (found by its path), and the file. */
+static void remove_swap(void)
+{
+	struct mvm_nlreply r;
+	uint32_t id;
+
+	for (id = 1; id < 256; id++) {
+		if (mvm_swap_info(id, &r) == 0 && strcmp(r.path, SWAPFILE) == 0) {
+			mvm_swap_remove(id);
+			break;
+		}
+	}
+	unlink(SWAPFILE);
+}
+
 FIXTURE(run) {
-	int unused;
+	int swap;
 };
 
 FIXTURE_SETUP(run)
 {
+	self->swap = ensure_swap();
+	ASSERT_EQ(0, self->swap);
 }
 
 FIXTURE_TEARDOWN(run)
 {
+	if (self->swap == 0)
+		remove_swap();
 }
 
 static double now(void)
@@ -275,7 +163,13 @@ static double now(void)
 
 TEST_F_TIMEOUT(run, memtester_pages_through_swap, 540)
 {
+	static const int stats[] = {
+		MACHVM_A_STAT_PAGEOUTS, MACHVM_A_STAT_PAGEINS,
+		MACHVM_A_STAT_SWAP_WRITES, MACHVM_A_STAT_LIMIT_WAITS,
+		MACHVM_A_STAT_SIGBUS,
+	};
 	uint64_t before[MACHVM_A_STAT_MAX + 1], after[MACHVM_A_STAT_MAX + 1];
+	unsigned int i;
 	const char *mt = memtester_path();
 	char mtbuf[64];
 	char *env[] = { NULL, NULL };
@@ -287,8 +181,10 @@ TEST_F_TIMEOUT(run, memtester_pages_through_swap, 540)
 
 	if (!mt)
 		SKIP(return, "memtester is not in the VM");
-	ASSERT_EQ(0, ensure_swap());
-	ASSERT_EQ(0, get_stats(before));
+	for (i = 0; i < sizeof(stats) / sizeof(stats[0]); i++) {
+		before[stats[i]] = mvm_stat(stats[i]);
+		ASSERT_NE(~0ULL, before[stats[i]]);
+	}
 	/*
 	 * Stuck Address (always run) plus the tests selected here pass over
 	 * all 48 MiB dozens of times, each pass paging most of it out and in
@@ -308,7 +204,8 @@ TEST_F_TIMEOUT(run, memtester_pages_through_swap, 540)
 	/* The heap was a machvm object, not the fallback private memory. */
 	EXPECT_NE(NULL, strstr(err, "heap in machvm object"));
 	EXPECT_NE(NULL, strstr(slurp("/tmp/run-memtester.out"), "Done."));
-	ASSERT_EQ(0, get_stats(after));
+	for (i = 0; i < sizeof(stats) / sizeof(stats[0]); i++)
+		after[stats[i]] = mvm_stat(stats[i]);
 	ksft_print_msg("pageouts %llu, pageins %llu, swap writes %llu, limit waits %llu\n",
 		       (unsigned long long)(after[MACHVM_A_STAT_PAGEOUTS] -
 					    before[MACHVM_A_STAT_PAGEOUTS]),
@@ -329,14 +226,13 @@ TEST_F_TIMEOUT(run, memtester_pages_through_swap, 540)
 }
 
 /* The program's exit status comes through, with and without --verbose. */
-TEST(exit_status)
+TEST_F(run, exit_status)
 {
 	char *plain[] = { RUN, "--resident", "1M", "--", "/bin/sh", "-c",
 			  "exit 7", NULL };
 	char *verbose[] = { RUN, "-v", "--resident=1M", "/bin/sh", "-c",
 			    "kill -TERM $$", NULL };
 
-	ASSERT_EQ(0, ensure_swap());
 	EXPECT_EQ(7, run_prog("/tmp/run.out", "/tmp/run.err", NULL, plain));
 	EXPECT_EQ(128 + 15, run_prog("/tmp/run.out", "/tmp/run.err", NULL, verbose));
 }
@@ -346,14 +242,13 @@ TEST(exit_status)
  * under machvm-run preloads it; with --verbose it forks and the child
  * copies the heap to an object of its own before it executes the shell.
  */
-TEST(fork_copies_heap)
+TEST_F(run, fork_copies_heap)
 {
 	char *argv[] = { RUN, "-v", "--resident", "1M", "--", RUN, "-v",
 			 "--resident", "2M", "--", "/bin/sh", "-c", "exit 3",
 			 NULL };
 	const char *err;
 
-	ASSERT_EQ(0, ensure_swap());
 	EXPECT_EQ(3, run_prog("/tmp/run.out", "/tmp/run.err", NULL, argv));
 	err = slurp("/tmp/run.err");
 	EXPECT_NE(NULL, strstr(err, "fork: child heap copied to machvm object"));
@@ -363,13 +258,12 @@ TEST(fork_copies_heap)
 }
 
 /* The shell and its pipeline run (busybox is static: exec only). */
-TEST(shell_pipeline)
+TEST_F(run, shell_pipeline)
 {
 	char *argv[] = { RUN, "--resident", "256K", "--", "/bin/sh", "-c",
 			 "x=$(echo machvm | tr a-z A-Z); echo $x | cat; "
 			 "seq 1 30000 | sort -rn | head -n 1", NULL };
 
-	ASSERT_EQ(0, ensure_swap());
 	ASSERT_EQ(0, run_prog("/tmp/run.out", "/tmp/run.err", NULL, argv));
 	EXPECT_STREQ("MACHVM\n30000\n", slurp("/tmp/run.out"));
 }

@@ -252,6 +252,25 @@ static void mvm_unmap_page(struct mvm_object *obj, pgoff_t index)
 }
 
 /*
+ * From reclaim (MVM_PASS_TRY), unmap only if nobody holds i_mmap_rwsem: a
+ * task that allocates while holding it for write may be the one
+ * reclaiming.  False: left mapped.
+ */
+static bool mvm_unmap_try(struct mvm_object *obj, pgoff_t index,
+			  unsigned int mode)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+
+	if (mode & MVM_PASS_TRY) {
+		if (!i_mmap_trylock_read(mapping))
+			return false;
+		i_mmap_unlock_read(mapping);
+	}
+	mvm_unmap_page(obj, index);
+	return true;
+}
+
+/*
  * Write locked, unmapped @folio to the swap slot of @index, allocating one
  * if it has none.  page_mutex held.  The dirty bit is cleared first: a
  * write through a pin that lands meanwhile sets it again.
@@ -444,7 +463,9 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode)
 		mvm_page_untrack(obj, pg);	/* it went some other way */
 		return MVM_EV_FREED;
 	}
-	mvm_unmap_page(obj, index);	/* harvests the dirty bits */
+	/* Unmapping harvests the dirty bits. */
+	if (!(mode & MVM_PASS_NOIO))
+		mvm_unmap_try(obj, index, mode);
 	if (folio_mapped(folio))
 		goto keep;
 	dirty = folio_test_dirty(folio);
@@ -554,8 +575,11 @@ static void mvm_pass_run(struct mvm_pass *p)
 		/* The marker takes the candidate's place; it goes last. */
 		list_move(&marker.lru, &cand->lru);
 		list_move_tail(&cand->lru, &mvm_fifo);
-		ref = !(p->mode & MVM_PASS_FORCE) &&
-		      test_and_clear_bit(MVM_PG_REF, &cand->flags);
+		if (p->mode & MVM_PASS_NOIO)	/* leave the bit (and maps) */
+			ref = test_bit(MVM_PG_REF, &cand->flags);
+		else
+			ref = !(p->mode & MVM_PASS_FORCE) &&
+			      test_and_clear_bit(MVM_PG_REF, &cand->flags);
 		obj = cand->obj;
 		index = cand->index;
 		if (!kref_get_unless_zero(&obj->ref))
@@ -568,9 +592,11 @@ static void mvm_pass_run(struct mvm_pass *p)
 		atomic64_inc(&obj->scans);
 		if (ref) {
 			/* Second chance; the next touch faults and says so. */
-			atomic64_inc(&obj->ref_hits);
-			mvm_count(MACHVM_A_STAT_REF_HITS, 1);
-			mvm_unmap_page(obj, index);
+			if (!(p->mode & MVM_PASS_NOIO) &&
+			    mvm_unmap_try(obj, index, p->mode)) {
+				atomic64_inc(&obj->ref_hits);
+				mvm_count(MACHVM_A_STAT_REF_HITS, 1);
+			}
 			mvm_object_put(obj);
 			continue;
 		}
@@ -967,18 +993,21 @@ static unsigned long mvm_shrink_count(struct shrinker *s,
 }
 
 /*
- * Linux needs memory: drop what needs no I/O now (never sleeping on our
- * locks), and have the daemon page out the rest.
+ * Linux needs memory: page out now, as Linux's own reclaim writes to swap
+ * (never sleeping on our locks; without __GFP_IO/__GFP_FS only dropping
+ * what needs no I/O), and have the daemon do what is left.
  */
 static unsigned long mvm_shrink_scan(struct shrinker *s,
 				     struct shrink_control *sc)
 {
+	bool io = (sc->gfp_mask & (__GFP_IO | __GFP_FS)) ==
+		  (__GFP_IO | __GFP_FS);
 	struct mvm_pass p = {
 		.target = sc->nr_to_scan,
-		.mode = MVM_PASS_NOIO | MVM_PASS_TRY,
+		.mode = MVM_PASS_TRY | (io ? 0 : MVM_PASS_NOIO),
 	};
 
-	if (!(sc->gfp_mask & __GFP_FS) || !mutex_trylock(&mvm_pageout_mutex))
+	if (!mutex_trylock(&mvm_pageout_mutex))
 		return SHRINK_STOP;
 	mvm_pass_run(&p);
 	mutex_unlock(&mvm_pageout_mutex);

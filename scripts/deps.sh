@@ -17,6 +17,7 @@ PKGS=(build-essential bc kmod flex bison libelf-dev libssl-dev
       qemu-system-x86 busybox-static cpio gzip xz-utils zstd
       liburing-dev libnl-3-dev libnl-genl-3-dev pkg-config
       sparse clang-format python3 perl file git)
+PKGS+=(memtester)	# run_test: a real program under machvm-run in the VM
 
 missing=()
 for p in "${PKGS[@]}"; do

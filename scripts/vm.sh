@@ -34,7 +34,9 @@ for rel in "${KERNELS[@]}"; do
 	bash "$ROOT/tests/vm/mkinitramfs.sh" "$out/initramfs.cpio.gz" \
 		"$BUILD/kmod/$rel/machvm.ko" --tests "$testdir" "${args[@]}" \
 		--file "$ROOT/tests/vm/demo.sh:demo.sh" \
-		--file "$ROOT/tests/vm/bench.sh:bench.sh"
+		--file "$ROOT/tests/vm/bench.sh:bench.sh" \
+		--file "$BUILD/lib/libmachvm-preload.so:lib/libmachvm-preload.so" \
+		--bin /usr/sbin/memtester
 	expect=$(cd "$testdir" && ls | sort | paste -sd, -)
 	python3 "$ROOT/tests/vm/run.py" --kernel-dir "$BUILD/kernels/$rel" \
 		--initrd "$out/initramfs.cpio.gz" --mode "$MODE" --out "$out" \

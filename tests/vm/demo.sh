@@ -70,7 +70,9 @@ echo "== an unmodified program (memtester, which checks its own memory) with"
 echo "   its heap in an anonymous machvm object, 2 MiB resident for 8 MiB:"
 MEMTESTER_TEST_MASK=0x3 machvm-run --resident 2M --verbose -- memtester 8M 1 \
 	> /tmp/memtester.out 2> /tmp/run.err
-grep -E 'Done|ok|FAIL' /tmp/memtester.out | tr -d '\b' | sed 's/  */ /g' | head -n 5
+tr -d '\b' < /tmp/memtester.out |
+	awk -F' : ' '/ : / { n = split($2, w, " "); printf "  %s: %s\n", $1, w[n] }
+		/^Done/ { print "  " $0 }' | sed 's/^  */  /'
 cat /tmp/run.err
 machvmctl stats > /tmp/stats.after
 echo

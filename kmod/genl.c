@@ -246,18 +246,20 @@ static int mvm_genl_set_pageout(struct sk_buff *skb, struct genl_info *info)
 
 	if (!netlink_capable(skb, CAP_SYS_ADMIN))
 		return -EPERM;
+	/* Everything is checked before anything is applied. */
 	if (a[MACHVM_A_OBJ_NAME] || a[MACHVM_A_OBJ_LIMIT]) {
+		struct mvm_object *obj;
+
 		if (!a[MACHVM_A_OBJ_NAME] || !a[MACHVM_A_OBJ_LIMIT]) {
 			GENL_SET_ERR_MSG(info, "an object limit needs a name and a limit");
 			return -EINVAL;
 		}
-		ret = mvm_object_set_limit(nla_get_u64(a[MACHVM_A_OBJ_NAME]),
-					   nla_get_u64(a[MACHVM_A_OBJ_LIMIT]));
-		if (ret) {
+		obj = mvm_object_get(nla_get_u64(a[MACHVM_A_OBJ_NAME]));
+		if (!obj) {
 			GENL_SET_ERR_MSG(info, "no such object");
-			return ret;
+			return -ENOENT;
 		}
-		any = true;
+		mvm_object_put(obj);
 	}
 	mvm_pageout_get(&t, &resident, &returning, &stuck);
 	if (a[MACHVM_A_PO_LIMIT])
@@ -278,6 +280,15 @@ static int mvm_genl_set_pageout(struct sk_buff *skb, struct genl_info *info)
 		ret = mvm_pageout_set(&t, &why);
 		if (ret) {
 			mvm_errmsg(info, why);
+			return ret;
+		}
+		any = true;
+	}
+	if (a[MACHVM_A_OBJ_NAME]) {
+		ret = mvm_object_set_limit(nla_get_u64(a[MACHVM_A_OBJ_NAME]),
+					   nla_get_u64(a[MACHVM_A_OBJ_LIMIT]));
+		if (ret) {
+			GENL_SET_ERR_MSG(info, "no such object");
 			return ret;
 		}
 		any = true;

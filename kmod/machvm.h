@@ -39,8 +39,10 @@
  *   goes when the page is freed, taken by its pager, or the object dies.
  *
  * Lock order: obj->supply_sem -> mvm_pageout_mutex -> obj->page_mutex ->
- *   mvm_stores_sem -> folio lock -> obj->lock -> pager->lock;
- *   mvm_lru_lock and store->lock are innermost spinlocks.
+ *   folio lock -> mvm_stores_sem (read; swap I/O) -> obj->lock ->
+ *   pager->lock; mvm_lru_lock and store->lock are innermost spinlocks.
+ *   Swap I/O runs under memalloc_noio_save(): reclaim never recurses
+ *   into a store, and the shrinker never does I/O from direct reclaim.
  */
 #ifndef _MACHVM_H
 #define _MACHVM_H
@@ -118,7 +120,8 @@ struct mvm_object {
 	atomic_long_t nr_swapped;	/* entries in swap */
 	u64 limit;		/* resident limit, pages, 0: none; WRITE_ONCE */
 	bool anon;		/* no pager: zero-fill, default pager */
-	bool terminating;	/* released; returns before terminate
+	bool releasing;		/* last right gone, returning written pages */
+	bool terminating;	/* every terminate-time return started
 				 * (set under page_mutex)
 				 */
 	bool term_sent;		/* terminate done; xchg */
@@ -158,7 +161,6 @@ enum {
 	MVM_PG_RETURNING,	/* under DATA_RETURN; on mvm_returning */
 	MVM_PG_PRECIOUS,	/* supplied precious: return even when clean */
 	MVM_PG_KEEP,		/* RETURNING for a lock_request without flush */
-	MVM_PG_DIRTY_RET,	/* RETURNING page was dirty when sent */
 };
 
 struct mvm_page {
@@ -170,6 +172,7 @@ struct mvm_page {
 	pgoff_t index;
 	unsigned long flags;	/* MVM_PG_* */
 	unsigned long deadline;	/* RETURNING: answer due (jiffies) */
+	u64 ret_seq;		/* RETURNING: seq of its DATA_RETURN */
 };
 
 #define MVM_SLOT_SHIFT		40
@@ -220,7 +223,7 @@ int mvm_pager_create(struct machvm_pager_create *pc,
 unsigned int mvm_pager_count(void);
 void mvm_pager_get(struct mvm_pager *pager);
 void mvm_pager_put(struct mvm_pager *pager);
-void mvm_pager_queue(struct mvm_pager *pager, struct mvm_msg *msg);
+u64 mvm_pager_queue(struct mvm_pager *pager, struct mvm_msg *msg);
 bool mvm_pager_unqueue(struct mvm_pager *pager, struct mvm_msg *msg);
 int mvm_pager_exec(struct mvm_pager *pager, const struct machvm_cmd *c);
 bool mvm_pager_pop(struct mvm_pager *pager, struct machvm_msg *out);
@@ -251,6 +254,7 @@ int mvm_page_track(struct mvm_object *obj, pgoff_t index,
 		   unsigned long pgflags);
 void mvm_page_referenced(struct mvm_object *obj, pgoff_t index);
 void mvm_pages_release(struct mvm_object *obj);
+bool mvm_room(struct mvm_object *obj);
 int mvm_throttle(struct mvm_object *obj);
 void mvm_reclaim_object(struct mvm_object *obj, unsigned long nr);
 void mvm_pageout_orphan(struct mvm_object *obj);
@@ -266,9 +270,9 @@ void mvm_object_limit_changed(u64 old, u64 new);
 int mvm_object_set_limit(u64 name, u64 limit);
 void mvm_pageout_unstick(void);
 int mvm_return_copy(struct mvm_object *obj, pgoff_t start, pgoff_t n,
-		    char __user *dst);
+		    u64 seq, char __user *dst);
 int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
-		    int error);
+		    u64 seq, int error);
 int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		     u32 flags);
 u64 mvm_object_dirty(struct mvm_object *obj);
@@ -277,6 +281,7 @@ u64 mvm_object_dirty(struct mvm_object *obj);
 int mvm_swap_init(void);
 void mvm_swap_exit(void);
 #define MVM_IO_MAX	32	/* pages per swap request */
+#define MVM_MAX_LIMIT	(1ULL << 40)	/* pages; keeps the arithmetic sane */
 int mvm_slot_alloc(u64 *slot);
 int mvm_slot_alloc_run(unsigned int want, u64 *slot);
 int mvm_slot_io_vec(u64 slot, struct folio **folios, unsigned int nr,

@@ -243,8 +243,8 @@ static bool mvm_range_busy(struct mvm_object *obj, pgoff_t start,
 	list_for_each_entry(req, &obj->reqs, node)
 		if (req->start < end && start < req->start + req->npages)
 			return true;
-	for (i = start; i < end; i++)
-		if (mvm_page_present(mapping, i))
+	for (i = start; i < end; i++)	/* resident, or in swap */
+		if (mvm_page_present(mapping, i) || xa_load(&obj->swap, i))
 			return true;
 	return false;
 }
@@ -515,6 +515,17 @@ int mvm_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
 	folio = filemap_lock_folio(mapping, index);
 	if (!IS_ERR_OR_NULL(folio))
 		goto found;
+	/* After DESTROY's truncation nothing comes back. */
+	if (READ_ONCE(obj->destroyed) && !READ_ONCE(obj->releasing)) {
+		if (!dirty)
+			return -EIO;
+		if (entry) {	/* a store's drain: the data is dead */
+			xa_erase(&obj->swap, index);
+			atomic_long_dec(&obj->nr_swapped);
+			mvm_slot_free(xa_to_value(entry));
+		}
+		return 0;
+	}
 	if (!entry && !obj->anon)
 		return -ENOENT;
 	if (entry && !dirty)
@@ -617,7 +628,6 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 	struct mvm_object *obj = file->private_data;
 	struct address_space *mapping = file->f_mapping;
 	pgoff_t index = vmf->pgoff;
-	bool throttled = false;
 	struct folio *folio;
 	vm_fault_t ret;
 	int err;
@@ -637,15 +647,22 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 		/* The page is missing: a failed wait's retry ends here. */
 		if (mvm_take_owed(obj, index))
 			goto sigbus;
-		/* Room under the resident limits (never under GUP's lock). */
-		if (!throttled && (vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
-		    !(vmf->flags & FAULT_FLAG_RETRY_NOWAIT)) {
-			throttled = true;
+		/*
+		 * Room under the resident limits: wait for pageout without
+		 * the fault lock, then retry (once; never under GUP's lock).
+		 */
+		if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
+		    !(vmf->flags & (FAULT_FLAG_RETRY_NOWAIT | FAULT_FLAG_TRIED)) &&
+		    !mvm_room(obj)) {
+			get_file(file);
+			release_fault_lock(vmf);
 			if (mvm_throttle(obj)) {
 				pr_warn_ratelimited("object %llu: resident limit reached and nothing can be paged out (swap full?)\n",
 						    obj->name);
-				goto sigbus;
+				mvm_owe_sigbus(obj, index);
 			}
+			fput(file);
+			return VM_FAULT_RETRY;
 		}
 		err = mvm_fill_local(obj, index);
 		if (!err)
@@ -831,8 +848,10 @@ static void mvm_object_terminate(struct mvm_object *obj)
  */
 void mvm_object_returns_done(struct mvm_object *obj)
 {
-	if (!xchg(&obj->term_sent, true))
-		mvm_object_terminate(obj);
+	if (xchg(&obj->term_sent, true))
+		return;
+	mvm_object_terminate(obj);
+	WRITE_ONCE(obj->releasing, false);	/* what is left is dropped */
 }
 
 /*
@@ -846,6 +865,8 @@ static int mvm_object_release(struct inode *inode, struct file *file)
 	bool clean = obj->pager && !READ_ONCE(obj->destroyed) &&
 		     !READ_ONCE(obj->orphaned);
 
+	if (clean)
+		WRITE_ONCE(obj->releasing, true);	/* before destroyed */
 	mvm_object_kill(obj, true, -EIO);
 	if (obj->pager && !(clean && mvm_pageout_terminate(obj)))
 		mvm_object_returns_done(obj);
@@ -947,14 +968,16 @@ static struct file *mvm_object_file(struct mvm_object *obj)
 /* Make @obj visible to netlink and count it; before fd_install(). */
 static int mvm_object_publish(struct mvm_object *obj, u64 limit)
 {
-	int ret = xa_insert(&mvm_registry, obj->name, obj, GFP_KERNEL);
+	int ret;
 
+	/* Before anyone can name it (SET_PAGEOUT); undone by the free. */
+	WRITE_ONCE(obj->limit, min_t(u64, limit, obj->npages));
+	mvm_object_limit_changed(0, obj->limit);
+	ret = xa_insert(&mvm_registry, obj->name, obj, GFP_KERNEL);
 	if (ret)
 		return ret;
 	atomic_inc(&mvm_nr_objects);
 	obj->announced = true;
-	WRITE_ONCE(obj->limit, limit);
-	mvm_object_limit_changed(0, limit);
 	mvm_count(MACHVM_A_STAT_OBJECTS_CREATED, 1);
 	mvm_event(MACHVM_EVENT_OBJECT_CREATED, obj->name, mvm_obj_pid(obj), 0);
 	return 0;
@@ -1109,6 +1132,7 @@ int mvm_object_set_limit(u64 name, u64 limit)
 
 	if (!obj)
 		return -ENOENT;
+	limit = min_t(u64, limit, obj->npages);
 	old = xchg(&obj->limit, limit);
 	mvm_object_limit_changed(old, limit);
 	mvm_object_put(obj);
@@ -1489,7 +1513,7 @@ int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
 		if (!access_ok(u64_to_user_ptr(c->addr), c->length))
 			return -EFAULT;
 		return mvm_return_copy(obj, c->offset >> PAGE_SHIFT,
-				       c->length >> PAGE_SHIFT,
+				       c->length >> PAGE_SHIFT, c->seq,
 				       u64_to_user_ptr(c->addr));
 	case MACHVM_CMD_RETURN_DONE:
 		if (c->flags || c->addr || c->error > MAX_ERRNO)
@@ -1498,7 +1522,7 @@ int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
 		if (ret)
 			return ret;
 		return mvm_return_done(obj, c->offset >> PAGE_SHIFT,
-				       c->length >> PAGE_SHIFT, c->error);
+				       c->length >> PAGE_SHIFT, c->seq, c->error);
 	case MACHVM_CMD_LOCK_REQUEST:
 		if (c->flags & ~MACHVM_LOCK_F_ALL || c->addr || c->error ||
 		    (c->flags & MACHVM_LOCK_RETURN_MASK) >

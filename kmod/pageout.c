@@ -20,9 +20,9 @@
  *  - otherwise written to a swap slot, then dropped.
  *
  * Eviction holds the object's page_mutex (fault-path swap-in and zero-fill
- * hold it too), the folio lock while unmapping and cleaning, and removes
- * the page with invalidate_mapping_pages(), which refuses a page that was
- * mapped again or pinned meanwhile: such a page simply stays.
+ * hold it too) and the folio lock from the unmap to the removal: nothing
+ * can map the page meanwhile, and a page with references beyond the page
+ * cache's (pinned, GUP, in flight) is not removed; it simply stays.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -35,6 +35,7 @@
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/swap.h>
 #include <linux/uaccess.h>
 #include "machvm.h"
 #include "compat/compat.h"
@@ -124,7 +125,7 @@ u64 mvm_default_obj_limit(void)
 
 static unsigned long mvm_mark(u64 limit, u32 pct)
 {
-	return div_u64(limit * pct, 100);
+	return mul_u64_u32_div(limit, pct, 100);
 }
 
 static bool mvm_obj_over(struct mvm_object *obj, bool hard)
@@ -145,6 +146,11 @@ static bool mvm_has_room(struct mvm_object *obj)
 	if (atomic_long_read(&mvm_nr_resident) >= READ_ONCE(mvm_tun.limit))
 		return false;
 	return !limit || atomic_long_read(&obj->nr_resident) < limit;
+}
+
+bool mvm_room(struct mvm_object *obj)
+{
+	return mvm_has_room(obj);
 }
 
 /* Pages to free now to get from above the high mark down to the low. */
@@ -289,7 +295,6 @@ static int mvm_write_slot(struct mvm_object *obj, pgoff_t index,
 			  struct folio *folio)
 {
 	void *entry = xa_load(&obj->swap, index);
-	unsigned int nofs;
 	u64 slot;
 	int ret;
 
@@ -302,14 +307,14 @@ static int mvm_write_slot(struct mvm_object *obj, pgoff_t index,
 			return ret;
 	}
 	folio_clear_dirty_for_io(folio);
-	nofs = memalloc_nofs_save();	/* reclaim must not recurse here */
 	ret = mvm_slot_io(slot, folio, true);
-	memalloc_nofs_restore(nofs);
 	if (!ret && !entry) {
 		ret = xa_err(xa_store(&obj->swap, index, xa_mk_value(slot),
 				      GFP_KERNEL));
-		if (!ret)
+		if (!ret) {
 			atomic_long_inc(&obj->nr_swapped);
+			smp_mb__after_atomic();	/* see mvm_fill_local() */
+		}
 	}
 	if (ret) {
 		folio_mark_dirty(folio);
@@ -336,15 +341,34 @@ static void mvm_forget_slot(struct mvm_object *obj, pgoff_t index)
  * Nothing can map it while it is locked; a page pinned for DMA stays.
  */
 static bool mvm_drop(struct mvm_object *obj, struct mvm_page *pg,
-		     struct folio *folio)
+		     struct folio *folio, bool discard)
 {
-	if (folio_mapped(folio) || folio_maybe_dma_pinned(folio) ||
+	/* The cache's and the caller's; and a per-CPU LRU batch's, maybe. */
+	int refs = folio_nr_pages(folio) + 1 + !folio_test_lru(folio);
+
+	if (folio_mapped(folio) || folio_ref_count(folio) > refs ||
+	    (!discard && folio_test_dirty(folio)) ||
 	    mvm_remove_folio(obj->inode->i_mapping, folio))
 		return false;
 	atomic64_inc(&obj->pageouts);
 	mvm_count(MACHVM_A_STAT_PAGEOUTS, 1);
 	mvm_page_untrack(obj, pg);
 	return true;
+}
+
+/* Put a page back from mvm_returning to the FIFO tail. */
+static void mvm_return_end(struct mvm_page *pg)
+{
+	spin_lock(&mvm_lru_lock);
+	if (test_bit(MVM_PG_RETURNING, &pg->flags)) {
+		clear_bit(MVM_PG_KEEP, &pg->flags);
+		clear_bit(MVM_PG_RETURNING, &pg->flags);
+		list_move_tail(&pg->lru, &mvm_fifo);
+		mvm_nr_returning--;
+		mvm_nr_fifo++;
+		atomic_dec(&pg->obj->nr_ret);
+	}
+	spin_unlock(&mvm_lru_lock);
 }
 
 /*
@@ -366,7 +390,9 @@ static int mvm_return_start(struct mvm_object *obj, struct mvm_page *pg,
 	msg = kzalloc(sizeof(*msg), GFP_KERNEL_ACCOUNT);
 	if (!msg)
 		return -ENOMEM;
-	dirty = folio_clear_dirty_for_io(folio);
+	/* A page the default pager holds is newer than the pager's copy. */
+	dirty = folio_clear_dirty_for_io(folio) ||
+		xa_load(&obj->swap, pg->index);
 	INIT_LIST_HEAD(&msg->node);
 	msg->owned = true;
 	msg->m.type = MACHVM_MSG_DATA_RETURN;
@@ -377,31 +403,24 @@ static int mvm_return_start(struct mvm_object *obj, struct mvm_page *pg,
 	msg->m.flags = msgflags | (dirty ? MACHVM_RETURN_F_DIRTY : 0) |
 		       (precious ? MACHVM_RETURN_F_PRECIOUS : 0);
 	spin_lock(&mvm_lru_lock);
-	pg->flags |= extra | BIT(MVM_PG_RETURNING) |
-		     (dirty ? BIT(MVM_PG_DIRTY_RET) : 0);
+	if (extra & BIT(MVM_PG_KEEP))
+		set_bit(MVM_PG_KEEP, &pg->flags);
+	set_bit(MVM_PG_RETURNING, &pg->flags);
 	pg->deadline = jiffies + msecs_to_jiffies(READ_ONCE(obj->attr.timeout_ms));
 	list_move_tail(&pg->lru, &mvm_returning);
 	mvm_nr_fifo--;
 	mvm_nr_returning++;
 	atomic_inc(&obj->nr_ret);
 	spin_unlock(&mvm_lru_lock);
-	mvm_pager_queue(pager, msg);
-	return 0;
-}
-
-/* Put a page back from mvm_returning to the FIFO tail. */
-static void mvm_return_end(struct mvm_page *pg)
-{
-	spin_lock(&mvm_lru_lock);
-	if (test_bit(MVM_PG_RETURNING, &pg->flags)) {
-		pg->flags &= ~(BIT(MVM_PG_RETURNING) | BIT(MVM_PG_KEEP) |
-			       BIT(MVM_PG_DIRTY_RET));
-		list_move_tail(&pg->lru, &mvm_fifo);
-		mvm_nr_returning--;
-		mvm_nr_fifo++;
-		atomic_dec(&pg->obj->nr_ret);
+	/* Answers need page_mutex, held here: ret_seq is set before any. */
+	pg->ret_seq = mvm_pager_queue(pager, msg);
+	if (!pg->ret_seq) {		/* the pager just went */
+		mvm_return_end(pg);
+		if (dirty)
+			folio_mark_dirty(folio);
+		return -EBUSY;
 	}
-	spin_unlock(&mvm_lru_lock);
+	return 0;
 }
 
 /*
@@ -410,8 +429,11 @@ static void mvm_return_end(struct mvm_page *pg)
  */
 static void mvm_obj_unlock(struct mvm_object *obj)
 {
+	/* Decided under the mutex: terminating means every return began. */
+	bool done = obj->terminating && !atomic_read(&obj->nr_ret);
+
 	mutex_unlock(&obj->page_mutex);
-	if (READ_ONCE(obj->terminating) && !atomic_read(&obj->nr_ret))
+	if (done)
 		mvm_object_returns_done(obj);
 }
 
@@ -434,9 +456,10 @@ static int mvm_default_take(struct mvm_object *obj, struct mvm_page *pg)
 		return MVM_EV_FREED;
 	}
 	mvm_unmap_page(obj, pg->index);
-	if (READ_ONCE(obj->terminating)) {
+	if (READ_ONCE(obj->releasing)) {
 		/* Nobody can read it any more: no need to keep it. */
-		ret = mvm_drop(obj, pg, folio) ? MVM_EV_FREED : MVM_EV_KEPT;
+		ret = mvm_drop(obj, pg, folio, true) ? MVM_EV_FREED :
+						       MVM_EV_KEPT;
 		folio_unlock(folio);
 		folio_put(folio);
 		return ret;
@@ -445,8 +468,8 @@ static int mvm_default_take(struct mvm_object *obj, struct mvm_page *pg)
 	if (!ret) {
 		atomic64_inc(&obj->default_taken);
 		mvm_count(MACHVM_A_STAT_DEFAULT_TAKEN, 1);
-		ret = !keep && mvm_drop(obj, pg, folio) ? MVM_EV_FREED :
-							  MVM_EV_KEPT;
+		ret = !keep && mvm_drop(obj, pg, folio, false) ?
+		      MVM_EV_FREED : MVM_EV_KEPT;
 	} else {
 		ret = ret == -ENOSPC ? MVM_EV_FULL : MVM_EV_KEPT;
 	}
@@ -483,7 +506,13 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 	precious = test_bit(MVM_PG_PRECIOUS, &pg->flags);
 	has_slot = xa_load(&obj->swap, index);
 	live = obj->pager && !READ_ONCE(obj->orphaned) &&
-	       !READ_ONCE(obj->destroyed);
+	       (!READ_ONCE(obj->destroyed) || READ_ONCE(obj->releasing));
+	if (READ_ONCE(obj->destroyed) && !READ_ONCE(obj->releasing)) {
+		/* Destroyed, or gone with no pager to tell: never read again. */
+		ret = mvm_drop(obj, pg, folio, true) ? MVM_EV_FREED :
+						       MVM_EV_KEPT;
+		goto out;
+	}
 
 	if (live && (dirty || precious)) {
 		if (mode & MVM_PASS_NOIO)
@@ -510,7 +539,8 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 		wb->folio[wb->n++] = folio;
 		return MVM_EV_WRITE;
 	}
-	ret = mvm_drop(obj, pg, folio) ? MVM_EV_FREED : MVM_EV_KEPT;
+	ret = mvm_drop(obj, pg, folio, false) ? MVM_EV_FREED : MVM_EV_KEPT;
+out:
 	folio_unlock(folio);
 	folio_put(folio);
 	return ret;
@@ -528,7 +558,7 @@ keep:
 static void mvm_wb_flush(struct mvm_object *obj, struct mvm_wb *wb,
 			 u64 *freed, unsigned long *full)
 {
-	unsigned int i = 0, j, run, nofs;
+	unsigned int i = 0, j, run;
 	void *entry;
 	u64 slot;
 	bool new;
@@ -563,9 +593,7 @@ static void mvm_wb_flush(struct mvm_object *obj, struct mvm_wb *wb,
 		}
 		for (j = i; j < i + run; j++)
 			folio_clear_dirty_for_io(wb->folio[j]);
-		nofs = memalloc_nofs_save();	/* reclaim must not recurse */
 		ret = mvm_slot_io_vec(slot, &wb->folio[i], run, true);
-		memalloc_nofs_restore(nofs);
 		for (j = i; j < i + run; j++) {
 			struct mvm_page *pg = wb->pg[j];
 			struct folio *folio = wb->folio[j];
@@ -580,10 +608,15 @@ static void mvm_wb_flush(struct mvm_object *obj, struct mvm_wb *wb,
 				if (new)
 					mvm_slot_free(slot + j - i);
 			} else {
-				if (new)
+				if (new) {
 					atomic_long_inc(&obj->nr_swapped);
+					/* Before the page leaves the cache:
+					 * see mvm_fill_local().
+					 */
+					smp_mb__after_atomic();
+				}
 				mvm_count(MACHVM_A_STAT_SWAP_WRITES, 1);
-				*freed += mvm_drop(obj, pg, folio);
+				*freed += mvm_drop(obj, pg, folio, false);
 			}
 			folio_unlock(folio);
 			folio_put(folio);
@@ -599,6 +632,7 @@ struct mvm_pass {
 	unsigned int mode;		/* MVM_PASS_* */
 	struct mvm_pageout_result res;
 	unsigned long full;
+	unsigned long max_scan;		/* 0: two sweeps of the FIFO */
 	unsigned int pending;		/* candidates batched, not yet done */
 };
 
@@ -678,7 +712,7 @@ static void mvm_pass_run(struct mvm_pass *p)
 {
 	struct mvm_page marker = { .obj = NULL }, *pg, *cand;
 	struct mvm_batch b = { .obj = NULL };
-	unsigned long max_scan;
+	unsigned long max_scan, skipped;
 	struct mvm_object *obj;
 	pgoff_t index;
 	bool ref;
@@ -686,6 +720,8 @@ static void mvm_pass_run(struct mvm_pass *p)
 	lockdep_assert_held(&mvm_pageout_mutex);
 	spin_lock(&mvm_lru_lock);
 	max_scan = 2 * mvm_nr_fifo + READ_ONCE(mvm_tun.batch);
+	if (p->max_scan)
+		max_scan = min(max_scan, p->max_scan);
 	list_add(&marker.lru, &mvm_fifo);
 	spin_unlock(&mvm_lru_lock);
 
@@ -694,6 +730,7 @@ static void mvm_pass_run(struct mvm_pass *p)
 		    (current == mvm_pageoutd && kthread_should_stop()))
 			break;
 		cand = NULL;
+		skipped = 0;
 		spin_lock(&mvm_lru_lock);
 		pg = &marker;
 		list_for_each_entry_continue(pg, &mvm_fifo, lru) {
@@ -701,6 +738,15 @@ static void mvm_pass_run(struct mvm_pass *p)
 				cand = pg;
 				break;
 			}
+			/* Long stretches of unwanted pages: let go now and then. */
+			if (++skipped >= 256)
+				break;
+		}
+		if (!cand && skipped >= 256) {
+			list_move(&marker.lru, &pg->lru);
+			spin_unlock(&mvm_lru_lock);
+			cond_resched();
+			continue;
 		}
 		if (!cand) {
 			spin_unlock(&mvm_lru_lock);
@@ -786,7 +832,8 @@ void mvm_reclaim_object(struct mvm_object *obj, unsigned long nr)
 		.mode = MVM_PASS_FORCE,
 	};
 
-	mutex_lock(&mvm_pageout_mutex);
+	if (mutex_lock_killable(&mvm_pageout_mutex))
+		return;
 	mvm_pass_run(&p);
 	mutex_unlock(&mvm_pageout_mutex);
 }
@@ -868,10 +915,13 @@ static void mvm_daemon_pass(void)
 	mutex_lock(&mvm_pageout_mutex);
 	mvm_pass_run(&p);
 	mutex_unlock(&mvm_pageout_mutex);
-	/* Pages were wanted (a limit is exceeded) and none could go. */
+	/*
+	 * Pages were wanted (a limit is exceeded), none could go and swap is
+	 * full.  Referenced, pinned or busy pages are not "stuck": they go
+	 * on a later pass.
+	 */
 	spin_lock(&mvm_lru_lock);
-	need = p.res.scanned && !p.res.freed && !p.res.returning &&
-	       !mvm_nr_returning;
+	need = p.full && !p.res.freed && !p.res.returning && !mvm_nr_returning;
 	spin_unlock(&mvm_lru_lock);
 	if (need != READ_ONCE(mvm_stuck)) {
 		WRITE_ONCE(mvm_stuck, need);
@@ -922,10 +972,18 @@ bool mvm_pageout_terminate(struct mvm_object *obj)
 	struct mvm_page *pg;
 	struct folio *folio;
 	unsigned long index;
+	void *entry;
 	bool pending;
+	int ret;
 
 	mutex_lock(&obj->page_mutex);
-	WRITE_ONCE(obj->terminating, true);
+	/*
+	 * Pages only swap holds are newer than the pager's: read them back
+	 * to return them (memory for them is needed only until then).
+	 */
+	xa_for_each(&obj->swap, index, entry)
+		if (!xa_load(&obj->pages, index))
+			mvm_swapin_locked(obj, index, false);
 	xa_for_each(&obj->pages, index, pg) {
 		if (test_bit(MVM_PG_RETURNING, &pg->flags))
 			continue;
@@ -933,12 +991,18 @@ bool mvm_pageout_terminate(struct mvm_object *obj)
 		if (!folio)
 			continue;
 		mvm_unmap_page(obj, index);
-		if (folio_test_dirty(folio) ||
-		    test_bit(MVM_PG_PRECIOUS, &pg->flags))
-			mvm_return_start(obj, pg, folio, 0, 0);
+		if (folio_test_dirty(folio) || xa_load(&obj->swap, index) ||
+		    test_bit(MVM_PG_PRECIOUS, &pg->flags)) {
+			ret = mvm_return_start(obj, pg, folio, 0, 0);
+			if (ret)
+				pr_warn_ratelimited("object %llu: written page %lu dropped at terminate: its pager cannot take it (%d)\n",
+						    obj->name, index, ret);
+		}
 		folio_unlock(folio);
 		folio_put(folio);
 	}
+	/* Every return has begun: the last to end terminates the object. */
+	obj->terminating = true;
 	pending = atomic_read(&obj->nr_ret);
 	mutex_unlock(&obj->page_mutex);
 	return pending;
@@ -946,25 +1010,31 @@ bool mvm_pageout_terminate(struct mvm_object *obj)
 
 /* RETURN_COPY: copy pages under DATA_RETURN to the pager. */
 int mvm_return_copy(struct mvm_object *obj, pgoff_t start, pgoff_t n,
-		    char __user *dst)
+		    u64 seq, char __user *dst)
 {
 	struct mvm_page *pg;
 	struct folio *folio;
 	unsigned long left;
 	pgoff_t i;
 	void *src;
+	int ret;
 
 	for (i = 0; i < n; i++) {
 		folio = NULL;
+		ret = -ENOENT;
 		mutex_lock(&obj->page_mutex);
 		pg = xa_load(&obj->pages, start + i);
-		if (pg && test_bit(MVM_PG_RETURNING, &pg->flags))
-			folio = mvm_lock_folio(obj->inode->i_mapping, start + i);
+		if (pg && test_bit(MVM_PG_RETURNING, &pg->flags)) {
+			ret = -ESTALE;
+			if (pg->ret_seq == seq)
+				folio = mvm_lock_folio(obj->inode->i_mapping,
+						       start + i);
+		}
 		if (folio)
 			folio_unlock(folio);	/* our reference keeps it */
 		mutex_unlock(&obj->page_mutex);
 		if (!folio)
-			return -ENOENT;
+			return ret;
 		/* No lock held: the copy may fault, even on this object. */
 		src = kmap_local_folio(folio, 0);
 		left = copy_to_user(dst + (i << PAGE_SHIFT), src, PAGE_SIZE);
@@ -978,7 +1048,7 @@ int mvm_return_copy(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 
 /* RETURN_DONE: taken (error 0) or refused. */
 int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
-		    int error)
+		    u64 seq, int error)
 {
 	struct mvm_page *pg;
 	struct folio *folio;
@@ -988,7 +1058,8 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 	mutex_lock(&obj->page_mutex);
 	for (i = start; i < start + n; i++) {
 		pg = xa_load(&obj->pages, i);
-		if (!pg || !test_bit(MVM_PG_RETURNING, &pg->flags))
+		if (!pg || !test_bit(MVM_PG_RETURNING, &pg->flags) ||
+		    pg->ret_seq != seq)
 			continue;
 		if (error) {
 			mvm_default_take(obj, pg);
@@ -1007,8 +1078,7 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 			continue;
 		}
 		mvm_unmap_page(obj, i);
-		if (!folio_test_dirty(folio))	/* written since: stays */
-			mvm_drop(obj, pg, folio);
+		mvm_drop(obj, pg, folio, false);	/* written since: stays */
 		folio_unlock(folio);
 		folio_put(folio);
 	}
@@ -1059,20 +1129,20 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 			continue;
 		}
 		mvm_unmap_page(obj, i);
-		dirty = folio_test_dirty(folio);
+		/* In swap too: the default pager's copy is newer. */
+		dirty = folio_test_dirty(folio) || xa_load(&obj->swap, i);
 		ret = should_return == MACHVM_LOCK_RETURN_ALL ||
 		      (should_return == MACHVM_LOCK_RETURN_DIRTY &&
 		       (dirty || test_bit(MVM_PG_PRECIOUS, &pg->flags)));
-		if (ret && !mvm_return_start(obj, pg, folio,
-					     flush ? 0 : BIT(MVM_PG_KEEP),
-					     flush ? MACHVM_RETURN_F_FLUSH : 0)) {
-			folio_unlock(folio);
-			folio_put(folio);
-			continue;
-		}
-		/* Flush without return discards, changes or not. */
-		if (flush && mvm_drop(obj, pg, folio))
+		if (ret) {
+			err = mvm_return_start(obj, pg, folio,
+					       flush ? 0 : BIT(MVM_PG_KEEP),
+					       flush ? MACHVM_RETURN_F_FLUSH : 0);
+			/* Not returned: kept, not flushed. */
+		} else if (flush && mvm_drop(obj, pg, folio, true)) {
+			/* Flush without return discards, changes or not. */
 			mvm_forget_slot(obj, i);
+		}
 		folio_unlock(folio);
 		folio_put(folio);
 	}
@@ -1125,18 +1195,21 @@ static unsigned long mvm_shrink_count(struct shrinker *s,
 }
 
 /*
- * Linux needs memory: page out now, as Linux's own reclaim writes to swap
- * (never sleeping on our locks; without __GFP_IO/__GFP_FS only dropping
- * what needs no I/O), and have the daemon do what is left.
+ * Linux needs memory.  kswapd pages out now, writing to swap as Linux's
+ * own reclaim does (never sleeping on our locks); direct reclaim, which
+ * may be inside a filesystem, only drops what needs no I/O.  The daemon
+ * does what is left.
  */
 static unsigned long mvm_shrink_scan(struct shrinker *s,
 				     struct shrink_control *sc)
 {
-	bool io = (sc->gfp_mask & (__GFP_IO | __GFP_FS)) ==
+	bool io = current_is_kswapd() &&
+		  (sc->gfp_mask & (__GFP_IO | __GFP_FS)) ==
 		  (__GFP_IO | __GFP_FS);
 	struct mvm_pass p = {
 		.target = sc->nr_to_scan,
 		.mode = MVM_PASS_TRY | (io ? 0 : MVM_PASS_NOIO),
+		.max_scan = 4 * sc->nr_to_scan + MVM_IO_MAX,
 	};
 
 	if (!mutex_trylock(&mvm_pageout_mutex))
@@ -1165,8 +1238,12 @@ void mvm_pageout_get(struct mvm_tunables *t, u64 *resident, u64 *returning,
 
 static int mvm_tunables_check(const struct mvm_tunables *t, const char **why)
 {
-	if (t->limit < 16) {
-		*why = "limit must be at least 16 pages";
+	if (t->limit < 16 || t->limit > MVM_MAX_LIMIT) {
+		*why = "limit must be 16 to 2^40 pages";
+		return -EINVAL;
+	}
+	if (t->obj_limit > MVM_MAX_LIMIT) {
+		*why = "object limit must be at most 2^40 pages";
 		return -EINVAL;
 	}
 	if (!t->low || t->low >= t->high || t->high > 100) {

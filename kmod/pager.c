@@ -48,15 +48,17 @@ void mvm_pager_put(struct mvm_pager *pager)
 	kref_put(&pager->ref, mvm_pager_free);
 }
 
-static void mvm_pager_add(struct mvm_pager *pager, struct mvm_msg *msg,
-			  bool head)
+static u64 mvm_pager_add(struct mvm_pager *pager, struct mvm_msg *msg,
+			 bool head)
 {
+	u64 seq;
+
 	spin_lock(&pager->lock);
 	if (pager->dead) {
 		spin_unlock(&pager->lock);
 		if (msg->owned)
 			kfree(msg);
-		return;
+		return 0;
 	}
 	if (head) {
 		list_add(&msg->node, &pager->msgs);
@@ -64,17 +66,22 @@ static void mvm_pager_add(struct mvm_pager *pager, struct mvm_msg *msg,
 		msg->m.seq = ++pager->seq;
 		list_add_tail(&msg->node, &pager->msgs);
 	}
+	seq = msg->m.seq;	/* @msg may be gone once unlocked */
 	pager->nr_msgs++;
 	spin_unlock(&pager->lock);
 	if (wq_has_sleeper(&pager->wq))
 		wake_up_interruptible(&pager->wq);
 	mvm_uring_kick(pager);
+	return seq;
 }
 
-/* Queue @msg for the pager; owned messages are freed if it is gone. */
-void mvm_pager_queue(struct mvm_pager *pager, struct mvm_msg *msg)
+/*
+ * Queue @msg for the pager; owned messages are freed if it is gone.
+ * Returns the message's seq, 0 if the pager is gone.
+ */
+u64 mvm_pager_queue(struct mvm_pager *pager, struct mvm_msg *msg)
 {
-	mvm_pager_add(pager, msg, false);
+	return mvm_pager_add(pager, msg, false);
 }
 
 /*
@@ -149,7 +156,8 @@ int mvm_pager_exec(struct mvm_pager *pager, const struct machvm_cmd *c)
 	struct mvm_object *obj;
 	int ret;
 
-	if (c->pad || c->reserved)
+	if (c->pad || (c->seq && c->type != MACHVM_CMD_RETURN_COPY &&
+			c->type != MACHVM_CMD_RETURN_DONE))
 		return -EINVAL;
 	if (c->type < MACHVM_CMD_READY || c->type > MACHVM_CMD_LOCK_REQUEST)
 		return -EINVAL;

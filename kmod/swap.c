@@ -19,6 +19,7 @@
 #include <linux/fs.h>
 #include <linux/namei.h>
 #include <linux/pagemap.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/uio.h>
 #include <net/genetlink.h>
@@ -26,6 +27,7 @@
 
 #define MVM_MAX_STORES		32	/* ids 1..MVM_MAX_STORES */
 #define MVM_MIN_SLOTS		16
+#define MVM_MAX_SLOTS		(1ULL << 33)	/* a 1 GiB bitmap */
 
 struct mvm_store {
 	u32 id;
@@ -168,13 +170,15 @@ int mvm_slot_io_vec(u64 slot, struct folio **folios, unsigned int nr,
 	loff_t pos = (loff_t)MVM_SLOT_NR(slot) << PAGE_SHIFT;
 	size_t len = (size_t)nr << PAGE_SHIFT;
 	ssize_t n = -ENOENT;
-	unsigned int i;
+	unsigned int i, noio;
 
 	if (WARN_ON_ONCE(!nr || nr > MVM_IO_MAX))
 		return -EINVAL;
 	for (i = 0; i < nr; i++)
 		bvec_set_page(&bv[i], folio_page(folios[i], 0), PAGE_SIZE, 0);
 	iov_iter_bvec(&it, write ? ITER_SOURCE : ITER_DEST, bv, nr, len);
+	/* No reclaim recursion into a store (see the lock order). */
+	noio = memalloc_noio_save();
 	down_read(&mvm_stores_sem);
 	s = mvm_store_by_id(MVM_SLOT_ID(slot));
 	if (s && MVM_SLOT_NR(slot) + nr <= s->nslots) {
@@ -189,6 +193,7 @@ int mvm_slot_io_vec(u64 slot, struct folio **folios, unsigned int nr,
 		}
 	}
 	up_read(&mvm_stores_sem);
+	memalloc_noio_restore(noio);
 	if (n == len)
 		return 0;
 	pr_err_ratelimited("swap %s of slot %llu:%llu failed: %zd\n",
@@ -321,6 +326,11 @@ int mvm_swap_add(const char *path, u64 size, s32 prio, u32 *id,
 	if (!size)
 		size = have;
 	s->nslots = size >> PAGE_SHIFT;
+	if (s->nslots > MVM_MAX_SLOTS) {
+		ret = -EINVAL;
+		*why = "a store holds at most 2^33 pages";
+		goto err;
+	}
 	if (s->nslots < MVM_MIN_SLOTS) {
 		ret = -ENOSPC;
 		*why = "a store needs at least 16 pages";
@@ -334,19 +344,25 @@ int mvm_swap_add(const char *path, u64 size, s32 prio, u32 *id,
 	}
 	down_write(&mvm_stores_sem);
 	ret = -ENOSPC;
+	*why = "too many swap stores";
 	for (i = 1; i <= MVM_MAX_STORES; i++) {
+		if (mvm_stores[i] && file_inode(mvm_stores[i]->file) ==
+		    file_inode(s->file)) {
+			ret = -EBUSY;	/* the same file by another path */
+			*why = "path is already a swap store";
+			break;
+		}
+	}
+	for (i = 1; ret == -ENOSPC && i <= MVM_MAX_STORES; i++) {
 		if (!mvm_stores[i]) {
 			s->id = i;
 			mvm_stores[i] = s;
 			ret = 0;
-			break;
 		}
 	}
 	up_write(&mvm_stores_sem);
-	if (ret) {
-		*why = "too many swap stores";
+	if (ret)
 		goto err;
-	}
 	*id = s->id;
 	WRITE_ONCE(mvm_swap_full_sent, false);
 	mvm_pageout_unstick();

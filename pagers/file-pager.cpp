@@ -126,16 +126,16 @@ class FilePager final : public machvm::Pager {
         const std::uint64_t off = msg.offset;
         const std::uint64_t len = msg.length;
         if (!writable_) {
-            reply.return_done(msg.object, off, len, EROFS);
+            reply.return_done(msg, EROFS);
             return;
         }
         std::span<std::byte> buf = reply.buffer(len);
         if (buf.empty()) {
-            reply.return_done(msg.object, off, len, ENOMEM);
+            reply.return_done(msg, ENOMEM);
             return;
         }
-        if (machvm::Result<void> r = reply.copy_returned(msg.object, off, buf); !r) {
-            reply.return_done(msg.object, off, len, r.error().value());
+        if (machvm::Result<void> r = reply.copy_returned(msg, buf); !r) {
+            reply.return_done(msg, r.error().value());
             return;
         }
         const std::uint64_t end = std::min(off + len, file_size_);
@@ -146,12 +146,12 @@ class FilePager final : public machvm::Pager {
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0) {
-                reply.return_done(msg.object, off, len, n < 0 ? errno : EIO);
+                reply.return_done(msg, n < 0 ? errno : EIO);
                 return;
             }
             done += static_cast<std::uint64_t>(n);
         }
-        reply.return_done(msg.object, off, len, 0);
+        reply.return_done(msg, 0);
     }
 
   private:

@@ -92,12 +92,15 @@
  *  MACHVM_CMD_DESTROY          Destroy the object: mappings lose their
  *                              pages, every later fault gets SIGBUS.
  *  MACHVM_CMD_RETURN_COPY      Copy the pages of [offset, offset + length),
- *                              all under DATA_RETURN, to the buffer at addr
- *                              (-ENOENT if one is not being returned).
- *  MACHVM_CMD_RETURN_DONE      End the DATA_RETURN of [offset, offset +
- *                              length): error 0 takes the pages, a positive
- *                              errno refuses them.  Pages not under
- *                              DATA_RETURN in the range are skipped.
+ *                              all under the DATA_RETURN whose seq is in
+ *                              seq, to the buffer at addr (-ENOENT if one
+ *                              is not being returned, -ESTALE if it is
+ *                              under a newer one).
+ *  MACHVM_CMD_RETURN_DONE      End the DATA_RETURN (seq in seq) of [offset,
+ *                              offset + length): error 0 takes the pages, a
+ *                              positive errno refuses them.  Pages not
+ *                              under that DATA_RETURN are skipped (a late
+ *                              answer never ends a newer return).
  *  MACHVM_CMD_LOCK_REQUEST     Mach's memory_object_lock_request on [offset,
  *                              offset + length): flags holds should_return
  *                              (MACHVM_LOCK_RETURN_NONE / _DIRTY / _ALL: which
@@ -304,8 +307,9 @@ struct machvm_region {
  * (Mach's vm_allocate: an object with no user pager, zero-filled on first
  * touch, paged by the default pager)
  * @size:           in: bytes, a non-zero multiple of page_size.
- * @resident_limit: in: most pages of this object kept resident (0: only
- *                  the global limit applies); pages beyond go to swap.
+ * @resident_limit: in: most pages of this object kept resident (0: the
+ *                  default object limit, see GET_PAGEOUT; more than the
+ *                  object's pages is clamped); pages beyond go to swap.
  * @flags:          in: zero.
  * @fd:             out: the memory object file descriptor (O_CLOEXEC).
  * @name:           out: the object name.
@@ -411,7 +415,9 @@ struct machvm_msg {
  *            or a positive errno (refused).
  * @pad:      zero.
  * @attr:     READY, CHANGE_ATTRIBUTES: the attributes; zero otherwise.
- * @reserved: zero.
+ * @seq:      RETURN_COPY, RETURN_DONE: the seq of the DATA_RETURN message
+ *            answered (a page under a newer DATA_RETURN is skipped by
+ *            RETURN_DONE, -ESTALE for RETURN_COPY); zero otherwise.
  */
 struct machvm_cmd {
 	__u32 type;
@@ -423,7 +429,7 @@ struct machvm_cmd {
 	__u32 error;
 	__u32 pad;
 	struct machvm_attr attr;
-	__u64 reserved;
+	__u64 seq;
 };
 
 /* io_uring command opcodes (sqe->cmd_op). */
@@ -511,10 +517,12 @@ struct machvm_uring_cmd {
  *          MACHVM_A_PO_STUCK u8 (1: over the limit and nothing can go).
  *
  * MACHVM_GENL_CMD_SET_PAGEOUT (doit, CAP_SYS_ADMIN)
- *   request: any of the tunables above; or MACHVM_A_OBJ_NAME with
- *   MACHVM_A_OBJ_LIMIT to set one object's limit.  All are checked before
- *   any is applied: LIMIT >= 16, 1 <= LOW < HIGH <= 100, BATCH 1..65536,
- *   INTERVAL_MS 10..60000 (-EINVAL, with an extack message).
+ *   request: any of the tunables above; and/or MACHVM_A_OBJ_NAME with
+ *   MACHVM_A_OBJ_LIMIT to set one object's limit (at most its size in
+ *   pages: larger values are clamped).  All are checked before any is
+ *   applied: LIMIT 16..2^40, OBJ_LIMIT <= 2^40, 1 <= LOW < HIGH <= 100,
+ *   BATCH 1..65536, INTERVAL_MS 10..60000 (-EINVAL, -ENOENT for an unknown
+ *   object, with an extack message).
  *   reply: as GET_PAGEOUT.
  *
  * MACHVM_GENL_CMD_RUN_PAGEOUT (doit, CAP_SYS_ADMIN)
@@ -531,15 +539,18 @@ struct machvm_uring_cmd {
  *   missing, or a block device), MACHVM_A_SWAP_SIZE u64 (bytes; a file is
  *   allocated to this size up front, 0: its current size; a device: 0 or
  *   at most its size), MACHVM_A_SWAP_PRIO s32 (higher is used first;
- *   default 0).  -EBUSY if the path is already a store, -ENOSPC if it has
- *   fewer than 16 pages, -EINVAL for anything else that is not a store.
+ *   default 0).  -EBUSY if the path (or the same file by another path)
+ *   is already a store or the device is in use, -ENOSPC if it has fewer
+ *   than 16 pages, -EINVAL for more than 2^33 pages or anything else that
+ *   is not a store.
  *   reply: MACHVM_A_SWAP nest of the new store, as in GET_SWAP.
  *
  * MACHVM_GENL_CMD_SWAP_REMOVE (doit, CAP_SYS_ADMIN)
  *   request: MACHVM_A_SWAP_ID u32.  Reads every page the store holds back
  *   into memory first (they go to other stores later); -ENOMEM, changing
- *   nothing, when they do not fit in the free room below the resident
- *   limit and the free memory of the system.  -ENOENT: no such store.
+ *   nothing, when they do not fit in the system's available memory (or
+ *   memory ran out on the way: the store then stays); -EBUSY if a slot is
+ *   still in use afterwards; -ENOENT: no such store.
  *
  * MACHVM_GENL_CMD_GET_SWAP (dumpit: every store; doit: MACHVM_A_SWAP_ID)
  *   each store: MACHVM_A_SWAP nest of

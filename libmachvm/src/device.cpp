@@ -66,19 +66,21 @@ machvm_cmd destroy(std::uint64_t object) noexcept {
 }
 
 machvm_cmd return_copy(std::uint64_t object, std::uint64_t offset, void* dst,
-                       std::uint64_t length) noexcept {
+                       std::uint64_t length, std::uint64_t seq) noexcept {
     machvm_cmd c = make(MACHVM_CMD_RETURN_COPY, object);
     c.offset = offset;
     c.length = length;
     c.addr = reinterpret_cast<std::uintptr_t>(dst);
+    c.seq = seq;
     return c;
 }
 
 machvm_cmd return_done(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
-                       int error) noexcept {
+                       std::uint64_t seq, int error) noexcept {
     machvm_cmd c = make(MACHVM_CMD_RETURN_DONE, object);
     c.offset = offset;
     c.length = length;
+    c.seq = seq;
     c.error = static_cast<std::uint32_t>(error);
     return c;
 }

@@ -100,9 +100,8 @@ bool Reply::destroy(std::uint64_t object) noexcept {
     return command(cmd::destroy(object));
 }
 
-bool Reply::return_done(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
-                        int error) noexcept {
-    return command(cmd::return_done(object, offset, length, error));
+bool Reply::return_done(const machvm_msg& msg, int error) noexcept {
+    return command(cmd::return_done(msg.object, msg.offset, msg.length, msg.seq, error));
 }
 
 bool Reply::lock_request(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
@@ -110,13 +109,17 @@ bool Reply::lock_request(std::uint64_t object, std::uint64_t offset, std::uint64
     return command(cmd::lock_request(object, offset, length, flags));
 }
 
-Result<void> Reply::copy_returned(std::uint64_t object, std::uint64_t offset,
-                                  std::span<std::byte> dst) noexcept {
+Result<void> Reply::copy_returned(const machvm_msg& msg, std::span<std::byte> dst) noexcept {
     if (!endpoint_)
         return errno_code(EBADF);
+    if (dst.size() < msg.length)
+        return errno_code(EINVAL);
+    dst = dst.first(msg.length);
+    std::uint64_t offset = msg.offset;
     while (!dst.empty()) {
         std::size_t n = std::min<std::size_t>(dst.size(), MACHVM_MAX_XFER);
-        Result<void> r = endpoint_->command(cmd::return_copy(object, offset, dst.data(), n));
+        Result<void> r =
+            endpoint_->command(cmd::return_copy(msg.object, offset, dst.data(), n, msg.seq));
         if (!r)
             return r;
         offset += n;
@@ -178,7 +181,7 @@ void Pager::on_supply_completed(const machvm_msg&, Reply&) noexcept {}
 void Pager::on_terminate(const machvm_msg&, Reply&) noexcept {}
 
 void Pager::on_data_return(const machvm_msg& msg, Reply& reply) noexcept {
-    reply.return_done(msg.object, msg.offset, msg.length, EOPNOTSUPP);
+    reply.return_done(msg, EOPNOTSUPP);
 }
 
 void Pager::on_lock_completed(const machvm_msg&, Reply&) noexcept {}

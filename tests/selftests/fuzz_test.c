@@ -110,7 +110,7 @@ TEST(random_commands)
 		if (rnd() % 32 == 0)
 			c.pad = rnd();
 		if (rnd() % 32 == 0)
-			c.reserved = rnd();
+			c.seq = rnd();
 		/* Data always the pattern of where it lands. */
 		if (c.offset < OBJ_PAGES * PG && c.length <= MACHVM_MAX_XFER)
 			mvm_fill(buf, c.offset, c.length);

@@ -272,9 +272,9 @@ TEST_F(obj, commands_reject_bad_fields)
 	c.object = self->oc.id;
 	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
 	c.type = MACHVM_CMD_READY;
-	c.reserved = 1;
+	c.seq = 1;
 	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
-	c.reserved = 0;
+	c.seq = 0;
 	/* Attributes ride only on READY and CHANGE_ATTRIBUTES. */
 	c.type = MACHVM_CMD_DATA_UNAVAILABLE;
 	c.offset = 0;

@@ -476,6 +476,7 @@ struct srv {
 	int pager, mode;
 	uint32_t supply_flags;
 	atomic_int precious_returns;
+	_Atomic uint64_t last_seq;	/* of the last DATA_RETURN */
 	uint64_t npages;
 	char *store;
 	atomic_int stop, requests, returns, dirty_returns, completed;
@@ -501,6 +502,7 @@ static void *srv_fn(void *arg)
 				   s->store + m.offset, s->supply_flags);
 			break;
 		case MACHVM_MSG_DATA_RETURN:
+			s->last_seq = m.seq;
 			s->returns++;
 			if (m.flags & MACHVM_RETURN_F_DIRTY)
 				s->dirty_returns++;
@@ -512,6 +514,7 @@ static void *srv_fn(void *arg)
 			c.object = m.object;
 			c.offset = m.offset;
 			c.length = m.length;
+			c.seq = m.seq;
 			if (s->mode == SRV_ACCEPT) {
 				c.type = MACHVM_CMD_RETURN_COPY;
 				c.addr = (uintptr_t)(s->store + m.offset);
@@ -742,6 +745,48 @@ TEST_F(ext, lock_request_return_and_flush)
 	c.flags = 3;
 	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
 	c.flags = 1U << 5;
+	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+}
+
+/* An answer naming another DATA_RETURN's seq never ends this one. */
+TEST_F(ext, stale_return_answers_ignored)
+{
+	struct machvm_cmd c = {
+		.type = MACHVM_CMD_RETURN_DONE,
+		.object = self->oc.id,
+		.length = PG,
+	};
+	struct mvm_nlreply r;
+	uint64_t name = self->oc.name, seq;
+	char buf[PG];
+	int i;
+
+	ext_start(_metadata, &self->s, SRV_IGNORE);
+	EXPECT_TRUE(page_ok(self->p, 0, 0));
+	fill_page(self->p, 0, 0x55);
+	ASSERT_EQ(0, mvm_pageout_run(1, name, 1, &r));
+	EXPECT_EQ(1, r.a[MACHVM_A_PO_RETURNING]);
+	for (i = 0; i < 100 && !self->s.returns; i++)
+		usleep(10000);
+	ASSERT_EQ(1, self->s.returns);
+	seq = self->s.last_seq;
+	c.seq = seq + 1000;
+	EXPECT_EQ(0, mvm_cmd(self->pager, &c));		/* skipped */
+	EXPECT_EQ(0, info(name).a[MACHVM_A_OBJ_RETURNED]);
+	EXPECT_EQ(1, resident(self->p, 0));
+	c.type = MACHVM_CMD_RETURN_COPY;
+	c.addr = (uintptr_t)buf;
+	EXPECT_EQ(-ESTALE, mvm_cmd(self->pager, &c));
+	c.seq = seq;
+	EXPECT_EQ(0, mvm_cmd(self->pager, &c));
+	EXPECT_TRUE(page_ok(buf, 0, 0x55));
+	c.type = MACHVM_CMD_RETURN_DONE;
+	c.addr = 0;
+	EXPECT_EQ(0, mvm_cmd(self->pager, &c));
+	EXPECT_EQ(1, info(name).a[MACHVM_A_OBJ_RETURNED]);
+	EXPECT_EQ(0, resident(self->p, 0));
+	/* seq rides only on RETURN_COPY and RETURN_DONE. */
+	c.type = MACHVM_CMD_DATA_UNAVAILABLE;
 	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
 }
 

@@ -61,16 +61,15 @@ class Reply {
                     int error) noexcept;
     bool change_attributes(std::uint64_t object, const machvm_attr& attr) noexcept;
     bool destroy(std::uint64_t object) noexcept;
-    // Ends a DATA_RETURN: error 0 takes the pages, a positive errno refuses
-    // them (the kernel's default pager keeps them).
-    bool return_done(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
-                     int error) noexcept;
+    // Ends the DATA_RETURN msg: error 0 takes the pages, a positive errno
+    // refuses them (the kernel's default pager keeps them).
+    bool return_done(const machvm_msg& msg, int error) noexcept;
     bool lock_request(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
                       std::uint32_t flags) noexcept;
-    // Copies the pages of a DATA_RETURN into dst now (a write(2) on the
-    // endpoint, not queued): the data to store before return_done().
-    Result<void> copy_returned(std::uint64_t object, std::uint64_t offset,
-                               std::span<std::byte> dst) noexcept;
+    // Copies the pages of the DATA_RETURN msg into dst (msg.length bytes)
+    // now (a write(2) on the endpoint, not queued): the data to store
+    // before return_done().
+    Result<void> copy_returned(const machvm_msg& msg, std::span<std::byte> dst) noexcept;
     bool command(const machvm_cmd& c) noexcept;
 
     // A page-aligned scratch buffer that lives until this reply has been

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The /dev/machvm misc device: version and feature query, pager endpoint
- * creation and region queries (Mach's vm_region).  Opening it grants
- * nothing.
+ * creation, anonymous objects (Mach's vm_allocate) and region queries
+ * (Mach's vm_region).  Opening it grants nothing.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -33,6 +33,15 @@ static long mvm_ioc_pager_create(void __user *arg)
 	if (pc.flags || pc.fd || memchr_inv(pc.reserved, 0, sizeof(pc.reserved)))
 		return -EINVAL;
 	return mvm_pager_create(&pc, arg);
+}
+
+static long mvm_ioc_anon_create(void __user *arg)
+{
+	struct machvm_anon_create ac;
+
+	if (copy_from_user(&ac, arg, sizeof(ac)))
+		return -EFAULT;
+	return mvm_anon_create(&ac, arg);
 }
 
 static long mvm_ioc_region(void __user *arg)
@@ -74,6 +83,8 @@ static long mvm_dev_ioctl(struct file *file, unsigned int cmd,
 		return mvm_ioc_pager_create(uarg);
 	case MACHVM_IOC_REGION:
 		return mvm_ioc_region(uarg);
+	case MACHVM_IOC_ANON_CREATE:
+		return mvm_ioc_anon_create(uarg);
 	default:
 		return -ENOTTY;
 	}

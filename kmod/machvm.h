@@ -20,7 +20,27 @@
  *   Its embedded message sits on the pager queue until delivered; it is
  *   taken off the queue (under the pager lock) before the request can go.
  *
- * Lock order: obj->supply_sem -> obj->lock -> pager->lock.
+ * struct mvm_page - pageout bookkeeping of one resident page (pageout.c).
+ *   Exists while the page is in the object's page cache and tracked;
+ *   created and freed only under obj->page_mutex, so holding that mutex
+ *   keeps every mvm_page of the object alive.  Its list node is under
+ *   mvm_lru_lock.  Holds no references: the object frees its pages (all
+ *   of them, under page_mutex) before it goes.
+ *
+ * struct mvm_store - one swap store (swap.c).  Published in mvm_stores[]
+ *   under mvm_stores_sem (write); every I/O and slot operation holds the
+ *   semaphore for read, so a store is never freed under one.  Removal
+ *   first stops allocations, reads every page back, then unpublishes.
+ *
+ * Swap slots: obj->swap maps a page index to an xa_mk_value() of
+ *   MVM_SLOT(store id, slot).  An entry means the store holds the page as
+ *   of the last time it was written there; it stays while the page lives
+ *   (resident again or not) so a clean page is dropped without I/O, and
+ *   goes when the page is freed, taken by its pager, or the object dies.
+ *
+ * Lock order: obj->supply_sem -> mvm_pageout_mutex -> obj->page_mutex ->
+ *   mvm_stores_sem -> folio lock -> obj->lock -> pager->lock;
+ *   mvm_lru_lock and store->lock are innermost spinlocks.
  */
 #ifndef _MACHVM_H
 #define _MACHVM_H
@@ -29,6 +49,7 @@
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mm.h>
+#include <linux/mutex.h>
 #include <linux/rwsem.h>
 #include <linux/spinlock.h>
 #include <linux/types.h>
@@ -38,7 +59,7 @@
 #include "uapi/machvm.h"
 
 #define MACHVM_FEATURES	(MACHVM_F_OBJECTS | MACHVM_F_URING_CMD | \
-			 MACHVM_F_REGION)
+			 MACHVM_F_REGION | MACHVM_F_PAGEOUT | MACHVM_F_ANON)
 
 /* Most messages queued on one endpoint before optional ones are refused. */
 #define MVM_MAX_QUEUED	65536
@@ -84,6 +105,19 @@ enum mvm_obj_state { MVM_OBJ_NEW, MVM_OBJ_INIT_SENT, MVM_OBJ_READY };
 struct mvm_object {
 	struct kref ref;
 	struct rw_semaphore supply_sem;	/* read: supply; write: destroy */
+	/*
+	 * Serializes every change of which pages are resident or in swap:
+	 * insertions (supply, swap-in, zero-fill), removals (pageout,
+	 * flush, destroy), obj->pages and obj->swap.  Held across one page's
+	 * swap I/O, never while waiting on user space.
+	 */
+	struct mutex page_mutex;
+	struct xarray pages;	/* index -> struct mvm_page; page_mutex */
+	struct xarray swap;	/* index -> slot value; page_mutex */
+	atomic_long_t nr_resident;	/* tracked pages */
+	atomic_long_t nr_swapped;	/* entries in swap */
+	u64 limit;		/* resident limit, pages, 0: none; WRITE_ONCE */
+	bool anon;		/* no pager: zero-fill, default pager */
 	spinlock_t lock;	/* protects the fields down to term_msg */
 	enum mvm_obj_state state;
 	bool destroyed;		/* DESTROY or terminate: no more pages */
@@ -110,7 +144,33 @@ struct mvm_object {
 	/* Statistics, read locklessly by netlink. */
 	atomic_t mappings;	/* live VMAs */
 	atomic64_t faults, requests, supplied, errors, timeouts;
+	atomic64_t pageouts, pageins, returned, default_taken, scans, ref_hits;
 };
+
+/* enum mvm_page flag bits (struct mvm_page.flags, atomic bitops). */
+enum {
+	MVM_PG_REF,		/* referenced since the last scan */
+	MVM_PG_RETURNING,	/* under DATA_RETURN; on mvm_returning */
+	MVM_PG_PRECIOUS,	/* supplied precious: return even when clean */
+	MVM_PG_KEEP,		/* RETURNING for a lock_request without flush */
+	MVM_PG_DIRTY_RET,	/* RETURNING page was dirty when sent */
+};
+
+struct mvm_page {
+	struct list_head lru;	/* mvm_fifo or mvm_returning; mvm_lru_lock */
+	struct rcu_head rcu;	/* freed after a grace period: faults set
+				 * MVM_PG_REF under rcu_read_lock() only
+				 */
+	struct mvm_object *obj;	/* owner; no reference (see above) */
+	pgoff_t index;
+	unsigned long flags;	/* MVM_PG_* */
+	unsigned long deadline;	/* RETURNING: answer due (jiffies) */
+};
+
+#define MVM_SLOT_SHIFT		40
+#define MVM_SLOT(id, slot)	(((u64)(id) << MVM_SLOT_SHIFT) | (slot))
+#define MVM_SLOT_ID(v)		((u32)((v) >> MVM_SLOT_SHIFT))
+#define MVM_SLOT_NR(v)		((v) & ((1ULL << MVM_SLOT_SHIFT) - 1))
 
 enum mvm_req_state { MVM_REQ_PENDING, MVM_REQ_DONE, MVM_REQ_FAILED };
 
@@ -161,9 +221,69 @@ int mvm_pager_exec(struct mvm_pager *pager, const struct machvm_cmd *c);
 bool mvm_pager_pop(struct mvm_pager *pager, struct machvm_msg *out);
 void mvm_pager_requeue(struct mvm_pager *pager, const struct machvm_msg *m);
 
+int mvm_anon_create(struct machvm_anon_create *ac,
+		    struct machvm_anon_create __user *uac);
+struct folio *mvm_folio_alloc(struct mvm_object *obj);
+int mvm_folio_insert(struct mvm_object *obj, struct folio *folio,
+		     pgoff_t index, unsigned long pgflags);
+int mvm_object_swapin(struct mvm_object *obj, pgoff_t index, bool dirty);
+int mvm_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty);
+void mvm_for_each_object(void (*fn)(struct mvm_object *obj, void *arg),
+			 void *arg);
+
+/* pageout.c */
+struct mvm_pageout_result {
+	u64 scanned, freed, returning;
+};
+
+struct mvm_tunables {
+	u64 limit, obj_limit;
+	u32 high, low, batch, interval_ms;
+};
+
+int mvm_pageout_init(void);
+void mvm_pageout_exit(void);
+int mvm_page_track(struct mvm_object *obj, pgoff_t index,
+		   unsigned long pgflags);
+void mvm_page_referenced(struct mvm_object *obj, pgoff_t index);
+void mvm_pages_release(struct mvm_object *obj);
+int mvm_throttle(struct mvm_object *obj);
+void mvm_reclaim_object(struct mvm_object *obj, unsigned long nr);
+void mvm_pageout_orphan(struct mvm_object *obj);
+int mvm_pageout_run(u64 target, struct mvm_object *only, bool force,
+		    struct mvm_pageout_result *res);
+void mvm_pageout_get(struct mvm_tunables *t, u64 *resident, u64 *returning,
+		     bool *stuck);
+int mvm_pageout_set(const struct mvm_tunables *t, const char **why);
+u64 mvm_default_obj_limit(void);
+void mvm_object_limit_changed(u64 old, u64 new);
+int mvm_object_set_limit(u64 name, u64 limit);
+void mvm_pageout_unstick(void);
+int mvm_return_copy(struct mvm_object *obj, pgoff_t start, pgoff_t n,
+		    char __user *dst);
+int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
+		    int error);
+int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
+		     u32 flags);
+u64 mvm_object_dirty(struct mvm_object *obj);
+
+/* swap.c */
+int mvm_swap_init(void);
+void mvm_swap_exit(void);
+int mvm_slot_alloc(u64 *slot);
+void mvm_slot_free(u64 slot);
+int mvm_slot_io(u64 slot, struct folio *folio, bool write);
+void mvm_object_free_slots(struct mvm_object *obj);
+int mvm_swap_add(const char *path, u64 size, s32 prio, u32 *id,
+		 const char **why);
+int mvm_swap_remove(u32 id, const char **why);
+int mvm_swap_fill(struct sk_buff *skb, u32 id);
+int mvm_swap_next(u32 *id);
+
 int mvm_genl_init(void);
 void mvm_genl_exit(void);
 void mvm_event(u32 event, u64 name, struct pid *pager, u64 offset);
+void mvm_swap_event(u32 event, u32 id, const char *path);
 
 int mvm_uring_init(void);
 void mvm_uring_exit(void);

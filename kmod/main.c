@@ -18,6 +18,12 @@ static int __init machvm_init(void)
 	ret = mvm_object_init();
 	if (ret)
 		goto err_object;
+	ret = mvm_swap_init();
+	if (ret)
+		goto err_swap;
+	ret = mvm_pageout_init();
+	if (ret)
+		goto err_pageout;
 	ret = mvm_uring_init();
 	if (ret)
 		goto err_uring;
@@ -35,6 +41,10 @@ err_dev:
 err_genl:
 	mvm_uring_exit();
 err_uring:
+	mvm_pageout_exit();
+err_pageout:
+	mvm_swap_exit();
+err_swap:
 	mvm_object_exit();
 err_object:
 	return ret;
@@ -45,6 +55,8 @@ static void __exit machvm_exit(void)
 	mvm_dev_exit();
 	mvm_genl_exit();
 	mvm_uring_exit();
+	mvm_pageout_exit();
+	mvm_swap_exit();
 	mvm_object_exit();
 	pr_info("unloaded\n");
 }

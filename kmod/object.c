@@ -11,6 +11,11 @@
  * answers, the request times out, or the pager goes away; then it returns
  * VM_FAULT_RETRY, as userfaultfd does.  A fault whose request failed owes
  * its task a SIGBUS, paid on the retry.
+ *
+ * A missing page the kernel itself holds (a swap slot of the default
+ * pager) or an anonymous object's page is filled in the fault, under the
+ * object's page_mutex, without asking anyone.  Before a fault adds a page
+ * it waits, bounded, for room under the resident limits (pageout.c).
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -48,6 +53,12 @@ struct mvm_owed {
 #define MVM_MAX_REQS		4096	/* pending requests per object */
 
 static struct vfsmount *mvm_mnt;
+
+/* The pager's pid for events; anonymous objects have none. */
+static struct pid *mvm_obj_pid(struct mvm_object *obj)
+{
+	return obj->pager ? obj->pager->pid : NULL;
+}
 /* Every object by name, for netlink; entries hold no reference. */
 static DEFINE_XARRAY(mvm_registry);
 static atomic_t mvm_nr_objects = ATOMIC_INIT(0);	/* in the registry */
@@ -315,7 +326,7 @@ out:
 	if (new)
 		kmem_cache_free(mvm_req_cache, new);
 	if (expired != U64_MAX)
-		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, obj->pager->pid,
+		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, mvm_obj_pid(obj),
 			  expired);
 	return req;
 }
@@ -399,7 +410,7 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 	mvm_req_put(req);
 
 	if (timed_out)
-		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, obj->pager->pid,
+		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, mvm_obj_pid(obj),
 			  (u64)index << PAGE_SHIFT);
 	/* Interrupted: the retry, after the signal, waits again. */
 	if (ret >= 0 && state == MVM_REQ_FAILED && !arrived)
@@ -408,14 +419,128 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 	return VM_FAULT_RETRY;
 }
 
+struct folio *mvm_folio_alloc(struct mvm_object *obj)
+{
+	return filemap_alloc_folio(mapping_gfp_mask(obj->inode->i_mapping), 0);
+}
+
+/*
+ * Insert locked, uptodate @folio at @index and track it (page_mutex
+ * held).  A failed memcg charge is -ENOMEM, never an OOM kill.
+ */
+int mvm_folio_insert(struct mvm_object *obj, struct folio *folio,
+		     pgoff_t index, unsigned long pgflags)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+	int ret;
+
+	lockdep_assert_held(&obj->page_mutex);
+	ret = filemap_add_folio(mapping, folio, index,
+				mapping_gfp_mask(mapping) |
+				__GFP_RETRY_MAYFAIL | __GFP_NOWARN);
+	if (ret)
+		return ret;
+	if (mvm_page_track(obj, index, pgflags))
+		pr_warn_ratelimited("object %llu: page %lu not tracked (no memory); it stays resident\n",
+				    obj->name, index);
+	return 0;
+}
+
+/*
+ * Read @index back from its swap slot, or zero-fill an anonymous page
+ * (page_mutex held).  @dirty: the page's slot is given up and the page is
+ * marked dirty (store removal, lock_request returns).  -ENOENT: neither
+ * (the pager must supply it).  0 also when the page is already resident.
+ */
+int mvm_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+	void *entry = xa_load(&obj->swap, index);
+	struct folio *folio;
+	int ret;
+
+	lockdep_assert_held(&obj->page_mutex);
+	folio = filemap_lock_folio(mapping, index);
+	if (!IS_ERR_OR_NULL(folio))
+		goto found;
+	if (!entry && !obj->anon)
+		return -ENOENT;
+	folio = mvm_folio_alloc(obj);
+	if (!folio)
+		return -ENOMEM;
+	if (entry) {
+		ret = mvm_slot_io(xa_to_value(entry), folio, false);
+		if (ret)
+			goto err;
+	} else {
+		folio_zero_range(folio, 0, PAGE_SIZE);
+	}
+	folio_mark_uptodate(folio);
+	ret = mvm_folio_insert(obj, folio, index, 0);
+	if (ret)
+		goto err;
+	if (entry) {
+		atomic64_inc(&obj->pageins);
+		mvm_count(MACHVM_A_STAT_PAGEINS, 1);
+	}
+found:
+	if (dirty && entry) {
+		xa_erase(&obj->swap, index);
+		atomic_long_dec(&obj->nr_swapped);
+		mvm_slot_free(xa_to_value(entry));
+		folio_mark_dirty(folio);
+	}
+	folio_unlock(folio);
+	folio_put(folio);
+	return 0;
+err:
+	folio_put(folio);
+	return ret;
+}
+
+int mvm_object_swapin(struct mvm_object *obj, pgoff_t index, bool dirty)
+{
+	int ret;
+
+	mutex_lock(&obj->page_mutex);
+	ret = mvm_swapin_locked(obj, index, dirty);
+	mutex_unlock(&obj->page_mutex);
+	return ret;
+}
+
+/*
+ * Fill a missing page the kernel can provide itself.  0: filled (look
+ * again); -ENOENT: ask the pager; another -errno: the fault fails.  A
+ * charge over a memcg limit pages out some of the object and retries.
+ */
+static int mvm_fill_local(struct mvm_object *obj, pgoff_t index)
+{
+	int ret, tries;
+
+	smp_rmb();	/* the page left the cache after its slot was set */
+	if (!obj->anon && !atomic_long_read(&obj->nr_swapped))
+		return -ENOENT;	/* fast path of pager-backed objects */
+	for (tries = 0; tries < 8; tries++) {
+		mutex_lock(&obj->page_mutex);
+		ret = mvm_swapin_locked(obj, index, false);
+		mutex_unlock(&obj->page_mutex);
+		if (ret != -ENOMEM)
+			return ret;
+		mvm_reclaim_object(obj, 32);
+	}
+	return ret;
+}
+
 static vm_fault_t mvm_fault(struct vm_fault *vmf)
 {
 	struct file *file = vmf->vma->vm_file;
 	struct mvm_object *obj = file->private_data;
 	struct address_space *mapping = file->f_mapping;
 	pgoff_t index = vmf->pgoff;
+	bool throttled = false;
 	struct folio *folio;
 	vm_fault_t ret;
+	int err;
 
 	atomic64_inc(&obj->faults);
 	mvm_count(MACHVM_A_STAT_FAULTS, 1);
@@ -425,11 +550,27 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 		/* NULL on some kernels, ERR_PTR(-ENOENT) on others. */
 		folio = filemap_lock_folio(mapping, index);
 		if (!IS_ERR_OR_NULL(folio)) {
+			mvm_page_referenced(obj, index);
 			vmf->page = folio_file_page(folio, index);
 			return VM_FAULT_LOCKED;
 		}
 		/* The page is missing: a failed wait's retry ends here. */
 		if (mvm_take_owed(obj, index))
+			goto sigbus;
+		/* Room under the resident limits (never under GUP's lock). */
+		if (!throttled && (vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
+		    !(vmf->flags & FAULT_FLAG_RETRY_NOWAIT)) {
+			throttled = true;
+			if (mvm_throttle(obj)) {
+				pr_warn_ratelimited("object %llu: resident limit reached and nothing can be paged out (swap full?)\n",
+						    obj->name);
+				goto sigbus;
+			}
+		}
+		err = mvm_fill_local(obj, index);
+		if (!err)
+			continue;
+		if (err != -ENOENT)
 			goto sigbus;
 		ret = mvm_wait_page(vmf, obj, index);
 		if (ret & VM_FAULT_SIGBUS)
@@ -456,11 +597,19 @@ static void mvm_vm_close(struct vm_area_struct *vma)
 	atomic_dec(&obj->mappings);
 }
 
+/* Fault-around: the faulting page counts as referenced. */
+static vm_fault_t mvm_map_pages(struct vm_fault *vmf, pgoff_t start,
+				pgoff_t end)
+{
+	mvm_page_referenced(vmf->vma->vm_file->private_data, vmf->pgoff);
+	return filemap_map_pages(vmf, start, end);
+}
+
 static const struct vm_operations_struct mvm_vm_ops = {
 	.open = mvm_vm_open,
 	.close = mvm_vm_close,
 	.fault = mvm_fault,
-	.map_pages = filemap_map_pages,
+	.map_pages = mvm_map_pages,
 };
 
 /* PROT_* of @flags' VM_READ/WRITE/EXEC, or of VM_MAY* when @may. */
@@ -514,7 +663,7 @@ static int mvm_object_mmap(struct file *file, struct vm_area_struct *vma)
 	atomic_inc(&obj->mappings);
 
 	spin_lock(&obj->lock);
-	if (!obj->mapped) {
+	if (!obj->mapped && obj->pager) {
 		obj->mapped = true;
 		if (obj->state == MVM_OBJ_NEW)	/* READY may come first */
 			obj->state = MVM_OBJ_INIT_SENT;
@@ -533,14 +682,21 @@ static void mvm_object_free(struct kref *ref)
 	WARN_ON_ONCE(!list_empty(&obj->reqs));
 	if (xa_erase(&mvm_registry, obj->name))
 		atomic_dec(&mvm_nr_objects);
+	if (obj->inode) {
+		mvm_pages_release(obj);
+		mvm_object_free_slots(obj);
+	}
+	mvm_object_limit_changed(obj->limit, 0);
 	list_for_each_entry_safe(o, tmp, &obj->owed, node) {
 		put_task_struct(o->task);
 		kfree(o);
 	}
 	kfree(obj->init_msg);
 	kfree(obj->term_msg);
-	iput(obj->inode);
-	mvm_pager_put(obj->pager);
+	if (obj->inode)
+		iput(obj->inode);
+	if (obj->pager)
+		mvm_pager_put(obj->pager);
 	kfree(obj);
 }
 
@@ -565,6 +721,7 @@ static void mvm_object_kill(struct mvm_object *obj, bool destroy, int error)
 void mvm_object_orphan(struct mvm_object *obj)
 {
 	mvm_object_kill(obj, false, -EIO);
+	mvm_pageout_orphan(obj);
 }
 
 /* The last mapping and the last right are gone. */
@@ -575,7 +732,8 @@ static int mvm_object_release(struct inode *inode, struct file *file)
 	struct mvm_msg *term = NULL;
 
 	mvm_object_kill(obj, true, -EIO);
-	entry = xa_cmpxchg(&obj->pager->objects, obj->id, obj, NULL, 0);
+	entry = obj->pager ? xa_cmpxchg(&obj->pager->objects, obj->id, obj,
+					NULL, 0) : NULL;
 	if (entry == obj) {
 		/* Control id still live: the pager hears terminate. */
 		spin_lock(&obj->lock);
@@ -591,7 +749,7 @@ static int mvm_object_release(struct inode *inode, struct file *file)
 	if (obj->announced) {
 		mvm_count(MACHVM_A_STAT_OBJECTS_TERMINATED, 1);
 		mvm_event(MACHVM_EVENT_OBJECT_TERMINATED, obj->name,
-			  obj->pager->pid, 0);
+			  mvm_obj_pid(obj), 0);
 	}
 	mvm_object_put(obj);
 	return 0;
@@ -620,6 +778,91 @@ static struct mvm_msg *mvm_msg_alloc(u32 type, struct mvm_object *obj)
 	return m;
 }
 
+/* A new object of @size bytes (@pager NULL: anonymous), without a file. */
+static struct mvm_object *mvm_object_alloc(struct mvm_pager *pager, u64 size,
+					   u32 max_prot)
+{
+	struct mvm_object *obj;
+
+	obj = kzalloc(sizeof(*obj), GFP_KERNEL_ACCOUNT);
+	if (!obj)
+		return NULL;
+	kref_init(&obj->ref);	/* the file's */
+	init_rwsem(&obj->supply_sem);
+	mutex_init(&obj->page_mutex);
+	xa_init(&obj->pages);
+	xa_init(&obj->swap);
+	spin_lock_init(&obj->lock);
+	INIT_LIST_HEAD(&obj->reqs);
+	INIT_LIST_HEAD(&obj->owed);
+	obj->state = MVM_OBJ_NEW;
+	obj->attr.cluster_pages = 1;
+	obj->attr.timeout_ms = MACHVM_DEFAULT_TIMEOUT_MS;
+	obj->size = size;
+	obj->npages = size >> PAGE_SHIFT;
+	obj->max_prot = max_prot;
+	obj->anon = !pager;
+	obj->name = atomic64_inc_return(&mvm_next_name);
+	if (pager) {
+		mvm_pager_get(pager);
+		obj->pager = pager;
+	}
+	return obj;
+}
+
+/* The object's inode and file (the file owns the object's first ref). */
+static struct file *mvm_object_file(struct mvm_object *obj)
+{
+	struct inode *inode;
+	struct file *file;
+
+	inode = alloc_anon_inode(mvm_mnt->mnt_sb);
+	if (IS_ERR(inode))
+		return ERR_CAST(inode);
+	inode->i_size = obj->size;
+	inode->i_mapping->a_ops = &mvm_aops;
+	mapping_set_unevictable(inode->i_mapping);
+	mapping_set_gfp_mask(inode->i_mapping, GFP_HIGHUSER);
+	ihold(inode);		/* the object's */
+	obj->inode = inode;
+
+	/* The file's module reference; __fput() drops it. */
+	__module_get(THIS_MODULE);
+	file = alloc_file_pseudo(inode, mvm_mnt, "[machvm-object]", O_RDWR,
+				 &mvm_object_fops);
+	if (IS_ERR(file)) {
+		module_put(THIS_MODULE);
+		iput(inode);	/* the one the file would have taken */
+		return file;
+	}
+	file->private_data = obj;
+	return file;
+}
+
+/* Make @obj visible to netlink and count it; before fd_install(). */
+static int mvm_object_publish(struct mvm_object *obj, u64 limit)
+{
+	int ret = xa_insert(&mvm_registry, obj->name, obj, GFP_KERNEL);
+
+	if (ret)
+		return ret;
+	atomic_inc(&mvm_nr_objects);
+	obj->announced = true;
+	WRITE_ONCE(obj->limit, limit);
+	mvm_object_limit_changed(0, limit);
+	mvm_count(MACHVM_A_STAT_OBJECTS_CREATED, 1);
+	mvm_event(MACHVM_EVENT_OBJECT_CREATED, obj->name, mvm_obj_pid(obj), 0);
+	return 0;
+}
+
+static int mvm_size_check(u64 size)
+{
+	if (!size || !PAGE_ALIGNED(size) ||
+	    size > (MAX_LFS_FILESIZE & PAGE_MASK))
+		return -EINVAL;
+	return 0;
+}
+
 /*
  * MACHVM_IOC_OBJECT_CREATE: @oc was copied from @uoc; the answer is copied
  * back before the descriptor is installed, so a bad buffer leaks nothing.
@@ -629,14 +872,11 @@ int mvm_object_create(struct mvm_pager *pager,
 		      struct machvm_object_create __user *uoc)
 {
 	struct mvm_object *obj;
-	struct inode *inode;
 	struct file *file;
-	u64 name;
 	u32 id;
 	int fd, ret;
 
-	if (!oc->size || !PAGE_ALIGNED(oc->size) ||
-	    oc->size > (MAX_LFS_FILESIZE & PAGE_MASK))
+	if (mvm_size_check(oc->size))
 		return -EINVAL;
 	if (oc->max_prot & ~MVM_PROT_ALL || oc->flags || oc->pad ||
 	    oc->reserved[0] || oc->reserved[1] || oc->id || oc->name ||
@@ -646,26 +886,12 @@ int mvm_object_create(struct mvm_pager *pager,
 	if (ret)
 		return ret;
 
-	obj = kzalloc(sizeof(*obj), GFP_KERNEL_ACCOUNT);
+	obj = mvm_object_alloc(pager, oc->size, oc->max_prot);
 	if (!obj)
 		return -ENOMEM;
-	kref_init(&obj->ref);	/* the file's */
-	init_rwsem(&obj->supply_sem);
-	spin_lock_init(&obj->lock);
-	INIT_LIST_HEAD(&obj->reqs);
-	INIT_LIST_HEAD(&obj->owed);
-	obj->state = MVM_OBJ_NEW;
-	obj->attr.cluster_pages = 1;
-	obj->attr.timeout_ms = MACHVM_DEFAULT_TIMEOUT_MS;
 	spin_lock(&obj->lock);
 	mvm_attr_apply(obj, &oc->attr);
 	spin_unlock(&obj->lock);
-	obj->size = oc->size;
-	obj->npages = oc->size >> PAGE_SHIFT;
-	obj->max_prot = oc->max_prot;
-	obj->name = atomic64_inc_return(&mvm_next_name);
-	mvm_pager_get(pager);
-	obj->pager = pager;
 
 	/* Cyclic: a stale message or command never names a newer object. */
 	ret = xa_alloc_cyclic(&pager->objects, &id, NULL, xa_limit_31b,
@@ -680,38 +906,19 @@ int mvm_object_create(struct mvm_pager *pager,
 	if (!obj->init_msg || !obj->term_msg)
 		goto err_id;
 
-	inode = alloc_anon_inode(mvm_mnt->mnt_sb);
-	if (IS_ERR(inode)) {
-		ret = PTR_ERR(inode);
-		goto err_id;
-	}
-	inode->i_size = oc->size;
-	inode->i_mapping->a_ops = &mvm_aops;
-	mapping_set_unevictable(inode->i_mapping);
-	mapping_set_gfp_mask(inode->i_mapping, GFP_HIGHUSER);
-	ihold(inode);		/* the object's */
-	obj->inode = inode;
-
-	/* The file's module reference; __fput() drops it. */
-	__module_get(THIS_MODULE);
-	file = alloc_file_pseudo(inode, mvm_mnt, "[machvm-object]", O_RDWR,
-				 &mvm_object_fops);
+	file = mvm_object_file(obj);
 	if (IS_ERR(file)) {
-		module_put(THIS_MODULE);
-		iput(inode);	/* the one the file would have taken */
 		ret = PTR_ERR(file);
 		goto err_id;
 	}
-	file->private_data = obj;
 
 	fd = get_unused_fd_flags(O_CLOEXEC);
 	if (fd < 0) {
 		ret = fd;
 		goto err_file;
 	}
-	name = obj->name;
 	oc->id = id;
-	oc->name = name;
+	oc->name = obj->name;
 	oc->fd = fd;
 	if (copy_to_user(uoc, oc, sizeof(*oc))) {
 		ret = -EFAULT;
@@ -719,16 +926,12 @@ int mvm_object_create(struct mvm_pager *pager,
 	}
 	kref_get(&obj->ref);	/* the id table's */
 	xa_store(&pager->objects, id, obj, GFP_KERNEL);
-	ret = xa_insert(&mvm_registry, name, obj, GFP_KERNEL);
+	ret = mvm_object_publish(obj, mvm_default_obj_limit());
 	if (ret) {
 		if (xa_cmpxchg(&pager->objects, id, obj, NULL, 0) == obj)
 			mvm_object_put(obj);
 		goto err_fd;
 	}
-	atomic_inc(&mvm_nr_objects);
-	obj->announced = true;
-	mvm_count(MACHVM_A_STAT_OBJECTS_CREATED, 1);
-	mvm_event(MACHVM_EVENT_OBJECT_CREATED, name, pager->pid, 0);
 	/* Last: from here another thread may close it and free @obj. */
 	fd_install(fd, file);
 	return 0;
@@ -744,6 +947,80 @@ err_id:
 err_obj:
 	mvm_object_put(obj);
 	return ret;
+}
+
+/* MACHVM_IOC_ANON_CREATE on /dev/machvm (Mach's vm_allocate). */
+int mvm_anon_create(struct machvm_anon_create *ac,
+		    struct machvm_anon_create __user *uac)
+{
+	struct mvm_object *obj;
+	struct file *file;
+	int fd, ret;
+
+	if (mvm_size_check(ac->size))
+		return -EINVAL;
+	if (ac->flags || ac->fd || ac->name || ac->reserved[0] ||
+	    ac->reserved[1] || ac->reserved[2])
+		return -EINVAL;
+	obj = mvm_object_alloc(NULL, ac->size, MVM_PROT_ALL);
+	if (!obj)
+		return -ENOMEM;
+	obj->state = MVM_OBJ_READY;
+	file = mvm_object_file(obj);
+	if (IS_ERR(file)) {
+		mvm_object_put(obj);
+		return PTR_ERR(file);
+	}
+	fd = get_unused_fd_flags(O_CLOEXEC);
+	if (fd < 0) {
+		ret = fd;
+		goto err_file;
+	}
+	ac->fd = fd;
+	ac->name = obj->name;
+	if (copy_to_user(uac, ac, sizeof(*ac))) {
+		ret = -EFAULT;
+		goto err_fd;
+	}
+	ret = mvm_object_publish(obj, ac->resident_limit ?:
+				 mvm_default_obj_limit());
+	if (ret)
+		goto err_fd;
+	fd_install(fd, file);
+	return 0;
+
+err_fd:
+	put_unused_fd(fd);
+err_file:
+	fput(file);
+	return ret;
+}
+
+/* Netlink SET_PAGEOUT for one object. */
+int mvm_object_set_limit(u64 name, u64 limit)
+{
+	struct mvm_object *obj = mvm_object_get(name);
+	u64 old;
+
+	if (!obj)
+		return -ENOENT;
+	old = xchg(&obj->limit, limit);
+	mvm_object_limit_changed(old, limit);
+	mvm_object_put(obj);
+	return 0;
+}
+
+/* Call @fn on every live object, each with a reference. */
+void mvm_for_each_object(void (*fn)(struct mvm_object *obj, void *arg),
+			 void *arg)
+{
+	struct mvm_object *obj;
+	u64 name = 0;
+
+	while ((obj = mvm_object_next(&name))) {
+		fn(obj, arg);
+		mvm_object_put(obj);
+	}
 }
 
 static int mvm_check_range(struct mvm_object *obj, const struct machvm_cmd *c)
@@ -772,6 +1049,8 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 	pgoff_t n = c->length >> PAGE_SHIFT;
 	unsigned int not_taken = 0, taken = 0;
 	struct mvm_msg *report = NULL;
+	unsigned long pgflags = (c->flags & MACHVM_SUPPLY_F_PRECIOUS) ?
+				BIT(MVM_PG_PRECIOUS) : 0;
 	struct folio *stack_folios[16];
 	struct folio **folios;
 	pgoff_t i, filled;
@@ -828,12 +1107,14 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 		ret = -ENOENT;
 		filled = 0;
 	}
+	mutex_lock(&obj->page_mutex);
 	for (i = 0; i < filled; i++) {
-		if (!folios[i]) {
+		/* The default pager's copy (in swap) is newer than the pager's. */
+		if (!folios[i] || xa_load(&obj->swap, start + i)) {
 			not_taken++;
 			continue;
 		}
-		err = filemap_add_folio(mapping, folios[i], start + i, gfp);
+		err = mvm_folio_insert(obj, folios[i], start + i, pgflags);
 		if (err && err != -EEXIST) {
 			ret = err;
 			break;
@@ -845,6 +1126,7 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 		folio_unlock(folios[i]);
 		taken++;
 	}
+	mutex_unlock(&obj->page_mutex);
 	mvm_complete_range(obj, start, start + n);
 	up_read(&obj->supply_sem);
 
@@ -891,7 +1173,11 @@ static void mvm_object_destroy(struct mvm_object *obj)
 	up_write(&obj->supply_sem);
 	unmap_mapping_range(mapping, 0, 0, 1);
 	truncate_inode_pages(mapping, 0);
-	mvm_event(MACHVM_EVENT_OBJECT_DESTROYED, obj->name, obj->pager->pid, 0);
+	mvm_pages_release(obj);
+	mutex_lock(&obj->page_mutex);
+	mvm_object_free_slots(obj);
+	mutex_unlock(&obj->page_mutex);
+	mvm_event(MACHVM_EVENT_OBJECT_DESTROYED, obj->name, mvm_obj_pid(obj), 0);
 }
 
 /* The object named @name, with a reference, or NULL. */
@@ -918,7 +1204,8 @@ int mvm_object_destroy_by_name(u64 name)
 		mvm_object_put(obj);
 		return -ENOENT;
 	}
-	if (xa_cmpxchg(&obj->pager->objects, obj->id, obj, NULL, 0) == obj)
+	if (obj->pager &&
+	    xa_cmpxchg(&obj->pager->objects, obj->id, obj, NULL, 0) == obj)
 		mvm_object_put(obj);	/* the id table's */
 	mvm_object_destroy(obj);
 	mvm_object_put(obj);
@@ -985,12 +1272,14 @@ int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj)
 	    nla_put_u32(skb, MACHVM_A_OBJ_MAX_PROT, obj->max_prot) ||
 	    nla_put_u32(skb, MACHVM_A_OBJ_STATE, mvm_object_nl_state(obj)) ||
 	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_RESIDENT,
-			      READ_ONCE(obj->inode->i_mapping->nrpages),
+			      atomic_long_read(&obj->nr_resident),
 			      MACHVM_A_PAD) ||
 	    nla_put_u32(skb, MACHVM_A_OBJ_MAPPINGS,
 			atomic_read(&obj->mappings)) ||
-	    nla_put_u32(skb, MACHVM_A_OBJ_PAGER_PID, pid_vnr(obj->pager->pid)) ||
+	    nla_put_u32(skb, MACHVM_A_OBJ_PAGER_PID,
+			obj->pager ? pid_vnr(obj->pager->pid) : 0) ||
 	    nla_put_u32(skb, MACHVM_A_OBJ_PAGER_STATE,
+			!obj->pager ? MACHVM_PAGER_STATE_NONE :
 			orphaned ? MACHVM_PAGER_STATE_DEAD :
 				   MACHVM_PAGER_STATE_LIVE) ||
 	    nla_put_u32(skb, MACHVM_A_OBJ_PENDING, pending) ||
@@ -1007,7 +1296,27 @@ int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj)
 	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_ERRORS,
 			      atomic64_read(&obj->errors), MACHVM_A_PAD) ||
 	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_TIMEOUTS,
-			      atomic64_read(&obj->timeouts), MACHVM_A_PAD)) {
+			      atomic64_read(&obj->timeouts), MACHVM_A_PAD) ||
+	    nla_put_u32(skb, MACHVM_A_OBJ_KIND, obj->anon ?
+			MACHVM_OBJ_KIND_ANON : MACHVM_OBJ_KIND_PAGER) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_DIRTY, mvm_object_dirty(obj),
+			      MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_SWAPPED,
+			      atomic_long_read(&obj->nr_swapped), MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_LIMIT, READ_ONCE(obj->limit),
+			      MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_PAGEOUTS,
+			      atomic64_read(&obj->pageouts), MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_PAGEINS,
+			      atomic64_read(&obj->pageins), MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_RETURNED,
+			      atomic64_read(&obj->returned), MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_DEFAULT_TAKEN,
+			      atomic64_read(&obj->default_taken), MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_SCANS,
+			      atomic64_read(&obj->scans), MACHVM_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_REF_HITS,
+			      atomic64_read(&obj->ref_hits), MACHVM_A_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}
@@ -1066,6 +1375,35 @@ int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
 		/* The caller removed the id; no terminate will follow. */
 		mvm_object_destroy(obj);
 		return 0;
+	case MACHVM_CMD_RETURN_COPY:
+		if (c->flags || c->error)
+			return -EINVAL;
+		ret = mvm_check_range(obj, c);
+		if (ret)
+			return ret;
+		if (!access_ok(u64_to_user_ptr(c->addr), c->length))
+			return -EFAULT;
+		return mvm_return_copy(obj, c->offset >> PAGE_SHIFT,
+				       c->length >> PAGE_SHIFT,
+				       u64_to_user_ptr(c->addr));
+	case MACHVM_CMD_RETURN_DONE:
+		if (c->flags || c->addr || c->error > MAX_ERRNO)
+			return -EINVAL;
+		ret = mvm_check_range(obj, c);
+		if (ret)
+			return ret;
+		return mvm_return_done(obj, c->offset >> PAGE_SHIFT,
+				       c->length >> PAGE_SHIFT, c->error);
+	case MACHVM_CMD_LOCK_REQUEST:
+		if (c->flags & ~MACHVM_LOCK_F_ALL || c->addr || c->error ||
+		    (c->flags & MACHVM_LOCK_RETURN_MASK) >
+		    MACHVM_LOCK_RETURN_ALL)
+			return -EINVAL;
+		ret = mvm_check_range(obj, c);
+		if (ret)
+			return ret;
+		return mvm_lock_request(obj, c->offset >> PAGE_SHIFT,
+					c->length >> PAGE_SHIFT, c->flags);
 	default:
 		return -EINVAL;
 	}

@@ -151,7 +151,7 @@ int mvm_pager_exec(struct mvm_pager *pager, const struct machvm_cmd *c)
 
 	if (c->pad || c->reserved)
 		return -EINVAL;
-	if (c->type < MACHVM_CMD_READY || c->type > MACHVM_CMD_DESTROY)
+	if (c->type < MACHVM_CMD_READY || c->type > MACHVM_CMD_LOCK_REQUEST)
 		return -EINVAL;
 	obj = mvm_pager_lookup(pager, c->object);
 	if (!obj)

@@ -49,4 +49,60 @@ static inline void release_fault_lock(struct vm_fault *vmf)
 }
 #endif
 
+/*
+ * One shrinker, allocated and registered, or unregistered and freed: the
+ * 6.7+ shrinker_alloc() API, or a static one with register_shrinker().
+ */
+#include <linux/shrinker.h>
+#include <linux/slab.h>
+#ifdef MACHVM_HAVE_SHRINKER_ALLOC
+static inline struct shrinker *
+mvm_shrinker_create(unsigned long (*count)(struct shrinker *,
+					   struct shrink_control *),
+		    unsigned long (*scan)(struct shrinker *,
+					  struct shrink_control *))
+{
+	struct shrinker *s = shrinker_alloc(0, "machvm");
+
+	if (!s)
+		return NULL;
+	s->count_objects = count;
+	s->scan_objects = scan;
+	s->seeks = DEFAULT_SEEKS;
+	shrinker_register(s);
+	return s;
+}
+
+static inline void mvm_shrinker_destroy(struct shrinker *s)
+{
+	shrinker_free(s);
+}
+#else
+static inline struct shrinker *
+mvm_shrinker_create(unsigned long (*count)(struct shrinker *,
+					   struct shrink_control *),
+		    unsigned long (*scan)(struct shrinker *,
+					  struct shrink_control *))
+{
+	struct shrinker *s = kzalloc(sizeof(*s), GFP_KERNEL);
+
+	if (!s)
+		return NULL;
+	s->count_objects = count;
+	s->scan_objects = scan;
+	s->seeks = DEFAULT_SEEKS;
+	if (register_shrinker(s, "machvm")) {
+		kfree(s);
+		return NULL;
+	}
+	return s;
+}
+
+static inline void mvm_shrinker_destroy(struct shrinker *s)
+{
+	unregister_shrinker(s);
+	kfree(s);
+}
+#endif
+
 #endif /* _MACHVM_COMPAT_H */

@@ -1,0 +1,1033 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Pageout: FIFO with second chance over every resident machvm page, the
+ * data_return protocol with pagers, lock_request, and the default pager's
+ * side of eviction (writing pages to swap slots).
+ *
+ * Every tracked page sits on one global FIFO (mvm_fifo) in the order it
+ * became resident.  The kthread machvm-pageoutd walks it from the head
+ * with a marker: a page whose reference bit is set loses the bit, is
+ * unmapped (its next touch is a soft fault that sets the bit again: the
+ * reference bit is emulated, Linux does not export the page-table walk)
+ * and goes to the tail; an unreferenced page is evicted:
+ *
+ *  - clean, and a copy exists (its pager's, or a swap slot, or it is an
+ *    anonymous page never written, i.e. still zero): dropped;
+ *  - dirty or precious, its pager alive: DATA_RETURN; the page stays, on
+ *    mvm_returning, until the pager takes it (freed), refuses it, does not
+ *    answer in time, or dies (then the default pager writes it to swap:
+ *    Mach's double paging);
+ *  - otherwise written to a swap slot, then dropped.
+ *
+ * Eviction holds the object's page_mutex (fault-path swap-in and zero-fill
+ * hold it too), the folio lock while unmapping and cleaning, and removes
+ * the page with invalidate_mapping_pages(), which refuses a page that was
+ * mapped again or pinned meanwhile: such a page simply stays.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/freezer.h>
+#include <linux/highmem.h>
+#include <linux/kthread.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/pagemap.h>
+#include <linux/sched/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include "machvm.h"
+#include "compat/compat.h"
+
+static unsigned long resident_limit;
+module_param(resident_limit, ulong, 0444);
+MODULE_PARM_DESC(resident_limit,
+		 "Global resident-page limit at load (0: half of RAM)");
+static unsigned long object_limit;
+module_param(object_limit, ulong, 0444);
+MODULE_PARM_DESC(object_limit,
+		 "Default per-object resident limit in pages (0: none)");
+static unsigned int high_pct = 95;
+module_param(high_pct, uint, 0444);
+MODULE_PARM_DESC(high_pct, "Pageout starts above this % of the limit");
+static unsigned int low_pct = 85;
+module_param(low_pct, uint, 0444);
+MODULE_PARM_DESC(low_pct, "Pageout stops at this % of the limit");
+static unsigned int scan_batch = 64;
+module_param(scan_batch, uint, 0444);
+MODULE_PARM_DESC(scan_batch, "Pages scanned per step");
+static unsigned int interval_ms = 1000;
+module_param(interval_ms, uint, 0444);
+MODULE_PARM_DESC(interval_ms, "Period of the idle scan, milliseconds");
+
+/* Run-time tunables; written under mvm_tun_lock, read with READ_ONCE. */
+static DEFINE_SPINLOCK(mvm_tun_lock);
+static struct mvm_tunables mvm_tun;
+
+/*
+ * mvm_lru_lock protects mvm_fifo, mvm_returning, every mvm_page's lru node
+ * and the two counts.  Innermost lock.
+ */
+static DEFINE_SPINLOCK(mvm_lru_lock);
+static LIST_HEAD(mvm_fifo);
+static LIST_HEAD(mvm_returning);
+static unsigned long mvm_nr_fifo, mvm_nr_returning;
+
+static atomic_long_t mvm_nr_resident = ATOMIC_LONG_INIT(0);
+static atomic_t mvm_nr_limited = ATOMIC_INIT(0);	/* objects with a limit */
+
+/* One pass at a time: the daemon, a netlink RUN, a shrinker, a reclaim. */
+static DEFINE_MUTEX(mvm_pageout_mutex);
+static struct task_struct *mvm_pageoutd;
+static DECLARE_WAIT_QUEUE_HEAD(mvm_pageout_wq);
+static DECLARE_WAIT_QUEUE_HEAD(mvm_room_wq);	/* faults waiting for room */
+static bool mvm_kicked;		/* work for the daemon */
+static bool mvm_stuck;		/* over a limit, nothing can go */
+static atomic_long_t mvm_shrink_want = ATOMIC_LONG_INIT(0);
+static struct shrinker *mvm_shrinker;
+
+enum { MVM_EV_KEPT, MVM_EV_FREED, MVM_EV_RETURNING, MVM_EV_FULL };
+
+#define MVM_PASS_FORCE	(1U << 0)	/* ignore reference bits */
+#define MVM_PASS_NOIO	(1U << 1)	/* drop only; no I/O, no messages */
+#define MVM_PASS_AUTO	(1U << 2)	/* watermarks and object limits */
+#define MVM_PASS_TRY	(1U << 3)	/* never sleep on a page_mutex */
+
+static void mvm_pageout_kick(void)
+{
+	WRITE_ONCE(mvm_kicked, true);
+	wake_up(&mvm_pageout_wq);
+}
+
+void mvm_pageout_unstick(void)
+{
+	if (READ_ONCE(mvm_stuck)) {
+		WRITE_ONCE(mvm_stuck, false);
+		mvm_pageout_kick();
+	}
+}
+
+u64 mvm_default_obj_limit(void)
+{
+	return READ_ONCE(mvm_tun.obj_limit);
+}
+
+static unsigned long mvm_mark(u64 limit, u32 pct)
+{
+	return div_u64(limit * pct, 100);
+}
+
+static bool mvm_obj_over(struct mvm_object *obj, bool hard)
+{
+	u64 limit = READ_ONCE(obj->limit);
+
+	if (!limit)
+		return false;
+	return atomic_long_read(&obj->nr_resident) >
+	       (hard ? limit : mvm_mark(limit, READ_ONCE(mvm_tun.low)));
+}
+
+/* Room for one more page of @obj under both limits? */
+static bool mvm_has_room(struct mvm_object *obj)
+{
+	u64 limit = READ_ONCE(obj->limit);
+
+	if (atomic_long_read(&mvm_nr_resident) >= READ_ONCE(mvm_tun.limit))
+		return false;
+	return !limit || atomic_long_read(&obj->nr_resident) < limit;
+}
+
+/* Pages to free now to get from above the high mark down to the low. */
+static unsigned long mvm_global_need(void)
+{
+	u64 limit = READ_ONCE(mvm_tun.limit);
+	long res = atomic_long_read(&mvm_nr_resident);
+	long high = mvm_mark(limit, READ_ONCE(mvm_tun.high));
+	long low = mvm_mark(limit, READ_ONCE(mvm_tun.low));
+
+	return res > high ? res - low : 0;
+}
+
+/* Start tracking @index of @obj (page_mutex held, page just inserted). */
+int mvm_page_track(struct mvm_object *obj, pgoff_t index,
+		   unsigned long pgflags)
+{
+	struct mvm_page *pg;
+	int ret;
+
+	lockdep_assert_held(&obj->page_mutex);
+	pg = kmalloc(sizeof(*pg), GFP_KERNEL_ACCOUNT);
+	if (!pg)
+		return -ENOMEM;
+	pg->obj = obj;
+	pg->index = index;
+	pg->flags = pgflags | BIT(MVM_PG_REF);	/* just touched */
+	ret = xa_err(xa_store(&obj->pages, index, pg, GFP_KERNEL_ACCOUNT));
+	if (ret) {
+		kfree(pg);
+		return ret;	/* stays resident, untracked */
+	}
+	spin_lock(&mvm_lru_lock);
+	list_add_tail(&pg->lru, &mvm_fifo);
+	mvm_nr_fifo++;
+	spin_unlock(&mvm_lru_lock);
+	atomic_long_inc(&obj->nr_resident);
+	atomic_long_inc(&mvm_nr_resident);
+	mvm_count(MACHVM_A_STAT_RESIDENT, 1);
+	if (mvm_global_need() || mvm_obj_over(obj, true))
+		mvm_pageout_kick();
+	return 0;
+}
+
+static void mvm_page_free_rcu(struct rcu_head *head)
+{
+	kfree(container_of(head, struct mvm_page, rcu));
+}
+
+/* Stop tracking @pg (page_mutex held; the page left the cache). */
+static void mvm_page_untrack(struct mvm_object *obj, struct mvm_page *pg)
+{
+	lockdep_assert_held(&obj->page_mutex);
+	xa_erase(&obj->pages, pg->index);
+	spin_lock(&mvm_lru_lock);
+	list_del(&pg->lru);
+	if (test_bit(MVM_PG_RETURNING, &pg->flags))
+		mvm_nr_returning--;
+	else
+		mvm_nr_fifo--;
+	spin_unlock(&mvm_lru_lock);
+	atomic_long_dec(&obj->nr_resident);
+	atomic_long_dec(&mvm_nr_resident);
+	mvm_count(MACHVM_A_STAT_RESIDENT, -1);
+	call_rcu(&pg->rcu, mvm_page_free_rcu);	/* see mvm_page_referenced */
+	if (READ_ONCE(mvm_stuck))
+		mvm_pageout_unstick();
+	if (wq_has_sleeper(&mvm_room_wq))
+		wake_up_all(&mvm_room_wq);
+}
+
+/* A fault found @index resident: set its reference bit.  Lockless. */
+void mvm_page_referenced(struct mvm_object *obj, pgoff_t index)
+{
+	struct mvm_page *pg;
+
+	rcu_read_lock();
+	pg = xa_load(&obj->pages, index);
+	if (pg && !test_bit(MVM_PG_REF, &pg->flags))
+		set_bit(MVM_PG_REF, &pg->flags);
+	rcu_read_unlock();
+}
+
+/* The object's pages are gone or going (destroy, free): forget them. */
+void mvm_pages_release(struct mvm_object *obj)
+{
+	struct mvm_page *pg;
+	unsigned long index;
+
+	mutex_lock(&obj->page_mutex);
+	xa_for_each(&obj->pages, index, pg)
+		mvm_page_untrack(obj, pg);
+	mutex_unlock(&obj->page_mutex);
+}
+
+static struct folio *mvm_lock_folio(struct address_space *mapping,
+				    pgoff_t index)
+{
+	/* NULL on some kernels, ERR_PTR(-ENOENT) on others. */
+	struct folio *folio = filemap_lock_folio(mapping, index);
+
+	return IS_ERR_OR_NULL(folio) ? NULL : folio;
+}
+
+static void mvm_unmap_page(struct mvm_object *obj, pgoff_t index)
+{
+	unmap_mapping_range(obj->inode->i_mapping, (loff_t)index << PAGE_SHIFT,
+			    PAGE_SIZE, 0);
+}
+
+/*
+ * Write locked, unmapped @folio to the swap slot of @index, allocating one
+ * if it has none.  page_mutex held.  The dirty bit is cleared first: a
+ * write through a pin that lands meanwhile sets it again.
+ */
+static int mvm_write_slot(struct mvm_object *obj, pgoff_t index,
+			  struct folio *folio)
+{
+	void *entry = xa_load(&obj->swap, index);
+	unsigned int nofs;
+	u64 slot;
+	int ret;
+
+	lockdep_assert_held(&obj->page_mutex);
+	if (entry) {
+		slot = xa_to_value(entry);
+	} else {
+		ret = mvm_slot_alloc(&slot);
+		if (ret)
+			return ret;
+	}
+	folio_clear_dirty_for_io(folio);
+	nofs = memalloc_nofs_save();	/* reclaim must not recurse here */
+	ret = mvm_slot_io(slot, folio, true);
+	memalloc_nofs_restore(nofs);
+	if (!ret && !entry) {
+		ret = xa_err(xa_store(&obj->swap, index, xa_mk_value(slot),
+				      GFP_KERNEL));
+		if (!ret)
+			atomic_long_inc(&obj->nr_swapped);
+	}
+	if (ret) {
+		folio_mark_dirty(folio);
+		if (!entry)
+			mvm_slot_free(slot);
+		return ret;
+	}
+	mvm_count(MACHVM_A_STAT_SWAP_WRITES, 1);
+	return 0;
+}
+
+static void mvm_forget_slot(struct mvm_object *obj, pgoff_t index)
+{
+	void *entry = xa_erase(&obj->swap, index);
+
+	if (entry) {
+		atomic_long_dec(&obj->nr_swapped);
+		mvm_slot_free(xa_to_value(entry));
+	}
+}
+
+/* Drop an unlocked, clean, unmapped page; false if it came back. */
+static bool mvm_drop(struct mvm_object *obj, struct mvm_page *pg)
+{
+	if (!invalidate_mapping_pages(obj->inode->i_mapping, pg->index,
+				      pg->index))
+		return false;
+	atomic64_inc(&obj->pageouts);
+	mvm_count(MACHVM_A_STAT_PAGEOUTS, 1);
+	mvm_page_untrack(obj, pg);
+	return true;
+}
+
+/*
+ * Send @pg (its folio locked and unmapped) to the pager with DATA_RETURN.
+ * page_mutex held.  -EBUSY when the pager cannot take messages.
+ */
+static int mvm_return_start(struct mvm_object *obj, struct mvm_page *pg,
+			    struct folio *folio, unsigned long extra,
+			    u32 msgflags)
+{
+	struct mvm_pager *pager = obj->pager;
+	bool dirty, precious = test_bit(MVM_PG_PRECIOUS, &pg->flags);
+	struct mvm_msg *msg;
+
+	lockdep_assert_held(&obj->page_mutex);
+	if (!pager || READ_ONCE(obj->orphaned) || READ_ONCE(pager->dead) ||
+	    READ_ONCE(pager->nr_msgs) >= MVM_MAX_QUEUED)
+		return -EBUSY;
+	msg = kzalloc(sizeof(*msg), GFP_KERNEL_ACCOUNT);
+	if (!msg)
+		return -ENOMEM;
+	dirty = folio_clear_dirty_for_io(folio);
+	INIT_LIST_HEAD(&msg->node);
+	msg->owned = true;
+	msg->m.type = MACHVM_MSG_DATA_RETURN;
+	msg->m.object = obj->id;
+	msg->m.name = obj->name;
+	msg->m.offset = (u64)pg->index << PAGE_SHIFT;
+	msg->m.length = PAGE_SIZE;
+	msg->m.flags = msgflags | (dirty ? MACHVM_RETURN_F_DIRTY : 0) |
+		       (precious ? MACHVM_RETURN_F_PRECIOUS : 0);
+	spin_lock(&mvm_lru_lock);
+	pg->flags |= extra | BIT(MVM_PG_RETURNING) |
+		     (dirty ? BIT(MVM_PG_DIRTY_RET) : 0);
+	pg->deadline = jiffies + msecs_to_jiffies(READ_ONCE(obj->attr.timeout_ms));
+	list_move_tail(&pg->lru, &mvm_returning);
+	mvm_nr_fifo--;
+	mvm_nr_returning++;
+	spin_unlock(&mvm_lru_lock);
+	mvm_pager_queue(pager, msg);
+	return 0;
+}
+
+/* Put a page back from mvm_returning to the FIFO tail. */
+static void mvm_return_end(struct mvm_page *pg)
+{
+	spin_lock(&mvm_lru_lock);
+	if (test_bit(MVM_PG_RETURNING, &pg->flags)) {
+		pg->flags &= ~(BIT(MVM_PG_RETURNING) | BIT(MVM_PG_KEEP) |
+			       BIT(MVM_PG_DIRTY_RET));
+		list_move_tail(&pg->lru, &mvm_fifo);
+		mvm_nr_returning--;
+		mvm_nr_fifo++;
+	}
+	spin_unlock(&mvm_lru_lock);
+}
+
+/*
+ * The default pager takes a page its pager refused, did not answer for,
+ * or lost with its death: write it to swap, then drop it (unless a
+ * lock_request asked to keep it).  page_mutex held.
+ */
+static int mvm_default_take(struct mvm_object *obj, struct mvm_page *pg)
+{
+	bool keep = test_bit(MVM_PG_KEEP, &pg->flags);
+	struct folio *folio;
+	int ret;
+
+	lockdep_assert_held(&obj->page_mutex);
+	mvm_return_end(pg);
+	folio = mvm_lock_folio(obj->inode->i_mapping, pg->index);
+	if (!folio) {
+		mvm_page_untrack(obj, pg);
+		return MVM_EV_FREED;
+	}
+	mvm_unmap_page(obj, pg->index);
+	ret = mvm_write_slot(obj, pg->index, folio);
+	folio_unlock(folio);
+	folio_put(folio);
+	if (ret)
+		return ret == -ENOSPC ? MVM_EV_FULL : MVM_EV_KEPT;
+	atomic64_inc(&obj->default_taken);
+	mvm_count(MACHVM_A_STAT_DEFAULT_TAKEN, 1);
+	if (!keep && mvm_drop(obj, pg))
+		return MVM_EV_FREED;
+	return MVM_EV_KEPT;
+}
+
+/* Page out @index of @obj.  page_mutex held.  Returns MVM_EV_*. */
+static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+	bool dirty, precious, live, has_slot;
+	struct mvm_page *pg;
+	struct folio *folio;
+	int ret;
+
+	lockdep_assert_held(&obj->page_mutex);
+	pg = xa_load(&obj->pages, index);
+	if (!pg || test_bit(MVM_PG_RETURNING, &pg->flags))
+		return MVM_EV_KEPT;
+	folio = mvm_lock_folio(mapping, index);
+	if (!folio) {
+		mvm_page_untrack(obj, pg);	/* it went some other way */
+		return MVM_EV_FREED;
+	}
+	mvm_unmap_page(obj, index);	/* harvests the dirty bits */
+	if (folio_mapped(folio))
+		goto keep;
+	dirty = folio_test_dirty(folio);
+	precious = test_bit(MVM_PG_PRECIOUS, &pg->flags);
+	has_slot = xa_load(&obj->swap, index);
+	live = obj->pager && !READ_ONCE(obj->orphaned) &&
+	       !READ_ONCE(obj->destroyed);
+
+	if (live && (dirty || precious)) {
+		if (mode & MVM_PASS_NOIO)
+			goto keep;
+		if (!mvm_return_start(obj, pg, folio, 0, 0)) {
+			folio_unlock(folio);
+			folio_put(folio);
+			return MVM_EV_RETURNING;
+		}
+		/* The pager cannot take messages: the default pager does. */
+		atomic64_inc(&obj->default_taken);
+		mvm_count(MACHVM_A_STAT_DEFAULT_TAKEN, 1);
+		dirty = true;
+	}
+	/*
+	 * Clean and without a slot: the pager has it, or it is an anonymous
+	 * page never written (zero).  An orphan's page has no other copy.
+	 */
+	if (dirty || (!has_slot && !obj->anon && !live)) {
+		if (mode & MVM_PASS_NOIO)
+			goto keep;
+		ret = mvm_write_slot(obj, index, folio);
+		if (ret) {
+			folio_unlock(folio);
+			folio_put(folio);
+			return ret == -ENOSPC ? MVM_EV_FULL : MVM_EV_KEPT;
+		}
+	}
+	folio_unlock(folio);
+	folio_put(folio);
+	return mvm_drop(obj, pg) ? MVM_EV_FREED : MVM_EV_KEPT;
+keep:
+	folio_unlock(folio);
+	folio_put(folio);
+	return MVM_EV_KEPT;
+}
+
+struct mvm_pass {
+	u64 target;			/* pages to free (0: none globally) */
+	struct mvm_object *only;	/* or NULL */
+	unsigned int mode;		/* MVM_PASS_* */
+	struct mvm_pageout_result res;
+	unsigned long full;
+};
+
+static bool mvm_pass_wants(struct mvm_pass *p, struct mvm_object *obj)
+{
+	if (p->only && obj != p->only)
+		return false;
+	if (p->res.freed + p->res.returning < p->target)
+		return true;
+	return (p->mode & MVM_PASS_AUTO) && mvm_obj_over(obj, false);
+}
+
+static bool mvm_pass_done(struct mvm_pass *p)
+{
+	if (p->res.freed + p->res.returning < p->target)
+		return false;
+	return !(p->mode & MVM_PASS_AUTO) || !atomic_read(&mvm_nr_limited);
+}
+
+/*
+ * One FIFO pass (mvm_pageout_mutex held).  A marker entry (obj NULL)
+ * keeps the place across lock drops; pages it passes stay where they are
+ * unless they were wanted.  At most two sweeps of the FIFO.
+ */
+static void mvm_pass_run(struct mvm_pass *p)
+{
+	struct mvm_page marker = { .obj = NULL }, *pg, *cand;
+	unsigned long max_scan;
+	struct mvm_object *obj;
+	pgoff_t index;
+	bool ref;
+	int ret;
+
+	lockdep_assert_held(&mvm_pageout_mutex);
+	spin_lock(&mvm_lru_lock);
+	max_scan = 2 * mvm_nr_fifo + READ_ONCE(mvm_tun.batch);
+	list_add(&marker.lru, &mvm_fifo);
+	spin_unlock(&mvm_lru_lock);
+
+	while (p->res.scanned < max_scan && !mvm_pass_done(p)) {
+		if (fatal_signal_pending(current) ||
+		    (current == mvm_pageoutd && kthread_should_stop()))
+			break;
+		cand = NULL;
+		spin_lock(&mvm_lru_lock);
+		pg = &marker;
+		list_for_each_entry_continue(pg, &mvm_fifo, lru) {
+			if (pg->obj && mvm_pass_wants(p, pg->obj)) {
+				cand = pg;
+				break;
+			}
+		}
+		if (!cand) {
+			spin_unlock(&mvm_lru_lock);
+			break;
+		}
+		/* The marker takes the candidate's place; it goes last. */
+		list_move(&marker.lru, &cand->lru);
+		list_move_tail(&cand->lru, &mvm_fifo);
+		ref = !(p->mode & MVM_PASS_FORCE) &&
+		      test_and_clear_bit(MVM_PG_REF, &cand->flags);
+		obj = cand->obj;
+		index = cand->index;
+		if (!kref_get_unless_zero(&obj->ref))
+			obj = NULL;
+		spin_unlock(&mvm_lru_lock);
+		p->res.scanned++;
+		mvm_count(MACHVM_A_STAT_SCANS, 1);
+		if (!obj)
+			continue;
+		atomic64_inc(&obj->scans);
+		if (ref) {
+			/* Second chance; the next touch faults and says so. */
+			atomic64_inc(&obj->ref_hits);
+			mvm_count(MACHVM_A_STAT_REF_HITS, 1);
+			mvm_unmap_page(obj, index);
+			mvm_object_put(obj);
+			continue;
+		}
+		if (p->mode & MVM_PASS_TRY) {
+			if (!mutex_trylock(&obj->page_mutex)) {
+				mvm_object_put(obj);
+				continue;
+			}
+		} else {
+			mutex_lock(&obj->page_mutex);
+		}
+		ret = mvm_evict(obj, index, p->mode);
+		mutex_unlock(&obj->page_mutex);
+		mvm_object_put(obj);
+		if (ret == MVM_EV_FREED)
+			p->res.freed++;
+		else if (ret == MVM_EV_RETURNING)
+			p->res.returning++;
+		else if (ret == MVM_EV_FULL)
+			p->full++;
+		cond_resched();
+	}
+	spin_lock(&mvm_lru_lock);
+	list_del(&marker.lru);
+	spin_unlock(&mvm_lru_lock);
+	if (p->res.freed && wq_has_sleeper(&mvm_room_wq))
+		wake_up_all(&mvm_room_wq);
+}
+
+/* Netlink RUN_PAGEOUT: one pass now, in the caller. */
+int mvm_pageout_run(u64 target, struct mvm_object *only, bool force,
+		    struct mvm_pageout_result *res)
+{
+	struct mvm_pass p = {
+		.only = only,
+		.mode = force ? MVM_PASS_FORCE : 0,
+	};
+
+	p.target = target ?: max_t(u64, mvm_global_need(),
+				   READ_ONCE(mvm_tun.batch));
+	if (mutex_lock_killable(&mvm_pageout_mutex))
+		return -EINTR;
+	mvm_pass_run(&p);
+	mutex_unlock(&mvm_pageout_mutex);
+	*res = p.res;
+	return 0;
+}
+
+/* A charge failed (memcg limit): page out some of @obj's own pages. */
+void mvm_reclaim_object(struct mvm_object *obj, unsigned long nr)
+{
+	struct mvm_pass p = {
+		.target = nr,
+		.only = obj,
+		.mode = MVM_PASS_FORCE,
+	};
+
+	mutex_lock(&mvm_pageout_mutex);
+	mvm_pass_run(&p);
+	mutex_unlock(&mvm_pageout_mutex);
+}
+
+/*
+ * Before a fault adds a page: wait (killable) while the global or the
+ * object's limit is reached and pageout makes room.  -ENOSPC when nothing
+ * can be paged out (swap full, say); after 10 s of slow progress the fault
+ * goes ahead over the limit rather than wait longer.
+ */
+int mvm_throttle(struct mvm_object *obj)
+{
+	unsigned long deadline = jiffies + 10 * HZ;
+	long ret;
+
+	if (mvm_has_room(obj))
+		return 0;
+	mvm_count(MACHVM_A_STAT_LIMIT_WAITS, 1);
+	for (;;) {
+		mvm_pageout_kick();
+		if (READ_ONCE(mvm_stuck))
+			return -ENOSPC;
+		ret = wait_event_killable_timeout(mvm_room_wq,
+						  mvm_has_room(obj) ||
+						  READ_ONCE(mvm_stuck),
+						  HZ / 10);
+		if (ret < 0)
+			return ret;
+		if (mvm_has_room(obj) || time_after(jiffies, deadline))
+			return 0;
+	}
+}
+
+/* Returns due: the default pager takes the pages not answered in time. */
+static void mvm_expire_returns(void)
+{
+	struct { struct mvm_object *obj; pgoff_t index; } due[32];
+	struct mvm_page *pg;
+	unsigned int n, i;
+
+	do {
+		n = 0;
+		spin_lock(&mvm_lru_lock);
+		list_for_each_entry(pg, &mvm_returning, lru) {
+			if (n == ARRAY_SIZE(due))
+				break;
+			if (time_before(jiffies, pg->deadline) ||
+			    !kref_get_unless_zero(&pg->obj->ref))
+				continue;
+			due[n].obj = pg->obj;
+			due[n].index = pg->index;
+			n++;
+		}
+		spin_unlock(&mvm_lru_lock);
+		for (i = 0; i < n; i++) {
+			struct mvm_object *obj = due[i].obj;
+
+			mutex_lock(&obj->page_mutex);
+			pg = xa_load(&obj->pages, due[i].index);
+			if (pg && test_bit(MVM_PG_RETURNING, &pg->flags) &&
+			    time_after_eq(jiffies, pg->deadline)) {
+				pr_info_ratelimited("object %llu: pager did not take page %lu in time; default pager takes it\n",
+						    obj->name, due[i].index);
+				mvm_default_take(obj, pg);
+			}
+			mutex_unlock(&obj->page_mutex);
+			mvm_object_put(obj);
+		}
+	} while (n == ARRAY_SIZE(due));
+}
+
+static void mvm_daemon_pass(void)
+{
+	struct mvm_pass p = { .mode = MVM_PASS_AUTO };
+	long shrink = atomic_long_xchg(&mvm_shrink_want, 0);
+	bool need;
+
+	p.target = max_t(u64, mvm_global_need(), shrink);
+	mutex_lock(&mvm_pageout_mutex);
+	mvm_pass_run(&p);
+	mutex_unlock(&mvm_pageout_mutex);
+	need = mvm_global_need() || p.target;
+	spin_lock(&mvm_lru_lock);
+	need = need && !p.res.freed && !p.res.returning && !mvm_nr_returning &&
+	       p.res.scanned >= mvm_nr_fifo;
+	spin_unlock(&mvm_lru_lock);
+	if (need != READ_ONCE(mvm_stuck)) {
+		WRITE_ONCE(mvm_stuck, need);
+		if (need)
+			pr_warn_ratelimited("over the resident limit and nothing can be paged out%s\n",
+					    p.full ? " (swap full)" : "");
+		wake_up_all(&mvm_room_wq);
+	}
+}
+
+static int mvm_pageoutd_fn(void *unused)
+{
+	set_freezable();
+	while (!kthread_should_stop()) {
+		wait_event_freezable_timeout(mvm_pageout_wq,
+					     READ_ONCE(mvm_kicked) ||
+					     kthread_should_stop(),
+					     msecs_to_jiffies(READ_ONCE(mvm_tun.interval_ms)));
+		WRITE_ONCE(mvm_kicked, false);
+		if (kthread_should_stop())
+			break;
+		mvm_expire_returns();
+		mvm_daemon_pass();
+	}
+	return 0;
+}
+
+/* The pager of @obj died: the default pager takes what it was given. */
+void mvm_pageout_orphan(struct mvm_object *obj)
+{
+	struct mvm_page *pg;
+	unsigned long index;
+
+	mutex_lock(&obj->page_mutex);
+	xa_for_each(&obj->pages, index, pg)
+		if (test_bit(MVM_PG_RETURNING, &pg->flags))
+			mvm_default_take(obj, pg);
+	mutex_unlock(&obj->page_mutex);
+}
+
+/* RETURN_COPY: copy pages under DATA_RETURN to the pager. */
+int mvm_return_copy(struct mvm_object *obj, pgoff_t start, pgoff_t n,
+		    char __user *dst)
+{
+	struct mvm_page *pg;
+	struct folio *folio;
+	unsigned long left;
+	pgoff_t i;
+	void *src;
+
+	for (i = 0; i < n; i++) {
+		folio = NULL;
+		mutex_lock(&obj->page_mutex);
+		pg = xa_load(&obj->pages, start + i);
+		if (pg && test_bit(MVM_PG_RETURNING, &pg->flags))
+			folio = mvm_lock_folio(obj->inode->i_mapping, start + i);
+		if (folio)
+			folio_unlock(folio);	/* our reference keeps it */
+		mutex_unlock(&obj->page_mutex);
+		if (!folio)
+			return -ENOENT;
+		/* No lock held: the copy may fault, even on this object. */
+		src = kmap_local_folio(folio, 0);
+		left = copy_to_user(dst + (i << PAGE_SHIFT), src, PAGE_SIZE);
+		kunmap_local(src);
+		folio_put(folio);
+		if (left)
+			return -EFAULT;
+	}
+	return 0;
+}
+
+/* RETURN_DONE: taken (error 0) or refused. */
+int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
+		    int error)
+{
+	struct mvm_page *pg;
+	struct folio *folio;
+	pgoff_t i;
+	bool keep;
+
+	mutex_lock(&obj->page_mutex);
+	for (i = start; i < start + n; i++) {
+		pg = xa_load(&obj->pages, i);
+		if (!pg || !test_bit(MVM_PG_RETURNING, &pg->flags))
+			continue;
+		if (error) {
+			mvm_default_take(obj, pg);
+			continue;
+		}
+		keep = test_bit(MVM_PG_KEEP, &pg->flags);
+		mvm_return_end(pg);
+		mvm_forget_slot(obj, i);	/* the pager has it now */
+		atomic64_inc(&obj->returned);
+		mvm_count(MACHVM_A_STAT_RETURNED, 1);
+		if (keep)
+			continue;
+		folio = mvm_lock_folio(obj->inode->i_mapping, i);
+		if (!folio) {
+			mvm_page_untrack(obj, pg);
+			continue;
+		}
+		mvm_unmap_page(obj, i);
+		keep = folio_test_dirty(folio);	/* written since: stays */
+		folio_unlock(folio);
+		folio_put(folio);
+		if (!keep)
+			mvm_drop(obj, pg);
+	}
+	mutex_unlock(&obj->page_mutex);
+	return 0;
+}
+
+/* LOCK_REQUEST on [start, start + n); queues LOCK_COMPLETED last. */
+int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
+		     u32 flags)
+{
+	u32 should_return = flags & MACHVM_LOCK_RETURN_MASK;
+	bool flush = flags & MACHVM_LOCK_F_FLUSH;
+	struct address_space *mapping = obj->inode->i_mapping;
+	struct mvm_msg *done;
+	struct mvm_page *pg;
+	struct folio *folio;
+	bool dirty, ret;
+	pgoff_t i;
+	int err = 0;
+
+	done = kzalloc(sizeof(*done), GFP_KERNEL_ACCOUNT);
+	if (!done)
+		return -ENOMEM;
+	mvm_count(MACHVM_A_STAT_LOCK_REQUESTS, 1);
+	mutex_lock(&obj->page_mutex);
+	for (i = start; i < start + n && !err; i++) {
+		pg = xa_load(&obj->pages, i);
+		if (!pg && xa_load(&obj->swap, i)) {
+			if (should_return != MACHVM_LOCK_RETURN_NONE) {
+				/* The default pager holds it: it is dirty. */
+				err = mvm_swapin_locked(obj, i, true);
+				pg = xa_load(&obj->pages, i);
+			} else if (flush) {
+				mvm_forget_slot(obj, i);
+			}
+		}
+		if (!pg)
+			continue;
+		if (test_bit(MVM_PG_RETURNING, &pg->flags)) {
+			if (flush)
+				clear_bit(MVM_PG_KEEP, &pg->flags);
+			continue;
+		}
+		folio = mvm_lock_folio(mapping, i);
+		if (!folio) {
+			mvm_page_untrack(obj, pg);
+			continue;
+		}
+		mvm_unmap_page(obj, i);
+		dirty = folio_test_dirty(folio);
+		ret = should_return == MACHVM_LOCK_RETURN_ALL ||
+		      (should_return == MACHVM_LOCK_RETURN_DIRTY &&
+		       (dirty || test_bit(MVM_PG_PRECIOUS, &pg->flags)));
+		if (ret && !mvm_return_start(obj, pg, folio,
+					     flush ? 0 : BIT(MVM_PG_KEEP),
+					     flush ? MACHVM_RETURN_F_FLUSH : 0)) {
+			folio_unlock(folio);
+			folio_put(folio);
+			continue;
+		}
+		folio_unlock(folio);
+		folio_put(folio);
+		if (flush) {
+			/* Discard: mapped or not, changes or not. */
+			truncate_inode_pages_range(mapping,
+						   (loff_t)i << PAGE_SHIFT,
+						   ((loff_t)i << PAGE_SHIFT) +
+						   PAGE_SIZE - 1);
+			mvm_forget_slot(obj, i);
+			mvm_page_untrack(obj, pg);
+		}
+	}
+	mutex_unlock(&obj->page_mutex);
+	INIT_LIST_HEAD(&done->node);
+	done->owned = true;
+	done->m.type = MACHVM_MSG_LOCK_COMPLETED;
+	done->m.object = obj->id;
+	done->m.name = obj->name;
+	done->m.offset = (u64)start << PAGE_SHIFT;
+	done->m.length = (u64)n << PAGE_SHIFT;
+	mvm_pager_queue(obj->pager, done);
+	return err;
+}
+
+/* Resident pages of @obj whose dirty bit is known (set at unmap). */
+u64 mvm_object_dirty(struct mvm_object *obj)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+	XA_STATE(xas, &mapping->i_pages, 0);
+	struct folio *folio;
+	u64 n = 0;
+
+	rcu_read_lock();
+	xas_for_each(&xas, folio, ULONG_MAX) {
+		if (xas_retry(&xas, folio) || xa_is_value(folio))
+			continue;
+		if (folio_test_dirty(folio))
+			n++;
+		if (need_resched()) {
+			xas_pause(&xas);
+			rcu_read_unlock();
+			cond_resched();
+			rcu_read_lock();
+		}
+	}
+	rcu_read_unlock();
+	return n;
+}
+
+static unsigned long mvm_shrink_count(struct shrinker *s,
+				      struct shrink_control *sc)
+{
+	unsigned long n;
+
+	spin_lock(&mvm_lru_lock);
+	n = mvm_nr_fifo;
+	spin_unlock(&mvm_lru_lock);
+	return n;
+}
+
+/*
+ * Linux needs memory: drop what needs no I/O now (never sleeping on our
+ * locks), and have the daemon page out the rest.
+ */
+static unsigned long mvm_shrink_scan(struct shrinker *s,
+				     struct shrink_control *sc)
+{
+	struct mvm_pass p = {
+		.target = sc->nr_to_scan,
+		.mode = MVM_PASS_NOIO | MVM_PASS_TRY,
+	};
+
+	if (!(sc->gfp_mask & __GFP_FS) || !mutex_trylock(&mvm_pageout_mutex))
+		return SHRINK_STOP;
+	mvm_pass_run(&p);
+	mutex_unlock(&mvm_pageout_mutex);
+	if (p.res.freed < sc->nr_to_scan) {
+		atomic_long_add(sc->nr_to_scan - p.res.freed, &mvm_shrink_want);
+		mvm_pageout_kick();
+	}
+	return p.res.freed ?: SHRINK_STOP;
+}
+
+void mvm_pageout_get(struct mvm_tunables *t, u64 *resident, u64 *returning,
+		     bool *stuck)
+{
+	spin_lock(&mvm_tun_lock);
+	*t = mvm_tun;
+	spin_unlock(&mvm_tun_lock);
+	*resident = atomic_long_read(&mvm_nr_resident);
+	spin_lock(&mvm_lru_lock);
+	*returning = mvm_nr_returning;
+	spin_unlock(&mvm_lru_lock);
+	*stuck = READ_ONCE(mvm_stuck);
+}
+
+static int mvm_tunables_check(const struct mvm_tunables *t, const char **why)
+{
+	if (t->limit < 16) {
+		*why = "limit must be at least 16 pages";
+		return -EINVAL;
+	}
+	if (!t->low || t->low >= t->high || t->high > 100) {
+		*why = "watermarks need 1 <= low < high <= 100";
+		return -EINVAL;
+	}
+	if (!t->batch || t->batch > 65536) {
+		*why = "batch must be 1..65536";
+		return -EINVAL;
+	}
+	if (t->interval_ms < 10 || t->interval_ms > 60000) {
+		*why = "interval must be 10..60000 ms";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int mvm_pageout_set(const struct mvm_tunables *t, const char **why)
+{
+	int ret = mvm_tunables_check(t, why);
+
+	if (ret)
+		return ret;
+	spin_lock(&mvm_tun_lock);
+	WRITE_ONCE(mvm_tun.limit, t->limit);
+	WRITE_ONCE(mvm_tun.obj_limit, t->obj_limit);
+	WRITE_ONCE(mvm_tun.high, t->high);
+	WRITE_ONCE(mvm_tun.low, t->low);
+	WRITE_ONCE(mvm_tun.batch, t->batch);
+	WRITE_ONCE(mvm_tun.interval_ms, t->interval_ms);
+	spin_unlock(&mvm_tun_lock);
+	mvm_pageout_unstick();
+	mvm_pageout_kick();
+	wake_up_all(&mvm_room_wq);
+	return 0;
+}
+
+/* Count objects with their own limit (the daemon scans for them). */
+void mvm_object_limit_changed(u64 old, u64 new)
+{
+	if (!old && new)
+		atomic_inc(&mvm_nr_limited);
+	else if (old && !new)
+		atomic_dec(&mvm_nr_limited);
+	mvm_pageout_kick();
+}
+
+int mvm_pageout_init(void)
+{
+	struct mvm_tunables t = {
+		.limit = resident_limit ?: totalram_pages() / 2,
+		.obj_limit = object_limit,
+		.high = high_pct,
+		.low = low_pct,
+		.batch = scan_batch,
+		.interval_ms = interval_ms,
+	};
+	const char *why = NULL;
+	int ret;
+
+	ret = mvm_tunables_check(&t, &why);
+	if (ret) {
+		pr_err("bad module parameters: %s\n", why);
+		return ret;
+	}
+	mvm_tun = t;
+	mvm_pageoutd = kthread_run(mvm_pageoutd_fn, NULL, "machvm-pageoutd");
+	if (IS_ERR(mvm_pageoutd))
+		return PTR_ERR(mvm_pageoutd);
+	mvm_shrinker = mvm_shrinker_create(mvm_shrink_count, mvm_shrink_scan);
+	if (!mvm_shrinker) {
+		kthread_stop(mvm_pageoutd);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void mvm_pageout_exit(void)
+{
+	mvm_shrinker_destroy(mvm_shrinker);
+	kthread_stop(mvm_pageoutd);
+	rcu_barrier();	/* mvm_page frees in flight */
+}

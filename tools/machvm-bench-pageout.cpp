@@ -14,6 +14,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/swap.h>
+#include <sys/sysmacros.h>
 #include <sys/utsname.h>
 #include <sys/vfs.h>
 #include <sys/wait.h>
@@ -677,7 +678,49 @@ class ZswapOff {
 struct Counters {
     std::uint64_t out = 0; // pages written to swap
     std::uint64_t in = 0;  // pages read from swap
+    // The disk holding the swap area (/sys/dev/block/M:m/stat): requests
+    // and 512-byte sectors completed.
+    std::uint64_t wr_ios = 0, wr_sectors = 0, rd_ios = 0, rd_sectors = 0;
+    std::uint64_t waits = 0; // machvm: faults that waited for room
+
+    Counters operator-(const Counters& b) const {
+        return {out - b.out,       in - b.in,
+                wr_ios - b.wr_ios, wr_sectors - b.wr_sectors,
+                rd_ios - b.rd_ios, rd_sectors - b.rd_sectors,
+                waits - b.waits};
+    }
+    Counters& operator+=(const Counters& b) {
+        out += b.out;
+        in += b.in;
+        wr_ios += b.wr_ios;
+        wr_sectors += b.wr_sectors;
+        rd_ios += b.rd_ios;
+        rd_sectors += b.rd_sectors;
+        waits += b.waits;
+        return *this;
+    }
 };
+
+// /sys/dev/block/M:m/stat of the disk that holds `path` (a block device
+// itself, or a file system's directory).
+std::string disk_stat_path(const std::string& path) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) < 0)
+        throw_errno("stat " + path);
+    const dev_t d = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
+    return "/sys/dev/block/" + std::to_string(major(d)) + ":" + std::to_string(minor(d)) + "/stat";
+}
+
+void add_disk_stat(const std::string& stat_path, Counters& c) {
+    std::ifstream f(stat_path);
+    std::uint64_t v[7] = {};
+    for (auto& x : v)
+        f >> x;
+    c.rd_ios = v[0];
+    c.rd_sectors = v[2];
+    c.wr_ios = v[4];
+    c.wr_sectors = v[6];
+}
 
 Counters linux_counters() {
     Counters c;
@@ -695,7 +738,11 @@ Counters linux_counters() {
 
 Counters machvm_counters(Genl& genl) {
     const std::vector<std::uint64_t> s = genl.stats();
-    return {s[MACHVM_A_STAT_SWAP_WRITES], s[MACHVM_A_STAT_PAGEINS]};
+    Counters c;
+    c.out = s[MACHVM_A_STAT_SWAP_WRITES];
+    c.in = s[MACHVM_A_STAT_PAGEINS];
+    c.waits = s[MACHVM_A_STAT_LIMIT_WAITS];
+    return c;
 }
 
 // What a child sends back over its pipe.
@@ -749,7 +796,7 @@ void child_fail(ChildReport& r, const char* what) {
 }
 
 // The child's body for one side; fills r.
-void child_main(Side side, const Options& o, ChildReport& r) {
+void child_main(Side side, const Options& o, const std::string& disk, ChildReport& r) {
     const std::uint64_t page = page_size();
     if (side == Side::Linux) {
         void* p =
@@ -757,7 +804,14 @@ void child_main(Side side, const Options& o, ChildReport& r) {
         if (p == MAP_FAILED)
             return child_fail(r, "mmap anonymous buffer");
         ::madvise(p, o.size, MADV_NOHUGEPAGE);
-        workload(static_cast<std::byte*>(p), o.size, page, linux_counters, r);
+        workload(
+            static_cast<std::byte*>(p), o.size, page,
+            [&] {
+                Counters c = linux_counters();
+                add_disk_stat(disk, c);
+                return c;
+            },
+            r);
         ::munmap(p, o.size);
         return;
     }
@@ -782,7 +836,13 @@ void child_main(Side side, const Options& o, ChildReport& r) {
         return child_fail(r, "mmap machvm object");
     try {
         workload(
-            static_cast<std::byte*>(p), o.size, page, [&] { return machvm_counters(*genl); }, r);
+            static_cast<std::byte*>(p), o.size, page,
+            [&] {
+                Counters c = machvm_counters(*genl);
+                add_disk_stat(disk, c);
+                return c;
+            },
+            r);
     } catch (const std::exception&) {
         errno = EPROTO;
         child_fail(r, "machvm GET_STATS");
@@ -809,7 +869,7 @@ struct CaseResult {
 };
 
 // Forks the child (in `cg` if given), waits for it, adds its numbers to `res`.
-void run_child(Side side, const Options& o, Cgroup* cg, CaseResult& res) {
+void run_child(Side side, const Options& o, Cgroup* cg, const std::string& disk, CaseResult& res) {
     int ready[2], report[2];
     if (::pipe2(ready, O_CLOEXEC) < 0 || ::pipe2(report, O_CLOEXEC) < 0)
         throw_errno("pipe");
@@ -826,7 +886,7 @@ void run_child(Side side, const Options& o, Cgroup* cg, CaseResult& res) {
             ::_exit(machvm::kExitFailure);
         ::alarm(o.timeout_s);
         ChildReport r;
-        child_main(side, o, r);
+        child_main(side, o, disk, r);
         const ssize_t n = ::write(report_w.get(), &r, sizeof(r));
         ::_exit(n == static_cast<ssize_t>(sizeof(r)) ? 0 : machvm::kExitFailure);
     }
@@ -885,10 +945,8 @@ void run_child(Side side, const Options& o, Cgroup* cg, CaseResult& res) {
     res.bytes += o.size;
     res.write_ns += r.write_ns;
     res.read_ns += r.read_ns;
-    res.write.out += r.c1.out - r.c0.out;
-    res.write.in += r.c1.in - r.c0.in;
-    res.read.out += r.c2.out - r.c1.out;
-    res.read.in += r.c2.in - r.c1.in;
+    res.write += r.c1 - r.c0;
+    res.read += r.c2 - r.c1;
     if (cg)
         res.cgroup_peak = std::max(res.cgroup_peak, cg->peak());
 }
@@ -896,16 +954,17 @@ void run_child(Side side, const Options& o, Cgroup* cg, CaseResult& res) {
 // One case: set up the side's swap area on the target, run, tear down.
 void run_case(Target t, Side side, const Options& o, std::optional<Genl>& genl, CaseResult& res) {
     const std::uint64_t file_bytes = o.file_size;
+    const std::string disk = disk_stat_path(t == Target::File ? o.dir : o.dev);
     drop_caches();
     if (side == Side::Linux) {
         Cgroup cg(o.limit);
         if (t == Target::File) {
             SwapFile f(o.dir + "/linux.swap", file_bytes);
             LinuxSwap s(f.path());
-            run_child(side, o, &cg, res);
+            run_child(side, o, &cg, disk, res);
         } else {
             LinuxSwap s(o.dev);
-            run_child(side, o, &cg, res);
+            run_child(side, o, &cg, disk, res);
         }
         return;
     }
@@ -919,10 +978,10 @@ void run_case(Target t, Side side, const Options& o, std::optional<Genl>& genl, 
             ~Unlink() { ::unlink(p.c_str()); }
         } unlink_after{path};
         MachvmSwap s(*genl, path, file_bytes);
-        run_child(side, o, nullptr, res);
+        run_child(side, o, nullptr, disk, res);
     } else {
         MachvmSwap s(*genl, o.dev, 0);
-        run_child(side, o, nullptr, res);
+        run_child(side, o, nullptr, disk, res);
     }
 }
 
@@ -1004,6 +1063,13 @@ std::optional<double> ratio(const std::vector<CaseResult>& rs, const CaseResult&
     return a / b;
 }
 
+std::string disk_json(const Counters& c) {
+    return "{\"write_ios\": " + std::to_string(c.wr_ios) +
+           ", \"write_kib\": " + std::to_string(c.wr_sectors / 2) +
+           ", \"read_ios\": " + std::to_string(c.rd_ios) +
+           ", \"read_kib\": " + std::to_string(c.rd_sectors / 2) + "}";
+}
+
 std::string json_document(const Machine& m, const Options& o,
                           const std::map<std::string, std::uint64_t>& po,
                           const std::vector<CaseResult>& rs) {
@@ -1039,6 +1105,10 @@ std::string json_document(const Machine& m, const Options& o,
              ", \"write_pass_pages_in\": " + std::to_string(r.write.in) +
              ", \"read_pass_pages_out\": " + std::to_string(r.read.out) +
              ", \"read_pass_pages_in\": " + std::to_string(r.read.in) +
+             ", \"write_pass_disk\": " + disk_json(r.write) +
+             ", \"read_pass_disk\": " + disk_json(r.read) +
+             ", \"write_pass_limit_waits\": " + std::to_string(r.write.waits) +
+             ", \"read_pass_limit_waits\": " + std::to_string(r.read.waits) +
              ", \"cgroup_peak_bytes\": " + std::to_string(r.cgroup_peak) +
              ", \"write_vs_linux\": " + jr(ratio(rs, r, true)) +
              ", \"read_vs_linux\": " + jr(ratio(rs, r, false)) + "}";
@@ -1070,6 +1140,20 @@ void print_table(const Machine& m, const Options& o, const std::vector<CaseResul
                     cell(ratio(rs, r, true)).c_str(), cell(ratio(rs, r, false)).c_str());
     }
     std::printf("(out/in MiB: swap traffic of the writing pass, then of the reading pass)\n");
+    std::printf("\nrequests completed by the disk holding the swap area, and their average size\n");
+    std::printf("%-10s %-7s %-5s %9s %10s %9s %10s %12s\n", "target", "side", "pass", "writes",
+                "KiB/write", "reads", "KiB/read", "limit waits");
+    for (const CaseResult& r : rs)
+        for (const auto& [pass, c] : {std::pair{"write", &r.write}, {"read", &r.read}}) {
+            auto avg = [](std::uint64_t sectors, std::uint64_t ios) {
+                return ios ? static_cast<double>(sectors) / 2 / static_cast<double>(ios) : 0.0;
+            };
+            std::printf("%-10s %-7s %-5s %9llu %10.1f %9llu %10.1f %12s\n", target_name(r.target),
+                        side_name(r.side), pass, static_cast<unsigned long long>(c->wr_ios),
+                        avg(c->wr_sectors, c->wr_ios), static_cast<unsigned long long>(c->rd_ios),
+                        avg(c->rd_sectors, c->rd_ios),
+                        r.side == Side::Machvm ? std::to_string(c->waits).c_str() : "-");
+        }
 }
 
 int run(const Options& o) {
@@ -1094,10 +1178,8 @@ int run(const Options& o) {
             total.bytes += r.bytes;
             total.write_ns += r.write_ns;
             total.read_ns += r.read_ns;
-            total.write.out += r.write.out;
-            total.write.in += r.write.in;
-            total.read.out += r.read.out;
-            total.read.in += r.read.in;
+            total.write += r.write;
+            total.read += r.read;
             total.cgroup_peak = std::max(total.cgroup_peak, r.cgroup_peak);
             progress(o,
                      "round %u of %u: %s on a swap %s: write %.1f MiB/s, read %.1f MiB/s "

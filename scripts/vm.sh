@@ -5,7 +5,7 @@
 # check, the newest for the others).  Extra run.py options: $RUN_ARGS.
 # Every boot gets two fresh sparse disks in its out dir (see tests/vm/init):
 # disk.img (ext4, made here, mounted at /mnt/disk) and swap.img (raw, for a
-# swap partition).  Their sizes: $MVM_DISK_MB (default 1024), $MVM_SWAP_MB
+# swap partition).  Their sizes: $MVM_DISK_MB (default 2048), $MVM_SWAP_MB
 # (default 512).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,7 +38,7 @@ for rel in "${KERNELS[@]}"; do
 	# Fresh disks for this boot.  Few inodes, and inode tables and journal
 	# written now, so the guest's ext4 has no lazy-init work to do.
 	rm -f "$out/disk.img" "$out/swap.img"
-	truncate -s "${MVM_DISK_MB:-1024}M" "$out/disk.img"
+	truncate -s "${MVM_DISK_MB:-2048}M" "$out/disk.img"
 	truncate -s "${MVM_SWAP_MB:-512}M" "$out/swap.img"
 	PATH=$PATH:/usr/sbin:/sbin mkfs.ext4 -q -F -L mvm-disk -N 1024 -J size=16 \
 		-E lazy_itable_init=0,lazy_journal_init=0 "$out/disk.img"

@@ -597,7 +597,7 @@ class LinuxSwap {
     std::string path_;
 };
 
-// A machvm swap store until destruction (SWAP_REMOVE).
+// A machvm swap store until remove() (SWAP_REMOVE) or destruction.
 class MachvmSwap {
   public:
     MachvmSwap(Genl& genl, const std::string& path, std::uint64_t bytes)
@@ -605,6 +605,8 @@ class MachvmSwap {
     MachvmSwap(const MachvmSwap&) = delete;
     MachvmSwap& operator=(const MachvmSwap&) = delete;
     ~MachvmSwap() {
+        if (removed_)
+            return;
         try {
             genl_.swap_remove(id_);
         } catch (const std::exception& e) {
@@ -612,9 +614,32 @@ class MachvmSwap {
         }
     }
 
+    // Removes the store once the benchmark's object is gone.  The object
+    // dies with the child, but its swap slots may be freed a little later;
+    // SWAP_REMOVE says EBUSY until then.  Slots still held after 10 s are a
+    // leak: that fails the run.  Returns the milliseconds waited.
+    std::uint64_t remove() {
+        const std::uint64_t t0 = now_ns();
+        for (;;) {
+            try {
+                genl_.swap_remove(id_);
+                removed_ = true;
+                return (now_ns() - t0) / 1000000;
+            } catch (const std::system_error& e) {
+                if (e.code().value() != EBUSY || now_ns() - t0 > 10000000000ull) {
+                    const std::uint64_t held = genl_.stats()[MACHVM_A_STAT_SWAPPED];
+                    throw std::runtime_error(std::string(e.what()) + "; " + std::to_string(held) +
+                                             " swap slots still in use after the object died");
+                }
+            }
+            ::usleep(50000);
+        }
+    }
+
   private:
     Genl& genl_;
     std::uint32_t id_;
+    bool removed_ = false;
 };
 
 // The benchmark's memory cgroup (cgroup2 mounted and the memory controller
@@ -860,6 +885,7 @@ struct CaseResult {
     Counters write; // swap traffic of the writing passes
     Counters read;  // and of the reading passes
     std::uint64_t cgroup_peak = 0;
+    std::uint64_t remove_wait_ms = 0; // machvm: SWAP_REMOVE waited for slots
 
     double write_mib_s() const { return mib_s(write_ns); }
     double read_mib_s() const { return mib_s(read_ns); }
@@ -979,9 +1005,11 @@ void run_case(Target t, Side side, const Options& o, std::optional<Genl>& genl, 
         } unlink_after{path};
         MachvmSwap s(*genl, path, file_bytes);
         run_child(side, o, nullptr, disk, res);
+        res.remove_wait_ms += s.remove();
     } else {
         MachvmSwap s(*genl, o.dev, 0);
         run_child(side, o, nullptr, disk, res);
+        res.remove_wait_ms += s.remove();
     }
 }
 
@@ -1110,6 +1138,7 @@ std::string json_document(const Machine& m, const Options& o,
              ", \"write_pass_limit_waits\": " + std::to_string(r.write.waits) +
              ", \"read_pass_limit_waits\": " + std::to_string(r.read.waits) +
              ", \"cgroup_peak_bytes\": " + std::to_string(r.cgroup_peak) +
+             ", \"swap_remove_wait_ms\": " + std::to_string(r.remove_wait_ms) +
              ", \"write_vs_linux\": " + jr(ratio(rs, r, true)) +
              ", \"read_vs_linux\": " + jr(ratio(rs, r, false)) + "}";
     }
@@ -1168,11 +1197,11 @@ int run(const Options& o) {
     std::vector<CaseResult> rs;
     for (Target t : o.targets)
         for (Side s : o.sides)
-            rs.push_back(CaseResult{t, s, 0, 0, 0, 0, {}, {}, 0});
+            rs.push_back(CaseResult{t, s, 0, 0, 0, 0, {}, {}, 0, 0});
     for (unsigned round = 0; round < o.rounds; ++round)
         for (CaseResult& total : rs) {
             const std::uint64_t t0 = now_ns();
-            CaseResult r{total.target, total.side, 0, 0, 0, 0, {}, {}, 0};
+            CaseResult r{total.target, total.side, 0, 0, 0, 0, {}, {}, 0, 0};
             run_case(r.target, r.side, o, genl, r);
             total.runs += r.runs;
             total.bytes += r.bytes;
@@ -1181,6 +1210,10 @@ int run(const Options& o) {
             total.write += r.write;
             total.read += r.read;
             total.cgroup_peak = std::max(total.cgroup_peak, r.cgroup_peak);
+            total.remove_wait_ms += r.remove_wait_ms;
+            if (r.remove_wait_ms > 100)
+                progress(o, "note: SWAP_REMOVE waited %llu ms for the object's swap slots",
+                         static_cast<unsigned long long>(r.remove_wait_ms));
             progress(o,
                      "round %u of %u: %s on a swap %s: write %.1f MiB/s, read %.1f MiB/s "
                      "(%.1f s)",

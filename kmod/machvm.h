@@ -118,6 +118,11 @@ struct mvm_object {
 	atomic_long_t nr_swapped;	/* entries in swap */
 	u64 limit;		/* resident limit, pages, 0: none; WRITE_ONCE */
 	bool anon;		/* no pager: zero-fill, default pager */
+	bool terminating;	/* released; returns before terminate
+				 * (set under page_mutex)
+				 */
+	bool term_sent;		/* terminate done; xchg */
+	atomic_t nr_ret;	/* pages under DATA_RETURN */
 	spinlock_t lock;	/* protects the fields down to term_msg */
 	enum mvm_obj_state state;
 	bool destroyed;		/* DESTROY or terminate: no more pages */
@@ -250,6 +255,8 @@ void mvm_pages_release(struct mvm_object *obj);
 int mvm_throttle(struct mvm_object *obj);
 void mvm_reclaim_object(struct mvm_object *obj, unsigned long nr);
 void mvm_pageout_orphan(struct mvm_object *obj);
+bool mvm_pageout_terminate(struct mvm_object *obj);
+void mvm_object_returns_done(struct mvm_object *obj);
 int mvm_pageout_run(u64 target, struct mvm_object *only, bool force,
 		    struct mvm_pageout_result *res);
 void mvm_pageout_get(struct mvm_tunables *t, u64 *resident, u64 *returning,

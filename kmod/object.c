@@ -22,6 +22,7 @@
 #include <linux/file.h>
 #include <linux/highmem.h>
 #include <linux/log2.h>
+#include <linux/memcontrol.h>
 #include <linux/mman.h>
 #include <linux/module.h>
 #include <net/genetlink.h>
@@ -50,6 +51,7 @@ struct mvm_owed {
 };
 
 #define MVM_OWED_TTL		(2 * HZ)
+#define MVM_MEMCG_HEADROOM	256	/* pages kept free under a memcg limit */
 #define MVM_MAX_REQS		4096	/* pending requests per object */
 
 static struct vfsmount *mvm_mnt;
@@ -513,6 +515,25 @@ int mvm_object_swapin(struct mvm_object *obj, pgoff_t index, bool dirty)
  * again); -ENOENT: ask the pager; another -errno: the fault fails.  A
  * charge over a memcg limit pages out some of the object and retries.
  */
+/* Pages the faulting task's memcg (and its ancestors) can still charge. */
+static unsigned long mvm_memcg_margin(void)
+{
+	struct mem_cgroup *memcg, *m;
+	unsigned long margin = ULONG_MAX, max, use;
+
+	if (mem_cgroup_disabled() || !current->mm)
+		return margin;
+	memcg = get_mem_cgroup_from_mm(current->mm);
+	/* The root is unlimited: its max is PAGE_COUNTER_MAX. */
+	for (m = memcg; m; m = parent_mem_cgroup(m)) {
+		max = READ_ONCE(m->memory.max);
+		use = page_counter_read(&m->memory);
+		margin = min(margin, max > use ? max - use : 0);
+	}
+	mem_cgroup_put(memcg);
+	return margin;
+}
+
 static int mvm_fill_local(struct mvm_object *obj, pgoff_t index)
 {
 	int ret, tries;
@@ -520,6 +541,13 @@ static int mvm_fill_local(struct mvm_object *obj, pgoff_t index)
 	smp_rmb();	/* the page left the cache after its slot was set */
 	if (!obj->anon && !atomic_long_read(&obj->nr_swapped))
 		return -ENOENT;	/* fast path of pager-backed objects */
+	/*
+	 * Our pages are not on Linux's LRU: keep some room under the task's
+	 * memcg limit, or the next page table or slab charge there would
+	 * call the OOM killer instead of waiting for pageout.
+	 */
+	if (mvm_memcg_margin() < MVM_MEMCG_HEADROOM)
+		mvm_reclaim_object(obj, MVM_MEMCG_HEADROOM);
 	for (tries = 0; tries < 8; tries++) {
 		mutex_lock(&obj->page_mutex);
 		ret = mvm_swapin_locked(obj, index, false);
@@ -725,27 +753,50 @@ void mvm_object_orphan(struct mvm_object *obj)
 }
 
 /* The last mapping and the last right are gone. */
-static int mvm_object_release(struct inode *inode, struct file *file)
+/* Remove the control id; the pager hears terminate if it saw init. */
+static void mvm_object_terminate(struct mvm_object *obj)
 {
-	struct mvm_object *obj = file->private_data;
 	struct mvm_object *entry;
 	struct mvm_msg *term = NULL;
 
-	mvm_object_kill(obj, true, -EIO);
-	entry = obj->pager ? xa_cmpxchg(&obj->pager->objects, obj->id, obj,
-					NULL, 0) : NULL;
-	if (entry == obj) {
-		/* Control id still live: the pager hears terminate. */
-		spin_lock(&obj->lock);
-		if (obj->mapped) {
-			term = obj->term_msg;
-			obj->term_msg = NULL;
-		}
-		spin_unlock(&obj->lock);
-		if (term)
-			mvm_pager_queue(obj->pager, term);
-		mvm_object_put(obj);
+	entry = xa_cmpxchg(&obj->pager->objects, obj->id, obj, NULL, 0);
+	if (entry != obj)
+		return;
+	spin_lock(&obj->lock);
+	if (obj->mapped) {
+		term = obj->term_msg;
+		obj->term_msg = NULL;
 	}
+	spin_unlock(&obj->lock);
+	if (term)
+		mvm_pager_queue(obj->pager, term);
+	mvm_object_put(obj);	/* the id table's */
+}
+
+/*
+ * The data_returns of a terminating object are over (or there were none):
+ * terminate now, once.  The caller holds a reference.
+ */
+void mvm_object_returns_done(struct mvm_object *obj)
+{
+	if (!xchg(&obj->term_sent, true))
+		mvm_object_terminate(obj);
+}
+
+/*
+ * The last mapping and the last right are gone.  Written pages go back to
+ * a live pager first (Mach cleans an object before terminating it); the
+ * id table's reference keeps the object until they are answered.
+ */
+static int mvm_object_release(struct inode *inode, struct file *file)
+{
+	struct mvm_object *obj = file->private_data;
+	bool clean = obj->pager && !READ_ONCE(obj->destroyed) &&
+		     !READ_ONCE(obj->orphaned);
+
+	mvm_object_kill(obj, true, -EIO);
+	if (obj->pager && !(clean && mvm_pageout_terminate(obj)))
+		mvm_object_returns_done(obj);
 	if (obj->announced) {
 		mvm_count(MACHVM_A_STAT_OBJECTS_TERMINATED, 1);
 		mvm_event(MACHVM_EVENT_OBJECT_TERMINATED, obj->name,
@@ -820,6 +871,8 @@ static struct file *mvm_object_file(struct mvm_object *obj)
 	if (IS_ERR(inode))
 		return ERR_CAST(inode);
 	inode->i_size = obj->size;
+	/* A regular file's data pages (generic_error_remove_*() wants it). */
+	inode->i_mode = S_IFREG | 0600;
 	inode->i_mapping->a_ops = &mvm_aops;
 	mapping_set_unevictable(inode->i_mapping);
 	mapping_set_gfp_mask(inode->i_mapping, GFP_HIGHUSER);

@@ -216,9 +216,11 @@ static struct file *mvm_store_open(const char *path, u32 *kind, bool *direct)
 open:
 	*direct = true;
 	f = filp_open(path, flags | O_DIRECT, 0600);
-	if (IS_ERR(f) && PTR_ERR(f) == -EINVAL) {
-		*direct = false;	/* no O_DIRECT here (tmpfs on 6.1) */
-		f = filp_open(path, flags, 0600);
+	if (IS_ERR(f) && PTR_ERR(f) == -EINVAL &&
+	    *kind == MACHVM_SWAP_KIND_FILE) {
+		/* No O_DIRECT here (tmpfs on 6.1); the file may exist now. */
+		*direct = false;
+		f = filp_open(path, flags & ~(O_CREAT | O_EXCL), 0600);
 	}
 	return f;
 }

@@ -5,8 +5,12 @@
 // detected and the pages after it are supplied ahead, unasked, in a window
 // that doubles up to --readahead.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <memory>
 #include <mutex>
@@ -40,9 +44,13 @@ const char kHead[] = "NAME\n"
                      "       first 64K ahead, doubling on every further sequential request up to\n"
                      "       --readahead.\n"
                      "\n"
-                     "       FILE is opened read-only and never written: a shared writable\n"
-                     "       mapping changes the object's pages in the kernel only (this ABI has\n"
-                     "       no data_return yet); use --max-prot r to forbid writable mappings.\n"
+                     "       Pages written through a shared mapping come back when the kernel\n"
+                     "       pages them out (data_return): they are written to FILE before the\n"
+                     "       kernel frees them, so the file holds what was written (the tail\n"
+                     "       past the end of FILE is not; FILE never grows).  FILE is opened\n"
+                     "       read-write unless --max-prot lacks w or FILE is not writable; then\n"
+                     "       returned pages are refused and the kernel's default pager keeps\n"
+                     "       them in swap.\n"
                      "\n"
                      "OPTIONS\n"
                      "       FILE   The file to serve.  Must be a non-empty regular file; it\n"
@@ -70,6 +78,9 @@ class FilePager final : public machvm::Pager {
               const machvm::SequentialDetector::Config& ra, unsigned threads)
         : file_(std::move(file)), object_size_(object_size), attr_(attr), detector_(ra),
           readahead_(ra.max_window != 0) {
+        struct stat st;
+        file_size_ = ::fstat(file_.get(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+        writable_ = (::fcntl(file_.get(), F_GETFL) & O_ACCMODE) == O_RDWR;
         for (unsigned i = 0; i < threads; ++i)
             readers_.push_back(std::make_unique<machvm::UringFileReader>(4));
     }
@@ -109,8 +120,44 @@ class FilePager final : public machvm::Pager {
             reply.data_supply(msg.object, ahead.offset, more);
     }
 
+    // Written pages: copy them, write them to the file, then let the
+    // kernel free them (it serves faults from them until then).
+    void on_data_return(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
+        const std::uint64_t off = msg.offset;
+        const std::uint64_t len = msg.length;
+        if (!writable_) {
+            reply.return_done(msg.object, off, len, EROFS);
+            return;
+        }
+        std::span<std::byte> buf = reply.buffer(len);
+        if (buf.empty()) {
+            reply.return_done(msg.object, off, len, ENOMEM);
+            return;
+        }
+        if (machvm::Result<void> r = reply.copy_returned(msg.object, off, buf); !r) {
+            reply.return_done(msg.object, off, len, r.error().value());
+            return;
+        }
+        const std::uint64_t end = std::min(off + len, file_size_);
+        std::uint64_t done = off;
+        while (done < end) {
+            ssize_t n = ::pwrite(file_.get(), buf.data() + (done - off), end - done,
+                                 static_cast<off_t>(done));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                reply.return_done(msg.object, off, len, n < 0 ? errno : EIO);
+                return;
+            }
+            done += static_cast<std::uint64_t>(n);
+        }
+        reply.return_done(msg.object, off, len, 0);
+    }
+
   private:
     machvm::Fd file_;
+    std::uint64_t file_size_ = 0;
+    bool writable_ = false;
     std::uint64_t object_size_;
     machvm_attr attr_;
     std::mutex mu_;
@@ -155,7 +202,14 @@ int main(int argc, char** argv) {
             throw machvm::UsageError("missing FILE");
         machvm::validate_pager_options(opts);
 
-        machvm::Fd file = machvm::Fd::open(path.c_str(), O_RDONLY).value_or_throw(path);
+        // Read-write when writable mappings are allowed and the file lets us.
+        machvm::Fd file;
+        if (opts.max_prot & PROT_WRITE) {
+            if (auto rw = machvm::Fd::open(path.c_str(), O_RDWR))
+                file = std::move(*rw);
+        }
+        if (!file.valid())
+            file = machvm::Fd::open(path.c_str(), O_RDONLY).value_or_throw(path);
         struct stat st;
         if (::fstat(file.get(), &st) < 0)
             throw std::system_error(machvm::errno_code(), path);

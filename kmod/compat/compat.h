@@ -49,6 +49,21 @@ static inline void release_fault_lock(struct vm_fault *vmf)
 }
 #endif
 
+/* Remove a locked folio from its page cache, whatever its refcount. */
+#ifdef MACHVM_HAVE_GENERIC_ERROR_REMOVE_FOLIO
+static inline int mvm_remove_folio(struct address_space *mapping,
+				   struct folio *folio)
+{
+	return generic_error_remove_folio(mapping, folio);
+}
+#else
+static inline int mvm_remove_folio(struct address_space *mapping,
+				   struct folio *folio)
+{
+	return generic_error_remove_page(mapping, &folio->page);
+}
+#endif
+
 /*
  * One shrinker, allocated and registered, or unregistered and freed: the
  * 6.7+ shrinker_alloc() API, or a static one with register_shrinker().

@@ -65,6 +65,33 @@ machvm_cmd destroy(std::uint64_t object) noexcept {
     return make(MACHVM_CMD_DESTROY, object);
 }
 
+machvm_cmd return_copy(std::uint64_t object, std::uint64_t offset, void* dst,
+                       std::uint64_t length) noexcept {
+    machvm_cmd c = make(MACHVM_CMD_RETURN_COPY, object);
+    c.offset = offset;
+    c.length = length;
+    c.addr = reinterpret_cast<std::uintptr_t>(dst);
+    return c;
+}
+
+machvm_cmd return_done(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
+                       int error) noexcept {
+    machvm_cmd c = make(MACHVM_CMD_RETURN_DONE, object);
+    c.offset = offset;
+    c.length = length;
+    c.error = static_cast<std::uint32_t>(error);
+    return c;
+}
+
+machvm_cmd lock_request(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
+                        std::uint32_t flags) noexcept {
+    machvm_cmd c = make(MACHVM_CMD_LOCK_REQUEST, object);
+    c.offset = offset;
+    c.length = length;
+    c.flags = flags;
+    return c;
+}
+
 } // namespace cmd
 
 const char* msg_type_name(std::uint32_t type) noexcept {
@@ -79,6 +106,10 @@ const char* msg_type_name(std::uint32_t type) noexcept {
         return "SUPPLY_COMPLETED";
     case MACHVM_MSG_TERMINATE:
         return "TERMINATE";
+    case MACHVM_MSG_DATA_RETURN:
+        return "DATA_RETURN";
+    case MACHVM_MSG_LOCK_COMPLETED:
+        return "LOCK_COMPLETED";
     }
     return "?";
 }
@@ -97,6 +128,12 @@ const char* cmd_type_name(std::uint32_t type) noexcept {
         return "CHANGE_ATTRIBUTES";
     case MACHVM_CMD_DESTROY:
         return "DESTROY";
+    case MACHVM_CMD_RETURN_COPY:
+        return "RETURN_COPY";
+    case MACHVM_CMD_RETURN_DONE:
+        return "RETURN_DONE";
+    case MACHVM_CMD_LOCK_REQUEST:
+        return "LOCK_REQUEST";
     }
     return "?";
 }

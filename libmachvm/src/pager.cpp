@@ -100,6 +100,31 @@ bool Reply::destroy(std::uint64_t object) noexcept {
     return command(cmd::destroy(object));
 }
 
+bool Reply::return_done(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
+                        int error) noexcept {
+    return command(cmd::return_done(object, offset, length, error));
+}
+
+bool Reply::lock_request(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
+                         std::uint32_t flags) noexcept {
+    return command(cmd::lock_request(object, offset, length, flags));
+}
+
+Result<void> Reply::copy_returned(std::uint64_t object, std::uint64_t offset,
+                                  std::span<std::byte> dst) noexcept {
+    if (!endpoint_)
+        return errno_code(EBADF);
+    while (!dst.empty()) {
+        std::size_t n = std::min<std::size_t>(dst.size(), MACHVM_MAX_XFER);
+        Result<void> r = endpoint_->command(cmd::return_copy(object, offset, dst.data(), n));
+        if (!r)
+            return r;
+        offset += n;
+        dst = dst.subspan(n);
+    }
+    return {};
+}
+
 std::span<std::byte> Reply::buffer(std::size_t bytes) noexcept {
     if (bytes == 0)
         return {};
@@ -152,6 +177,12 @@ void Pager::on_supply_completed(const machvm_msg&, Reply&) noexcept {}
 
 void Pager::on_terminate(const machvm_msg&, Reply&) noexcept {}
 
+void Pager::on_data_return(const machvm_msg& msg, Reply& reply) noexcept {
+    reply.return_done(msg.object, msg.offset, msg.length, EOPNOTSUPP);
+}
+
+void Pager::on_lock_completed(const machvm_msg&, Reply&) noexcept {}
+
 void Pager::on_unknown(const machvm_msg& msg, Reply&) noexcept {
     static std::atomic<bool> warned{false};
     if (!warned.exchange(true))
@@ -181,6 +212,12 @@ void dispatch(Pager& pager, const machvm_msg& msg, Reply& reply) noexcept {
         return;
     case MACHVM_MSG_TERMINATE:
         pager.on_terminate(msg, reply);
+        return;
+    case MACHVM_MSG_DATA_RETURN:
+        pager.on_data_return(msg, reply);
+        return;
+    case MACHVM_MSG_LOCK_COMPLETED:
+        pager.on_lock_completed(msg, reply);
         return;
     default:
         pager.on_unknown(msg, reply);

@@ -123,6 +123,14 @@ class ServePager final : public Pager {
         if (m.object == object_)
             terminated_.store(true, std::memory_order_release);
     }
+    void on_data_return(const machvm_msg& m, Reply& r) noexcept override {
+        log(m);
+        inner_.on_data_return(m, r);
+    }
+    void on_lock_completed(const machvm_msg& m, Reply& r) noexcept override {
+        log(m);
+        inner_.on_lock_completed(m, r);
+    }
     void on_unknown(const machvm_msg& m, Reply& r) noexcept override {
         log(m);
         inner_.on_unknown(m, r);
@@ -251,7 +259,14 @@ int serve(const char* prog, PagerSetup& setup, Pager& pager, MemoryObject object
         if (stop_asked && child_done)
             break;
         if (child > 0 && child_done) {
-            if (server || sp.terminated())
+            if (server) {
+                // Nobody new can connect; let the object terminate so its
+                // written pages come back (data_return) while we serve.
+                server.reset();
+                object.fd.reset();
+                child_exit = Clock::now();
+            }
+            if (sp.terminated())
                 break;
             // Never mapped (no INIT, even after a moment for one still
             // queued): the kernel sends no TERMINATE.

@@ -84,6 +84,32 @@ TEST(file_pager_serves_the_file)
 	unlink("/tmp/fp.data");
 }
 
+/* Pages written through a shared mapping reach the file: returned on
+ * pageout while mapped, and when the object terminates.
+ */
+TEST(file_pager_writes_back)
+{
+	char want[256], got[256];
+
+	make_file("/tmp/fw.data", 1024 * 1024);
+	/* test-pager serves the pattern machvm-map --write writes. */
+	ASSERT_EQ(0, run("test-pager --size 1M --exec machvm-map", want,
+			 sizeof(want)));
+	ASSERT_EQ(0, run("file-pager /tmp/fw.data --exec machvm-map "
+			 "--write pattern", got, sizeof(got)));
+	EXPECT_STREQ(want, got);
+	/* The pager has exited: the file itself holds the writes. */
+	ASSERT_EQ(0, run("machvm-map --file /tmp/fw.data", got, sizeof(got)));
+	EXPECT_STREQ(want, got);
+	/* A read-only file: returns are refused, nothing is lost meanwhile. */
+	make_file("/tmp/fw.data", 1024 * 1024);
+	ASSERT_EQ(0, run("machvm-map --file /tmp/fw.data", want, sizeof(want)));
+	ASSERT_EQ(0, run("file-pager --max-prot r /tmp/fw.data --exec "
+			 "machvm-map", got, sizeof(got)));
+	EXPECT_STREQ(want, got);
+	unlink("/tmp/fw.data");
+}
+
 TEST(test_pager_pattern_many_threads)
 {
 	EXPECT_EQ(0, run("test-pager --size 8M --threads 2 --exec machvm-map "

@@ -40,6 +40,15 @@ machvm_cmd data_error(std::uint64_t object, std::uint64_t offset, std::uint64_t 
                       int error) noexcept;
 machvm_cmd change_attributes(std::uint64_t object, const machvm_attr& attr) noexcept;
 machvm_cmd destroy(std::uint64_t object) noexcept;
+// Copy pages under DATA_RETURN to dst (length bytes).
+machvm_cmd return_copy(std::uint64_t object, std::uint64_t offset, void* dst,
+                       std::uint64_t length) noexcept;
+// End a DATA_RETURN: error 0 takes the pages, a positive errno refuses them.
+machvm_cmd return_done(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
+                       int error) noexcept;
+// flags: MACHVM_LOCK_RETURN_* | MACHVM_LOCK_F_FLUSH.
+machvm_cmd lock_request(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
+                        std::uint32_t flags) noexcept;
 } // namespace cmd
 
 // Names for tracing: "DATA_REQUEST", "DATA_SUPPLY", ...; "?" if unknown.

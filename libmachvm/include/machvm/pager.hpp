@@ -61,6 +61,16 @@ class Reply {
                     int error) noexcept;
     bool change_attributes(std::uint64_t object, const machvm_attr& attr) noexcept;
     bool destroy(std::uint64_t object) noexcept;
+    // Ends a DATA_RETURN: error 0 takes the pages, a positive errno refuses
+    // them (the kernel's default pager keeps them).
+    bool return_done(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
+                     int error) noexcept;
+    bool lock_request(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
+                      std::uint32_t flags) noexcept;
+    // Copies the pages of a DATA_RETURN into dst now (a write(2) on the
+    // endpoint, not queued): the data to store before return_done().
+    Result<void> copy_returned(std::uint64_t object, std::uint64_t offset,
+                               std::span<std::byte> dst) noexcept;
     bool command(const machvm_cmd& c) noexcept;
 
     // A page-aligned scratch buffer that lives until this reply has been
@@ -109,6 +119,13 @@ class Pager {
     virtual void on_supply_completed(const machvm_msg& msg, Reply& reply) noexcept;
     // MACHVM_MSG_TERMINATE: msg.object is dead.  Default: nothing.
     virtual void on_terminate(const machvm_msg& msg, Reply& reply) noexcept;
+    // MACHVM_MSG_DATA_RETURN: the kernel gives [msg.offset, +msg.length)
+    // back (msg.flags: MACHVM_RETURN_F_*).  Copy it with
+    // reply.copy_returned(), store it, then reply.return_done(..., 0).
+    // Default: refuse at once (the default pager keeps the pages in swap).
+    virtual void on_data_return(const machvm_msg& msg, Reply& reply) noexcept;
+    // MACHVM_MSG_LOCK_COMPLETED.  Default: nothing.
+    virtual void on_lock_completed(const machvm_msg& msg, Reply& reply) noexcept;
     // A message type this library does not know.  Default: one warning.
     virtual void on_unknown(const machvm_msg& msg, Reply& reply) noexcept;
     // A command the kernel refused (sent for an earlier message).  Default:

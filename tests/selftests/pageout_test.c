@@ -1,0 +1,845 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Pageout and the default pager: anonymous objects larger than their
+ * resident limit through a swap file and a swap partition, second-chance
+ * order, pagers that take, refuse, ignore or die with data_returns
+ * outstanding, lock_request, a full swap, store removal under load, a
+ * memcg-limited process, and module unload refused while objects live.
+ *
+ * Swap files go to $MVM_DISK_DIR (an ext4 disk in the test VM), the swap
+ * partition is $MVM_SWAP_DEV (see tests/vm/init).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "mvm_test.h"
+#include "mvm_genl.h"
+
+static const char *disk_dir(void)
+{
+	const char *d = getenv("MVM_DISK_DIR");
+
+	return d && *d ? d : "/tmp";
+}
+
+static void swap_path(char *buf, size_t n, const char *name)
+{
+	snprintf(buf, n, "%s/%s", disk_dir(), name);
+	unlink(buf);
+}
+
+/* An anonymous object: fd, or -errno; *name set. */
+static int anon(uint64_t size, uint64_t limit, uint64_t *name)
+{
+	struct machvm_anon_create ac = { .size = size, .resident_limit = limit };
+	int dev = mvm_dev(), ret;
+
+	if (dev < 0)
+		return -errno;
+	ret = ioctl(dev, MACHVM_IOC_ANON_CREATE, &ac);
+	close(dev);
+	if (ret)
+		return -errno;
+	if (name)
+		*name = ac.name;
+	return ac.fd;
+}
+
+/* The pattern of page @i under @seed (seed 0: mvm_word's). */
+static void fill_page(char *p, uint64_t i, uint64_t seed)
+{
+	uint64_t *w = (uint64_t *)p;
+	size_t k;
+
+	for (k = 0; k < PG / 8; k++)
+		w[k] = mvm_word(i * PG + k * 8) ^ seed;
+}
+
+static int page_ok(const char *p, uint64_t i, uint64_t seed)
+{
+	const uint64_t *w = (const uint64_t *)p;
+	size_t k;
+
+	for (k = 0; k < PG / 8; k++)
+		if (w[k] != (mvm_word(i * PG + k * 8) ^ seed))
+			return 0;
+	return 1;
+}
+
+static int resident(void *base, uint64_t i)
+{
+	unsigned char v = 0;
+
+	if (mincore((char *)base + i * PG, PG, &v))
+		return -1;
+	return v & 1;
+}
+
+static struct mvm_nlreply info(uint64_t name)
+{
+	struct mvm_nlreply r;
+
+	memset(&r, 0, sizeof(r));
+	mvm_object_info(name, &r);
+	return r;
+}
+
+/* Wait up to @ms for the object's resident count to reach <= @want. */
+static int wait_resident(uint64_t name, uint64_t want, int ms)
+{
+	for (; ms > 0; ms -= 20) {
+		if (info(name).a[MACHVM_A_OBJ_RESIDENT] <= want)
+			return 1;
+		usleep(20000);
+	}
+	return 0;
+}
+
+/* Write and verify @n pages of an anonymous object with @limit, via swap. */
+static void anon_roundtrip(struct __test_metadata *_metadata, uint64_t n,
+			   uint64_t limit)
+{
+	uint64_t name, i, bad = 0;
+	struct mvm_nlreply r;
+	char *p;
+	int fd;
+
+	fd = anon(n * PG, limit, &name);
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < n; i++)
+		fill_page(p + i * PG, i, 0x5a5a5a5a12345678ULL);
+	r = info(name);
+	EXPECT_GE(limit, r.a[MACHVM_A_OBJ_RESIDENT]);
+	EXPECT_LT(0, r.a[MACHVM_A_OBJ_PAGEOUTS]);
+	EXPECT_LT(0, r.a[MACHVM_A_OBJ_SWAPPED]);
+	for (i = 0; i < n; i++)
+		bad += !page_ok(p + i * PG, i, 0x5a5a5a5a12345678ULL);
+	EXPECT_EQ(0, bad);
+	r = info(name);
+	EXPECT_LT(0, r.a[MACHVM_A_OBJ_PAGEINS]);
+	EXPECT_GE(limit, r.a[MACHVM_A_OBJ_RESIDENT]);
+	EXPECT_EQ(MACHVM_OBJ_KIND_ANON, r.a[MACHVM_A_OBJ_KIND]);
+	EXPECT_EQ(MACHVM_PAGER_STATE_NONE, r.a[MACHVM_A_OBJ_PAGER_STATE]);
+	munmap(p, n * PG);
+	close(fd);
+}
+
+FIXTURE(swp) {
+	uint32_t id, id2;
+	char path[256], path2[256];
+};
+
+FIXTURE_SETUP(swp)
+{
+	swap_path(self->path, sizeof(self->path), "mvm-test.swap");
+	swap_path(self->path2, sizeof(self->path2), "mvm-test2.swap");
+	self->id = self->id2 = 0;
+}
+
+FIXTURE_TEARDOWN(swp)
+{
+	if (self->id)
+		mvm_swap_remove(self->id);
+	if (self->id2)
+		mvm_swap_remove(self->id2);
+	unlink(self->path);
+	unlink(self->path2);
+}
+
+TEST_F(swp, anon_4x_limit_swap_file)
+{
+	struct mvm_nlreply r;
+
+	ASSERT_EQ(0, mvm_swap_add(self->path, 64 << 20, 0, &self->id));
+	ASSERT_EQ(0, mvm_swap_info(self->id, &r));
+	EXPECT_EQ(MACHVM_SWAP_KIND_FILE, r.a[MACHVM_A_SWAP_KIND]);
+	EXPECT_EQ((64 << 20) / PG, r.a[MACHVM_A_SWAP_SLOTS]);
+	anon_roundtrip(_metadata, 2048, 512);
+	/* The object is gone: so are its slots. */
+	ASSERT_EQ(0, mvm_swap_info(self->id, &r));
+	EXPECT_EQ(0, r.a[MACHVM_A_SWAP_USED]);
+	EXPECT_LT(0, r.a[MACHVM_A_SWAP_WRITES]);
+	EXPECT_LT(0, r.a[MACHVM_A_SWAP_READS]);
+}
+
+TEST_F(swp, anon_4x_limit_swap_partition)
+{
+	const char *dev = getenv("MVM_SWAP_DEV");
+	struct mvm_nlreply r;
+
+	ASSERT_NE(NULL, dev) TH_LOG("no swap partition in this VM");
+	ASSERT_EQ(0, mvm_swap_add(dev, 0, 0, &self->id));
+	ASSERT_EQ(0, mvm_swap_info(self->id, &r));
+	EXPECT_EQ(MACHVM_SWAP_KIND_BDEV, r.a[MACHVM_A_SWAP_KIND]);
+	EXPECT_EQ(1, r.a[MACHVM_A_SWAP_DIRECT]);
+	/* Claimed exclusively: a second add fails. */
+	EXPECT_EQ(-EBUSY, mvm_swap_add(dev, 0, 0, &self->id2));
+	anon_roundtrip(_metadata, 2048, 512);
+	ASSERT_EQ(0, mvm_swap_info(self->id, &r));
+	EXPECT_EQ(0, r.a[MACHVM_A_SWAP_USED]);
+	EXPECT_LT(0, r.a[MACHVM_A_SWAP_READS]);
+}
+
+TEST_F(swp, add_rejects_bad_input)
+{
+	char small[300];
+
+	snprintf(small, sizeof(small), "%s/mvm-small.swap", disk_dir());
+	unlink(small);
+	EXPECT_EQ(-ENOSPC, mvm_swap_add(small, 8 * PG, 0, &self->id2));
+	unlink(small);
+	EXPECT_EQ(-EINVAL, mvm_swap_add("/dev/null", 0, 0, &self->id2));
+	EXPECT_EQ(-ENOENT, mvm_swap_add("/nonexistent/dir/x", 1 << 20, 0,
+					&self->id2));
+	ASSERT_EQ(0, mvm_swap_add(self->path, 1 << 20, 0, &self->id));
+	EXPECT_EQ(-EBUSY, mvm_swap_add(self->path, 1 << 20, 0, &self->id2));
+	EXPECT_EQ(-ENOENT, mvm_swap_remove(999));
+	self->id2 = 0;
+}
+
+/* A page touched between two passes outlives an untouched one. */
+TEST_F(swp, second_chance_order)
+{
+	struct mvm_nlreply r;
+	uint64_t name, i;
+	volatile char *p;
+	int fd;
+
+	ASSERT_EQ(0, mvm_swap_add(self->path, 1 << 20, 0, &self->id));
+	fd = anon(16 * PG, 0, &name);
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < 16; i++)
+		p[i * PG] = (char)(i + 1);
+	/* Every page was just touched: one sweep clears the bits, then the
+	 * oldest page goes.
+	 */
+	ASSERT_EQ(0, mvm_pageout_run(1, name, 0, &r));
+	EXPECT_EQ(1, r.a[MACHVM_A_PO_FREED]);
+	EXPECT_EQ(0, resident((void *)p, 0));
+	EXPECT_EQ(1, resident((void *)p, 1));
+	EXPECT_EQ(16, info(name).a[MACHVM_A_OBJ_REF_HITS]);
+	/* Touch page 1 (the next in line), not page 2. */
+	EXPECT_EQ(2, p[1 * PG]);
+	ASSERT_EQ(0, mvm_pageout_run(1, name, 0, &r));
+	EXPECT_EQ(1, r.a[MACHVM_A_PO_FREED]);
+	EXPECT_EQ(1, resident((void *)p, 1));
+	EXPECT_EQ(0, resident((void *)p, 2));
+	for (i = 0; i < 16; i++)
+		EXPECT_EQ((char)(i + 1), p[i * PG]);
+	munmap((void *)p, 16 * PG);
+	close(fd);
+}
+
+/* Every store full: the fault that needs room gets SIGBUS, nothing is
+ * corrupted, and a new store makes everything readable again.
+ */
+TEST_F(swp, swap_full)
+{
+	uint64_t name, i, written = 0, full0;
+	void *bus = NULL;
+	char *p;
+	int fd;
+
+	ASSERT_EQ(0, mvm_swap_add(self->path, 32 * PG, 0, &self->id));
+	fd = anon(256 * PG, 32, &name);
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, 256 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	full0 = mvm_stat(MACHVM_A_STAT_SWAP_FULL);
+	for (i = 0; i < 256; i++) {
+		if (mvm_touch(p + i * PG, 1, &bus))
+			break;
+		fill_page(p + i * PG, i, 7);
+		written++;
+	}
+	EXPECT_EQ(p + written * PG, (char *)bus);
+	EXPECT_LE(48, written);
+	EXPECT_GE(80, written);
+	EXPECT_LT(full0, mvm_stat(MACHVM_A_STAT_SWAP_FULL));
+	ASSERT_EQ(0, mvm_swap_add(self->path2, 1 << 20, 0, &self->id2));
+	for (i = 0; i < written; i++)
+		if (!page_ok(p + i * PG, i, 7))
+			break;
+	EXPECT_EQ(written, i);
+	munmap(p, 256 * PG);
+	close(fd);
+}
+
+/* Removing a store reads its pages back while others use the object. */
+static volatile int load_stop;
+static char *load_base;
+static uint64_t load_pages;
+static volatile uint64_t load_bad, load_rounds;
+
+static void *load_fn(void *arg)
+{
+	uint64_t x = 88172645463325252ULL, i;
+
+	while (!load_stop) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		i = x % load_pages;
+		if (!page_ok(load_base + i * PG, i, 3))
+			load_bad++;
+		fill_page(load_base + i * PG, i, 3);	/* dirty it again */
+		load_rounds++;
+	}
+	return NULL;
+}
+
+TEST_F(swp, store_removal_under_load)
+{
+	const uint64_t n = 2048;
+	struct mvm_nlreply r;
+	pthread_t th;
+	uint64_t name, i, bad = 0;
+	char *p;
+	int fd;
+
+	ASSERT_EQ(0, mvm_swap_add(self->path, 16 << 20, 10, &self->id));
+	ASSERT_EQ(0, mvm_swap_add(self->path2, 16 << 20, 0, &self->id2));
+	fd = anon(n * PG, 256, &name);
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < n; i++)
+		fill_page(p + i * PG, i, 3);
+	ASSERT_EQ(0, mvm_swap_info(self->id, &r));
+	EXPECT_LT(1000, r.a[MACHVM_A_SWAP_USED]);	/* the higher priority */
+	load_base = p;
+	load_pages = n;
+	load_stop = 0;
+	ASSERT_EQ(0, pthread_create(&th, NULL, load_fn, NULL));
+	usleep(200000);
+	EXPECT_EQ(0, mvm_swap_remove(self->id));
+	usleep(200000);
+	load_stop = 1;
+	pthread_join(th, NULL);
+	EXPECT_EQ(-ENOENT, mvm_swap_info(self->id, &r));
+	self->id = 0;
+	EXPECT_EQ(0, load_bad);
+	EXPECT_LT(0, load_rounds);
+	for (i = 0; i < n; i++)
+		bad += !page_ok(p + i * PG, i, 3);
+	EXPECT_EQ(0, bad);
+	ASSERT_EQ(0, mvm_swap_info(self->id2, &r));
+	EXPECT_LT(0, r.a[MACHVM_A_SWAP_USED]);
+	munmap(p, n * PG);
+	close(fd);
+}
+
+/* A process in a memory cgroup smaller than what it writes: machvm pages
+ * its own pages out when a charge fails instead of invoking the OOM killer.
+ */
+TEST_F(swp, memcg_limited_process)
+{
+	const char *cg = "/sys/fs/cgroup/mvm-test";
+	char buf[64];
+	int status, cfd;
+	pid_t pid;
+
+	ASSERT_EQ(0, mvm_swap_add(self->path, 96 << 20, 0, &self->id));
+	mkdir("/sys/fs/cgroup", 0755);
+	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK))
+		ASSERT_EQ(0, mount("none", "/sys/fs/cgroup", "cgroup2", 0, NULL));
+	cfd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY);
+	ASSERT_LE(0, cfd);
+	write(cfd, "+memory", 7);
+	close(cfd);
+	rmdir(cg);
+	ASSERT_EQ(0, mkdir(cg, 0755));
+	snprintf(buf, sizeof(buf), "%s/memory.max", cg);
+	cfd = open(buf, O_WRONLY);
+	ASSERT_LE(0, cfd);
+	ASSERT_EQ(3, write(cfd, "16M", 3));
+	close(cfd);
+
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		const uint64_t n = (64 << 20) / PG;
+		uint64_t name, i;
+		char *p;
+		int fd;
+
+		snprintf(buf, sizeof(buf), "%s/cgroup.procs", cg);
+		fd = open(buf, O_WRONLY);
+		if (fd < 0 || dprintf(fd, "%d", getpid()) <= 0)
+			_exit(10);
+		close(fd);
+		fd = anon(n * PG, 0, &name);
+		if (fd < 0)
+			_exit(11);
+		p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			 0);
+		if (p == MAP_FAILED)
+			_exit(12);
+		for (i = 0; i < n; i++)
+			fill_page(p + i * PG, i, 9);
+		for (i = 0; i < n; i++)
+			if (!page_ok(p + i * PG, i, 9))
+				_exit(13);
+		if (!info(name).a[MACHVM_A_OBJ_PAGEOUTS])
+			_exit(14);
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status)) TH_LOG("child killed by signal %d",
+					      WTERMSIG(status));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	rmdir(cg);
+}
+
+/* A pager thread with a copy of its object in memory. */
+enum { SRV_ACCEPT, SRV_REFUSE, SRV_IGNORE };
+
+struct srv {
+	int pager, mode;
+	uint64_t npages;
+	char *store;
+	atomic_int stop, requests, returns, dirty_returns, completed;
+	pthread_t th;
+};
+
+static void *srv_fn(void *arg)
+{
+	struct srv *s = arg;
+	struct machvm_msg m;
+	struct machvm_cmd c;
+
+	while (!s->stop) {
+		if (mvm_read_msg(s->pager, &m, 50))
+			continue;
+		switch (m.type) {
+		case MACHVM_MSG_INIT:
+			mvm_ready(s->pager, m.object, 1, 300);
+			break;
+		case MACHVM_MSG_DATA_REQUEST:
+			s->requests++;
+			mvm_supply(s->pager, m.object, m.offset, m.length,
+				   s->store + m.offset, 0);
+			break;
+		case MACHVM_MSG_DATA_RETURN:
+			s->returns++;
+			if (m.flags & MACHVM_RETURN_F_DIRTY)
+				s->dirty_returns++;
+			if (s->mode == SRV_IGNORE)
+				break;
+			memset(&c, 0, sizeof(c));
+			c.object = m.object;
+			c.offset = m.offset;
+			c.length = m.length;
+			if (s->mode == SRV_ACCEPT) {
+				c.type = MACHVM_CMD_RETURN_COPY;
+				c.addr = (uintptr_t)(s->store + m.offset);
+				if (mvm_cmd(s->pager, &c))
+					break;
+				c.addr = 0;
+			} else {
+				c.error = EIO;
+			}
+			c.type = MACHVM_CMD_RETURN_DONE;
+			mvm_cmd(s->pager, &c);
+			break;
+		case MACHVM_MSG_LOCK_COMPLETED:
+			s->completed++;
+			break;
+		}
+	}
+	return NULL;
+}
+
+FIXTURE(ext) {
+	uint32_t id;
+	char path[256];
+	int dev, pager, fd;
+	struct machvm_object_create oc;
+	struct srv s;
+	char *p;
+};
+
+#define EXT_PAGES 32
+
+FIXTURE_SETUP(ext)
+{
+	uint64_t i;
+
+	swap_path(self->path, sizeof(self->path), "mvm-ext.swap");
+	ASSERT_EQ(0, mvm_swap_add(self->path, 4 << 20, 0, &self->id));
+	self->dev = mvm_dev();
+	ASSERT_LE(0, self->dev);
+	self->pager = mvm_pager(self->dev);
+	ASSERT_LE(0, self->pager);
+	self->fd = mvm_object(self->pager, EXT_PAGES * PG,
+			      PROT_READ | PROT_WRITE, 300, &self->oc);
+	ASSERT_LE(0, self->fd);
+	memset(&self->s, 0, sizeof(self->s));
+	self->s.pager = self->pager;
+	self->s.npages = EXT_PAGES;
+	self->s.store = malloc(EXT_PAGES * PG);
+	for (i = 0; i < EXT_PAGES; i++)
+		fill_page(self->s.store + i * PG, i, 0);
+	self->p = mmap(NULL, EXT_PAGES * PG, PROT_READ | PROT_WRITE,
+		       MAP_SHARED, self->fd, 0);
+	ASSERT_NE(MAP_FAILED, self->p);
+}
+
+FIXTURE_TEARDOWN(ext)
+{
+	if (self->s.th) {
+		self->s.stop = 1;
+		pthread_join(self->s.th, NULL);
+	}
+	munmap(self->p, EXT_PAGES * PG);
+	close(self->fd);
+	close(self->pager);
+	close(self->dev);
+	mvm_swap_remove(self->id);
+	unlink(self->path);
+	free(self->s.store);
+}
+
+static void ext_start(struct __test_metadata *_metadata, struct srv *s,
+		      int mode)
+{
+	s->mode = mode;
+	ASSERT_EQ(0, pthread_create(&s->th, NULL, srv_fn, s));
+}
+
+/* Read every page (pager data), then write a new pattern over it. */
+static void ext_dirty_all(struct __test_metadata *_metadata, char *p)
+{
+	uint64_t i;
+
+	for (i = 0; i < EXT_PAGES; i++)
+		ASSERT_TRUE(page_ok(p + i * PG, i, 0));
+	for (i = 0; i < EXT_PAGES; i++)
+		fill_page(p + i * PG, i, 0xabc);
+}
+
+static uint64_t ext_check(char *p, uint64_t seed)
+{
+	uint64_t i, bad = 0;
+
+	for (i = 0; i < EXT_PAGES; i++)
+		bad += !page_ok(p + i * PG, i, seed);
+	return bad;
+}
+
+TEST_F(ext, pager_takes_returned_pages)
+{
+	struct mvm_nlreply r;
+	uint64_t name = self->oc.name;
+	int req0;
+
+	ext_start(_metadata, &self->s, SRV_ACCEPT);
+	ext_dirty_all(_metadata, self->p);
+	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
+	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_PO_RETURNING]);
+	ASSERT_TRUE(wait_resident(name, 0, 3000));
+	EXPECT_EQ(EXT_PAGES, self->s.dirty_returns);
+	r = info(name);
+	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_OBJ_RETURNED]);
+	EXPECT_EQ(0, r.a[MACHVM_A_OBJ_DEFAULT_TAKEN]);
+	EXPECT_EQ(0, r.a[MACHVM_A_OBJ_SWAPPED]);
+	/* The pager has the data now: faults ask it and get the writes. */
+	req0 = self->s.requests;
+	EXPECT_EQ(0, ext_check(self->p, 0xabc));
+	EXPECT_EQ(EXT_PAGES, self->s.requests - req0);
+}
+
+TEST_F(ext, pager_refuses_nothing_lost)
+{
+	struct mvm_nlreply r;
+	uint64_t name = self->oc.name;
+	int req0;
+
+	ext_start(_metadata, &self->s, SRV_REFUSE);
+	ext_dirty_all(_metadata, self->p);
+	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
+	ASSERT_TRUE(wait_resident(name, 0, 3000));
+	r = info(name);
+	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_OBJ_DEFAULT_TAKEN]);
+	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_OBJ_SWAPPED]);
+	EXPECT_EQ(0, r.a[MACHVM_A_OBJ_RETURNED]);
+	/* Served from swap, transparently: the pager is not asked. */
+	req0 = self->s.requests;
+	EXPECT_EQ(0, ext_check(self->p, 0xabc));
+	EXPECT_EQ(0, self->s.requests - req0);
+	EXPECT_EQ(EXT_PAGES, info(name).a[MACHVM_A_OBJ_PAGEINS]);
+}
+
+TEST_F(ext, pager_silent_times_out)
+{
+	struct mvm_nlreply r;
+	uint64_t name = self->oc.name;
+
+	ext_start(_metadata, &self->s, SRV_IGNORE);
+	ext_dirty_all(_metadata, self->p);
+	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
+	/* timeout_ms is 300; the daemon looks at least once a second. */
+	ASSERT_TRUE(wait_resident(name, 0, 5000));
+	EXPECT_EQ(EXT_PAGES, self->s.returns);
+	EXPECT_EQ(EXT_PAGES, info(name).a[MACHVM_A_OBJ_DEFAULT_TAKEN]);
+	EXPECT_EQ(0, ext_check(self->p, 0xabc));
+}
+
+TEST_F(ext, lock_request_return_and_flush)
+{
+	struct machvm_cmd c = {
+		.type = MACHVM_CMD_LOCK_REQUEST,
+		.object = self->oc.id,
+		.length = EXT_PAGES * PG,
+		.flags = MACHVM_LOCK_RETURN_DIRTY,
+	};
+	uint64_t i;
+	int req0;
+
+	ext_start(_metadata, &self->s, SRV_ACCEPT);
+	for (i = 0; i < EXT_PAGES; i++)
+		ASSERT_TRUE(page_ok(self->p + i * PG, i, 0));
+	for (i = 0; i < 8; i++)		/* pages 0-7 dirty, the rest clean */
+		fill_page(self->p + i * PG, i, 0x77);
+	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
+	for (i = 0; i < 100 && !self->s.completed; i++)
+		usleep(20000);
+	EXPECT_EQ(1, self->s.completed);
+	EXPECT_EQ(8, self->s.returns);
+	EXPECT_EQ(8, self->s.dirty_returns);
+	/* Returned without flush: still resident and intact. */
+	for (i = 0; i < EXT_PAGES; i++)
+		EXPECT_EQ(1, resident(self->p, i));
+	/* Flush without return: gone; faults get the pager's copy, which
+	 * has the writes since it took them.
+	 */
+	c.flags = MACHVM_LOCK_RETURN_NONE | MACHVM_LOCK_F_FLUSH;
+	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
+	for (i = 0; i < 100 && self->s.completed < 2; i++)
+		usleep(20000);
+	for (i = 0; i < EXT_PAGES; i++)
+		EXPECT_EQ(0, resident(self->p, i));
+	req0 = self->s.requests;
+	for (i = 0; i < EXT_PAGES; i++)
+		EXPECT_TRUE(page_ok(self->p + i * PG, i, i < 8 ? 0x77 : 0));
+	EXPECT_EQ(EXT_PAGES, self->s.requests - req0);
+	/* Bad flags are refused. */
+	c.flags = 3;
+	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+	c.flags = 1U << 5;
+	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+}
+
+TEST_F(ext, return_commands_validate)
+{
+	struct machvm_cmd c = {
+		.type = MACHVM_CMD_RETURN_COPY,
+		.object = self->oc.id,
+		.length = PG,
+	};
+	char buf[PG];
+
+	ext_start(_metadata, &self->s, SRV_ACCEPT);
+	ASSERT_TRUE(page_ok(self->p, 0, 0));
+	c.addr = (uintptr_t)buf;
+	EXPECT_EQ(-ENOENT, mvm_cmd(self->pager, &c));	/* not returning */
+	c.offset = 1;
+	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+	c.offset = 0;
+	c.type = MACHVM_CMD_RETURN_DONE;
+	c.addr = 0;
+	c.error = 5000;
+	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+	c.error = 0;
+	EXPECT_EQ(0, mvm_cmd(self->pager, &c));	/* nothing to end: no-op */
+	EXPECT_EQ(1, resident(self->p, 0));
+}
+
+/* Pager killed with dirty pages under DATA_RETURN: the kernel keeps what
+ * it holds; only pages nobody but the dead pager had fault with SIGBUS.
+ */
+TEST(pager_killed_with_returns_outstanding)
+{
+	char path[256];
+	struct mvm_nlreply r;
+	int sv[2], fd, status;
+	uint64_t name, i;
+	uint32_t id;
+	void *bus;
+	char *p;
+	pid_t pid;
+
+	swap_path(path, sizeof(path), "mvm-kill.swap");
+	ASSERT_EQ(0, mvm_swap_add(path, 4 << 20, 0, &id));
+	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		struct machvm_object_create oc;
+		static struct srv s;
+		int dev = mvm_dev(), pager = mvm_pager(dev), ofd;
+
+		ofd = mvm_object(pager, 64 * PG, PROT_READ | PROT_WRITE, 30000,
+				 &oc);
+		if (ofd < 0 || mvm_send_fd(sv[1], ofd))
+			_exit(1);
+		s.pager = pager;
+		s.npages = 32;	/* pages 32-63 never supplied */
+		s.store = malloc(64 * PG);
+		for (i = 0; i < 64; i++)
+			fill_page(s.store + i * PG, i, 0);
+		s.mode = SRV_IGNORE;
+		srv_fn(&s);
+		_exit(0);
+	}
+	close(sv[1]);
+	fd = mvm_recv_fd(sv[0]);
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, 64 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < 32; i++)
+		ASSERT_TRUE(page_ok(p + i * PG, i, 0));
+	for (i = 0; i < 16; i++)
+		fill_page(p + i * PG, i, 0x99);	/* 0-15 dirty */
+	{
+		struct machvm_region rg = { .addr = (uintptr_t)p };
+		int dev = mvm_dev();
+
+		ASSERT_EQ(0, ioctl(dev, MACHVM_IOC_REGION, &rg));
+		name = rg.name;
+		close(dev);
+	}
+	/* 0-15 go to the (silent) pager, 16-31 are clean and dropped. */
+	ASSERT_EQ(0, mvm_pageout_run(32, name, 1, &r));
+	EXPECT_EQ(16, r.a[MACHVM_A_PO_RETURNING]);
+	EXPECT_EQ(16, r.a[MACHVM_A_PO_FREED]);
+	/* 24-31 come back from the live pager, resident and clean. */
+	for (i = 24; i < 32; i++)
+		ASSERT_TRUE(page_ok(p + i * PG, i, 0));
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	/* The default pager took 0-15 when the pager died. */
+	EXPECT_EQ(16, info(name).a[MACHVM_A_OBJ_DEFAULT_TAKEN]);
+	for (i = 0; i < 16; i++)
+		EXPECT_TRUE(page_ok(p + i * PG, i, 0x99));
+	for (i = 24; i < 32; i++)
+		EXPECT_TRUE(page_ok(p + i * PG, i, 0));
+	for (i = 16; i < 24; i++)
+		EXPECT_EQ(1, mvm_touch(p + i * PG, 0, &bus));
+	for (i = 32; i < 64; i += 8)
+		EXPECT_EQ(1, mvm_touch(p + i * PG, 0, &bus));
+	munmap(p, 64 * PG);
+	close(fd);
+	mvm_swap_remove(id);
+	unlink(path);
+}
+
+TEST(anon_create_rejects_bad_input)
+{
+	struct machvm_anon_create ac;
+	int dev = mvm_dev();
+
+	ASSERT_LE(0, dev);
+	memset(&ac, 0, sizeof(ac));
+	EXPECT_EQ(-1, ioctl(dev, MACHVM_IOC_ANON_CREATE, &ac));
+	EXPECT_EQ(EINVAL, errno);
+	ac.size = PG + 1;
+	EXPECT_EQ(-1, ioctl(dev, MACHVM_IOC_ANON_CREATE, &ac));
+	EXPECT_EQ(EINVAL, errno);
+	ac.size = PG;
+	ac.flags = 1;
+	EXPECT_EQ(-1, ioctl(dev, MACHVM_IOC_ANON_CREATE, &ac));
+	EXPECT_EQ(EINVAL, errno);
+	ac.flags = 0;
+	ac.fd = 3;
+	EXPECT_EQ(-1, ioctl(dev, MACHVM_IOC_ANON_CREATE, &ac));
+	EXPECT_EQ(EINVAL, errno);
+	ac.fd = 0;
+	ac.reserved[2] = 1;
+	EXPECT_EQ(-1, ioctl(dev, MACHVM_IOC_ANON_CREATE, &ac));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, ioctl(dev, MACHVM_IOC_ANON_CREATE, (void *)8));
+	EXPECT_EQ(EFAULT, errno);
+	close(dev);
+}
+
+/* Zero-fill on first touch, MAP_PRIVATE copy-on-write, no swap needed
+ * while under the limit.
+ */
+TEST(anon_zero_fill_and_private)
+{
+	uint64_t name, i;
+	char *s, *q;
+	int fd = anon(64 * PG, 0, &name);
+
+	ASSERT_LE(0, fd);
+	s = mmap(NULL, 64 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	q = mmap(NULL, 64 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_NE(MAP_FAILED, s);
+	ASSERT_NE(MAP_FAILED, q);
+	for (i = 0; i < 64 * PG; i += 512)
+		ASSERT_EQ(0, s[i]);
+	s[0] = 1;
+	EXPECT_EQ(1, q[0]);	/* private, not yet written: shares */
+	q[PG] = 5;
+	EXPECT_EQ(0, s[PG]);	/* private write stays private */
+	EXPECT_EQ(64, info(name).a[MACHVM_A_OBJ_RESIDENT]);
+	munmap(s, 64 * PG);
+	munmap(q, 64 * PG);
+	close(fd);
+}
+
+TEST(unload_refused_while_objects_live)
+{
+	int fd = anon(PG, 0, NULL);
+
+	ASSERT_LE(0, fd);
+	EXPECT_NE(0, syscall(SYS_delete_module, "machvm", O_NONBLOCK));
+	EXPECT_TRUE(errno == EWOULDBLOCK || errno == EBUSY) TH_LOG("errno %d",
+								   errno);
+	close(fd);
+}
+
+TEST(pageout_tunables)
+{
+	struct mvm_nlattr bad[] = {
+		{ .type = MACHVM_A_PO_LOW, .v = 99, .len = 4 },
+		{ .type = MACHVM_A_PO_HIGH, .v = 50, .len = 4 },
+		{ 0 },
+	};
+	struct mvm_nlattr set[] = {
+		{ .type = MACHVM_A_PO_BATCH, .v = 32, .len = 4 }, { 0 },
+	};
+	struct mvm_nlreply r, r0;
+
+	ASSERT_EQ(0, mvm_nl(MACHVM_GENL_CMD_GET_PAGEOUT, NULL, &r0));
+	EXPECT_LT(r0.a[MACHVM_A_PO_LOW], r0.a[MACHVM_A_PO_HIGH]);
+	EXPECT_EQ(-EINVAL, mvm_nl(MACHVM_GENL_CMD_SET_PAGEOUT, bad, &r));
+	EXPECT_EQ(-EINVAL, mvm_nl(MACHVM_GENL_CMD_SET_PAGEOUT, NULL, &r));
+	ASSERT_EQ(0, mvm_nl(MACHVM_GENL_CMD_SET_PAGEOUT, set, &r));
+	EXPECT_EQ(32, r.a[MACHVM_A_PO_BATCH]);
+	EXPECT_EQ(r0.a[MACHVM_A_PO_LIMIT], r.a[MACHVM_A_PO_LIMIT]);
+	set[0].v = r0.a[MACHVM_A_PO_BATCH];
+	ASSERT_EQ(0, mvm_nl(MACHVM_GENL_CMD_SET_PAGEOUT, set, &r));
+}
+
+TEST_HARNESS_MAIN

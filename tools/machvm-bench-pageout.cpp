@@ -484,6 +484,21 @@ class Genl {
             [&](nl_msg* m) { return nla_put_u32(m, MACHVM_A_SWAP_ID, id); }, [](const Attrs&) {});
     }
 
+    // MACHVM_GENL_CMD_GET_OBJECT doit: false once the object is gone.
+    bool object_exists(std::uint64_t name) {
+        try {
+            request(
+                MACHVM_GENL_CMD_GET_OBJECT, "machvm GET_OBJECT",
+                [&](nl_msg* m) { return nla_put_u64(m, MACHVM_A_OBJ_NAME, name); },
+                [](const Attrs&) {});
+        } catch (const std::system_error& e) {
+            if (e.code().value() == ENOENT)
+                return false;
+            throw;
+        }
+        return true;
+    }
+
     // MACHVM_GENL_CMD_GET_STATS: every counter by MACHVM_A_STAT_* index.
     std::vector<std::uint64_t> stats() {
         std::vector<std::uint64_t> out(MACHVM_A_STAT_MAX + 1, 0);
@@ -775,6 +790,7 @@ struct ChildReport {
     int error = 0;      // errno of a failed step, 0 if none
     char what[96] = {}; // the step that failed
     std::uint64_t bad_pages = 0;
+    std::uint64_t object = 0; // machvm: the object's name
     std::uint64_t write_ns = 0;
     std::uint64_t read_ns = 0;
     Counters c0, c1, c2; // before writing, after writing, after reading
@@ -855,6 +871,7 @@ void child_main(Side side, const Options& o, const std::string& disk, ChildRepor
     ac.resident_limit = o.limit / page;
     if (::ioctl(dev.get(), MACHVM_IOC_ANON_CREATE, &ac) < 0)
         return child_fail(r, "MACHVM_IOC_ANON_CREATE");
+    r.object = ac.name;
     machvm::Fd obj(ac.fd);
     void* p = ::mmap(nullptr, o.size, PROT_READ | PROT_WRITE, MAP_SHARED, obj.get(), 0);
     if (p == MAP_FAILED)
@@ -886,6 +903,7 @@ struct CaseResult {
     Counters read;  // and of the reading passes
     std::uint64_t cgroup_peak = 0;
     std::uint64_t remove_wait_ms = 0; // machvm: SWAP_REMOVE waited for slots
+    std::uint64_t gone_wait_ms = 0;   // machvm: the object outlived its process
 
     double write_mib_s() const { return mib_s(write_ns); }
     double read_mib_s() const { return mib_s(read_ns); }
@@ -895,7 +913,9 @@ struct CaseResult {
 };
 
 // Forks the child (in `cg` if given), waits for it, adds its numbers to `res`.
-void run_child(Side side, const Options& o, Cgroup* cg, const std::string& disk, CaseResult& res) {
+// Returns the machvm object's name (0 for Linux).
+std::uint64_t run_child(Side side, const Options& o, Cgroup* cg, const std::string& disk,
+                        CaseResult& res) {
     int ready[2], report[2];
     if (::pipe2(ready, O_CLOEXEC) < 0 || ::pipe2(report, O_CLOEXEC) < 0)
         throw_errno("pipe");
@@ -975,6 +995,22 @@ void run_child(Side side, const Options& o, Cgroup* cg, const std::string& disk,
     res.read += r.c2 - r.c1;
     if (cg)
         res.cgroup_peak = std::max(res.cgroup_peak, cg->peak());
+    return r.object;
+}
+
+// The object dies with the child's last mapping and descriptor, but may be
+// freed a little after the child is reaped.  A SWAP_REMOVE before that would
+// read its pages back in (over its limit), so wait until it is gone: at most
+// 10 s, or the run fails.  Returns the milliseconds waited.
+std::uint64_t wait_object_gone(Genl& genl, std::uint64_t name) {
+    const std::uint64_t t0 = now_ns();
+    while (genl.object_exists(name)) {
+        if (now_ns() - t0 > 10000000000ull)
+            throw std::runtime_error("machvm object " + std::to_string(name) +
+                                     " still exists 10 s after its process exited");
+        ::usleep(20000);
+    }
+    return (now_ns() - t0) / 1000000;
 }
 
 // One case: set up the side's swap area on the target, run, tear down.
@@ -1004,11 +1040,13 @@ void run_case(Target t, Side side, const Options& o, std::optional<Genl>& genl, 
             ~Unlink() { ::unlink(p.c_str()); }
         } unlink_after{path};
         MachvmSwap s(*genl, path, file_bytes);
-        run_child(side, o, nullptr, disk, res);
+        const std::uint64_t name = run_child(side, o, nullptr, disk, res);
+        res.gone_wait_ms += wait_object_gone(*genl, name);
         res.remove_wait_ms += s.remove();
     } else {
         MachvmSwap s(*genl, o.dev, 0);
-        run_child(side, o, nullptr, disk, res);
+        const std::uint64_t name = run_child(side, o, nullptr, disk, res);
+        res.gone_wait_ms += wait_object_gone(*genl, name);
         res.remove_wait_ms += s.remove();
     }
 }
@@ -1139,6 +1177,7 @@ std::string json_document(const Machine& m, const Options& o,
              ", \"read_pass_limit_waits\": " + std::to_string(r.read.waits) +
              ", \"cgroup_peak_bytes\": " + std::to_string(r.cgroup_peak) +
              ", \"swap_remove_wait_ms\": " + std::to_string(r.remove_wait_ms) +
+             ", \"object_gone_wait_ms\": " + std::to_string(r.gone_wait_ms) +
              ", \"write_vs_linux\": " + jr(ratio(rs, r, true)) +
              ", \"read_vs_linux\": " + jr(ratio(rs, r, false)) + "}";
     }
@@ -1197,11 +1236,11 @@ int run(const Options& o) {
     std::vector<CaseResult> rs;
     for (Target t : o.targets)
         for (Side s : o.sides)
-            rs.push_back(CaseResult{t, s, 0, 0, 0, 0, {}, {}, 0, 0});
+            rs.push_back(CaseResult{t, s, 0, 0, 0, 0, {}, {}, 0, 0, 0});
     for (unsigned round = 0; round < o.rounds; ++round)
         for (CaseResult& total : rs) {
             const std::uint64_t t0 = now_ns();
-            CaseResult r{total.target, total.side, 0, 0, 0, 0, {}, {}, 0, 0};
+            CaseResult r{total.target, total.side, 0, 0, 0, 0, {}, {}, 0, 0, 0};
             run_case(r.target, r.side, o, genl, r);
             total.runs += r.runs;
             total.bytes += r.bytes;
@@ -1211,6 +1250,10 @@ int run(const Options& o) {
             total.read += r.read;
             total.cgroup_peak = std::max(total.cgroup_peak, r.cgroup_peak);
             total.remove_wait_ms += r.remove_wait_ms;
+            total.gone_wait_ms += r.gone_wait_ms;
+            if (r.gone_wait_ms > 100)
+                progress(o, "note: the object outlived its process by %llu ms",
+                         static_cast<unsigned long long>(r.gone_wait_ms));
             if (r.remove_wait_ms > 100)
                 progress(o, "note: SWAP_REMOVE waited %llu ms for the object's swap slots",
                          static_cast<unsigned long long>(r.remove_wait_ms));

@@ -92,6 +92,16 @@ $(BUILD)/tests/harness/%: tests/harness/%.c | $(DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_T) -static $< -o $@
 
+# machvm-run's LD_PRELOAD library: no libmachvm, no exceptions, no RTTI.
+PRELOAD := $(BUILD)/lib/libmachvm-preload.so
+user: $(PRELOAD)
+$(PRELOAD): libmachvm/preload/preload.cpp libmachvm/preload/heap.hpp kmod/uapi/machvm.h \
+		| $(DEPS)
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -fPIC -shared -fno-exceptions -fno-rtti -Wl,--as-needed $< -o $@ -ldl
+$(BUILD)/obj/tests/unit/heap_test.o: libmachvm/preload/heap.hpp
+$(BUILD)/tests/unit/preload_test: $(PRELOAD)
+
 check: $(DEPS)
 	bash scripts/check.sh
 

@@ -248,7 +248,7 @@ static int mvm_genl_set_pageout(struct sk_buff *skb, struct genl_info *info)
 		return -EPERM;
 	if (a[MACHVM_A_OBJ_NAME] || a[MACHVM_A_OBJ_LIMIT]) {
 		if (!a[MACHVM_A_OBJ_NAME] || !a[MACHVM_A_OBJ_LIMIT]) {
-			GENL_SET_ERR_MSG(info, "an object limit needs both MACHVM_A_OBJ_NAME and MACHVM_A_OBJ_LIMIT");
+			GENL_SET_ERR_MSG(info, "an object limit needs a name and a limit");
 			return -EINVAL;
 		}
 		ret = mvm_object_set_limit(nla_get_u64(a[MACHVM_A_OBJ_NAME]),

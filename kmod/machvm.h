@@ -233,8 +233,7 @@ int mvm_folio_insert(struct mvm_object *obj, struct folio *folio,
 		     pgoff_t index, unsigned long pgflags);
 int mvm_object_swapin(struct mvm_object *obj, pgoff_t index, bool dirty);
 int mvm_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty);
-void mvm_for_each_object(void (*fn)(struct mvm_object *obj, void *arg),
-			 void *arg);
+void mvm_objects_walk(void (*fn)(struct mvm_object *, void *), void *arg);
 
 /* pageout.c */
 struct mvm_pageout_result {
@@ -277,7 +276,11 @@ u64 mvm_object_dirty(struct mvm_object *obj);
 /* swap.c */
 int mvm_swap_init(void);
 void mvm_swap_exit(void);
+#define MVM_IO_MAX	32	/* pages per swap request */
 int mvm_slot_alloc(u64 *slot);
+int mvm_slot_alloc_run(unsigned int want, u64 *slot);
+int mvm_slot_io_vec(u64 slot, struct folio **folios, unsigned int nr,
+		    bool write);
 void mvm_slot_free(u64 slot);
 int mvm_slot_io(u64 slot, struct folio *folio, bool write);
 void mvm_object_free_slots(struct mvm_object *obj);

@@ -52,6 +52,7 @@ struct mvm_owed {
 
 #define MVM_OWED_TTL		(2 * HZ)
 #define MVM_MEMCG_HEADROOM	256	/* pages kept free under a memcg limit */
+#define MVM_READAHEAD		8	/* pages per swap-in, as page-cluster 3 */
 #define MVM_MAX_REQS		4096	/* pending requests per object */
 
 static struct vfsmount *mvm_mnt;
@@ -61,6 +62,7 @@ static struct pid *mvm_obj_pid(struct mvm_object *obj)
 {
 	return obj->pager ? obj->pager->pid : NULL;
 }
+
 /* Every object by name, for netlink; entries hold no reference. */
 static DEFINE_XARRAY(mvm_registry);
 static atomic_t mvm_nr_objects = ATOMIC_INIT(0);	/* in the registry */
@@ -449,6 +451,54 @@ int mvm_folio_insert(struct mvm_object *obj, struct folio *folio,
 }
 
 /*
+ * Read @index and the next pages whose slots follow its slot (up to
+ * MVM_READAHEAD, not resident) in one request, as Linux's swap
+ * read-ahead does; the extra pages come in unreferenced, so they go first
+ * if nobody touches them.  page_mutex held.
+ */
+static int mvm_swapin_cluster(struct mvm_object *obj, pgoff_t index, u64 slot)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+	struct folio *folios[MVM_READAHEAD];
+	unsigned int n, i, in = 0;
+	void *entry;
+	int ret;
+
+	for (n = 1; n < MVM_READAHEAD && index + n < obj->npages; n++) {
+		entry = xa_load(&obj->swap, index + n);
+		if (!entry || xa_to_value(entry) != slot + n ||
+		    MVM_SLOT_ID(slot + n) != MVM_SLOT_ID(slot) ||
+		    mvm_page_present(mapping, index + n))
+			break;
+	}
+	for (i = 0; i < n; i++) {
+		folios[i] = mvm_folio_alloc(obj);
+		if (!folios[i])
+			break;
+	}
+	n = i;
+	if (!n)
+		return -ENOMEM;
+	ret = mvm_slot_io_vec(slot, folios, n, false);
+	for (i = 0; i < n; i++) {
+		if (!ret) {
+			folio_mark_uptodate(folios[i]);
+			if (!mvm_folio_insert(obj, folios[i], index + i,
+					      i ? 0 : BIT(MVM_PG_REF))) {
+				folio_unlock(folios[i]);
+				in++;
+			} else if (!i) {
+				ret = -ENOMEM;
+			}
+		}
+		folio_put(folios[i]);
+	}
+	atomic64_add(in, &obj->pageins);
+	mvm_count(MACHVM_A_STAT_PAGEINS, in);
+	return ret;
+}
+
+/*
  * Read @index back from its swap slot, or zero-fill an anonymous page
  * (page_mutex held).  @dirty: the page's slot is given up and the page is
  * marked dirty (store removal, lock_request returns).  -ENOENT: neither
@@ -467,6 +517,8 @@ int mvm_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
 		goto found;
 	if (!entry && !obj->anon)
 		return -ENOENT;
+	if (entry && !dirty)
+		return mvm_swapin_cluster(obj, index, xa_to_value(entry));
 	folio = mvm_folio_alloc(obj);
 	if (!folio)
 		return -ENOMEM;
@@ -478,7 +530,7 @@ int mvm_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
 		folio_zero_range(folio, 0, PAGE_SIZE);
 	}
 	folio_mark_uptodate(folio);
-	ret = mvm_folio_insert(obj, folio, index, 0);
+	ret = mvm_folio_insert(obj, folio, index, BIT(MVM_PG_REF));
 	if (ret)
 		goto err;
 	if (entry) {
@@ -1064,8 +1116,7 @@ int mvm_object_set_limit(u64 name, u64 limit)
 }
 
 /* Call @fn on every live object, each with a reference. */
-void mvm_for_each_object(void (*fn)(struct mvm_object *obj, void *arg),
-			 void *arg)
+void mvm_objects_walk(void (*fn)(struct mvm_object *, void *), void *arg)
 {
 	struct mvm_object *obj;
 	u64 name = 0;
@@ -1102,8 +1153,9 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 	pgoff_t n = c->length >> PAGE_SHIFT;
 	unsigned int not_taken = 0, taken = 0;
 	struct mvm_msg *report = NULL;
-	unsigned long pgflags = (c->flags & MACHVM_SUPPLY_F_PRECIOUS) ?
-				BIT(MVM_PG_PRECIOUS) : 0;
+	unsigned long pgflags = BIT(MVM_PG_REF) |
+				((c->flags & MACHVM_SUPPLY_F_PRECIOUS) ?
+				 BIT(MVM_PG_PRECIOUS) : 0);
 	struct folio *stack_folios[16];
 	struct folio **folios;
 	pgoff_t i, filled;

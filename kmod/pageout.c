@@ -86,12 +86,22 @@ static bool mvm_stuck;		/* over a limit, nothing can go */
 static atomic_long_t mvm_shrink_want = ATOMIC_LONG_INIT(0);
 static struct shrinker *mvm_shrinker;
 
-enum { MVM_EV_KEPT, MVM_EV_FREED, MVM_EV_RETURNING, MVM_EV_FULL };
+enum {
+	MVM_EV_KEPT, MVM_EV_FREED, MVM_EV_RETURNING, MVM_EV_FULL,
+	MVM_EV_WRITE,	/* queued on the write batch, folio locked */
+};
 
-#define MVM_PASS_FORCE	(1U << 0)	/* ignore reference bits */
-#define MVM_PASS_NOIO	(1U << 1)	/* drop only; no I/O, no messages */
-#define MVM_PASS_AUTO	(1U << 2)	/* watermarks and object limits */
-#define MVM_PASS_TRY	(1U << 3)	/* never sleep on a page_mutex */
+/* Pages of one object to write to swap together (page_mutex held). */
+struct mvm_wb {
+	unsigned int n;
+	struct mvm_page *pg[MVM_IO_MAX];
+	struct folio *folio[MVM_IO_MAX];
+};
+
+#define MVM_PASS_FORCE	BIT(0)	/* ignore reference bits */
+#define MVM_PASS_NOIO	BIT(1)	/* drop only; no I/O, no messages */
+#define MVM_PASS_AUTO	BIT(2)	/* watermarks and object limits */
+#define MVM_PASS_TRY	BIT(3)	/* never sleep on a page_mutex */
 
 static void mvm_pageout_kick(void)
 {
@@ -165,7 +175,7 @@ int mvm_page_track(struct mvm_object *obj, pgoff_t index,
 		return -ENOMEM;
 	pg->obj = obj;
 	pg->index = index;
-	pg->flags = pgflags | BIT(MVM_PG_REF);	/* just touched */
+	pg->flags = pgflags;	/* MVM_PG_REF: just touched */
 	ret = xa_err(xa_store(&obj->pages, index, pg, GFP_KERNEL));
 	if (ret) {
 		kfree(pg);
@@ -249,6 +259,25 @@ static void mvm_unmap_page(struct mvm_object *obj, pgoff_t index)
 {
 	unmap_mapping_range(obj->inode->i_mapping, (loff_t)index << PAGE_SHIFT,
 			    PAGE_SIZE, 0);
+}
+
+/*
+ * From reclaim (MVM_PASS_TRY), unmap only if nobody holds i_mmap_rwsem: a
+ * task that allocates while holding it for write may be the one
+ * reclaiming.  False: left mapped.
+ */
+static bool mvm_unmap_try(struct mvm_object *obj, pgoff_t index,
+			  unsigned int mode)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+
+	if (mode & MVM_PASS_TRY) {
+		if (!i_mmap_trylock_read(mapping))
+			return false;
+		i_mmap_unlock_read(mapping);
+	}
+	mvm_unmap_page(obj, index);
+	return true;
 }
 
 /*
@@ -427,7 +456,8 @@ static int mvm_default_take(struct mvm_object *obj, struct mvm_page *pg)
 }
 
 /* Page out @index of @obj.  page_mutex held.  Returns MVM_EV_*. */
-static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode)
+static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
+		     struct mvm_wb *wb)
 {
 	struct address_space *mapping = obj->inode->i_mapping;
 	bool dirty, precious, live, has_slot;
@@ -444,7 +474,9 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode)
 		mvm_page_untrack(obj, pg);	/* it went some other way */
 		return MVM_EV_FREED;
 	}
-	mvm_unmap_page(obj, index);	/* harvests the dirty bits */
+	/* Unmapping harvests the dirty bits. */
+	if (!(mode & MVM_PASS_NOIO))
+		mvm_unmap_try(obj, index, mode);
 	if (folio_mapped(folio))
 		goto keep;
 	dirty = folio_test_dirty(folio);
@@ -473,12 +505,10 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode)
 	if (dirty || (!has_slot && !obj->anon && !live)) {
 		if (mode & MVM_PASS_NOIO)
 			goto keep;
-		ret = mvm_write_slot(obj, index, folio);
-		if (ret) {
-			folio_unlock(folio);
-			folio_put(folio);
-			return ret == -ENOSPC ? MVM_EV_FULL : MVM_EV_KEPT;
-		}
+		/* Written with its neighbours in mvm_wb_flush(). */
+		wb->pg[wb->n] = pg;
+		wb->folio[wb->n++] = folio;
+		return MVM_EV_WRITE;
 	}
 	ret = mvm_drop(obj, pg, folio) ? MVM_EV_FREED : MVM_EV_KEPT;
 	folio_unlock(folio);
@@ -490,26 +520,151 @@ keep:
 	return MVM_EV_KEPT;
 }
 
+/*
+ * Write the batch: pages without a slot get a run of contiguous slots and
+ * go in one request; pages with one go in runs of consecutive slots.
+ * Then each is dropped.  Adds to *freed and *full.
+ */
+static void mvm_wb_flush(struct mvm_object *obj, struct mvm_wb *wb,
+			 u64 *freed, unsigned long *full)
+{
+	unsigned int i = 0, j, run, nofs;
+	void *entry;
+	u64 slot;
+	bool new;
+	int ret;
+
+	lockdep_assert_held(&obj->page_mutex);
+	while (i < wb->n) {
+		entry = xa_load(&obj->swap, wb->pg[i]->index);
+		new = !entry;
+		if (entry) {
+			slot = xa_to_value(entry);
+			for (run = 1; i + run < wb->n; run++) {
+				entry = xa_load(&obj->swap, wb->pg[i + run]->index);
+				if (!entry || xa_to_value(entry) != slot + run)
+					break;
+			}
+		} else {
+			for (run = 1; i + run < wb->n; run++)
+				if (xa_load(&obj->swap, wb->pg[i + run]->index))
+					break;
+			ret = mvm_slot_alloc_run(run, &slot);
+			if (ret < 0) {
+				for (j = i; j < i + run; j++) {
+					folio_unlock(wb->folio[j]);
+					folio_put(wb->folio[j]);
+				}
+				*full += run;
+				i += run;
+				continue;
+			}
+			run = ret;
+		}
+		for (j = i; j < i + run; j++)
+			folio_clear_dirty_for_io(wb->folio[j]);
+		nofs = memalloc_nofs_save();	/* reclaim must not recurse */
+		ret = mvm_slot_io_vec(slot, &wb->folio[i], run, true);
+		memalloc_nofs_restore(nofs);
+		for (j = i; j < i + run; j++) {
+			struct mvm_page *pg = wb->pg[j];
+			struct folio *folio = wb->folio[j];
+
+			if (!ret && new &&
+			    xa_err(xa_store(&obj->swap, pg->index,
+					    xa_mk_value(slot + j - i),
+					    GFP_KERNEL)))
+				ret = -ENOMEM;	/* this one and the rest stay */
+			if (ret) {
+				folio_mark_dirty(folio);
+				if (new)
+					mvm_slot_free(slot + j - i);
+			} else {
+				if (new)
+					atomic_long_inc(&obj->nr_swapped);
+				mvm_count(MACHVM_A_STAT_SWAP_WRITES, 1);
+				*freed += mvm_drop(obj, pg, folio);
+			}
+			folio_unlock(folio);
+			folio_put(folio);
+		}
+		i += run;
+	}
+	wb->n = 0;
+}
+
 struct mvm_pass {
 	u64 target;			/* pages to free (0: none globally) */
 	struct mvm_object *only;	/* or NULL */
 	unsigned int mode;		/* MVM_PASS_* */
 	struct mvm_pageout_result res;
 	unsigned long full;
+	unsigned int pending;		/* candidates batched, not yet done */
 };
+
+/* Candidates of one object, evicted together under its page_mutex. */
+struct mvm_batch {
+	struct mvm_object *obj;		/* holds a reference */
+	unsigned int n;
+	pgoff_t index[MVM_IO_MAX];
+};
+
+static bool mvm_batch_has(struct mvm_batch *b, pgoff_t index)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->n; i++)
+		if (b->index[i] == index)
+			return true;
+	return false;
+}
+
+static void mvm_batch_flush(struct mvm_pass *p, struct mvm_batch *b)
+{
+	struct mvm_object *obj = b->obj;
+	struct mvm_wb wb;
+	unsigned int i;
+	int ret;
+
+	if (!obj)
+		return;
+	wb.n = 0;
+	if (p->mode & MVM_PASS_TRY) {
+		if (!mutex_trylock(&obj->page_mutex))
+			goto out;
+	} else {
+		mutex_lock(&obj->page_mutex);
+	}
+	for (i = 0; i < b->n; i++) {
+		ret = mvm_evict(obj, b->index[i], p->mode, &wb);
+		if (ret == MVM_EV_FREED)
+			p->res.freed++;
+		else if (ret == MVM_EV_RETURNING)
+			p->res.returning++;
+		else if (ret == MVM_EV_FULL)
+			p->full++;
+	}
+	mvm_wb_flush(obj, &wb, &p->res.freed, &p->full);
+	mvm_obj_unlock(obj);
+out:
+	mvm_object_put(obj);
+	b->obj = NULL;
+	b->n = 0;
+	p->pending = 0;
+}
 
 static bool mvm_pass_wants(struct mvm_pass *p, struct mvm_object *obj)
 {
 	if (p->only && obj != p->only)
 		return false;
-	if (p->res.freed + p->res.returning < p->target)
+	if (p->res.freed + p->res.returning + p->pending < p->target)
 		return true;
 	return (p->mode & MVM_PASS_AUTO) && mvm_obj_over(obj, false);
 }
 
 static bool mvm_pass_done(struct mvm_pass *p)
 {
-	if (p->res.freed + p->res.returning < p->target)
+	if (p->res.freed + p->res.returning + p->pending < p->target)
 		return false;
 	return !(p->mode & MVM_PASS_AUTO) || !atomic_read(&mvm_nr_limited);
 }
@@ -522,11 +677,11 @@ static bool mvm_pass_done(struct mvm_pass *p)
 static void mvm_pass_run(struct mvm_pass *p)
 {
 	struct mvm_page marker = { .obj = NULL }, *pg, *cand;
+	struct mvm_batch b = { .obj = NULL };
 	unsigned long max_scan;
 	struct mvm_object *obj;
 	pgoff_t index;
 	bool ref;
-	int ret;
 
 	lockdep_assert_held(&mvm_pageout_mutex);
 	spin_lock(&mvm_lru_lock);
@@ -554,8 +709,11 @@ static void mvm_pass_run(struct mvm_pass *p)
 		/* The marker takes the candidate's place; it goes last. */
 		list_move(&marker.lru, &cand->lru);
 		list_move_tail(&cand->lru, &mvm_fifo);
-		ref = !(p->mode & MVM_PASS_FORCE) &&
-		      test_and_clear_bit(MVM_PG_REF, &cand->flags);
+		if (p->mode & MVM_PASS_NOIO)	/* leave the bit (and maps) */
+			ref = test_bit(MVM_PG_REF, &cand->flags);
+		else
+			ref = !(p->mode & MVM_PASS_FORCE) &&
+			      test_and_clear_bit(MVM_PG_REF, &cand->flags);
 		obj = cand->obj;
 		index = cand->index;
 		if (!kref_get_unless_zero(&obj->ref))
@@ -568,31 +726,31 @@ static void mvm_pass_run(struct mvm_pass *p)
 		atomic64_inc(&obj->scans);
 		if (ref) {
 			/* Second chance; the next touch faults and says so. */
-			atomic64_inc(&obj->ref_hits);
-			mvm_count(MACHVM_A_STAT_REF_HITS, 1);
-			mvm_unmap_page(obj, index);
+			if (!(p->mode & MVM_PASS_NOIO) &&
+			    mvm_unmap_try(obj, index, p->mode)) {
+				atomic64_inc(&obj->ref_hits);
+				mvm_count(MACHVM_A_STAT_REF_HITS, 1);
+			}
 			mvm_object_put(obj);
 			continue;
 		}
-		if (p->mode & MVM_PASS_TRY) {
-			if (!mutex_trylock(&obj->page_mutex)) {
-				mvm_object_put(obj);
-				continue;
-			}
-		} else {
-			mutex_lock(&obj->page_mutex);
-		}
-		ret = mvm_evict(obj, index, p->mode);
-		mutex_unlock(&obj->page_mutex);
-		mvm_object_put(obj);
-		if (ret == MVM_EV_FREED)
-			p->res.freed++;
-		else if (ret == MVM_EV_RETURNING)
-			p->res.returning++;
-		else if (ret == MVM_EV_FULL)
-			p->full++;
+		/*
+		 * Batch consecutive candidates of one object.  A page seen
+		 * again (the second sweep) while still batched flushes the
+		 * batch first: its folio may be locked there.
+		 */
+		if (b.obj && (b.obj != obj || b.n == MVM_IO_MAX ||
+			      mvm_batch_has(&b, index)))
+			mvm_batch_flush(p, &b);
+		if (b.obj)
+			mvm_object_put(obj);	/* the batch holds one */
+		else
+			b.obj = obj;
+		b.index[b.n++] = index;
+		p->pending = b.n;
 		cond_resched();
 	}
+	mvm_batch_flush(p, &b);
 	spin_lock(&mvm_lru_lock);
 	list_del(&marker.lru);
 	spin_unlock(&mvm_lru_lock);
@@ -967,18 +1125,21 @@ static unsigned long mvm_shrink_count(struct shrinker *s,
 }
 
 /*
- * Linux needs memory: drop what needs no I/O now (never sleeping on our
- * locks), and have the daemon page out the rest.
+ * Linux needs memory: page out now, as Linux's own reclaim writes to swap
+ * (never sleeping on our locks; without __GFP_IO/__GFP_FS only dropping
+ * what needs no I/O), and have the daemon do what is left.
  */
 static unsigned long mvm_shrink_scan(struct shrinker *s,
 				     struct shrink_control *sc)
 {
+	bool io = (sc->gfp_mask & (__GFP_IO | __GFP_FS)) ==
+		  (__GFP_IO | __GFP_FS);
 	struct mvm_pass p = {
 		.target = sc->nr_to_scan,
-		.mode = MVM_PASS_NOIO | MVM_PASS_TRY,
+		.mode = MVM_PASS_TRY | (io ? 0 : MVM_PASS_NOIO),
 	};
 
-	if (!(sc->gfp_mask & __GFP_FS) || !mutex_trylock(&mvm_pageout_mutex))
+	if (!mutex_trylock(&mvm_pageout_mutex))
 		return SHRINK_STOP;
 	mvm_pass_run(&p);
 	mutex_unlock(&mvm_pageout_mutex);

@@ -59,30 +59,44 @@ static struct mvm_store *mvm_store_by_id(u32 id)
 	return id && id <= MVM_MAX_STORES ? mvm_stores[id] : NULL;
 }
 
-static bool mvm_store_take(struct mvm_store *s, unsigned long *slot)
+/* Take up to @want contiguous free slots (next fit); how many, 0: none. */
+static unsigned int mvm_store_take(struct mvm_store *s, unsigned int want,
+				   unsigned long *slot)
 {
-	unsigned long n;
+	unsigned long n = s->nslots;
+	unsigned int got;
 
 	spin_lock(&s->lock);
-	n = find_next_zero_bit(s->bitmap, s->nslots, s->hint);
-	if (n >= s->nslots)
-		n = find_first_zero_bit(s->bitmap, s->nslots);
-	if (n < s->nslots) {
-		__set_bit(n, s->bitmap);
-		s->used++;
-		s->hint = n + 1;
+	for (got = want; got; got /= 2) {
+		n = bitmap_find_next_zero_area(s->bitmap, s->nslots, s->hint,
+					       got, 0);
+		if (n >= s->nslots)
+			n = bitmap_find_next_zero_area(s->bitmap, s->nslots, 0,
+						       got, 0);
+		if (n < s->nslots)
+			break;
+	}
+	if (got) {
+		bitmap_set(s->bitmap, n, got);
+		s->used += got;
+		s->hint = n + got;
 	}
 	spin_unlock(&s->lock);
 	*slot = n;
-	return n < s->nslots;
+	return got;
 }
 
-/* A free slot on the highest-priority store with room, or -ENOSPC. */
-int mvm_slot_alloc(u64 *slot)
+/*
+ * Up to @want contiguous free slots on the highest-priority store with
+ * room: returns how many (at least one) with the first in *slot, or
+ * -ENOSPC.
+ */
+int mvm_slot_alloc_run(unsigned int want, u64 *slot)
 {
 	struct mvm_store *best = NULL, *s;
 	unsigned long n = 0;
 	int i, ret = -ENOSPC;
+	unsigned int got;
 
 	down_read(&mvm_stores_sem);
 	for (;;) {
@@ -96,21 +110,29 @@ int mvm_slot_alloc(u64 *slot)
 		}
 		if (!best)
 			break;
-		if (mvm_store_take(best, &n)) {
+		got = mvm_store_take(best, want, &n);
+		if (got) {
 			*slot = MVM_SLOT(best->id, n);
-			ret = 0;
+			ret = got;
 			break;
 		}
 	}
 	up_read(&mvm_stores_sem);
-	if (ret) {
+	if (ret < 0) {
 		mvm_count(MACHVM_A_STAT_SWAP_FULL, 1);
 		if (!xchg(&mvm_swap_full_sent, true))
 			mvm_swap_event(MACHVM_EVENT_SWAP_FULL, 0, NULL);
 	} else {
-		mvm_count(MACHVM_A_STAT_SWAPPED, 1);
+		mvm_count(MACHVM_A_STAT_SWAPPED, ret);
 	}
 	return ret;
+}
+
+int mvm_slot_alloc(u64 *slot)
+{
+	int ret = mvm_slot_alloc_run(1, slot);
+
+	return ret < 0 ? ret : 0;
 }
 
 void mvm_slot_free(u64 slot)
@@ -132,37 +154,52 @@ void mvm_slot_free(u64 slot)
 	mvm_pageout_unstick();
 }
 
-/* Write @folio to @slot, or read it from there (the folio is locked). */
-int mvm_slot_io(u64 slot, struct folio *folio, bool write)
+/*
+ * Write @nr folios to the contiguous slots from @slot, or read them from
+ * there, in one request (the folios are locked, or not yet in any cache).
+ * At most MVM_IO_MAX pages.
+ */
+int mvm_slot_io_vec(u64 slot, struct folio **folios, unsigned int nr,
+		    bool write)
 {
+	struct bio_vec bv[MVM_IO_MAX];
 	struct mvm_store *s;
-	struct bio_vec bv;
 	struct iov_iter it;
 	loff_t pos = (loff_t)MVM_SLOT_NR(slot) << PAGE_SHIFT;
+	size_t len = (size_t)nr << PAGE_SHIFT;
 	ssize_t n = -ENOENT;
+	unsigned int i;
 
-	bvec_set_page(&bv, folio_page(folio, 0), PAGE_SIZE, 0);
-	iov_iter_bvec(&it, write ? ITER_SOURCE : ITER_DEST, &bv, 1, PAGE_SIZE);
+	if (WARN_ON_ONCE(!nr || nr > MVM_IO_MAX))
+		return -EINVAL;
+	for (i = 0; i < nr; i++)
+		bvec_set_page(&bv[i], folio_page(folios[i], 0), PAGE_SIZE, 0);
+	iov_iter_bvec(&it, write ? ITER_SOURCE : ITER_DEST, bv, nr, len);
 	down_read(&mvm_stores_sem);
 	s = mvm_store_by_id(MVM_SLOT_ID(slot));
-	if (s) {
+	if (s && MVM_SLOT_NR(slot) + nr <= s->nslots) {
 		if (write) {
 			file_start_write(s->file);
 			n = vfs_iter_write(s->file, &it, &pos, 0);
 			file_end_write(s->file);
-			atomic64_inc(&s->writes);
+			atomic64_add(nr, &s->writes);
 		} else {
 			n = vfs_iter_read(s->file, &it, &pos, 0);
-			atomic64_inc(&s->reads);
+			atomic64_add(nr, &s->reads);
 		}
 	}
 	up_read(&mvm_stores_sem);
-	if (n == PAGE_SIZE)
+	if (n == len)
 		return 0;
 	pr_err_ratelimited("swap %s of slot %llu:%llu failed: %zd\n",
 			   write ? "write" : "read", MVM_SLOT_ID(slot) + 0ULL,
 			   MVM_SLOT_NR(slot), n);
 	return n < 0 ? n : -EIO;
+}
+
+int mvm_slot_io(u64 slot, struct folio *folio, bool write)
+{
+	return mvm_slot_io_vec(slot, &folio, 1, write);
 }
 
 /* Free every slot of @obj (it is dying: nobody else looks). */
@@ -376,7 +413,7 @@ int mvm_swap_remove(u32 id, const char **why)
 	up_write(&mvm_stores_sem);
 
 	/* Pages come back dirty: pageout writes them to other stores. */
-	mvm_for_each_object(mvm_store_drain_object, &ctx);
+	mvm_objects_walk(mvm_store_drain_object, &ctx);
 
 	down_write(&mvm_stores_sem);
 	if (ctx.error || s->used) {

@@ -48,6 +48,7 @@ for rel in "${KERNELS[@]}"; do
 		"$BUILD/kmod/$rel/machvm.ko" --tests "$testdir" "${args[@]}" \
 		--file "$ROOT/tests/vm/demo.sh:demo.sh" \
 		--file "$ROOT/tests/vm/bench.sh:bench.sh" \
+		--file "$BUILD/lib/libmachvm-preload.so:lib/libmachvm-preload.so" \
 		--file "$memtester:usr/bin/memtester" \
 		--kmods "$BUILD/kernels/$rel/modules=virtio_pci,virtio_blk,ext4,loop"
 	expect=$(cd "$testdir" && ls | sort | paste -sd, -)

@@ -56,11 +56,19 @@ int output_failed() {
 }
 
 // Reports a failed operation and returns its exit status.  `what` names the
-// operation ("objects", "object show 12"); `object_op` says that ENOENT
-// means the object named in it does not exist.
-int fail(const char* what, std::error_code ec, const std::string& detail, bool object_op = false) {
-    const int status = machvm::ctl::exit_status(ec);
-    std::string extra = detail.empty() ? "" : " (" + detail + ")";
+// operation ("objects", "object show 12"); `missing` is what ENOENT means
+// does not exist ("object", "swap store"), if it means that; `sub` picks
+// the exit status (exit_status); `hint` explains an errno of the
+// subcommand, if given.
+int fail(const char* what, std::error_code ec, const std::string& detail,
+         const char* missing = nullptr, machvm::ctl::Sub sub = machvm::ctl::Sub::None,
+         const std::string& hint = "") {
+    const int status = machvm::ctl::exit_status(ec, sub);
+    // The kernel's "no such object" adds nothing to what is printed here.
+    const bool said = missing && detail == std::string("no such ") + missing;
+    std::string extra = detail.empty() || said ? "" : " (" + detail + ")";
+    if (!hint.empty())
+        extra += ": " + hint;
     switch (status) {
     case machvm::ctl::kExitNoModule:
         std::fprintf(stderr,
@@ -73,8 +81,8 @@ int fail(const char* what, std::error_code ec, const std::string& detail, bool o
                      what, ec.message().c_str(), extra.c_str());
         break;
     case machvm::ctl::kExitNotFound:
-        if (object_op) {
-            std::fprintf(stderr, "%s: %s: no such object (%s)%s\n", kProg, what,
+        if (missing) {
+            std::fprintf(stderr, "%s: %s: no such %s (%s)%s\n", kProg, what, missing,
                          ec.message().c_str(), extra.c_str());
             break;
         }
@@ -108,7 +116,7 @@ int cmd_object_show(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
     const std::string what = "object show " + std::to_string(cmd.name);
     auto o = c.object(cmd.name);
     if (!o)
-        return fail(what.c_str(), o.error(), c.error_detail(), true);
+        return fail(what.c_str(), o.error(), c.error_detail(), "object");
     if (!emit(cmd.json ? machvm::to_json(*o) + "\n" : machvm::format_object(*o)))
         return output_failed();
     return machvm::kExitOk;
@@ -118,7 +126,7 @@ int cmd_object_destroy(machvm::AdminClient& c, const machvm::ctl::Command& cmd) 
     const std::string what = "object destroy " + std::to_string(cmd.name);
     auto r = c.destroy(cmd.name);
     if (!r)
-        return fail(what.c_str(), r.error(), c.error_detail(), true);
+        return fail(what.c_str(), r.error(), c.error_detail(), "object");
     if (cmd.json &&
         !emit(machvm::JsonObject().field("name", cmd.name).field_bool("destroyed", true).str() +
               "\n"))
@@ -234,6 +242,128 @@ int cmd_events(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
     return machvm::kExitOk;
 }
 
+// The page size for the tables' byte sizes; 0 (sizes left out) if the
+// status cannot be had.
+std::uint32_t page_size(machvm::AdminClient& c) {
+    auto s = c.status();
+    return s ? s->page_size : 0;
+}
+
+int cmd_pageout_show(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
+    auto p = c.pageout();
+    if (!p)
+        return fail("pageout show", p.error(), c.error_detail());
+    if (!emit(cmd.json ? machvm::to_json(*p) + "\n" : machvm::format_pageout(*p, page_size(c))))
+        return output_failed();
+    return machvm::kExitOk;
+}
+
+int cmd_pageout_set(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
+    if (cmd.object) {
+        const std::string what = "pageout set --object " + std::to_string(*cmd.object);
+        auto p = c.set_object_limit(*cmd.object, cmd.object_limit);
+        if (!p)
+            return fail(what.c_str(), p.error(), c.error_detail(), "object");
+        std::string out;
+        if (cmd.json)
+            out = machvm::JsonObject()
+                      .field("name", *cmd.object)
+                      .field("limit", cmd.object_limit)
+                      .str() +
+                  "\n";
+        else
+            out = "object " + std::to_string(*cmd.object) + ": resident limit " +
+                  (cmd.object_limit ? machvm::format_pages(cmd.object_limit, page_size(c))
+                                    : std::string("none")) +
+                  "\n";
+        if (!emit(out))
+            return output_failed();
+        return machvm::kExitOk;
+    }
+    auto p = c.set_pageout(cmd.pageout);
+    if (!p)
+        return fail("pageout set", p.error(), c.error_detail(), nullptr,
+                    machvm::ctl::Sub::PageoutSet,
+                    p.error() == std::errc::invalid_argument && c.error_detail().empty()
+                        ? "the module refused a value (see 'machvmctl pageout --help')"
+                        : "");
+    if (!emit(cmd.json ? machvm::to_json(*p) + "\n" : machvm::format_pageout(*p, page_size(c))))
+        return output_failed();
+    return machvm::kExitOk;
+}
+
+int cmd_pageout_run(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
+    std::string what = "pageout run";
+    if (cmd.run.object)
+        what += " --object " + std::to_string(*cmd.run.object);
+    auto r = c.run_pageout(cmd.run);
+    if (!r)
+        return fail(what.c_str(), r.error(), c.error_detail(), cmd.run.object ? "object" : nullptr);
+    if (!emit(cmd.json ? machvm::to_json(*r) + "\n" : machvm::format_pageout_result(*r)))
+        return output_failed();
+    return machvm::kExitOk;
+}
+
+int cmd_swap_add(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
+    using machvm::ctl::Sub;
+    const std::string what = "swap add " + cmd.path;
+    auto w = c.swap_add(cmd.path, cmd.size, cmd.prio);
+    if (!w) {
+        const std::error_code ec = w.error();
+        std::string hint; // when the module gave no reason of its own
+        if (c.error_detail().empty()) {
+            if (ec == std::errc::device_or_resource_busy)
+                hint = "it is a swap store already";
+            else if (ec == std::errc::no_space_on_device)
+                hint = "a store needs at least 16 pages (--size), and the room to allocate them";
+            else if (ec == std::errc::invalid_argument)
+                hint = "not a regular file or block device that can be a swap store";
+        }
+        return fail(what.c_str(), ec, c.error_detail(), nullptr, Sub::SwapAdd, hint);
+    }
+    if (!emit(cmd.json ? machvm::to_json(*w) + "\n" : machvm::format_swap(*w, page_size(c))))
+        return output_failed();
+    return machvm::kExitOk;
+}
+
+int cmd_swap_remove(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
+    const std::string what = "swap remove " + std::to_string(cmd.swap_id);
+    auto r = c.swap_remove(cmd.swap_id);
+    if (!r) {
+        const std::error_code ec = r.error();
+        std::string hint;
+        if (ec == std::errc::not_enough_memory)
+            hint = "its pages do not fit in memory below the resident limit; nothing was changed";
+        return fail(what.c_str(), ec, c.error_detail(), "swap store", machvm::ctl::Sub::SwapRemove,
+                    hint);
+    }
+    if (cmd.json &&
+        !emit(machvm::JsonObject().field("id", cmd.swap_id).field_bool("removed", true).str() +
+              "\n"))
+        return output_failed();
+    return machvm::kExitOk;
+}
+
+int cmd_swap_list(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
+    auto v = c.swaps();
+    if (!v)
+        return fail("swap list", v.error(), c.error_detail());
+    if (!emit(cmd.json ? machvm::to_json(*v) : machvm::format_swaps(*v, page_size(c))))
+        return output_failed();
+    return machvm::kExitOk;
+}
+
+int cmd_swap_show(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
+    const std::string what = "swap show " + std::to_string(cmd.swap_id);
+    auto w = c.swap(cmd.swap_id);
+    if (!w)
+        return fail(what.c_str(), w.error(), c.error_detail(), "swap store",
+                    machvm::ctl::Sub::SwapShow);
+    if (!emit(cmd.json ? machvm::to_json(*w) + "\n" : machvm::format_swap(*w, page_size(c))))
+        return output_failed();
+    return machvm::kExitOk;
+}
+
 int run(const machvm::ctl::Command& cmd) {
     using machvm::ctl::Sub;
     auto client = machvm::AdminClient::open();
@@ -253,6 +383,20 @@ int run(const machvm::ctl::Command& cmd) {
         return cmd_stats(c, cmd);
     case Sub::Events:
         return cmd_events(c, cmd);
+    case Sub::PageoutShow:
+        return cmd_pageout_show(c, cmd);
+    case Sub::PageoutSet:
+        return cmd_pageout_set(c, cmd);
+    case Sub::PageoutRun:
+        return cmd_pageout_run(c, cmd);
+    case Sub::SwapAdd:
+        return cmd_swap_add(c, cmd);
+    case Sub::SwapRemove:
+        return cmd_swap_remove(c, cmd);
+    case Sub::SwapList:
+        return cmd_swap_list(c, cmd);
+    case Sub::SwapShow:
+        return cmd_swap_show(c, cmd);
     case Sub::None:
     case Sub::Help:
         break;

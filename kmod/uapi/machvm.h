@@ -124,6 +124,17 @@
  * At most 4096 requests are outstanding per object; faults beyond that
  * get SIGBUS.
  *
+ * Pageout: resident pages beyond the global or an object's resident limit
+ * are paged out by the kernel (FIFO, second chance): clean pages a pager
+ * or a swap slot has are dropped; written (dirty) and precious pages of a
+ * live pager go back to it with DATA_RETURN; the rest, and whatever a
+ * pager refuses, does not answer for within timeout_ms, or leaves behind
+ * when it dies, go to swap (the default pager) and fault back in from
+ * there without a DATA_REQUEST.  A fault that needs room waits (killable)
+ * for pageout; when nothing can be paged out (every swap store full) it
+ * gets SIGBUS.  When an object's last mapping and right go, its written
+ * pages are returned before TERMINATE is sent.
+ *
  * read(2) on an endpoint returns whole messages (at least 64 bytes must
  * fit; -EINVAL otherwise), blocks unless O_NONBLOCK (-EAGAIN), and poll(2)
  * reports POLLIN when one is queued.  write(2) takes whole commands,

@@ -1,14 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <machvm/admin.hpp>
 
+#include <limits.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
 #include <cinttypes>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 
@@ -161,7 +165,8 @@ constexpr nla_policy fixed(std::uint16_t type, std::uint16_t len) noexcept {
 const nla_policy* attr_policy() noexcept {
     static const AttrPolicy p = [] {
         AttrPolicy a{};
-        const nla_policy u8 = fixed(NLA_U8, 1), u32 = fixed(NLA_U32, 4), u64 = fixed(NLA_U64, 8);
+        const nla_policy u8 = fixed(NLA_U8, 1), u32 = fixed(NLA_U32, 4), u64 = fixed(NLA_U64, 8),
+                         s32 = fixed(NLA_S32, 4);
         a[MACHVM_A_ABI_VERSION] = u32;
         a[MACHVM_A_PAGE_SIZE] = u32;
         a[MACHVM_A_FEATURES] = u64;
@@ -190,6 +195,35 @@ const nla_policy* attr_policy() noexcept {
         a[MACHVM_A_OBJ_OFFSET] = u64;
         a[MACHVM_A_STATS].type = NLA_NESTED;
         a[MACHVM_A_EVENT] = u32;
+        a[MACHVM_A_OBJ_KIND] = u32;
+        for (int t : {MACHVM_A_OBJ_DIRTY, MACHVM_A_OBJ_SWAPPED, MACHVM_A_OBJ_LIMIT,
+                      MACHVM_A_OBJ_PAGEOUTS, MACHVM_A_OBJ_PAGEINS, MACHVM_A_OBJ_RETURNED,
+                      MACHVM_A_OBJ_DEFAULT_TAKEN, MACHVM_A_OBJ_SCANS, MACHVM_A_OBJ_REF_HITS})
+            a[static_cast<std::size_t>(t)] = u64;
+        a[MACHVM_A_PO_LIMIT] = u64;
+        a[MACHVM_A_PO_HIGH] = u32;
+        a[MACHVM_A_PO_LOW] = u32;
+        a[MACHVM_A_PO_OBJ_LIMIT] = u64;
+        a[MACHVM_A_PO_BATCH] = u32;
+        a[MACHVM_A_PO_INTERVAL_MS] = u32;
+        a[MACHVM_A_PO_RESIDENT] = u64;
+        a[MACHVM_A_PO_RETURNING] = u64;
+        a[MACHVM_A_PO_STUCK] = u8;
+        a[MACHVM_A_PO_TARGET] = u64;
+        a[MACHVM_A_PO_FORCE] = u8;
+        a[MACHVM_A_PO_SCANNED] = u64;
+        a[MACHVM_A_PO_FREED] = u64;
+        a[MACHVM_A_SWAP].type = NLA_NESTED;
+        a[MACHVM_A_SWAP_ID] = u32;
+        a[MACHVM_A_SWAP_PATH].type = NLA_STRING; // NUL-terminated
+        a[MACHVM_A_SWAP_KIND] = u32;
+        a[MACHVM_A_SWAP_PRIO] = s32;
+        a[MACHVM_A_SWAP_SIZE] = u64;
+        a[MACHVM_A_SWAP_SLOTS] = u64;
+        a[MACHVM_A_SWAP_USED] = u64;
+        a[MACHVM_A_SWAP_WRITES] = u64;
+        a[MACHVM_A_SWAP_READS] = u64;
+        a[MACHVM_A_SWAP_DIRECT] = u8;
         return a;
     }();
     return p.data();
@@ -198,8 +232,10 @@ const nla_policy* attr_policy() noexcept {
 const nla_policy* stat_policy() noexcept {
     static const StatPolicy p = [] {
         StatPolicy a{};
-        for (int i = MACHVM_A_STAT_FAULTS; i <= MACHVM_A_STAT_PAGERS_DIED; ++i)
-            a[static_cast<std::size_t>(i)] = fixed(NLA_U64, 8);
+        // Every counter but MACHVM_A_STAT_PAD (never sent; ignored).
+        for (int i = MACHVM_A_STAT_FAULTS; i <= MACHVM_A_STAT_MAX; ++i)
+            if (i != MACHVM_A_STAT_PAD)
+                a[static_cast<std::size_t>(i)] = fixed(NLA_U64, 8);
         return a;
     }();
     return p.data();
@@ -219,6 +255,12 @@ class Attrs {
     }
     std::uint8_t u8(int type, const char* what) {
         return has(type, what) ? nla_get_u8(tb_[type]) : 0;
+    }
+    std::int32_t s32(int type, const char* what) {
+        return has(type, what) ? nla_get_s32(tb_[type]) : 0;
+    }
+    std::string str(int type, const char* what) {
+        return has(type, what) ? std::string(nla_get_string(tb_[type])) : std::string();
     }
     bool ok() const noexcept { return missing_.empty(); }
     // "missing attribute MACHVM_A_..." for error_detail().
@@ -241,6 +283,8 @@ class Attrs {
 #define MVM_U64(a, attr) (a).u64(attr, #attr)
 #define MVM_U32(a, attr) (a).u32(attr, #attr)
 #define MVM_U8(a, attr) (a).u8(attr, #attr)
+#define MVM_S32(a, attr) (a).s32(attr, #attr)
+#define MVM_STR(a, attr) (a).str(attr, #attr)
 
 std::error_code parse_object(nlattr* nest, ObjectInfo& o, std::string& detail) {
     nlattr* tb[MACHVM_A_MAX + 1];
@@ -269,8 +313,42 @@ std::error_code parse_object(nlattr* nest, ObjectInfo& o, std::string& detail) {
     o.supplied = MVM_U64(a, MACHVM_A_OBJ_SUPPLIED);
     o.errors = MVM_U64(a, MACHVM_A_OBJ_ERRORS);
     o.timeouts = MVM_U64(a, MACHVM_A_OBJ_TIMEOUTS);
+    o.kind = MVM_U32(a, MACHVM_A_OBJ_KIND);
+    o.dirty = MVM_U64(a, MACHVM_A_OBJ_DIRTY);
+    o.swapped = MVM_U64(a, MACHVM_A_OBJ_SWAPPED);
+    o.limit = MVM_U64(a, MACHVM_A_OBJ_LIMIT);
+    o.pageouts = MVM_U64(a, MACHVM_A_OBJ_PAGEOUTS);
+    o.pageins = MVM_U64(a, MACHVM_A_OBJ_PAGEINS);
+    o.returned = MVM_U64(a, MACHVM_A_OBJ_RETURNED);
+    o.default_taken = MVM_U64(a, MACHVM_A_OBJ_DEFAULT_TAKEN);
+    o.scans = MVM_U64(a, MACHVM_A_OBJ_SCANS);
+    o.ref_hits = MVM_U64(a, MACHVM_A_OBJ_REF_HITS);
     if (!a.ok()) {
         detail = a.detail("MACHVM_A_OBJECT");
+        return bad_message();
+    }
+    return {};
+}
+
+std::error_code parse_swap(nlattr* nest, SwapInfo& w, std::string& detail) {
+    nlattr* tb[MACHVM_A_MAX + 1];
+    int r = nla_parse_nested(tb, MACHVM_A_MAX, nest, attr_policy());
+    if (r < 0) {
+        detail = std::string("MACHVM_A_SWAP: ") + nl_geterror(r);
+        return bad_message();
+    }
+    Attrs a(tb);
+    w.id = MVM_U32(a, MACHVM_A_SWAP_ID);
+    w.path = MVM_STR(a, MACHVM_A_SWAP_PATH);
+    w.kind = MVM_U32(a, MACHVM_A_SWAP_KIND);
+    w.prio = MVM_S32(a, MACHVM_A_SWAP_PRIO);
+    w.slots = MVM_U64(a, MACHVM_A_SWAP_SLOTS);
+    w.used = MVM_U64(a, MACHVM_A_SWAP_USED);
+    w.writes = MVM_U64(a, MACHVM_A_SWAP_WRITES);
+    w.reads = MVM_U64(a, MACHVM_A_SWAP_READS);
+    w.direct = MVM_U8(a, MACHVM_A_SWAP_DIRECT) != 0;
+    if (!a.ok()) {
+        detail = a.detail("MACHVM_A_SWAP");
         return bad_message();
     }
     return {};
@@ -305,6 +383,46 @@ std::error_code parse_objects(nlmsghdr* nlh, std::vector<ObjectInfo>& out, std::
     return {};
 }
 
+// Every MACHVM_A_SWAP of one reply message.
+std::error_code parse_swaps(nlmsghdr* nlh, std::vector<SwapInfo>& out, std::string& detail) {
+    nlattr* tb[MACHVM_A_MAX + 1];
+    if (auto ec = parse_genl(nlh, tb, detail))
+        return ec;
+    genlmsghdr* gh = genlmsg_hdr(nlh);
+    int rem = genlmsg_attrlen(gh, 0);
+    for (nlattr* a = genlmsg_attrdata(gh, 0); nla_ok(a, rem); a = nla_next(a, &rem)) {
+        if (nla_type(a) != MACHVM_A_SWAP)
+            continue;
+        SwapInfo w;
+        if (auto ec = parse_swap(a, w, detail))
+            return ec;
+        out.push_back(std::move(w));
+    }
+    return {};
+}
+
+// The reply of GET_PAGEOUT / SET_PAGEOUT.
+std::error_code parse_pageout(nlmsghdr* nlh, PageoutInfo& p, const char* cmd, std::string& detail) {
+    nlattr* tb[MACHVM_A_MAX + 1];
+    if (auto ec = parse_genl(nlh, tb, detail))
+        return ec;
+    Attrs a(tb);
+    p.limit = MVM_U64(a, MACHVM_A_PO_LIMIT);
+    p.high = MVM_U32(a, MACHVM_A_PO_HIGH);
+    p.low = MVM_U32(a, MACHVM_A_PO_LOW);
+    p.obj_limit = MVM_U64(a, MACHVM_A_PO_OBJ_LIMIT);
+    p.batch = MVM_U32(a, MACHVM_A_PO_BATCH);
+    p.interval_ms = MVM_U32(a, MACHVM_A_PO_INTERVAL_MS);
+    p.resident = MVM_U64(a, MACHVM_A_PO_RESIDENT);
+    p.returning = MVM_U64(a, MACHVM_A_PO_RETURNING);
+    p.stuck = MVM_U8(a, MACHVM_A_PO_STUCK) != 0;
+    if (!a.ok()) {
+        detail = a.detail(cmd);
+        return bad_message();
+    }
+    return {};
+}
+
 std::error_code parse_event(nlmsghdr* nlh, Event& e, std::string& detail) {
     nlattr* tb[MACHVM_A_MAX + 1];
     if (auto ec = parse_genl(nlh, tb, detail))
@@ -317,6 +435,10 @@ std::error_code parse_event(nlmsghdr* nlh, Event& e, std::string& detail) {
         e.pager_pid = nla_get_u32(tb[MACHVM_A_OBJ_PAGER_PID]);
     if (tb[MACHVM_A_OBJ_OFFSET])
         e.offset = nla_get_u64(tb[MACHVM_A_OBJ_OFFSET]);
+    if (tb[MACHVM_A_SWAP_ID])
+        e.swap_id = nla_get_u32(tb[MACHVM_A_SWAP_ID]);
+    if (tb[MACHVM_A_SWAP_PATH])
+        e.swap_path = std::string(nla_get_string(tb[MACHVM_A_SWAP_PATH]));
     // What each known type must carry (the uapi header's list).
     switch (e.type) {
     case MACHVM_EVENT_OBJECT_CREATED:
@@ -333,7 +455,12 @@ std::error_code parse_event(nlmsghdr* nlh, Event& e, std::string& detail) {
         (void)MVM_U32(a, MACHVM_A_OBJ_PAGER_PID);
         (void)MVM_U64(a, MACHVM_A_OBJ_OFFSET);
         break;
-    default:
+    case MACHVM_EVENT_SWAP_ADDED:
+    case MACHVM_EVENT_SWAP_REMOVED:
+        (void)MVM_U32(a, MACHVM_A_SWAP_ID);
+        (void)MVM_STR(a, MACHVM_A_SWAP_PATH);
+        break;
+    default: // SWAP_FULL names a store when the kernel has one to name
         break;
     }
     if (!a.ok()) {
@@ -393,6 +520,8 @@ struct AdminClient::Request {
     std::uint8_t cmd = 0;
     bool dump = false;
     std::optional<std::uint64_t> name; // MACHVM_A_OBJ_NAME
+    // Puts the other attributes of the request; a negative libnl error.
+    std::function<int(nl_msg*)> put;
     Replies replies;
 };
 
@@ -486,6 +615,10 @@ Result<void> AdminClient::exchange(Request& req) {
         return std::make_error_code(std::errc::not_enough_memory);
     if (req.name && nla_put_u64(msg.get(), MACHVM_A_OBJ_NAME, *req.name) < 0)
         return std::make_error_code(std::errc::not_enough_memory);
+    if (req.put) {
+        if (int r = req.put(msg.get()); r < 0)
+            return nl_fail(r);
+    }
     Cb cb(nl_cb_alloc(NL_CB_DEFAULT));
     if (!cb)
         return std::make_error_code(std::errc::not_enough_memory);
@@ -610,6 +743,18 @@ Result<Stats> AdminClient::stats() {
         s.objects_created = MVM_U64(a, MACHVM_A_STAT_OBJECTS_CREATED);
         s.objects_terminated = MVM_U64(a, MACHVM_A_STAT_OBJECTS_TERMINATED);
         s.pagers_died = MVM_U64(a, MACHVM_A_STAT_PAGERS_DIED);
+        s.pageouts = MVM_U64(a, MACHVM_A_STAT_PAGEOUTS);
+        s.pageins = MVM_U64(a, MACHVM_A_STAT_PAGEINS);
+        s.returned = MVM_U64(a, MACHVM_A_STAT_RETURNED);
+        s.default_taken = MVM_U64(a, MACHVM_A_STAT_DEFAULT_TAKEN);
+        s.scans = MVM_U64(a, MACHVM_A_STAT_SCANS);
+        s.ref_hits = MVM_U64(a, MACHVM_A_STAT_REF_HITS);
+        s.swap_writes = MVM_U64(a, MACHVM_A_STAT_SWAP_WRITES);
+        s.swap_full = MVM_U64(a, MACHVM_A_STAT_SWAP_FULL);
+        s.resident = MVM_U64(a, MACHVM_A_STAT_RESIDENT);
+        s.swapped = MVM_U64(a, MACHVM_A_STAT_SWAPPED);
+        s.limit_waits = MVM_U64(a, MACHVM_A_STAT_LIMIT_WAITS);
+        s.lock_requests = MVM_U64(a, MACHVM_A_STAT_LOCK_REQUESTS);
         if (!a.ok()) {
             detail = a.detail("MACHVM_A_STATS");
             return bad_message();
@@ -631,6 +776,196 @@ Result<void> AdminClient::destroy(std::uint64_t name) {
     req.cmd = MACHVM_GENL_CMD_DESTROY_OBJECT;
     req.name = name;
     return exchange(req);
+}
+
+// ---- pageout ----
+
+namespace {
+
+// The request's doit with its reply as GET_PAGEOUT's.
+struct PageoutReply {
+    PageoutInfo info;
+    bool got = false;
+    const char* cmd;
+
+    void arm(Replies& r) {
+        r.on_reply = [this](nlmsghdr* nlh, std::string& detail) -> std::error_code {
+            if (auto ec = parse_pageout(nlh, info, cmd, detail))
+                return ec;
+            got = true;
+            return {};
+        };
+    }
+};
+
+} // namespace
+
+Result<PageoutInfo> AdminClient::pageout() {
+    PageoutReply rep{{}, false, "MACHVM_GENL_CMD_GET_PAGEOUT"};
+    Request req;
+    req.cmd = MACHVM_GENL_CMD_GET_PAGEOUT;
+    rep.arm(req.replies);
+    if (auto r = exchange(req); !r)
+        return r.error();
+    if (!rep.got) {
+        detail_ = std::string(rep.cmd) + ": no reply";
+        return bad_message();
+    }
+    return rep.info;
+}
+
+Result<PageoutInfo> AdminClient::set_pageout(const PageoutSettings& s) {
+    detail_.clear();
+    if (s.empty()) {
+        detail_ = "MACHVM_GENL_CMD_SET_PAGEOUT: nothing to set";
+        return errno_code(EINVAL);
+    }
+    PageoutReply rep{{}, false, "MACHVM_GENL_CMD_SET_PAGEOUT"};
+    Request req;
+    req.cmd = MACHVM_GENL_CMD_SET_PAGEOUT;
+    req.put = [&s](nl_msg* m) {
+        int r = 0;
+        if (s.limit && r >= 0)
+            r = nla_put_u64(m, MACHVM_A_PO_LIMIT, *s.limit);
+        if (s.high && r >= 0)
+            r = nla_put_u32(m, MACHVM_A_PO_HIGH, *s.high);
+        if (s.low && r >= 0)
+            r = nla_put_u32(m, MACHVM_A_PO_LOW, *s.low);
+        if (s.obj_limit && r >= 0)
+            r = nla_put_u64(m, MACHVM_A_PO_OBJ_LIMIT, *s.obj_limit);
+        if (s.batch && r >= 0)
+            r = nla_put_u32(m, MACHVM_A_PO_BATCH, *s.batch);
+        if (s.interval_ms && r >= 0)
+            r = nla_put_u32(m, MACHVM_A_PO_INTERVAL_MS, *s.interval_ms);
+        return r;
+    };
+    rep.arm(req.replies);
+    if (auto r = exchange(req); !r)
+        return r.error();
+    if (!rep.got) {
+        detail_ = std::string(rep.cmd) + ": no reply";
+        return bad_message();
+    }
+    return rep.info;
+}
+
+Result<PageoutInfo> AdminClient::set_object_limit(std::uint64_t name, std::uint64_t limit) {
+    PageoutReply rep{{}, false, "MACHVM_GENL_CMD_SET_PAGEOUT"};
+    Request req;
+    req.cmd = MACHVM_GENL_CMD_SET_PAGEOUT;
+    req.name = name;
+    req.put = [limit](nl_msg* m) { return nla_put_u64(m, MACHVM_A_OBJ_LIMIT, limit); };
+    rep.arm(req.replies);
+    if (auto r = exchange(req); !r)
+        return r.error();
+    if (!rep.got) {
+        detail_ = std::string(rep.cmd) + ": no reply";
+        return bad_message();
+    }
+    return rep.info;
+}
+
+Result<PageoutResult> AdminClient::run_pageout(const PageoutRun& run) {
+    PageoutResult res;
+    bool got = false;
+    Request req;
+    req.cmd = MACHVM_GENL_CMD_RUN_PAGEOUT;
+    req.name = run.object;
+    req.put = [&run](nl_msg* m) {
+        int r = 0;
+        if (run.target)
+            r = nla_put_u64(m, MACHVM_A_PO_TARGET, *run.target);
+        if (run.force && r >= 0)
+            r = nla_put_u8(m, MACHVM_A_PO_FORCE, 1);
+        return r;
+    };
+    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) -> std::error_code {
+        nlattr* tb[MACHVM_A_MAX + 1];
+        if (auto ec = parse_genl(nlh, tb, detail))
+            return ec;
+        Attrs a(tb);
+        res.scanned = MVM_U64(a, MACHVM_A_PO_SCANNED);
+        res.freed = MVM_U64(a, MACHVM_A_PO_FREED);
+        res.returning = MVM_U64(a, MACHVM_A_PO_RETURNING);
+        if (!a.ok()) {
+            detail = a.detail("MACHVM_GENL_CMD_RUN_PAGEOUT");
+            return bad_message();
+        }
+        got = true;
+        return {};
+    };
+    if (auto r = exchange(req); !r)
+        return r.error();
+    if (!got) {
+        detail_ = "MACHVM_GENL_CMD_RUN_PAGEOUT: no reply";
+        return bad_message();
+    }
+    return res;
+}
+
+// ---- swap ----
+
+Result<SwapInfo> AdminClient::swap_add(const std::string& path, std::uint64_t size,
+                                       std::int32_t prio) {
+    std::vector<SwapInfo> out;
+    Request req;
+    req.cmd = MACHVM_GENL_CMD_SWAP_ADD;
+    req.put = [&](nl_msg* m) {
+        int r = nla_put_string(m, MACHVM_A_SWAP_PATH, path.c_str());
+        if (r >= 0)
+            r = nla_put_u64(m, MACHVM_A_SWAP_SIZE, size);
+        if (r >= 0)
+            r = nla_put_s32(m, MACHVM_A_SWAP_PRIO, prio);
+        return r;
+    };
+    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
+        return parse_swaps(nlh, out, detail);
+    };
+    if (auto r = exchange(req); !r)
+        return r.error();
+    if (out.size() != 1) {
+        detail_ = "MACHVM_GENL_CMD_SWAP_ADD: " + std::to_string(out.size()) +
+                  " stores in the reply, expected 1";
+        return bad_message();
+    }
+    return std::move(out[0]);
+}
+
+Result<void> AdminClient::swap_remove(std::uint32_t id) {
+    Request req;
+    req.cmd = MACHVM_GENL_CMD_SWAP_REMOVE;
+    req.put = [id](nl_msg* m) { return nla_put_u32(m, MACHVM_A_SWAP_ID, id); };
+    return exchange(req);
+}
+
+Result<std::vector<SwapInfo>> AdminClient::swaps() {
+    std::vector<SwapInfo> out;
+    Request req;
+    req.cmd = MACHVM_GENL_CMD_GET_SWAP;
+    req.dump = true;
+    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
+        return parse_swaps(nlh, out, detail);
+    };
+    if (auto r = exchange(req); !r)
+        return r.error();
+    return out;
+}
+
+Result<SwapInfo> AdminClient::swap(std::uint32_t id) {
+    std::vector<SwapInfo> out;
+    Request req;
+    req.cmd = MACHVM_GENL_CMD_GET_SWAP;
+    req.put = [id](nl_msg* m) { return nla_put_u32(m, MACHVM_A_SWAP_ID, id); };
+    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
+        return parse_swaps(nlh, out, detail);
+    };
+    if (auto r = exchange(req); !r)
+        return r.error();
+    if (out.size() != 1 || out[0].id != id) {
+        detail_ = "MACHVM_GENL_CMD_GET_SWAP: the reply is not about store " + std::to_string(id);
+        return bad_message();
+    }
+    return std::move(out[0]);
 }
 
 // ---- events ----
@@ -782,8 +1117,30 @@ std::string pager_state_string(std::uint32_t state) {
         return "live";
     case MACHVM_PAGER_STATE_DEAD:
         return "dead";
+    case MACHVM_PAGER_STATE_NONE:
+        return "none";
     }
     return unknown("unknown", state);
+}
+
+std::string object_kind_string(std::uint32_t kind) {
+    switch (kind) {
+    case MACHVM_OBJ_KIND_PAGER:
+        return "pager";
+    case MACHVM_OBJ_KIND_ANON:
+        return "anon";
+    }
+    return unknown("unknown", kind);
+}
+
+std::string swap_kind_string(std::uint32_t kind) {
+    switch (kind) {
+    case MACHVM_SWAP_KIND_FILE:
+        return "file";
+    case MACHVM_SWAP_KIND_BDEV:
+        return "bdev";
+    }
+    return unknown("unknown", kind);
 }
 
 std::string copy_strategy_string(std::uint32_t copy) {
@@ -812,6 +1169,12 @@ std::string event_type_string(std::uint32_t type) {
         return "PAGER_DIED";
     case MACHVM_EVENT_PAGER_TIMEOUT:
         return "PAGER_TIMEOUT";
+    case MACHVM_EVENT_SWAP_ADDED:
+        return "SWAP_ADDED";
+    case MACHVM_EVENT_SWAP_REMOVED:
+        return "SWAP_REMOVED";
+    case MACHVM_EVENT_SWAP_FULL:
+        return "SWAP_FULL";
     }
     return unknown("UNKNOWN", type);
 }
@@ -925,6 +1288,12 @@ JsonObject& JsonObject::field(std::string_view k, std::string_view v) {
     return *this;
 }
 
+JsonObject& JsonObject::field_int(std::string_view k, std::int64_t v) {
+    key(k);
+    out_ += std::to_string(v);
+    return *this;
+}
+
 JsonObject& JsonObject::field_bool(std::string_view k, bool v) {
     key(k);
     out_ += v ? "true" : "false";
@@ -983,6 +1352,16 @@ std::string to_json(const ObjectInfo& o) {
         .field("supplied", o.supplied)
         .field("errors", o.errors)
         .field("timeouts", o.timeouts)
+        .field("kind", object_kind_string(o.kind))
+        .field("dirty", o.dirty)
+        .field("swapped", o.swapped)
+        .field("limit", o.limit)
+        .field("pageouts", o.pageouts)
+        .field("pageins", o.pageins)
+        .field("returned", o.returned)
+        .field("default_taken", o.default_taken)
+        .field("scans", o.scans)
+        .field("ref_hits", o.ref_hits)
         .str();
 }
 
@@ -1000,6 +1379,18 @@ std::string to_json(const Stats& s, std::optional<double> time) {
         .field("objects_created", s.objects_created)
         .field("objects_terminated", s.objects_terminated)
         .field("pagers_died", s.pagers_died)
+        .field("pageouts", s.pageouts)
+        .field("pageins", s.pageins)
+        .field("returned", s.returned)
+        .field("default_taken", s.default_taken)
+        .field("scans", s.scans)
+        .field("ref_hits", s.ref_hits)
+        .field("swap_writes", s.swap_writes)
+        .field("swap_full", s.swap_full)
+        .field("resident", s.resident)
+        .field("swapped", s.swapped)
+        .field("limit_waits", s.limit_waits)
+        .field("lock_requests", s.lock_requests)
         .str();
 }
 
@@ -1014,19 +1405,69 @@ std::string to_json(const Event& e, std::optional<double> time) {
         j.field("pager_pid", *e.pager_pid);
     if (e.offset)
         j.field("offset", *e.offset);
+    if (e.swap_id)
+        j.field("swap_id", *e.swap_id);
+    if (e.swap_path)
+        j.field("swap_path", *e.swap_path);
     return j.str();
 }
 
-std::string to_json(const std::vector<ObjectInfo>& objects) {
-    if (objects.empty())
+std::string to_json(const PageoutInfo& p) {
+    return JsonObject()
+        .field("limit", p.limit)
+        .field("high", p.high)
+        .field("low", p.low)
+        .field("obj_limit", p.obj_limit)
+        .field("batch", p.batch)
+        .field("interval_ms", p.interval_ms)
+        .field("resident", p.resident)
+        .field("returning", p.returning)
+        .field_bool("stuck", p.stuck)
+        .str();
+}
+
+std::string to_json(const PageoutResult& r) {
+    return JsonObject()
+        .field("scanned", r.scanned)
+        .field("freed", r.freed)
+        .field("returning", r.returning)
+        .str();
+}
+
+std::string to_json(const SwapInfo& w) {
+    return JsonObject()
+        .field("id", w.id)
+        .field("path", w.path)
+        .field("kind", swap_kind_string(w.kind))
+        .field_int("prio", w.prio)
+        .field("slots", w.slots)
+        .field("used", w.used)
+        .field("writes", w.writes)
+        .field("reads", w.reads)
+        .field_bool("direct", w.direct)
+        .str();
+}
+
+namespace {
+template <typename T> std::string json_array(const std::vector<T>& v) {
+    if (v.empty())
         return "[]\n";
     std::string out = "[\n";
-    for (std::size_t i = 0; i < objects.size(); ++i) {
-        out += to_json(objects[i]);
-        out += i + 1 < objects.size() ? ",\n" : "\n";
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        out += to_json(v[i]);
+        out += i + 1 < v.size() ? ",\n" : "\n";
     }
     out += "]\n";
     return out;
+}
+} // namespace
+
+std::string to_json(const std::vector<ObjectInfo>& objects) {
+    return json_array(objects);
+}
+
+std::string to_json(const std::vector<SwapInfo>& swaps) {
+    return json_array(swaps);
 }
 
 // ---- tables ----
@@ -1101,10 +1542,24 @@ std::string hex(std::uint64_t v) {
 }
 
 std::string pager_cell(const ObjectInfo& o) {
+    if (o.pager_state == MACHVM_PAGER_STATE_NONE)
+        return "none";
     std::string s = std::to_string(o.pager_pid);
     if (o.pager_state != MACHVM_PAGER_STATE_LIVE)
         s += " (" + pager_state_string(o.pager_state) + ")";
     return s;
+}
+
+// A path as one word: verbatim, or as a JSON string when it has blanks,
+// quotes, backslashes or control characters (or is empty).
+std::string path_cell(const std::string& p) {
+    bool plain = !p.empty();
+    for (char ch : p) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c <= 0x20 || c == 0x7f || c == '"' || c == '\\')
+            plain = false;
+    }
+    return plain ? p : json_string(p);
 }
 
 std::string clock_string(double time) {
@@ -1136,19 +1591,36 @@ std::string format_status(const Status& s) {
 std::string format_objects(const std::vector<ObjectInfo>& objects) {
     static const std::vector<Column> cols = {
         {"NAME", true},     {"ID", true},       {"SIZE", true},     {"PROT", false},
-        {"STATE", false},   {"RESIDENT", true}, {"MAPS", true},     {"PENDING", true},
-        {"FAULTS", true},   {"REQUESTS", true}, {"SUPPLIED", true}, {"ERRORS", true},
-        {"TIMEOUTS", true}, {"PAGER", false},
+        {"STATE", false},   {"RESIDENT", true}, {"MAPS", true},     {"DIRTY", true},
+        {"SWAPPED", true},  {"LIMIT", true},    {"PENDING", true},  {"FAULTS", true},
+        {"REQUESTS", true}, {"SUPPLIED", true}, {"ERRORS", true},   {"TIMEOUTS", true},
+        {"PAGEOUTS", true}, {"PAGEINS", true},  {"RETURNED", true}, {"KIND", false},
+        {"PAGER", false},
     };
     std::vector<std::vector<std::string>> rows;
     rows.reserve(objects.size());
     for (const ObjectInfo& o : objects)
-        rows.push_back({std::to_string(o.name), std::to_string(o.id), format_size(o.size),
-                        prot_string(o.max_prot), object_state_string(o.state),
-                        std::to_string(o.resident), std::to_string(o.mappings),
-                        std::to_string(o.pending), std::to_string(o.faults),
-                        std::to_string(o.requests), std::to_string(o.supplied),
-                        std::to_string(o.errors), std::to_string(o.timeouts), pager_cell(o)});
+        rows.push_back({std::to_string(o.name),
+                        std::to_string(o.id),
+                        format_size(o.size),
+                        prot_string(o.max_prot),
+                        object_state_string(o.state),
+                        std::to_string(o.resident),
+                        std::to_string(o.mappings),
+                        std::to_string(o.dirty),
+                        std::to_string(o.swapped),
+                        o.limit ? std::to_string(o.limit) : std::string("-"),
+                        std::to_string(o.pending),
+                        std::to_string(o.faults),
+                        std::to_string(o.requests),
+                        std::to_string(o.supplied),
+                        std::to_string(o.errors),
+                        std::to_string(o.timeouts),
+                        std::to_string(o.pageouts),
+                        std::to_string(o.pageins),
+                        std::to_string(o.returned),
+                        object_kind_string(o.kind),
+                        pager_cell(o)});
     return format_table(cols, rows);
 }
 
@@ -1165,7 +1637,11 @@ std::string format_object(const ObjectInfo& o) {
         {"resident", std::to_string(o.resident) + " pages"},
         {"mappings", std::to_string(o.mappings)},
         {"pending", std::to_string(o.pending) + " requests"},
-        {"pager", "pid " + std::to_string(o.pager_pid) + ", " + pager_state_string(o.pager_state)},
+        {"kind", object_kind_string(o.kind)},
+        {"pager",
+         o.pager_state == MACHVM_PAGER_STATE_NONE
+             ? std::string("none (default pager only)")
+             : "pid " + std::to_string(o.pager_pid) + ", " + pager_state_string(o.pager_state)},
         {"may cache", o.may_cache ? "yes" : "no"},
         {"copy", copy_strategy_string(o.copy_strategy)},
         {"cluster", std::to_string(o.cluster_pages) + " pages"},
@@ -1175,6 +1651,15 @@ std::string format_object(const ObjectInfo& o) {
         {"supplied", std::to_string(o.supplied)},
         {"errors", std::to_string(o.errors)},
         {"timeouts", std::to_string(o.timeouts)},
+        {"dirty", std::to_string(o.dirty) + " pages"},
+        {"swapped", std::to_string(o.swapped) + " pages"},
+        {"limit", o.limit ? std::to_string(o.limit) + " pages" : std::string("none")},
+        {"pageouts", std::to_string(o.pageouts)},
+        {"pageins", std::to_string(o.pageins)},
+        {"returned", std::to_string(o.returned)},
+        {"default taken", std::to_string(o.default_taken)},
+        {"scans", std::to_string(o.scans)},
+        {"ref hits", std::to_string(o.ref_hits)},
     });
 }
 
@@ -1183,25 +1668,35 @@ namespace {
 struct StatField {
     const char* title;
     std::uint64_t Stats::*member;
+    const char* column; // stats --watch column; nullptr: not shown there
+    bool gauge;         // a level, not a counter: never shown as a change
 };
 
 constexpr StatField kStatFields[] = {
-    {"faults", &Stats::faults},
-    {"requests", &Stats::requests},
-    {"supplied", &Stats::supplied},
-    {"not_taken", &Stats::not_taken},
-    {"errors", &Stats::errors},
-    {"timeouts", &Stats::timeouts},
-    {"sigbus", &Stats::sigbus},
-    {"objects_created", &Stats::objects_created},
-    {"objects_terminated", &Stats::objects_terminated},
-    {"pagers_died", &Stats::pagers_died},
+    {"faults", &Stats::faults, "FAULTS", false},
+    {"requests", &Stats::requests, "REQUESTS", false},
+    {"supplied", &Stats::supplied, "SUPPLIED", false},
+    {"not_taken", &Stats::not_taken, "NOT_TAKEN", false},
+    {"errors", &Stats::errors, "ERRORS", false},
+    {"timeouts", &Stats::timeouts, "TIMEOUTS", false},
+    {"sigbus", &Stats::sigbus, "SIGBUS", false},
+    {"objects_created", &Stats::objects_created, "CREATED", false},
+    {"objects_terminated", &Stats::objects_terminated, "TERMINATED", false},
+    {"pagers_died", &Stats::pagers_died, "PAGERS_DIED", false},
+    {"pageouts", &Stats::pageouts, "PAGEOUTS", false},
+    {"pageins", &Stats::pageins, "PAGEINS", false},
+    {"returned", &Stats::returned, "RETURNED", false},
+    {"default_taken", &Stats::default_taken, nullptr, false},
+    {"scans", &Stats::scans, nullptr, false},
+    {"ref_hits", &Stats::ref_hits, nullptr, false},
+    {"swap_writes", &Stats::swap_writes, "SWAP_WRITES", false},
+    {"swap_full", &Stats::swap_full, nullptr, false},
+    {"resident", &Stats::resident, "RESIDENT", true},
+    {"swapped", &Stats::swapped, "SWAPPED", true},
+    {"limit_waits", &Stats::limit_waits, nullptr, false},
+    {"lock_requests", &Stats::lock_requests, nullptr, false},
 };
 
-// Short titles for the stats --watch columns, in kStatFields' order.
-constexpr const char* kStatColumns[] = {"FAULTS",     "REQUESTS",   "SUPPLIED", "NOT_TAKEN",
-                                        "ERRORS",     "TIMEOUTS",   "SIGBUS",   "CREATED",
-                                        "TERMINATED", "PAGERS_DIED"};
 constexpr std::size_t kStatWidth = 11;
 
 } // namespace
@@ -1215,10 +1710,12 @@ std::string format_stats(const Stats& s) {
 
 std::string format_stats_header() {
     std::string out = "TIME        ";
-    for (const char* t : kStatColumns) {
+    for (const StatField& f : kStatFields) {
+        if (!f.column)
+            continue;
         out += ' ';
-        out.append(kStatWidth - std::strlen(t), ' ');
-        out += t;
+        out.append(kStatWidth - std::strlen(f.column), ' ');
+        out += f.column;
     }
     out += '\n';
     return out;
@@ -1227,8 +1724,10 @@ std::string format_stats_header() {
 std::string format_stats_row(const Stats& cur, const Stats* prev, double time) {
     std::string out = clock_string(time);
     for (const StatField& f : kStatFields) {
+        if (!f.column)
+            continue;
         std::uint64_t v = cur.*f.member;
-        if (prev)
+        if (prev && !f.gauge)
             v -= prev->*f.member; // counters only grow; wraps are the kernel's
         std::string s = std::to_string(v);
         out += ' ';
@@ -1248,7 +1747,80 @@ std::string format_event(const Event& e, double time) {
         out += " pager_pid=" + std::to_string(*e.pager_pid);
     if (e.offset)
         out += " offset=" + std::to_string(*e.offset);
+    if (e.swap_id)
+        out += " swap_id=" + std::to_string(*e.swap_id);
+    if (e.swap_path)
+        out += " path=" + path_cell(*e.swap_path);
     return out;
+}
+
+std::string format_pages(std::uint64_t pages, std::uint32_t page_size) {
+    std::string s = std::to_string(pages) + (pages == 1 ? " page" : " pages");
+    if (page_size && pages && pages <= ~std::uint64_t{0} / page_size)
+        s += " (" + format_size(pages * page_size) + ")";
+    return s;
+}
+
+std::string format_pageout(const PageoutInfo& p, std::uint32_t page_size) {
+    auto mark = [&](std::uint32_t pct) {
+        std::string s = std::to_string(pct) + "%";
+        if (p.limit)
+            s += " of the limit, " +
+                 format_pages(p.limit / 100 * pct + p.limit % 100 * pct / 100, page_size);
+        return s;
+    };
+    return format_key_values({
+        {"limit", format_pages(p.limit, page_size)},
+        {"high", mark(p.high)},
+        {"low", mark(p.low)},
+        {"object limit", p.obj_limit ? format_pages(p.obj_limit, page_size) : "none"},
+        {"batch", format_pages(p.batch, 0)},
+        {"interval", std::to_string(p.interval_ms) + " ms"},
+        {"resident", format_pages(p.resident, page_size)},
+        {"returning", format_pages(p.returning, page_size)},
+        {"stuck", p.stuck ? "yes (over the limit and nothing can go)" : "no"},
+    });
+}
+
+std::string format_pageout_result(const PageoutResult& r) {
+    return format_key_values({
+        {"scanned", format_pages(r.scanned, 0)},
+        {"freed", format_pages(r.freed, 0)},
+        {"returning", format_pages(r.returning, 0)},
+    });
+}
+
+std::string format_swaps(const std::vector<SwapInfo>& swaps, std::uint32_t page_size) {
+    static const std::vector<Column> cols = {
+        {"ID", true},   {"PRIO", true},   {"KIND", false}, {"SIZE", true}, {"SLOTS", true},
+        {"USED", true}, {"WRITES", true}, {"READS", true}, {"IO", false},  {"PATH", false},
+    };
+    std::vector<std::vector<std::string>> rows;
+    rows.reserve(swaps.size());
+    for (const SwapInfo& w : swaps) {
+        std::string size = "?";
+        if (page_size && w.slots <= ~std::uint64_t{0} / page_size)
+            size = format_size(w.slots * page_size);
+        rows.push_back({std::to_string(w.id), std::to_string(w.prio), swap_kind_string(w.kind),
+                        size, std::to_string(w.slots), std::to_string(w.used),
+                        std::to_string(w.writes), std::to_string(w.reads),
+                        w.direct ? "direct" : "cached", path_cell(w.path)});
+    }
+    return format_table(cols, rows);
+}
+
+std::string format_swap(const SwapInfo& w, std::uint32_t page_size) {
+    return format_key_values({
+        {"id", std::to_string(w.id)},
+        {"path", path_cell(w.path)},
+        {"kind", swap_kind_string(w.kind)},
+        {"prio", std::to_string(w.prio)},
+        {"slots", format_pages(w.slots, page_size)},
+        {"used", format_pages(w.used, page_size)},
+        {"writes", std::to_string(w.writes) + " pages"},
+        {"reads", std::to_string(w.reads) + " pages"},
+        {"io", w.direct ? "direct (O_DIRECT)" : "cached"},
+    });
 }
 
 } // namespace machvm
@@ -1271,11 +1843,13 @@ const char kToolHelp[] =
     "DESCRIPTION\n"
     "       machvmctl talks to the machvm kernel module over its generic netlink\n"
     "       family \"machvm\": it shows the module's status, its memory objects\n"
-    "       and counters, destroys objects, and follows the module's \"events\"\n"
-    "       multicast group.  Output is a table for people by default, and JSON\n"
-    "       with --json.\n"
+    "       and counters, destroys objects, tunes and runs the pageout daemon,\n"
+    "       adds and removes the default pager's swap stores, and follows the\n"
+    "       module's \"events\" multicast group.  Output is a table for people\n"
+    "       by default, and JSON with --json.\n"
     "\n"
-    "       Everyone may look; destroying an object needs CAP_SYS_ADMIN.\n"
+    "       Everyone may look; object destroy, pageout set, pageout run, swap\n"
+    "       add and swap remove need CAP_SYS_ADMIN.\n"
     "       Objects are named by their object name: the number in the NAME\n"
     "       column of 'machvmctl objects' (and what MACHVM_IOC_REGION returns),\n"
     "       unique while the module is loaded.\n"
@@ -1297,8 +1871,27 @@ const char kToolHelp[] =
     "              The module's global counters, once or every SECONDS.\n"
     "       events [--count N] [--timeout SECONDS]\n"
     "              Follow the module's events (objects created, terminated,\n"
-    "              destroyed; pagers attached, dead, timed out), one line each,\n"
-    "              as they come.\n"
+    "              destroyed; pagers attached, dead, timed out; swap stores\n"
+    "              added, removed, full), one line each, as they come.\n"
+    "       pageout show\n"
+    "              The pageout daemon's tunables and state.\n"
+    "       pageout set [--limit PAGES] [--high PCT] [--low PCT]\n"
+    "                   [--object-limit PAGES] [--batch N] [--interval-ms MS]\n"
+    "       pageout set --object NAME --limit PAGES\n"
+    "              Change the tunables, or one object's resident limit.\n"
+    "              Needs CAP_SYS_ADMIN.\n"
+    "       pageout run [--target PAGES] [--object NAME] [--force]\n"
+    "              One pageout pass now.  Needs CAP_SYS_ADMIN.\n"
+    "       swap add PATH [--size SIZE] [--prio N]\n"
+    "              Add a swap file or partition for the default pager.\n"
+    "              Needs CAP_SYS_ADMIN.\n"
+    "       swap remove ID\n"
+    "              Read its pages back and remove a swap store.  Needs\n"
+    "              CAP_SYS_ADMIN.\n"
+    "       swap list\n"
+    "              Every swap store: size, slots used, I/O counts.\n"
+    "       swap show ID\n"
+    "              One swap store.\n"
     "       help [SUBCOMMAND]\n"
     "              This manual, or a subcommand's.\n"
     "\n"
@@ -1308,10 +1901,10 @@ const char kToolHelp[] =
     "OPTIONS\n"
     "       --json\n"
     "              Print JSON instead of tables, before or after the subcommand.\n"
-    "              status, object show and stats print one object; objects an\n"
-    "              array (one element per line); stats --watch and events print\n"
-    "              one object per line (JSON Lines).  Messages still go to\n"
-    "              stderr as text.\n"
+    "              status, object show, stats, pageout and swap add print one\n"
+    "              object; objects and swap list an array (one element per\n"
+    "              line); stats --watch and events print one object per line\n"
+    "              (JSON Lines).  Messages still go to stderr as text.\n"
     "       -h, --help\n"
     "              Print this manual, or the subcommand's, and exit.\n"
     "\n"
@@ -1320,13 +1913,14 @@ const char kToolHelp[] =
     "              SIGTERM.\n"
     "       1      The operation failed; stderr says which, with the errno text.\n"
     "              Also events --count N when --timeout ends it first.\n"
+    "              Also a value the module refuses (EINVAL, with its reason).\n"
     "       2      Bad command line (unknown subcommand or option, a NAME or\n"
-    "              number that does not parse).\n"
+    "              number that does not parse or is out of range).\n"
     "       3      The machvm module is not loaded: no generic netlink family\n"
     "              \"machvm\".\n"
-    "       4      Permission denied (EPERM, EACCES): object destroy without\n"
-    "              CAP_SYS_ADMIN.\n"
-    "       5      No such object (ENOENT).\n"
+    "       4      Permission denied (EPERM, EACCES): a change (object destroy,\n"
+    "              pageout set/run, swap add/remove) without CAP_SYS_ADMIN.\n"
+    "       5      No such object or swap store (ENOENT).\n"
     "\n"
     "EXAMPLES\n"
     "       machvmctl status\n"
@@ -1335,7 +1929,9 @@ const char kToolHelp[] =
     "       machvmctl object show 12\n"
     "       sudo machvmctl object destroy 12\n"
     "       machvmctl stats --watch 1\n"
-    "       machvmctl events --json --count 10 --timeout 30\n";
+    "       machvmctl events --json --count 10 --timeout 30\n"
+    "       sudo machvmctl swap add /var/machvm.swap --size 1G\n"
+    "       sudo machvmctl pageout set --limit 65536 --high 90 --low 80\n";
 
 const char kStatusHelp[] =
     "NAME\n"
@@ -1379,19 +1975,33 @@ const char kObjectsHelp[] =
     "                 ready, destroyed\n"
     "       RESIDENT  resident pages\n"
     "       MAPS      mmap()s that reached the object\n"
+    "       DIRTY     resident pages known written (learnt when pages are\n"
+    "                 unmapped)\n"
+    "       SWAPPED   pages the default pager holds in a swap slot\n"
+    "       LIMIT     the object's resident limit in pages; - for none\n"
     "       PENDING   outstanding data requests\n"
     "       FAULTS, REQUESTS, SUPPLIED, ERRORS, TIMEOUTS\n"
     "                 the object's counters (pages or events)\n"
+    "       PAGEOUTS, PAGEINS, RETURNED\n"
+    "                 pages freed by pageout, read back from swap, taken back\n"
+    "                 by its pager (data_return)\n"
+    "       KIND      pager (served by a user pager) or anon (anonymous,\n"
+    "                 backed by the default pager only)\n"
     "       PAGER     pid of the process that created its pager endpoint, and\n"
-    "                 \"(dead)\" once that endpoint is closed\n"
+    "                 \"(dead)\" once that endpoint is closed; none for\n"
+    "                 anonymous objects\n"
     "\n"
     "JSON\n"
     "       An array, one object per line, each with: name, id, size (bytes),\n"
     "       max_prot (\"rw-\"), state (\"new\", \"init\", \"ready\", \"destroyed\"),\n"
-    "       resident (pages), mappings, pager_pid, pager_state (\"live\",\n"
-    "       \"dead\"), pending, may_cache (true/false), copy (\"none\", \"call\",\n"
-    "       \"delay\"), cluster (pages), timeout_ms, faults, requests, supplied,\n"
-    "       errors, timeouts.\n"
+    "       resident (pages), mappings, pager_pid (0 for anonymous objects),\n"
+    "       pager_state (\"live\", \"dead\", \"none\"), pending, may_cache\n"
+    "       (true/false), copy (\"none\", \"call\", \"delay\"), cluster (pages),\n"
+    "       timeout_ms, faults, requests, supplied, errors, timeouts, kind\n"
+    "       (\"pager\", \"anon\"), dirty, swapped, limit (pages, 0: none), and\n"
+    "       the pageout counters pageouts, pageins, returned, default_taken\n"
+    "       (pages the default pager took when the pager refused them or was\n"
+    "       gone), scans (pages looked at), ref_hits (second chances).\n"
     "\n"
     "EXIT STATUS\n"
     "       0 success, 1 failure, 2 bad command line, 3 module not loaded.\n"
@@ -1413,8 +2023,11 @@ const char kObjectHelp[] =
     "       lists it.\n"
     "\n"
     "       show     Everything the module reports about the object: the\n"
-    "                columns of 'machvmctl objects' and its attributes\n"
-    "                (may_cache, copy strategy, cluster pages, timeout).\n"
+    "                columns of 'machvmctl objects', its attributes (may_cache,\n"
+    "                copy strategy, cluster pages, timeout), its kind, dirty\n"
+    "                and swapped pages, resident limit and pageout counters\n"
+    "                (pageouts, pageins, returned, default taken, scans, ref\n"
+    "                hits).\n"
     "       destroy  Destroy the object (MACHVM_GENL_CMD_DESTROY_OBJECT), as\n"
     "                its pager's DESTROY would: every mapping loses its pages,\n"
     "                every later fault on it gets SIGBUS, its control id dies.\n"
@@ -1459,10 +2072,27 @@ const char kStatsHelp[] =
     "       objects_created     objects created\n"
     "       objects_terminated  objects terminated\n"
     "       pagers_died         pager endpoints closed with objects\n"
+    "       pageouts            pages freed by pageout\n"
+    "       pageins             pages read back from swap\n"
+    "       returned            pages taken by pagers (data_return)\n"
+    "       default_taken       pages the default pager took from pagers\n"
+    "                           (refused, timed out, dead)\n"
+    "       scans               pages looked at by pageout\n"
+    "       ref_hits            second chances given\n"
+    "       swap_writes         pages written to swap\n"
+    "       swap_full           pages that found no free swap slot\n"
+    "       resident            resident pages now (a gauge)\n"
+    "       swapped             swap slots in use now (a gauge)\n"
+    "       limit_waits         faults that waited for room\n"
+    "       lock_requests       lock_request commands\n"
     "\n"
     "       With --watch (or --count) it samples them repeatedly, one line per\n"
     "       sample: the first line holds the totals, every later one the\n"
-    "       change since the line before.  SIGINT or SIGTERM stop it (exit 0).\n"
+    "       change since the line before (the gauges RESIDENT and SWAPPED\n"
+    "       always show their value).  The table has the columns FAULTS to\n"
+    "       PAGERS_DIED, PAGEOUTS, PAGEINS, RETURNED, SWAP_WRITES, RESIDENT\n"
+    "       and SWAPPED; --json has every counter.  SIGINT or SIGTERM stop it\n"
+    "       (exit 0).\n"
     "\n"
     "OPTIONS\n"
     "       --watch SECONDS\n"
@@ -1496,6 +2126,7 @@ const char kEventsHelp[] =
     "       prints every event as it comes, one line each, flushed at once:\n"
     "\n"
     "              TIME EVENT [name=NAME] [pager_pid=PID] [offset=OFFSET]\n"
+    "                         [swap_id=ID] [path=PATH]\n"
     "\n"
     "       TIME is the local time the event was received (HH:MM:SS.mmm).\n"
     "       EVENT is one of:\n"
@@ -1507,6 +2138,14 @@ const char kEventsHelp[] =
     "       PAGER_DIED         a pager endpoint was closed (pager_pid)\n"
     "       PAGER_TIMEOUT      a data request timed out (name, pager_pid,\n"
     "                          offset of the request)\n"
+    "       SWAP_ADDED         a swap store was added (swap_id, path)\n"
+    "       SWAP_REMOVED       a swap store was removed (swap_id, path)\n"
+    "       SWAP_FULL          a page found no free slot in any swap store\n"
+    "                          (swap_id and path only if the module names\n"
+    "                          a store)\n"
+    "\n"
+    "       A PATH with blanks, quotes or control characters is printed as a\n"
+    "       JSON string.\n"
     "\n"
     "       Events that happen before machvmctl has joined the group are not\n"
     "       seen.  If the kernel drops events because they come faster than\n"
@@ -1523,8 +2162,8 @@ const char kEventsHelp[] =
     "       --json\n"
     "              One JSON object per event and line: time (seconds since the\n"
     "              epoch, millisecond precision), event (the name above), type\n"
-    "              (its MACHVM_EVENT_* number), and name, pager_pid and offset\n"
-    "              when the event carries them.\n"
+    "              (its MACHVM_EVENT_* number), and name, pager_pid, offset,\n"
+    "              swap_id and swap_path when the event carries them.\n"
     "\n"
     "EXIT STATUS\n"
     "       0 success, 1 failure or --count not reached by --timeout, 2 bad\n"
@@ -1534,6 +2173,166 @@ const char kEventsHelp[] =
     "       machvmctl events\n"
     "       machvmctl events --json | jq -c 'select(.event == \"PAGER_TIMEOUT\")'\n"
     "       machvmctl events --count 1 --timeout 10   # wait for one event\n";
+
+const char kPageoutHelp[] =
+    "NAME\n"
+    "       machvmctl pageout - show, tune and run the pageout daemon\n"
+    "\n"
+    "SYNOPSIS\n"
+    "       machvmctl pageout show [--json]\n"
+    "       machvmctl pageout set [--limit PAGES] [--high PCT] [--low PCT]\n"
+    "                             [--object-limit PAGES] [--batch N]\n"
+    "                             [--interval-ms MS] [--json]\n"
+    "       machvmctl pageout set --object NAME --limit PAGES [--json]\n"
+    "       machvmctl pageout run [--target PAGES] [--object NAME] [--force]\n"
+    "                             [--json]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "       machvm, not Linux reclaim, decides which resident pages of memory\n"
+    "       objects go: its pageout daemon scans them in FIFO order with a\n"
+    "       second chance for pages referenced since the last look, hands\n"
+    "       them back to their pager (data_return) or to the default pager\n"
+    "       (swap), and frees them.\n"
+    "\n"
+    "       show     The tunables and the state (MACHVM_GENL_CMD_GET_PAGEOUT):\n"
+    "                limit         global resident limit (pages)\n"
+    "                high, low     watermarks, percent of the limit: pageout\n"
+    "                              starts above high and stops at low\n"
+    "                object limit  resident limit given to new objects\n"
+    "                batch         pages scanned per step\n"
+    "                interval      period of the idle scan\n"
+    "                resident      resident pages now\n"
+    "                returning     pages under data_return now\n"
+    "                stuck         over the limit with nothing that can go\n"
+    "       set      Change the tunables given (at least one); the module\n"
+    "                checks them all before applying any.  Prints the settings\n"
+    "                then in force, as show does.  With --object NAME, --limit\n"
+    "                is that object's resident limit instead (0 or none: no\n"
+    "                limit of its own) and nothing else may be given; it\n"
+    "                prints the object's name and new limit.  Needs\n"
+    "                CAP_SYS_ADMIN.\n"
+    "       run      One FIFO pass now, in machvmctl's process: frees --target\n"
+    "                pages (default: down to the low watermark, at least one\n"
+    "                batch), of one object with --object.  Pages handed to a\n"
+    "                pager are freed when it answers: they are counted under\n"
+    "                returning, not freed.  Prints the pages scanned, freed and\n"
+    "                returning.  Needs CAP_SYS_ADMIN.\n"
+    "\n"
+    "OPTIONS\n"
+    "       --limit PAGES\n"
+    "              The global resident limit, at least 16; with --object, the\n"
+    "              object's limit (0 or none: none).\n"
+    "       --high PCT, --low PCT\n"
+    "              The watermarks, 1 <= low < high <= 100.  Given alone, each\n"
+    "              is checked against the other's current value by the module.\n"
+    "       --object-limit PAGES\n"
+    "              The resident limit of objects created from now on (0 or\n"
+    "              none: none).\n"
+    "       --batch N\n"
+    "              Pages scanned per step, 1 to 65536.\n"
+    "       --interval-ms MS\n"
+    "              Period of the idle scan, 10 to 60000 milliseconds.\n"
+    "       --object NAME\n"
+    "              An object name as 'machvmctl objects' lists it.\n"
+    "       --target PAGES\n"
+    "              run: pages to free, at least 1.\n"
+    "       --force\n"
+    "              run: no second chance; referenced pages go too.\n"
+    "       --json\n"
+    "              show and set print one object: limit, high, low, obj_limit,\n"
+    "              batch, interval_ms, resident, returning, stuck (true or\n"
+    "              false).  set --object prints {\"name\":NAME,\"limit\":PAGES}.\n"
+    "              run prints {\"scanned\":N,\"freed\":N,\"returning\":N}.\n"
+    "\n"
+    "EXIT STATUS\n"
+    "       0      Success.\n"
+    "       1      Failure; also a value the module refuses (EINVAL, with its\n"
+    "              reason), e.g. --low at or above the current high watermark.\n"
+    "       2      Bad command line: unknown option, a value that does not\n"
+    "              parse or is out of the ranges above, set without anything\n"
+    "              to set, --object with other tunables.\n"
+    "       3      The module is not loaded.\n"
+    "       4      set or run without CAP_SYS_ADMIN (EPERM).\n"
+    "       5      --object names no such object (ENOENT).\n"
+    "\n"
+    "EXAMPLES\n"
+    "       machvmctl pageout show\n"
+    "       sudo machvmctl pageout set --limit 262144 --high 95 --low 85\n"
+    "       sudo machvmctl pageout set --object 12 --limit 1024\n"
+    "       sudo machvmctl pageout run --target 1000 --force --json\n";
+
+const char kSwapHelp[] =
+    "NAME\n"
+    "       machvmctl swap - the default pager's swap stores\n"
+    "\n"
+    "SYNOPSIS\n"
+    "       machvmctl swap add PATH [--size SIZE] [--prio N] [--json]\n"
+    "       machvmctl swap remove ID [--json]\n"
+    "       machvmctl swap list [--json]\n"
+    "       machvmctl swap show ID [--json]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "       The default pager keeps the pages that anonymous objects and\n"
+    "       failing pagers leave to it in swap stores: swap files and\n"
+    "       partitions, several at once, the higher priority used first.\n"
+    "       Their slots are allocated up front, so pageout never waits on a\n"
+    "       file system.\n"
+    "\n"
+    "       add      Make PATH a store (MACHVM_GENL_CMD_SWAP_ADD): a regular\n"
+    "                file, created if missing and allocated to SIZE now, or a\n"
+    "                block device.  PATH is made absolute against the current\n"
+    "                directory and symbolic links, \".\" and \"..\" in it are\n"
+    "                resolved, so a file has one name as a store.  Prints the\n"
+    "                new store as list does (its ID is what remove takes).\n"
+    "                Needs CAP_SYS_ADMIN.\n"
+    "       remove   Read every page store ID holds back into memory, then\n"
+    "                remove it (they go to other stores later).  Fails with\n"
+    "                \"Cannot allocate memory\", changing nothing, when they do\n"
+    "                not fit.  Prints nothing on success (but with --json).\n"
+    "                Needs CAP_SYS_ADMIN.\n"
+    "       list     Every store, one row each:\n"
+    "                ID      the store's id\n"
+    "                PRIO    its priority\n"
+    "                KIND    file or bdev\n"
+    "                SIZE    its slots in bytes\n"
+    "                SLOTS   page slots\n"
+    "                USED    slots holding a page\n"
+    "                WRITES  pages written to it\n"
+    "                READS   pages read from it\n"
+    "                IO      direct (O_DIRECT) or cached\n"
+    "                PATH    its path (a JSON string if it has blanks)\n"
+    "       show     One store, the fields of list one per line.\n"
+    "\n"
+    "OPTIONS\n"
+    "       --size SIZE\n"
+    "              Bytes, or a number with K, M, G or T (x 1024^n): a multiple\n"
+    "              of the page size, at least 16 pages.  0 or none given: the\n"
+    "              file's or device's current size.\n"
+    "       --prio N\n"
+    "              Priority, -2147483648 to 2147483647 (default 0); the store\n"
+    "              with the highest is filled first.\n"
+    "       --json\n"
+    "              add, show and list print, for each store: id, path, kind\n"
+    "              (\"file\", \"bdev\"), prio, slots, used, writes, reads (pages),\n"
+    "              direct (true/false); list as an array, one store per line.\n"
+    "              remove prints {\"id\":ID,\"removed\":true}.\n"
+    "\n"
+    "EXIT STATUS\n"
+    "       0      Success.\n"
+    "       1      Failure: PATH is a store already (EBUSY), smaller than 16\n"
+    "              pages (ENOSPC), cannot be one (EINVAL), or remove finds no\n"
+    "              room for the pages (ENOMEM).\n"
+    "       2      Bad command line: a SIZE, N or ID that does not parse or is\n"
+    "              out of range.\n"
+    "       3      The module is not loaded.\n"
+    "       4      add or remove without CAP_SYS_ADMIN (EPERM).\n"
+    "       5      remove, show: no such store (ENOENT).\n"
+    "\n"
+    "EXAMPLES\n"
+    "       sudo machvmctl swap add /var/machvm.swap --size 2G --prio 10\n"
+    "       sudo machvmctl swap add /dev/vdb\n"
+    "       machvmctl swap list\n"
+    "       sudo machvmctl swap remove 1\n";
 
 std::uint64_t object_name_arg(std::string_view action, std::string_view v) {
     auto r = parse_uint(v);
@@ -1547,8 +2346,135 @@ std::uint64_t object_name_arg(std::string_view action, std::string_view v) {
 constexpr std::chrono::milliseconds kMaxWatch{86400 * 1000LL};
 constexpr std::chrono::milliseconds kMaxTimeout{7 * 86400 * 1000LL};
 constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 62;
+// Most pages any limit or target may name (2^52 pages of 4 KiB: 16 EiB).
+constexpr std::uint64_t kMaxPages = std::uint64_t{1} << 52;
+
+// A page count for a limit where 0 or "none" means no limit.
+std::uint64_t limit_arg(std::string_view option, std::string_view v) {
+    if (v == "none")
+        return 0;
+    auto r = parse_uint(v);
+    if (!r || *r > kMaxPages)
+        throw UsageError(std::string(option) + ": '" + std::string(v) +
+                         "' is not a number of pages from 0 to " + std::to_string(kMaxPages) +
+                         " or none");
+    return *r;
+}
+
+std::uint64_t option_object_arg(std::string_view option, std::string_view v) {
+    auto r = parse_uint(v);
+    if (!r)
+        throw UsageError(std::string(option) + ": '" + std::string(v) +
+                         "' is not an object name (a number, decimal or 0x-hex, as "
+                         "'machvmctl objects' lists it)");
+    return *r;
+}
 
 } // namespace
+
+std::int64_t int_arg(std::string_view option, std::string_view value, std::int64_t min,
+                     std::int64_t max) {
+    auto bad = [&]() {
+        return UsageError(std::string(option) + ": '" + std::string(value) +
+                          "' is not a number from " + std::to_string(min) + " to " +
+                          std::to_string(max));
+    };
+    std::string_view digits = value;
+    const bool neg = !digits.empty() && digits[0] == '-';
+    if (neg)
+        digits.remove_prefix(1);
+    if (digits.empty() || digits.size() > 19)
+        throw bad();
+    std::uint64_t mag = 0;
+    for (char c : digits) {
+        if (c < '0' || c > '9')
+            throw bad();
+        mag = mag * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    // |min| and max fit in 2^63 and a 19-digit magnitude below 10^19 does too.
+    if (neg) {
+        if (mag > std::uint64_t{1} << 63)
+            throw bad();
+        const std::int64_t v =
+            mag == std::uint64_t{1} << 63 ? INT64_MIN : -static_cast<std::int64_t>(mag);
+        if (v < min || v > max)
+            throw bad();
+        return v;
+    }
+    if (mag > static_cast<std::uint64_t>(INT64_MAX) || static_cast<std::int64_t>(mag) < min ||
+        static_cast<std::int64_t>(mag) > max)
+        throw bad();
+    return static_cast<std::int64_t>(mag);
+}
+
+std::string swap_path_arg(std::string_view value, std::string_view cwd) {
+    if (value.empty())
+        throw UsageError("swap add: empty PATH");
+    if (value.find('\0') != std::string_view::npos)
+        throw UsageError("swap add: PATH has a NUL byte");
+    std::string path;
+    if (value[0] == '/') {
+        path = value;
+    } else {
+        if (cwd.empty() || cwd[0] != '/')
+            throw UsageError("swap add: cannot make '" + std::string(value) +
+                             "' absolute: the current directory is unknown");
+        path = std::string(cwd);
+        if (path.back() != '/')
+            path += '/';
+        path += value;
+    }
+    if (path.size() >= PATH_MAX)
+        throw UsageError("swap add: PATH is longer than " + std::to_string(PATH_MAX - 1) +
+                         " bytes");
+    return path;
+}
+
+namespace {
+struct FreeDeleter {
+    void operator()(char* p) const noexcept { std::free(p); }
+};
+
+// realpath(3), or nullopt.
+std::optional<std::string> real_path(const std::string& p) {
+    std::unique_ptr<char, FreeDeleter> r(::realpath(p.c_str(), nullptr));
+    if (!r)
+        return std::nullopt;
+    return std::string(r.get());
+}
+} // namespace
+
+std::string canonical_swap_path(const std::string& path) {
+    if (auto r = real_path(path))
+        return *r;
+    if (errno != ENOENT)
+        return path;
+    // A file to be created: its directory resolved, its name kept.
+    const std::size_t slash = path.rfind('/');
+    if (slash == std::string::npos)
+        return path;
+    const std::string base = path.substr(slash + 1);
+    if (base.empty() || base == "." || base == "..")
+        return path;
+    auto dir = real_path(slash ? path.substr(0, slash) : std::string("/"));
+    if (!dir)
+        return path;
+    return (*dir == "/" ? "" : *dir) + "/" + base;
+}
+
+std::uint64_t swap_size_arg(std::string_view value, std::uint64_t page_size) {
+    const std::uint64_t size = size_arg("--size", value);
+    if (size == 0)
+        return 0;
+    if (page_size && size % page_size)
+        throw UsageError("--size: '" + std::string(value) +
+                         "' is not a multiple of the page size (" + std::to_string(page_size) +
+                         " bytes)");
+    if (page_size && size / page_size < 16)
+        throw UsageError("--size: '" + std::string(value) + "' is smaller than 16 pages (" +
+                         std::to_string(16 * page_size) + " bytes)");
+    return size;
+}
 
 std::chrono::milliseconds seconds_arg(std::string_view option, std::string_view value,
                                       std::chrono::milliseconds min,
@@ -1620,7 +2546,8 @@ void parse_strict(const std::vector<std::string>& args, Command& out) {
         }
     }
     if (a.done())
-        throw UsageError("missing subcommand: status, objects, object, stats, events or help");
+        throw UsageError("missing subcommand: status, objects, object, stats, events, pageout, "
+                         "swap or help");
     const std::string word = a.positional();
 
     if (word == "help") {
@@ -1723,8 +2650,164 @@ void parse_strict(const std::vector<std::string>& args, Command& out) {
         return;
     }
 
+    // The ACTION after "pageout" or "swap"; --json and --help may come
+    // before it.  Empty if --help was seen.
+    auto action_of = [&](const char* what, std::initializer_list<const char*> actions) {
+        std::string list;
+        for (const char* x : actions)
+            list += std::string(list.empty() ? "" : ", ") + x;
+        std::string action;
+        while (!a.done() && action.empty()) {
+            if (common()) {
+                if (out.help)
+                    return std::string();
+            } else if (!at_positional(a)) {
+                a.unknown();
+            } else {
+                action = a.positional();
+            }
+        }
+        if (action.empty())
+            throw UsageError(std::string(what) + ": missing action (" + list + ")");
+        for (const char* x : actions)
+            if (action == x) {
+                out.topic = std::string(what) + " " + action;
+                return action;
+            }
+        throw UsageError(std::string(what) + ": unknown action '" + action + "' (" + list + ")");
+    };
+
+    if (word == "pageout") {
+        out.topic = "pageout";
+        const std::string action = action_of("pageout", {"show", "set", "run"});
+        if (out.help)
+            return;
+        std::optional<std::uint64_t> limit;
+        if (action == "show")
+            out.sub = Sub::PageoutShow;
+        else if (action == "set")
+            out.sub = Sub::PageoutSet;
+        else
+            out.sub = Sub::PageoutRun;
+        while (!a.done()) {
+            if (common()) {
+                if (out.help)
+                    return;
+                continue;
+            }
+            if (out.sub == Sub::PageoutSet) {
+                if (auto v = a.value("--limit")) {
+                    limit = limit_arg("--limit", *v);
+                } else if (auto v = a.value("--high")) {
+                    out.pageout.high = static_cast<std::uint32_t>(uint_arg("--high", *v, 2, 100));
+                } else if (auto v = a.value("--low")) {
+                    out.pageout.low = static_cast<std::uint32_t>(uint_arg("--low", *v, 1, 99));
+                } else if (auto v = a.value("--object-limit")) {
+                    out.pageout.obj_limit = limit_arg("--object-limit", *v);
+                } else if (auto v = a.value("--batch")) {
+                    out.pageout.batch =
+                        static_cast<std::uint32_t>(uint_arg("--batch", *v, 1, 65536));
+                } else if (auto v = a.value("--interval-ms")) {
+                    out.pageout.interval_ms =
+                        static_cast<std::uint32_t>(uint_arg("--interval-ms", *v, 10, 60000));
+                } else if (auto v = a.value("--object")) {
+                    out.object = option_object_arg("--object", *v);
+                } else {
+                    a.unknown();
+                }
+            } else if (out.sub == Sub::PageoutRun) {
+                if (auto v = a.value("--target")) {
+                    out.run.target = uint_arg("--target", *v, 1, kMaxPages);
+                } else if (auto v = a.value("--object")) {
+                    out.run.object = option_object_arg("--object", *v);
+                } else if (a.flag("--force")) {
+                    out.run.force = true;
+                } else {
+                    a.unknown();
+                }
+            } else {
+                a.unknown();
+            }
+        }
+        if (out.sub != Sub::PageoutSet)
+            return;
+        if (out.object) {
+            if (!out.pageout.empty())
+                throw UsageError("pageout set: --object takes only --limit (the object's "
+                                 "resident limit); set the global tunables without --object");
+            if (!limit)
+                throw UsageError("pageout set: --object NAME needs --limit PAGES");
+            out.object_limit = *limit;
+            return;
+        }
+        if (limit) {
+            if (*limit < 16)
+                throw UsageError("--limit: '" + std::to_string(*limit) +
+                                 "' is below 16 pages (the least global resident limit)");
+            out.pageout.limit = limit;
+        }
+        if (out.pageout.empty())
+            throw UsageError("pageout set: nothing to set (--limit, --high, --low, "
+                             "--object-limit, --batch, --interval-ms, or --object NAME "
+                             "--limit PAGES)");
+        if (out.pageout.high && out.pageout.low && *out.pageout.low >= *out.pageout.high)
+            throw UsageError("pageout set: --low " + std::to_string(*out.pageout.low) +
+                             " must be below --high " + std::to_string(*out.pageout.high));
+        return;
+    }
+
+    if (word == "swap") {
+        out.topic = "swap";
+        const std::string action = action_of("swap", {"add", "remove", "list", "show"});
+        if (out.help)
+            return;
+        out.sub = action == "add"      ? Sub::SwapAdd
+                  : action == "remove" ? Sub::SwapRemove
+                  : action == "show"   ? Sub::SwapShow
+                                       : Sub::SwapList;
+        bool have_arg = false;
+        while (!a.done()) {
+            if (common()) {
+                if (out.help)
+                    return;
+            } else if (auto v = out.sub == Sub::SwapAdd ? a.value("--size") : std::nullopt) {
+                const long ps = ::sysconf(_SC_PAGESIZE);
+                out.size = swap_size_arg(*v, ps > 0 ? static_cast<std::uint64_t>(ps) : 0);
+            } else if (auto v = out.sub == Sub::SwapAdd ? a.value("--prio") : std::nullopt) {
+                out.prio = static_cast<std::int32_t>(int_arg("--prio", *v, INT32_MIN, INT32_MAX));
+            } else if (out.sub != Sub::SwapList && at_positional(a) && !have_arg) {
+                const std::string v = a.positional();
+                if (out.sub == Sub::SwapAdd) {
+                    std::string cwd;
+                    if (v.empty() || v[0] != '/') {
+                        std::vector<char> buf(PATH_MAX);
+                        if (::getcwd(buf.data(), buf.size()))
+                            cwd = buf.data();
+                    }
+                    out.path = canonical_swap_path(swap_path_arg(v, cwd));
+                } else {
+                    auto id = parse_uint(v);
+                    if (!id || *id > UINT32_MAX)
+                        throw UsageError("swap " + action + ": '" + v +
+                                         "' is not a swap store ID (a number from 0 to " +
+                                         std::to_string(UINT32_MAX) +
+                                         ", as 'machvmctl swap list' shows it)");
+                    out.swap_id = static_cast<std::uint32_t>(*id);
+                }
+                have_arg = true;
+            } else {
+                a.unknown();
+            }
+        }
+        if (out.sub == Sub::SwapAdd && !have_arg)
+            throw UsageError("swap add: missing PATH");
+        if ((out.sub == Sub::SwapRemove || out.sub == Sub::SwapShow) && !have_arg)
+            throw UsageError("swap " + action + ": missing ID (as 'machvmctl swap list' shows it)");
+        return;
+    }
+
     throw UsageError("unknown subcommand '" + word +
-                     "' (status, objects, object, stats, events or help)");
+                     "' (status, objects, object, stats, events, pageout, swap or help)");
 }
 
 } // namespace
@@ -1764,6 +2847,12 @@ const char* help_text(std::string_view topic) noexcept {
         return kStatsHelp;
     if (topic == "events")
         return kEventsHelp;
+    if (topic == "pageout" || topic == "pageout show" || topic == "pageout set" ||
+        topic == "pageout run")
+        return kPageoutHelp;
+    if (topic == "swap" || topic == "swap add" || topic == "swap remove" || topic == "swap list" ||
+        topic == "swap show")
+        return kSwapHelp;
     return nullptr;
 }
 
@@ -1779,6 +2868,13 @@ int exit_status(std::error_code ec) noexcept {
     if (ec == std::errc::no_such_file_or_directory)
         return kExitNotFound;
     return kExitFailure;
+}
+
+int exit_status(std::error_code ec, Sub sub) noexcept {
+    const int st = exit_status(ec);
+    if (sub == Sub::SwapAdd && st == kExitNotFound)
+        return kExitFailure; // a missing directory on the way to PATH
+    return st;
 }
 
 } // namespace machvm::ctl

@@ -5,7 +5,12 @@
  * events report is checked against what the test did with the raw ABI;
  * object destroy revokes mappings; errors give the documented exit
  * statuses (2 usage, 4 permission, 5 no such object); a dump of thousands
- * of objects lists every one.  machvmctl is /bin/machvmctl in the VM.
+ * of objects lists every one.  pageout show/set/run and swap add/remove/list
+ * are checked the same way: settings read back, a swap file in /tmp listed
+ * with its slots and removed, pages of an anonymous object paged out to it
+ * and back, values refused (by machvmctl: exit 2; by the module: exit 1
+ * with its reason), changes refused to an unprivileged user, SWAP_ADDED and
+ * SWAP_REMOVED events.  machvmctl is /bin/machvmctl in the VM.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -247,6 +252,22 @@ static int table_row(const char *out, uint64_t name, struct row *r)
 			   &r->id, r->size, r->prot, r->state, &r->resident,
 			   &r->maps) == 7 && r->name == name)
 			return 0;
+		p = strchr(p, '\n');
+	}
+	return -1;
+}
+
+/* Copies the row of the table whose NAME (first column) is @name. */
+static int table_line(const char *out, uint64_t name, char *line, size_t len)
+{
+	const char *p = strchr(out, '\n');
+
+	while (p && p[1]) {
+		p++;
+		if (strtoull(p, NULL, 10) == name) {
+			snprintf(line, len, "%.*s", (int)strcspn(p, "\n"), p);
+			return 0;
+		}
 		p = strchr(p, '\n');
 	}
 	return -1;
@@ -499,6 +520,17 @@ TEST_F(ctl, objects_lists_ours_with_live_counts)
 	EXPECT_EQ(0, jget(line, "timeouts"));
 	EXPECT_EQ(1, jget(line, "cluster"));
 	EXPECT_EQ(MACHVM_DEFAULT_TIMEOUT_MS, jget(line, "timeout_ms"));
+	/* The pageout fields: a pager's object, nothing paged out yet. */
+	EXPECT_TRUE(jstr(line, "kind", "pager"));
+	EXPECT_EQ(0, jget(line, "swapped"));
+	EXPECT_EQ(0, jget(line, "pageouts"));
+	EXPECT_EQ(0, jget(line, "pageins"));
+	EXPECT_EQ(0, jget(line, "returned"));
+	EXPECT_EQ(0, jget(line, "default_taken"));
+	EXPECT_EQ(0, jget(line, "dirty"));	/* read faults only */
+	EXPECT_NE(~0ULL, jget(line, "limit"));
+	EXPECT_NE(~0ULL, jget(line, "scans"));
+	EXPECT_NE(~0ULL, jget(line, "ref_hits"));
 
 	ASSERT_EQ(0, object_line(out, b.name, line, sizeof(line)));
 	EXPECT_EQ(b.id, jget(line, "id"));
@@ -576,9 +608,11 @@ TEST_F(ctl, object_show)
 	/* Hex names, and the human form. */
 	ASSERT_EQ(0, run(&out, "machvmctl object show 0x%llx",
 			 (unsigned long long)a.name));
-	EXPECT_NE(NULL, strstr(out, "state      ready\n"));
-	EXPECT_NE(NULL, strstr(out, "resident   3 pages\n"));
-	EXPECT_NE(NULL, strstr(out, "size       32768 (32K)\n"));
+	EXPECT_NE(NULL, strstr(out, "state          ready\n"));
+	EXPECT_NE(NULL, strstr(out, "resident       3 pages\n"));
+	EXPECT_NE(NULL, strstr(out, "size           32768 (32K)\n"));
+	EXPECT_NE(NULL, strstr(out, "kind           pager\n"));
+	EXPECT_NE(NULL, strstr(out, "swapped        0 pages\n"));
 	free(out);
 
 	munmap(m, 8 * PG);
@@ -716,6 +750,17 @@ TEST_F(ctl, stats_counters_move)
 	ASSERT_EQ(0, run(&out, "machvmctl stats"));
 	EXPECT_NE(NULL, strstr(out, "faults "));
 	EXPECT_NE(NULL, strstr(out, "pagers_died "));
+	EXPECT_NE(NULL, strstr(out, "pageouts "));
+	EXPECT_NE(NULL, strstr(out, "swap_writes "));
+	EXPECT_NE(NULL, strstr(out, "lock_requests "));
+	free(out);
+	/* Every counter the module sends is in the JSON. */
+	ASSERT_EQ(0, run(&out, "machvmctl stats --json"));
+	for (const char **k = (const char *[]){ "pageouts", "pageins",
+			"returned", "default_taken", "scans", "ref_hits",
+			"swap_writes", "swap_full", "resident", "swapped",
+			"limit_waits", "lock_requests", NULL }; *k; k++)
+		EXPECT_NE(~0ULL, jget(out, *k));
 	free(out);
 }
 
@@ -906,6 +951,762 @@ TEST_F_TIMEOUT(ctl, dump_lists_thousands_of_objects, 180)
 	free(names);
 	free(seen);
 	free(fds);
+}
+
+/* ---- pageout and swap ---- */
+
+struct pageout {
+	uint64_t limit, high, low, obj_limit, batch, interval_ms;
+};
+
+static int parse_pageout(const char *out, struct pageout *p)
+{
+	return jnum(out, "limit", &p->limit) || jnum(out, "high", &p->high) ||
+	       jnum(out, "low", &p->low) ||
+	       jnum(out, "obj_limit", &p->obj_limit) ||
+	       jnum(out, "batch", &p->batch) ||
+	       jnum(out, "interval_ms", &p->interval_ms) ? -1 : 0;
+}
+
+static int get_pageout(struct pageout *p)
+{
+	char *out;
+	int rc = run(&out, "machvmctl pageout show --json");
+
+	if (rc == 0 && parse_pageout(out, p))
+		rc = -1;
+	free(out);
+	return rc;
+}
+
+static int set_pageout(const struct pageout *p)
+{
+	char *out;
+	int rc = run(&out, "machvmctl pageout set --limit %llu --high %llu "
+		     "--low %llu --object-limit %llu --batch %llu "
+		     "--interval-ms %llu",
+		     (unsigned long long)p->limit, (unsigned long long)p->high,
+		     (unsigned long long)p->low,
+		     (unsigned long long)p->obj_limit,
+		     (unsigned long long)p->batch,
+		     (unsigned long long)p->interval_ms);
+
+	free(out);
+	return rc;
+}
+
+/* Copies the line of out that starts with the JSON object of store @id. */
+static int swap_line(const char *out, uint64_t id, char *line, size_t len)
+{
+	char key[64];
+	const char *p, *e;
+	size_t n;
+
+	snprintf(key, sizeof(key), "{\"id\":%llu,", (unsigned long long)id);
+	p = strstr(out, key);
+	if (!p)
+		return -1;
+	e = strchr(p, '\n');
+	n = e ? (size_t)(e - p) : strlen(p);
+	if (n >= len)
+		n = len - 1;
+	memcpy(line, p, n);
+	line[n] = 0;
+	return 0;
+}
+
+/* swap add PATH ARGS --json: the new store's id, or -1 (*rc: the exit). */
+static int64_t swap_add(const char *path, const char *args, int *rc,
+			char *line, size_t len)
+{
+	char *out;
+	uint64_t id = 0;
+
+	*rc = run(&out, "machvmctl swap add %s %s --json", path, args);
+	if (*rc == 0 && !jnum(out, "id", &id)) {
+		snprintf(line, len, "%s", out);
+		free(out);
+		return (int64_t)id;
+	}
+	free(out);
+	return -1;
+}
+
+static void swap_remove_quiet(int64_t id)
+{
+	char *out;
+
+	if (id >= 0) {
+		run(&out, "machvmctl swap remove %lld 2>/dev/null",
+		    (long long)id);
+		free(out);
+	}
+}
+
+/* An anonymous object (MACHVM_IOC_ANON_CREATE): its fd, or -errno. */
+static int anon_object(int dev, uint64_t size, uint64_t limit, uint64_t *name)
+{
+	struct machvm_anon_create ac = {
+		.size = size, .resident_limit = limit,
+	};
+
+	if (ioctl(dev, MACHVM_IOC_ANON_CREATE, &ac))
+		return -errno;
+	*name = ac.name;
+	return ac.fd;
+}
+
+/* The object's JSON (object show --json), or -1. */
+static int show_object(uint64_t name, char *line, size_t len)
+{
+	char *out;
+	int rc = run(&out, "machvmctl object show %llu --json",
+		     (unsigned long long)name);
+
+	if (rc == 0)
+		snprintf(line, len, "%s", out);
+	free(out);
+	return rc == 0 ? 0 : -1;
+}
+
+/* Opens up / for user nobody (see destroy_unprivileged_is_denied). */
+static mode_t open_root(void)
+{
+	struct stat root;
+
+	if (stat("/", &root))
+		return 0755;
+	chmod("/", (root.st_mode & 07777) | 0755);
+	return root.st_mode & 07777;
+}
+
+TEST(pageout_and_swap_usage)
+{
+	static const struct {
+		const char *cmd, *says;
+	} bad[] = {
+		{ "pageout", "missing action" },
+		{ "pageout list", "'list'" },
+		{ "pageout set", "nothing to set" },
+		{ "pageout set --limit 15", "16 pages" },
+		{ "pageout set --limit lots", "'lots'" },
+		{ "pageout set --high 101", "--high" },
+		{ "pageout set --low 0", "--low" },
+		{ "pageout set --high 50 --low 60", "below --high" },
+		{ "pageout set --batch 0", "--batch" },
+		{ "pageout set --batch 65537", "--batch" },
+		{ "pageout set --interval-ms 9", "--interval-ms" },
+		{ "pageout set --interval-ms 60001", "--interval-ms" },
+		{ "pageout set --object 5", "needs --limit" },
+		{ "pageout set --object 5 --limit 20 --batch 3", "only --limit" },
+		{ "pageout set --object x --limit 20", "'x'" },
+		{ "pageout run --target 0", "--target" },
+		{ "pageout run --object -1", "--object" },
+		{ "pageout show --force", "--force" },
+		{ "swap", "missing action" },
+		{ "swap add", "missing PATH" },
+		{ "swap add /tmp/x.swap --size 12Q", "--size" },
+		{ "swap add /tmp/x.swap --size 1000", "page size" },
+		{ "swap add /tmp/x.swap --size 32K", "16 pages" },
+		{ "swap add /tmp/x.swap --prio high", "--prio" },
+		{ "swap add /tmp/x.swap --prio 2147483648", "--prio" },
+		{ "swap remove", "missing ID" },
+		{ "swap remove abc", "'abc'" },
+		{ "swap remove 4294967296", "'4294967296'" },
+		{ "swap list 3", "'3'" },
+		{ "swap show", "missing ID" },
+		{ "swap show x", "'x'" },
+	};
+	char *out;
+
+	EXPECT_EQ(0, run(&out, "machvmctl pageout --help"));
+	EXPECT_NE(NULL, strstr(out, "machvmctl pageout set --object NAME --limit PAGES"));
+	EXPECT_NE(NULL, strstr(out, "EXIT STATUS"));
+	free(out);
+	EXPECT_EQ(0, run(&out, "machvmctl swap add --help"));
+	EXPECT_NE(NULL, strstr(out, "machvmctl swap add PATH [--size SIZE] [--prio N]"));
+	free(out);
+	EXPECT_EQ(0, run(&out, "machvmctl --help"));
+	EXPECT_NE(NULL, strstr(out, "pageout run [--target PAGES]"));
+	EXPECT_NE(NULL, strstr(out, "swap remove ID"));
+	free(out);
+
+	/* Exit 2, the message names what is wrong, nothing on stdout. */
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		EXPECT_EQ(2, run(&out, "machvmctl %s 2>/dev/null", bad[i].cmd));
+		EXPECT_EQ(0, strlen(out));
+		free(out);
+		EXPECT_EQ(2, run(&out, "machvmctl %s 2>&1", bad[i].cmd));
+		if (!strstr(out, bad[i].says))
+			TH_LOG("'%s' said: %s", bad[i].cmd, out);
+		EXPECT_NE(NULL, strstr(out, bad[i].says));
+		EXPECT_NE(NULL, strstr(out, "--help' for more information"));
+		free(out);
+	}
+	/* Nothing was created by the refused adds. */
+	EXPECT_NE(0, access("/tmp/x.swap", F_OK));
+}
+
+TEST(pageout_set_then_show)
+{
+	struct pageout orig, want, now;
+	char *out;
+
+	ASSERT_EQ(0, get_pageout(&orig));
+	EXPECT_LE(16, orig.limit);
+	EXPECT_LT(orig.low, orig.high);
+
+	want.limit = orig.limit + 4096;
+	want.high = 85;
+	want.low = 70;
+	want.obj_limit = 4096;
+	want.batch = 32;
+	want.interval_ms = 500;
+	ASSERT_EQ(0, run(&out, "machvmctl pageout set --limit %llu --high 85 "
+			 "--low 70 --object-limit 4096 --batch 32 "
+			 "--interval-ms 500 --json",
+			 (unsigned long long)want.limit));
+	/* set prints the settings now in force. */
+	EXPECT_EQ(1, count_lines(out));
+	ASSERT_EQ(0, parse_pageout(out, &now));
+	EXPECT_EQ(0, memcmp(&want, &now, sizeof(want)));
+	EXPECT_NE(~0ULL, jget(out, "resident"));
+	EXPECT_NE(~0ULL, jget(out, "returning"));
+	EXPECT_NE(NULL, strstr(out, "\"stuck\":"));
+	free(out);
+	ASSERT_EQ(0, get_pageout(&now));
+	EXPECT_EQ(0, memcmp(&want, &now, sizeof(want)));
+
+	/* The human form. */
+	ASSERT_EQ(0, run(&out, "machvmctl pageout show"));
+	EXPECT_NE(NULL, strstr(out, "high          85% of the limit"));
+	EXPECT_NE(NULL, strstr(out, "low           70% of the limit"));
+	EXPECT_NE(NULL, strstr(out, "object limit  4096 pages (16M)\n"));
+	EXPECT_NE(NULL, strstr(out, "batch         32 pages\n"));
+	EXPECT_NE(NULL, strstr(out, "interval      500 ms\n"));
+	free(out);
+
+	/* One tunable alone; "none" for no object limit. */
+	EXPECT_EQ(0, run(&out, "machvmctl pageout set --object-limit none"));
+	EXPECT_NE(NULL, strstr(out, "object limit  none\n"));
+	free(out);
+	want.obj_limit = 0;
+	ASSERT_EQ(0, get_pageout(&now));
+	EXPECT_EQ(0, memcmp(&want, &now, sizeof(want)));
+
+	/*
+	 * The module refuses what only it can judge (--low against the
+	 * current high): exit 1 with its reason; nothing changes, even the
+	 * valid values sent with it.
+	 */
+	EXPECT_EQ(1, run(&out, "machvmctl pageout set --low 90 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "Invalid argument"));
+	EXPECT_NE(NULL, strstr(out, "low < high"));
+	free(out);
+	EXPECT_EQ(1, run(&out, "machvmctl pageout set --batch 16 --high 60 "
+			 "2>/dev/null"));
+	EXPECT_EQ(0, strlen(out));
+	free(out);
+	ASSERT_EQ(0, get_pageout(&now));
+	EXPECT_EQ(0, memcmp(&want, &now, sizeof(want)));
+
+	/* Put everything back. */
+	ASSERT_EQ(0, set_pageout(&orig));
+	ASSERT_EQ(0, get_pageout(&now));
+	EXPECT_EQ(0, memcmp(&orig, &now, sizeof(orig)));
+}
+
+TEST(pageout_and_swap_unprivileged_are_denied)
+{
+	struct pageout before, after;
+	mode_t mode = open_root();
+	char *out;
+
+	ASSERT_EQ(0, get_pageout(&before));
+	unlink("/tmp/nobody.swap");
+
+	EXPECT_EQ(4, run_as(1, &out, "machvmctl pageout set --batch 8 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "not permitted"));
+	EXPECT_NE(NULL, strstr(out, "CAP_SYS_ADMIN"));
+	free(out);
+	EXPECT_EQ(4, run_as(1, &out, "machvmctl pageout set --object 1 "
+			    "--limit 20 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "not permitted"));
+	free(out);
+	EXPECT_EQ(4, run_as(1, &out, "machvmctl pageout run --json 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "CAP_SYS_ADMIN"));
+	EXPECT_EQ(NULL, strstr(out, "\"scanned\""));
+	free(out);
+	EXPECT_EQ(4, run_as(1, &out, "machvmctl swap add /tmp/nobody.swap "
+			    "--size 1M 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "not permitted"));
+	EXPECT_NE(NULL, strstr(out, "CAP_SYS_ADMIN"));
+	free(out);
+	EXPECT_EQ(4, run_as(1, &out, "machvmctl swap remove 1 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "CAP_SYS_ADMIN"));
+	free(out);
+	/* Nothing happened. */
+	EXPECT_NE(0, access("/tmp/nobody.swap", F_OK));
+	ASSERT_EQ(0, get_pageout(&after));
+	EXPECT_EQ(0, memcmp(&before, &after, sizeof(before)));
+	ASSERT_EQ(0, run(&out, "machvmctl swap list --json"));
+	EXPECT_EQ(NULL, strstr(out, "/tmp/nobody.swap"));
+	free(out);
+
+	/* Looking is open to everyone. */
+	EXPECT_EQ(0, run_as(1, &out, "machvmctl pageout show --json"));
+	EXPECT_EQ(before.batch, jget(out, "batch"));
+	free(out);
+	EXPECT_EQ(0, run_as(1, &out, "machvmctl swap list --json"));
+	EXPECT_EQ('[', out[0]);
+	free(out);
+	chmod("/", mode);
+}
+
+TEST(swap_add_list_remove)
+{
+	char line[1024], want[128], *out;
+	int64_t a, b;
+	uint64_t ub;
+	struct stat st;
+	int rc, fd;
+
+	unlink("/tmp/ctl0.swap");
+	unlink("/tmp/ctl-rel.swap");
+	unlink("/tmp/ctl-small.swap");
+
+	/* A new file, allocated to its size up front. */
+	a = swap_add("/tmp/ctl0.swap", "--size 1M --prio 7", &rc, line,
+		     sizeof(line));
+	ASSERT_EQ(0, rc);
+	ASSERT_LE(1, a);
+	EXPECT_EQ(1, count_lines(line));
+	EXPECT_TRUE(jstr(line, "path", "/tmp/ctl0.swap"));
+	EXPECT_TRUE(jstr(line, "kind", "file"));
+	EXPECT_NE(NULL, strstr(line, "\"prio\":7,"));
+	EXPECT_EQ((1 << 20) / PG, jget(line, "slots"));
+	EXPECT_EQ(0, jget(line, "used"));
+	EXPECT_EQ(0, jget(line, "writes"));
+	EXPECT_EQ(0, jget(line, "reads"));
+	ASSERT_EQ(0, stat("/tmp/ctl0.swap", &st));
+	EXPECT_TRUE(S_ISREG(st.st_mode));
+	EXPECT_EQ(1 << 20, st.st_size);
+
+	/* A relative path, from machvmctl's current directory. */
+	ASSERT_EQ(0, run(&out, "cd /tmp && machvmctl swap add ctl-rel.swap "
+			 "--size 64K --prio -2 --json"));
+	ASSERT_EQ(0, jnum(out, "id", &ub));
+	b = (int64_t)ub;
+	snprintf(line, sizeof(line), "%s", out);
+	free(out);
+	EXPECT_NE(a, b);
+	EXPECT_TRUE(jstr(line, "path", "/tmp/ctl-rel.swap"));
+	EXPECT_NE(NULL, strstr(line, "\"prio\":-2,"));
+	EXPECT_EQ(16, jget(line, "slots"));
+
+	/* list shows both, with their slots. */
+	ASSERT_EQ(0, run(&out, "machvmctl swap list --json"));
+	EXPECT_EQ(0, strncmp(out, "[\n", 2));
+	EXPECT_NE(NULL, strstr(out, "\n]\n"));
+	ASSERT_EQ(0, swap_line(out, a, line, sizeof(line)));
+	EXPECT_TRUE(jstr(line, "path", "/tmp/ctl0.swap"));
+	EXPECT_EQ((1 << 20) / PG, jget(line, "slots"));
+	EXPECT_EQ(0, jget(line, "used"));
+	EXPECT_NE(NULL, strstr(line, "\"prio\":7,"));
+	EXPECT_NE(NULL, strstr(line, "\"direct\":"));
+	ASSERT_EQ(0, swap_line(out, b, line, sizeof(line)));
+	EXPECT_TRUE(jstr(line, "path", "/tmp/ctl-rel.swap"));
+	/* show gives the same store as list. */
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl swap show %lld --json", (long long)b));
+	EXPECT_EQ(1, count_lines(out));
+	EXPECT_EQ(0, strncmp(out, line, strlen(line)));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl swap show %lld", (long long)a));
+	EXPECT_NE(NULL, strstr(out, "path    /tmp/ctl0.swap\n"));
+	EXPECT_NE(NULL, strstr(out, "slots   256 pages (1M)\n"));
+	EXPECT_NE(NULL, strstr(out, "prio    7\n"));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl swap list"));
+	EXPECT_EQ(0, strncmp(out, "ID  PRIO  KIND", 14));
+	/* ID PRIO KIND SIZE SLOTS, right-aligned but for KIND */
+	snprintf(want, sizeof(want), "%lld     7  file    1M    %lu  ",
+		 (long long)a, (1UL << 20) / PG);
+	EXPECT_NE(NULL, strstr(out, want));
+	if (!strstr(out, want))
+		TH_LOG("swap list:\n%s", out);
+	EXPECT_NE(NULL, strstr(out, "  /tmp/ctl0.swap\n"));
+	EXPECT_NE(NULL, strstr(out, "  /tmp/ctl-rel.swap\n"));
+	free(out);
+
+	/* The module's refusals: exit 1 with its reason. */
+	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/ctl0.swap 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "busy"));
+	free(out);
+	/* By any other name too: one file is one store. */
+	unlink("/tmp/ctl-link");
+	ASSERT_EQ(0, symlink("/tmp", "/tmp/ctl-link"));
+	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/ctl-link/ctl0.swap 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "busy"));
+	free(out);
+	EXPECT_EQ(1, run(&out, "cd /tmp && machvmctl swap add ./ctl0.swap 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "busy"));
+	free(out);
+	unlink("/tmp/ctl-link");
+	fd = open("/tmp/ctl-small.swap", O_CREAT | O_WRONLY, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, ftruncate(fd, 8 * PG));
+	close(fd);
+	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/ctl-small.swap 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "16 pages"));
+	free(out);
+	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "Invalid argument"));
+	free(out);
+	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/no/such/dir.swap "
+			 "--size 1M 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "No such file or directory"));
+	free(out);
+	/* None of them became a store. */
+	ASSERT_EQ(0, run(&out, "machvmctl swap list --json"));
+	EXPECT_EQ(NULL, strstr(out, "ctl-small"));
+	EXPECT_EQ(NULL, strstr(out, "\"/tmp\""));
+	EXPECT_EQ(NULL, strstr(out, "/tmp/no/"));
+	free(out);
+
+	/* remove: silent, or {"id":ID,"removed":true} with --json. */
+	EXPECT_EQ(0, run(&out, "machvmctl swap remove %lld", (long long)a));
+	EXPECT_EQ(0, strlen(out));
+	free(out);
+	EXPECT_EQ(0, run(&out, "machvmctl swap remove %lld --json",
+			 (long long)b));
+	EXPECT_EQ((uint64_t)b, jget(out, "id"));
+	EXPECT_NE(NULL, strstr(out, "\"removed\":true"));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl swap list --json"));
+	EXPECT_EQ(NULL, strstr(out, "/tmp/ctl0.swap"));
+	EXPECT_EQ(NULL, strstr(out, "/tmp/ctl-rel.swap"));
+	free(out);
+	/* Gone: exit 5. */
+	EXPECT_EQ(5, run(&out, "machvmctl swap remove %lld 2>&1",
+			 (long long)a));
+	EXPECT_NE(NULL, strstr(out, "no such swap store"));
+	free(out);
+	EXPECT_EQ(5, run(&out, "machvmctl swap remove 4000000000 2>/dev/null"));
+	free(out);
+	EXPECT_EQ(5, run(&out, "machvmctl swap show %lld 2>&1", (long long)b));
+	EXPECT_NE(NULL, strstr(out, "no such swap store"));
+	free(out);
+
+	unlink("/tmp/ctl0.swap");
+	unlink("/tmp/ctl-rel.swap");
+	unlink("/tmp/ctl-small.swap");
+}
+
+TEST(anonymous_object_and_its_limit)
+{
+	struct pageout po;
+	char line[2048], *out, *m;
+	uint64_t name = 0;
+	int dev, fd;
+
+	ASSERT_EQ(0, get_pageout(&po));
+	dev = mvm_dev();
+	ASSERT_LE(0, dev);
+	fd = anon_object(dev, 64 * PG, 0, &name);
+	ASSERT_LE(0, fd);
+	m = mmap(NULL, 64 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	for (int i = 0; i < 8; i++)
+		ASSERT_EQ(0, mvm_touch(m + i * PG, 1, NULL));
+
+	ASSERT_EQ(0, show_object(name, line, sizeof(line)));
+	EXPECT_TRUE(jstr(line, "kind", "anon"));
+	EXPECT_EQ(0, jget(line, "pager_pid"));
+	EXPECT_TRUE(jstr(line, "pager_state", "none"));
+	EXPECT_EQ(64 * PG, jget(line, "size"));
+	EXPECT_EQ(8, jget(line, "resident"));
+	EXPECT_EQ(po.obj_limit, jget(line, "limit"));
+	EXPECT_EQ(0, jget(line, "swapped"));
+	/* In the list too. */
+	ASSERT_EQ(0, run(&out, "machvmctl objects --json"));
+	ASSERT_EQ(0, object_line(out, name, line, sizeof(line)));
+	EXPECT_TRUE(jstr(line, "kind", "anon"));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl object show %llu",
+			 (unsigned long long)name));
+	EXPECT_NE(NULL, strstr(out, "kind           anon\n"));
+	EXPECT_NE(NULL, strstr(out, "pager          none"));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl objects"));
+	/* Its row ends in KIND anon and PAGER none. */
+	ASSERT_EQ(0, table_line(out, name, line, sizeof(line)));
+	EXPECT_NE(NULL, strstr(line, "  anon  "));
+	EXPECT_EQ(0, strcmp(line + strlen(line) - 6, "  none"));
+	free(out);
+
+	/* Dirty bits are gathered when pages are unmapped. */
+	munmap(m, 64 * PG);
+	ASSERT_EQ(0, show_object(name, line, sizeof(line)));
+	EXPECT_EQ(8, jget(line, "resident"));
+	EXPECT_EQ(8, jget(line, "dirty"));
+
+	/* The object's own limit. */
+	ASSERT_EQ(0, run(&out, "machvmctl pageout set --object %llu --limit 32 "
+			 "--json", (unsigned long long)name));
+	EXPECT_EQ(name, jget(out, "name"));
+	EXPECT_EQ(32, jget(out, "limit"));
+	free(out);
+	ASSERT_EQ(0, show_object(name, line, sizeof(line)));
+	EXPECT_EQ(32, jget(line, "limit"));
+	ASSERT_EQ(0, run(&out, "machvmctl pageout set --object %llu --limit none",
+			 (unsigned long long)name));
+	EXPECT_NE(NULL, strstr(out, "resident limit none"));
+	free(out);
+	ASSERT_EQ(0, show_object(name, line, sizeof(line)));
+	EXPECT_EQ(0, jget(line, "limit"));
+	EXPECT_EQ(5, run(&out, "machvmctl pageout set --object 999999999 "
+			 "--limit 32 2>&1"));
+	EXPECT_NE(NULL, strstr(out, "no such object"));
+	free(out);
+	/* The global tunables did not move. */
+	{
+		struct pageout now;
+
+		ASSERT_EQ(0, get_pageout(&now));
+		EXPECT_EQ(0, memcmp(&po, &now, sizeof(po)));
+	}
+	close(fd);
+	close(dev);
+}
+
+TEST_F_TIMEOUT(ctl, pageout_run_to_swap_and_back, 120)
+{
+	char line[2048], *out, *m;
+	uint64_t name = 0, sw0, po0, pi0;
+	int64_t id;
+	int fd, rc;
+
+	unlink("/tmp/ctl-run.swap");
+	id = swap_add("/tmp/ctl-run.swap", "--size 1M --prio 32000", &rc, line,
+		      sizeof(line));
+	ASSERT_EQ(0, rc);
+	ASSERT_LE(1, id);
+	ASSERT_EQ(0, run(&out, "machvmctl stats --json"));
+	sw0 = jget(out, "swap_writes");
+	po0 = jget(out, "pageouts");
+	pi0 = jget(out, "pageins");
+	free(out);
+
+	fd = anon_object(self->dev, 32 * PG, 0, &name);
+	ASSERT_LE(0, fd);
+	m = mmap(NULL, 32 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	for (int i = 0; i < 16; i++)
+		mvm_fill(m + i * PG, i * PG, PG);
+
+	/* No such object: exit 5. */
+	EXPECT_EQ(5, run(&out, "machvmctl pageout run --object 999999999 "
+			 "2>&1"));
+	EXPECT_NE(NULL, strstr(out, "no such object"));
+	free(out);
+
+	/* 8 of its 16 pages go to the default pager, into our store. */
+	ASSERT_EQ(0, run(&out, "machvmctl pageout run --object %llu --target 8 "
+			 "--force --json", (unsigned long long)name));
+	EXPECT_EQ(1, count_lines(out));
+	EXPECT_LE(8, jget(out, "scanned"));
+	EXPECT_EQ(8, jget(out, "freed"));
+	EXPECT_EQ(0, jget(out, "returning")); /* no pager to return to */
+	free(out);
+	ASSERT_EQ(0, show_object(name, line, sizeof(line)));
+	EXPECT_EQ(8, jget(line, "resident"));
+	EXPECT_EQ(8, jget(line, "swapped"));
+	EXPECT_EQ(8, jget(line, "pageouts"));
+	EXPECT_LE(8, jget(line, "scans"));
+	ASSERT_EQ(0, run(&out, "machvmctl swap list --json"));
+	ASSERT_EQ(0, swap_line(out, id, line, sizeof(line)));
+	EXPECT_EQ(8, jget(line, "used"));
+	EXPECT_EQ(8, jget(line, "writes"));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl stats --json"));
+	EXPECT_LE(sw0 + 8, jget(out, "swap_writes"));
+	EXPECT_LE(po0 + 8, jget(out, "pageouts"));
+	free(out);
+
+	/* Read back from swap, intact. */
+	for (int i = 0; i < 16; i++)
+		EXPECT_EQ(0, mvm_check(m + i * PG, i * PG, PG));
+	ASSERT_EQ(0, show_object(name, line, sizeof(line)));
+	EXPECT_EQ(16, jget(line, "resident"));
+	EXPECT_EQ(8, jget(line, "pageins"));
+	ASSERT_EQ(0, run(&out, "machvmctl swap list --json"));
+	ASSERT_EQ(0, swap_line(out, id, line, sizeof(line)));
+	EXPECT_EQ(8, jget(line, "reads"));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl stats --json"));
+	EXPECT_LE(pi0 + 8, jget(out, "pageins"));
+	free(out);
+
+	/* The human form of a pass. */
+	ASSERT_EQ(0, run(&out, "machvmctl pageout run --object %llu --target 1 "
+			 "--force", (unsigned long long)name));
+	EXPECT_NE(NULL, strstr(out, "scanned    "));
+	EXPECT_NE(NULL, strstr(out, "freed      1 page\n"));
+	EXPECT_NE(NULL, strstr(out, "returning  0 pages\n"));
+	free(out);
+
+	munmap(m, 32 * PG);
+	close(fd);
+	/* The object's slots went with it: the store can go. */
+	for (int i = 0; i < 50; i++) {
+		rc = run(&out, "machvmctl swap remove %lld 2>/dev/null",
+			 (long long)id);
+		free(out);
+		if (rc == 0)
+			break;
+		usleep(100 * 1000);
+	}
+	EXPECT_EQ(0, rc);
+	if (rc)
+		swap_remove_quiet(id);
+	unlink("/tmp/ctl-run.swap");
+}
+
+TEST_F_TIMEOUT(ctl, events_for_swap_add_and_remove, 120)
+{
+	struct reader *r = calloc(1, sizeof(*r));
+	const char *added, *removed;
+	char line[1024], *out;
+	int64_t id;
+	int rc, st;
+	FILE *p;
+
+	ASSERT_NE(NULL, r);
+	unlink("/tmp/ctl-ev.swap");
+	p = popen("machvmctl events --count 12 --json --timeout 90", "r");
+	ASSERT_NE(NULL, p);
+	r->fd = fileno(p);
+	ASSERT_EQ(0, sync_events(self->dev, r));
+
+	id = swap_add("/tmp/ctl-ev.swap", "--size 64K", &rc, line,
+		      sizeof(line));
+	ASSERT_EQ(0, rc);
+	ASSERT_LE(1, id);
+	ASSERT_EQ(0, run(&out, "machvmctl swap remove %lld", (long long)id));
+	free(out);
+
+	drain_events(self->dev, r);
+	st = pclose(p);
+	EXPECT_TRUE(WIFEXITED(st));
+	EXPECT_EQ(0, WEXITSTATUS(st));
+	added = find_event(r->buf, "SWAP_ADDED", "swap_id", id, line,
+			   sizeof(line));
+	EXPECT_NE(NULL, added);
+	EXPECT_EQ(MACHVM_EVENT_SWAP_ADDED, jget(line, "type"));
+	EXPECT_TRUE(jstr(line, "swap_path", "/tmp/ctl-ev.swap"));
+	removed = find_event(r->buf, "SWAP_REMOVED", "swap_id", id, line,
+			     sizeof(line));
+	EXPECT_NE(NULL, removed);
+	EXPECT_EQ(MACHVM_EVENT_SWAP_REMOVED, jget(line, "type"));
+	EXPECT_TRUE(jstr(line, "swap_path", "/tmp/ctl-ev.swap"));
+	EXPECT_LT(added, removed);
+	if (!_metadata->passed)
+		TH_LOG("events seen:\n%s", r->buf);
+
+	/* The human form: "TIME SWAP_ADDED swap_id=ID path=PATH". */
+	memset(r, 0, sizeof(*r));
+	p = popen("machvmctl events --count 12 --timeout 90", "r");
+	ASSERT_NE(NULL, p);
+	r->fd = fileno(p);
+	ASSERT_EQ(0, sync_events(self->dev, r));
+	id = swap_add("/tmp/ctl-ev.swap", "", &rc, line, sizeof(line));
+	ASSERT_EQ(0, rc);
+	swap_remove_quiet(id);
+	drain_events(self->dev, r);
+	pclose(p);
+	snprintf(line, sizeof(line), " SWAP_ADDED swap_id=%lld path=/tmp/ctl-ev.swap\n",
+		 (long long)id);
+	EXPECT_NE(NULL, strstr(r->buf, line));
+	snprintf(line, sizeof(line), " SWAP_REMOVED swap_id=%lld path=/tmp/ctl-ev.swap\n",
+		 (long long)id);
+	EXPECT_NE(NULL, strstr(r->buf, line));
+	if (!_metadata->passed)
+		TH_LOG("events seen:\n%s", r->buf);
+	unlink("/tmp/ctl-ev.swap");
+	free(r);
+}
+
+TEST_F_TIMEOUT(ctl, swap_full_event_and_counter, 120)
+{
+	struct reader *r = calloc(1, sizeof(*r));
+	char line[2048], *out, *m;
+	uint64_t name = 0, full0, freed;
+	int64_t id;
+	int fd, rc, st;
+	FILE *p;
+
+	ASSERT_NE(NULL, r);
+	unlink("/tmp/ctl-full.swap");
+	/* No other store may take the pages. */
+	ASSERT_EQ(0, run(&out, "machvmctl swap list --json"));
+	ASSERT_EQ(0, strcmp(out, "[]\n"));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl stats --json"));
+	full0 = jget(out, "swap_full");
+	free(out);
+	p = popen("machvmctl events --count 12 --json --timeout 90", "r");
+	ASSERT_NE(NULL, p);
+	r->fd = fileno(p);
+	ASSERT_EQ(0, sync_events(self->dev, r));
+
+	/* 16 slots for 32 pages. */
+	id = swap_add("/tmp/ctl-full.swap", "--size 64K", &rc, line,
+		      sizeof(line));
+	ASSERT_EQ(0, rc);
+	ASSERT_LE(1, id);
+	fd = anon_object(self->dev, 32 * PG, 0, &name);
+	ASSERT_LE(0, fd);
+	m = mmap(NULL, 32 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, m);
+	for (int i = 0; i < 32; i++)
+		mvm_fill(m + i * PG, i * PG, PG);
+	ASSERT_EQ(0, run(&out, "machvmctl pageout run --object %llu --target 32 "
+			 "--force --json", (unsigned long long)name));
+	freed = jget(out, "freed");
+	EXPECT_LE(1, freed);
+	EXPECT_GE(16, freed);
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl swap list --json"));
+	ASSERT_EQ(0, swap_line(out, id, line, sizeof(line)));
+	EXPECT_EQ(freed, jget(line, "used"));
+	free(out);
+	ASSERT_EQ(0, run(&out, "machvmctl stats --json"));
+	EXPECT_LT(full0, jget(out, "swap_full"));
+	free(out);
+	/* Every page is still there. */
+	for (int i = 0; i < 32; i++)
+		EXPECT_EQ(0, mvm_check(m + i * PG, i * PG, PG));
+	munmap(m, 32 * PG);
+	close(fd);
+
+	drain_events(self->dev, r);
+	st = pclose(p);
+	EXPECT_EQ(0, WEXITSTATUS(st));
+	EXPECT_NE(NULL, strstr(r->buf, "\"event\":\"SWAP_FULL\",\"type\":9"));
+	if (!_metadata->passed)
+		TH_LOG("events seen:\n%s", r->buf);
+	free(r);
+	for (int i = 0; i < 50; i++) {
+		rc = run(&out, "machvmctl swap remove %lld 2>/dev/null",
+			 (long long)id);
+		free(out);
+		if (rc == 0)
+			break;
+		usleep(100 * 1000);
+	}
+	EXPECT_EQ(0, rc);
+	unlink("/tmp/ctl-full.swap");
 }
 
 TEST_HARNESS_MAIN

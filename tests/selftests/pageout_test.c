@@ -237,6 +237,8 @@ TEST_F(swp, second_chance_order)
 	EXPECT_EQ(0, resident((void *)p, 0));
 	EXPECT_EQ(1, resident((void *)p, 1));
 	EXPECT_EQ(16, info(name).a[MACHVM_A_OBJ_REF_HITS]);
+	/* The sweep unmapped them all: their dirty bits are known now. */
+	EXPECT_EQ(15, info(name).a[MACHVM_A_OBJ_DIRTY]);
 	/* Touch page 1 (the next in line), not page 2. */
 	EXPECT_EQ(2, p[1 * PG]);
 	ASSERT_EQ(0, mvm_pageout_run(1, name, 0, &r));
@@ -410,11 +412,70 @@ TEST_F(swp, memcg_limited_process)
 	rmdir(cg);
 }
 
+/* Linux needs memory: the shrinker and the daemon give machvm's back, so
+ * a process allocating most of RAM is not OOM-killed.
+ */
+TEST_F(swp, shrinker_gives_memory_back)
+{
+	uint64_t name, n, i, avail = 0, bad = 0;
+	char line[256], *p;
+	int status, fd;
+	FILE *f;
+	pid_t pid;
+
+	/* Swap must be on a disk: a swap file in RAM frees nothing. */
+	ASSERT_NE(NULL, getenv("MVM_DISK_DIR")) TH_LOG("no disk in this VM");
+	f = fopen("/proc/meminfo", "r");
+	ASSERT_NE(NULL, f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %lu kB", &avail) == 1)
+			break;
+	fclose(f);
+	ASSERT_LT(256 * 1024, avail);
+	n = avail / 4 / 3;		/* a third of what is free, in pages */
+	ASSERT_EQ(0, mvm_swap_add(self->path, n * PG + (16 << 20), 0,
+				  &self->id));
+	fd = anon(n * PG, 0, &name);
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < n; i++)
+		fill_page(p + i * PG, i, 5);
+	EXPECT_EQ(n, info(name).a[MACHVM_A_OBJ_RESIDENT]);
+	/* A hog that wants 85% of what was available. */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		size_t len = avail * 1024 / 100 * 85;
+		char *h = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		size_t k;
+
+		if (h == MAP_FAILED)
+			_exit(1);
+		for (k = 0; k < len; k += PG)
+			h[k] = 1;
+		_exit(0);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE(WIFEXITED(status)) TH_LOG("hog killed by signal %d",
+					      WTERMSIG(status));
+	EXPECT_GT(n, info(name).a[MACHVM_A_OBJ_RESIDENT]);
+	EXPECT_LT(0, info(name).a[MACHVM_A_OBJ_PAGEOUTS]);
+	for (i = 0; i < n; i++)
+		bad += !page_ok(p + i * PG, i, 5);
+	EXPECT_EQ(0, bad);
+	munmap(p, n * PG);
+	close(fd);
+}
+
 /* A pager thread with a copy of its object in memory. */
 enum { SRV_ACCEPT, SRV_REFUSE, SRV_IGNORE };
 
 struct srv {
 	int pager, mode;
+	uint32_t supply_flags;
+	atomic_int precious_returns;
 	uint64_t npages;
 	char *store;
 	atomic_int stop, requests, returns, dirty_returns, completed;
@@ -437,12 +498,14 @@ static void *srv_fn(void *arg)
 		case MACHVM_MSG_DATA_REQUEST:
 			s->requests++;
 			mvm_supply(s->pager, m.object, m.offset, m.length,
-				   s->store + m.offset, 0);
+				   s->store + m.offset, s->supply_flags);
 			break;
 		case MACHVM_MSG_DATA_RETURN:
 			s->returns++;
 			if (m.flags & MACHVM_RETURN_F_DIRTY)
 				s->dirty_returns++;
+			if (m.flags & MACHVM_RETURN_F_PRECIOUS)
+				s->precious_returns++;
 			if (s->mode == SRV_IGNORE)
 				break;
 			memset(&c, 0, sizeof(c));
@@ -587,6 +650,39 @@ TEST_F(ext, pager_refuses_nothing_lost)
 	EXPECT_EQ(0, ext_check(self->p, 0xabc));
 	EXPECT_EQ(0, self->s.requests - req0);
 	EXPECT_EQ(EXT_PAGES, info(name).a[MACHVM_A_OBJ_PAGEINS]);
+}
+
+/* Precious pages come back even when nobody wrote them. */
+TEST_F(ext, precious_pages_returned_clean)
+{
+	struct mvm_nlreply r;
+	uint64_t name = self->oc.name;
+
+	self->s.supply_flags = MACHVM_SUPPLY_F_PRECIOUS;
+	ext_start(_metadata, &self->s, SRV_ACCEPT);
+	EXPECT_EQ(0, ext_check(self->p, 0));
+	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
+	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_PO_RETURNING]);
+	ASSERT_TRUE(wait_resident(name, 0, 3000));
+	EXPECT_EQ(EXT_PAGES, self->s.precious_returns);
+	EXPECT_EQ(0, self->s.dirty_returns);
+	EXPECT_EQ(0, ext_check(self->p, 0));
+}
+
+/* Clean pages of a live pager are dropped, not returned or swapped. */
+TEST_F(ext, clean_pages_dropped)
+{
+	struct mvm_nlreply r;
+	uint64_t name = self->oc.name;
+
+	ext_start(_metadata, &self->s, SRV_ACCEPT);
+	EXPECT_EQ(0, ext_check(self->p, 0));
+	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
+	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_PO_FREED]);
+	EXPECT_EQ(0, r.a[MACHVM_A_PO_RETURNING]);
+	EXPECT_EQ(0, self->s.returns);
+	EXPECT_EQ(0, info(name).a[MACHVM_A_OBJ_SWAPPED]);
+	EXPECT_EQ(0, ext_check(self->p, 0));
 }
 
 TEST_F(ext, pager_silent_times_out)

@@ -57,3 +57,39 @@ else
 	echo "== MISMATCH: file $WANT, object $GOT"
 	exit 1
 fi
+
+echo
+echo "== pageout: the default pager gets a swap file"
+SWAPDIR=${MVM_DISK_DIR:-/tmp}
+machvmctl swap add "$SWAPDIR/demo.swap" --size 64M
+machvmctl pageout show
+machvmctl stats > /tmp/stats.before
+
+echo
+echo "== an unmodified program (memtester, which checks its own memory) with"
+echo "   its heap in an anonymous machvm object, 2 MiB resident for 8 MiB:"
+MEMTESTER_TEST_MASK=0x3 machvm-run --resident 2M --verbose -- memtester 8M 1 \
+	> /tmp/memtester.out 2> /tmp/run.err
+tr -d '\b' < /tmp/memtester.out |
+	awk -F' : ' '/ : / { n = split($2, w, " "); printf "  %s: %s\n", $1, w[n] }
+		/^Done/ { print "  " $0 }' | sed 's/^  */  /'
+cat /tmp/run.err
+machvmctl stats > /tmp/stats.after
+echo
+echo "== machvmctl stats, pageout counters before and after:"
+paste /tmp/stats.before /tmp/stats.after |
+	grep -E '^ *(pageouts|pageins|swap_writes|scans|ref_hits|limit_waits|default_taken)' |
+	awk '{ printf "  %-20s %8s -> %s\n", $1, $2, $4 }'
+machvmctl swap list
+
+echo
+echo "== a file edited through a machvm mapping: file-pager gets the written"
+echo "   pages back (data_return) and writes them to the file"
+WANT=$(file-pager $FILE --exec machvm-map --write text:machvm-was-here)
+GOT=$(machvm-map --file $FILE)
+echo "mapping: $WANT"
+echo "file:    $GOT"
+head -c 48 $FILE; echo
+machvmctl swap remove 1
+[ "$WANT" = "$GOT" ] || { echo "== MISMATCH: the file lost the writes"; exit 1; }
+echo "== the file holds what was written through the mapping"

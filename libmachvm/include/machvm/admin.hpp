@@ -2,8 +2,9 @@
 //
 // Administration of the machvm module over its generic netlink family
 // (kmod/uapi/machvm.h, "Generic netlink family"): AdminClient asks for the
-// module's status, its objects and counters, destroys objects and follows
-// the "events" multicast group.  Plain structs mirror the attributes; their
+// module's status, its objects and counters, destroys objects, tunes and
+// runs the pageout daemon, adds and removes swap stores and follows the
+// "events" multicast group.  Plain structs mirror the attributes; their
 // JSON and table forms and machvmctl's command line live here too, so the
 // host unit tests can check them.
 #pragma once
@@ -58,6 +59,16 @@ struct ObjectInfo {
     std::uint64_t supplied = 0;
     std::uint64_t errors = 0;
     std::uint64_t timeouts = 0;
+    std::uint32_t kind = 0;    // MACHVM_OBJ_KIND_*
+    std::uint64_t dirty = 0;   // resident pages known written
+    std::uint64_t swapped = 0; // pages with a swap slot
+    std::uint64_t limit = 0;   // resident limit in pages, 0: none
+    std::uint64_t pageouts = 0;
+    std::uint64_t pageins = 0;
+    std::uint64_t returned = 0;
+    std::uint64_t default_taken = 0;
+    std::uint64_t scans = 0;
+    std::uint64_t ref_hits = 0;
 };
 
 // MACHVM_A_STATS of MACHVM_GENL_CMD_GET_STATS.
@@ -72,6 +83,72 @@ struct Stats {
     std::uint64_t objects_created = 0;
     std::uint64_t objects_terminated = 0;
     std::uint64_t pagers_died = 0;
+    std::uint64_t pageouts = 0;
+    std::uint64_t pageins = 0;
+    std::uint64_t returned = 0;
+    std::uint64_t default_taken = 0;
+    std::uint64_t scans = 0;
+    std::uint64_t ref_hits = 0;
+    std::uint64_t swap_writes = 0;
+    std::uint64_t swap_full = 0;
+    std::uint64_t resident = 0; // gauge
+    std::uint64_t swapped = 0;  // gauge
+    std::uint64_t limit_waits = 0;
+    std::uint64_t lock_requests = 0;
+};
+
+// MACHVM_GENL_CMD_GET_PAGEOUT (and the reply of SET_PAGEOUT): the pageout
+// daemon's tunables and state.
+struct PageoutInfo {
+    std::uint64_t limit = 0;       // global resident limit, pages
+    std::uint32_t high = 0;        // percent of limit: pageout starts above
+    std::uint32_t low = 0;         // percent of limit: pageout stops at
+    std::uint64_t obj_limit = 0;   // default limit of new objects, 0: none
+    std::uint32_t batch = 0;       // pages scanned per step
+    std::uint32_t interval_ms = 0; // period of the idle scan
+    std::uint64_t resident = 0;    // resident pages now
+    std::uint64_t returning = 0;   // pages under DATA_RETURN
+    bool stuck = false;            // over the limit and nothing can go
+};
+
+// What MACHVM_GENL_CMD_SET_PAGEOUT changes: the tunables given.
+struct PageoutSettings {
+    std::optional<std::uint64_t> limit;
+    std::optional<std::uint32_t> high;
+    std::optional<std::uint32_t> low;
+    std::optional<std::uint64_t> obj_limit;
+    std::optional<std::uint32_t> batch;
+    std::optional<std::uint32_t> interval_ms;
+    bool empty() const noexcept {
+        return !limit && !high && !low && !obj_limit && !batch && !interval_ms;
+    }
+};
+
+// The request of MACHVM_GENL_CMD_RUN_PAGEOUT.
+struct PageoutRun {
+    std::optional<std::uint64_t> target; // pages to free
+    std::optional<std::uint64_t> object; // only this object's pages
+    bool force = false;                  // no second chance
+};
+
+// The reply of MACHVM_GENL_CMD_RUN_PAGEOUT.
+struct PageoutResult {
+    std::uint64_t scanned = 0;
+    std::uint64_t freed = 0;
+    std::uint64_t returning = 0; // pages sent to pagers by this pass
+};
+
+// One MACHVM_A_SWAP nest of MACHVM_GENL_CMD_GET_SWAP / SWAP_ADD.
+struct SwapInfo {
+    std::uint32_t id = 0;
+    std::string path;
+    std::uint32_t kind = 0; // MACHVM_SWAP_KIND_*
+    std::int32_t prio = 0;
+    std::uint64_t slots = 0; // pages
+    std::uint64_t used = 0;  // pages
+    std::uint64_t writes = 0;
+    std::uint64_t reads = 0;
+    bool direct = false; // O_DIRECT I/O
 };
 
 // One MACHVM_GENL_CMD_EVENT message of the "events" group.  Which of the
@@ -81,6 +158,8 @@ struct Event {
     std::optional<std::uint64_t> name;
     std::optional<std::uint32_t> pager_pid;
     std::optional<std::uint64_t> offset;
+    std::optional<std::uint32_t> swap_id;
+    std::optional<std::string> swap_path;
 };
 
 // ---- errors ----
@@ -130,6 +209,32 @@ class AdminClient {
     // no such live object.
     Result<void> destroy(std::uint64_t name);
 
+    // MACHVM_GENL_CMD_GET_PAGEOUT.
+    Result<PageoutInfo> pageout();
+    // MACHVM_GENL_CMD_SET_PAGEOUT with the tunables given (EINVAL if none
+    // is); the kernel checks them all before applying any (EINVAL with a
+    // message in error_detail()).  Returns the settings now in force.
+    // EPERM without CAP_SYS_ADMIN.
+    Result<PageoutInfo> set_pageout(const PageoutSettings& s);
+    // MACHVM_GENL_CMD_SET_PAGEOUT of one object's resident limit (pages,
+    // 0: none).  ENOENT if no such object.
+    Result<PageoutInfo> set_object_limit(std::uint64_t name, std::uint64_t limit);
+    // MACHVM_GENL_CMD_RUN_PAGEOUT: one pass now.  EPERM, ENOENT.
+    Result<PageoutResult> run_pageout(const PageoutRun& r);
+
+    // MACHVM_GENL_CMD_SWAP_ADD: `path` as a swap store of `size` bytes (0:
+    // the file's or device's size) with priority `prio`.  EBUSY if it is
+    // one already, ENOSPC if smaller than 16 pages, EINVAL if it cannot be
+    // one; EPERM.
+    Result<SwapInfo> swap_add(const std::string& path, std::uint64_t size, std::int32_t prio);
+    // MACHVM_GENL_CMD_SWAP_REMOVE: ENOENT if no such store, ENOMEM if its
+    // pages do not fit in memory (nothing changed); EPERM.
+    Result<void> swap_remove(std::uint32_t id);
+    // Every swap store (a MACHVM_GENL_CMD_GET_SWAP dump).
+    Result<std::vector<SwapInfo>> swaps();
+    // One store by id; ENOENT if there is none.
+    Result<SwapInfo> swap(std::uint32_t id);
+
     // Joins the "events" multicast group (on a socket of its own).  Events
     // sent before this returns are not seen.
     Result<void> subscribe_events();
@@ -169,11 +274,15 @@ class AdminClient {
 
 // "new", "init", "ready", "destroyed"; "unknown(N)" otherwise.
 std::string object_state_string(std::uint32_t state);
-// "live", "dead"; "unknown(N)".
+// "live", "dead", "none"; "unknown(N)".
 std::string pager_state_string(std::uint32_t state);
 // "none", "call", "delay"; "unknown(N)".
 std::string copy_strategy_string(std::uint32_t copy);
-// "OBJECT_CREATED", ..., "PAGER_TIMEOUT"; "UNKNOWN(N)".
+// "pager", "anon"; "unknown(N)".
+std::string object_kind_string(std::uint32_t kind);
+// "file", "bdev"; "unknown(N)".
+std::string swap_kind_string(std::uint32_t kind);
+// "OBJECT_CREATED", ..., "SWAP_FULL"; "UNKNOWN(N)".
 std::string event_type_string(std::uint32_t type);
 // "rwx" with '-' for a missing bit: "rw-", "r--", "---".
 std::string prot_string(std::uint32_t prot);
@@ -197,6 +306,7 @@ class JsonObject {
     JsonObject& field(std::string_view key, const char* v) {
         return field(key, std::string_view(v));
     }
+    JsonObject& field_int(std::string_view key, std::int64_t v); // signed
     JsonObject& field_bool(std::string_view key, bool v);
     // `v` with three decimals (seconds).
     JsonObject& field_fixed3(std::string_view key, double v);
@@ -217,8 +327,12 @@ std::string to_json(const Status& s);
 std::string to_json(const ObjectInfo& o);
 std::string to_json(const Stats& s, std::optional<double> time = std::nullopt);
 std::string to_json(const Event& e, std::optional<double> time = std::nullopt);
+std::string to_json(const PageoutInfo& p);
+std::string to_json(const PageoutResult& r);
+std::string to_json(const SwapInfo& s);
 // "[\n" + one object per line, comma-separated + "]\n"; "[]\n" if empty.
 std::string to_json(const std::vector<ObjectInfo>& objects);
+std::string to_json(const std::vector<SwapInfo>& swaps);
 
 // ---- tables ----
 
@@ -238,11 +352,21 @@ std::string format_status(const Status& s);
 std::string format_objects(const std::vector<ObjectInfo>& objects);
 std::string format_object(const ObjectInfo& o);
 std::string format_stats(const Stats& s);
-// "HH:MM:SS.mmm EVENT name=N pager_pid=P offset=O" (local time, fields
-// present only).
+// Pages, with their size in bytes when page_size is known (non-zero):
+// "256 pages (1M)".
+std::string format_pages(std::uint64_t pages, std::uint32_t page_size);
+std::string format_pageout(const PageoutInfo& p, std::uint32_t page_size);
+std::string format_pageout_result(const PageoutResult& r);
+// swap list: one row per store; page_size (0: unknown) gives SIZE.
+std::string format_swaps(const std::vector<SwapInfo>& swaps, std::uint32_t page_size);
+std::string format_swap(const SwapInfo& s, std::uint32_t page_size);
+// "HH:MM:SS.mmm EVENT name=N pager_pid=P offset=O swap_id=I path=P"
+// (local time, fields present only; a path with blanks, quotes or control
+// characters is quoted as a JSON string).
 std::string format_event(const Event& e, double time);
 // stats --watch: the header line, then one row per sample.  A row shows
-// the change since `prev`, or the totals when there is none.
+// the change since `prev`, or the totals when there is none; the gauges
+// (RESIDENT, SWAPPED) always show their value.
 std::string format_stats_header();
 std::string format_stats_row(const Stats& cur, const Stats* prev, double time);
 
@@ -253,9 +377,25 @@ namespace ctl {
 // Exit statuses beyond kExitOk, kExitFailure and kExitUsage (cli.hpp).
 inline constexpr int kExitNoModule = 3;   // the genl family is not registered
 inline constexpr int kExitPermission = 4; // EPERM, EACCES
-inline constexpr int kExitNotFound = 5;   // ENOENT: no such object
+inline constexpr int kExitNotFound = 5;   // ENOENT: no such object or swap store
 
-enum class Sub { None, Help, Status, Objects, ObjectShow, ObjectDestroy, Stats, Events };
+enum class Sub {
+    None,
+    Help,
+    Status,
+    Objects,
+    ObjectShow,
+    ObjectDestroy,
+    Stats,
+    Events,
+    SwapAdd,
+    SwapRemove,
+    SwapList,
+    SwapShow,
+    PageoutShow,
+    PageoutSet,
+    PageoutRun,
+};
 
 struct Command {
     Sub sub = Sub::None;
@@ -266,6 +406,15 @@ struct Command {
     std::optional<std::chrono::milliseconds> watch;   // stats --watch
     std::optional<std::uint64_t> count;               // stats, events --count
     std::optional<std::chrono::milliseconds> timeout; // events --timeout
+    // swap add
+    std::string path; // canonical_swap_path(swap_path_arg(PATH, cwd))
+    std::uint64_t size = 0;
+    std::int32_t prio = 0;
+    std::uint32_t swap_id = 0;           // swap remove, swap show
+    PageoutSettings pageout;             // pageout set (global)
+    std::optional<std::uint64_t> object; // pageout set --object, run --object
+    std::uint64_t object_limit = 0;      // pageout set --object NAME --limit
+    PageoutRun run;                      // pageout run
 };
 
 // Parses machvmctl's arguments (without argv[0]) into `out`; throws
@@ -285,6 +434,23 @@ const char* help_text(std::string_view topic) noexcept;
 // The exit status for a failed operation: kExitNoModule,
 // kExitPermission, kExitNotFound or kExitFailure.
 int exit_status(std::error_code ec) noexcept;
+// The same for subcommand `sub`: for swap add, ENOENT is a missing
+// directory of the path (kExitFailure), not a missing object.
+int exit_status(std::error_code ec, Sub sub) noexcept;
+
+// swap add's PATH: non-empty, no NUL, shorter than PATH_MAX; a relative
+// one made absolute against `cwd`.  UsageError otherwise.
+std::string swap_path_arg(std::string_view value, std::string_view cwd);
+// An absolute swap add PATH with symbolic links, "." and ".." resolved
+// (realpath(3); for a file still to be created, of its directory), so that
+// one file always has one name; the path as given when that fails.
+std::string canonical_swap_path(const std::string& path);
+// swap add --size: bytes or K/M/G/T, a multiple of `page_size`, 0 (the
+// current size) or at least 16 pages.  UsageError otherwise.
+std::uint64_t swap_size_arg(std::string_view value, std::uint64_t page_size);
+// A signed decimal within [min, max]; UsageError naming `option`.
+std::int64_t int_arg(std::string_view option, std::string_view value, std::int64_t min,
+                     std::int64_t max);
 
 } // namespace ctl
 

@@ -16,7 +16,7 @@ PKGS=(build-essential bc kmod flex bison libelf-dev libssl-dev
       linux-headers-amd64 linux-headers-6.12-amd64 linux-source-6.1
       qemu-system-x86 busybox-static cpio gzip xz-utils zstd
       liburing-dev libnl-3-dev libnl-genl-3-dev pkg-config
-      sparse clang-format python3 perl file git)
+      sparse clang-format python3 perl file git e2fsprogs)
 PKGS+=(memtester)	# run_test: a real program under machvm-run in the VM
 
 missing=()
@@ -55,6 +55,16 @@ for meta in linux-headers-amd64 linux-headers-6.12-amd64; do
 		mv "$kdir.tmp/root/lib/modules/$abi-amd64" "$kdir/modules"
 		rm -rf "$kdir.tmp"
 		mv "$kdir/vmlinuz.part" "$kdir/vmlinuz"
+	fi
+	# The image ships no modules.dep (depmod makes it at install time);
+	# the initramfs builder needs it to load virtio_blk, ext4 and loop.
+	if [ ! -f "$kdir/modules/modules.dep" ]; then
+		echo "deps: depmod for $abi-amd64"
+		dm=$(mktemp -d)
+		mkdir -p "$dm/lib/modules"
+		ln -s "$kdir/modules" "$dm/lib/modules/$abi-amd64"
+		PATH=$PATH:/usr/sbin:/sbin depmod -b "$dm" "$abi-amd64"
+		rm -rf "$dm"
 	fi
 	[ -d "/usr/src/linux-headers-$abi-amd64" ] ||
 		{ echo "deps: headers for $abi missing" >&2; exit 1; }

@@ -7,3 +7,4 @@
 set -e
 cd /tmp
 machvm-bench-faults --runs 8 --breakdown
+machvm-bench-pageout --size 128M --limit 32M --rounds 2

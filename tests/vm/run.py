@@ -13,10 +13,13 @@ to the first.  This script reads both and turns them into results:
   * a kernel Oops / WARNING / BUG / GPF / hung task / panic logged while a
     binary ran fails that binary (the guest marks the log before each one,
     as liburing's runtests.sh does; the console log is a second witness);
-  * insmod or rmmod failing, or the guest never finishing, fails the run.
+  * insmod or rmmod failing, or the guest never finishing, fails the run;
+  * with disks attached (--drive), a guest that does not report
+    "MVM DISKS ok" (disks found, ext4 mounted) fails the run.
 
 Usage: run.py --kernel-dir DIR --initrd FILE --mode check|demo|bench|shell
               --out DIR [--timeout S] [--test-timeout S] [--label L]
+              [--drive SERIAL=IMAGE]...
 """
 
 import argparse
@@ -47,11 +50,12 @@ class Result:
         return f"Result({self.name!r}, {self.status!r}, {self.detail!r})"
 
 
-def parse(results_text, console_text, expected, label=""):
+def parse(results_text, console_text, expected, label="", disks=False):
     """Turn the guest's output into a list of Result.
 
     results_text: what the guest wrote to ttyS1; console_text: ttyS0;
-    expected: names of the test binaries put into the initramfs.
+    expected: names of the test binaries put into the initramfs; disks:
+    the VM had disks, so the guest must report "MVM DISKS ok".
     """
     out = []
     outputs = {}
@@ -59,7 +63,7 @@ def parse(results_text, console_text, expected, label=""):
     cur = None
     seen = {}
     kmsg = {}
-    insmod = rmmod = done = None
+    insmod = rmmod = done = disk_state = None
     for line in lines:
         if line.startswith("MVM "):
             f = line.split(" ", 3)
@@ -79,6 +83,8 @@ def parse(results_text, console_text, expected, label=""):
                 insmod = f[2] if len(f) > 2 else "fail"
             elif tag == "RMMOD":
                 rmmod = " ".join(f[2:]) if len(f) > 2 else "fail"
+            elif tag == "DISKS":
+                disk_state = " ".join(f[2:]) if len(f) > 2 else "fail"
             elif tag == "DONE":
                 done = True
             continue
@@ -106,6 +112,9 @@ def parse(results_text, console_text, expected, label=""):
         if BAD.search(line) and where not in kmsg:
             kmsg.setdefault(where, []).append(line.strip())
 
+    if disks and (disk_state is None or not disk_state.startswith("ok")):
+        out.append(Result("disks", "fail",
+                          f"guest disks: {disk_state or 'never reported'}"))
     if insmod != "ok":
         out.append(Result("insmod", "fail", f"insmod: {insmod}"))
     for name in expected:
@@ -187,6 +196,13 @@ def qemu_cmd(args, console, results):
         cmd += ["-serial", "mon:stdio", "-serial", f"file:{results}"]
     else:
         cmd += ["-serial", f"file:{console}", "-serial", f"file:{results}"]
+    # Disks: virtio-blk, found by the guest through their serial number.
+    # The images are throwaway, so flushes need not reach the host's disk.
+    for d in args.drive:
+        serial, path = d.split("=", 1)
+        cmd += ["-drive", f"file={path},format=raw,if=none,id={serial},"
+                "cache=unsafe,aio=threads",
+                "-device", f"virtio-blk-pci,drive={serial},serial={serial}"]
     cmd += args.qemu_arg
     return cmd
 
@@ -250,6 +266,9 @@ def main():
     ap.add_argument("--counts", help="write 'passed failed skipped' here")
     ap.add_argument("--report", help="write every result here as JSON")
     ap.add_argument("--qemu-arg", action="append", default=[])
+    ap.add_argument("--drive", action="append", default=[],
+                    metavar="SERIAL=IMAGE",
+                    help="attach a raw image as a virtio-blk disk")
     args = ap.parse_args()
     label = args.label or os.path.basename(args.kernel_dir)
 
@@ -262,7 +281,8 @@ def main():
     results = read(os.path.join(args.out, "results.log"))
     expected = [e for e in args.expect.split(",") if e] \
         if args.mode == "check" else []
-    res, outputs = parse(results, console, expected, label)
+    res, outputs = parse(results, console, expected, label,
+                         disks=bool(args.drive))
     if timed_out:
         res.append(Result("vm", "fail", f"timed out after {args.timeout}s"))
     if args.mode in ("demo", "bench"):

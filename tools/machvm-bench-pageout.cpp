@@ -1,0 +1,1300 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// machvm-bench-pageout: how fast machvm's default pager pages an anonymous
+// object out to swap and back in, against Linux's own swap doing the same
+// for a memory-cgroup-limited process, on the same kind of swap area (a
+// swap file on ext4 and a whole disk) in the same boot.  Each case runs in
+// a child process that writes a buffer larger than its memory limit and
+// reads it back; only one side has a swap area at any time.
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/swap.h>
+#include <sys/sysmacros.h>
+#include <sys/utsname.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/magic.h>
+#include <linux/netlink.h>
+
+#include <netlink/attr.h>
+#include <netlink/errno.h>
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/handlers.h>
+#include <netlink/msg.h>
+#include <netlink/netlink.h>
+#include <netlink/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "machvm.h"
+#include <machvm/cli.hpp>
+#include <machvm/fd.hpp>
+
+extern char** environ;
+
+namespace {
+
+constexpr const char* kProg = "machvm-bench-pageout";
+constexpr const char* kCgroupRoot = "/sys/fs/cgroup";
+constexpr const char* kCgroup = "/sys/fs/cgroup/machvm-bench-pageout";
+
+const char kHelp[] =
+    "NAME\n"
+    "       machvm-bench-pageout - pageout and pagein throughput of machvm's default\n"
+    "       pager against Linux swap, to a swap file and to a swap partition\n"
+    "\n"
+    "SYNOPSIS\n"
+    "       machvm-bench-pageout [--size BYTES] [--limit BYTES] [--file-size BYTES]\n"
+    "                            [--rounds N]\n"
+    "                            [--targets file,partition] [--sides linux,machvm]\n"
+    "                            [--dir DIR] [--dev DEVICE] [--timeout SEC]\n"
+    "                            [--json PATH] [--json-name NAME] [--quiet]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "       Every case is one child process that writes --size bytes (every byte of\n"
+    "       every page, a pattern that depends on the page) while it may keep only\n"
+    "       --limit bytes in memory, then reads all of it back in the same order,\n"
+    "       checking every page.  write MiB/s is --size over the time of the writing\n"
+    "       pass, in which everything beyond the limit must be paged out; read MiB/s\n"
+    "       is --size over the time of the reading pass, in which the pages paged\n"
+    "       out must be paged in (and others out again to make room).  The swap\n"
+    "       traffic of each pass is counted too: /proc/vmstat pswpout and pswpin\n"
+    "       for Linux, machvm's swap_writes and pageins counters for machvm.\n"
+    "\n"
+    "       linux   An anonymous MAP_PRIVATE buffer (MADV_NOHUGEPAGE), the child in\n"
+    "               a cgroup v2 group with memory.max = --limit (cgroup2 is mounted at\n"
+    "               /sys/fs/cgroup if it is not).  Swap: a file of --file-size in\n"
+    "               DIR (fallocate, mkswap, swapon) or the whole DEVICE (mkswap,\n"
+    "               swapon), swapoff after the case.\n"
+    "       machvm  An anonymous machvm object (MACHVM_IOC_ANON_CREATE) of --size\n"
+    "               bytes with resident_limit = --limit, mapped MAP_SHARED.  Swap: a\n"
+    "               store added over generic netlink (SWAP_ADD) on a file of\n"
+    "               --file-size in DIR or on DEVICE, removed (SWAP_REMOVE) after the\n"
+    "               case.\n"
+    "\n"
+    "       The targets (file, partition) and sides (linux, machvm) go in that\n"
+    "       order, every round; the caches are dropped before every case.  Ratios\n"
+    "       are machvm over linux on the same target (above 1: machvm is faster).\n"
+    "       zswap is turned off for the run if it is on.  Needs root.\n"
+    "\n"
+    "OUTPUT\n"
+    "       Progress goes to stderr.  stdout gets the table, then a line\n"
+    "       \"@@JSON pageout.json\" (see --json-name), the results as one JSON\n"
+    "       document, and a line \"@@END\" (make bench keeps that block as\n"
+    "       build/bench/<kernel>/pageout.json).  A page read back wrong, a child\n"
+    "       that dies or times out, or a swap area that cannot be set up ends the\n"
+    "       run with exit status 1.\n"
+    "\n"
+    "OPTIONS\n"
+    "       --size BYTES\n"
+    "              Bytes each case writes and reads (K, M, G suffixes; default 256M).\n"
+    "       --limit BYTES\n"
+    "              Memory the case may keep resident (default 64M); less than\n"
+    "              --size.\n"
+    "       --file-size BYTES\n"
+    "              Size of the swap files (default 512M, the size of the VM's swap\n"
+    "              disk; at least --size + 1M).  Linux frees a swap slot when it\n"
+    "              reads the page back if swap is more than half full, and then\n"
+    "              has to write the page again: keep the file and the partition\n"
+    "              the same size to compare them.\n"
+    "       --rounds N\n"
+    "              Repeat every case N times (1-100, default 1); results are the\n"
+    "              total bytes over the total time of each case.\n"
+    "       --targets LIST\n"
+    "              file, partition or both (default file,partition).\n"
+    "       --sides LIST\n"
+    "              linux, machvm or both (default linux,machvm).\n"
+    "       --dir DIR\n"
+    "              Where the swap files go (default $MVM_DISK_DIR).\n"
+    "       --dev DEVICE\n"
+    "              The block device used whole (default $MVM_SWAP_DEV).  Its\n"
+    "              contents are destroyed.\n"
+    "       --timeout SEC\n"
+    "              Kill a case that takes longer (default 600).\n"
+    "       --json PATH\n"
+    "              Also write the JSON document to PATH.\n"
+    "       --json-name NAME\n"
+    "              The name on the \"@@JSON\" line (default pageout.json).\n"
+    "       --quiet, -q\n"
+    "              No progress on stderr.\n"
+    "\n"
+    "EXIT STATUS\n"
+    "       0 done, 1 failed, 2 usage.\n";
+
+enum class Target { File, Partition };
+enum class Side { Linux, Machvm };
+
+const char* target_name(Target t) {
+    return t == Target::File ? "file" : "partition";
+}
+const char* side_name(Side s) {
+    return s == Side::Linux ? "linux" : "machvm";
+}
+
+struct Options {
+    std::uint64_t size = 256ull << 20;
+    std::uint64_t limit = 64ull << 20;
+    std::uint64_t file_size = 512ull << 20;
+    unsigned rounds = 1;
+    std::vector<Target> targets{Target::File, Target::Partition};
+    std::vector<Side> sides{Side::Linux, Side::Machvm};
+    std::string dir;
+    std::string dev;
+    unsigned timeout_s = 600;
+    std::string json_path;
+    std::string json_name = "pageout.json";
+    bool quiet = false;
+};
+
+std::vector<std::string_view> split_commas(std::string_view s) {
+    std::vector<std::string_view> out;
+    for (;;) {
+        std::size_t c = s.find(',');
+        out.push_back(s.substr(0, c));
+        if (c == std::string_view::npos)
+            return out;
+        s.remove_prefix(c + 1);
+    }
+}
+
+std::string env_or(const char* name) {
+    const char* v = std::getenv(name);
+    return v ? v : "";
+}
+
+Options parse(int argc, char** argv, bool& help) {
+    Options o;
+    o.dir = env_or("MVM_DISK_DIR");
+    o.dev = env_or("MVM_SWAP_DEV");
+    machvm::ArgReader args(argc, argv);
+    while (!args.done()) {
+        if (args.flag("--help", "-h")) {
+            help = true;
+            return o;
+        }
+        if (auto v = args.value("--size")) {
+            o.size = machvm::size_arg("--size", *v);
+        } else if (auto v = args.value("--limit")) {
+            o.limit = machvm::size_arg("--limit", *v);
+        } else if (auto v = args.value("--file-size")) {
+            o.file_size = machvm::size_arg("--file-size", *v);
+        } else if (auto v = args.value("--rounds")) {
+            o.rounds = static_cast<unsigned>(machvm::uint_arg("--rounds", *v, 1, 100));
+        } else if (auto v = args.value("--targets")) {
+            o.targets.clear();
+            for (std::string_view t : split_commas(*v)) {
+                Target k;
+                if (t == "file")
+                    k = Target::File;
+                else if (t == "partition")
+                    k = Target::Partition;
+                else
+                    throw machvm::UsageError("--targets: '" + std::string(t) +
+                                             "' is not file or partition");
+                if (std::find(o.targets.begin(), o.targets.end(), k) == o.targets.end())
+                    o.targets.push_back(k);
+            }
+        } else if (auto v = args.value("--sides")) {
+            o.sides.clear();
+            for (std::string_view s : split_commas(*v)) {
+                Side k;
+                if (s == "linux")
+                    k = Side::Linux;
+                else if (s == "machvm")
+                    k = Side::Machvm;
+                else
+                    throw machvm::UsageError("--sides: '" + std::string(s) +
+                                             "' is not linux or machvm");
+                if (std::find(o.sides.begin(), o.sides.end(), k) == o.sides.end())
+                    o.sides.push_back(k);
+            }
+        } else if (auto v = args.value("--dir")) {
+            o.dir = *v;
+        } else if (auto v = args.value("--dev")) {
+            o.dev = *v;
+        } else if (auto v = args.value("--timeout")) {
+            o.timeout_s = static_cast<unsigned>(machvm::uint_arg("--timeout", *v, 1, 86400));
+        } else if (auto v = args.value("--json")) {
+            if (v->empty())
+                throw machvm::UsageError("--json: empty path");
+            o.json_path = *v;
+        } else if (auto v = args.value("--json-name")) {
+            if (v->empty() || v->find_first_of("/ \t") != std::string::npos)
+                throw machvm::UsageError("--json-name: '" + *v + "' is not a plain file name");
+            o.json_name = *v;
+        } else if (args.flag("--quiet", "-q")) {
+            o.quiet = true;
+        } else {
+            args.unknown();
+        }
+    }
+    const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    if (o.size % page || o.limit % page || o.limit == 0)
+        throw machvm::UsageError("--size and --limit must be non-zero multiples of the page size");
+    if (o.limit >= o.size)
+        throw machvm::UsageError("--limit must be less than --size: nothing would be paged out");
+    if (o.file_size % page || o.file_size < o.size + (1 << 20))
+        throw machvm::UsageError("--file-size must be a page multiple, at least --size + 1M");
+    if (o.targets.empty() || o.sides.empty())
+        throw machvm::UsageError("nothing to run");
+    for (Target t : o.targets) {
+        if (t == Target::File && o.dir.empty())
+            throw machvm::UsageError("no directory for swap files: --dir or MVM_DISK_DIR");
+        if (t == Target::Partition && o.dev.empty())
+            throw machvm::UsageError("no swap device: --dev or MVM_SWAP_DEV");
+    }
+    return o;
+}
+
+// ---- small helpers ----
+
+[[noreturn]] void throw_errno(const std::string& what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
+
+std::uint64_t now_ns() noexcept {
+    timespec ts;
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u +
+           static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::uint64_t page_size() noexcept {
+    long p = ::sysconf(_SC_PAGESIZE);
+    return p > 0 ? static_cast<std::uint64_t>(p) : 4096;
+}
+
+std::string trim(std::string s) {
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+        s.pop_back();
+    return s;
+}
+
+std::string read_text(const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    return trim(ss.str());
+}
+
+void write_text(const std::string& path, std::string_view text) {
+    machvm::Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd)
+        throw_errno("open " + path);
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        throw_errno("write '" + std::string(text) + "' to " + path);
+}
+
+void progress(const Options& o, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+void progress(const Options& o, const char* fmt, ...) {
+    if (o.quiet)
+        return;
+    std::fprintf(stderr, "%s: ", kProg);
+    va_list ap;
+    va_start(ap, fmt);
+    std::vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    std::fputc('\n', stderr);
+}
+
+// Runs a program (found in PATH) and waits; throws unless it exits 0.
+void run_program(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    for (const std::string& a : argv)
+        args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    // Its chatter (mkswap prints the UUID) would land in the results.
+    posix_spawn_file_actions_t fa;
+    if (int e = ::posix_spawn_file_actions_init(&fa))
+        throw std::system_error(e, std::generic_category(), "posix_spawn_file_actions_init");
+    ::posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    pid_t pid;
+    int err = ::posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ);
+    ::posix_spawn_file_actions_destroy(&fa);
+    if (err)
+        throw std::system_error(err, std::generic_category(), "spawn " + argv[0]);
+    int st;
+    while (::waitpid(pid, &st, 0) < 0)
+        if (errno != EINTR)
+            throw_errno("waitpid " + argv[0]);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        std::string cmd;
+        for (const std::string& a : argv)
+            cmd += (cmd.empty() ? "" : " ") + a;
+        throw std::runtime_error("'" + cmd + "' failed");
+    }
+}
+
+void drop_caches() {
+    ::sync();
+    write_text("/proc/sys/vm/drop_caches", "3");
+}
+
+// ---- the machvm genl family, spoken directly with libnl ----
+
+struct NlSockDeleter {
+    void operator()(nl_sock* s) const noexcept { nl_socket_free(s); }
+};
+struct NlMsgDeleter {
+    void operator()(nl_msg* m) const noexcept { nlmsg_free(m); }
+};
+struct NlCbDeleter {
+    void operator()(nl_cb* c) const noexcept { nl_cb_put(c); }
+};
+
+// One request and its reply: the top-level attributes of each reply
+// message are handed to a callback.
+class Genl {
+  public:
+    using Attrs = std::vector<nlattr*>; // indexed by MACHVM_A_*
+
+    Genl() {
+        sock_.reset(nl_socket_alloc());
+        if (!sock_)
+            throw std::bad_alloc();
+        if (int e = genl_connect(sock_.get()); e < 0)
+            throw std::runtime_error(std::string("genl connect: ") + nl_geterror(e));
+        // The kernel's reason for a refusal comes as an extended ack.
+        int one = 1;
+        ::setsockopt(nl_socket_get_fd(sock_.get()), SOL_NETLINK, NETLINK_EXT_ACK, &one,
+                     sizeof(one));
+        family_ = genl_ctrl_resolve(sock_.get(), MACHVM_GENL_NAME);
+        if (family_ < 0)
+            throw std::runtime_error("generic netlink family \"" MACHVM_GENL_NAME
+                                     "\" not found (is the machvm module loaded?)");
+    }
+
+    // Sends command `cmd` with the attributes `fill` puts, waits for the
+    // acknowledgement; `on_reply` sees every reply message's attributes.
+    template <class Fill, class OnReply>
+    void request(std::uint8_t cmd, const char* what, Fill&& fill, OnReply&& on_reply) {
+        std::unique_ptr<nl_msg, NlMsgDeleter> msg(nlmsg_alloc());
+        if (!msg || !genlmsg_put(msg.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family_, 0, 0, cmd,
+                                 MACHVM_GENL_VERSION))
+            throw std::bad_alloc();
+        if (fill(msg.get()) < 0)
+            throw std::runtime_error(std::string(what) + ": message too long");
+        struct Ctx {
+            OnReply* on_reply;
+            int error = 0;
+            bool done = false;
+            std::string parse_error;
+            std::string ext_msg;
+        } ctx;
+        ctx.on_reply = &on_reply;
+        std::unique_ptr<nl_cb, NlCbDeleter> cb(nl_cb_alloc(NL_CB_DEFAULT));
+        if (!cb)
+            throw std::bad_alloc();
+        nl_cb_set(
+            cb.get(), NL_CB_VALID, NL_CB_CUSTOM,
+            [](nl_msg* m, void* arg) -> int {
+                auto* c = static_cast<Ctx*>(arg);
+                Attrs tb(MACHVM_A_MAX + 1, nullptr);
+                if (genlmsg_parse(nlmsg_hdr(m), 0, tb.data(), MACHVM_A_MAX, nullptr) < 0) {
+                    c->parse_error = "malformed reply";
+                    return NL_SKIP;
+                }
+                (*c->on_reply)(tb);
+                return NL_OK;
+            },
+            &ctx);
+        nl_cb_set(
+            cb.get(), NL_CB_ACK, NL_CB_CUSTOM,
+            [](nl_msg*, void* arg) -> int {
+                static_cast<Ctx*>(arg)->done = true;
+                return NL_STOP;
+            },
+            &ctx);
+        nl_cb_err(
+            cb.get(), NL_CB_CUSTOM,
+            [](sockaddr_nl*, nlmsgerr* e, void* arg) -> int {
+                auto* c = static_cast<Ctx*>(arg);
+                c->error = e->error < 0 ? -e->error : e->error;
+                c->done = true;
+                c->ext_msg = ext_ack_message(e);
+                return NL_STOP;
+            },
+            &ctx);
+        if (int e = nl_send_auto(sock_.get(), msg.get()); e < 0)
+            throw std::runtime_error(std::string(what) + ": send: " + nl_geterror(e));
+        while (!ctx.done) {
+            int e = nl_recvmsgs(sock_.get(), cb.get());
+            if (e < 0 && !ctx.done)
+                throw std::runtime_error(std::string(what) + ": " + nl_geterror(e));
+        }
+        if (ctx.error)
+            throw std::system_error(ctx.error, std::generic_category(),
+                                    ctx.ext_msg.empty()
+                                        ? std::string(what)
+                                        : std::string(what) + " (" + ctx.ext_msg + ")");
+        if (!ctx.parse_error.empty())
+            throw std::runtime_error(std::string(what) + ": " + ctx.parse_error);
+    }
+
+    // MACHVM_GENL_CMD_SWAP_ADD; returns the store's id.
+    std::uint32_t swap_add(const std::string& path, std::uint64_t bytes) {
+        std::optional<std::uint32_t> id;
+        request(
+            MACHVM_GENL_CMD_SWAP_ADD, ("machvm SWAP_ADD " + path).c_str(),
+            [&](nl_msg* m) {
+                return nla_put_string(m, MACHVM_A_SWAP_PATH, path.c_str()) |
+                       nla_put_u64(m, MACHVM_A_SWAP_SIZE, bytes);
+            },
+            [&](const Attrs& tb) {
+                if (!tb[MACHVM_A_SWAP])
+                    return;
+                std::vector<nlattr*> st(MACHVM_A_MAX + 1, nullptr);
+                if (nla_parse_nested(st.data(), MACHVM_A_MAX, tb[MACHVM_A_SWAP], nullptr) == 0 &&
+                    st[MACHVM_A_SWAP_ID])
+                    id = nla_get_u32(st[MACHVM_A_SWAP_ID]);
+            });
+        if (!id)
+            throw std::runtime_error("machvm SWAP_ADD " + path + ": reply without a store id");
+        return *id;
+    }
+
+    void swap_remove(std::uint32_t id) {
+        request(
+            MACHVM_GENL_CMD_SWAP_REMOVE, "machvm SWAP_REMOVE",
+            [&](nl_msg* m) { return nla_put_u32(m, MACHVM_A_SWAP_ID, id); }, [](const Attrs&) {});
+    }
+
+    // MACHVM_GENL_CMD_GET_OBJECT doit: false once the object is gone.
+    bool object_exists(std::uint64_t name) {
+        try {
+            request(
+                MACHVM_GENL_CMD_GET_OBJECT, "machvm GET_OBJECT",
+                [&](nl_msg* m) { return nla_put_u64(m, MACHVM_A_OBJ_NAME, name); },
+                [](const Attrs&) {});
+        } catch (const std::system_error& e) {
+            if (e.code().value() == ENOENT)
+                return false;
+            throw;
+        }
+        return true;
+    }
+
+    // MACHVM_GENL_CMD_GET_STATS: every counter by MACHVM_A_STAT_* index.
+    std::vector<std::uint64_t> stats() {
+        std::vector<std::uint64_t> out(MACHVM_A_STAT_MAX + 1, 0);
+        request(
+            MACHVM_GENL_CMD_GET_STATS, "machvm GET_STATS", [](nl_msg*) { return 0; },
+            [&](const Attrs& tb) {
+                if (!tb[MACHVM_A_STATS])
+                    return;
+                std::vector<nlattr*> st(MACHVM_A_STAT_MAX + 1, nullptr);
+                if (nla_parse_nested(st.data(), MACHVM_A_STAT_MAX, tb[MACHVM_A_STATS], nullptr))
+                    return;
+                for (int i = 1; i <= MACHVM_A_STAT_MAX; ++i)
+                    if (st[i] && nla_len(st[i]) == 8)
+                        out[i] = nla_get_u64(st[i]);
+            });
+        return out;
+    }
+
+    // MACHVM_GENL_CMD_GET_PAGEOUT: the tunables, by name.
+    std::map<std::string, std::uint64_t> pageout() {
+        std::map<std::string, std::uint64_t> out;
+        request(
+            MACHVM_GENL_CMD_GET_PAGEOUT, "machvm GET_PAGEOUT", [](nl_msg*) { return 0; },
+            [&](const Attrs& tb) {
+                const std::pair<int, const char*> u64s[] = {{MACHVM_A_PO_LIMIT, "limit"},
+                                                            {MACHVM_A_PO_OBJ_LIMIT, "obj_limit"}};
+                const std::pair<int, const char*> u32s[] = {
+                    {MACHVM_A_PO_HIGH, "high"},
+                    {MACHVM_A_PO_LOW, "low"},
+                    {MACHVM_A_PO_BATCH, "batch"},
+                    {MACHVM_A_PO_INTERVAL_MS, "interval_ms"}};
+                for (auto [a, n] : u64s)
+                    if (tb[a])
+                        out[n] = nla_get_u64(tb[a]);
+                for (auto [a, n] : u32s)
+                    if (tb[a])
+                        out[n] = nla_get_u32(tb[a]);
+            });
+        return out;
+    }
+
+  private:
+    // The NLMSGERR_ATTR_MSG of an error message, "" if it has none.
+    static std::string ext_ack_message(nlmsgerr* e) {
+        const auto* base = reinterpret_cast<const char*>(e);
+        const auto* nlh = reinterpret_cast<const nlmsghdr*>(base - NLMSG_HDRLEN);
+        if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
+            return "";
+        std::size_t off = sizeof(*e);
+        if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
+            off += e->msg.nlmsg_len - NLMSG_HDRLEN;
+        const std::size_t len = nlh->nlmsg_len - NLMSG_HDRLEN;
+        if (off >= len)
+            return "";
+        std::vector<nlattr*> tb(NLMSGERR_ATTR_MAX + 1, nullptr);
+        if (nla_parse(tb.data(), NLMSGERR_ATTR_MAX,
+                      reinterpret_cast<nlattr*>(const_cast<char*>(base + off)),
+                      static_cast<int>(len - off), nullptr) < 0 ||
+            !tb[NLMSGERR_ATTR_MSG])
+            return "";
+        return std::string(static_cast<const char*>(nla_data(tb[NLMSGERR_ATTR_MSG])),
+                           strnlen(static_cast<const char*>(nla_data(tb[NLMSGERR_ATTR_MSG])),
+                                   static_cast<std::size_t>(nla_len(tb[NLMSGERR_ATTR_MSG]))));
+    }
+
+    std::unique_ptr<nl_sock, NlSockDeleter> sock_;
+    int family_ = -1;
+};
+
+// ---- swap areas (RAII: each goes away with its owner) ----
+
+// A file of `bytes`, fully allocated, removed on destruction.
+class SwapFile {
+  public:
+    SwapFile(std::string path, std::uint64_t bytes) : path_(std::move(path)) {
+        ::unlink(path_.c_str());
+        machvm::Fd fd(::open(path_.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+        if (!fd)
+            throw_errno("create " + path_);
+        if (::fallocate(fd.get(), 0, 0, static_cast<off_t>(bytes)) < 0)
+            throw_errno("fallocate " + path_);
+        if (::fsync(fd.get()) < 0)
+            throw_errno("fsync " + path_);
+    }
+    SwapFile(const SwapFile&) = delete;
+    SwapFile& operator=(const SwapFile&) = delete;
+    ~SwapFile() { ::unlink(path_.c_str()); }
+    const std::string& path() const noexcept { return path_; }
+
+  private:
+    std::string path_;
+};
+
+// Linux swap on `path` (mkswap, swapon) until destruction (swapoff).
+class LinuxSwap {
+  public:
+    explicit LinuxSwap(std::string path) : path_(std::move(path)) {
+        run_program({"mkswap", path_});
+        if (::swapon(path_.c_str(), 0) < 0)
+            throw_errno("swapon " + path_);
+    }
+    LinuxSwap(const LinuxSwap&) = delete;
+    LinuxSwap& operator=(const LinuxSwap&) = delete;
+    ~LinuxSwap() {
+        if (::swapoff(path_.c_str()) < 0)
+            std::fprintf(stderr, "%s: swapoff %s: %s\n", kProg, path_.c_str(),
+                         std::strerror(errno));
+    }
+
+  private:
+    std::string path_;
+};
+
+// A machvm swap store until remove() (SWAP_REMOVE) or destruction.
+class MachvmSwap {
+  public:
+    MachvmSwap(Genl& genl, const std::string& path, std::uint64_t bytes)
+        : genl_(genl), id_(genl.swap_add(path, bytes)) {}
+    MachvmSwap(const MachvmSwap&) = delete;
+    MachvmSwap& operator=(const MachvmSwap&) = delete;
+    ~MachvmSwap() {
+        if (removed_)
+            return;
+        try {
+            genl_.swap_remove(id_);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "%s: %s\n", kProg, e.what());
+        }
+    }
+
+    // Removes the store once the benchmark's object is gone.  The object
+    // dies with the child, but its swap slots may be freed a little later;
+    // SWAP_REMOVE says EBUSY until then.  Slots still held after 10 s are a
+    // leak: that fails the run.  Returns the milliseconds waited.
+    std::uint64_t remove() {
+        const std::uint64_t t0 = now_ns();
+        for (;;) {
+            try {
+                genl_.swap_remove(id_);
+                removed_ = true;
+                return (now_ns() - t0) / 1000000;
+            } catch (const std::system_error& e) {
+                if (e.code().value() != EBUSY || now_ns() - t0 > 10000000000ull) {
+                    const std::uint64_t held = genl_.stats()[MACHVM_A_STAT_SWAPPED];
+                    throw std::runtime_error(std::string(e.what()) + "; " + std::to_string(held) +
+                                             " swap slots still in use after the object died");
+                }
+            }
+            ::usleep(50000);
+        }
+    }
+
+  private:
+    Genl& genl_;
+    std::uint32_t id_;
+    bool removed_ = false;
+};
+
+// The benchmark's memory cgroup (cgroup2 mounted and the memory controller
+// enabled first if needed), removed on destruction.
+class Cgroup {
+  public:
+    explicit Cgroup(std::uint64_t limit) {
+        struct statfs sf;
+        if (::statfs(kCgroupRoot, &sf) < 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
+            if (::mount("cgroup2", kCgroupRoot, "cgroup2", 0, nullptr) < 0)
+                throw_errno(std::string("mount cgroup2 on ") + kCgroupRoot);
+        }
+        const std::string ctl = read_text(std::string(kCgroupRoot) + "/cgroup.subtree_control");
+        if (ctl.find("memory") == std::string::npos)
+            write_text(std::string(kCgroupRoot) + "/cgroup.subtree_control", "+memory");
+        ::rmdir(kCgroup);
+        if (::mkdir(kCgroup, 0755) < 0)
+            throw_errno(std::string("mkdir ") + kCgroup);
+        write_text(std::string(kCgroup) + "/memory.max", std::to_string(limit));
+        write_text(std::string(kCgroup) + "/memory.swap.max", "max");
+    }
+    Cgroup(const Cgroup&) = delete;
+    Cgroup& operator=(const Cgroup&) = delete;
+    ~Cgroup() { ::rmdir(kCgroup); }
+
+    void add(pid_t pid) { write_text(std::string(kCgroup) + "/cgroup.procs", std::to_string(pid)); }
+
+    std::uint64_t peak() const {
+        const std::string p = read_text(std::string(kCgroup) + "/memory.peak");
+        return p.empty() ? 0 : std::strtoull(p.c_str(), nullptr, 10);
+    }
+};
+
+// zswap off for the run (restored after), so Linux swap really writes.
+class ZswapOff {
+  public:
+    ZswapOff() {
+        was_ = read_text(kPath);
+        if (was_ == "Y")
+            write_text(kPath, "N");
+    }
+    ZswapOff(const ZswapOff&) = delete;
+    ZswapOff& operator=(const ZswapOff&) = delete;
+    ~ZswapOff() {
+        if (was_ == "Y") {
+            try {
+                write_text(kPath, "Y");
+            } catch (const std::exception&) {
+            }
+        }
+    }
+    const std::string& was() const noexcept { return was_; }
+
+  private:
+    static constexpr const char* kPath = "/sys/module/zswap/parameters/enabled";
+    std::string was_;
+};
+
+// ---- the workload, in a child ----
+
+struct Counters {
+    std::uint64_t out = 0; // pages written to swap
+    std::uint64_t in = 0;  // pages read from swap
+    // The disk holding the swap area (/sys/dev/block/M:m/stat): requests
+    // and 512-byte sectors completed.
+    std::uint64_t wr_ios = 0, wr_sectors = 0, rd_ios = 0, rd_sectors = 0;
+    std::uint64_t waits = 0; // machvm: faults that waited for room
+
+    Counters operator-(const Counters& b) const {
+        return {out - b.out,       in - b.in,
+                wr_ios - b.wr_ios, wr_sectors - b.wr_sectors,
+                rd_ios - b.rd_ios, rd_sectors - b.rd_sectors,
+                waits - b.waits};
+    }
+    Counters& operator+=(const Counters& b) {
+        out += b.out;
+        in += b.in;
+        wr_ios += b.wr_ios;
+        wr_sectors += b.wr_sectors;
+        rd_ios += b.rd_ios;
+        rd_sectors += b.rd_sectors;
+        waits += b.waits;
+        return *this;
+    }
+};
+
+// /sys/dev/block/M:m/stat of the disk that holds `path` (a block device
+// itself, or a file system's directory).
+std::string disk_stat_path(const std::string& path) {
+    struct stat st;
+    if (::stat(path.c_str(), &st) < 0)
+        throw_errno("stat " + path);
+    const dev_t d = S_ISBLK(st.st_mode) ? st.st_rdev : st.st_dev;
+    return "/sys/dev/block/" + std::to_string(major(d)) + ":" + std::to_string(minor(d)) + "/stat";
+}
+
+void add_disk_stat(const std::string& stat_path, Counters& c) {
+    std::ifstream f(stat_path);
+    std::uint64_t v[7] = {};
+    for (auto& x : v)
+        f >> x;
+    c.rd_ios = v[0];
+    c.rd_sectors = v[2];
+    c.wr_ios = v[4];
+    c.wr_sectors = v[6];
+}
+
+Counters linux_counters() {
+    Counters c;
+    std::ifstream f("/proc/vmstat");
+    std::string key;
+    std::uint64_t v;
+    while (f >> key >> v) {
+        if (key == "pswpout")
+            c.out = v;
+        else if (key == "pswpin")
+            c.in = v;
+    }
+    return c;
+}
+
+Counters machvm_counters(Genl& genl) {
+    const std::vector<std::uint64_t> s = genl.stats();
+    Counters c;
+    c.out = s[MACHVM_A_STAT_SWAP_WRITES];
+    c.in = s[MACHVM_A_STAT_PAGEINS];
+    c.waits = s[MACHVM_A_STAT_LIMIT_WAITS];
+    return c;
+}
+
+// What a child sends back over its pipe.
+struct ChildReport {
+    int error = 0;      // errno of a failed step, 0 if none
+    char what[96] = {}; // the step that failed
+    std::uint64_t bad_pages = 0;
+    std::uint64_t object = 0; // machvm: the object's name
+    std::uint64_t write_ns = 0;
+    std::uint64_t read_ns = 0;
+    Counters c0, c1, c2; // before writing, after writing, after reading
+};
+
+std::uint64_t page_seed(std::uint64_t page) noexcept {
+    return (page + 1) * 0x9e3779b97f4a7c15ull;
+}
+
+// Writes every word of every page, then reads every word back, summing each
+// page: the two timed passes.  Pages whose sum is wrong go to r.bad_pages.
+template <class Count>
+void workload(std::byte* buf, std::uint64_t size, std::uint64_t page, Count count, ChildReport& r) {
+    const std::uint64_t pages = size / page;
+    const std::uint64_t words = page / 8;
+    r.c0 = count();
+    std::uint64_t t0 = now_ns();
+    for (std::uint64_t p = 0; p < pages; ++p) {
+        auto* w = reinterpret_cast<volatile std::uint64_t*>(buf + p * page);
+        const std::uint64_t s = page_seed(p);
+        for (std::uint64_t i = 0; i < words; ++i)
+            w[i] = s + i;
+    }
+    r.write_ns = now_ns() - t0;
+    r.c1 = count();
+    // sum of (s + i) for i in [0, words): words * s + words * (words - 1) / 2
+    const std::uint64_t tri = words * (words - 1) / 2;
+    t0 = now_ns();
+    for (std::uint64_t p = 0; p < pages; ++p) {
+        const auto* w = reinterpret_cast<const volatile std::uint64_t*>(buf + p * page);
+        std::uint64_t sum = 0;
+        for (std::uint64_t i = 0; i < words; ++i)
+            sum += w[i];
+        if (sum != words * page_seed(p) + tri)
+            ++r.bad_pages;
+    }
+    r.read_ns = now_ns() - t0;
+    r.c2 = count();
+}
+
+void child_fail(ChildReport& r, const char* what) {
+    r.error = errno ? errno : EIO;
+    std::snprintf(r.what, sizeof(r.what), "%s", what);
+}
+
+// The child's body for one side; fills r.
+void child_main(Side side, const Options& o, const std::string& disk, ChildReport& r) {
+    const std::uint64_t page = page_size();
+    if (side == Side::Linux) {
+        void* p =
+            ::mmap(nullptr, o.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return child_fail(r, "mmap anonymous buffer");
+        ::madvise(p, o.size, MADV_NOHUGEPAGE);
+        workload(
+            static_cast<std::byte*>(p), o.size, page,
+            [&] {
+                Counters c = linux_counters();
+                add_disk_stat(disk, c);
+                return c;
+            },
+            r);
+        ::munmap(p, o.size);
+        return;
+    }
+    std::optional<Genl> genl;
+    try {
+        genl.emplace();
+    } catch (const std::exception&) {
+        errno = ENOENT;
+        return child_fail(r, "machvm genl family");
+    }
+    machvm::Fd dev(::open(MACHVM_DEVICE, O_RDWR | O_CLOEXEC));
+    if (!dev)
+        return child_fail(r, "open " MACHVM_DEVICE);
+    machvm_anon_create ac{};
+    ac.size = o.size;
+    ac.resident_limit = o.limit / page;
+    if (::ioctl(dev.get(), MACHVM_IOC_ANON_CREATE, &ac) < 0)
+        return child_fail(r, "MACHVM_IOC_ANON_CREATE");
+    r.object = ac.name;
+    machvm::Fd obj(ac.fd);
+    void* p = ::mmap(nullptr, o.size, PROT_READ | PROT_WRITE, MAP_SHARED, obj.get(), 0);
+    if (p == MAP_FAILED)
+        return child_fail(r, "mmap machvm object");
+    try {
+        workload(
+            static_cast<std::byte*>(p), o.size, page,
+            [&] {
+                Counters c = machvm_counters(*genl);
+                add_disk_stat(disk, c);
+                return c;
+            },
+            r);
+    } catch (const std::exception&) {
+        errno = EPROTO;
+        child_fail(r, "machvm GET_STATS");
+    }
+    ::munmap(p, o.size);
+}
+
+struct CaseResult {
+    Target target;
+    Side side;
+    unsigned runs = 0;
+    std::uint64_t bytes = 0; // per pass, summed over rounds
+    std::uint64_t write_ns = 0;
+    std::uint64_t read_ns = 0;
+    Counters write; // swap traffic of the writing passes
+    Counters read;  // and of the reading passes
+    std::uint64_t cgroup_peak = 0;
+    std::uint64_t remove_wait_ms = 0; // machvm: SWAP_REMOVE waited for slots
+    std::uint64_t gone_wait_ms = 0;   // machvm: the object outlived its process
+
+    double write_mib_s() const { return mib_s(write_ns); }
+    double read_mib_s() const { return mib_s(read_ns); }
+    double mib_s(std::uint64_t ns) const {
+        return ns ? static_cast<double>(bytes) / (1 << 20) / (static_cast<double>(ns) / 1e9) : 0;
+    }
+};
+
+// Forks the child (in `cg` if given), waits for it, adds its numbers to `res`.
+// Returns the machvm object's name (0 for Linux).
+std::uint64_t run_child(Side side, const Options& o, Cgroup* cg, const std::string& disk,
+                        CaseResult& res) {
+    int ready[2], report[2];
+    if (::pipe2(ready, O_CLOEXEC) < 0 || ::pipe2(report, O_CLOEXEC) < 0)
+        throw_errno("pipe");
+    machvm::Fd ready_r(ready[0]), ready_w(ready[1]), report_r(report[0]), report_w(report[1]);
+    std::fflush(nullptr);
+    const pid_t pid = ::fork();
+    if (pid < 0)
+        throw_errno("fork");
+    if (pid == 0) {
+        ready_w.reset();
+        report_r.reset();
+        char go;
+        if (::read(ready_r.get(), &go, 1) != 1) // in its cgroup now
+            ::_exit(machvm::kExitFailure);
+        ::alarm(o.timeout_s);
+        ChildReport r;
+        child_main(side, o, disk, r);
+        const ssize_t n = ::write(report_w.get(), &r, sizeof(r));
+        ::_exit(n == static_cast<ssize_t>(sizeof(r)) ? 0 : machvm::kExitFailure);
+    }
+    ready_r.reset();
+    report_w.reset();
+    auto reap = [&] {
+        int st;
+        while (::waitpid(pid, &st, 0) < 0)
+            if (errno != EINTR)
+                throw_errno("waitpid");
+        return st;
+    };
+    try {
+        if (cg)
+            cg->add(pid);
+    } catch (...) {
+        ::kill(pid, SIGKILL);
+        reap();
+        throw;
+    }
+    if (::write(ready_w.get(), "g", 1) != 1)
+        throw_errno("start child");
+    ready_w.reset();
+    ChildReport r;
+    std::size_t got = 0;
+    while (got < sizeof(r)) {
+        const ssize_t n =
+            ::read(report_r.get(), reinterpret_cast<char*>(&r) + got, sizeof(r) - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += static_cast<std::size_t>(n);
+    }
+    const int st = reap();
+    const std::string name = std::string(side_name(side)) + "/" + target_name(res.target);
+    if (WIFSIGNALED(st))
+        throw std::runtime_error(name + ": the child died of signal " +
+                                 std::to_string(WTERMSIG(st)) +
+                                 (WTERMSIG(st) == SIGALRM ? " (--timeout)" : ""));
+    if (got != sizeof(r) || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        throw std::runtime_error(name + ": the child failed without a report");
+    if (r.error)
+        throw std::system_error(r.error, std::generic_category(), name + ": " + r.what);
+    if (r.bad_pages)
+        throw std::runtime_error(name + ": " + std::to_string(r.bad_pages) +
+                                 " pages read back wrong");
+    // The limit must have bitten: at least half of what did not fit was
+    // written to swap while writing, or the numbers measure nothing.
+    const std::uint64_t must = (o.size - o.limit) / page_size() / 2;
+    if (r.c1.out - r.c0.out < must)
+        throw std::runtime_error(name + ": only " + std::to_string(r.c1.out - r.c0.out) +
+                                 " pages went to swap while writing (expected at least " +
+                                 std::to_string(must) + "): the memory limit did not hold");
+    res.runs++;
+    res.bytes += o.size;
+    res.write_ns += r.write_ns;
+    res.read_ns += r.read_ns;
+    res.write += r.c1 - r.c0;
+    res.read += r.c2 - r.c1;
+    if (cg)
+        res.cgroup_peak = std::max(res.cgroup_peak, cg->peak());
+    return r.object;
+}
+
+// The object dies with the child's last mapping and descriptor, but may be
+// freed a little after the child is reaped.  A SWAP_REMOVE before that would
+// read its pages back in (over its limit), so wait until it is gone: at most
+// 10 s, or the run fails.  Returns the milliseconds waited.
+std::uint64_t wait_object_gone(Genl& genl, std::uint64_t name) {
+    const std::uint64_t t0 = now_ns();
+    while (genl.object_exists(name)) {
+        if (now_ns() - t0 > 10000000000ull)
+            throw std::runtime_error("machvm object " + std::to_string(name) +
+                                     " still exists 10 s after its process exited");
+        ::usleep(20000);
+    }
+    return (now_ns() - t0) / 1000000;
+}
+
+// One case: set up the side's swap area on the target, run, tear down.
+void run_case(Target t, Side side, const Options& o, std::optional<Genl>& genl, CaseResult& res) {
+    const std::uint64_t file_bytes = o.file_size;
+    const std::string disk = disk_stat_path(t == Target::File ? o.dir : o.dev);
+    drop_caches();
+    if (side == Side::Linux) {
+        Cgroup cg(o.limit);
+        if (t == Target::File) {
+            SwapFile f(o.dir + "/linux.swap", file_bytes);
+            LinuxSwap s(f.path());
+            run_child(side, o, &cg, disk, res);
+        } else {
+            LinuxSwap s(o.dev);
+            run_child(side, o, &cg, disk, res);
+        }
+        return;
+    }
+    if (!genl)
+        genl.emplace();
+    if (t == Target::File) {
+        const std::string path = o.dir + "/machvm.swap";
+        ::unlink(path.c_str());
+        struct Unlink {
+            std::string p;
+            ~Unlink() { ::unlink(p.c_str()); }
+        } unlink_after{path};
+        MachvmSwap s(*genl, path, file_bytes);
+        const std::uint64_t name = run_child(side, o, nullptr, disk, res);
+        res.gone_wait_ms += wait_object_gone(*genl, name);
+        res.remove_wait_ms += s.remove();
+    } else {
+        MachvmSwap s(*genl, o.dev, 0);
+        const std::uint64_t name = run_child(side, o, nullptr, disk, res);
+        res.gone_wait_ms += wait_object_gone(*genl, name);
+        res.remove_wait_ms += s.remove();
+    }
+}
+
+// ---- output ----
+
+struct Machine {
+    std::string kernel;
+    long nproc = 0;
+    std::string cpu;
+    std::uint64_t page = 0;
+    std::string fs; // of --dir
+    std::string page_cluster;
+    std::string zswap;
+};
+
+Machine describe_machine(const Options& o, const std::string& zswap) {
+    Machine m;
+    utsname u;
+    if (::uname(&u) == 0)
+        m.kernel = u.release;
+    m.nproc = ::sysconf(_SC_NPROCESSORS_ONLN);
+    std::ifstream ci("/proc/cpuinfo");
+    for (std::string line; std::getline(ci, line);)
+        if (line.rfind("model name", 0) == 0) {
+            m.cpu = trim(line.substr(line.find(':') + 2));
+            break;
+        }
+    m.page = page_size();
+    struct statfs sf;
+    if (!o.dir.empty() && ::statfs(o.dir.c_str(), &sf) == 0)
+        m.fs = sf.f_type == EXT4_SUPER_MAGIC ? "ext4"
+               : sf.f_type == TMPFS_MAGIC    ? "tmpfs"
+                                             : "other";
+    m.page_cluster = read_text("/proc/sys/vm/page-cluster");
+    m.zswap = zswap.empty() ? "absent" : zswap;
+    return m;
+}
+
+std::string json_string(std::string_view s) {
+    std::string out = "\"";
+    for (char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out += '\\';
+            out += ch;
+        } else if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+            out += buf;
+        } else {
+            out += ch;
+        }
+    }
+    return out + "\"";
+}
+
+std::string num(double v, const char* fmt = "%.2f") {
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), fmt, v);
+    return buf;
+}
+
+const CaseResult* find(const std::vector<CaseResult>& rs, Target t, Side s) {
+    for (const CaseResult& r : rs)
+        if (r.target == t && r.side == s)
+            return &r;
+    return nullptr;
+}
+
+// machvm over linux on the same target, for a machvm row.
+std::optional<double> ratio(const std::vector<CaseResult>& rs, const CaseResult& r, bool write) {
+    const CaseResult* lin = find(rs, r.target, Side::Linux);
+    if (r.side != Side::Machvm || !lin)
+        return std::nullopt;
+    const double a = write ? r.write_mib_s() : r.read_mib_s();
+    const double b = write ? lin->write_mib_s() : lin->read_mib_s();
+    if (b <= 0)
+        return std::nullopt;
+    return a / b;
+}
+
+std::string disk_json(const Counters& c) {
+    return "{\"write_ios\": " + std::to_string(c.wr_ios) +
+           ", \"write_kib\": " + std::to_string(c.wr_sectors / 2) +
+           ", \"read_ios\": " + std::to_string(c.rd_ios) +
+           ", \"read_kib\": " + std::to_string(c.rd_sectors / 2) + "}";
+}
+
+std::string json_document(const Machine& m, const Options& o,
+                          const std::map<std::string, std::uint64_t>& po,
+                          const std::vector<CaseResult>& rs) {
+    std::string j = "{\n \"benchmark\": \"pageout\",\n";
+    j += " \"machine\": {\"kernel\": " + json_string(m.kernel) +
+         ", \"nproc\": " + std::to_string(m.nproc) + ", \"cpu\": " + json_string(m.cpu) +
+         ", \"page_size\": " + std::to_string(m.page) + "},\n";
+    j += " \"config\": {\"size_bytes\": " + std::to_string(o.size) +
+         ", \"limit_bytes\": " + std::to_string(o.limit) +
+         ", \"swap_file_bytes\": " + std::to_string(o.file_size) +
+         ", \"rounds\": " + std::to_string(o.rounds) + ", \"swap_dir\": " + json_string(o.dir) +
+         ", \"swap_dir_fs\": " + json_string(m.fs) + ", \"swap_dev\": " + json_string(o.dev) +
+         ", \"vm_page_cluster\": " + json_string(m.page_cluster) +
+         ", \"zswap_before\": " + json_string(m.zswap) + ", \"machvm_pageout\": {";
+    bool first = true;
+    for (const auto& [k, v] : po) {
+        j += (first ? "" : ", ") + json_string(k) + ": " + std::to_string(v);
+        first = false;
+    }
+    j += "}},\n \"results\": [";
+    for (std::size_t i = 0; i < rs.size(); ++i) {
+        const CaseResult& r = rs[i];
+        auto jr = [](const std::optional<double>& v) { return v ? num(*v, "%.4f") : "null"; };
+        j += i ? ",\n  " : "\n  ";
+        j += "{\"target\": " + json_string(target_name(r.target)) +
+             ", \"side\": " + json_string(side_name(r.side)) +
+             ", \"runs\": " + std::to_string(r.runs) + ", \"bytes\": " + std::to_string(r.bytes) +
+             ", \"write_s\": " + num(static_cast<double>(r.write_ns) / 1e9, "%.6f") +
+             ", \"read_s\": " + num(static_cast<double>(r.read_ns) / 1e9, "%.6f") +
+             ", \"write_mib_s\": " + num(r.write_mib_s()) +
+             ", \"read_mib_s\": " + num(r.read_mib_s()) +
+             ", \"write_pass_pages_out\": " + std::to_string(r.write.out) +
+             ", \"write_pass_pages_in\": " + std::to_string(r.write.in) +
+             ", \"read_pass_pages_out\": " + std::to_string(r.read.out) +
+             ", \"read_pass_pages_in\": " + std::to_string(r.read.in) +
+             ", \"write_pass_disk\": " + disk_json(r.write) +
+             ", \"read_pass_disk\": " + disk_json(r.read) +
+             ", \"write_pass_limit_waits\": " + std::to_string(r.write.waits) +
+             ", \"read_pass_limit_waits\": " + std::to_string(r.read.waits) +
+             ", \"cgroup_peak_bytes\": " + std::to_string(r.cgroup_peak) +
+             ", \"swap_remove_wait_ms\": " + std::to_string(r.remove_wait_ms) +
+             ", \"object_gone_wait_ms\": " + std::to_string(r.gone_wait_ms) +
+             ", \"write_vs_linux\": " + jr(ratio(rs, r, true)) +
+             ", \"read_vs_linux\": " + jr(ratio(rs, r, false)) + "}";
+    }
+    j += "\n ]\n}\n";
+    return j;
+}
+
+void print_table(const Machine& m, const Options& o, const std::vector<CaseResult>& rs) {
+    std::printf("pageout/pagein: %s, %ld CPUs, %s; swap files on %s (%s), partition %s\n",
+                m.kernel.c_str(), m.nproc, m.cpu.empty() ? "?" : m.cpu.c_str(), o.dir.c_str(),
+                m.fs.c_str(), o.dev.c_str());
+    std::printf("%llu MiB written then read back with %llu MiB resident, %u round%s; "
+                "MiB/s = buffer / pass time\n",
+                static_cast<unsigned long long>(o.size >> 20),
+                static_cast<unsigned long long>(o.limit >> 20), o.rounds, o.rounds == 1 ? "" : "s");
+    const double mib_per_page = static_cast<double>(m.page) / (1 << 20);
+    std::printf("%-10s %-7s %11s %10s %10s %11s %10s %10s %9s %9s\n", "target", "side",
+                "write MiB/s", "out MiB", "in MiB", "read MiB/s", "in MiB", "out MiB", "write:lx",
+                "read:lx");
+    for (const CaseResult& r : rs) {
+        auto cell = [](const std::optional<double>& v) { return v ? num(*v, "%.2fx") : "-"; };
+        std::printf("%-10s %-7s %11.1f %10.1f %10.1f %11.1f %10.1f %10.1f %9s %9s\n",
+                    target_name(r.target), side_name(r.side), r.write_mib_s(),
+                    static_cast<double>(r.write.out) * mib_per_page,
+                    static_cast<double>(r.write.in) * mib_per_page, r.read_mib_s(),
+                    static_cast<double>(r.read.in) * mib_per_page,
+                    static_cast<double>(r.read.out) * mib_per_page,
+                    cell(ratio(rs, r, true)).c_str(), cell(ratio(rs, r, false)).c_str());
+    }
+    std::printf("(out/in MiB: swap traffic of the writing pass, then of the reading pass)\n");
+    std::printf("\nrequests completed by the disk holding the swap area, and their average size\n");
+    std::printf("%-10s %-7s %-5s %9s %10s %9s %10s %12s\n", "target", "side", "pass", "writes",
+                "KiB/write", "reads", "KiB/read", "limit waits");
+    for (const CaseResult& r : rs)
+        for (const auto& [pass, c] : {std::pair{"write", &r.write}, {"read", &r.read}}) {
+            auto avg = [](std::uint64_t sectors, std::uint64_t ios) {
+                return ios ? static_cast<double>(sectors) / 2 / static_cast<double>(ios) : 0.0;
+            };
+            std::printf("%-10s %-7s %-5s %9llu %10.1f %9llu %10.1f %12s\n", target_name(r.target),
+                        side_name(r.side), pass, static_cast<unsigned long long>(c->wr_ios),
+                        avg(c->wr_sectors, c->wr_ios), static_cast<unsigned long long>(c->rd_ios),
+                        avg(c->rd_sectors, c->rd_ios),
+                        r.side == Side::Machvm ? std::to_string(c->waits).c_str() : "-");
+        }
+}
+
+int run(const Options& o) {
+    ZswapOff zswap;
+    const Machine machine = describe_machine(o, zswap.was());
+    std::optional<Genl> genl;
+    std::map<std::string, std::uint64_t> po;
+    if (std::find(o.sides.begin(), o.sides.end(), Side::Machvm) != o.sides.end()) {
+        genl.emplace();
+        po = genl->pageout();
+    }
+    std::vector<CaseResult> rs;
+    for (Target t : o.targets)
+        for (Side s : o.sides)
+            rs.push_back(CaseResult{t, s, 0, 0, 0, 0, {}, {}, 0, 0, 0});
+    for (unsigned round = 0; round < o.rounds; ++round)
+        for (CaseResult& total : rs) {
+            const std::uint64_t t0 = now_ns();
+            CaseResult r{total.target, total.side, 0, 0, 0, 0, {}, {}, 0, 0, 0};
+            run_case(r.target, r.side, o, genl, r);
+            total.runs += r.runs;
+            total.bytes += r.bytes;
+            total.write_ns += r.write_ns;
+            total.read_ns += r.read_ns;
+            total.write += r.write;
+            total.read += r.read;
+            total.cgroup_peak = std::max(total.cgroup_peak, r.cgroup_peak);
+            total.remove_wait_ms += r.remove_wait_ms;
+            total.gone_wait_ms += r.gone_wait_ms;
+            if (r.gone_wait_ms > 100)
+                progress(o, "note: the object outlived its process by %llu ms",
+                         static_cast<unsigned long long>(r.gone_wait_ms));
+            if (r.remove_wait_ms > 100)
+                progress(o, "note: SWAP_REMOVE waited %llu ms for the object's swap slots",
+                         static_cast<unsigned long long>(r.remove_wait_ms));
+            progress(o,
+                     "round %u of %u: %s on a swap %s: write %.1f MiB/s, read %.1f MiB/s "
+                     "(%.1f s)",
+                     round + 1, o.rounds, side_name(r.side), target_name(r.target), r.write_mib_s(),
+                     r.read_mib_s(), static_cast<double>(now_ns() - t0) / 1e9);
+        }
+    std::fflush(stderr);
+    print_table(machine, o, rs);
+    const std::string doc = json_document(machine, o, po, rs);
+    std::printf("@@JSON %s\n%s@@END\n", o.json_name.c_str(), doc.c_str());
+    if (std::fflush(stdout) != 0)
+        throw_errno("write stdout");
+    if (!o.json_path.empty()) {
+        std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(o.json_path.c_str(), "we"),
+                                                          &std::fclose);
+        if (!f)
+            throw_errno("open " + o.json_path);
+        if (std::fwrite(doc.data(), 1, doc.size(), f.get()) != doc.size() ||
+            std::fflush(f.get()) != 0)
+            throw_errno("write " + o.json_path);
+        if (std::fclose(f.release()) != 0)
+            throw_errno("close " + o.json_path);
+    }
+    return machvm::kExitOk;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        bool help = false;
+        const Options o = parse(argc, argv, help);
+        if (help) {
+            std::fputs(kHelp, stdout);
+            return machvm::kExitOk;
+        }
+        return run(o);
+    } catch (...) {
+        return machvm::report_exception(kProg);
+    }
+}

@@ -65,8 +65,8 @@ machvm_cmd destroy(std::uint64_t object) noexcept {
     return make(MACHVM_CMD_DESTROY, object);
 }
 
-machvm_cmd return_copy(std::uint64_t object, std::uint64_t offset, void* dst,
-                       std::uint64_t length, std::uint64_t seq) noexcept {
+machvm_cmd return_copy(std::uint64_t object, std::uint64_t offset, void* dst, std::uint64_t length,
+                       std::uint64_t seq) noexcept {
     machvm_cmd c = make(MACHVM_CMD_RETURN_COPY, object);
     c.offset = offset;
     c.length = length;

@@ -41,8 +41,8 @@ machvm_cmd data_error(std::uint64_t object, std::uint64_t offset, std::uint64_t 
 machvm_cmd change_attributes(std::uint64_t object, const machvm_attr& attr) noexcept;
 machvm_cmd destroy(std::uint64_t object) noexcept;
 // Copy pages under the DATA_RETURN with this seq to dst (length bytes).
-machvm_cmd return_copy(std::uint64_t object, std::uint64_t offset, void* dst,
-                       std::uint64_t length, std::uint64_t seq) noexcept;
+machvm_cmd return_copy(std::uint64_t object, std::uint64_t offset, void* dst, std::uint64_t length,
+                       std::uint64_t seq) noexcept;
 // End the DATA_RETURN with this seq: error 0 takes the pages, a positive
 // errno refuses them.
 machvm_cmd return_done(std::uint64_t object, std::uint64_t offset, std::uint64_t length,

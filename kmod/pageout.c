@@ -85,6 +85,12 @@ static DECLARE_WAIT_QUEUE_HEAD(mvm_room_wq);	/* faults waiting for room */
 static bool mvm_kicked;		/* work for the daemon */
 static bool mvm_stuck;		/* over a limit, nothing can go */
 static atomic_long_t mvm_shrink_want = ATOMIC_LONG_INIT(0);
+/*
+ * Reclaim found only referenced pages last time: ignore the bits until a
+ * pass frees what was asked (Linux reclaims referenced pages too when
+ * pressure stays).
+ */
+static bool mvm_shrink_force;
 static struct shrinker *mvm_shrinker;
 
 enum {
@@ -498,8 +504,7 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 		return MVM_EV_FREED;
 	}
 	/* Unmapping harvests the dirty bits. */
-	if (!(mode & MVM_PASS_NOIO))
-		mvm_unmap_try(obj, index, mode);
+	mvm_unmap_try(obj, index, mode);
 	if (folio_mapped(folio))
 		goto keep;
 	dirty = folio_test_dirty(folio);
@@ -755,11 +760,8 @@ static void mvm_pass_run(struct mvm_pass *p)
 		/* The marker takes the candidate's place; it goes last. */
 		list_move(&marker.lru, &cand->lru);
 		list_move_tail(&cand->lru, &mvm_fifo);
-		if (p->mode & MVM_PASS_NOIO)	/* leave the bit (and maps) */
-			ref = test_bit(MVM_PG_REF, &cand->flags);
-		else
-			ref = !(p->mode & MVM_PASS_FORCE) &&
-			      test_and_clear_bit(MVM_PG_REF, &cand->flags);
+		ref = !(p->mode & MVM_PASS_FORCE) &&
+		      test_and_clear_bit(MVM_PG_REF, &cand->flags);
 		obj = cand->obj;
 		index = cand->index;
 		if (!kref_get_unless_zero(&obj->ref))
@@ -772,8 +774,7 @@ static void mvm_pass_run(struct mvm_pass *p)
 		atomic64_inc(&obj->scans);
 		if (ref) {
 			/* Second chance; the next touch faults and says so. */
-			if (!(p->mode & MVM_PASS_NOIO) &&
-			    mvm_unmap_try(obj, index, p->mode)) {
+			if (mvm_unmap_try(obj, index, p->mode)) {
 				atomic64_inc(&obj->ref_hits);
 				mvm_count(MACHVM_A_STAT_REF_HITS, 1);
 			}
@@ -912,6 +913,8 @@ static void mvm_daemon_pass(void)
 	bool need;
 
 	p.target = max_t(u64, mvm_global_need(), shrink);
+	if (shrink && READ_ONCE(mvm_shrink_force))
+		p.mode |= MVM_PASS_FORCE;	/* reclaim is waiting */
 	mutex_lock(&mvm_pageout_mutex);
 	mvm_pass_run(&p);
 	mutex_unlock(&mvm_pageout_mutex);
@@ -1208,7 +1211,8 @@ static unsigned long mvm_shrink_scan(struct shrinker *s,
 		  (__GFP_IO | __GFP_FS);
 	struct mvm_pass p = {
 		.target = sc->nr_to_scan,
-		.mode = MVM_PASS_TRY | (io ? 0 : MVM_PASS_NOIO),
+		.mode = MVM_PASS_TRY | (io ? 0 : MVM_PASS_NOIO) |
+			(READ_ONCE(mvm_shrink_force) ? MVM_PASS_FORCE : 0),
 		.max_scan = 4 * sc->nr_to_scan + MVM_IO_MAX,
 	};
 
@@ -1216,6 +1220,8 @@ static unsigned long mvm_shrink_scan(struct shrinker *s,
 		return SHRINK_STOP;
 	mvm_pass_run(&p);
 	mutex_unlock(&mvm_pageout_mutex);
+	WRITE_ONCE(mvm_shrink_force, p.res.freed < sc->nr_to_scan / 2);
+	mm_account_reclaimed_pages(p.res.freed);	/* progress, for reclaim */
 	if (p.res.freed < sc->nr_to_scan) {
 		atomic_long_add(sc->nr_to_scan - p.res.freed, &mvm_shrink_want);
 		mvm_pageout_kick();

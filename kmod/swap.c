@@ -13,6 +13,7 @@
 
 #include <linux/bitmap.h>
 #include <linux/blkdev.h>
+#include <linux/delay.h>
 #include <linux/bvec.h>
 #include <linux/falloc.h>
 #include <linux/file.h>
@@ -410,6 +411,7 @@ int mvm_swap_remove(u32 id, const char **why)
 	struct mvm_store *s;
 	unsigned long used;
 	u64 room;
+	int i;
 
 	down_write(&mvm_stores_sem);
 	s = mvm_store_by_id(id);
@@ -430,6 +432,9 @@ int mvm_swap_remove(u32 id, const char **why)
 
 	/* Pages come back dirty: pageout writes them to other stores. */
 	mvm_objects_walk(mvm_store_drain_object, &ctx);
+	/* An object dying meanwhile frees its slots in a moment. */
+	for (i = 0; i < 100 && !ctx.error && READ_ONCE(s->used); i++)
+		msleep(10);
 
 	down_write(&mvm_stores_sem);
 	if (ctx.error || s->used) {

@@ -49,6 +49,17 @@ static inline void release_fault_lock(struct vm_fault *vmf)
 }
 #endif
 
+/* Tell reclaim about pages freed outside its LRU scan (a shrinker's). */
+#include <linux/sched.h>
+#include <linux/swap.h>
+#ifndef MACHVM_HAVE_MM_ACCOUNT_RECLAIMED_PAGES
+static inline void mm_account_reclaimed_pages(unsigned long pages)
+{
+	if (current->reclaim_state)
+		current->reclaim_state->reclaimed_slab += pages;
+}
+#endif
+
 /* Remove a locked folio from its page cache, whatever its refcount. */
 #ifdef MACHVM_HAVE_GENERIC_ERROR_REMOVE_FOLIO
 static inline int mvm_remove_folio(struct address_space *mapping,

@@ -281,7 +281,7 @@ u64 mvm_object_dirty(struct mvm_object *obj);
 int mvm_swap_init(void);
 void mvm_swap_exit(void);
 #define MVM_IO_MAX	32	/* pages per swap request */
-#define MVM_MAX_LIMIT	(1ULL << 40)	/* pages; keeps the arithmetic sane */
+#define MVM_MAX_LIMIT	BIT_ULL(40)	/* pages; keeps the arithmetic sane */
 int mvm_slot_alloc(u64 *slot);
 int mvm_slot_alloc_run(unsigned int want, u64 *slot);
 int mvm_slot_io_vec(u64 slot, struct folio **folios, unsigned int nr,

@@ -156,8 +156,10 @@ int mvm_pager_exec(struct mvm_pager *pager, const struct machvm_cmd *c)
 	struct mvm_object *obj;
 	int ret;
 
-	if (c->pad || (c->seq && c->type != MACHVM_CMD_RETURN_COPY &&
-			c->type != MACHVM_CMD_RETURN_DONE))
+	if (c->pad)
+		return -EINVAL;
+	if (c->seq && c->type != MACHVM_CMD_RETURN_COPY &&
+	    c->type != MACHVM_CMD_RETURN_DONE)
 		return -EINVAL;
 	if (c->type < MACHVM_CMD_READY || c->type > MACHVM_CMD_LOCK_REQUEST)
 		return -EINVAL;

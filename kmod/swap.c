@@ -28,7 +28,7 @@
 
 #define MVM_MAX_STORES		32	/* ids 1..MVM_MAX_STORES */
 #define MVM_MIN_SLOTS		16
-#define MVM_MAX_SLOTS		(1ULL << 33)	/* a 1 GiB bitmap */
+#define MVM_MAX_SLOTS		BIT_ULL(33)	/* a 1 GiB bitmap */
 
 struct mvm_store {
 	u32 id;
@@ -433,8 +433,8 @@ int mvm_swap_remove(u32 id, const char **why)
 	/* Pages come back dirty: pageout writes them to other stores. */
 	mvm_objects_walk(mvm_store_drain_object, &ctx);
 	/* An object dying meanwhile frees its slots in a moment. */
-	for (i = 0; i < 100 && !ctx.error && READ_ONCE(s->used); i++)
-		msleep(10);
+	for (i = 0; i < 50 && !ctx.error && READ_ONCE(s->used); i++)
+		msleep(20);
 
 	down_write(&mvm_stores_sem);
 	if (ctx.error || s->used) {

@@ -84,8 +84,33 @@ machvmctl swap list
 
 echo
 echo "== a file edited through a machvm mapping: file-pager gets the written"
-echo "   pages back (data_return) and writes them to the file"
-WANT=$(file-pager $FILE --exec machvm-map --write text:machvm-was-here)
+echo "   pages back (data_return) when a pageout pass runs, and writes them"
+echo "   to the file"
+file-pager $FILE --socket /tmp/demo3.sock 2> /tmp/pager3.log &
+PAGER=$!
+machvm-map --socket /tmp/demo3.sock --wait 10 --write text:machvm-was-here \
+	--region --hold 4 > /tmp/map3.out &
+CLIENT=$!
+i=0
+until grep -q '^region' /tmp/map3.out 2>/dev/null || [ $i -ge 100 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+NAME=$(sed -n 's/.* name=\([0-9]*\).*/\1/p' /tmp/map3.out)
+echo "-- object $NAME while mapped and written:"
+machvmctl object show "$NAME" | grep -E '^(name|resident|dirty|returned|pageouts)'
+machvmctl stats > /tmp/stats.before
+echo "-- machvmctl pageout run --object $NAME --force:"
+machvmctl pageout run --object "$NAME" --force
+sleep 1	# the pager writes the returned pages and answers
+machvmctl stats > /tmp/stats.after
+echo "-- stats before and after the pass:"
+paste /tmp/stats.before /tmp/stats.after |
+	grep -E '^ *(pageouts|returned|scans|swap_writes)' |
+	awk '{ printf "  %-20s %8s -> %s\n", $1, $2, $4 }'
+wait $CLIENT
+WANT=$(grep '^size=' /tmp/map3.out)
+kill $PAGER
+wait $PAGER || true
 GOT=$(machvm-map --file $FILE)
 echo "mapping: $WANT"
 echo "file:    $GOT"

@@ -383,8 +383,11 @@ const char kPagerLifetimeHelp[] =
     "       once if it was never mapped), or 5 seconds after CMD's exit at the\n"
     "       latest.  With --socket it runs until SIGINT or SIGTERM, or until CMD\n"
     "       exits if --exec is given too.  SIGINT and SIGTERM are passed on to\n"
-    "       CMD.  Stopping takes up to about 2 seconds with --uring (commands\n"
-    "       in flight are drained, not abandoned).\n";
+    "       CMD.  Before exiting, the pager lets go of the object and serves\n"
+    "       until it terminates, so that pages written through mappings come\n"
+    "       back to it (data_return), for 5 seconds at most; a second signal\n"
+    "       ends that wait.  Stopping takes up to about 2 seconds more with\n"
+    "       --uring (commands in flight are drained, not abandoned).\n";
 
 int report_exception(const char* prog) noexcept {
     try {

@@ -236,12 +236,16 @@ int serve(const char* prog, PagerSetup& setup, Pager& pager, MemoryObject object
     int status = kExitOk;
     bool child_done = child < 0;
     bool stop_asked = false;
+    bool draining = false;
     Clock::time_point child_exit{};
+    Clock::time_point drain_start{};
     for (;;) {
         struct timespec ts = {0, 100 * 1000 * 1000};
         siginfo_t info;
         int sig = sigtimedwait(&set, &info, &ts);
         if (sig == SIGINT || sig == SIGTERM) {
+            if (draining)
+                break; // asked twice: go now
             stop_asked = true;
             if (!child_done)
                 ::kill(child, sig);
@@ -256,8 +260,20 @@ int serve(const char* prog, PagerSetup& setup, Pager& pager, MemoryObject object
                     status = decode_status(st);
             }
         }
-        if (stop_asked && child_done)
-            break;
+        if (stop_asked && child_done) {
+            // Let go of the object and serve until it terminates, so the
+            // pages written through mappings that are gone come back
+            // (data_return) before we exit; 5 s at most.
+            if (!draining) {
+                draining = true;
+                server.reset();
+                object.fd.reset();
+                drain_start = Clock::now();
+            }
+            if (sp.terminated() || !sp.mapped() ||
+                Clock::now() - drain_start > std::chrono::seconds(5))
+                break;
+        }
         if (child > 0 && child_done) {
             if (server) {
                 // Nobody new can connect; let the object terminate so its

@@ -61,7 +61,8 @@
 #include "uapi/machvm.h"
 
 #define MACHVM_FEATURES	(MACHVM_F_OBJECTS | MACHVM_F_URING_CMD | \
-			 MACHVM_F_REGION | MACHVM_F_PAGEOUT | MACHVM_F_ANON)
+			 MACHVM_F_REGION | MACHVM_F_PAGEOUT | MACHVM_F_ANON | \
+			 MACHVM_F_LOCKS)
 
 /* Most messages queued on one endpoint before optional ones are refused. */
 #define MVM_MAX_QUEUED	65536
@@ -161,6 +162,7 @@ enum {
 	MVM_PG_RETURNING,	/* under DATA_RETURN; on mvm_returning */
 	MVM_PG_PRECIOUS,	/* supplied precious: return even when clean */
 	MVM_PG_KEEP,		/* RETURNING for a lock_request without flush */
+	MVM_PG_WLOCK,		/* write-locked: mapped read-only */
 };
 
 struct mvm_page {
@@ -190,8 +192,9 @@ struct mvm_req {
 	unsigned long deadline;	/* jiffies */
 	int state;		/* enum mvm_req_state; READ_ONCE by waiters */
 	int error;
+	bool unlock;		/* a data_unlock, not a data_request */
 	wait_queue_head_t wq;
-	struct mvm_msg msg;	/* the data_request */
+	struct mvm_msg msg;	/* the data_request or data_unlock */
 };
 
 struct sk_buff;
@@ -255,6 +258,8 @@ int mvm_page_track(struct mvm_object *obj, pgoff_t index,
 void mvm_page_referenced(struct mvm_object *obj, pgoff_t index);
 void mvm_pages_release(struct mvm_object *obj);
 bool mvm_room(struct mvm_object *obj);
+bool mvm_page_wlocked(struct mvm_object *obj, pgoff_t index);
+void mvm_unlock_complete(struct mvm_object *obj, pgoff_t start, pgoff_t end);
 int mvm_throttle(struct mvm_object *obj);
 void mvm_reclaim_object(struct mvm_object *obj, unsigned long nr);
 void mvm_pageout_orphan(struct mvm_object *obj);
@@ -274,7 +279,7 @@ int mvm_return_copy(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		    u64 seq, int error);
 int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
-		     u32 flags);
+		     u32 flags, u32 lock);
 u64 mvm_object_dirty(struct mvm_object *obj);
 
 /* swap.c */

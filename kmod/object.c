@@ -170,7 +170,8 @@ static void mvm_complete_range(struct mvm_object *obj, pgoff_t start,
 
 	spin_lock(&obj->lock);
 	list_for_each_entry_safe(req, tmp, &obj->reqs, node) {
-		if (req->start >= end || start >= req->start + req->npages)
+		if (req->unlock || req->start >= end ||
+		    start >= req->start + req->npages)
 			continue;
 		for (i = req->start; i < req->start + req->npages; i++)
 			if (!mvm_page_present(mapping, i))
@@ -273,7 +274,8 @@ again:
 			mvm_req_finish(obj, req, -ETIMEDOUT);
 			continue;
 		}
-		if (index >= req->start && index < req->start + req->npages) {
+		if (!req->unlock && index >= req->start &&
+		    index < req->start + req->npages) {
 			kref_get(&req->ref);
 			goto out;
 		}
@@ -694,6 +696,127 @@ static void mvm_vm_close(struct vm_area_struct *vma)
 	atomic_dec(&obj->mappings);
 }
 
+/* Complete the data_unlocks pending on [start, end): unlocked or gone. */
+void mvm_unlock_complete(struct mvm_object *obj, pgoff_t start, pgoff_t end)
+{
+	struct mvm_req *req, *tmp;
+
+	spin_lock(&obj->lock);
+	list_for_each_entry_safe(req, tmp, &obj->reqs, node)
+		if (req->unlock && req->start >= start && req->start < end)
+			mvm_req_finish(obj, req, 0);
+	spin_unlock(&obj->lock);
+}
+
+/*
+ * The data_unlock for @index, queued if new, with a reference; NULL if
+ * the page is not write-locked (any more); an ERR_PTR on failure.
+ */
+static struct mvm_req *mvm_get_unlock(struct mvm_object *obj, pgoff_t index)
+{
+	struct mvm_req *req, *new;
+
+	new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
+	if (!new)
+		return ERR_PTR(-ENOMEM);
+	spin_lock(&obj->lock);
+	if (obj->destroyed || obj->orphaned) {
+		req = ERR_PTR(-EIO);
+		goto out;
+	}
+	list_for_each_entry(req, &obj->reqs, node) {
+		if (req->unlock && req->start == index) {
+			kref_get(&req->ref);
+			goto out;
+		}
+	}
+	req = NULL;
+	/* Under obj->lock: an unlock after this completes the new one. */
+	if (!mvm_page_wlocked(obj, index))
+		goto out;
+	if (obj->nr_reqs >= MVM_MAX_REQS) {
+		req = ERR_PTR(-EBUSY);
+		goto out;
+	}
+	req = new;
+	new = NULL;
+	kref_init(&req->ref);	/* the list's */
+	kref_get(&req->ref);	/* the caller's */
+	init_waitqueue_head(&req->wq);
+	INIT_LIST_HEAD(&req->msg.node);
+	req->unlock = true;
+	req->start = index;
+	req->npages = 1;
+	req->state = MVM_REQ_PENDING;
+	req->deadline = jiffies + msecs_to_jiffies(obj->attr.timeout_ms);
+	req->msg.m.type = MACHVM_MSG_DATA_UNLOCK;
+	req->msg.m.access = PROT_WRITE;
+	req->msg.m.object = obj->id;
+	req->msg.m.name = obj->name;
+	req->msg.m.offset = (u64)index << PAGE_SHIFT;
+	req->msg.m.length = PAGE_SIZE;
+	list_add_tail(&req->node, &obj->reqs);
+	obj->nr_reqs++;
+	if (obj->state == MVM_OBJ_READY)
+		mvm_pager_queue(obj->pager, &req->msg);
+out:
+	spin_unlock(&obj->lock);
+	if (new)
+		kmem_cache_free(mvm_req_cache, new);
+	return req;
+}
+
+#define MVM_UNLOCK_SLICE	(HZ / 10)
+
+/*
+ * First write to a page mapped read-only (every shared mapping is
+ * write-notified).  A write-locked page asks its pager (data_unlock).
+ * page_mkwrite cannot drop the fault lock and retry, so the wait is cut
+ * into slices of 100 ms: each ends the fault with VM_FAULT_NOPAGE and the
+ * write faults again; the request's timeout bounds the whole.
+ */
+static vm_fault_t mvm_page_mkwrite(struct vm_fault *vmf)
+{
+	struct file *file = vmf->vma->vm_file;
+	struct mvm_object *obj = file->private_data;
+	struct folio *folio = page_folio(vmf->page);
+	pgoff_t index = folio->index;
+	struct mvm_req *req;
+	long ret;
+
+	folio_lock(folio);
+	if (folio->mapping != file->f_mapping) {
+		folio_unlock(folio);
+		return VM_FAULT_NOPAGE;
+	}
+	if (!mvm_page_wlocked(obj, index))
+		return VM_FAULT_LOCKED;
+	folio_unlock(folio);
+	if (mvm_take_owed(obj, index) && mvm_page_wlocked(obj, index))
+		return VM_FAULT_SIGBUS;
+	req = mvm_get_unlock(obj, index);
+	if (IS_ERR(req))
+		return PTR_ERR(req) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
+	if (!req)
+		return VM_FAULT_NOPAGE;	/* unlocked meanwhile: write again */
+	ret = (long)req->deadline - (long)jiffies;
+	ret = wait_event_killable_timeout(req->wq, mvm_req_settled(req) ||
+					  !mvm_page_wlocked(obj, index),
+					  clamp_t(long, ret, 1,
+						  MVM_UNLOCK_SLICE));
+	if (!ret && time_after_eq(jiffies, req->deadline)) {
+		spin_lock(&obj->lock);
+		mvm_req_finish(obj, req, -ETIMEDOUT);
+		spin_unlock(&obj->lock);
+	}
+	/* Acquire pairs with mvm_req_finish()'s release of ->state. */
+	if (smp_load_acquire(&req->state) == MVM_REQ_FAILED &&
+	    mvm_page_wlocked(obj, index))
+		mvm_owe_sigbus(obj, index);
+	mvm_req_put(req);
+	return VM_FAULT_NOPAGE;
+}
+
 /* Fault-around: the faulting page counts as referenced. */
 static vm_fault_t mvm_map_pages(struct vm_fault *vmf, pgoff_t start,
 				pgoff_t end)
@@ -707,6 +830,7 @@ static const struct vm_operations_struct mvm_vm_ops = {
 	.close = mvm_vm_close,
 	.fault = mvm_fault,
 	.map_pages = mvm_map_pages,
+	.page_mkwrite = mvm_page_mkwrite,
 };
 
 /* PROT_* of @flags' VM_READ/WRITE/EXEC, or of VM_MAY* when @may. */
@@ -1179,7 +1303,8 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 	struct mvm_msg *report = NULL;
 	unsigned long pgflags = BIT(MVM_PG_REF) |
 				((c->flags & MACHVM_SUPPLY_F_PRECIOUS) ?
-				 BIT(MVM_PG_PRECIOUS) : 0);
+				 BIT(MVM_PG_PRECIOUS) : 0) |
+				((c->lock & PROT_WRITE) ? BIT(MVM_PG_WLOCK) : 0);
 	struct folio *stack_folios[16];
 	struct folio **folios;
 	pgoff_t i, filled;
@@ -1475,7 +1600,8 @@ int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
 		mvm_object_ready(obj, &c->attr, c->type == MACHVM_CMD_READY);
 		return 0;
 	case MACHVM_CMD_DATA_SUPPLY:
-		if (c->flags & ~MACHVM_SUPPLY_F_ALL || c->error)
+		if (c->flags & ~MACHVM_SUPPLY_F_ALL || c->error ||
+		    c->lock & ~PROT_WRITE)
 			return -EINVAL;
 		ret = mvm_check_range(obj, c);
 		return ret ? ret : mvm_supply(obj, c, false);
@@ -1526,13 +1652,15 @@ int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
 	case MACHVM_CMD_LOCK_REQUEST:
 		if (c->flags & ~MACHVM_LOCK_F_ALL || c->addr || c->error ||
 		    (c->flags & MACHVM_LOCK_RETURN_MASK) >
-		    MACHVM_LOCK_RETURN_ALL)
+		    MACHVM_LOCK_RETURN_ALL || c->lock & ~PROT_WRITE ||
+		    (c->lock && !(c->flags & MACHVM_LOCK_F_LOCK)))
 			return -EINVAL;
 		ret = mvm_check_range(obj, c);
 		if (ret)
 			return ret;
 		return mvm_lock_request(obj, c->offset >> PAGE_SHIFT,
-					c->length >> PAGE_SHIFT, c->flags);
+					c->length >> PAGE_SHIFT, c->flags,
+					c->lock);
 	default:
 		return -EINVAL;
 	}

@@ -30,6 +30,7 @@
 #include <linux/highmem.h>
 #include <linux/kthread.h>
 #include <linux/mm.h>
+#include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/pagemap.h>
 #include <linux/sched/mm.h>
@@ -227,11 +228,27 @@ static void mvm_page_untrack(struct mvm_object *obj, struct mvm_page *pg)
 	atomic_long_dec(&obj->nr_resident);
 	atomic_long_dec(&mvm_nr_resident);
 	mvm_count(MACHVM_A_STAT_RESIDENT, -1);
+	/* Writers waiting for an unlock retry and find the page gone. */
+	if (test_bit(MVM_PG_WLOCK, &pg->flags))
+		mvm_unlock_complete(obj, pg->index, pg->index + 1);
 	call_rcu(&pg->rcu, mvm_page_free_rcu);	/* see mvm_page_referenced */
 	if (READ_ONCE(mvm_stuck))
 		mvm_pageout_unstick();
 	if (wq_has_sleeper(&mvm_room_wq))
 		wake_up_all(&mvm_room_wq);
+}
+
+/* Is resident @index write-locked?  Lockless (RCU), as the bit may change. */
+bool mvm_page_wlocked(struct mvm_object *obj, pgoff_t index)
+{
+	struct mvm_page *pg;
+	bool locked;
+
+	rcu_read_lock();
+	pg = xa_load(&obj->pages, index);
+	locked = pg && test_bit(MVM_PG_WLOCK, &pg->flags);
+	rcu_read_unlock();
+	return locked;
 }
 
 /* A fault found @index resident: set its reference bit.  Lockless. */
@@ -1091,7 +1108,7 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 
 /* LOCK_REQUEST on [start, start + n); queues LOCK_COMPLETED last. */
 int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
-		     u32 flags)
+		     u32 flags, u32 lock)
 {
 	u32 should_return = flags & MACHVM_LOCK_RETURN_MASK;
 	bool flush = flags & MACHVM_LOCK_F_FLUSH;
@@ -1148,6 +1165,20 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		}
 		folio_unlock(folio);
 		folio_put(folio);
+	}
+	/* The lock value, on what is still resident. */
+	for (i = start; i < start + n && !err && (flags & MACHVM_LOCK_F_LOCK);
+	     i++) {
+		pg = xa_load(&obj->pages, i);
+		if (!pg)
+			continue;
+		if (lock & PROT_WRITE) {
+			/* Write-protect it everywhere: writes fault again. */
+			if (!test_and_set_bit(MVM_PG_WLOCK, &pg->flags))
+				mvm_unmap_page(obj, i);
+		} else if (test_and_clear_bit(MVM_PG_WLOCK, &pg->flags)) {
+			mvm_unlock_complete(obj, i, i + 1);
+		}
 	}
 	mutex_unlock(&obj->page_mutex);
 	INIT_LIST_HEAD(&done->node);

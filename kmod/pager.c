@@ -156,7 +156,8 @@ int mvm_pager_exec(struct mvm_pager *pager, const struct machvm_cmd *c)
 	struct mvm_object *obj;
 	int ret;
 
-	if (c->pad)
+	if (c->lock && c->type != MACHVM_CMD_DATA_SUPPLY &&
+	    c->type != MACHVM_CMD_LOCK_REQUEST)
 		return -EINVAL;
 	if (c->seq && c->type != MACHVM_CMD_RETURN_COPY &&
 	    c->type != MACHVM_CMD_RETURN_DONE)

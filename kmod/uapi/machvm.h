@@ -70,6 +70,14 @@
  *                              as a refusal; so does the pager's death.
  *                              Until then the pages stay resident and
  *                              mapped faults are served from them.
+ *  MACHVM_MSG_DATA_UNLOCK      A write to the write-locked resident page at
+ *                              offset (length one page) wants access
+ *                              (PROT_WRITE).  The writer waits as for a
+ *                              DATA_REQUEST (killable; SIGBUS on timeout,
+ *                              pager death, DATA_ERROR on the page) until a
+ *                              LOCK_REQUEST with MACHVM_LOCK_F_LOCK removes
+ *                              the lock or the page leaves memory.  Never
+ *                              sent twice for a page while one is pending.
  *  MACHVM_MSG_LOCK_COMPLETED   Answer to MACHVM_CMD_LOCK_REQUEST: offset and
  *                              length of the request; every DATA_RETURN it
  *                              caused was queued before it.
@@ -108,8 +116,18 @@
  *                              pager holds in swap are sent back with
  *                              DATA_RETURN) and MACHVM_LOCK_F_FLUSH (drop the
  *                              pages from memory: once returned, or at once
- *                              when not returned, discarding changes).
+ *                              when not returned, discarding changes), and
+ *                              with MACHVM_LOCK_F_LOCK sets the lock value
+ *                              (lock: 0 or PROT_WRITE) of the resident pages
+ *                              left: write-locking write-protects them in
+ *                              every mapping at once; unlocking wakes the
+ *                              writers waiting on DATA_UNLOCK.
  *                              Answered by MACHVM_MSG_LOCK_COMPLETED.
+ *
+ * Locks (Mach's lock values) apply to resident pages: a page supplied with
+ * lock PROT_WRITE is mapped read-only until unlocked; a page that leaves
+ * memory leaves its lock behind (the pager supplies it again with the lock
+ * it wants).  MAP_PRIVATE writes copy the page and need no unlock.
  *
  * Every command is validated: unknown type or flags, non-zero reserved
  * fields, unaligned or out-of-range offset/length, a control id unknown to
@@ -190,6 +208,7 @@
 						 * lock_request, default pager
 						 */
 #define MACHVM_F_ANON		(1ULL << 4)	/* MACHVM_IOC_ANON_CREATE */
+#define MACHVM_F_LOCKS		(1ULL << 5)	/* write locks, data_unlock */
 
 /**
  * struct machvm_version - MACHVM_IOC_VERSION (out)
@@ -334,6 +353,7 @@ struct machvm_anon_create {
 #define MACHVM_MSG_TERMINATE		4
 #define MACHVM_MSG_DATA_RETURN		5
 #define MACHVM_MSG_LOCK_COMPLETED	6
+#define MACHVM_MSG_DATA_UNLOCK		7
 
 /* DATA_RETURN flags (struct machvm_msg.flags). */
 #define MACHVM_RETURN_F_DIRTY		(1U << 0)	/* written since supplied */
@@ -395,8 +415,9 @@ struct machvm_msg {
 #define MACHVM_LOCK_RETURN_ALL		2
 #define MACHVM_LOCK_RETURN_MASK		3
 #define MACHVM_LOCK_F_FLUSH		(1U << 2)
+#define MACHVM_LOCK_F_LOCK		(1U << 3)	/* apply cmd.lock */
 #define MACHVM_LOCK_F_ALL		(MACHVM_LOCK_RETURN_MASK | \
-					 MACHVM_LOCK_F_FLUSH)
+					 MACHVM_LOCK_F_FLUSH | MACHVM_LOCK_F_LOCK)
 
 /* Most bytes one DATA_SUPPLY / UNAVAILABLE / ERROR may cover. */
 #define MACHVM_MAX_XFER			(4U << 20)
@@ -413,7 +434,8 @@ struct machvm_msg {
  *            RETURN_COPY: user address @length bytes are copied to.
  * @error:    DATA_ERROR: positive errno, 1..4095; RETURN_DONE: 0 (taken)
  *            or a positive errno (refused).
- * @pad:      zero.
+ * @lock:     DATA_SUPPLY, LOCK_REQUEST with MACHVM_LOCK_F_LOCK: accesses
+ *            prohibited (0 or PROT_WRITE); zero otherwise.
  * @attr:     READY, CHANGE_ATTRIBUTES: the attributes; zero otherwise.
  * @seq:      RETURN_COPY, RETURN_DONE: the seq of the DATA_RETURN message
  *            answered (a page under a newer DATA_RETURN is skipped by
@@ -427,7 +449,7 @@ struct machvm_cmd {
 	__u64 length;
 	__u64 addr;
 	__u32 error;
-	__u32 pad;
+	__u32 lock;
 	struct machvm_attr attr;
 	__u64 seq;
 };

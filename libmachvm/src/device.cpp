@@ -29,9 +29,10 @@ machvm_cmd ready(std::uint64_t object, const machvm_attr& attr) noexcept {
 }
 
 machvm_cmd data_supply(std::uint64_t object, std::uint64_t offset, const void* data,
-                       std::uint64_t length, std::uint32_t flags) noexcept {
+                       std::uint64_t length, std::uint32_t flags, std::uint32_t lock) noexcept {
     machvm_cmd c = make(MACHVM_CMD_DATA_SUPPLY, object);
     c.flags = flags;
+    c.lock = lock;
     c.offset = offset;
     c.length = length;
     c.addr = reinterpret_cast<std::uintptr_t>(data);
@@ -86,11 +87,12 @@ machvm_cmd return_done(std::uint64_t object, std::uint64_t offset, std::uint64_t
 }
 
 machvm_cmd lock_request(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
-                        std::uint32_t flags) noexcept {
+                        std::uint32_t flags, std::uint32_t lock) noexcept {
     machvm_cmd c = make(MACHVM_CMD_LOCK_REQUEST, object);
     c.offset = offset;
     c.length = length;
     c.flags = flags;
+    c.lock = lock;
     return c;
 }
 
@@ -112,6 +114,8 @@ const char* msg_type_name(std::uint32_t type) noexcept {
         return "DATA_RETURN";
     case MACHVM_MSG_LOCK_COMPLETED:
         return "LOCK_COMPLETED";
+    case MACHVM_MSG_DATA_UNLOCK:
+        return "DATA_UNLOCK";
     }
     return "?";
 }

@@ -42,13 +42,13 @@ bool Reply::ready(std::uint64_t object, const machvm_attr& attr) noexcept {
 }
 
 bool Reply::data_supply(std::uint64_t object, std::uint64_t offset, std::span<const std::byte> data,
-                        std::uint32_t flags) noexcept {
+                        std::uint32_t flags, std::uint32_t lock) noexcept {
     if (data.empty())
         return true; // nothing to say; the kernel would refuse length 0
     std::size_t before = cmds_.size();
     do {
         std::size_t n = std::min<std::size_t>(data.size(), MACHVM_MAX_XFER);
-        if (!command(cmd::data_supply(object, offset, data.data(), n, flags))) {
+        if (!command(cmd::data_supply(object, offset, data.data(), n, flags, lock))) {
             cmds_.resize(before);
             return false;
         }
@@ -105,8 +105,8 @@ bool Reply::return_done(const machvm_msg& msg, int error) noexcept {
 }
 
 bool Reply::lock_request(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
-                         std::uint32_t flags) noexcept {
-    return command(cmd::lock_request(object, offset, length, flags));
+                         std::uint32_t flags, std::uint32_t lock) noexcept {
+    return command(cmd::lock_request(object, offset, length, flags, lock));
 }
 
 Result<void> Reply::copy_returned(const machvm_msg& msg, std::span<std::byte> dst) noexcept {
@@ -186,6 +186,10 @@ void Pager::on_data_return(const machvm_msg& msg, Reply& reply) noexcept {
 
 void Pager::on_lock_completed(const machvm_msg&, Reply&) noexcept {}
 
+void Pager::on_data_unlock(const machvm_msg& msg, Reply& reply) noexcept {
+    reply.lock_request(msg.object, msg.offset, msg.length, MACHVM_LOCK_F_LOCK, 0);
+}
+
 void Pager::on_unknown(const machvm_msg& msg, Reply&) noexcept {
     static std::atomic<bool> warned{false};
     if (!warned.exchange(true))
@@ -221,6 +225,9 @@ void dispatch(Pager& pager, const machvm_msg& msg, Reply& reply) noexcept {
         return;
     case MACHVM_MSG_LOCK_COMPLETED:
         pager.on_lock_completed(msg, reply);
+        return;
+    case MACHVM_MSG_DATA_UNLOCK:
+        pager.on_data_unlock(msg, reply);
         return;
     default:
         pager.on_unknown(msg, reply);

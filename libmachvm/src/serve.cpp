@@ -131,6 +131,10 @@ class ServePager final : public Pager {
         log(m);
         inner_.on_lock_completed(m, r);
     }
+    void on_data_unlock(const machvm_msg& m, Reply& r) noexcept override {
+        log(m);
+        inner_.on_data_unlock(m, r);
+    }
     void on_unknown(const machvm_msg& m, Reply& r) noexcept override {
         log(m);
         inner_.on_unknown(m, r);

@@ -108,7 +108,7 @@ TEST(random_commands)
 		c.attr.copy_strategy = rnd() % 4;
 		c.attr.may_cache = rnd() % 3;
 		if (rnd() % 32 == 0)
-			c.pad = rnd();
+			c.lock = rnd();
 		if (rnd() % 32 == 0)
 			c.seq = rnd();
 		/* Data always the pattern of where it lands. */

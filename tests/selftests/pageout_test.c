@@ -464,6 +464,9 @@ enum { SRV_ACCEPT, SRV_REFUSE, SRV_IGNORE };
 struct srv {
 	int pager, mode;
 	uint32_t supply_flags;
+	uint32_t supply_lock;		/* lock value of every supply */
+	int grant_unlocks;		/* answer DATA_UNLOCK by unlocking */
+	atomic_int unlocks;
 	atomic_int precious_returns;
 	_Atomic uint64_t last_seq;	/* of the last DATA_RETURN */
 	uint64_t npages;
@@ -487,8 +490,27 @@ static void *srv_fn(void *arg)
 			break;
 		case MACHVM_MSG_DATA_REQUEST:
 			s->requests++;
-			mvm_supply(s->pager, m.object, m.offset, m.length,
-				   s->store + m.offset, s->supply_flags);
+			memset(&c, 0, sizeof(c));
+			c.type = MACHVM_CMD_DATA_SUPPLY;
+			c.flags = s->supply_flags;
+			c.lock = s->supply_lock;
+			c.object = m.object;
+			c.offset = m.offset;
+			c.length = m.length;
+			c.addr = (uintptr_t)(s->store + m.offset);
+			mvm_cmd(s->pager, &c);
+			break;
+		case MACHVM_MSG_DATA_UNLOCK:
+			s->unlocks++;
+			if (!s->grant_unlocks)
+				break;
+			memset(&c, 0, sizeof(c));
+			c.type = MACHVM_CMD_LOCK_REQUEST;
+			c.flags = MACHVM_LOCK_F_LOCK;
+			c.object = m.object;
+			c.offset = m.offset;
+			c.length = m.length;
+			mvm_cmd(s->pager, &c);
 			break;
 		case MACHVM_MSG_DATA_RETURN:
 			s->last_seq = m.seq;
@@ -777,6 +799,88 @@ TEST_F(ext, stale_return_answers_ignored)
 	/* seq rides only on RETURN_COPY and RETURN_DONE. */
 	c.type = MACHVM_CMD_DATA_UNAVAILABLE;
 	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+}
+
+/* Pages supplied write-locked: reads are free, the first write asks the
+ * pager (data_unlock) and goes on once it unlocks; later writes do not ask.
+ */
+TEST_F(ext, write_lock_and_unlock)
+{
+	uint64_t i;
+
+	self->s.supply_lock = PROT_WRITE;
+	self->s.grant_unlocks = 1;
+	ext_start(_metadata, &self->s, SRV_ACCEPT);
+	for (i = 0; i < 4; i++)
+		ASSERT_TRUE(page_ok(self->p + i * PG, i, 0));
+	EXPECT_EQ(0, self->s.unlocks);
+	fill_page(self->p, 0, 0x11);
+	EXPECT_EQ(1, self->s.unlocks);
+	fill_page(self->p, 0, 0x12);	/* unlocked now */
+	EXPECT_EQ(1, self->s.unlocks);
+	EXPECT_TRUE(page_ok(self->p, 0, 0x12));
+	EXPECT_TRUE(page_ok(self->p + PG, 1, 0));	/* still locked: fine */
+	/* A write fault on a missing page supplied locked asks too. */
+	fill_page(self->p + 8 * PG, 8, 0x13);
+	EXPECT_EQ(2, self->s.unlocks);
+	EXPECT_TRUE(page_ok(self->p + 8 * PG, 8, 0x13));
+}
+
+/* lock_request write-locks resident pages in every mapping at once. */
+TEST_F(ext, lock_request_write_protects)
+{
+	struct machvm_cmd c = {
+		.type = MACHVM_CMD_LOCK_REQUEST,
+		.object = self->oc.id,
+		.length = 2 * PG,
+		.flags = MACHVM_LOCK_F_LOCK,
+		.lock = PROT_WRITE,
+	};
+	char *q;
+
+	self->s.grant_unlocks = 1;
+	ext_start(_metadata, &self->s, SRV_ACCEPT);
+	q = mmap(NULL, EXT_PAGES * PG, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 self->fd, 0);
+	ASSERT_NE(MAP_FAILED, q);
+	fill_page(self->p, 0, 0x21);	/* writable, mapped in p */
+	EXPECT_TRUE(page_ok(q, 0, 0x21));	/* and read through q */
+	EXPECT_EQ(0, self->s.unlocks);
+	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
+	EXPECT_TRUE(page_ok(self->p, 0, 0x21));	/* reads need nothing */
+	EXPECT_EQ(0, self->s.unlocks);
+	fill_page(q, 0, 0x22);		/* through the other mapping */
+	EXPECT_EQ(1, self->s.unlocks);
+	EXPECT_TRUE(page_ok(self->p, 0, 0x22));
+	munmap(q, EXT_PAGES * PG);
+	/* Bad lock values are refused. */
+	c.lock = PROT_READ;
+	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+	c.lock = PROT_WRITE;
+	c.flags = 0;
+	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+	c.type = MACHVM_CMD_DESTROY;
+	c.length = 0;
+	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+}
+
+/* A pager that never unlocks: the writer gets SIGBUS after the timeout;
+ * reads go on.
+ */
+TEST_F(ext, unanswered_unlock_gives_sigbus)
+{
+	void *bus = NULL;
+	double t0;
+
+	self->s.supply_lock = PROT_WRITE;
+	ext_start(_metadata, &self->s, SRV_ACCEPT);
+	ASSERT_TRUE(page_ok(self->p, 0, 0));
+	t0 = (double)time(NULL);
+	EXPECT_EQ(1, mvm_touch(self->p, 1, &bus));
+	EXPECT_EQ(self->p, (char *)bus);
+	EXPECT_GE(5, (double)time(NULL) - t0);	/* timeout_ms is 300 */
+	EXPECT_LE(1, self->s.unlocks);
+	EXPECT_TRUE(page_ok(self->p, 0, 0));
 }
 
 TEST_F(ext, return_commands_validate)

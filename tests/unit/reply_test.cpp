@@ -12,7 +12,7 @@ using namespace machvm;
 namespace {
 
 bool zero_tail(const machvm_cmd& c) {
-    return c.pad == 0 && c.seq == 0;
+    return c.lock == 0 && c.seq == 0;
 }
 
 void test_commands() {

@@ -32,8 +32,10 @@ constexpr machvm_attr default_attr() noexcept {
 // Builders for struct machvm_cmd: every other field zero, as the ABI wants.
 namespace cmd {
 machvm_cmd ready(std::uint64_t object, const machvm_attr& attr) noexcept;
+// lock: accesses prohibited on the pages (0 or PROT_WRITE).
 machvm_cmd data_supply(std::uint64_t object, std::uint64_t offset, const void* data,
-                       std::uint64_t length, std::uint32_t flags = 0) noexcept;
+                       std::uint64_t length, std::uint32_t flags = 0,
+                       std::uint32_t lock = 0) noexcept;
 machvm_cmd data_unavailable(std::uint64_t object, std::uint64_t offset,
                             std::uint64_t length) noexcept;
 machvm_cmd data_error(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
@@ -47,9 +49,10 @@ machvm_cmd return_copy(std::uint64_t object, std::uint64_t offset, void* dst, st
 // errno refuses them.
 machvm_cmd return_done(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
                        std::uint64_t seq, int error) noexcept;
-// flags: MACHVM_LOCK_RETURN_* | MACHVM_LOCK_F_FLUSH.
+// flags: MACHVM_LOCK_RETURN_* | MACHVM_LOCK_F_FLUSH | MACHVM_LOCK_F_LOCK
+// (then lock, 0 or PROT_WRITE, is the pages' new lock value).
 machvm_cmd lock_request(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
-                        std::uint32_t flags) noexcept;
+                        std::uint32_t flags, std::uint32_t lock = 0) noexcept;
 } // namespace cmd
 
 // Names for tracing: "DATA_REQUEST", "DATA_SUPPLY", ...; "?" if unknown.

@@ -53,8 +53,9 @@ class Reply {
     bool ready(std::uint64_t object, const machvm_attr& attr) noexcept;
     // `data` must stay valid until the reply is sent: use buffer() or
     // memory that lives as long as the pager.  Split at MACHVM_MAX_XFER.
+    // lock: accesses prohibited on the pages (0 or PROT_WRITE).
     bool data_supply(std::uint64_t object, std::uint64_t offset, std::span<const std::byte> data,
-                     std::uint32_t flags = 0) noexcept;
+                     std::uint32_t flags = 0, std::uint32_t lock = 0) noexcept;
     bool data_unavailable(std::uint64_t object, std::uint64_t offset,
                           std::uint64_t length) noexcept;
     bool data_error(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
@@ -65,7 +66,7 @@ class Reply {
     // refuses them (the kernel's default pager keeps them).
     bool return_done(const machvm_msg& msg, int error) noexcept;
     bool lock_request(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
-                      std::uint32_t flags) noexcept;
+                      std::uint32_t flags, std::uint32_t lock = 0) noexcept;
     // Copies the pages of the DATA_RETURN msg into dst (msg.length bytes)
     // now (a write(2) on the endpoint, not queued): the data to store
     // before return_done().
@@ -125,6 +126,9 @@ class Pager {
     virtual void on_data_return(const machvm_msg& msg, Reply& reply) noexcept;
     // MACHVM_MSG_LOCK_COMPLETED.  Default: nothing.
     virtual void on_lock_completed(const machvm_msg& msg, Reply& reply) noexcept;
+    // MACHVM_MSG_DATA_UNLOCK: a write to a page supplied write-locked.
+    // Default: unlock it (lock_request with MACHVM_LOCK_F_LOCK, lock 0).
+    virtual void on_data_unlock(const machvm_msg& msg, Reply& reply) noexcept;
     // A message type this library does not know.  Default: one warning.
     virtual void on_unknown(const machvm_msg& msg, Reply& reply) noexcept;
     // A command the kernel refused (sent for an earlier message).  Default:

@@ -833,6 +833,14 @@ static const struct vm_operations_struct mvm_vm_ops = {
 	.page_mkwrite = mvm_page_mkwrite,
 };
 
+/* Anonymous objects have no locks: no write-notify, no extra fault. */
+static const struct vm_operations_struct mvm_anon_vm_ops = {
+	.open = mvm_vm_open,
+	.close = mvm_vm_close,
+	.fault = mvm_fault,
+	.map_pages = mvm_map_pages,
+};
+
 /* PROT_* of @flags' VM_READ/WRITE/EXEC, or of VM_MAY* when @may. */
 static u32 mvm_vma_prot(vm_flags_t flags, bool may)
 {
@@ -880,7 +888,7 @@ static int mvm_object_mmap(struct file *file, struct vm_area_struct *vma)
 	if (!(obj->max_prot & PROT_READ))
 		vm_flags_clear(vma, VM_MAYREAD);
 	vm_flags_set(vma, VM_DONTEXPAND);
-	vma->vm_ops = &mvm_vm_ops;
+	vma->vm_ops = obj->anon ? &mvm_anon_vm_ops : &mvm_vm_ops;
 	atomic_inc(&obj->mappings);
 
 	spin_lock(&obj->lock);

@@ -946,8 +946,7 @@ static void mvm_daemon_pass(void)
 	if (need != READ_ONCE(mvm_stuck)) {
 		WRITE_ONCE(mvm_stuck, need);
 		if (need)
-			pr_warn_ratelimited("over the resident limit and nothing can be paged out%s\n",
-					    p.full ? " (swap full)" : "");
+			pr_warn_ratelimited("pageout: nothing can be paged out (swap full or no swap store)\n");
 		wake_up_all(&mvm_room_wq);
 	}
 }

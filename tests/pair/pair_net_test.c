@@ -21,17 +21,20 @@
 #include "kselftest_harness.h"
 #include "mvm_pair.h"
 
-#define XCHG_BYTES (1UL << 20)
+#define XCHG_BYTES (1024 * 1024UL)
 #define RTT_WARMUP 20
 #define RTT_ROUNDS 1000
 #define DEADLINE_MS 60000
 #define PORT_XCHG 7101
 #define PORT_RTT 7102
+#define RTT_FMT \
+	"tcp_rtt: rounds=%d p50_us=%.1f p99_us=%.1f min_us=%.1f max_us=%.1f\n"
 
 /* Byte i of node's stream: differs per node and per position. */
 static uint8_t pattern(char node, size_t i)
 {
-	uint32_t x = (uint32_t)i * 2654435761u ^ (node == 'a' ? 0x5a17u : 0xb0b5u);
+	uint32_t x = (uint32_t)i * 2654435761u ^
+		     (node == 'a' ? 0x5a17u : 0xb0b5u);
 
 	return (uint8_t)(x >> 24 ^ x >> 8 ^ i / 4096);
 }
@@ -99,8 +102,9 @@ TEST_F_TIMEOUT(pair, exchange_1mib_both_ways, 150)
 	memset(in, 0, XCHG_BYTES);
 
 	fd = mvm_pair_connect(&self->p, PORT_XCHG, DEADLINE_MS);
-	ASSERT_LE(0, fd) TH_LOG("node %c: no connection to the peer: %s",
-				self->p.node, strerror(-fd));
+	ASSERT_LE(0, fd)
+	TH_LOG("node %c: no connection to the peer: %s", self->p.node,
+	       strerror(-fd));
 	s = (struct sender){ .fd = fd, .buf = out, .len = XCHG_BYTES };
 	ASSERT_EQ(0, pthread_create(&th, NULL, send_all, &s));
 	rc = mvm_read_full(fd, in, XCHG_BYTES);
@@ -110,8 +114,9 @@ TEST_F_TIMEOUT(pair, exchange_1mib_both_ways, 150)
 	for (i = 0; i < XCHG_BYTES; i++)
 		if (in[i] != pattern(self->peer_node, i))
 			break;
-	EXPECT_EQ(XCHG_BYTES, i) TH_LOG("byte %zu: got %#x, want %#x", i,
-					 in[i], pattern(self->peer_node, i));
+	EXPECT_EQ(XCHG_BYTES, i)
+	TH_LOG("byte %zu: got %#x, want %#x", i, in[i],
+	       pattern(self->peer_node, i));
 
 	/* Exactly 1 MiB: after the barrier the peer sends nothing more. */
 	ASSERT_EQ(0, mvm_pair_barrier(fd));
@@ -131,14 +136,15 @@ TEST_F_TIMEOUT(pair, tcp_rtt_1byte, 150)
 	rtt = calloc(RTT_ROUNDS, sizeof(*rtt));
 	ASSERT_NE(NULL, rtt);
 	fd = mvm_pair_connect(&self->p, PORT_RTT, DEADLINE_MS);
-	ASSERT_LE(0, fd) TH_LOG("node %c: no connection to the peer: %s",
-				self->p.node, strerror(-fd));
-	ASSERT_EQ(0, setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-				sizeof(one)));
+	ASSERT_LE(0, fd)
+	TH_LOG("node %c: no connection to the peer: %s", self->p.node,
+	       strerror(-fd));
+	ASSERT_EQ(0,
+		  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)));
 	ASSERT_EQ(0, mvm_pair_barrier(fd));
 	for (i = 0; i < RTT_WARMUP + RTT_ROUNDS; i++) {
 		c = (uint8_t)i;
-		if (self->p.node == 'a') {	/* echo */
+		if (self->p.node == 'a') { /* echo */
 			ASSERT_EQ(0, mvm_read_full(fd, &got, 1));
 			ASSERT_EQ(c, got);
 			ASSERT_EQ(0, mvm_write_full(fd, &got, 1));
@@ -155,8 +161,7 @@ TEST_F_TIMEOUT(pair, tcp_rtt_1byte, 150)
 	close(fd);
 	if (self->p.node == 'b') {
 		qsort(rtt, RTT_ROUNDS, sizeof(*rtt), cmp_ll);
-		ksft_print_msg("tcp_rtt: rounds=%d p50_us=%.1f p99_us=%.1f min_us=%.1f max_us=%.1f\n",
-			       RTT_ROUNDS, rtt[RTT_ROUNDS / 2] / 1e3,
+		ksft_print_msg(RTT_FMT, RTT_ROUNDS, rtt[RTT_ROUNDS / 2] / 1e3,
 			       rtt[RTT_ROUNDS * 99 / 100] / 1e3, rtt[0] / 1e3,
 			       rtt[RTT_ROUNDS - 1] / 1e3);
 		fflush(stdout);

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 struct mvm_pair {
-	char node;		/* 'a' listens, 'b' connects */
+	char node; /* 'a' listens, 'b' connects */
 	struct in_addr self;
 	struct in_addr peer;
 };

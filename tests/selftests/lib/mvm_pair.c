@@ -90,7 +90,7 @@ static int pair_dial(const struct mvm_pair *p, uint16_t port, int ms)
 		set_timeouts(fd, 1000);
 		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
 			return fd;
-		rc = -errno;	/* not listening yet: ECONNREFUSED */
+		rc = -errno; /* not listening yet: ECONNREFUSED */
 		close(fd);
 		usleep(20000);
 	}

@@ -110,6 +110,11 @@ s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	done
 	[ "$tf" -eq 0 ] || prc=1
 	echo "$tp $tf $ts" > "$out/pair.counts"
+	# Measurements, TAP diagnostics "# name: key=value ...", for the eye.
+	for n in a b; do
+		tr -d '\r' < "$out/pair-$n/results.log" 2>/dev/null |
+			sed -n "s/^# \([a-z0-9_]*: [a-z0-9_]*=.*\)/[$rel pair-$n] \1/p"
+	done
 	echo "[$rel pair] $tp passed, $tf failed$([ "$ts" -eq 0 ] || echo ", $ts skipped")"
 	return $prc
 }

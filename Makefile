@@ -102,6 +102,15 @@ $(PRELOAD): libmachvm/preload/preload.cpp libmachvm/preload/heap.hpp kmod/uapi/m
 $(BUILD)/obj/tests/unit/heap_test.o: libmachvm/preload/heap.hpp
 $(BUILD)/tests/unit/preload_test: $(PRELOAD)
 
+# Pair-mode tests (scripts/vm.sh pair): run on two guests at once.
+PAIR_T := $(patsubst tests/pair/%.c,$(BUILD)/tests/pair/%,\
+	$(wildcard tests/pair/*_test.c))
+user: $(PAIR_T)
+$(BUILD)/tests/pair/%: tests/pair/%.c $(SELFTEST_LIB) \
+		$(wildcard tests/selftests/*.h) kmod/uapi/machvm.h | $(DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_T) -static $< $(SELFTEST_LIB) -o $@ -luring
+
 check: $(DEPS)
 	bash scripts/check.sh
 

@@ -4,6 +4,7 @@
 #   2. lint (checkpatch --strict, sparse, clang-format)
 #   3. host tests: C++ unit tests and the VM harness's own test
 #   4. every Kselftest binary in the VM, on each stock kernel
+#   5. the pair tests (tests/pair) on two guests at once, on each kernel
 # Last line: "N passed, N failed[, N skipped]"; exit status 1 on any failure.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -59,6 +60,13 @@ while read -r rel; do
 	rm -f "$BUILD/vm/$rel/counts"
 	bash scripts/vm.sh check "$rel"
 	add "VM $rel" "$BUILD/vm/$rel/counts"
+done < "$BUILD/kernels.list"
+
+while read -r rel; do
+	echo "== VM pair tests on $rel"
+	rm -f "$BUILD/vm/$rel/pair.counts"
+	bash scripts/vm.sh pair "$rel"
+	add "VM pair $rel" "$BUILD/vm/$rel/pair.counts"
 done < "$BUILD/kernels.list"
 
 echo

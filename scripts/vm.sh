@@ -1,12 +1,19 @@
 #!/bin/bash
 # vm.sh MODE [KERNEL]: build the module and initramfs for a stock kernel and
-# boot it under QEMU in MODE (check, demo, bench, shell).  KERNEL is a
-# substring of a release in build/kernels.list (default: every kernel for
-# check, the newest for the others).  Extra run.py options: $RUN_ARGS.
-# Every boot gets two fresh sparse disks in its out dir (see tests/vm/init):
-# disk.img (ext4, made here, mounted at /mnt/disk) and swap.img (raw, for a
-# swap partition).  Their sizes: $MVM_DISK_MB (default 2048), $MVM_SWAP_MB
-# (default 512).
+# boot it under QEMU in MODE (check, demo, bench, shell, pair).  KERNEL is
+# a substring of a release in build/kernels.list (default: every kernel for
+# check, bench and pair, the newest for the others).  Extra run.py options:
+# $RUN_ARGS.  Every boot gets two fresh sparse disks in its out dir (see
+# tests/vm/init): disk.img (ext4, made here, mounted at /mnt/disk) and
+# swap.img (raw, for a swap partition).  Their sizes: $MVM_DISK_MB (default
+# 2048), $MVM_SWAP_MB (default 512).
+#
+# pair: two guests of one kernel at once, build/vm/<rel>/pair-a and pair-b
+# (each its own initramfs copy, disks, logs), joined by a QEMU socket
+# network on a free local port (a listens, b connects), 10.0.2.1 and
+# 10.0.2.2/24.  Both run every test of build/tests/pair ($TESTDIR) in the
+# same order; the pair fails if either guest does.  Counts of both go to
+# build/vm/<rel>/pair.counts.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
@@ -16,12 +23,101 @@ SEL=${2:-}
 mapfile -t ALL < "$BUILD/kernels.list"
 if [ -n "$SEL" ]; then
 	mapfile -t KERNELS < <(printf '%s\n' "${ALL[@]}" | grep -F -- "$SEL")
-elif [ "$MODE" = check ] || [ "$MODE" = bench ]; then
+elif [ "$MODE" = check ] || [ "$MODE" = bench ] || [ "$MODE" = pair ]; then
 	KERNELS=("${ALL[@]}")
 else
 	KERNELS=("${ALL[-1]}")
 fi
 [ ${#KERNELS[@]} -gt 0 ] || { echo "vm.sh: no kernel matches '$SEL'" >&2; exit 2; }
+
+# new_disks DIR: fresh disks for one boot.  Few inodes, and inode tables
+# and journal written now, so the guest's ext4 has no lazy-init work to do.
+new_disks() {
+	rm -f "$1/disk.img" "$1/swap.img"
+	truncate -s "${MVM_DISK_MB:-2048}M" "$1/disk.img"
+	truncate -s "${MVM_SWAP_MB:-512}M" "$1/swap.img"
+	PATH=$PATH:/usr/sbin:/sbin mkfs.ext4 -q -F -L mvm-disk -N 1024 -J size=16 \
+		-E lazy_itable_init=0,lazy_journal_init=0 "$1/disk.img"
+}
+
+# listening PORT: something listens on 127.0.0.1:PORT.  (Not a probe
+# connection: QEMU's socket netdev takes the first one as its peer.)
+listening() {
+	local hex
+	hex=$(printf '0100007F:%04X' "$1")
+	awk -v a="$hex" '$2 == a && $4 == "0A" { f = 1 } END { exit !f }' \
+		/proc/net/tcp
+}
+
+# run_pair REL OUT EXPECT: boot guests a and b (OUT/pair-a/initramfs.cpio.gz
+# made), wait for both, sum their counts into OUT/pair.counts.
+run_pair() {
+	local rel=$1 out=$2 expect=$3 port n pa pb i prc=0 p f s tp=0 tf=0 ts=0
+	local -a common
+	for n in a b; do
+		mkdir -p "$out/pair-$n"
+		new_disks "$out/pair-$n"
+		rm -f "$out/pair-$n/counts"
+	done
+	cp "$out/pair-a/initramfs.cpio.gz" "$out/pair-b/initramfs.cpio.gz"
+	port=$(python3 -c 'import socket; s = socket.socket()
+s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	common=(--kernel-dir "$BUILD/kernels/$rel" --mode pair
+		--expect "$expect" --timeout 600 --test-timeout 300)
+	# shellcheck disable=SC2086	# RUN_ARGS: words on purpose
+	python3 "$ROOT/tests/vm/run.py" "${common[@]}" \
+		--initrd "$out/pair-a/initramfs.cpio.gz" --out "$out/pair-a" \
+		--label "$rel pair-a" --counts "$out/pair-a/counts" \
+		--drive "mvm-disk=$out/pair-a/disk.img" \
+		--drive "mvm-swap=$out/pair-a/swap.img" \
+		--netdev "socket,listen=127.0.0.1:$port" --mac 52:54:00:4d:56:0a \
+		--append "mvm_node=a mvm_ip=10.0.2.1/24 mvm_peer=10.0.2.2" \
+		${RUN_ARGS:-} &
+	pa=$!
+	i=0
+	until listening "$port"; do
+		i=$((i + 1))
+		if ! kill -0 "$pa" 2>/dev/null || [ $i -ge 300 ]; then
+			echo "vm.sh: guest a never listened on port $port" >&2
+			kill "$pa" 2>/dev/null || true
+			wait "$pa" || true
+			echo "0 1 0" > "$out/pair.counts"
+			return 1
+		fi
+		sleep 0.05
+	done
+	# shellcheck disable=SC2086
+	python3 "$ROOT/tests/vm/run.py" "${common[@]}" \
+		--initrd "$out/pair-b/initramfs.cpio.gz" --out "$out/pair-b" \
+		--label "$rel pair-b" --counts "$out/pair-b/counts" \
+		--drive "mvm-disk=$out/pair-b/disk.img" \
+		--drive "mvm-swap=$out/pair-b/swap.img" \
+		--netdev "socket,connect=127.0.0.1:$port" --mac 52:54:00:4d:56:0b \
+		--append "mvm_node=b mvm_ip=10.0.2.2/24 mvm_peer=10.0.2.1" \
+		${RUN_ARGS:-} &
+	pb=$!
+	wait "$pa" || prc=1
+	wait "$pb" || prc=1
+	# A guest without counts (run.py died) is one failure more.
+	for n in a b; do
+		p=0 f=1 s=0
+		if [ -s "$out/pair-$n/counts" ]; then
+			read -r p f s < "$out/pair-$n/counts"
+		else
+			prc=1
+		fi
+		tp=$((tp + p)) tf=$((tf + f)) ts=$((ts + s))
+	done
+	[ "$tf" -eq 0 ] || prc=1
+	echo "$tp $tf $ts" > "$out/pair.counts"
+	# Measurements, TAP diagnostics "# name: key=value ...", for the eye.
+	for n in a b; do
+		tr -d '\r' < "$out/pair-$n/results.log" 2>/dev/null |
+			sed -n "s/^# \([a-z0-9_]*: [a-z0-9_]*=.*\)/[$rel pair-$n] \1/p"
+	done
+	echo "[$rel pair] $tp passed, $tf failed$([ "$ts" -eq 0 ] || echo ", $ts skipped")"
+	return $prc
+}
 
 rc=0
 for rel in "${KERNELS[@]}"; do
@@ -35,23 +131,30 @@ for rel in "${KERNELS[@]}"; do
 		[ -x "$b" ] && args+=(--bin "$b")
 	done
 	testdir=${TESTDIR:-$BUILD/tests/vm}
-	# Fresh disks for this boot.  Few inodes, and inode tables and journal
-	# written now, so the guest's ext4 has no lazy-init work to do.
-	rm -f "$out/disk.img" "$out/swap.img"
-	truncate -s "${MVM_DISK_MB:-2048}M" "$out/disk.img"
-	truncate -s "${MVM_SWAP_MB:-512}M" "$out/swap.img"
-	PATH=$PATH:/usr/sbin:/sbin mkfs.ext4 -q -F -L mvm-disk -N 1024 -J size=16 \
-		-E lazy_itable_init=0,lazy_journal_init=0 "$out/disk.img"
+	kmods=virtio_pci,virtio_blk,ext4,loop
+	initrd=$out/initramfs.cpio.gz
+	if [ "$MODE" = pair ]; then
+		testdir=${TESTDIR:-$BUILD/tests/pair}
+		kmods=$kmods,virtio_net	# brings failover, net_failover
+		initrd=$out/pair-a/initramfs.cpio.gz
+		mkdir -p "$out/pair-a"
+	else
+		new_disks "$out"
+	fi
 	memtester=$(PATH=$PATH:/usr/sbin:/sbin command -v memtester) ||
 		{ echo "vm.sh: memtester missing (make deps)" >&2; exit 1; }
-	bash "$ROOT/tests/vm/mkinitramfs.sh" "$out/initramfs.cpio.gz" \
+	bash "$ROOT/tests/vm/mkinitramfs.sh" "$initrd" \
 		"$BUILD/kmod/$rel/machvm.ko" --tests "$testdir" "${args[@]}" \
 		--file "$ROOT/tests/vm/demo.sh:demo.sh" \
 		--file "$ROOT/tests/vm/bench.sh:bench.sh" \
 		--file "$BUILD/lib/libmachvm-preload.so:lib/libmachvm-preload.so" \
 		--file "$memtester:usr/bin/memtester" \
-		--kmods "$BUILD/kernels/$rel/modules=virtio_pci,virtio_blk,ext4,loop"
+		--kmods "$BUILD/kernels/$rel/modules=$kmods"
 	expect=$(cd "$testdir" && ls | sort | paste -sd, -)
+	if [ "$MODE" = pair ]; then
+		run_pair "$rel" "$out" "$expect" || rc=1
+		continue
+	fi
 	python3 "$ROOT/tests/vm/run.py" --kernel-dir "$BUILD/kernels/$rel" \
 		--initrd "$out/initramfs.cpio.gz" --mode "$MODE" --out "$out" \
 		--label "$rel" --expect "$expect" --counts "$out/counts" \

@@ -91,6 +91,31 @@ class Parser(unittest.TestCase):
         v = verdicts(run.parse(text, "", ["t1"])[0])
         self.assertEqual(v["insmod"][0], "fail")
 
+    # Pair mode (--netdev): each guest must bring its network up.
+    def test_pair_net_ok_passes(self):
+        text = OK_RUN.replace("MVM INSMOD", "MVM NET ok node=a dev=eth0\n"
+                              "MVM INSMOD")
+        res, _ = run.parse(text, "", ["t1"], net=True)
+        self.assertFalse([r for r in res if r.status == "fail"])
+
+    def test_pair_net_failure_fails(self):
+        text = OK_RUN.replace("MVM INSMOD", "MVM NET fail peer silent;\n"
+                              "MVM INSMOD")
+        v = verdicts(run.parse(text, "", ["t1"], net=True)[0])
+        self.assertEqual(v["net"][0], "fail")
+
+    def test_pair_net_never_reported_fails(self):
+        v = verdicts(run.parse(OK_RUN, "", ["t1"], net=True)[0])
+        self.assertEqual(v["net"][0], "fail")
+
+    def test_pair_without_tests_fails(self):
+        # No network: /init runs no test; each expected one is missing.
+        text = ("MVM BEGIN 6.x mode=pair\nMVM NET fail no network "
+                "interface;\nMVM INSMOD ok\nMVM RMMOD ok\nMVM DONE\n")
+        v = verdicts(run.parse(text, "", ["t1"], net=True)[0])
+        self.assertEqual(v["t1"][0], "fail")
+        self.assertEqual(v["net"][0], "fail")
+
 
 class InTheVM(unittest.TestCase):
     """The real thing: boot the harness binaries on a stock kernel."""

@@ -15,11 +15,18 @@ to the first.  This script reads both and turns them into results:
     as liburing's runtests.sh does; the console log is a second witness);
   * insmod or rmmod failing, or the guest never finishing, fails the run;
   * with disks attached (--drive), a guest that does not report
-    "MVM DISKS ok" (disks found, ext4 mounted) fails the run.
+    "MVM DISKS ok" (disks found, ext4 mounted) fails the run;
+  * with a network (--netdev, pair mode), a guest that does not report
+    "MVM NET ok" (interface up, peer answers) fails the run.
 
-Usage: run.py --kernel-dir DIR --initrd FILE --mode check|demo|bench|shell
+Pair mode is one guest of two (scripts/vm.sh pair starts one run.py per
+guest); each is judged like check mode, and the host fails the pair if
+either fails.
+
+Usage: run.py --kernel-dir DIR --initrd FILE
+              --mode check|demo|bench|shell|pair
               --out DIR [--timeout S] [--test-timeout S] [--label L]
-              [--drive SERIAL=IMAGE]...
+              [--drive SERIAL=IMAGE]... [--netdev SPEC [--mac MAC]]
 """
 
 import argparse
@@ -50,12 +57,14 @@ class Result:
         return f"Result({self.name!r}, {self.status!r}, {self.detail!r})"
 
 
-def parse(results_text, console_text, expected, label="", disks=False):
+def parse(results_text, console_text, expected, label="", disks=False,
+          net=False):
     """Turn the guest's output into a list of Result.
 
     results_text: what the guest wrote to ttyS1; console_text: ttyS0;
     expected: names of the test binaries put into the initramfs; disks:
-    the VM had disks, so the guest must report "MVM DISKS ok".
+    the VM had disks, so the guest must report "MVM DISKS ok"; net: the
+    VM had a network (pair mode), so it must report "MVM NET ok".
     """
     out = []
     outputs = {}
@@ -63,7 +72,7 @@ def parse(results_text, console_text, expected, label="", disks=False):
     cur = None
     seen = {}
     kmsg = {}
-    insmod = rmmod = done = disk_state = None
+    insmod = rmmod = done = disk_state = net_state = None
     for line in lines:
         if line.startswith("MVM "):
             f = line.split(" ", 3)
@@ -85,6 +94,8 @@ def parse(results_text, console_text, expected, label="", disks=False):
                 rmmod = " ".join(f[2:]) if len(f) > 2 else "fail"
             elif tag == "DISKS":
                 disk_state = " ".join(f[2:]) if len(f) > 2 else "fail"
+            elif tag == "NET":
+                net_state = " ".join(f[2:]) if len(f) > 2 else "fail"
             elif tag == "DONE":
                 done = True
             continue
@@ -115,6 +126,9 @@ def parse(results_text, console_text, expected, label="", disks=False):
     if disks and (disk_state is None or not disk_state.startswith("ok")):
         out.append(Result("disks", "fail",
                           f"guest disks: {disk_state or 'never reported'}"))
+    if net and (net_state is None or not net_state.startswith("ok")):
+        out.append(Result("net", "fail",
+                          f"guest network: {net_state or 'never reported'}"))
     if insmod != "ok":
         out.append(Result("insmod", "fail", f"insmod: {insmod}"))
     for name in expected:
@@ -198,6 +212,12 @@ def qemu_cmd(args, console, results):
         cmd += ["-serial", f"file:{console}", "-serial", f"file:{results}"]
     # Disks: virtio-blk, found by the guest through their serial number.
     # The images are throwaway, so flushes need not reach the host's disk.
+    # Pair mode: one virtio-net NIC on a QEMU socket network (guest a
+    # listens, guest b connects), with a MAC of its own.
+    if args.netdev:
+        cmd += ["-netdev", f"{args.netdev},id=n0",
+                "-device", "virtio-net-pci,netdev=n0"
+                + (f",mac={args.mac}" if args.mac else "")]
     for d in args.drive:
         serial, path = d.split("=", 1)
         cmd += ["-drive", f"file={path},format=raw,if=none,id={serial},"
@@ -254,7 +274,7 @@ def main():
     ap.add_argument("--kernel-dir", required=True)
     ap.add_argument("--initrd", required=True)
     ap.add_argument("--mode", default="check",
-                    choices=["check", "demo", "bench", "shell"])
+                    choices=["check", "demo", "bench", "shell", "pair"])
     ap.add_argument("--out", required=True)
     ap.add_argument("--label", default="")
     ap.add_argument("--timeout", type=int, default=1500)
@@ -269,6 +289,9 @@ def main():
     ap.add_argument("--drive", action="append", default=[],
                     metavar="SERIAL=IMAGE",
                     help="attach a raw image as a virtio-blk disk")
+    ap.add_argument("--netdev", metavar="SPEC",
+                    help="a virtio-net NIC on this -netdev (no id=)")
+    ap.add_argument("--mac", help="the NIC's MAC address")
     args = ap.parse_args()
     label = args.label or os.path.basename(args.kernel_dir)
 
@@ -280,9 +303,9 @@ def main():
     console = read(os.path.join(args.out, "console.log"))
     results = read(os.path.join(args.out, "results.log"))
     expected = [e for e in args.expect.split(",") if e] \
-        if args.mode == "check" else []
+        if args.mode in ("check", "pair") else []
     res, outputs = parse(results, console, expected, label,
-                         disks=bool(args.drive))
+                         disks=bool(args.drive), net=bool(args.netdev))
     if timed_out:
         res.append(Result("vm", "fail", f"timed out after {args.timeout}s"))
     if args.mode in ("demo", "bench"):

@@ -1099,21 +1099,8 @@ int run(const Options& o) {
 
     std::fflush(stderr);
     print_table(machine, o, uffd_threads, rows);
-    const std::string doc = json_document(machine, o, uffd_threads, rows);
-    std::printf("@@JSON %s\n%s@@END\n", o.json_name.c_str(), doc.c_str());
-    if (std::fflush(stdout) != 0)
-        throw_errno("write stdout");
-    if (!o.json_path.empty()) {
-        std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(o.json_path.c_str(), "we"),
-                                                          &std::fclose);
-        if (!f)
-            throw_errno("open " + o.json_path);
-        if (std::fwrite(doc.data(), 1, doc.size(), f.get()) != doc.size() ||
-            std::fflush(f.get()) != 0)
-            throw_errno("write " + o.json_path);
-        if (std::fclose(f.release()) != 0)
-            throw_errno("close " + o.json_path);
-    }
+    machvm::emit_bench_json(o.json_name, json_document(machine, o, uffd_threads, rows),
+                            o.json_path);
     return machvm::kExitOk;
 }
 

@@ -4,9 +4,11 @@
 #include <sys/mman.h>
 
 #include <cctype>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <system_error>
 
 namespace machvm {
@@ -388,6 +390,25 @@ const char kPagerLifetimeHelp[] =
     "       back to it (data_return), for 5 seconds at most; a second signal\n"
     "       ends that wait.  Stopping takes up to about 2 seconds more with\n"
     "       --uring (commands in flight are drained, not abandoned).\n";
+
+void emit_bench_json(const std::string& name, const std::string& doc, const std::string& path) {
+    auto fail = [](const std::string& what) {
+        throw std::system_error(errno_code(errno ? errno : EIO), what);
+    };
+    std::printf("@@JSON %s\n%s@@END\n", name.c_str(), doc.c_str());
+    errno = 0;
+    if (std::fflush(stdout) != 0)
+        fail("write stdout");
+    if (path.empty())
+        return;
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "we"), &std::fclose);
+    if (!f)
+        fail("open " + path);
+    if (std::fwrite(doc.data(), 1, doc.size(), f.get()) != doc.size() || std::fflush(f.get()) != 0)
+        fail("write " + path);
+    if (std::fclose(f.release()) != 0)
+        fail("close " + path);
+}
 
 int report_exception(const char* prog) noexcept {
     try {

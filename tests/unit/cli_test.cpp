@@ -2,6 +2,11 @@
 // Command-line parsing: numbers, sizes, the argument reader, the common
 // pager options, --misbehave lists and fill specs.
 #include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <system_error>
 
 #include <machvm/cli.hpp>
 #include <machvm/fill.hpp>
@@ -208,7 +213,32 @@ void test_fill_spec() {
 
 } // namespace
 
+// The @@JSON block make bench collects, and the file beside it.
+void test_emit_bench_json() {
+    char path[] = "/tmp/cli_test.XXXXXX";
+    int fd = ::mkstemp(path);
+    CHECK(fd >= 0);
+    ::close(fd);
+    emit_bench_json("x.json", "{\"a\": 1}\n", path);
+    std::FILE* f = std::fopen(path, "r");
+    CHECK(f != nullptr);
+    char buf[64] = {};
+    std::size_t n = f ? std::fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        std::fclose(f);
+    CHECK(std::string(buf, n) == "{\"a\": 1}\n");
+    ::unlink(path);
+    bool threw = false;
+    try {
+        emit_bench_json("x.json", "{}\n", "/nonexistent/dir/x.json");
+    } catch (const std::system_error&) {
+        threw = true;
+    }
+    CHECK(threw);
+}
+
 int main() {
+    test_emit_bench_json();
     test_parse_uint();
     test_parse_size();
     test_parse_prot_and_copy();

@@ -109,4 +109,9 @@ inline constexpr int kExitUsage = 2;
 // missing module) and returns the exit status: 2 for UsageError, else 1.
 int report_exception(const char* prog) noexcept;
 
+// A benchmark's JSON document: printed on stdout between "@@JSON name" and
+// "@@END" (what `make bench` collects), and written to path unless it is
+// empty.  Throws std::system_error when stdout or the file fails.
+void emit_bench_json(const std::string& name, const std::string& doc, const std::string& path);
+
 } // namespace machvm

@@ -487,36 +487,55 @@ static struct genl_family mvm_genl_family __ro_after_init = {
 };
 
 /*
- * Announce an event to the "events" group.  Process context, no spinlocks
- * held; costs nothing when nobody listens.
+ * An event message with its MACHVM_A_EVENT, or NULL when nobody listens
+ * or memory is short.  Process context, no spinlocks held.
  */
+static struct sk_buff *mvm_event_new(u32 event, void **hdr)
+{
+	struct sk_buff *msg;
+
+	if (!genl_has_listeners(&mvm_genl_family, &init_net, 0))
+		return NULL;
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return NULL;
+	*hdr = genlmsg_put(msg, 0, 0, &mvm_genl_family, 0,
+			   MACHVM_GENL_CMD_EVENT);
+	if (!*hdr || nla_put_u32(msg, MACHVM_A_EVENT, event)) {
+		nlmsg_free(msg);
+		return NULL;
+	}
+	return msg;
+}
+
+/* Send it to the "events" group, or drop it if an attribute failed. */
+static void mvm_event_send(struct sk_buff *msg, void *hdr, int err)
+{
+	if (err) {
+		nlmsg_free(msg);
+		return;
+	}
+	genlmsg_end(msg, hdr);
+	genlmsg_multicast(&mvm_genl_family, msg, 0, 0, GFP_KERNEL);
+}
+
+/* Announce an object or pager event; costs nothing when nobody listens. */
 void mvm_event(u32 event, u64 name, struct pid *pager, u64 offset)
 {
 	struct sk_buff *msg;
 	void *hdr;
 
-	if (!genl_has_listeners(&mvm_genl_family, &init_net, 0))
-		return;
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	msg = mvm_event_new(event, &hdr);
 	if (!msg)
 		return;
-	hdr = genlmsg_put(msg, 0, 0, &mvm_genl_family, 0,
-			  MACHVM_GENL_CMD_EVENT);
-	if (!hdr)
-		goto fail;
-	if (nla_put_u32(msg, MACHVM_A_EVENT, event) ||
-	    (name && nla_put_u64_64bit(msg, MACHVM_A_OBJ_NAME, name,
-				       MACHVM_A_PAD)) ||
-	    (pager && nla_put_u32(msg, MACHVM_A_OBJ_PAGER_PID,
-				  pid_nr(pager))) ||
-	    (event == MACHVM_EVENT_PAGER_TIMEOUT &&
-	     nla_put_u64_64bit(msg, MACHVM_A_OBJ_OFFSET, offset, MACHVM_A_PAD)))
-		goto fail;
-	genlmsg_end(msg, hdr);
-	genlmsg_multicast(&mvm_genl_family, msg, 0, 0, GFP_KERNEL);
-	return;
-fail:
-	nlmsg_free(msg);
+	mvm_event_send(msg, hdr,
+		       (name && nla_put_u64_64bit(msg, MACHVM_A_OBJ_NAME, name,
+						  MACHVM_A_PAD)) ||
+		       (pager && nla_put_u32(msg, MACHVM_A_OBJ_PAGER_PID,
+					     pid_nr(pager))) ||
+		       (event == MACHVM_EVENT_PAGER_TIMEOUT &&
+			nla_put_u64_64bit(msg, MACHVM_A_OBJ_OFFSET, offset,
+					  MACHVM_A_PAD)));
 }
 
 /* Announce a swap store event (added, removed, every store full). */
@@ -525,24 +544,12 @@ void mvm_swap_event(u32 event, u32 id, const char *path)
 	struct sk_buff *msg;
 	void *hdr;
 
-	if (!genl_has_listeners(&mvm_genl_family, &init_net, 0))
-		return;
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	msg = mvm_event_new(event, &hdr);
 	if (!msg)
 		return;
-	hdr = genlmsg_put(msg, 0, 0, &mvm_genl_family, 0,
-			  MACHVM_GENL_CMD_EVENT);
-	if (!hdr)
-		goto fail;
-	if (nla_put_u32(msg, MACHVM_A_EVENT, event) ||
-	    (id && nla_put_u32(msg, MACHVM_A_SWAP_ID, id)) ||
-	    (path && nla_put_string(msg, MACHVM_A_SWAP_PATH, path)))
-		goto fail;
-	genlmsg_end(msg, hdr);
-	genlmsg_multicast(&mvm_genl_family, msg, 0, 0, GFP_KERNEL);
-	return;
-fail:
-	nlmsg_free(msg);
+	mvm_event_send(msg, hdr,
+		       (id && nla_put_u32(msg, MACHVM_A_SWAP_ID, id)) ||
+		       (path && nla_put_string(msg, MACHVM_A_SWAP_PATH, path)));
 }
 
 int mvm_genl_init(void)

@@ -121,7 +121,9 @@ struct mvm_object {
 	atomic_long_t nr_swapped;	/* entries in swap */
 	u64 limit;		/* resident limit, pages, 0: none; WRITE_ONCE */
 	bool anon;		/* no pager: zero-fill, default pager */
-	bool releasing;		/* last right gone, returning written pages */
+	bool releasing;		/* last right gone, returning written pages;
+				 * WRITE_ONCE/READ_ONCE
+				 */
 	bool terminating;	/* every terminate-time return started
 				 * (set under page_mutex)
 				 */
@@ -173,8 +175,12 @@ struct mvm_page {
 	struct mvm_object *obj;	/* owner; no reference (see above) */
 	pgoff_t index;
 	unsigned long flags;	/* MVM_PG_* */
-	unsigned long deadline;	/* RETURNING: answer due (jiffies) */
-	u64 ret_seq;		/* RETURNING: seq of its DATA_RETURN */
+	unsigned long deadline;	/* RETURNING: answer due (jiffies);
+				 * mvm_lru_lock
+				 */
+	u64 ret_seq;		/* RETURNING: seq of its DATA_RETURN;
+				 * page_mutex
+				 */
 };
 
 #define MVM_SLOT_SHIFT		40
@@ -287,13 +293,13 @@ int mvm_swap_init(void);
 void mvm_swap_exit(void);
 #define MVM_IO_MAX	32	/* pages per swap request */
 #define MVM_MAX_LIMIT	BIT_ULL(40)	/* pages; keeps the arithmetic sane */
-int mvm_slot_alloc(u64 *slot);
 int mvm_slot_alloc_run(unsigned int want, u64 *slot);
 int mvm_slot_io_vec(u64 slot, struct folio **folios, unsigned int nr,
 		    bool write);
 void mvm_slot_free(u64 slot);
 int mvm_slot_io(u64 slot, struct folio *folio, bool write);
 void mvm_object_free_slots(struct mvm_object *obj);
+void mvm_object_forget_slot(struct mvm_object *obj, pgoff_t index);
 int mvm_swap_add(const char *path, u64 size, s32 prio, u32 *id,
 		 const char **why);
 int mvm_swap_remove(u32 id, const char **why);

@@ -514,18 +514,14 @@ int mvm_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
 	int ret;
 
 	lockdep_assert_held(&obj->page_mutex);
-	folio = filemap_lock_folio(mapping, index);
-	if (!IS_ERR_OR_NULL(folio))
+	folio = mvm_folio_lock_get(mapping, index);
+	if (folio)
 		goto found;
 	/* After DESTROY's truncation nothing comes back. */
 	if (READ_ONCE(obj->destroyed) && !READ_ONCE(obj->releasing)) {
 		if (!dirty)
 			return -EIO;
-		if (entry) {	/* a store's drain: the data is dead */
-			xa_erase(&obj->swap, index);
-			atomic_long_dec(&obj->nr_swapped);
-			mvm_slot_free(xa_to_value(entry));
-		}
+		mvm_object_forget_slot(obj, index);	/* a drain: data dead */
 		return 0;
 	}
 	if (!entry && !obj->anon)
@@ -552,9 +548,7 @@ int mvm_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
 	}
 found:
 	if (dirty && entry) {
-		xa_erase(&obj->swap, index);
-		atomic_long_dec(&obj->nr_swapped);
-		mvm_slot_free(xa_to_value(entry));
+		mvm_object_forget_slot(obj, index);
 		folio_mark_dirty(folio);
 	}
 	folio_unlock(folio);
@@ -611,7 +605,8 @@ static int mvm_fill_local(struct mvm_object *obj, pgoff_t index)
 	 * memcg limit, or the next page table or slab charge there would
 	 * call the OOM killer instead of waiting for pageout.
 	 */
-	if (mvm_memcg_margin() < MVM_MEMCG_HEADROOM)
+	if (atomic_long_read(&obj->nr_resident) &&
+	    mvm_memcg_margin() < MVM_MEMCG_HEADROOM)
 		mvm_reclaim_object(obj, MVM_MEMCG_HEADROOM);
 	for (tries = 0; tries < 8; tries++) {
 		mutex_lock(&obj->page_mutex);
@@ -639,9 +634,8 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 	if (index >= obj->npages || READ_ONCE(obj->destroyed))
 		goto sigbus;
 	for (;;) {
-		/* NULL on some kernels, ERR_PTR(-ENOENT) on others. */
-		folio = filemap_lock_folio(mapping, index);
-		if (!IS_ERR_OR_NULL(folio)) {
+		folio = mvm_folio_lock_get(mapping, index);
+		if (folio) {
 			mvm_page_referenced(obj, index);
 			vmf->page = folio_file_page(folio, index);
 			return VM_FAULT_LOCKED;

@@ -99,9 +99,15 @@ enum {
 	MVM_EV_WRITE,	/* queued on the write batch, folio locked */
 };
 
-/* Pages of one object to write to swap together (page_mutex held). */
+/*
+ * Pages of one object to write to swap together (page_mutex held; their
+ * folios locked and unmapped), then dropped unless @keep; and the counts.
+ */
 struct mvm_wb {
 	unsigned int n;
+	bool keep;
+	u64 written, freed;
+	unsigned long full;
 	struct mvm_page *pg[MVM_IO_MAX];
 	struct folio *folio[MVM_IO_MAX];
 };
@@ -146,18 +152,13 @@ static bool mvm_obj_over(struct mvm_object *obj, bool hard)
 }
 
 /* Room for one more page of @obj under both limits? */
-static bool mvm_has_room(struct mvm_object *obj)
+bool mvm_room(struct mvm_object *obj)
 {
 	u64 limit = READ_ONCE(obj->limit);
 
 	if (atomic_long_read(&mvm_nr_resident) >= READ_ONCE(mvm_tun.limit))
 		return false;
 	return !limit || atomic_long_read(&obj->nr_resident) < limit;
-}
-
-bool mvm_room(struct mvm_object *obj)
-{
-	return mvm_has_room(obj);
 }
 
 /* Pages to free now to get from above the high mark down to the low. */
@@ -275,15 +276,6 @@ void mvm_pages_release(struct mvm_object *obj)
 	mutex_unlock(&obj->page_mutex);
 }
 
-static struct folio *mvm_lock_folio(struct address_space *mapping,
-				    pgoff_t index)
-{
-	/* NULL on some kernels, ERR_PTR(-ENOENT) on others. */
-	struct folio *folio = filemap_lock_folio(mapping, index);
-
-	return IS_ERR_OR_NULL(folio) ? NULL : folio;
-}
-
 static void mvm_unmap_page(struct mvm_object *obj, pgoff_t index)
 {
 	unmap_mapping_range(obj->inode->i_mapping, (loff_t)index << PAGE_SHIFT,
@@ -307,56 +299,6 @@ static bool mvm_unmap_try(struct mvm_object *obj, pgoff_t index,
 	}
 	mvm_unmap_page(obj, index);
 	return true;
-}
-
-/*
- * Write locked, unmapped @folio to the swap slot of @index, allocating one
- * if it has none.  page_mutex held.  The dirty bit is cleared first: a
- * write through a pin that lands meanwhile sets it again.
- */
-static int mvm_write_slot(struct mvm_object *obj, pgoff_t index,
-			  struct folio *folio)
-{
-	void *entry = xa_load(&obj->swap, index);
-	u64 slot;
-	int ret;
-
-	lockdep_assert_held(&obj->page_mutex);
-	if (entry) {
-		slot = xa_to_value(entry);
-	} else {
-		ret = mvm_slot_alloc(&slot);
-		if (ret)
-			return ret;
-	}
-	folio_clear_dirty_for_io(folio);
-	ret = mvm_slot_io(slot, folio, true);
-	if (!ret && !entry) {
-		ret = xa_err(xa_store(&obj->swap, index, xa_mk_value(slot),
-				      GFP_KERNEL));
-		if (!ret) {
-			atomic_long_inc(&obj->nr_swapped);
-			smp_mb__after_atomic();	/* see mvm_fill_local() */
-		}
-	}
-	if (ret) {
-		folio_mark_dirty(folio);
-		if (!entry)
-			mvm_slot_free(slot);
-		return ret;
-	}
-	mvm_count(MACHVM_A_STAT_SWAP_WRITES, 1);
-	return 0;
-}
-
-static void mvm_forget_slot(struct mvm_object *obj, pgoff_t index)
-{
-	void *entry = xa_erase(&obj->swap, index);
-
-	if (entry) {
-		atomic_long_dec(&obj->nr_swapped);
-		mvm_slot_free(xa_to_value(entry));
-	}
 }
 
 /*
@@ -461,6 +403,84 @@ static void mvm_obj_unlock(struct mvm_object *obj)
 }
 
 /*
+ * Write the batch: pages without a slot get a run of contiguous slots and
+ * go in one request; pages with one go in runs of consecutive slots.
+ * Then each is dropped (unless wb->keep) and its folio unlocked and put.
+ */
+static void mvm_wb_flush(struct mvm_object *obj, struct mvm_wb *wb)
+{
+	unsigned int i = 0, j, run;
+	void *entry;
+	u64 slot;
+	bool new;
+	int ret;
+
+	lockdep_assert_held(&obj->page_mutex);
+	while (i < wb->n) {
+		entry = xa_load(&obj->swap, wb->pg[i]->index);
+		new = !entry;
+		if (entry) {
+			slot = xa_to_value(entry);
+			for (run = 1; i + run < wb->n; run++) {
+				entry = xa_load(&obj->swap, wb->pg[i + run]->index);
+				if (!entry || xa_to_value(entry) != slot + run)
+					break;
+			}
+		} else {
+			for (run = 1; i + run < wb->n; run++)
+				if (xa_load(&obj->swap, wb->pg[i + run]->index))
+					break;
+			ret = mvm_slot_alloc_run(run, &slot);
+			if (ret < 0) {
+				for (j = i; j < i + run; j++) {
+					folio_unlock(wb->folio[j]);
+					folio_put(wb->folio[j]);
+				}
+				wb->full += run;
+				i += run;
+				continue;
+			}
+			run = ret;
+		}
+		for (j = i; j < i + run; j++)
+			folio_clear_dirty_for_io(wb->folio[j]);
+		ret = mvm_slot_io_vec(slot, &wb->folio[i], run, true);
+		for (j = i; j < i + run; j++) {
+			struct mvm_page *pg = wb->pg[j];
+			struct folio *folio = wb->folio[j];
+
+			if (!ret && new &&
+			    xa_err(xa_store(&obj->swap, pg->index,
+					    xa_mk_value(slot + j - i),
+					    GFP_KERNEL)))
+				ret = -ENOMEM;	/* this one and the rest stay */
+			if (ret) {
+				folio_mark_dirty(folio);
+				if (new)
+					mvm_slot_free(slot + j - i);
+			} else {
+				if (new) {
+					atomic_long_inc(&obj->nr_swapped);
+					/* Before the page leaves the cache:
+					 * see mvm_fill_local().
+					 */
+					smp_mb__after_atomic();
+				}
+				mvm_count(MACHVM_A_STAT_SWAP_WRITES, 1);
+				wb->written++;
+				if (!wb->keep)
+					wb->freed += mvm_drop(obj, pg, folio,
+							      false);
+			}
+			folio_unlock(folio);
+			folio_put(folio);
+		}
+		i += run;
+	}
+	wb->n = 0;
+}
+
+/*
  * The default pager takes a page its pager refused, did not answer for,
  * or lost with its death: write it to swap, then drop it (unless a
  * lock_request asked to keep it).  page_mutex held.
@@ -468,12 +488,13 @@ static void mvm_obj_unlock(struct mvm_object *obj)
 static int mvm_default_take(struct mvm_object *obj, struct mvm_page *pg)
 {
 	bool keep = test_bit(MVM_PG_KEEP, &pg->flags);
+	struct mvm_wb wb = { .n = 0 };
 	struct folio *folio;
 	int ret;
 
 	lockdep_assert_held(&obj->page_mutex);
 	mvm_return_end(pg);
-	folio = mvm_lock_folio(obj->inode->i_mapping, pg->index);
+	folio = mvm_folio_lock_get(obj->inode->i_mapping, pg->index);
 	if (!folio) {
 		mvm_page_untrack(obj, pg);
 		return MVM_EV_FREED;
@@ -487,18 +508,18 @@ static int mvm_default_take(struct mvm_object *obj, struct mvm_page *pg)
 		folio_put(folio);
 		return ret;
 	}
-	ret = mvm_write_slot(obj, pg->index, folio);
-	if (!ret) {
+	/* The pager's copy is stale or missing: always written. */
+	folio_mark_dirty(folio);
+	wb.keep = keep;
+	wb.pg[0] = pg;
+	wb.folio[0] = folio;
+	wb.n = 1;
+	mvm_wb_flush(obj, &wb);
+	if (wb.written) {
 		atomic64_inc(&obj->default_taken);
 		mvm_count(MACHVM_A_STAT_DEFAULT_TAKEN, 1);
-		ret = !keep && mvm_drop(obj, pg, folio, false) ?
-		      MVM_EV_FREED : MVM_EV_KEPT;
-	} else {
-		ret = ret == -ENOSPC ? MVM_EV_FULL : MVM_EV_KEPT;
 	}
-	folio_unlock(folio);
-	folio_put(folio);
-	return ret;
+	return wb.freed ? MVM_EV_FREED : wb.full ? MVM_EV_FULL : MVM_EV_KEPT;
 }
 
 /* Page out @index of @obj.  page_mutex held.  Returns MVM_EV_*. */
@@ -515,7 +536,7 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 	pg = xa_load(&obj->pages, index);
 	if (!pg || test_bit(MVM_PG_RETURNING, &pg->flags))
 		return MVM_EV_KEPT;
-	folio = mvm_lock_folio(mapping, index);
+	folio = mvm_folio_lock_get(mapping, index);
 	if (!folio) {
 		mvm_page_untrack(obj, pg);	/* it went some other way */
 		return MVM_EV_FREED;
@@ -572,82 +593,6 @@ keep:
 	return MVM_EV_KEPT;
 }
 
-/*
- * Write the batch: pages without a slot get a run of contiguous slots and
- * go in one request; pages with one go in runs of consecutive slots.
- * Then each is dropped.  Adds to *freed and *full.
- */
-static void mvm_wb_flush(struct mvm_object *obj, struct mvm_wb *wb,
-			 u64 *freed, unsigned long *full)
-{
-	unsigned int i = 0, j, run;
-	void *entry;
-	u64 slot;
-	bool new;
-	int ret;
-
-	lockdep_assert_held(&obj->page_mutex);
-	while (i < wb->n) {
-		entry = xa_load(&obj->swap, wb->pg[i]->index);
-		new = !entry;
-		if (entry) {
-			slot = xa_to_value(entry);
-			for (run = 1; i + run < wb->n; run++) {
-				entry = xa_load(&obj->swap, wb->pg[i + run]->index);
-				if (!entry || xa_to_value(entry) != slot + run)
-					break;
-			}
-		} else {
-			for (run = 1; i + run < wb->n; run++)
-				if (xa_load(&obj->swap, wb->pg[i + run]->index))
-					break;
-			ret = mvm_slot_alloc_run(run, &slot);
-			if (ret < 0) {
-				for (j = i; j < i + run; j++) {
-					folio_unlock(wb->folio[j]);
-					folio_put(wb->folio[j]);
-				}
-				*full += run;
-				i += run;
-				continue;
-			}
-			run = ret;
-		}
-		for (j = i; j < i + run; j++)
-			folio_clear_dirty_for_io(wb->folio[j]);
-		ret = mvm_slot_io_vec(slot, &wb->folio[i], run, true);
-		for (j = i; j < i + run; j++) {
-			struct mvm_page *pg = wb->pg[j];
-			struct folio *folio = wb->folio[j];
-
-			if (!ret && new &&
-			    xa_err(xa_store(&obj->swap, pg->index,
-					    xa_mk_value(slot + j - i),
-					    GFP_KERNEL)))
-				ret = -ENOMEM;	/* this one and the rest stay */
-			if (ret) {
-				folio_mark_dirty(folio);
-				if (new)
-					mvm_slot_free(slot + j - i);
-			} else {
-				if (new) {
-					atomic_long_inc(&obj->nr_swapped);
-					/* Before the page leaves the cache:
-					 * see mvm_fill_local().
-					 */
-					smp_mb__after_atomic();
-				}
-				mvm_count(MACHVM_A_STAT_SWAP_WRITES, 1);
-				*freed += mvm_drop(obj, pg, folio, false);
-			}
-			folio_unlock(folio);
-			folio_put(folio);
-		}
-		i += run;
-	}
-	wb->n = 0;
-}
-
 struct mvm_pass {
 	u64 target;			/* pages to free (0: none globally) */
 	struct mvm_object *only;	/* or NULL */
@@ -678,13 +623,12 @@ static bool mvm_batch_has(struct mvm_batch *b, pgoff_t index)
 static void mvm_batch_flush(struct mvm_pass *p, struct mvm_batch *b)
 {
 	struct mvm_object *obj = b->obj;
-	struct mvm_wb wb;
+	struct mvm_wb wb = { .n = 0 };
 	unsigned int i;
 	int ret;
 
 	if (!obj)
 		return;
-	wb.n = 0;
 	if (p->mode & MVM_PASS_TRY) {
 		if (!mutex_trylock(&obj->page_mutex))
 			goto out;
@@ -700,7 +644,9 @@ static void mvm_batch_flush(struct mvm_pass *p, struct mvm_batch *b)
 		else if (ret == MVM_EV_FULL)
 			p->full++;
 	}
-	mvm_wb_flush(obj, &wb, &p->res.freed, &p->full);
+	mvm_wb_flush(obj, &wb);
+	p->res.freed += wb.freed;
+	p->full += wb.full;
 	mvm_obj_unlock(obj);
 out:
 	mvm_object_put(obj);
@@ -867,7 +813,7 @@ int mvm_throttle(struct mvm_object *obj)
 	unsigned long deadline = jiffies + 10 * HZ;
 	long ret;
 
-	if (mvm_has_room(obj))
+	if (mvm_room(obj))
 		return 0;
 	mvm_count(MACHVM_A_STAT_LIMIT_WAITS, 1);
 	for (;;) {
@@ -875,12 +821,12 @@ int mvm_throttle(struct mvm_object *obj)
 		if (READ_ONCE(mvm_stuck))
 			return -ENOSPC;
 		ret = wait_event_killable_timeout(mvm_room_wq,
-						  mvm_has_room(obj) ||
+						  mvm_room(obj) ||
 						  READ_ONCE(mvm_stuck),
 						  HZ / 10);
 		if (ret < 0)
 			return ret;
-		if (mvm_has_room(obj) || time_after(jiffies, deadline))
+		if (mvm_room(obj) || time_after(jiffies, deadline))
 			return 0;
 	}
 }
@@ -1006,7 +952,7 @@ bool mvm_pageout_terminate(struct mvm_object *obj)
 	xa_for_each(&obj->pages, index, pg) {
 		if (test_bit(MVM_PG_RETURNING, &pg->flags))
 			continue;
-		folio = mvm_lock_folio(obj->inode->i_mapping, index);
+		folio = mvm_folio_lock_get(obj->inode->i_mapping, index);
 		if (!folio)
 			continue;
 		mvm_unmap_page(obj, index);
@@ -1046,8 +992,8 @@ int mvm_return_copy(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		if (pg && test_bit(MVM_PG_RETURNING, &pg->flags)) {
 			ret = -ESTALE;
 			if (pg->ret_seq == seq)
-				folio = mvm_lock_folio(obj->inode->i_mapping,
-						       start + i);
+				folio = mvm_folio_lock_get(obj->inode->i_mapping,
+							   start + i);
 		}
 		if (folio)
 			folio_unlock(folio);	/* our reference keeps it */
@@ -1086,12 +1032,12 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		}
 		keep = test_bit(MVM_PG_KEEP, &pg->flags);
 		mvm_return_end(pg);
-		mvm_forget_slot(obj, i);	/* the pager has it now */
+		mvm_object_forget_slot(obj, i);	/* the pager has it now */
 		atomic64_inc(&obj->returned);
 		mvm_count(MACHVM_A_STAT_RETURNED, 1);
 		if (keep)
 			continue;
-		folio = mvm_lock_folio(obj->inode->i_mapping, i);
+		folio = mvm_folio_lock_get(obj->inode->i_mapping, i);
 		if (!folio) {
 			mvm_page_untrack(obj, pg);
 			continue;
@@ -1132,7 +1078,7 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 				err = mvm_swapin_locked(obj, i, true);
 				pg = xa_load(&obj->pages, i);
 			} else if (flush) {
-				mvm_forget_slot(obj, i);
+				mvm_object_forget_slot(obj, i);
 			}
 		}
 		if (!pg)
@@ -1142,7 +1088,7 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 				clear_bit(MVM_PG_KEEP, &pg->flags);
 			continue;
 		}
-		folio = mvm_lock_folio(mapping, i);
+		folio = mvm_folio_lock_get(mapping, i);
 		if (!folio) {
 			mvm_page_untrack(obj, pg);
 			continue;
@@ -1160,7 +1106,7 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 			/* Not returned: kept, not flushed. */
 		} else if (flush && mvm_drop(obj, pg, folio, true)) {
 			/* Flush without return discards, changes or not. */
-			mvm_forget_slot(obj, i);
+			mvm_object_forget_slot(obj, i);
 		}
 		folio_unlock(folio);
 		folio_put(folio);

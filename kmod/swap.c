@@ -131,13 +131,6 @@ int mvm_slot_alloc_run(unsigned int want, u64 *slot)
 	return ret;
 }
 
-int mvm_slot_alloc(u64 *slot)
-{
-	int ret = mvm_slot_alloc_run(1, slot);
-
-	return ret < 0 ? ret : 0;
-}
-
 void mvm_slot_free(u64 slot)
 {
 	struct mvm_store *s;
@@ -208,17 +201,25 @@ int mvm_slot_io(u64 slot, struct folio *folio, bool write)
 	return mvm_slot_io_vec(slot, &folio, 1, write);
 }
 
-/* Free every slot of @obj (it is dying: nobody else looks). */
+/* Give up the slot of @index of @obj, if it has one (page_mutex held). */
+void mvm_object_forget_slot(struct mvm_object *obj, pgoff_t index)
+{
+	void *entry = xa_erase(&obj->swap, index);
+
+	if (entry) {
+		atomic_long_dec(&obj->nr_swapped);
+		mvm_slot_free(xa_to_value(entry));
+	}
+}
+
+/* Free every slot of @obj (destroyed or dying: no page comes back). */
 void mvm_object_free_slots(struct mvm_object *obj)
 {
 	unsigned long index;
 	void *entry;
 
-	xa_for_each(&obj->swap, index, entry) {
-		mvm_slot_free(xa_to_value(entry));
-		xa_erase(&obj->swap, index);
-		atomic_long_dec(&obj->nr_swapped);
-	}
+	xa_for_each(&obj->swap, index, entry)
+		mvm_object_forget_slot(obj, index);
 }
 
 static void mvm_store_free(struct mvm_store *s)
@@ -311,19 +312,6 @@ int mvm_swap_add(const char *path, u64 size, s32 prio, u32 *id,
 	if (s->kind == MACHVM_SWAP_KIND_BDEV)
 		inode = s->file->f_mapping->host;
 	have = i_size_read(inode);
-	if (s->kind == MACHVM_SWAP_KIND_BDEV) {
-		if (size > have) {
-			ret = -EINVAL;
-			*why = "size is larger than the device";
-			goto err;
-		}
-	} else if (size > have) {
-		ret = vfs_fallocate(s->file, 0, 0, size);
-		if (ret) {
-			*why = "cannot allocate the file's space";
-			goto err;
-		}
-	}
 	if (!size)
 		size = have;
 	s->nslots = size >> PAGE_SHIFT;
@@ -336,6 +324,21 @@ int mvm_swap_add(const char *path, u64 size, s32 prio, u32 *id,
 		ret = -ENOSPC;
 		*why = "a store needs at least 16 pages";
 		goto err;
+	}
+	if (s->kind == MACHVM_SWAP_KIND_BDEV) {
+		if (size > have) {
+			ret = -EINVAL;
+			*why = "size is larger than the device";
+			goto err;
+		}
+	} else {
+		/* Every slot's blocks now, sparse file or not. */
+		ret = vfs_fallocate(s->file, 0, 0,
+				    (loff_t)s->nslots << PAGE_SHIFT);
+		if (ret) {
+			*why = "cannot allocate the file's space";
+			goto err;
+		}
 	}
 	s->bitmap = kvcalloc(BITS_TO_LONGS(s->nslots), sizeof(long),
 			     GFP_KERNEL);

@@ -38,6 +38,7 @@
 #include <utility>
 #include <vector>
 
+#include <machvm/admin.hpp> // json_string
 #include <machvm/cli.hpp>
 #include <machvm/device.hpp>
 #include <machvm/loop.hpp>
@@ -46,6 +47,8 @@
 #include <machvm/serve.hpp>
 
 namespace {
+
+using machvm::json_string;
 
 constexpr const char* kProg = "machvm-bench-faults";
 constexpr unsigned char kWriteByte = 0x5a;
@@ -933,24 +936,6 @@ Machine describe_machine() {
 }
 
 // ---- output ----
-
-std::string json_string(std::string_view s) {
-    std::string out = "\"";
-    for (char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-            out += buf;
-        } else {
-            out += ch;
-        }
-    }
-    return out + "\"";
-}
 
 std::string json_number(double v, const char* fmt = "%.3f") {
     char buf[64];

@@ -52,12 +52,15 @@
 #include <vector>
 
 #include "machvm.h"
+#include <machvm/admin.hpp> // json_string
 #include <machvm/cli.hpp>
 #include <machvm/fd.hpp>
 
 extern char** environ;
 
 namespace {
+
+using machvm::json_string;
 
 constexpr const char* kProg = "machvm-bench-pageout";
 constexpr const char* kCgroupRoot = "/sys/fs/cgroup";
@@ -1084,24 +1087,6 @@ Machine describe_machine(const Options& o, const std::string& zswap) {
     m.page_cluster = read_text("/proc/sys/vm/page-cluster");
     m.zswap = zswap.empty() ? "absent" : zswap;
     return m;
-}
-
-std::string json_string(std::string_view s) {
-    std::string out = "\"";
-    for (char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c == '"' || c == '\\') {
-            out += '\\';
-            out += ch;
-        } else if (c < 0x20) {
-            char buf[8];
-            std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-            out += buf;
-        } else {
-            out += ch;
-        }
-    }
-    return out + "\"";
 }
 
 std::string num(double v, const char* fmt = "%.2f") {

@@ -60,6 +60,19 @@ static inline void mm_account_reclaimed_pages(unsigned long pages)
 }
 #endif
 
+/*
+ * The locked folio at @index with a reference, or NULL: filemap_lock_folio()
+ * returns NULL on some kernels, ERR_PTR(-ENOENT) on others.
+ */
+#include <linux/pagemap.h>
+static inline struct folio *mvm_folio_lock_get(struct address_space *mapping,
+					       pgoff_t index)
+{
+	struct folio *folio = filemap_lock_folio(mapping, index);
+
+	return IS_ERR_OR_NULL(folio) ? NULL : folio;
+}
+
 /* Remove a locked folio from its page cache, whatever its refcount. */
 #ifdef MACHVM_HAVE_GENERIC_ERROR_REMOVE_FOLIO
 static inline int mvm_remove_folio(struct address_space *mapping,

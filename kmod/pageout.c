@@ -329,6 +329,9 @@ static bool mvm_drop(struct mvm_object *obj, struct mvm_page *pg,
 	    (!(how & MVM_DROP_DISCARD) && folio_test_dirty(folio)) ||
 	    mvm_remove_folio(obj->inode->i_mapping, folio))
 		return false;
+	/* Writers waiting for its unlock fault it in again, now. */
+	if (test_bit(MVM_PG_WLOCK, &pg->flags))
+		mvm_unlock_complete(obj, pg->index, pg->index + 1);
 	atomic64_inc(&obj->pageouts);
 	mvm_count(MACHVM_A_STAT_PAGEOUTS, 1);
 	mvm_page_untrack(obj, pg);

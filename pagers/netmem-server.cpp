@@ -110,11 +110,15 @@ const char kHead[] =
     "              when idle; 500 to 600000, default 3000).\n"
     "       --connect-timeout MS\n"
     "              How long start-up waits for every peer (default 30000).\n"
+    "       --trace\n"
+    "              Log every protocol message and kernel command on stderr.\n"
     "       The common --timeout defaults to 30000 ms here; --threads must be\n"
-    "       1 and --cluster 1 (the engine serves messages in order).\n";
+    "       1 and --cluster 1, and --depth is always 1: the engine needs the\n"
+    "       kernel's messages in the order they were queued.\n";
 
-const char kExitExtra[] = "       The server also exits 1 when a peer cannot be reached at start-up,\n"
-                          "       or disagrees on --peers, --size or the page size.\n";
+const char kExitExtra[] =
+    "       The server also exits 1 when a peer cannot be reached at start-up,\n"
+    "       or disagrees on --peers, --size or the page size.\n";
 
 const char kTail[] =
     "\n"
@@ -221,7 +225,8 @@ class Node;
 // pings when idle), a reader thread feeds the engine.
 class Conn {
   public:
-    Conn(Node& node, std::uint32_t peer, machvm::Fd fd) : node_(node), peer_(peer), fd_(std::move(fd)) {}
+    Conn(Node& node, std::uint32_t peer, machvm::Fd fd)
+        : node_(node), peer_(peer), fd_(std::move(fd)) {}
     Conn(const Conn&) = delete;
     Conn& operator=(const Conn&) = delete;
     ~Conn() { stop(); }
@@ -260,6 +265,7 @@ struct Settings {
     std::chrono::microseconds hold{1000};
     std::chrono::milliseconds peer_timeout{3000};
     std::chrono::milliseconds connect_timeout{30000};
+    bool trace = false;
 };
 
 class Node final : public machvm::Pager, public nm::Outputs {
@@ -301,8 +307,7 @@ class Node final : public machvm::Pager, public nm::Outputs {
     void lost(std::uint32_t peer, const std::string& why) noexcept {
         if (lost_[peer].exchange(true))
             return;
-        std::fprintf(stderr, "%s: node %u: lost node %u (%s)\n", kProg, s_.self, peer,
-                     why.c_str());
+        std::fprintf(stderr, "%s: node %u: lost node %u (%s)\n", kProg, s_.self, peer, why.c_str());
         std::lock_guard<std::mutex> g(mu_);
         if (engine_)
             engine_->peer_lost(peer, Clock::now());
@@ -327,14 +332,12 @@ class Node final : public machvm::Pager, public nm::Outputs {
     }
     void on_data_request(const machvm_msg& msg, machvm::Reply&) noexcept override {
         const nm::Access a = (msg.access & PROT_WRITE) ? nm::Access::Write : nm::Access::Read;
-        each_page(msg, [&](std::uint64_t p, Clock::time_point now) {
-            engine_->data_request(p, a, now);
-        });
+        each_page(
+            msg, [&](std::uint64_t p, Clock::time_point now) { engine_->data_request(p, a, now); });
     }
     void on_data_unlock(const machvm_msg& msg, machvm::Reply&) noexcept override {
-        each_page(msg, [&](std::uint64_t p, Clock::time_point now) {
-            engine_->data_unlock(p, now);
-        });
+        each_page(msg,
+                  [&](std::uint64_t p, Clock::time_point now) { engine_->data_unlock(p, now); });
     }
     void on_data_return(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
         std::span<std::byte> buf = reply.buffer(msg.length);
@@ -355,9 +358,8 @@ class Node final : public machvm::Pager, public nm::Outputs {
         reply.return_done(msg, 0);
     }
     void on_lock_completed(const machvm_msg& msg, machvm::Reply&) noexcept override {
-        each_page(msg, [&](std::uint64_t p, Clock::time_point now) {
-            engine_->lock_completed(p, now);
-        });
+        each_page(msg,
+                  [&](std::uint64_t p, Clock::time_point now) { engine_->lock_completed(p, now); });
     }
     void on_terminate(const machvm_msg&, machvm::Reply&) noexcept override {
         std::lock_guard<std::mutex> g(mu_);
@@ -383,7 +385,8 @@ class Node final : public machvm::Pager, public nm::Outputs {
   private:
     bool in_range(const machvm_msg& msg) const noexcept {
         return msg.offset % page_size_ == 0 && msg.length % page_size_ == 0 &&
-               msg.offset / page_size_ < pages_ && msg.length / page_size_ <= pages_ - msg.offset / page_size_;
+               msg.offset / page_size_ < pages_ &&
+               msg.length / page_size_ <= pages_ - msg.offset / page_size_;
     }
     template <typename F> void each_page(const machvm_msg& msg, F&& f) noexcept {
         if (!in_range(msg)) {
@@ -452,7 +455,7 @@ void Conn::reader() noexcept {
         // A peer silent for the timeout (it pings when idle) is lost.
         int e = read_all(fd_.get(), hdr, sizeof(hdr), Clock::now() + node_.peer_timeout(), &stop_);
         if (e) {
-            why = e == ETIMEDOUT ? "silent for the peer timeout"
+            why = e == ETIMEDOUT    ? "silent for the peer timeout"
                   : e == ECONNRESET ? "connection closed"
                                     : std::strerror(e);
             break;
@@ -596,7 +599,8 @@ std::pair<std::uint32_t, nm::Hello> Node::recv_hello(int fd, std::uint32_t peer,
             throw std::runtime_error(who + " claims to be node " + std::to_string(h.from));
         peer = h.from;
     }
-    if (h.type != static_cast<std::uint16_t>(nm::Type::Hello) || !nm::check_header(h, limits(), peer))
+    if (h.type != static_cast<std::uint16_t>(nm::Type::Hello) ||
+        !nm::check_header(h, limits(), peer))
         throw std::runtime_error(who + " does not speak this protocol");
     if (int e = read_all(fd, body, sizeof(body), deadline))
         fail("waiting for Hello from " + who, e);
@@ -608,7 +612,8 @@ void Node::check_hello(std::uint32_t peer, const nm::Hello& theirs) {
     nm::Hello ours = hello();
     const std::string name = "node " + std::to_string(peer);
     if (theirs.version != ours.version)
-        throw std::runtime_error(name + " speaks protocol version " + std::to_string(theirs.version));
+        throw std::runtime_error(name + " speaks protocol version " +
+                                 std::to_string(theirs.version));
     if (theirs.nodes != ours.nodes || theirs.peers_hash != ours.peers_hash)
         throw std::runtime_error(name + " has another --peers list");
     if (theirs.pages != ours.pages || theirs.page_size != ours.page_size)
@@ -680,6 +685,7 @@ void Node::start(std::uint64_t object_id) {
     c.page_size = page_size_;
     c.object = object_id;
     c.hold = s_.hold;
+    c.trace = s_.trace;
     {
         std::lock_guard<std::mutex> g(mu_);
         engine_ = std::make_unique<nm::Engine>(c, *this);
@@ -770,6 +776,10 @@ int main(int argc, char** argv) {
                     machvm::uint_arg("--connect-timeout", *v, 100, 3600000));
                 continue;
             }
+            if (args.flag("--trace")) {
+                s.trace = true;
+                continue;
+            }
             if (machvm::parse_pager_option(args, opts))
                 continue;
             args.unknown();
@@ -788,6 +798,10 @@ int main(int argc, char** argv) {
             throw machvm::UsageError("--cluster: netmem-server serves one page per request");
         if (opts.attr.timeout_ms == 0)
             opts.attr.timeout_ms = 30000;
+        // The engine needs the kernel's messages in queue order (the
+        // DATA_RETURNs of a lock_request before its LOCK_COMPLETED): one
+        // FETCH in flight.
+        opts.depth = 1;
         opts.max_prot = PROT_READ | PROT_WRITE | (opts.max_prot & PROT_EXEC);
 
         machvm::block_serve_signals(); // before any thread
@@ -803,8 +817,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s: node %u of %zu: serving %llu bytes\n", kProg, s.self,
                      s.peers.size(), static_cast<unsigned long long>(s.size));
         int status = machvm::serve(kProg, setup, node, std::move(object), opts);
-        if (opts.verbose)
-            node.print_stats();
+        node.print_stats();
         node.shutdown();
         return status;
     } catch (...) {

@@ -188,6 +188,11 @@
  *                                so an error CQE means it did not run (but
  *                                see the partial DATA_SUPPLY above).
  *
+ * Messages leave the queue in order, but with several FETCH commands in
+ * flight their completions may be reaped in another order.  A pager that
+ * depends on the order (a DATA_RETURN before the LOCK_COMPLETED of the
+ * LOCK_REQUEST that caused it) keeps one FETCH in flight, or uses read(2).
+ *
  * msg must be 8-byte aligned and writable (-EFAULT).  Unknown cmd_op:
  * -EOPNOTSUPP; IOPOLL rings: -EOPNOTSUPP.  A command never fails with
  * -ECANCELED except when its slot is dead (see below).

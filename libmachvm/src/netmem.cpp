@@ -200,6 +200,10 @@ std::uint32_t Engine::home(std::uint64_t page) const noexcept {
 
 void Engine::post(std::uint32_t to, Msg&& m) {
     m.from = cfg_.self;
+    if (cfg_.trace)
+        out_.note(std::string("-> ") + std::to_string(to) + " " + type_name(m.type) + " page " +
+                  std::to_string(m.page) + " arg " + std::to_string(m.arg) + " flags " +
+                  std::to_string(m.flags));
     if (to == cfg_.self)
         selfq_.push_back(std::move(m));
     else if (alive_[to])
@@ -209,6 +213,10 @@ void Engine::post(std::uint32_t to, Msg&& m) {
 void Engine::kernel(const machvm_cmd& c) {
     if (!object_live_)
         return;
+    if (cfg_.trace)
+        out_.note(std::string("kernel ") + cmd_type_name(c.type) + " page " +
+                  std::to_string(c.offset / cfg_.page_size) + " flags " + std::to_string(c.flags) +
+                  " lock " + std::to_string(c.lock));
     if (int e = out_.kernel(c))
         out_.note(std::string(cmd_type_name(c.type)) + " at offset " + std::to_string(c.offset) +
                   ": " + std::strerror(e));
@@ -217,6 +225,9 @@ void Engine::kernel(const machvm_cmd& c) {
 int Engine::lock_request(std::uint64_t page, std::uint32_t flags, std::uint32_t lock) {
     if (!object_live_)
         return ESRCH;
+    if (cfg_.trace)
+        out_.note("kernel LOCK_REQUEST page " + std::to_string(page) + " flags " +
+                  std::to_string(flags) + " lock " + std::to_string(lock));
     int e = out_.kernel(
         cmd::lock_request(cfg_.object, page * cfg_.page_size, cfg_.page_size, flags, lock));
     if (e)
@@ -271,6 +282,10 @@ void Engine::satisfy(std::uint64_t page, Access need, bool overwrite) {
 
 void Engine::data_request(std::uint64_t page, Access need, Clock::time_point now) {
     now_ = now;
+    if (cfg_.trace)
+        out_.note("DATA_REQUEST page " + std::to_string(page) + " need " +
+                  std::to_string(static_cast<int>(need)) + " have " +
+                  std::to_string(static_cast<int>(local_[page].have)));
     Local& l = local_[page];
     if (l.lost) {
         kernel(cmd::data_error(cfg_.object, page * cfg_.page_size, cfg_.page_size, EHOSTDOWN));
@@ -291,6 +306,9 @@ void Engine::data_request(std::uint64_t page, Access need, Clock::time_point now
 
 void Engine::data_unlock(std::uint64_t page, Clock::time_point now) {
     now_ = now;
+    if (cfg_.trace)
+        out_.note("DATA_UNLOCK page " + std::to_string(page) + " have " +
+                  std::to_string(static_cast<int>(local_[page].have)));
     Local& l = local_[page];
     if (l.lost)
         kernel(cmd::data_error(cfg_.object, page * cfg_.page_size, cfg_.page_size, EHOSTDOWN));
@@ -304,6 +322,9 @@ void Engine::data_unlock(std::uint64_t page, Clock::time_point now) {
 void Engine::data_returned(std::uint64_t page, std::span<const std::byte> data) {
     Local& l = local_[page];
     stats_.returns++;
+    if (cfg_.trace)
+        out_.note("DATA_RETURN page " + std::to_string(page) + " have " +
+                  std::to_string(static_cast<int>(l.have)));
     // Only a writer's page can be newer than our copy.
     if (l.have == Access::Write && data.size() == cfg_.page_size)
         l.data.assign(data.begin(), data.end());
@@ -313,6 +334,9 @@ void Engine::lock_completed(std::uint64_t page, Clock::time_point now) {
     now_ = now;
     Local& l = local_[page];
     l.lr_done++;
+    if (cfg_.trace)
+        out_.note("LOCK_COMPLETED page " + std::to_string(page) + " fetching " +
+                  std::to_string(l.fetching));
     if (l.fetching && static_cast<std::int32_t>(l.lr_done - l.lr_target) >= 0)
         finish_op(page);
     drain_self();
@@ -652,9 +676,8 @@ void Engine::finish_rebuilds() {
         std::uint64_t lost = 0;
         for (std::size_t i = 0; i < r.pages.size(); i++) {
             Dir& d = dir(r.pages[i]);
-            const std::uint64_t readers = r.readers[i] & ~(r.writer[i] != kNoNode
-                                                                ? bit(r.writer[i])
-                                                                : 0);
+            const std::uint64_t readers =
+                r.readers[i] & ~(r.writer[i] != kNoNode ? bit(r.writer[i]) : 0);
             if (r.writer[i] != kNoNode) {
                 d.state = DirState::Exclusive;
                 d.owner = r.writer[i];
@@ -669,9 +692,9 @@ void Engine::finish_rebuilds() {
             }
             d.rebuilding = false;
         }
-        out_.note("node " + std::to_string(r.lost) + " lost: " +
-                  std::to_string(r.pages.size()) + " pages now homed here, " +
-                  std::to_string(lost) + " of them held by no survivor (lost)");
+        out_.note("node " + std::to_string(r.lost) + " lost: " + std::to_string(r.pages.size()) +
+                  " pages now homed here, " + std::to_string(lost) +
+                  " of them held by no survivor (lost)");
         for (std::uint64_t p : r.pages)
             serve_next(p);
     }
@@ -788,6 +811,10 @@ void Engine::receive(Msg&& m, Clock::time_point now) {
 }
 
 void Engine::dispatch(Msg&& m) {
+    if (cfg_.trace)
+        out_.note(std::string("<- ") + std::to_string(m.from) + " " + type_name(m.type) + " page " +
+                  std::to_string(m.page) + " arg " + std::to_string(m.arg) + " flags " +
+                  std::to_string(m.flags));
     switch (m.type) {
     case Type::Request:
         on_request(m.from, m.page, access_of(m.arg));

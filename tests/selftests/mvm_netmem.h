@@ -45,4 +45,45 @@ pid_t mvm_nm_worker(int fd, size_t len, int (*fn)(volatile char *, void *),
  */
 int mvm_nm_wait(pid_t pid, int deadline_ms);
 
+/* The shared workloads of the netmem tests (run with mvm_nm_worker). */
+#define MVM_NM_WORD(p, pg) ((volatile uint64_t *)((p) + (pg) * 4096UL))
+#define MVM_NM_PINGPONG	2	/* page of the ping-pong counter */
+#define MVM_NM_FLAG	4	/* readers test: the value written */
+#define MVM_NM_DATA	5	/* written just before FLAG */
+#define MVM_NM_ACK0	6	/* last value the reader on node 0 saw */
+#define MVM_NM_ACK1	7	/* the reader on node 1's */
+#define MVM_NM_VALUES	200
+
+/* A shared anonymous page for workers' results: 0 or -errno. */
+extern volatile uint64_t *mvm_nm_res;
+int mvm_nm_results(void);
+
+/* arg: int adds.  Atomic adds on words of pages 0 and 1 (two homes). */
+int mvm_nm_count_fn(volatile char *p, void *arg);
+int mvm_nm_count_forever_fn(volatile char *p, void *arg);
+/* Pages 0 and 1's words to mvm_nm_res[0] and [1]. */
+int mvm_nm_read_counters_fn(volatile char *p, void *arg);
+/* arg: the page (uintptr_t).  Read to mvm_nm_res[0]; write 0x1234+page. */
+int mvm_nm_read_word_fn(volatile char *p, void *arg);
+int mvm_nm_write_word_fn(volatile char *p, void *arg);
+
+struct mvm_nm_pingpong {
+	int rounds, parity;
+};
+
+/* Writes the next value of page MVM_NM_PINGPONG's counter whenever it
+ * has our parity: 12 if a value was skipped, 13 on timeout (60 s). */
+int mvm_nm_pingpong_fn(volatile char *p, void *arg);
+/*
+ * The writer stores 1..MVM_NM_VALUES to DATA then FLAG, each once both
+ * readers acknowledged the last.  A reader (arg: uint64_t ack page) must
+ * see every value in order (14 otherwise) and never a DATA older than
+ * FLAG (15: a stale read).  Progress goes to mvm_nm_res[8] (writer) and
+ * mvm_nm_res[8 + ack page] (readers); on a timeout (13) what they saw
+ * last to [9..12] (writer: flag, data, acks) and [16 + ack], [24 + ack]
+ * (reader: flag, data).
+ */
+int mvm_nm_reader_fn(volatile char *p, void *arg);
+int mvm_nm_writer_fn(volatile char *p, void *arg);
+
 #endif

@@ -24,18 +24,7 @@
 #define LEN (1UL << 20)
 #define PEERS2 "127.0.0.1:7400,127.0.0.1:7401"
 #define PEERS3 "127.0.0.1:7410,127.0.0.1:7411,127.0.0.1:7412"
-#define WORD(p, pg) ((volatile uint64_t *)((p) + (pg) * PG))
-
-/* Results from the workers (shared anonymous memory). */
-static volatile uint64_t *res;
-
-static int64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
-}
+#define res mvm_nm_res
 
 FIXTURE(nm) {
 	struct mvm_nm n[3];
@@ -44,9 +33,7 @@ FIXTURE(nm) {
 
 FIXTURE_SETUP(nm)
 {
-	res = mmap(NULL, PG, PROT_READ | PROT_WRITE,
-		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, res);
+	ASSERT_EQ(0, mvm_nm_results());
 	self->nodes = 2;
 	ASSERT_EQ(0, mvm_nm_spawn(&self->n[0], "a", 0, PEERS2, SIZE, NULL));
 	ASSERT_EQ(0, mvm_nm_spawn(&self->n[1], "b", 1, PEERS2, SIZE, NULL));
@@ -130,48 +117,21 @@ TEST_F(nm, read_write_across_nodes)
 	EXPECT_EQ(0, on(&self->n[1], check_fn, &a_lo));
 }
 
-struct counter {
-	int adds;
-};
-
-/* Atomic adds on two counters, on pages with different homes. */
-static int count_fn(volatile char *p, void *arg)
-{
-	struct counter *c = arg;
-	int i;
-
-	for (i = 0; i < c->adds; i++) {
-		__atomic_fetch_add(WORD(p, 0), 1, __ATOMIC_SEQ_CST);
-		__atomic_fetch_add(WORD(p, 1), 1, __ATOMIC_SEQ_CST);
-	}
-	return 0;
-}
-
-static int read_counters_fn(volatile char *p, void *arg)
-{
-	res[0] = *WORD(p, 0);
-	res[1] = *WORD(p, 1);
-	return 0;
-}
-
-/* procs processes on each node add adds; both counters then read base
- * plus all of that on every node.
- */
 static void run_counters(struct __test_metadata *_metadata,
 			 struct mvm_nm *n, int nodes, int procs, int adds,
 			 uint64_t base)
 {
-	struct counter c = { adds };
 	pid_t pids[16];
 	int i, k = 0;
 
 	for (i = 0; i < nodes * procs; i++)
-		pids[k++] = mvm_nm_worker(n[i % nodes].fd, LEN, count_fn, &c);
+		pids[k++] = mvm_nm_worker(n[i % nodes].fd, LEN, mvm_nm_count_fn,
+					  &adds);
 	for (i = 0; i < k; i++)
 		EXPECT_EQ(0, mvm_nm_wait(pids[i], 120000));
 	for (i = 0; i < nodes; i++) {
 		res[0] = res[1] = 0;
-		EXPECT_EQ(0, on(&n[i], read_counters_fn, NULL));
+		EXPECT_EQ(0, on(&n[i], mvm_nm_read_counters_fn, NULL));
 		EXPECT_EQ(base + (uint64_t)nodes * procs * adds, res[0]);
 		EXPECT_EQ(base + (uint64_t)nodes * procs * adds, res[1]);
 	}
@@ -183,102 +143,19 @@ TEST_F_TIMEOUT(nm, atomic_counter, 240)
 	run_counters(_metadata, self->n, 2, 2, 5000, 0);
 }
 
-static int read_word_fn(volatile char *p, void *arg)
-{
-	res[0] = *WORD(p, (uintptr_t)arg);
-	return 0;
-}
-
-struct pingpong {
-	int rounds, parity;
-};
-
-/* Writes the next value when the counter has our parity. */
-static int pingpong_fn(volatile char *p, void *arg)
-{
-	struct pingpong *pp = arg;
-	volatile uint64_t *w = WORD(p, 2);
-	int64_t end = now_us() + 60000000LL;
-	uint64_t want;
-	int i;
-
-	for (i = 0; i < pp->rounds; i++) {
-		want = 2 * (uint64_t)i + pp->parity;
-		while (*w != want) {
-			if (*w > want)
-				return 12;	/* a write was lost or doubled */
-			if (now_us() > end)
-				return 13;
-		}
-		*w = want + 1;
-	}
-	return 0;
-}
-
 /* One page ping-ponged between writers on the two nodes. */
 TEST_F_TIMEOUT(nm, ping_pong, 120)
 {
-	struct pingpong a = { 300, 0 }, b = { 300, 1 };
-	pid_t pa = mvm_nm_worker(self->n[0].fd, LEN, pingpong_fn, &a);
-	pid_t pb = mvm_nm_worker(self->n[1].fd, LEN, pingpong_fn, &b);
+	struct mvm_nm_pingpong a = { 300, 0 }, b = { 300, 1 };
+	pid_t pa = mvm_nm_worker(self->n[0].fd, LEN, mvm_nm_pingpong_fn, &a);
+	pid_t pb = mvm_nm_worker(self->n[1].fd, LEN, mvm_nm_pingpong_fn, &b);
 
 	EXPECT_EQ(0, mvm_nm_wait(pa, 90000));
 	EXPECT_EQ(0, mvm_nm_wait(pb, 90000));
 	res[0] = 0;
-	EXPECT_EQ(0, on(&self->n[0], read_word_fn, (void *)2));
+	EXPECT_EQ(0, on(&self->n[0], mvm_nm_read_word_fn,
+			(void *)MVM_NM_PINGPONG));
 	EXPECT_EQ(600, res[0]);
-}
-
-#define FLAG 4		/* the value written */
-#define DATA 5		/* written just before FLAG */
-#define ACK0 6		/* reader on node 0's last value seen */
-#define ACK1 7		/* reader on node 1's */
-#define VALUES 200
-
-struct reader {
-	int ack;
-};
-
-/*
- * Sees every value in order, and never a stale DATA: DATA is written
- * before FLAG, so once FLAG shows v, DATA shows v or later.
- */
-static int reader_fn(volatile char *p, void *arg)
-{
-	struct reader *r = arg;
-	int64_t end = now_us() + 60000000LL;
-	uint64_t last = 0, v;
-
-	while (last < VALUES) {
-		v = *WORD(p, FLAG);
-		if (v == last) {
-			if (now_us() > end)
-				return 13;
-			continue;
-		}
-		if (v != last + 1)
-			return 14;	/* a write went unseen */
-		if (*WORD(p, DATA) < v)
-			return 15;	/* stale read */
-		last = v;
-		*WORD(p, r->ack) = v;
-	}
-	return 0;
-}
-
-static int writer_fn(volatile char *p, void *arg)
-{
-	int64_t end = now_us() + 60000000LL;
-	uint64_t v;
-
-	for (v = 1; v <= VALUES; v++) {
-		*WORD(p, DATA) = v;
-		*WORD(p, FLAG) = v;
-		while (*WORD(p, ACK0) < v || *WORD(p, ACK1) < v)
-			if (now_us() > end)
-				return 13;
-	}
-	return 0;
 }
 
 /* A writer on node 0, readers on both nodes: each reader sees every
@@ -286,27 +163,14 @@ static int writer_fn(volatile char *p, void *arg)
  */
 TEST_F_TIMEOUT(nm, readers_see_every_write, 120)
 {
-	struct reader r0 = { ACK0 }, r1 = { ACK1 };
-	pid_t a = mvm_nm_worker(self->n[0].fd, LEN, reader_fn, &r0);
-	pid_t b = mvm_nm_worker(self->n[1].fd, LEN, reader_fn, &r1);
-	pid_t w = mvm_nm_worker(self->n[0].fd, LEN, writer_fn, NULL);
+	uint64_t ack0 = MVM_NM_ACK0, ack1 = MVM_NM_ACK1;
+	pid_t a = mvm_nm_worker(self->n[0].fd, LEN, mvm_nm_reader_fn, &ack0);
+	pid_t b = mvm_nm_worker(self->n[1].fd, LEN, mvm_nm_reader_fn, &ack1);
+	pid_t w = mvm_nm_worker(self->n[0].fd, LEN, mvm_nm_writer_fn, NULL);
 
 	EXPECT_EQ(0, mvm_nm_wait(w, 90000));
 	EXPECT_EQ(0, mvm_nm_wait(a, 90000));
 	EXPECT_EQ(0, mvm_nm_wait(b, 90000));
-}
-
-static int write_word_fn(volatile char *p, void *arg)
-{
-	*WORD(p, (uintptr_t)arg) = 0x1234 + (uintptr_t)arg;
-	return 0;
-}
-
-static int count_forever_fn(volatile char *p, void *arg)
-{
-	for (;;)
-		__atomic_fetch_add(WORD(p, 0), 1, __ATOMIC_SEQ_CST);
-	return 0;
 }
 
 /*
@@ -321,13 +185,13 @@ TEST_F_TIMEOUT(nm, node_killed_mid_run, 120)
 	pid_t w[4];
 	int i, rc;
 
-	EXPECT_EQ(0, on(&self->n[1], write_word_fn, (void *)10));
-	EXPECT_EQ(0, on(&self->n[0], write_word_fn, (void *)11));
-	EXPECT_EQ(0, on(&self->n[0], write_word_fn, (void *)12));
-	EXPECT_EQ(0, on(&self->n[1], read_word_fn, (void *)12));
+	EXPECT_EQ(0, on(&self->n[1], mvm_nm_write_word_fn, (void *)10));
+	EXPECT_EQ(0, on(&self->n[0], mvm_nm_write_word_fn, (void *)11));
+	EXPECT_EQ(0, on(&self->n[0], mvm_nm_write_word_fn, (void *)12));
+	EXPECT_EQ(0, on(&self->n[1], mvm_nm_read_word_fn, (void *)12));
 	EXPECT_EQ(0x1234 + 12, res[0]);
 	for (i = 0; i < 4; i++)
-		w[i] = mvm_nm_worker(self->n[i % 2].fd, LEN, count_forever_fn,
+		w[i] = mvm_nm_worker(self->n[i % 2].fd, LEN, mvm_nm_count_forever_fn,
 				     NULL);
 	usleep(500000);
 	mvm_nm_stop(&self->n[1], SIGKILL);
@@ -343,19 +207,19 @@ TEST_F_TIMEOUT(nm, node_killed_mid_run, 120)
 		EXPECT_TRUE(rc == 128 + SIGTERM || rc == 4);
 	}
 	res[0] = 0;
-	EXPECT_EQ(0, on(&self->n[0], read_word_fn, (void *)11));
+	EXPECT_EQ(0, on(&self->n[0], mvm_nm_read_word_fn, (void *)11));
 	EXPECT_EQ(0x1234 + 11, res[0]);
 	res[0] = 0;
-	EXPECT_EQ(0, on(&self->n[0], read_word_fn, (void *)12));
+	EXPECT_EQ(0, on(&self->n[0], mvm_nm_read_word_fn, (void *)12));
 	EXPECT_EQ(0x1234 + 12, res[0]);
-	EXPECT_EQ(0, on(&self->n[0], write_word_fn, (void *)12));
+	EXPECT_EQ(0, on(&self->n[0], mvm_nm_write_word_fn, (void *)12));
 	res[0] = 1;
-	EXPECT_EQ(0, on(&self->n[0], read_word_fn, (void *)20));
+	EXPECT_EQ(0, on(&self->n[0], mvm_nm_read_word_fn, (void *)20));
 	EXPECT_EQ(0, res[0]);
-	EXPECT_EQ(4, on(&self->n[0], read_word_fn, (void *)10));
-	EXPECT_EQ(4, on(&self->n[0], read_word_fn, (void *)21));
+	EXPECT_EQ(4, on(&self->n[0], mvm_nm_read_word_fn, (void *)10));
+	EXPECT_EQ(4, on(&self->n[0], mvm_nm_read_word_fn, (void *)21));
 	/* Lost for good, and the server is fine. */
-	EXPECT_EQ(4, on(&self->n[0], write_word_fn, (void *)10));
+	EXPECT_EQ(4, on(&self->n[0], mvm_nm_write_word_fn, (void *)10));
 	EXPECT_EQ(0, kill(self->n[0].pid, 0));
 }
 
@@ -429,11 +293,11 @@ TEST_F_TIMEOUT(nm, three_nodes, 240)
 	 */
 	mvm_nm_stop(&self->n[2], SIGKILL);
 	run_counters(_metadata, self->n, 2, 1, 1000, 9000);
-	EXPECT_EQ(0, on(&self->n[0], write_word_fn, (void *)3));
+	EXPECT_EQ(0, on(&self->n[0], mvm_nm_write_word_fn, (void *)3));
 	res[0] = 0;
-	EXPECT_EQ(0, on(&self->n[1], read_word_fn, (void *)3));
+	EXPECT_EQ(0, on(&self->n[1], mvm_nm_read_word_fn, (void *)3));
 	EXPECT_EQ(0x1234 + 3, res[0]);
-	EXPECT_EQ(4, on(&self->n[1], read_word_fn, (void *)2));
+	EXPECT_EQ(4, on(&self->n[1], mvm_nm_read_word_fn, (void *)2));
 }
 
 TEST_HARNESS_MAIN

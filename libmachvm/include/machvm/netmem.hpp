@@ -155,13 +155,13 @@ class Outputs {
 };
 
 struct Stats {
-    std::uint64_t requests_sent = 0;  // Request messages (to any home)
-    std::uint64_t grants = 0;         // Grants received
-    std::uint64_t invalidations = 0;  // read copies dropped on a home's word
-    std::uint64_t fetches = 0;        // Fetches served
-    std::uint64_t local_hits = 0;     // faults served from our own copy
-    std::uint64_t lost_pages = 0;     // pages found lost
-    std::uint64_t returns = 0;        // DATA_RETURNs taken
+    std::uint64_t requests_sent = 0; // Request messages (to any home)
+    std::uint64_t grants = 0;        // Grants received
+    std::uint64_t invalidations = 0; // read copies dropped on a home's word
+    std::uint64_t fetches = 0;       // Fetches served
+    std::uint64_t local_hits = 0;    // faults served from our own copy
+    std::uint64_t lost_pages = 0;    // pages found lost
+    std::uint64_t returns = 0;       // DATA_RETURNs taken
     std::uint64_t nodes_lost = 0;
 };
 
@@ -174,6 +174,7 @@ class Engine {
         std::uint32_t page_size = 4096;
         std::uint64_t object = 0; // control id of the local object
         std::chrono::microseconds hold{1000};
+        bool trace = false; // note() every message and kernel command
     };
 
     Engine(const Config& cfg, Outputs& out);
@@ -206,10 +207,10 @@ class Engine {
   private:
     // This node's side of a page.
     struct Local {
-        Access have = Access::None; // what we hold
-        Access need = Access::None; // what local faults wait for
-        Access want = Access::None; // asked of the home, not granted yet
-        bool lost = false;          // gone with a lost node
+        Access have = Access::None;  // what we hold
+        Access need = Access::None;  // what local faults wait for
+        Access want = Access::None;  // asked of the home, not granted yet
+        bool lost = false;           // gone with a lost node
         std::vector<std::byte> data; // our copy, when have != None
         Clock::time_point granted{};
         // A Fetch or Invalidate from the home, waiting for the hold
@@ -233,7 +234,7 @@ class Engine {
         bool busy = false;             // a request is being served
         std::uint32_t req = kNoNode;   // the request served
         Access req_access = Access::None;
-        std::uint64_t awaiting = 0;     // InvalidateAcks / FetchReply due
+        std::uint64_t awaiting = 0; // InvalidateAcks / FetchReply due
         std::uint32_t fetch_from = kNoNode;
         bool have_data = false, zero = false, lost_fetch = false;
         std::vector<std::byte> data;

@@ -18,6 +18,134 @@
 #include "mvm_netmem.h"
 #include "mvm_test.h"
 
+volatile uint64_t *mvm_nm_res;
+int mvm_nm_results(void)
+{
+	void *p = mmap(NULL, PG, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	mvm_nm_res = p;
+	return 0;
+}
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+int mvm_nm_count_fn(volatile char *p, void *arg)
+{
+	const int *adds = arg;
+	int i;
+
+	for (i = 0; i < *adds; i++) {
+		__atomic_fetch_add(MVM_NM_WORD(p, 0), 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(MVM_NM_WORD(p, 1), 1, __ATOMIC_SEQ_CST);
+	}
+	return 0;
+}
+
+int mvm_nm_count_forever_fn(volatile char *p, void *arg)
+{
+	for (;;)
+		__atomic_fetch_add(MVM_NM_WORD(p, 0), 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+int mvm_nm_read_counters_fn(volatile char *p, void *arg)
+{
+	mvm_nm_res[0] = *MVM_NM_WORD(p, 0);
+	mvm_nm_res[1] = *MVM_NM_WORD(p, 1);
+	return 0;
+}
+
+int mvm_nm_read_word_fn(volatile char *p, void *arg)
+{
+	mvm_nm_res[0] = *MVM_NM_WORD(p, (uintptr_t)arg);
+	return 0;
+}
+
+int mvm_nm_write_word_fn(volatile char *p, void *arg)
+{
+	*MVM_NM_WORD(p, (uintptr_t)arg) = 0x1234 + (uintptr_t)arg;
+	return 0;
+}
+
+int mvm_nm_pingpong_fn(volatile char *p, void *arg)
+{
+	struct mvm_nm_pingpong *pp = arg;
+	volatile uint64_t *w = MVM_NM_WORD(p, MVM_NM_PINGPONG);
+	int64_t end = now_us() + 60000000LL;
+	uint64_t want;
+	int i;
+
+	for (i = 0; i < pp->rounds; i++) {
+		want = 2 * (uint64_t)i + pp->parity;
+		while (*w != want) {
+			if (*w > want)
+				return 12;	/* a write was lost or doubled */
+			if (now_us() > end)
+				return 13;
+		}
+		*w = want + 1;
+	}
+	return 0;
+}
+
+int mvm_nm_reader_fn(volatile char *p, void *arg)
+{
+	const uint64_t *ack = arg;
+	int64_t end = now_us() + 60000000LL;
+	uint64_t last = 0, v;
+
+	while (last < MVM_NM_VALUES) {
+		v = *MVM_NM_WORD(p, MVM_NM_FLAG);
+		if (v == last) {
+			if (now_us() > end) {
+				mvm_nm_res[16 + *ack] = v;
+				mvm_nm_res[24 + *ack] = *MVM_NM_WORD(p, MVM_NM_DATA);
+				return 13;
+			}
+			continue;
+		}
+		if (v != last + 1)
+			return 14;	/* a write went unseen */
+		if (*MVM_NM_WORD(p, MVM_NM_DATA) < v)
+			return 15;	/* stale read */
+		last = v;
+		*MVM_NM_WORD(p, *ack) = v;
+		mvm_nm_res[8 + *ack] = v;	/* progress, for the log */
+	}
+	return 0;
+}
+
+int mvm_nm_writer_fn(volatile char *p, void *arg)
+{
+	int64_t end = now_us() + 60000000LL;
+	uint64_t v;
+
+	for (v = 1; v <= MVM_NM_VALUES; v++) {
+		mvm_nm_res[8] = v;	/* progress, for the log */
+		*MVM_NM_WORD(p, MVM_NM_DATA) = v;
+		*MVM_NM_WORD(p, MVM_NM_FLAG) = v;
+		while (*MVM_NM_WORD(p, MVM_NM_ACK0) < v ||
+		       *MVM_NM_WORD(p, MVM_NM_ACK1) < v)
+			if (now_us() > end) {
+				mvm_nm_res[9] = *MVM_NM_WORD(p, MVM_NM_FLAG);
+				mvm_nm_res[10] = *MVM_NM_WORD(p, MVM_NM_DATA);
+				mvm_nm_res[11] = *MVM_NM_WORD(p, MVM_NM_ACK0);
+				mvm_nm_res[12] = *MVM_NM_WORD(p, MVM_NM_ACK1);
+				return 13;
+			}
+	}
+	return 0;
+}
+
 static long long now_ms(void)
 {
 	struct timespec ts;

@@ -711,9 +711,14 @@ class Server {
         }
     }
 
-    // SIGTERM, then reap; throws unless it stopped cleanly in time.
-    void stop() {
+    // SIGTERM, then reap; throws unless it stopped cleanly in time.  One
+    // that ended by itself (its peer went first) is only noted.
+    template <class Note> void stop(const Note& note) {
         wd_.release(pid_);
+        if (auto st = wd_.wait_exit(pid_, 0)) {
+            note.note("netmem-server had ended by itself (wait status %d)", *st);
+            return;
+        }
         ::kill(pid_, SIGTERM);
         auto st = wd_.wait_exit(pid_, 15000);
         if (!st) {
@@ -1066,18 +1071,23 @@ int run_node_(const Options& o, char role, std::optional<pid_t> local_b) {
         barrier(ctl.get(), "read_fault");
         r.read = stats_of(node.read_fault(*map));
     }
-    // Neither stops its server while the other may still need it.
+    // Neither lets go of the object, nor then stops its server, while the
+    // other may still need it.
+    // From here a local node b may finish first (its failures still show
+    // on the control connection and in its exit status).
+    if (local_b)
+        wd.release(*local_b);
     wd.phase("done barrier");
     barrier(ctl.get(), "done");
-    wd.disarm();
-
     if (server) {
         map.reset();
         obj.reset();
-        server->stop();
+        barrier(ctl.get(), "unmapped");
     }
+    wd.disarm();
+    if (server)
+        server->stop(node);
     if (local_b) {
-        wd.release(*local_b);
         auto st = wd.wait_exit(*local_b, std::uint64_t{o.timeout_s} * 1000);
         if (!st || !WIFEXITED(*st) || WEXITSTATUS(*st) != 0)
             throw std::runtime_error("node b (local child) failed");

@@ -222,7 +222,7 @@ Options parse(int argc, char** argv, bool& help) {
         } else if (auto v = args.value("--size")) {
             o.size = machvm::size_arg("--size", *v);
         } else if (auto v = args.value("--hold-us")) {
-            o.hold_us = machvm::uint_arg("--hold-us", *v, 0, 10'000'000);
+            o.hold_us = machvm::uint_arg("--hold-us", *v, 0, 1000000);
         } else if (auto v = args.value("--server")) {
             if (v->empty())
                 throw machvm::UsageError("--server: empty path");

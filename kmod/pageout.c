@@ -1061,7 +1061,7 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 	struct mvm_msg *done;
 	struct mvm_page *pg;
 	struct folio *folio;
-	bool dirty, ret;
+	bool dirty, ret, superseded, ended = false;
 	pgoff_t i;
 	int err = 0;
 
@@ -1083,10 +1083,22 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		}
 		if (!pg)
 			continue;
+		superseded = false;
 		if (test_bit(MVM_PG_RETURNING, &pg->flags)) {
-			if (flush)
-				clear_bit(MVM_PG_KEEP, &pg->flags);
-			continue;
+			if (should_return == MACHVM_LOCK_RETURN_NONE) {
+				if (flush)
+					clear_bit(MVM_PG_KEEP, &pg->flags);
+				continue;
+			}
+			/*
+			 * Under an earlier DATA_RETURN, whose copy may predate
+			 * a write: that return ends unanswered (its late
+			 * answers are stale) and the page goes back again,
+			 * as this request says, before LOCK_COMPLETED.
+			 */
+			mvm_return_end(pg);
+			superseded = true;
+			ended = true;
 		}
 		folio = mvm_folio_lock_get(mapping, i);
 		if (!folio) {
@@ -1094,6 +1106,8 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 			continue;
 		}
 		mvm_unmap_page(obj, i);
+		if (superseded)		/* the pager may not have its data */
+			folio_mark_dirty(folio);
 		/* In swap too: the default pager's copy is newer. */
 		dirty = folio_test_dirty(folio) || xa_load(&obj->swap, i);
 		ret = should_return == MACHVM_LOCK_RETURN_ALL ||
@@ -1125,7 +1139,10 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 			mvm_unlock_complete(obj, i, i + 1);
 		}
 	}
-	mutex_unlock(&obj->page_mutex);
+	if (ended)	/* a return we ended may have been a dying object's last */
+		mvm_obj_unlock(obj);
+	else
+		mutex_unlock(&obj->page_mutex);
 	INIT_LIST_HEAD(&done->node);
 	done->owned = true;
 	done->m.type = MACHVM_MSG_LOCK_COMPLETED;

@@ -121,7 +121,12 @@
  *                              (lock: 0 or PROT_WRITE) of the resident pages
  *                              left: write-locking write-protects them in
  *                              every mapping at once; unlocking wakes the
- *                              writers waiting on DATA_UNLOCK.
+ *                              writers waiting on DATA_UNLOCK.  A page still
+ *                              under an earlier DATA_RETURN is sent again
+ *                              (as dirty, new seq) when should_return is not
+ *                              NONE: the earlier one ends unanswered, its
+ *                              late RETURN_COPY gets -ESTALE and its
+ *                              RETURN_DONE is skipped.
  *                              Answered by MACHVM_MSG_LOCK_COMPLETED.
  *
  * Locks (Mach's lock values) apply to resident pages: a page supplied with

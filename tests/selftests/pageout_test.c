@@ -816,6 +816,62 @@ TEST_F(ext, stale_return_answers_ignored)
 	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
 }
 
+/*
+ * A lock_request that wants a page back while an earlier DATA_RETURN of it
+ * is unanswered (a write may have come after that one's copy) sends it
+ * again under a new seq, before LOCK_COMPLETED; the old seq is stale.
+ */
+TEST_F(ext, lock_request_supersedes_return)
+{
+	struct machvm_cmd c = {
+		.type = MACHVM_CMD_LOCK_REQUEST,
+		.object = self->oc.id,
+		.length = PG,
+		.flags = MACHVM_LOCK_RETURN_DIRTY | MACHVM_LOCK_F_FLUSH,
+	};
+	struct mvm_nlreply r;
+	uint64_t name = self->oc.name, seq1, seq2;
+	char buf[PG];
+	int i;
+
+	ext_start(_metadata, &self->s, SRV_IGNORE);
+	EXPECT_TRUE(page_ok(self->p, 0, 0));
+	fill_page(self->p, 0, 0x55);
+	ASSERT_EQ(0, mvm_pageout_run(1, name, 1, &r));
+	for (i = 0; i < 100 && !self->s.returns; i++)
+		usleep(10000);
+	ASSERT_EQ(1, self->s.returns);
+	seq1 = self->s.last_seq;
+	fill_page(self->p, 0, 0x66);	/* after the pager could have copied */
+	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
+	for (i = 0; i < 100 && !self->s.completed; i++)
+		usleep(10000);
+	ASSERT_EQ(1, self->s.completed);
+	ASSERT_EQ(2, self->s.returns);
+	EXPECT_EQ(2, self->s.dirty_returns);
+	seq2 = self->s.last_seq;
+	EXPECT_NE(seq1, seq2);
+	memset(&c, 0, sizeof(c));
+	c.type = MACHVM_CMD_RETURN_COPY;
+	c.object = self->oc.id;
+	c.length = PG;
+	c.addr = (uintptr_t)buf;
+	c.seq = seq1;
+	EXPECT_EQ(-ESTALE, mvm_cmd(self->pager, &c));
+	c.seq = seq2;
+	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
+	EXPECT_TRUE(page_ok(buf, 0, 0x66));
+	c.type = MACHVM_CMD_RETURN_DONE;
+	c.addr = 0;
+	c.seq = seq1;
+	EXPECT_EQ(0, mvm_cmd(self->pager, &c));		/* skipped */
+	EXPECT_EQ(1, resident(self->p, 0));
+	c.seq = seq2;
+	EXPECT_EQ(0, mvm_cmd(self->pager, &c));
+	EXPECT_EQ(0, resident(self->p, 0));		/* flushed */
+	EXPECT_EQ(1, info(name).a[MACHVM_A_OBJ_RETURNED]);
+}
+
 /* Pages supplied write-locked: reads are free, the first write asks the
  * pager (data_unlock) and goes on once it unlocks; later writes do not ask.
  */

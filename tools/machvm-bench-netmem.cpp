@@ -71,7 +71,8 @@ const char kHelp[] =
     "       machvm-bench-netmem --role a|b --self IP --peer IP [--port PORT]\n"
     "                           [--rounds N] [--warmup N] [--size BYTES] [--hold-us US]\n"
     "                           [--server PATH] [--server-arg ARG]... [--timeout SEC]\n"
-    "                           [--yield] [--rtt-only] [--json PATH] [--json-name NAME]\n"
+    "                           [--yield | --poll-us US] [--rtt-only] [--json PATH]\n"
+    "                           [--json-name NAME]\n"
     "                           [--quiet]\n"
     "       machvm-bench-netmem --local [OPTIONS]\n"
     "\n"
@@ -110,7 +111,8 @@ const char kHelp[] =
     "\n"
     "       --local runs both nodes on this machine: a child process plays b, the\n"
     "       servers listen on 127.0.0.1:PORT (a) and 127.0.0.1:PORT+1 (b), and\n"
-    "       --yield is on (four busy processes may share few CPUs).\n"
+    "       --yield is on unless --poll-us is given (four busy processes may\n"
+    "       share few CPUs).\n"
     "\n"
     "OUTPUT\n"
     "       Progress goes to stderr, with the netmem-server's own output.  Node a's\n"
@@ -147,6 +149,12 @@ const char kHelp[] =
     "              (1-3600, default 60); also the servers' --connect-timeout.\n"
     "       --yield\n"
     "              sched_yield() between the reads of a spinning wait.\n"
+    "       --poll-us US\n"
+    "              Sleep US microseconds (1-100000) between the reads of a\n"
+    "              spinning wait instead, so that the waiting CPU goes idle: for\n"
+    "              virtual machines sharing few host CPUs, where a spinning vCPU\n"
+    "              takes a host CPU from the servers.  Adds up to US (and a\n"
+    "              timer wake-up) to each pingpong wait.\n"
     "       --rtt-only\n"
     "              Only tcp_rtt: no server, no object.\n"
     "       --json PATH\n"
@@ -178,6 +186,7 @@ struct Options {
     std::vector<std::string> server_args;
     unsigned timeout_s = 60;
     bool yield = false;
+    unsigned poll_us = 0;
     bool rtt_only = false;
     std::string json_path;
     std::string json_name = "netmem.json";
@@ -233,6 +242,8 @@ Options parse(int argc, char** argv, bool& help) {
             o.timeout_s = static_cast<unsigned>(machvm::uint_arg("--timeout", *v, 1, 3600));
         } else if (args.flag("--yield")) {
             o.yield = true;
+        } else if (auto v = args.value("--poll-us")) {
+            o.poll_us = static_cast<unsigned>(machvm::uint_arg("--poll-us", *v, 1, 100000));
         } else if (args.flag("--rtt-only")) {
             o.rtt_only = true;
         } else if (auto v = args.value("--json")) {
@@ -249,11 +260,13 @@ Options parse(int argc, char** argv, bool& help) {
             args.unknown();
         }
     }
+    if (o.yield && o.poll_us)
+        throw machvm::UsageError("--yield and --poll-us exclude each other");
     if (o.local) {
         if (o.role || !o.self.empty() || !o.peer.empty())
             throw machvm::UsageError("--local takes no --role, --self or --peer");
         o.self = o.peer = "127.0.0.1";
-        o.yield = true;
+        o.yield = o.poll_us == 0;
     } else {
         if (!o.role)
             throw machvm::UsageError("--role a|b is required (or --local)");
@@ -582,7 +595,7 @@ void barrier(int fd, const char* what) {
 
 // The settings both nodes must share, checked when they meet.
 struct Hello {
-    std::uint64_t magic, version, role, rounds, warmup, size, page, hold_us, rtt_only;
+    std::uint64_t magic, version, role, rounds, warmup, size, page, hold_us, rtt_only, poll_us;
 };
 
 Hello hello_of(const Options& o, char role) {
@@ -594,7 +607,8 @@ Hello hello_of(const Options& o, char role) {
                  o.size,
                  page_size(),
                  o.hold_us ? *o.hold_us + 1 : 0,
-                 o.rtt_only ? 1u : 0u};
+                 o.rtt_only ? 1u : 0u,
+                 o.poll_us};
 }
 
 void exchange_hello(int fd, const Options& o, char role) {
@@ -619,6 +633,7 @@ void exchange_hello(int fd, const Options& o, char role) {
     differs("page size", mine.page, theirs.page);
     differs("--hold-us (+1, 0: none)", mine.hold_us, theirs.hold_us);
     differs("--rtt-only", mine.rtt_only, theirs.rtt_only);
+    differs("--poll-us", mine.poll_us, theirs.poll_us);
 }
 
 // ---- the netmem-server child ----
@@ -851,8 +866,12 @@ struct Node {
                 throw std::runtime_error("pingpong: page 0 reads " + std::to_string(v) +
                                          ", expected " + std::to_string(mine) + " or " +
                                          std::to_string(want) + ": not coherent");
-            if (o.yield)
+            if (o.poll_us) {
+                timespec ts{0, static_cast<long>(o.poll_us) * 1000};
+                ::nanosleep(&ts, nullptr);
+            } else if (o.yield) {
                 ::sched_yield();
+            }
         }
     }
 
@@ -986,6 +1005,7 @@ std::string json_document(const Machine& m, const Options& o, const std::string&
          ", \"size_bytes\": " + std::to_string(o.size) +
          ", \"hold_us\": " + (o.hold_us ? std::to_string(*o.hold_us) : "null") +
          ", \"yield\": " + (o.yield ? "true" : "false") +
+         ", \"poll_us\": " + std::to_string(o.poll_us) +
          ", \"server\": " + (r.netmem ? json_string(server) : "null") + "},\n";
     j += " \"tcp_rtt\": " + json_stats(r.rtt) + ",\n";
     if (r.netmem) {
@@ -1011,7 +1031,9 @@ void print_table(const Machine& m, const Options& o, const Report& r) {
                 o.local ? "one machine (--local)" : "two machines", o.self.c_str(), o.peer.c_str());
     std::printf("%u rounds after %u warm-up%s%s\n", o.rounds, o.warmup,
                 o.hold_us ? (", hold-us " + std::to_string(*o.hold_us)).c_str() : "",
-                o.yield ? ", yielding spins" : "");
+                o.poll_us ? (", polling every " + std::to_string(o.poll_us) + " us").c_str()
+                : o.yield ? ", yielding spins"
+                          : "");
     std::printf("%-11s %8s %10s %10s %10s %10s %10s %9s %9s\n", "case", "samples", "p50 us",
                 "p99 us", "min us", "mean us", "max us", "p50:rtt", "mean:rtt");
     auto row = [&](const char* name, const Stats& s) {
@@ -1115,6 +1137,8 @@ int run_node(const Options& o, char role, std::optional<pid_t> local_b) {
 
 int run(const Options& o) {
     ::signal(SIGPIPE, SIG_IGN);
+    if (o.poll_us)
+        ::prctl(PR_SET_TIMERSLACK, 1ul); // sleep US, not US + 50 us
     if (!o.local)
         return run_node(o, o.role, std::nullopt);
     const pid_t parent = ::getpid();

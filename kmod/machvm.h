@@ -266,6 +266,8 @@ void mvm_pages_release(struct mvm_object *obj);
 bool mvm_room(struct mvm_object *obj);
 bool mvm_page_wlocked(struct mvm_object *obj, pgoff_t index);
 void mvm_unlock_complete(struct mvm_object *obj, pgoff_t start, pgoff_t end);
+int mvm_page_overwrite(struct mvm_object *obj, pgoff_t index,
+		       struct folio *src, u32 lock);
 int mvm_throttle(struct mvm_object *obj);
 void mvm_reclaim_object(struct mvm_object *obj, unsigned long nr);
 void mvm_pageout_orphan(struct mvm_object *obj);

@@ -1307,6 +1307,7 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 				((c->flags & MACHVM_SUPPLY_F_PRECIOUS) ?
 				 BIT(MVM_PG_PRECIOUS) : 0) |
 				((c->lock & PROT_WRITE) ? BIT(MVM_PG_WLOCK) : 0);
+	bool overwrite = c->flags & MACHVM_SUPPLY_F_OVERWRITE;
 	struct folio *stack_folios[16];
 	struct folio **folios;
 	pgoff_t i, filled;
@@ -1336,7 +1337,7 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 		struct folio *folio;
 		void *dst;
 
-		if (mvm_page_present(mapping, start + i))
+		if (!overwrite && mvm_page_present(mapping, start + i))
 			continue;	/* not taken; no need to copy it */
 		folio = filemap_alloc_folio(gfp, 0);
 		if (!folio) {
@@ -1365,12 +1366,24 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 	}
 	mutex_lock(&obj->page_mutex);
 	for (i = 0; i < filled; i++) {
-		/* The default pager's copy (in swap) is newer than the pager's. */
-		if (!folios[i] || xa_load(&obj->swap, start + i)) {
+		if (!folios[i]) {
 			not_taken++;
 			continue;
 		}
+		/* The default pager's copy (in swap) is newer than the pager's. */
+		if (xa_load(&obj->swap, start + i)) {
+			if (!overwrite) {
+				not_taken++;
+				continue;
+			}
+			mvm_object_forget_slot(obj, start + i);
+		}
 		err = mvm_folio_insert(obj, folios[i], start + i, pgflags);
+		if (err == -EEXIST && overwrite &&
+		    !mvm_page_overwrite(obj, start + i, folios[i], c->lock)) {
+			taken++;
+			continue;
+		}
 		if (err && err != -EEXIST) {
 			ret = err;
 			break;

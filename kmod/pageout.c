@@ -301,24 +301,72 @@ static bool mvm_unmap_try(struct mvm_object *obj, pgoff_t index,
 	return true;
 }
 
+/* How mvm_drop() may drop a page. */
+enum {
+	MVM_DROP_DISCARD = BIT(0),	/* even if written (dirty) */
+	/*
+	 * Even with references beyond the cache's, as truncation does: a
+	 * fault waiting on the folio lock finds it gone and asks again.  For
+	 * a page that must go now (flush: a copy elsewhere may be written
+	 * next).  A page pinned for DMA still stays.
+	 */
+	MVM_DROP_FORCE = BIT(1),
+};
+
 /*
  * Remove @pg's locked, unmapped folio from the cache (page_mutex held).
  * Nothing can map it while it is locked; a page pinned for DMA stays.
  */
 static bool mvm_drop(struct mvm_object *obj, struct mvm_page *pg,
-		     struct folio *folio, bool discard)
+		     struct folio *folio, unsigned int how)
 {
 	/* The cache's and the caller's; and a per-CPU LRU batch's, maybe. */
 	int refs = folio_nr_pages(folio) + 1 + !folio_test_lru(folio);
+	bool busy = (how & MVM_DROP_FORCE) ? folio_maybe_dma_pinned(folio) :
+		    folio_ref_count(folio) > refs;
 
-	if (folio_mapped(folio) || folio_ref_count(folio) > refs ||
-	    (!discard && folio_test_dirty(folio)) ||
+	if (folio_mapped(folio) || busy ||
+	    (!(how & MVM_DROP_DISCARD) && folio_test_dirty(folio)) ||
 	    mvm_remove_folio(obj->inode->i_mapping, folio))
 		return false;
 	atomic64_inc(&obj->pageouts);
 	mvm_count(MACHVM_A_STAT_PAGEOUTS, 1);
 	mvm_page_untrack(obj, pg);
 	return true;
+}
+
+/*
+ * DATA_SUPPLY with MACHVM_SUPPLY_F_OVERWRITE on a resident page: it gets
+ * @src's contents, clean, with lock value @lock; its mappings go first
+ * (the next touch faults it back in) and its swap copy is forgotten.
+ * page_mutex held.  -ENOENT: not resident after all.
+ */
+int mvm_page_overwrite(struct mvm_object *obj, pgoff_t index,
+		       struct folio *src, u32 lock)
+{
+	struct mvm_page *pg = xa_load(&obj->pages, index);
+	struct folio *folio;
+	void *from, *to;
+
+	lockdep_assert_held(&obj->page_mutex);
+	folio = mvm_folio_lock_get(obj->inode->i_mapping, index);
+	if (!folio)
+		return -ENOENT;
+	mvm_unmap_page(obj, index);
+	to = kmap_local_folio(folio, 0);
+	from = kmap_local_folio(src, 0);
+	memcpy(to, from, PAGE_SIZE);
+	kunmap_local(from);
+	kunmap_local(to);
+	folio_cancel_dirty(folio);
+	mvm_object_forget_slot(obj, index);
+	if (pg && (lock & PROT_WRITE))
+		set_bit(MVM_PG_WLOCK, &pg->flags);
+	else if (pg && test_and_clear_bit(MVM_PG_WLOCK, &pg->flags))
+		mvm_unlock_complete(obj, index, index + 1);
+	folio_unlock(folio);
+	folio_put(folio);
+	return 0;
 }
 
 /* Put a page back from mvm_returning to the FIFO tail. */
@@ -470,7 +518,7 @@ static void mvm_wb_flush(struct mvm_object *obj, struct mvm_wb *wb)
 				wb->written++;
 				if (!wb->keep)
 					wb->freed += mvm_drop(obj, pg, folio,
-							      false);
+							      0);
 			}
 			folio_unlock(folio);
 			folio_put(folio);
@@ -502,8 +550,8 @@ static int mvm_default_take(struct mvm_object *obj, struct mvm_page *pg)
 	mvm_unmap_page(obj, pg->index);
 	if (READ_ONCE(obj->releasing)) {
 		/* Nobody can read it any more: no need to keep it. */
-		ret = mvm_drop(obj, pg, folio, true) ? MVM_EV_FREED :
-						       MVM_EV_KEPT;
+		ret = mvm_drop(obj, pg, folio, MVM_DROP_DISCARD) ?
+		      MVM_EV_FREED : MVM_EV_KEPT;
 		folio_unlock(folio);
 		folio_put(folio);
 		return ret;
@@ -552,8 +600,8 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 	       (!READ_ONCE(obj->destroyed) || READ_ONCE(obj->releasing));
 	if (READ_ONCE(obj->destroyed) && !READ_ONCE(obj->releasing)) {
 		/* Destroyed, or gone with no pager to tell: never read again. */
-		ret = mvm_drop(obj, pg, folio, true) ? MVM_EV_FREED :
-						       MVM_EV_KEPT;
+		ret = mvm_drop(obj, pg, folio, MVM_DROP_DISCARD) ?
+		      MVM_EV_FREED : MVM_EV_KEPT;
 		goto out;
 	}
 
@@ -582,7 +630,7 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 		wb->folio[wb->n++] = folio;
 		return MVM_EV_WRITE;
 	}
-	ret = mvm_drop(obj, pg, folio, false) ? MVM_EV_FREED : MVM_EV_KEPT;
+	ret = mvm_drop(obj, pg, folio, 0) ? MVM_EV_FREED : MVM_EV_KEPT;
 out:
 	folio_unlock(folio);
 	folio_put(folio);
@@ -1043,7 +1091,8 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 			continue;
 		}
 		mvm_unmap_page(obj, i);
-		mvm_drop(obj, pg, folio, false);	/* written since: stays */
+		/* Written since: stays; the pager has it: it goes now. */
+		mvm_drop(obj, pg, folio, MVM_DROP_FORCE);
 		folio_unlock(folio);
 		folio_put(folio);
 	}
@@ -1118,7 +1167,8 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 					       flush ? 0 : BIT(MVM_PG_KEEP),
 					       flush ? MACHVM_RETURN_F_FLUSH : 0);
 			/* Not returned: kept, not flushed. */
-		} else if (flush && mvm_drop(obj, pg, folio, true)) {
+		} else if (flush && mvm_drop(obj, pg, folio, MVM_DROP_DISCARD |
+							 MVM_DROP_FORCE)) {
 			/* Flush without return discards, changes or not. */
 			mvm_object_forget_slot(obj, i);
 		}

@@ -93,6 +93,8 @@
  *  MACHVM_CMD_DATA_SUPPLY      length bytes at offset from the buffer at
  *                              addr.  May cover more than was asked and may
  *                              be unsolicited.  flags: MACHVM_SUPPLY_F_*.
+ *                              Resident pages are left as they are (not
+ *                              taken) unless MACHVM_SUPPLY_F_OVERWRITE.
  *  MACHVM_CMD_DATA_UNAVAILABLE Zero-fill [offset, offset + length).
  *  MACHVM_CMD_DATA_ERROR       Every fault waiting on these pages gets
  *                              SIGBUS; error is a positive errno (report).
@@ -411,8 +413,17 @@ struct machvm_msg {
 /* DATA_SUPPLY flags. */
 #define MACHVM_SUPPLY_F_REPORT		(1U << 0) /* send SUPPLY_COMPLETED */
 #define MACHVM_SUPPLY_F_PRECIOUS	(1U << 1) /* return even when clean */
+/*
+ * Pages already resident are overwritten with the data (unmapped first,
+ * clean afterwards, their swap copy forgotten, the supply's lock value
+ * applied) instead of left as they are: for a pager whose copy is newer
+ * than whatever the kernel kept, such as a coherence protocol's (part of
+ * MACHVM_F_LOCKS).
+ */
+#define MACHVM_SUPPLY_F_OVERWRITE	(1U << 2)
 #define MACHVM_SUPPLY_F_ALL		(MACHVM_SUPPLY_F_REPORT | \
-					 MACHVM_SUPPLY_F_PRECIOUS)
+					 MACHVM_SUPPLY_F_PRECIOUS | \
+					 MACHVM_SUPPLY_F_OVERWRITE)
 
 /* LOCK_REQUEST flags: should_return in the low two bits, then FLUSH. */
 #define MACHVM_LOCK_RETURN_NONE		0

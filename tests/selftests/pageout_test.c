@@ -872,6 +872,45 @@ TEST_F(ext, lock_request_supersedes_return)
 	EXPECT_EQ(1, info(name).a[MACHVM_A_OBJ_RETURNED]);
 }
 
+/* DATA_SUPPLY with MACHVM_SUPPLY_F_OVERWRITE replaces a resident page
+ * (written, even), applies its lock value; without it nothing changes.
+ */
+TEST_F(ext, supply_overwrite)
+{
+	struct machvm_cmd c = {
+		.type = MACHVM_CMD_DATA_SUPPLY,
+		.object = self->oc.id,
+		.length = PG,
+	};
+	char *buf = aligned_alloc(PG, PG);
+
+	ASSERT_NE(NULL, buf);
+	self->s.grant_unlocks = 1;
+	ext_start(_metadata, &self->s, SRV_ACCEPT);
+	fill_page(self->p, 0, 0x21);		/* resident, written */
+	fill_page(buf, 0, 0x22);
+	c.addr = (uintptr_t)buf;
+	EXPECT_EQ(0, mvm_cmd(self->pager, &c));
+	EXPECT_TRUE(page_ok(self->p, 0, 0x21));	/* not taken */
+	c.flags = MACHVM_SUPPLY_F_OVERWRITE;
+	c.lock = PROT_WRITE;
+	EXPECT_EQ(0, mvm_cmd(self->pager, &c));
+	EXPECT_TRUE(page_ok(self->p, 0, 0x22));
+	EXPECT_EQ(0, self->s.unlocks);
+	fill_page(self->p, 0, 0x23);		/* locked: asks first */
+	EXPECT_EQ(1, self->s.unlocks);
+	EXPECT_TRUE(page_ok(self->p, 0, 0x23));
+	/* A missing page is simply supplied. */
+	fill_page(buf, 5, 0x24);
+	c.offset = 5 * PG;
+	c.lock = 0;
+	EXPECT_EQ(0, mvm_cmd(self->pager, &c));
+	EXPECT_TRUE(page_ok(self->p + 5 * PG, 5, 0x24));
+	c.flags = 1U << 3;
+	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
+	free(buf);
+}
+
 /* Pages supplied write-locked: reads are free, the first write asks the
  * pager (data_unlock) and goes on once it unlocks; later writes do not ask.
  */

@@ -1,0 +1,439 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * netmem-server on one machine: two (or three) servers on 127.0.0.1, each
+ * with its own object, stand in for two machines.  Processes map one
+ * server's object or the other's and must see one coherent memory.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "mvm_netmem.h"
+#include "mvm_test.h"
+
+#define SIZE "1M"
+#define LEN (1UL << 20)
+#define PEERS2 "127.0.0.1:7400,127.0.0.1:7401"
+#define PEERS3 "127.0.0.1:7410,127.0.0.1:7411,127.0.0.1:7412"
+#define WORD(p, pg) ((volatile uint64_t *)((p) + (pg) * PG))
+
+/* Results from the workers (shared anonymous memory). */
+static volatile uint64_t *res;
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+FIXTURE(nm) {
+	struct mvm_nm n[3];
+	int nodes;
+};
+
+FIXTURE_SETUP(nm)
+{
+	res = mmap(NULL, PG, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, res);
+	self->nodes = 2;
+	ASSERT_EQ(0, mvm_nm_spawn(&self->n[0], "a", 0, PEERS2, SIZE, NULL));
+	ASSERT_EQ(0, mvm_nm_spawn(&self->n[1], "b", 1, PEERS2, SIZE, NULL));
+	ASSERT_EQ(0, mvm_nm_attach(&self->n[0], 20000));
+	ASSERT_EQ(0, mvm_nm_attach(&self->n[1], 20000));
+}
+
+FIXTURE_TEARDOWN(nm)
+{
+	int i;
+
+	for (i = 0; i < self->nodes; i++) {
+		if (_metadata->passed == 0 || getenv("MVM_NM_LOGS"))
+			mvm_nm_dump(&self->n[i]);
+		mvm_nm_stop(&self->n[i], SIGTERM);
+	}
+}
+
+/* Run fn on node's object; its exit code. */
+static int on(struct mvm_nm *n, int (*fn)(volatile char *, void *), void *arg)
+{
+	return mvm_nm_wait(mvm_nm_worker(n->fd, LEN, fn, arg), 60000);
+}
+
+struct range {
+	uint64_t first, count, seed;
+};
+
+static int fill_fn(volatile char *p, void *arg)
+{
+	struct range *r = arg;
+	uint64_t i;
+
+	for (i = r->first; i < r->first + r->count; i++)
+		mvm_fill((char *)p + i * PG, i * PG + r->seed, PG);
+	return 0;
+}
+
+static int check_fn(volatile char *p, void *arg)
+{
+	struct range *r = arg;
+	uint64_t i;
+
+	for (i = r->first; i < r->first + r->count; i++)
+		if (mvm_check((char *)p + i * PG, i * PG + r->seed, PG))
+			return 10;
+	return 0;
+}
+
+static int zero_fn(volatile char *p, void *arg)
+{
+	struct range *r = arg;
+	uint64_t i, j;
+
+	for (i = r->first; i < r->first + r->count; i++)
+		for (j = 0; j < PG; j += 8)
+			if (*(volatile uint64_t *)(p + i * PG + j))
+				return 11;
+	return 0;
+}
+
+/* Writes on one node are what the other reads, both ways; untouched
+ * pages read as zeros.
+ */
+TEST_F(nm, read_write_across_nodes)
+{
+	struct range a = { 0, 16, 0 }, b = { 8, 8, 0x1000 }, z = { 32, 32, 0 };
+	struct range a_lo = { 0, 8, 0 };
+
+	EXPECT_EQ(0, on(&self->n[0], fill_fn, &a));
+	EXPECT_EQ(0, on(&self->n[1], check_fn, &a));
+	EXPECT_EQ(0, on(&self->n[1], fill_fn, &b));
+	EXPECT_EQ(0, on(&self->n[0], check_fn, &a_lo));
+	EXPECT_EQ(0, on(&self->n[0], check_fn, &b));
+	EXPECT_EQ(0, on(&self->n[1], check_fn, &b));
+	EXPECT_EQ(0, on(&self->n[0], zero_fn, &z));
+	EXPECT_EQ(0, on(&self->n[1], zero_fn, &z));
+	/* Both read, then one writes: the other's copy is gone. */
+	EXPECT_EQ(0, on(&self->n[0], check_fn, &b));
+	EXPECT_EQ(0, on(&self->n[0], fill_fn, &a_lo));
+	EXPECT_EQ(0, on(&self->n[1], check_fn, &a_lo));
+}
+
+struct counter {
+	int adds;
+};
+
+/* Atomic adds on two counters, on pages with different homes. */
+static int count_fn(volatile char *p, void *arg)
+{
+	struct counter *c = arg;
+	int i;
+
+	for (i = 0; i < c->adds; i++) {
+		__atomic_fetch_add(WORD(p, 0), 1, __ATOMIC_SEQ_CST);
+		__atomic_fetch_add(WORD(p, 1), 1, __ATOMIC_SEQ_CST);
+	}
+	return 0;
+}
+
+static int read_counters_fn(volatile char *p, void *arg)
+{
+	res[0] = *WORD(p, 0);
+	res[1] = *WORD(p, 1);
+	return 0;
+}
+
+/* procs processes on each node add adds; both counters then read base
+ * plus all of that on every node.
+ */
+static void run_counters(struct __test_metadata *_metadata,
+			 struct mvm_nm *n, int nodes, int procs, int adds,
+			 uint64_t base)
+{
+	struct counter c = { adds };
+	pid_t pids[16];
+	int i, k = 0;
+
+	for (i = 0; i < nodes * procs; i++)
+		pids[k++] = mvm_nm_worker(n[i % nodes].fd, LEN, count_fn, &c);
+	for (i = 0; i < k; i++)
+		EXPECT_EQ(0, mvm_nm_wait(pids[i], 120000));
+	for (i = 0; i < nodes; i++) {
+		res[0] = res[1] = 0;
+		EXPECT_EQ(0, on(&n[i], read_counters_fn, NULL));
+		EXPECT_EQ(base + (uint64_t)nodes * procs * adds, res[0]);
+		EXPECT_EQ(base + (uint64_t)nodes * procs * adds, res[1]);
+	}
+}
+
+/* 10,000 atomic adds from each node (two processes each) end exact. */
+TEST_F_TIMEOUT(nm, atomic_counter, 240)
+{
+	run_counters(_metadata, self->n, 2, 2, 5000, 0);
+}
+
+static int read_word_fn(volatile char *p, void *arg)
+{
+	res[0] = *WORD(p, (uintptr_t)arg);
+	return 0;
+}
+
+struct pingpong {
+	int rounds, parity;
+};
+
+/* Writes the next value when the counter has our parity. */
+static int pingpong_fn(volatile char *p, void *arg)
+{
+	struct pingpong *pp = arg;
+	volatile uint64_t *w = WORD(p, 2);
+	int64_t end = now_us() + 60000000LL;
+	uint64_t want;
+	int i;
+
+	for (i = 0; i < pp->rounds; i++) {
+		want = 2 * (uint64_t)i + pp->parity;
+		while (*w != want) {
+			if (*w > want)
+				return 12;	/* a write was lost or doubled */
+			if (now_us() > end)
+				return 13;
+		}
+		*w = want + 1;
+	}
+	return 0;
+}
+
+/* One page ping-ponged between writers on the two nodes. */
+TEST_F_TIMEOUT(nm, ping_pong, 120)
+{
+	struct pingpong a = { 300, 0 }, b = { 300, 1 };
+	pid_t pa = mvm_nm_worker(self->n[0].fd, LEN, pingpong_fn, &a);
+	pid_t pb = mvm_nm_worker(self->n[1].fd, LEN, pingpong_fn, &b);
+
+	EXPECT_EQ(0, mvm_nm_wait(pa, 90000));
+	EXPECT_EQ(0, mvm_nm_wait(pb, 90000));
+	res[0] = 0;
+	EXPECT_EQ(0, on(&self->n[0], read_word_fn, (void *)2));
+	EXPECT_EQ(600, res[0]);
+}
+
+#define FLAG 4		/* the value written */
+#define DATA 5		/* written just before FLAG */
+#define ACK0 6		/* reader on node 0's last value seen */
+#define ACK1 7		/* reader on node 1's */
+#define VALUES 200
+
+struct reader {
+	int ack;
+};
+
+/*
+ * Sees every value in order, and never a stale DATA: DATA is written
+ * before FLAG, so once FLAG shows v, DATA shows v or later.
+ */
+static int reader_fn(volatile char *p, void *arg)
+{
+	struct reader *r = arg;
+	int64_t end = now_us() + 60000000LL;
+	uint64_t last = 0, v;
+
+	while (last < VALUES) {
+		v = *WORD(p, FLAG);
+		if (v == last) {
+			if (now_us() > end)
+				return 13;
+			continue;
+		}
+		if (v != last + 1)
+			return 14;	/* a write went unseen */
+		if (*WORD(p, DATA) < v)
+			return 15;	/* stale read */
+		last = v;
+		*WORD(p, r->ack) = v;
+	}
+	return 0;
+}
+
+static int writer_fn(volatile char *p, void *arg)
+{
+	int64_t end = now_us() + 60000000LL;
+	uint64_t v;
+
+	for (v = 1; v <= VALUES; v++) {
+		*WORD(p, DATA) = v;
+		*WORD(p, FLAG) = v;
+		while (*WORD(p, ACK0) < v || *WORD(p, ACK1) < v)
+			if (now_us() > end)
+				return 13;
+	}
+	return 0;
+}
+
+/* A writer on node 0, readers on both nodes: each reader sees every
+ * write, in order, and never a stale page.
+ */
+TEST_F_TIMEOUT(nm, readers_see_every_write, 120)
+{
+	struct reader r0 = { ACK0 }, r1 = { ACK1 };
+	pid_t a = mvm_nm_worker(self->n[0].fd, LEN, reader_fn, &r0);
+	pid_t b = mvm_nm_worker(self->n[1].fd, LEN, reader_fn, &r1);
+	pid_t w = mvm_nm_worker(self->n[0].fd, LEN, writer_fn, NULL);
+
+	EXPECT_EQ(0, mvm_nm_wait(w, 90000));
+	EXPECT_EQ(0, mvm_nm_wait(a, 90000));
+	EXPECT_EQ(0, mvm_nm_wait(b, 90000));
+}
+
+static int write_word_fn(volatile char *p, void *arg)
+{
+	*WORD(p, (uintptr_t)arg) = 0x1234 + (uintptr_t)arg;
+	return 0;
+}
+
+static int count_forever_fn(volatile char *p, void *arg)
+{
+	for (;;)
+		__atomic_fetch_add(WORD(p, 0), 1, __ATOMIC_SEQ_CST);
+	return 0;
+}
+
+/*
+ * Node 1's server is killed while both nodes hammer a counter.  Nothing
+ * hangs; node 0 keeps the pages it holds (page 11, and page 12 both read)
+ * and still serves its own untouched pages (even: zeros); pages only node
+ * 1 held (page 10), and untouched pages node 1 was home of (odd), get
+ * SIGBUS.
+ */
+TEST_F_TIMEOUT(nm, node_killed_mid_run, 120)
+{
+	pid_t w[4];
+	int i, rc;
+
+	EXPECT_EQ(0, on(&self->n[1], write_word_fn, (void *)10));
+	EXPECT_EQ(0, on(&self->n[0], write_word_fn, (void *)11));
+	EXPECT_EQ(0, on(&self->n[0], write_word_fn, (void *)12));
+	EXPECT_EQ(0, on(&self->n[1], read_word_fn, (void *)12));
+	EXPECT_EQ(0x1234 + 12, res[0]);
+	for (i = 0; i < 4; i++)
+		w[i] = mvm_nm_worker(self->n[i % 2].fd, LEN, count_forever_fn,
+				     NULL);
+	usleep(500000);
+	mvm_nm_stop(&self->n[1], SIGKILL);
+	usleep(300000);
+	/*
+	 * Each worker goes on (page 0 is resident where it runs) or got
+	 * SIGBUS (node 0's: page 0 was lost with node 1; node 1's: their
+	 * pager is gone); none waits forever.
+	 */
+	for (i = 0; i < 4; i++) {
+		kill(w[i], SIGTERM);
+		rc = mvm_nm_wait(w[i], 40000);
+		EXPECT_TRUE(rc == 128 + SIGTERM || rc == 4);
+	}
+	res[0] = 0;
+	EXPECT_EQ(0, on(&self->n[0], read_word_fn, (void *)11));
+	EXPECT_EQ(0x1234 + 11, res[0]);
+	res[0] = 0;
+	EXPECT_EQ(0, on(&self->n[0], read_word_fn, (void *)12));
+	EXPECT_EQ(0x1234 + 12, res[0]);
+	EXPECT_EQ(0, on(&self->n[0], write_word_fn, (void *)12));
+	res[0] = 1;
+	EXPECT_EQ(0, on(&self->n[0], read_word_fn, (void *)20));
+	EXPECT_EQ(0, res[0]);
+	EXPECT_EQ(4, on(&self->n[0], read_word_fn, (void *)10));
+	EXPECT_EQ(4, on(&self->n[0], read_word_fn, (void *)21));
+	/* Lost for good, and the server is fine. */
+	EXPECT_EQ(4, on(&self->n[0], write_word_fn, (void *)10));
+	EXPECT_EQ(0, kill(self->n[0].pid, 0));
+}
+
+static int run(const char *cmd)
+{
+	int st = system(cmd);
+
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Bad command lines (2) and peers that disagree or are missing (1). */
+TEST(bad_setup)
+{
+	struct mvm_nm a, b;
+	int sa, sb;
+
+	EXPECT_EQ(2, run("netmem-server --peers 127.0.0.1:7420,127.0.0.1:7421 "
+			 "--socket /tmp/x 2>/dev/null"));
+	EXPECT_EQ(2, run("netmem-server --node 0 --peers 127.0.0.1:7420 "
+			 "--socket /tmp/x 2>/dev/null"));
+	EXPECT_EQ(2, run("netmem-server --node 2 --peers 127.0.0.1:7420,"
+			 "127.0.0.1:7421 --socket /tmp/x 2>/dev/null"));
+	EXPECT_EQ(2, run("netmem-server --node 0 --peers 127.0.0.1:7420,"
+			 "127.0.0.1:0 --socket /tmp/x 2>/dev/null"));
+	EXPECT_EQ(2, run("netmem-server --node 0 --peers 127.0.0.1:7420,"
+			 "127.0.0.1:7421 --threads 2 --socket /tmp/x 2>/dev/null"));
+	EXPECT_EQ(2, run("netmem-server --node 0 --peers 127.0.0.1:7420,"
+			 "127.0.0.1:7421 2>/dev/null"));
+	EXPECT_EQ(0, run("netmem-server --help | grep -q 'Lost servers'"));
+	/* Nobody answers: exit 1 after --connect-timeout. */
+	EXPECT_EQ(1, run("netmem-server --node 1 --peers 127.0.0.1:7420,"
+			 "127.0.0.1:7421 --connect-timeout 500 --socket /tmp/x "
+			 "2>/dev/null"));
+	/* Sizes differ: both refuse. */
+	ASSERT_EQ(0, mvm_nm_spawn(&a, "sa", 0, "127.0.0.1:7420,127.0.0.1:7421",
+				  "1M", "--connect-timeout 5000"));
+	ASSERT_EQ(0, mvm_nm_spawn(&b, "sb", 1, "127.0.0.1:7420,127.0.0.1:7421",
+				  "2M", "--connect-timeout 5000"));
+	EXPECT_EQ(-ECHILD, mvm_nm_attach(&b, 10000));
+	EXPECT_EQ(-ECHILD, mvm_nm_attach(&a, 10000));
+	sa = a.status;
+	sb = b.status;
+	EXPECT_TRUE(WIFEXITED(sa) && WEXITSTATUS(sa) == 1);
+	EXPECT_TRUE(WIFEXITED(sb) && WEXITSTATUS(sb) == 1);
+	EXPECT_EQ(0, run("grep -q 'pages of' /tmp/nm-sa.log"));
+	EXPECT_EQ(0, run("grep -q 'pages of' /tmp/nm-sb.log"));
+}
+
+/* Three nodes: counters, and one lost while the others go on. */
+TEST_F_TIMEOUT(nm, three_nodes, 240)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		mvm_nm_stop(&self->n[i], SIGTERM);
+	self->nodes = 3;
+	for (i = 0; i < 3; i++) {
+		char tag[8];
+
+		snprintf(tag, sizeof(tag), "t%d", i);
+		ASSERT_EQ(0, mvm_nm_spawn(&self->n[i], tag, i, PEERS3, SIZE,
+					  NULL));
+	}
+	for (i = 0; i < 3; i++)
+		ASSERT_EQ(0, mvm_nm_attach(&self->n[i], 20000));
+	run_counters(_metadata, self->n, 3, 1, 3000, 0);
+	/*
+	 * Node 2 goes.  The counters were read everywhere last: copies are
+	 * on the survivors, who go on counting.  Page 3 (home 0) works; page
+	 * 2, untouched, was homed at node 2: lost, as documented.
+	 */
+	mvm_nm_stop(&self->n[2], SIGKILL);
+	run_counters(_metadata, self->n, 2, 1, 1000, 9000);
+	EXPECT_EQ(0, on(&self->n[0], write_word_fn, (void *)3));
+	res[0] = 0;
+	EXPECT_EQ(0, on(&self->n[1], read_word_fn, (void *)3));
+	EXPECT_EQ(0x1234 + 3, res[0]);
+	EXPECT_EQ(4, on(&self->n[1], read_word_fn, (void *)2));
+}
+
+TEST_HARNESS_MAIN

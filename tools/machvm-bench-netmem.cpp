@@ -344,12 +344,23 @@ class Watchdog {
     void phase(const char* name, std::uint64_t timeout_ns = 0) {
         std::lock_guard lk(mu_);
         phase_ = name;
+        doing_.store(nullptr, std::memory_order_relaxed);
+        reads_.store(0, std::memory_order_relaxed);
+        phase_ticks_ = ticks_.load(std::memory_order_relaxed);
         phase_timeout_ns_ = timeout_ns ? timeout_ns : timeout_ns_;
         deadline_.store(now_ns() + phase_timeout_ns_, std::memory_order_relaxed);
     }
     // Progress in the current phase: the watchdog moves the deadline when
     // it sees the count change (no clock read in the measured loops).
     void tick() noexcept { ticks_.fetch_add(1, std::memory_order_relaxed); }
+    // What the measured loop is doing (a static string, or nullptr), for
+    // the no-progress message: stuck in a fault, or reading a stale value.
+    void doing(const char* what) noexcept { doing_.store(what, std::memory_order_relaxed); }
+    void seen(std::uint64_t want, std::uint64_t got) noexcept {
+        want_.store(want, std::memory_order_relaxed);
+        got_.store(got, std::memory_order_relaxed);
+        reads_.fetch_add(1, std::memory_order_relaxed);
+    }
     // No deadline until the next phase().
     void disarm() {
         std::lock_guard lk(mu_);
@@ -406,6 +417,17 @@ class Watchdog {
         ::_exit(machvm::kExitFailure);
     }
 
+    std::string where() const {
+        std::string w = " after " + std::to_string(ticks_.load() - phase_ticks_) + " steps";
+        if (const char* d = doing_.load())
+            w += std::string("; ") + d;
+        if (reads_.load())
+            w += "; last read " + std::to_string(got_.load()) + " (awaiting " +
+                 std::to_string(want_.load()) + "), " + std::to_string(reads_.load()) +
+                 " reads in all";
+        return w;
+    }
+
     static std::string describe(int st) {
         if (WIFEXITED(st))
             return "exit status " + std::to_string(WEXITSTATUS(st));
@@ -445,7 +467,7 @@ class Watchdog {
             }
             if (now_ns() > deadline_.load(std::memory_order_relaxed))
                 die("no progress for " + std::to_string(phase_timeout_ns_ / 1000000000u) +
-                    " s during " + phase_ + " (peer dead or stuck?)");
+                    " s during " + phase_ + " (peer dead or stuck?)" + where());
         }
     }
 
@@ -458,6 +480,9 @@ class Watchdog {
     std::uint64_t phase_timeout_ns_ = 0;
     std::atomic<std::uint64_t> deadline_{UINT64_MAX};
     std::atomic<std::uint64_t> ticks_{0};
+    std::uint64_t phase_ticks_ = 0; // ticks_ when the phase began
+    std::atomic<const char*> doing_{nullptr};
+    std::atomic<std::uint64_t> want_{0}, got_{0}, reads_{0};
     std::uint64_t seen_ticks_ = 0;
     bool stop_ = false;
     std::thread thread_;
@@ -858,8 +883,10 @@ struct Node {
     // Spins on *p until it holds want; it may hold only `mine` before.
     void await(const std::uint64_t* p, std::uint64_t want, std::uint64_t mine) const {
         std::atomic_ref<std::uint64_t> c(*const_cast<std::uint64_t*>(p));
+        wd.doing("reading page 0 (in a read fault?)");
         for (;;) {
             const std::uint64_t v = c.load(std::memory_order_acquire);
+            wd.seen(want, v);
             if (v == want)
                 return;
             if (v != mine)
@@ -888,6 +915,7 @@ struct Node {
             std::uint64_t prev = 0;
             for (unsigned i = 0; i <= total; ++i) {
                 const std::uint64_t t = now_ns();
+                wd.doing("writing page 0 (in a write fault?)");
                 c.store(2 * std::uint64_t{i} + 1, std::memory_order_release);
                 if (i > o.warmup)
                     ns.push_back(t - prev);
@@ -899,6 +927,7 @@ struct Node {
         } else {
             for (unsigned i = 0; i < total; ++i) {
                 await(ctr, 2 * std::uint64_t{i} + 1, 2 * std::uint64_t{i});
+                wd.doing("writing page 0 (in a write fault?)");
                 c.store(2 * std::uint64_t{i} + 2, std::memory_order_release);
                 wd.tick();
             }
@@ -920,6 +949,7 @@ struct Node {
         for (std::uint64_t k = 1; k <= total; ++k) {
             std::uint64_t msg = k;
             if (role == 'b') {
+                wd.doing("writing a page (in a write fault?)");
                 std::atomic_ref<std::uint64_t>(*m.word(k, last))
                     .store(stamp(k, true), std::memory_order_relaxed);
                 std::atomic_ref<std::uint64_t>(*m.word(k))
@@ -934,6 +964,7 @@ struct Node {
             if (msg != k)
                 throw std::runtime_error("read_fault: out of step");
             std::atomic_ref<std::uint64_t> w(*m.word(k));
+            wd.doing("reading a page b wrote (in a read fault?)");
             const std::uint64_t t0 = now_ns();
             const std::uint64_t v = w.load(std::memory_order_acquire);
             const std::uint64_t t1 = now_ns();

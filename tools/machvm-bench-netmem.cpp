@@ -1083,7 +1083,9 @@ void print_table(const Machine& m, const Options& o, const Report& r) {
 
 // One node's whole run.  Returns the exit status.
 int run_node_(const Options& o, char role, std::optional<pid_t> local_b) {
-    Watchdog wd(role, o.timeout_s);
+    // With a local node b, a gives up 2 s later, so that a stuck b says
+    // where it is stuck before a's exit ends it.
+    Watchdog wd(role, o.timeout_s + (local_b ? 2 : 0));
     if (local_b)
         wd.watch(*local_b, "node b (local child)", true);
     const std::uint16_t ctl_port = static_cast<std::uint16_t>(o.port + 2);

@@ -1,12 +1,12 @@
 #!/bin/bash
 # vm.sh MODE [KERNEL]: build the module and initramfs for a stock kernel and
-# boot it under QEMU in MODE (check, demo, bench, shell, pair).  KERNEL is
-# a substring of a release in build/kernels.list (default: every kernel for
-# check, bench and pair, the newest for the others).  Extra run.py options:
-# $RUN_ARGS.  Every boot gets two fresh sparse disks in its out dir (see
-# tests/vm/init): disk.img (ext4, made here, mounted at /mnt/disk) and
-# swap.img (raw, for a swap partition).  Their sizes: $MVM_DISK_MB (default
-# 2048), $MVM_SWAP_MB (default 512).
+# boot it under QEMU in MODE (check, demo, bench, shell, pair, pairbench).
+# KERNEL is a substring of a release in build/kernels.list (default: every
+# kernel for check, bench, pair and pairbench, the newest for the others).
+# Extra run.py options: $RUN_ARGS.  Every boot gets two fresh sparse disks
+# in its out dir (see tests/vm/init): disk.img (ext4, made here, mounted at
+# /mnt/disk) and swap.img (raw, for a swap partition).  Their sizes:
+# $MVM_DISK_MB (default 2048), $MVM_SWAP_MB (default 512).
 #
 # pair: two guests of one kernel at once, build/vm/<rel>/pair-a and pair-b
 # (each its own initramfs copy, disks, logs), joined by a QEMU socket
@@ -14,6 +14,13 @@
 # 10.0.2.2/24.  Both run every test of build/tests/pair ($TESTDIR) in the
 # same order; the pair fails if either guest does.  Counts of both go to
 # build/vm/<rel>/pair.counts.
+#
+# bench: tests/vm/bench.sh on one guest, then tests/vm/pairbench.sh on a
+# pair (as above, guest mode pairbench: both guests run the script at
+# once).  Every "@@JSON NAME" ... "@@END" block of the single guest's
+# output and of pair guest a's goes to build/bench/<rel>/NAME, and
+# scripts/merge-bench.py merges the kernels into build/bench/NAME.
+# pairbench: only the pair part (its blocks replace the same names).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
@@ -23,7 +30,8 @@ SEL=${2:-}
 mapfile -t ALL < "$BUILD/kernels.list"
 if [ -n "$SEL" ]; then
 	mapfile -t KERNELS < <(printf '%s\n' "${ALL[@]}" | grep -F -- "$SEL")
-elif [ "$MODE" = check ] || [ "$MODE" = bench ] || [ "$MODE" = pair ]; then
+elif [ "$MODE" = check ] || [ "$MODE" = bench ] || [ "$MODE" = pair ] ||
+     [ "$MODE" = pairbench ]; then
 	KERNELS=("${ALL[@]}")
 else
 	KERNELS=("${ALL[-1]}")
@@ -49,10 +57,46 @@ listening() {
 		/proc/net/tcp
 }
 
-# run_pair REL OUT EXPECT: boot guests a and b (OUT/pair-a/initramfs.cpio.gz
-# made), wait for both, sum their counts into OUT/pair.counts.
+# make_initrd REL INITRD TESTDIR KMODS: the initramfs for REL's boots:
+# the module, every program of build/bin, the tests of TESTDIR, the guest
+# scripts, and the kernel modules KMODS (with what they need).
+make_initrd() {
+	local rel=$1 initrd=$2 testdir=$3 kmods=$4 memtester b
+	local -a bins=()
+	for b in "$BUILD"/bin/*; do
+		[ -x "$b" ] && bins+=(--bin "$b")
+	done
+	memtester=$(PATH=$PATH:/usr/sbin:/sbin command -v memtester) ||
+		{ echo "vm.sh: memtester missing (make deps)" >&2; exit 1; }
+	mkdir -p "$(dirname "$initrd")"
+	bash "$ROOT/tests/vm/mkinitramfs.sh" "$initrd" \
+		"$BUILD/kmod/$rel/machvm.ko" --tests "$testdir" "${bins[@]}" \
+		--file "$ROOT/tests/vm/demo.sh:demo.sh" \
+		--file "$ROOT/tests/vm/bench.sh:bench.sh" \
+		--file "$ROOT/tests/vm/pairbench.sh:pairbench.sh" \
+		--file "$BUILD/lib/libmachvm-preload.so:lib/libmachvm-preload.so" \
+		--file "$memtester:usr/bin/memtester" \
+		--kmods "$BUILD/kernels/$rel/modules=$kmods"
+}
+KMODS=virtio_pci,virtio_blk,ext4,loop
+PAIR_KMODS=$KMODS,virtio_net	# brings failover, net_failover
+
+# collect_json LOG DIR: every "@@JSON NAME" ... "@@END" block of a guest's
+# results LOG, as DIR/NAME.
+collect_json() {
+	mkdir -p "$2"
+	awk -v dir="$2" '
+		{ sub(/\r$/, "") }
+		/^@@JSON / { f = dir "/" $2; printf "" > f; next }
+		/^@@END/ { close(f); f = ""; next }
+		f != "" { print >> f }' "$1"
+}
+
+# run_pair REL OUT MODE EXPECT: boot guests a and b in MODE (pair or
+# pairbench; OUT/pair-a/initramfs.cpio.gz made), wait for both, sum their
+# counts into OUT/pair.counts.
 run_pair() {
-	local rel=$1 out=$2 expect=$3 port n pa pb i prc=0 p f s tp=0 tf=0 ts=0
+	local rel=$1 out=$2 mode=$3 expect=$4 port n pa pb i prc=0 p f s tp=0 tf=0 ts=0
 	local -a common
 	for n in a b; do
 		mkdir -p "$out/pair-$n"
@@ -62,7 +106,7 @@ run_pair() {
 	cp "$out/pair-a/initramfs.cpio.gz" "$out/pair-b/initramfs.cpio.gz"
 	port=$(python3 -c 'import socket; s = socket.socket()
 s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-	common=(--kernel-dir "$BUILD/kernels/$rel" --mode pair
+	common=(--kernel-dir "$BUILD/kernels/$rel" --mode "$mode"
 		--expect "$expect" --timeout 600 --test-timeout 300)
 	# shellcheck disable=SC2086	# RUN_ARGS: words on purpose
 	python3 "$ROOT/tests/vm/run.py" "${common[@]}" \
@@ -115,7 +159,23 @@ s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 		tr -d '\r' < "$out/pair-$n/results.log" 2>/dev/null |
 			sed -n "s/^# \([a-z0-9_]*: [a-z0-9_]*=.*\)/[$rel pair-$n] \1/p"
 	done
-	echo "[$rel pair] $tp passed, $tf failed$([ "$ts" -eq 0 ] || echo ", $ts skipped")"
+	echo "[$rel $mode] $tp passed, $tf failed$([ "$ts" -eq 0 ] || echo ", $ts skipped")"
+	return $prc
+}
+
+# pair_bench REL OUT: tests/vm/pairbench.sh on a pair of REL guests; guest
+# a's JSON blocks to build/bench/REL.
+pair_bench() {
+	local rel=$1 out=$2 n prc=0
+	make_initrd "$rel" "$out/pair-a/initramfs.cpio.gz" "$BUILD/tests/pair" \
+		"$PAIR_KMODS" || return 1
+	# Only this run's results: drop what the last pair bench wrote.
+	if [ -f "$out/pair-a/results.log" ]; then
+		tr -d '\r' < "$out/pair-a/results.log" | sed -n 's/^@@JSON \([^/ ]*\)$/\1/p' |
+			while read -r n; do rm -f "$BUILD/bench/$rel/$n"; done
+	fi
+	run_pair "$rel" "$out" pairbench "" || prc=1
+	collect_json "$out/pair-a/results.log" "$BUILD/bench/$rel"
 	return $prc
 }
 
@@ -126,52 +186,39 @@ for rel in "${KERNELS[@]}"; do
 	mkdir -p "$out"
 	echo "== $MODE on $rel"
 	bash "$ROOT/scripts/build-kmod.sh" "$kdir" "$BUILD/kmod/$rel"
-	args=()
-	for b in "$BUILD"/bin/*; do
-		[ -x "$b" ] && args+=(--bin "$b")
-	done
-	testdir=${TESTDIR:-$BUILD/tests/vm}
-	kmods=virtio_pci,virtio_blk,ext4,loop
-	initrd=$out/initramfs.cpio.gz
-	if [ "$MODE" = pair ]; then
+	case $MODE in
+	pair)
 		testdir=${TESTDIR:-$BUILD/tests/pair}
-		kmods=$kmods,virtio_net	# brings failover, net_failover
-		initrd=$out/pair-a/initramfs.cpio.gz
-		mkdir -p "$out/pair-a"
-	else
-		new_disks "$out"
-	fi
-	memtester=$(PATH=$PATH:/usr/sbin:/sbin command -v memtester) ||
-		{ echo "vm.sh: memtester missing (make deps)" >&2; exit 1; }
-	bash "$ROOT/tests/vm/mkinitramfs.sh" "$initrd" \
-		"$BUILD/kmod/$rel/machvm.ko" --tests "$testdir" "${args[@]}" \
-		--file "$ROOT/tests/vm/demo.sh:demo.sh" \
-		--file "$ROOT/tests/vm/bench.sh:bench.sh" \
-		--file "$BUILD/lib/libmachvm-preload.so:lib/libmachvm-preload.so" \
-		--file "$memtester:usr/bin/memtester" \
-		--kmods "$BUILD/kernels/$rel/modules=$kmods"
-	expect=$(cd "$testdir" && ls | sort | paste -sd, -)
-	if [ "$MODE" = pair ]; then
-		run_pair "$rel" "$out" "$expect" || rc=1
+		make_initrd "$rel" "$out/pair-a/initramfs.cpio.gz" "$testdir" \
+			"$PAIR_KMODS"
+		run_pair "$rel" "$out" pair \
+			"$(cd "$testdir" && ls | sort | paste -sd, -)" || rc=1
 		continue
-	fi
+		;;
+	pairbench)
+		pair_bench "$rel" "$out" || rc=1
+		continue
+		;;
+	esac
+	testdir=${TESTDIR:-$BUILD/tests/vm}
+	new_disks "$out"
+	make_initrd "$rel" "$out/initramfs.cpio.gz" "$testdir" "$KMODS"
+	expect=$(cd "$testdir" && ls | sort | paste -sd, -)
+	# shellcheck disable=SC2086	# RUN_ARGS: words on purpose
 	python3 "$ROOT/tests/vm/run.py" --kernel-dir "$BUILD/kernels/$rel" \
 		--initrd "$out/initramfs.cpio.gz" --mode "$MODE" --out "$out" \
 		--label "$rel" --expect "$expect" --counts "$out/counts" \
 		--drive "mvm-disk=$out/disk.img" --drive "mvm-swap=$out/swap.img" \
 		${RUN_ARGS:-} || rc=1
-	# Benchmarks print "@@JSON NAME" ... "@@END": keep each per kernel.
+	# Benchmarks print "@@JSON NAME" ... "@@END": keep each per kernel,
+	# then the pair benchmarks' (on two guests).
 	if [ "$MODE" = bench ]; then
 		rm -rf "$BUILD/bench/$rel"	# only this run's results
-		mkdir -p "$BUILD/bench/$rel"
-		awk -v dir="$BUILD/bench/$rel" '
-			{ sub(/\r$/, "") }
-			/^@@JSON / { f = dir "/" $2; printf "" > f; next }
-			/^@@END/ { close(f); f = ""; next }
-			f != "" { print >> f }' "$out/results.log"
+		collect_json "$out/results.log" "$BUILD/bench/$rel"
+		pair_bench "$rel" "$out" || rc=1
 	fi
 done
-if [ "$MODE" = bench ]; then
+if [ "$MODE" = bench ] || [ "$MODE" = pairbench ]; then
 	python3 "$ROOT/scripts/merge-bench.py" "$BUILD/bench" "${KERNELS[@]}"
 fi
 exit $rc

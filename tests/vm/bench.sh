@@ -8,3 +8,6 @@ set -e
 cd /tmp
 machvm-bench-faults --runs 8 --breakdown
 machvm-bench-pageout --size 128M --limit 32M --rounds 2
+# Network memory over loopback (both nodes here): the pair's figure
+# (pairbench.sh, netmem.json) without the network between two guests.
+machvm-bench-netmem --local --rounds 200 --json-name netmem-local.json

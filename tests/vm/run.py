@@ -21,10 +21,12 @@ to the first.  This script reads both and turns them into results:
 
 Pair mode is one guest of two (scripts/vm.sh pair starts one run.py per
 guest); each is judged like check mode, and the host fails the pair if
-either fails.
+either fails.  pairbench mode is the same pair running the pair benchmarks
+(tests/vm/pairbench.sh) instead of tests, judged like bench mode; its
+output is shown live, each line under the guest's label.
 
 Usage: run.py --kernel-dir DIR --initrd FILE
-              --mode check|demo|bench|shell|pair
+              --mode check|demo|bench|shell|pair|pairbench
               --out DIR [--timeout S] [--test-timeout S] [--label L]
               [--drive SERIAL=IMAGE]... [--netdev SPEC [--mac MAC]]
 """
@@ -243,7 +245,8 @@ def boot(args):
     timed_out = False
     while proc.poll() is None:
         time.sleep(0.2)
-        if args.mode in ("demo", "bench") and os.path.exists(results):
+        if args.mode in ("demo", "bench", "pairbench") \
+                and os.path.exists(results):
             with open(results, errors="replace") as f:
                 data = f.read()
             # Show the demo live, without the protocol lines.
@@ -252,6 +255,8 @@ def boot(args):
                     break
                 shown += len(line)
                 if not line.startswith("MVM "):
+                    if args.mode == "pairbench":    # two guests at once
+                        line = f"[{args.label}] {line}"
                     sys.stdout.write(line.replace("\r", ""))
             sys.stdout.flush()
         if time.time() - start > args.timeout:
@@ -274,7 +279,8 @@ def main():
     ap.add_argument("--kernel-dir", required=True)
     ap.add_argument("--initrd", required=True)
     ap.add_argument("--mode", default="check",
-                    choices=["check", "demo", "bench", "shell", "pair"])
+                    choices=["check", "demo", "bench", "shell", "pair",
+                             "pairbench"])
     ap.add_argument("--out", required=True)
     ap.add_argument("--label", default="")
     ap.add_argument("--timeout", type=int, default=1500)
@@ -308,8 +314,8 @@ def main():
                          disks=bool(args.drive), net=bool(args.netdev))
     if timed_out:
         res.append(Result("vm", "fail", f"timed out after {args.timeout}s"))
-    if args.mode in ("demo", "bench"):
-        m = re.search(rf"^MVM {args.mode} rc=(\d+)", results, re.M)
+    if args.mode in ("demo", "bench", "pairbench"):
+        m = re.search(rf"^MVM {args.mode} rc=(\S+)", results, re.M)
         if not m or m.group(1) != "0":
             res.append(Result(args.mode, "fail",
                               f"{args.mode} script failed "

@@ -118,3 +118,20 @@ head -c 48 $FILE; echo
 machvmctl swap remove 1
 [ "$WANT" = "$GOT" ] || { echo "== MISMATCH: the file lost the writes"; exit 1; }
 echo "== the file holds what was written through the mapping"
+
+echo
+echo "== netmem-server: one object, two nodes (two servers on this machine"
+echo "   standing in for two machines); node 0 writes, node 1 reads"
+PEERS=127.0.0.1:7000,127.0.0.1:7001
+netmem-server --node 0 --peers $PEERS --size 4M --socket /tmp/nm0.sock &
+NM0=$!
+netmem-server --node 1 --peers $PEERS --size 4M --socket /tmp/nm1.sock &
+NM1=$!
+machvm-map --socket /tmp/nm0.sock --wait 30 --write text:hello-from-node-0
+machvm-map --socket /tmp/nm1.sock --wait 30 --verify text:hello-from-node-0
+echo "-- node 1 writes, node 0 reads it back:"
+machvm-map --socket /tmp/nm1.sock --write byte:42
+machvm-map --socket /tmp/nm0.sock --verify byte:42
+kill $NM0 $NM1
+wait $NM0 $NM1 2>/dev/null || true
+echo "== both nodes saw each other's writes"

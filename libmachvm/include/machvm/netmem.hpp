@@ -242,14 +242,14 @@ class Engine {
     };
 
     struct Foreign {
-        std::uint32_t from;
-        std::uint64_t page;
-        Access access;
+        std::uint32_t from = kNoNode;
+        std::uint64_t page = 0;
+        Access access = Access::None;
     };
 
     struct Rebuild {
-        std::uint32_t lost;
-        std::uint64_t awaiting; // nodes whose QueryReply is due
+        std::uint32_t lost = kNoNode;
+        std::uint64_t awaiting = 0; // nodes whose QueryReply is due
         std::vector<std::uint64_t> pages;
         // Per page (same order): writer (or kNoNode), readers.
         std::vector<std::uint32_t> writer;

@@ -324,17 +324,20 @@ static bool mvm_drop(struct mvm_object *obj, struct mvm_page *pg,
 	int refs = folio_nr_pages(folio) + 1 + !folio_test_lru(folio);
 	bool busy = (how & MVM_DROP_FORCE) ? folio_maybe_dma_pinned(folio) :
 		    folio_ref_count(folio) > refs;
+	pgoff_t index = pg->index;
+	bool wlocked;
 
 	if (folio_mapped(folio) || busy ||
 	    (!(how & MVM_DROP_DISCARD) && folio_test_dirty(folio)) ||
 	    mvm_remove_folio(obj->inode->i_mapping, folio))
 		return false;
-	/* Writers waiting for its unlock fault it in again, now. */
-	if (test_bit(MVM_PG_WLOCK, &pg->flags))
-		mvm_unlock_complete(obj, pg->index, pg->index + 1);
+	wlocked = test_bit(MVM_PG_WLOCK, &pg->flags);
 	atomic64_inc(&obj->pageouts);
 	mvm_count(MACHVM_A_STAT_PAGEOUTS, 1);
 	mvm_page_untrack(obj, pg);
+	/* Writers waiting for its unlock fault it in again, now. */
+	if (wlocked)
+		mvm_unlock_complete(obj, index, index + 1);
 	return true;
 }
 
@@ -1114,20 +1117,21 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 	struct mvm_page *pg;
 	struct folio *folio;
 	bool dirty, ret, superseded, ended = false;
+	unsigned int failed = 0;	/* pages that could not be returned */
 	pgoff_t i;
-	int err = 0;
 
 	done = kzalloc(sizeof(*done), GFP_KERNEL_ACCOUNT);
 	if (!done)
 		return -ENOMEM;
 	mvm_count(MACHVM_A_STAT_LOCK_REQUESTS, 1);
 	mutex_lock(&obj->page_mutex);
-	for (i = start; i < start + n && !err; i++) {
+	for (i = start; i < start + n; i++) {
 		pg = xa_load(&obj->pages, i);
 		if (!pg && xa_load(&obj->swap, i)) {
 			if (should_return != MACHVM_LOCK_RETURN_NONE) {
 				/* The default pager holds it: it is dirty. */
-				err = mvm_swapin_locked(obj, i, true);
+				if (mvm_swapin_locked(obj, i, true))
+					failed++;
 				pg = xa_load(&obj->pages, i);
 			} else if (flush) {
 				mvm_object_forget_slot(obj, i);
@@ -1166,10 +1170,11 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		      (should_return == MACHVM_LOCK_RETURN_DIRTY &&
 		       (dirty || test_bit(MVM_PG_PRECIOUS, &pg->flags)));
 		if (ret) {
-			err = mvm_return_start(obj, pg, folio,
-					       flush ? 0 : BIT(MVM_PG_KEEP),
-					       flush ? MACHVM_RETURN_F_FLUSH : 0);
-			/* Not returned: kept, not flushed. */
+			/* Not returned (-EBUSY, -ENOMEM): kept, not flushed. */
+			if (mvm_return_start(obj, pg, folio,
+					     flush ? 0 : BIT(MVM_PG_KEEP),
+					     flush ? MACHVM_RETURN_F_FLUSH : 0))
+				failed++;
 		} else if (flush && mvm_drop(obj, pg, folio, MVM_DROP_DISCARD |
 							 MVM_DROP_FORCE)) {
 			/* Flush without return discards, changes or not. */
@@ -1179,8 +1184,7 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		folio_put(folio);
 	}
 	/* The lock value, on what is still resident. */
-	for (i = start; i < start + n && !err && (flags & MACHVM_LOCK_F_LOCK);
-	     i++) {
+	for (i = start; i < start + n && (flags & MACHVM_LOCK_F_LOCK); i++) {
 		pg = xa_load(&obj->pages, i);
 		if (!pg)
 			continue;
@@ -1203,8 +1207,9 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 	done->m.name = obj->name;
 	done->m.offset = (u64)start << PAGE_SHIFT;
 	done->m.length = (u64)n << PAGE_SHIFT;
+	done->m.count = failed;
 	mvm_pager_queue(obj->pager, done);
-	return err;
+	return 0;
 }
 
 /* Resident pages of @obj whose dirty bit is known (set at unmap). */

@@ -238,6 +238,15 @@ class Conn {
         std::lock_guard<std::mutex> g(mu_);
         if (closed_)
             return;
+        queued_ += bytes.size();
+        if (queued_ > kMaxQueued) {
+            // A peer that stopped reading: lost (the reader notices the
+            // shut-down socket).
+            closed_ = true;
+            ::shutdown(fd_.get(), SHUT_RDWR);
+            cv_.notify_one();
+            return;
+        }
         outq_.push_back(std::move(bytes));
         cv_.notify_one();
     }
@@ -251,7 +260,9 @@ class Conn {
     machvm::Fd fd_;
     std::mutex mu_; // guards outq_, closed_
     std::condition_variable cv_;
+    static constexpr std::size_t kMaxQueued = 64u << 20;
     std::deque<std::vector<std::byte>> outq_;
+    std::size_t queued_ = 0; // bytes in outq_
     bool closed_ = false;
     std::atomic<bool> stop_{false};
     std::thread reader_, writer_;
@@ -274,6 +285,10 @@ class Node final : public machvm::Pager, public nm::Outputs {
         : s_(s), setup_(setup), attr_(attr), verbose_(verbose),
           page_size_(setup.version.page_size ? setup.version.page_size : 4096),
           pages_(s.size / page_size_), conns_(s.peers.size()) {}
+
+    Node(const Node&) = delete;
+    Node& operator=(const Node&) = delete;
+    ~Node() { shutdown(); }
 
     std::uint64_t pages() const noexcept { return pages_; }
     std::uint32_t page_size() const noexcept { return page_size_; }
@@ -311,6 +326,7 @@ class Node final : public machvm::Pager, public nm::Outputs {
         std::lock_guard<std::mutex> g(mu_);
         if (engine_)
             engine_->peer_lost(peer, Clock::now());
+        timer_cv_.notify_one();
     }
 
     // nm::Outputs (engine lock held).
@@ -323,7 +339,11 @@ class Node final : public machvm::Pager, public nm::Outputs {
         return r ? 0 : r.error().value();
     }
     void note(const std::string& line) noexcept override {
-        std::fprintf(stderr, "%s: node %u: %s\n", kProg, s_.self, line.c_str());
+        const auto us =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start_);
+        std::fprintf(stderr, "%s: node %u: [%lld.%06lld] %s\n", kProg, s_.self,
+                     static_cast<long long>(us.count() / 1000000),
+                     static_cast<long long>(us.count() % 1000000), line.c_str());
     }
 
     // machvm::Pager (the loop's one thread).
@@ -358,8 +378,9 @@ class Node final : public machvm::Pager, public nm::Outputs {
         reply.return_done(msg, 0);
     }
     void on_lock_completed(const machvm_msg& msg, machvm::Reply&) noexcept override {
-        each_page(msg,
-                  [&](std::uint64_t p, Clock::time_point now) { engine_->lock_completed(p, now); });
+        each_page(msg, [&](std::uint64_t p, Clock::time_point now) {
+            engine_->lock_completed(p, msg.count, now);
+        });
     }
     void on_terminate(const machvm_msg&, machvm::Reply&) noexcept override {
         std::lock_guard<std::mutex> g(mu_);
@@ -425,6 +446,7 @@ class Node final : public machvm::Pager, public nm::Outputs {
     std::atomic<bool> lost_[nm::kMaxNodes] = {};
     std::atomic<bool> stop_{false};
     std::thread timer_;
+    const Clock::time_point start_ = Clock::now(); // for the log's times
 };
 
 void Conn::start() {
@@ -511,6 +533,7 @@ void Conn::writer() noexcept {
             break;
         std::deque<std::vector<std::byte>> batch;
         batch.swap(outq_);
+        queued_ = 0;
         lk.unlock();
         bool ok = true;
         if (batch.empty())

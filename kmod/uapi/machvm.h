@@ -80,7 +80,10 @@
  *                              sent twice for a page while one is pending.
  *  MACHVM_MSG_LOCK_COMPLETED   Answer to MACHVM_CMD_LOCK_REQUEST: offset and
  *                              length of the request; every DATA_RETURN it
- *                              caused was queued before it.
+ *                              caused was queued before it.  count: pages
+ *                              it should have returned but could not (the
+ *                              queue was full, memory or swap-in failed):
+ *                              they stay resident, the lock value applied.
  *  MACHVM_MSG_NOP              Delivered to an io_uring FETCH that waited
  *                              MACHVM_FETCH_IDLE_MS without work, so that a
  *                              closed ring never pins a command; re-arm it.
@@ -382,7 +385,8 @@ struct machvm_anon_create {
  * @name:      INIT: the object name.
  * @size:      INIT: object size in bytes.
  * @page_size: INIT: page size.
- * @count:     SUPPLY_COMPLETED: pages not taken (already resident).
+ * @count:     SUPPLY_COMPLETED: pages not taken (already resident);
+ *             LOCK_COMPLETED: pages not returned (see above).
  * @flags:     DATA_RETURN: MACHVM_RETURN_F_* (shares @count's place).
  * @seq:       per-endpoint sequence number, for tracing.
  *

@@ -132,6 +132,8 @@ Result<void> check_header(const WireHeader& h, const Limits& lim, std::uint32_t 
     // At most one of data, zero, lost; data comes with exactly one page.
     if (std::popcount(static_cast<unsigned>(h.flags)) > 1)
         return errno_code(EPROTO);
+    if (t == Type::FetchReply && !h.flags)
+        return errno_code(EPROTO); // data or lost, one of them
     if (h.flags & kData)
         len = lim.page_size;
     if (h.length != len)
@@ -330,10 +332,20 @@ void Engine::data_returned(std::uint64_t page, std::span<const std::byte> data) 
         l.data.assign(data.begin(), data.end());
 }
 
-void Engine::lock_completed(std::uint64_t page, Clock::time_point now) {
+void Engine::lock_completed(std::uint64_t page, std::uint32_t failed, Clock::time_point now) {
     now_ = now;
     Local& l = local_[page];
     l.lr_done++;
+    if (failed && l.fetching && static_cast<std::int32_t>(l.lr_done - l.lr_target) >= 0) {
+        // The kernel could not return the page (its queue was full, or
+        // memory ran out): the page is newer than our copy.  Again, soon.
+        out_.note("page " + std::to_string(page) + " not returned; asking again");
+        l.fetching = false;
+        l.deferred = true;
+        timers_.emplace(now + std::chrono::milliseconds(10), page);
+        drain_self();
+        return;
+    }
     if (cfg_.trace)
         out_.note("LOCK_COMPLETED page " + std::to_string(page) + " fetching " +
                   std::to_string(l.fetching));
@@ -355,6 +367,12 @@ void Engine::on_grant(Msg&& m, Clock::time_point now) {
     const Access a = access_of(m.arg);
     stats_.grants++;
     l.want = Access::None;
+    const bool fresh = m.flags & (kData | kZero);
+    if (!fresh && (l.have == Access::None || l.data.size() != cfg_.page_size)) {
+        // The home thinks we have the data and we do not: nobody has.
+        out_.note("page " + std::to_string(m.page) + ": granted without data we lack; lost");
+        m.flags = kLost;
+    }
     if (m.flags & kLost) {
         stats_.lost_pages++;
         l.lost = true;
@@ -365,7 +383,6 @@ void Engine::on_grant(Msg&& m, Clock::time_point now) {
         kernel(cmd::data_error(cfg_.object, m.page * cfg_.page_size, cfg_.page_size, EHOSTDOWN));
         return;
     }
-    const bool fresh = m.flags & (kData | kZero);
     if (m.flags & kData)
         l.data = std::move(m.data);
     else if (fresh || l.data.size() != cfg_.page_size)
@@ -382,8 +399,9 @@ void Engine::on_grant(Msg&& m, Clock::time_point now) {
 void Engine::on_remote_op(const Msg& m, Clock::time_point now) {
     Local& l = local_[m.page];
     if (l.op != Type::Ping) {
-        // One from a new home while the lost one's is under way.
-        waiting_ops_.emplace(m.page, m);
+        // One from a new home while the lost one's is under way (the
+        // latest wins: a home has one op out per page).
+        waiting_ops_.insert_or_assign(m.page, m);
         return;
     }
     l.op = m.type;
@@ -401,6 +419,17 @@ void Engine::on_remote_op(const Msg& m, Clock::time_point now) {
 void Engine::start_op(std::uint64_t page) {
     Local& l = local_[page];
     l.deferred = false;
+    if (l.op_home == kNoNode || !alive_[l.op_home]) {
+        // Its home was lost meanwhile: we keep what we have (the new home
+        // counted it in its rebuild).
+        l.op = Type::Ping;
+        l.op_home = kNoNode;
+        next_op(page);
+        return;
+    }
+    if (l.op == Type::Invalidate && l.have == Access::Write)
+        out_.note("page " + std::to_string(page) + ": Invalidate while writing (its home " +
+                  "disagrees); the page is dropped");
     const bool leave = l.op == Type::Invalidate || l.op_access == Access::Write;
     if (l.op == Type::Fetch && l.have == Access::Write) {
         // The kernel's page may be newer than our copy: write-lock it (no
@@ -414,7 +443,7 @@ void Engine::start_op(std::uint64_t page) {
             l.lr_target = l.lr_issued;
             return;
         }
-    } else if (leave && l.have == Access::Read) {
+    } else if (leave && l.have != Access::None) {
         // A clean read copy: drop it, now.
         lock_request(page, MACHVM_LOCK_RETURN_NONE | MACHVM_LOCK_F_FLUSH | MACHVM_LOCK_F_LOCK,
                      PROT_WRITE);
@@ -424,6 +453,17 @@ void Engine::start_op(std::uint64_t page) {
 
 void Engine::finish_op(std::uint64_t page) {
     Local& l = local_[page];
+    const std::uint32_t to = l.op_home;
+    if (to == kNoNode || !alive_[to]) {
+        // Nobody to hand it to: keep it (the kernel asks for it again).
+        l.op = Type::Ping;
+        l.op_home = kNoNode;
+        l.fetching = false;
+        if (l.need != Access::None)
+            want(page, l.need);
+        next_op(page);
+        return;
+    }
     Msg reply;
     reply.page = page;
     if (l.op == Type::Invalidate) {
@@ -447,7 +487,6 @@ void Engine::finish_op(std::uint64_t page) {
         l.data.clear();
         l.data.shrink_to_fit();
     }
-    const std::uint32_t to = l.op_home;
     l.op = Type::Ping;
     l.op_home = kNoNode;
     l.fetching = false;
@@ -456,12 +495,17 @@ void Engine::finish_op(std::uint64_t page) {
     // anew (after our reply, so the home sees them in that order).
     if (l.need != Access::None)
         want(page, l.need);
+    next_op(page);
+}
+
+// An op that waited behind the one just ended.
+void Engine::next_op(std::uint64_t page) {
     auto it = waiting_ops_.find(page);
-    if (it != waiting_ops_.end()) {
-        Msg next = std::move(it->second);
-        waiting_ops_.erase(it);
-        on_remote_op(next, now_);
-    }
+    if (it == waiting_ops_.end())
+        return;
+    Msg next = std::move(it->second);
+    waiting_ops_.erase(it);
+    on_remote_op(next, now_);
 }
 
 // ---------------------------------------------------------------- home side
@@ -474,10 +518,18 @@ void Engine::on_request(std::uint32_t from, std::uint64_t page, Access a) {
     if (home(page) != cfg_.self) {
         // The sender knows of a lost node we have not noticed yet: kept
         // until we do (peer_lost), when this node becomes the home.
-        foreign_.push_back({from, page, a});
+        if (foreign_.size() < kMaxForeign)
+            foreign_.push_back({from, page, a});
         return;
     }
     Dir& d = dir(page);
+    // A node has one request out per page: a repeat (after a node loss,
+    // or from a broken peer) is not queued twice.
+    if (d.busy && d.req == from)
+        return;
+    for (const auto& q : d.queue)
+        if (q.first == from)
+            return;
     d.queue.emplace_back(from, a);
     serve_next(page);
 }
@@ -486,7 +538,7 @@ void Engine::serve_next(std::uint64_t page) {
     Dir& d = dir(page);
     while (!d.busy && !d.rebuilding && !d.queue.empty()) {
         auto [node, a] = d.queue.front();
-        d.queue.pop_front();
+        d.queue.erase(d.queue.begin());
         if (!alive_[node])
             continue;
         d.busy = true;
@@ -531,7 +583,7 @@ void Engine::serve(std::uint64_t page) {
             // r's copy is current
         } else if (d.owner == kNoNode) {
             d.zero = true;
-        } else if ((d.copyset & bit(self)) && mine.have != Access::None && !mine.fetching) {
+        } else if ((d.copyset & bit(self)) && mine.have == Access::Read && !mine.fetching) {
             d.data = mine.data;
             d.have_data = true;
         } else {
@@ -575,8 +627,16 @@ void Engine::maybe_grant(std::uint64_t page) {
         } else if (d.zero) {
             g.flags = kZero;
         }
-        if (!alive_[r] && a == Access::Write)
+        if (!alive_[r] && a == Access::Write) {
+            if (!d.have_data && !d.zero) {
+                // Its own copy was the data, and the others are gone.
+                d.state = DirState::Lost;
+                d.busy = false;
+                d.req = kNoNode;
+                return;
+            }
             r = cfg_.self; // the data must land somewhere: here
+        }
         if (!alive_[r]) {
             // A reader gone: the owner was only downgraded.
             if (d.state == DirState::Exclusive) {
@@ -587,6 +647,8 @@ void Engine::maybe_grant(std::uint64_t page) {
             d.state = DirState::Exclusive;
             d.owner = r;
             d.copyset = 0;
+        } else if (d.state == DirState::Exclusive && d.owner == r) {
+            // The writer asks to read: it keeps writing.
         } else if (d.state == DirState::Exclusive) {
             d.state = DirState::Shared;
             d.copyset = bit(d.owner) | bit(r);
@@ -636,6 +698,10 @@ void Engine::on_fetch_reply(Msg&& m) {
 }
 
 void Engine::on_query(const Msg& m) {
+    // Whoever asks has lost that node: so have we (one view of who is
+    // lost, or two homes could serve one page).
+    if (m.arg < cfg_.nodes && alive_[m.arg])
+        peer_lost(static_cast<std::uint32_t>(m.arg), now_);
     Msg r;
     r.type = Type::QueryReply;
     r.arg = m.arg;
@@ -778,8 +844,15 @@ void Engine::peer_lost(std::uint32_t node, Clock::time_point now) {
         }
         rebuilds_.push_back(std::move(r));
     }
-    for (auto& rb : rebuilds_)
+    for (auto& rb : rebuilds_) {
+        // What it said it held went with it.
         rb.awaiting &= ~b;
+        for (std::size_t i = 0; i < rb.pages.size(); i++) {
+            if (rb.writer[i] == node)
+                rb.writer[i] = kNoNode;
+            rb.readers[i] &= ~b;
+        }
+    }
     finish_rebuilds();
 
     // Our requests to it go to the new home.
@@ -806,6 +879,8 @@ void Engine::peer_lost(std::uint32_t node, Clock::time_point now) {
 
 void Engine::receive(Msg&& m, Clock::time_point now) {
     now_ = now;
+    if (m.from >= cfg_.nodes || !alive_[m.from])
+        return; // late words of a node already lost
     dispatch(std::move(m));
     drain_self();
 }

@@ -39,7 +39,9 @@ struct Kernel {
         std::uint32_t type; // MACHVM_MSG_DATA_RETURN or _LOCK_COMPLETED
         std::uint64_t page;
         std::vector<std::byte> data;
+        std::uint32_t failed = 0; // LOCK_COMPLETED: pages not returned
     };
+    int refuse_returns = 0; // the next returns fail (queue full)
     std::deque<Event> queue;
 
     int command(const machvm_cmd& c) {
@@ -63,8 +65,18 @@ struct Kernel {
             auto it = pages.find(page);
             if (it != pages.end()) {
                 const std::uint32_t ret = c.flags & MACHVM_LOCK_RETURN_MASK;
+                std::uint32_t failed = 0;
                 if (ret == MACHVM_LOCK_RETURN_ALL ||
                     (ret == MACHVM_LOCK_RETURN_DIRTY && it->second.dirty)) {
+                    if (refuse_returns > 0) {
+                        // Kept, with the lock value, and said so.
+                        refuse_returns--;
+                        failed = 1;
+                        if (c.flags & MACHVM_LOCK_F_LOCK)
+                            it->second.wlock = c.lock & PROT_WRITE;
+                        queue.push_back({MACHVM_MSG_LOCK_COMPLETED, page, {}, failed});
+                        return 0;
+                    }
                     queue.push_back({MACHVM_MSG_DATA_RETURN, page, it->second.data});
                     it->second.dirty = false;
                 }
@@ -137,7 +149,7 @@ struct Cluster {
                     if (e.type == MACHVM_MSG_DATA_RETURN)
                         n->engine->data_returned(e.page, e.data);
                     else
-                        n->engine->lock_completed(e.page, now);
+                        n->engine->lock_completed(e.page, e.failed, now);
                     any = true;
                 }
                 n->engine->run_timers(now);
@@ -209,11 +221,27 @@ struct Cluster {
         return writers == 0 || (writers == 1 && copies == 1);
     }
 
-    void kill(std::uint32_t node) {
+    // One message delivered (none of the kernels' queues).
+    bool step() {
+        if (wire.empty())
+            return false;
+        Wire w = std::move(wire.front());
+        wire.pop_front();
+        if (nodes[w.to])
+            nodes[w.to]->engine->receive(std::move(w.m), now);
+        return true;
+    }
+
+    // node is gone; the others learn it now, with messages still in flight.
+    void kill_nosettle(std::uint32_t node) {
         nodes[node].reset();
         for (auto& n : nodes)
             if (n)
                 n->engine->peer_lost(node, now);
+    }
+
+    void kill(std::uint32_t node) {
+        kill_nosettle(node);
         settle();
     }
 };
@@ -300,7 +328,7 @@ void test_counter(std::uint32_t n) {
         CHECK_EQ(c.read(i, 0).value_or(0), 300u);
         CHECK_EQ(c.read(i, 1).value_or(0), 600u);
     }
-    CHECK(c.coherent(0)); // now read-shared everywhere
+    CHECK(c.coherent(0));                   // now read-shared everywhere
     CHECK_EQ(c.read(0, 5).value_or(1), 0u); // untouched: zeros
 }
 
@@ -372,6 +400,87 @@ void test_three_nodes_lost() {
     CHECK(!c.read(0, 5)); // home 2, untouched: lost
 }
 
+// The write requester dies after the home invalidated the other copies:
+// its copy was the only one, so the page is lost (never zeros).
+void test_dead_write_requester() {
+    Cluster c(3, 64);
+    CHECK(c.add(1, 3, 42));                  // page 3: home 0; node 1 writes
+    CHECK_EQ(c.read(2, 3).value_or(0), 42u); // shared {1, 2}
+    c.nodes[1]->engine->data_unlock(3, c.now);
+    while (!c.wire.empty() && c.wire.front().m.type != nm::Type::Request)
+        c.step();
+    c.step(); // the home invalidates node 2
+    c.kill_nosettle(1);
+    c.settle();
+    auto v0 = c.read(0, 3), v2 = c.read(2, 3);
+    CHECK(!v0 || *v0 == 42);
+    CHECK(!v2 || *v2 == 42);
+}
+
+// Four nodes: node 0 is lost, node 1 rebuilds; node 2 answers that it
+// writes a page, then is lost too before node 3 answers.  The page must
+// not be left to a dead owner (a fault would wait forever).
+void test_cascade_rebuild() {
+    Cluster c(4, 64);
+    CHECK(c.add(2, 4, 7)); // page 4: home 0, node 2 writes
+    c.kill_nosettle(0);
+    std::deque<Cluster::Wire> held;
+    for (int i = 0; i < 100 && !c.wire.empty(); i++) {
+        auto& f = c.wire.front();
+        if (f.to == 3 || f.m.from == 3) {
+            held.push_back(std::move(f));
+            c.wire.pop_front();
+            continue;
+        }
+        c.step();
+    }
+    c.kill_nosettle(2);
+    for (auto& w : held)
+        c.wire.push_back(std::move(w));
+    c.settle();
+    auto v = c.read(3, 4);
+    CHECK(!v);                                  // answered: lost
+    CHECK(c.nodes[3]->kernel_.errors.count(4)); // with SIGBUS
+}
+
+// The kernel cannot return the page (its queue was full): the owner must
+// not answer with its older copy; it asks the kernel again.
+void test_return_refused() {
+    Cluster c(2, 64);
+    CHECK(c.add(0, 1, 5)); // page 1: home 1; node 0 writes
+    CHECK(c.add(0, 1, 5)); // 10 in node 0's kernel, an older copy in its pager
+    c.nodes[0]->kernel_.refuse_returns = 1;
+    CHECK_EQ(c.read(1, 1).value_or(0), 10u);
+    CHECK(c.coherent(1));
+}
+
+// A write requester dies while the home's own read waits behind it: the
+// home takes the page (writer), and its read must leave it the writer; a
+// later writer elsewhere gets the home's latest data.
+void test_dead_requester_home_read() {
+    Cluster c(3, 64);
+    CHECK(c.add(2, 3, 1)); // page 3: home 0, node 2 writes
+    c.nodes[1]->engine->data_request(3, Access::Write, c.now);
+    c.step(); // the home fetches from node 2
+    c.nodes[0]->engine->data_request(3, Access::Read, c.now);
+    c.step();
+    auto& k = c.nodes[2]->kernel_;
+    while (!k.queue.empty()) {
+        auto e = std::move(k.queue.front());
+        k.queue.pop_front();
+        if (e.type == MACHVM_MSG_DATA_RETURN)
+            c.nodes[2]->engine->data_returned(e.page, e.data);
+        else
+            c.nodes[2]->engine->lock_completed(e.page, e.failed, c.now);
+    }
+    c.kill_nosettle(1);
+    c.settle();
+    CHECK(c.add(0, 3, 10));
+    CHECK(c.add(2, 3, 100));
+    CHECK_EQ(c.read(2, 3).value_or(0), 111u);
+    CHECK(c.coherent(3));
+}
+
 } // namespace
 
 int main() {
@@ -382,5 +491,9 @@ int main() {
     test_stale_page_overwritten();
     test_node_lost();
     test_three_nodes_lost();
+    test_dead_write_requester();
+    test_cascade_rebuild();
+    test_return_refused();
+    test_dead_requester_home_read();
     return unit::finish("netmem_test");
 }

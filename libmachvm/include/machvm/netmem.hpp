@@ -184,7 +184,8 @@ class Engine {
     void data_unlock(std::uint64_t page, Clock::time_point now);
     // The pages of a DATA_RETURN, as RETURN_COPY gave them.
     void data_returned(std::uint64_t page, std::span<const std::byte> data);
-    void lock_completed(std::uint64_t page, Clock::time_point now);
+    // failed: pages the kernel could not return (LOCK_COMPLETED's count).
+    void lock_completed(std::uint64_t page, std::uint32_t failed, Clock::time_point now);
     // The local object terminated: no more kernel commands; the node
     // keeps serving the data it holds to the others.
     void object_gone();
@@ -238,7 +239,7 @@ class Engine {
         std::uint32_t fetch_from = kNoNode;
         bool have_data = false, zero = false, lost_fetch = false;
         std::vector<std::byte> data;
-        std::deque<std::pair<std::uint32_t, Access>> queue;
+        std::vector<std::pair<std::uint32_t, Access>> queue; // FIFO, short
     };
 
     struct Foreign {
@@ -265,6 +266,7 @@ class Engine {
     void on_remote_op(const Msg& m, Clock::time_point now);
     void start_op(std::uint64_t page);
     void finish_op(std::uint64_t page);
+    void next_op(std::uint64_t page);
     int lock_request(std::uint64_t page, std::uint32_t flags, std::uint32_t lock);
     void kernel(const machvm_cmd& c);
 
@@ -291,8 +293,9 @@ class Engine {
     std::vector<Local> local_;
     std::unordered_map<std::uint64_t, Dir> dirs_;
     std::vector<Rebuild> rebuilds_;
-    std::vector<Foreign> foreign_;                  // requests before we knew
-    std::multimap<std::uint64_t, Msg> waiting_ops_; // ops behind another
+    static constexpr std::size_t kMaxForeign = 65536;
+    std::vector<Foreign> foreign_;             // requests before we knew
+    std::map<std::uint64_t, Msg> waiting_ops_; // an op behind another
     std::multimap<Clock::time_point, std::uint64_t> timers_;
     std::deque<Msg> selfq_; // messages to ourselves, run after each event
     bool draining_ = false;

@@ -238,6 +238,24 @@ class Conn {
         std::lock_guard<std::mutex> g(mu_);
         if (closed_)
             return;
+        // Straight out when nothing waits before it: a thread wake-up less
+        // per message.  What does not fit now goes to the writer thread;
+        // a broken socket fails its next send there too.
+        if (outq_.empty() && !writing_) {
+            std::size_t done = 0;
+            while (done < bytes.size()) {
+                ssize_t w = ::send(fd_.get(), bytes.data() + done, bytes.size() - done,
+                                   MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (w < 0 && errno == EINTR)
+                    continue;
+                if (w <= 0)
+                    break;
+                done += static_cast<std::size_t>(w);
+            }
+            if (done == bytes.size())
+                return;
+            bytes.erase(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(done));
+        }
         queued_ += bytes.size();
         if (queued_ > kMaxQueued) {
             // A peer that stopped reading: lost (the reader notices the
@@ -258,11 +276,12 @@ class Conn {
     Node& node_;
     std::uint32_t peer_;
     machvm::Fd fd_;
-    std::mutex mu_; // guards outq_, closed_
+    std::mutex mu_; // guards outq_, queued_, writing_, closed_; sends
     std::condition_variable cv_;
     static constexpr std::size_t kMaxQueued = 64u << 20;
     std::deque<std::vector<std::byte>> outq_;
     std::size_t queued_ = 0; // bytes in outq_
+    bool writing_ = false;   // the writer thread is sending a batch
     bool closed_ = false;
     std::atomic<bool> stop_{false};
     std::thread reader_, writer_;
@@ -534,6 +553,7 @@ void Conn::writer() noexcept {
         std::deque<std::vector<std::byte>> batch;
         batch.swap(outq_);
         queued_ = 0;
+        writing_ = true;
         lk.unlock();
         bool ok = true;
         if (batch.empty())
@@ -542,6 +562,7 @@ void Conn::writer() noexcept {
             if (ok)
                 ok = write_all(fd_.get(), b.data(), b.size());
         lk.lock();
+        writing_ = false;
         if (!ok) {
             closed_ = true;
             lk.unlock();

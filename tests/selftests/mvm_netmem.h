@@ -53,6 +53,13 @@ int mvm_nm_wait(pid_t pid, int deadline_ms);
 #define MVM_NM_ACK0	6	/* last value the reader on node 0 saw */
 #define MVM_NM_ACK1	7	/* the reader on node 1's */
 #define MVM_NM_VALUES	200
+/*
+ * How long a workload may take before it reports 13: generous, because a
+ * pair of TCG guests on a 2-core host moves a page in tens of
+ * milliseconds while both spin (docs/benchmarks.md), and the readers
+ * test needs some 15 messages per value.
+ */
+#define MVM_NM_DEADLINE_US	200000000LL
 
 /* A shared anonymous page for workers' results: 0 or -errno. */
 extern volatile uint64_t *mvm_nm_res;
@@ -72,7 +79,7 @@ struct mvm_nm_pingpong {
 };
 
 /* Writes the next value of page MVM_NM_PINGPONG's counter whenever it
- * has our parity: 12 if a value was skipped, 13 on timeout (60 s). */
+ * has our parity: 12 if a value was skipped, 13 on timeout. */
 int mvm_nm_pingpong_fn(volatile char *p, void *arg);
 /*
  * The writer stores 1..MVM_NM_VALUES to DATA then FLAG, each once both

@@ -144,14 +144,14 @@ TEST_F_TIMEOUT(nm, atomic_counter, 240)
 }
 
 /* One page ping-ponged between writers on the two nodes. */
-TEST_F_TIMEOUT(nm, ping_pong, 120)
+TEST_F_TIMEOUT(nm, ping_pong, 300)
 {
 	struct mvm_nm_pingpong a = { 300, 0 }, b = { 300, 1 };
 	pid_t pa = mvm_nm_worker(self->n[0].fd, LEN, mvm_nm_pingpong_fn, &a);
 	pid_t pb = mvm_nm_worker(self->n[1].fd, LEN, mvm_nm_pingpong_fn, &b);
 
-	EXPECT_EQ(0, mvm_nm_wait(pa, 90000));
-	EXPECT_EQ(0, mvm_nm_wait(pb, 90000));
+	EXPECT_EQ(0, mvm_nm_wait(pa, 240000));
+	EXPECT_EQ(0, mvm_nm_wait(pb, 240000));
 	res[0] = 0;
 	EXPECT_EQ(0, on(&self->n[0], mvm_nm_read_word_fn,
 			(void *)MVM_NM_PINGPONG));
@@ -161,16 +161,16 @@ TEST_F_TIMEOUT(nm, ping_pong, 120)
 /* A writer on node 0, readers on both nodes: each reader sees every
  * write, in order, and never a stale page.
  */
-TEST_F_TIMEOUT(nm, readers_see_every_write, 120)
+TEST_F_TIMEOUT(nm, readers_see_every_write, 300)
 {
 	uint64_t ack0 = MVM_NM_ACK0, ack1 = MVM_NM_ACK1;
 	pid_t a = mvm_nm_worker(self->n[0].fd, LEN, mvm_nm_reader_fn, &ack0);
 	pid_t b = mvm_nm_worker(self->n[1].fd, LEN, mvm_nm_reader_fn, &ack1);
 	pid_t w = mvm_nm_worker(self->n[0].fd, LEN, mvm_nm_writer_fn, NULL);
 
-	EXPECT_EQ(0, mvm_nm_wait(w, 90000));
-	EXPECT_EQ(0, mvm_nm_wait(a, 90000));
-	EXPECT_EQ(0, mvm_nm_wait(b, 90000));
+	EXPECT_EQ(0, mvm_nm_wait(w, 240000));
+	EXPECT_EQ(0, mvm_nm_wait(a, 240000));
+	EXPECT_EQ(0, mvm_nm_wait(b, 240000));
 }
 
 /*

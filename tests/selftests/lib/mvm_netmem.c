@@ -80,7 +80,7 @@ int mvm_nm_pingpong_fn(volatile char *p, void *arg)
 {
 	struct mvm_nm_pingpong *pp = arg;
 	volatile uint64_t *w = MVM_NM_WORD(p, MVM_NM_PINGPONG);
-	int64_t end = now_us() + 60000000LL;
+	int64_t end = now_us() + MVM_NM_DEADLINE_US;
 	uint64_t want;
 	int i;
 
@@ -100,7 +100,7 @@ int mvm_nm_pingpong_fn(volatile char *p, void *arg)
 int mvm_nm_reader_fn(volatile char *p, void *arg)
 {
 	const uint64_t *ack = arg;
-	int64_t end = now_us() + 60000000LL;
+	int64_t end = now_us() + MVM_NM_DEADLINE_US;
 	uint64_t last = 0, v;
 
 	while (last < MVM_NM_VALUES) {
@@ -126,7 +126,7 @@ int mvm_nm_reader_fn(volatile char *p, void *arg)
 
 int mvm_nm_writer_fn(volatile char *p, void *arg)
 {
-	int64_t end = now_us() + 60000000LL;
+	int64_t end = now_us() + MVM_NM_DEADLINE_US;
 	uint64_t v;
 
 	for (v = 1; v <= MVM_NM_VALUES; v++) {

@@ -251,6 +251,36 @@ static bool mvm_range_busy(struct mvm_object *obj, pgoff_t start,
 }
 
 /*
+ * Start @req (zeroed, not yet listed) for [start, start + npages): the
+ * list's reference and the caller's, a deadline, its message (@type,
+ * @access), on obj->reqs and, once the pager is ready, on its queue
+ * (until then requests wait off it).  obj->lock held.
+ */
+static void mvm_req_add(struct mvm_object *obj, struct mvm_req *req, u32 type,
+			u32 access, pgoff_t start, pgoff_t npages)
+{
+	lockdep_assert_held(&obj->lock);
+	kref_init(&req->ref);	/* the list's */
+	kref_get(&req->ref);	/* the caller's */
+	init_waitqueue_head(&req->wq);
+	INIT_LIST_HEAD(&req->msg.node);
+	req->start = start;
+	req->npages = npages;
+	req->state = MVM_REQ_PENDING;
+	req->deadline = jiffies + msecs_to_jiffies(obj->attr.timeout_ms);
+	req->msg.m.type = type;
+	req->msg.m.access = access;
+	req->msg.m.object = obj->id;
+	req->msg.m.name = obj->name;
+	req->msg.m.offset = (u64)start << PAGE_SHIFT;
+	req->msg.m.length = (u64)npages << PAGE_SHIFT;
+	list_add_tail(&req->node, &obj->reqs);
+	obj->nr_reqs++;
+	if (obj->state == MVM_OBJ_READY)
+		mvm_pager_queue(obj->pager, &req->msg);
+}
+
+/*
  * Find or queue the request for @index.  Returns it with a reference,
  * NULL when the page turned up meanwhile, or an ERR_PTR.
  */
@@ -306,27 +336,10 @@ again:
 		end++;
 	req = new;
 	new = NULL;
-	kref_init(&req->ref);	/* the list's */
-	kref_get(&req->ref);	/* the caller's */
-	init_waitqueue_head(&req->wq);
-	INIT_LIST_HEAD(&req->msg.node);
-	req->start = start;
-	req->npages = end - start;
-	req->state = MVM_REQ_PENDING;
-	req->deadline = jiffies + msecs_to_jiffies(obj->attr.timeout_ms);
-	req->msg.m.type = MACHVM_MSG_DATA_REQUEST;
-	req->msg.m.access = access;
-	req->msg.m.object = obj->id;
-	req->msg.m.name = obj->name;
-	req->msg.m.offset = (u64)start << PAGE_SHIFT;
-	req->msg.m.length = (u64)(end - start) << PAGE_SHIFT;
-	list_add_tail(&req->node, &obj->reqs);
-	obj->nr_reqs++;
+	mvm_req_add(obj, req, MACHVM_MSG_DATA_REQUEST, access, start,
+		    end - start);
 	atomic64_inc(&obj->requests);
 	mvm_count(MACHVM_A_STAT_REQUESTS, 1);
-	/* Until the pager is ready, requests wait off the queue. */
-	if (obj->state == MVM_OBJ_READY)
-		mvm_pager_queue(obj->pager, &req->msg);
 out:
 	spin_unlock(&obj->lock);
 	if (new)
@@ -734,25 +747,8 @@ static struct mvm_req *mvm_get_unlock(struct mvm_object *obj, pgoff_t index)
 	}
 	req = new;
 	new = NULL;
-	kref_init(&req->ref);	/* the list's */
-	kref_get(&req->ref);	/* the caller's */
-	init_waitqueue_head(&req->wq);
-	INIT_LIST_HEAD(&req->msg.node);
 	req->unlock = true;
-	req->start = index;
-	req->npages = 1;
-	req->state = MVM_REQ_PENDING;
-	req->deadline = jiffies + msecs_to_jiffies(obj->attr.timeout_ms);
-	req->msg.m.type = MACHVM_MSG_DATA_UNLOCK;
-	req->msg.m.access = PROT_WRITE;
-	req->msg.m.object = obj->id;
-	req->msg.m.name = obj->name;
-	req->msg.m.offset = (u64)index << PAGE_SHIFT;
-	req->msg.m.length = PAGE_SIZE;
-	list_add_tail(&req->node, &obj->reqs);
-	obj->nr_reqs++;
-	if (obj->state == MVM_OBJ_READY)
-		mvm_pager_queue(obj->pager, &req->msg);
+	mvm_req_add(obj, req, MACHVM_MSG_DATA_UNLOCK, PROT_WRITE, index, 1);
 out:
 	spin_unlock(&obj->lock);
 	if (new)

@@ -655,6 +655,8 @@ std::pair<std::uint32_t, nm::Hello> Node::recv_hello(int fd, std::uint32_t peer,
 void Node::check_hello(std::uint32_t peer, const nm::Hello& theirs) {
     nm::Hello ours = hello();
     const std::string name = "node " + std::to_string(peer);
+    if (theirs.pad != 0)
+        throw std::runtime_error(name + " sent a Hello with padding set");
     if (theirs.version != ours.version)
         throw std::runtime_error(name + " speaks protocol version " +
                                  std::to_string(theirs.version));

@@ -241,6 +241,11 @@ int Engine::lock_request(std::uint64_t page, std::uint32_t flags, std::uint32_t 
 
 // ---------------------------------------------------------------- node side
 
+// Faults on a lost page get SIGBUS.
+void Engine::fail(std::uint64_t page) {
+    kernel(cmd::data_error(cfg_.object, page * cfg_.page_size, cfg_.page_size, EHOSTDOWN));
+}
+
 // Our copy to the kernel, write-locked unless we may write.  overwrite:
 // the copy came from elsewhere, so a page the kernel kept (one a flush
 // could not drop) is stale and is replaced.
@@ -277,8 +282,9 @@ void Engine::want(std::uint64_t page, Access need) {
 void Engine::satisfy(std::uint64_t page, Access need, bool overwrite) {
     Local& l = local_[page];
     supply(page, l, overwrite);
-    if (need == Access::Write && l.have == Access::Write)
-        lock_request(page, MACHVM_LOCK_F_LOCK, 0); // a resident page: unlock it
+    // A page the kernel kept is unlocked here; an overwrite did it already.
+    if (need == Access::Write && l.have == Access::Write && !overwrite)
+        lock_request(page, MACHVM_LOCK_F_LOCK, 0);
     l.need = Access::None;
 }
 
@@ -290,7 +296,7 @@ void Engine::data_request(std::uint64_t page, Access need, Clock::time_point now
                   std::to_string(static_cast<int>(local_[page].have)));
     Local& l = local_[page];
     if (l.lost) {
-        kernel(cmd::data_error(cfg_.object, page * cfg_.page_size, cfg_.page_size, EHOSTDOWN));
+        fail(page);
     } else if (l.fetching) {
         // Leaving us: a read copy stays after a downgrade, nothing after
         // a flush; either way the kernel gets what is left afterwards.
@@ -313,7 +319,7 @@ void Engine::data_unlock(std::uint64_t page, Clock::time_point now) {
                   std::to_string(static_cast<int>(local_[page].have)));
     Local& l = local_[page];
     if (l.lost)
-        kernel(cmd::data_error(cfg_.object, page * cfg_.page_size, cfg_.page_size, EHOSTDOWN));
+        fail(page);
     else if (l.have == Access::Write && !l.fetching)
         lock_request(page, MACHVM_LOCK_F_LOCK, 0);
     else
@@ -380,7 +386,7 @@ void Engine::on_grant(Msg&& m, Clock::time_point now) {
         l.need = Access::None;
         l.data.clear();
         l.data.shrink_to_fit();
-        kernel(cmd::data_error(cfg_.object, m.page * cfg_.page_size, cfg_.page_size, EHOSTDOWN));
+        fail(m.page);
         return;
     }
     if (m.flags & kData)

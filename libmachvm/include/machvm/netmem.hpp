@@ -199,9 +199,6 @@ class Engine {
     void run_timers(Clock::time_point now);
 
     std::uint32_t home(std::uint64_t page) const noexcept;
-    bool alive(std::uint32_t node) const noexcept { return alive_[node]; }
-    Access holding(std::uint64_t page) const noexcept { return local_[page].have; }
-    bool page_lost(std::uint64_t page) const noexcept { return local_[page].lost; }
     const Stats& stats() const noexcept { return stats_; }
     const Config& config() const noexcept { return cfg_; }
 
@@ -261,6 +258,7 @@ class Engine {
     void want(std::uint64_t page, Access need);
     void satisfy(std::uint64_t page, Access need, bool overwrite);
     void supply(std::uint64_t page, Local& l, bool overwrite);
+    void fail(std::uint64_t page);
     void on_grant(Msg&& m, Clock::time_point now);
     void dispatch(Msg&& m);
     void on_remote_op(const Msg& m, Clock::time_point now);

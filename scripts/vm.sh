@@ -94,9 +94,30 @@ collect_json() {
 
 # run_pair REL OUT MODE EXPECT: boot guests a and b in MODE (pair or
 # pairbench; OUT/pair-a/initramfs.cpio.gz made), wait for both, sum their
-# counts into OUT/pair.counts.
+# counts into OUT/pair.counts.  A guest that dies before it loads machvm
+# (run.py's exit 75: the stock kernel crashed while booting, say) has run
+# none of our code: the other guest is stopped and the pair boots again,
+# three times in all.
 run_pair() {
-	local rel=$1 out=$2 mode=$3 expect=$4 port n pa pb i prc=0 p f s tp=0 tf=0 ts=0
+	local rel=$1 out=$2 mode=$3 expect=$4 attempt rc
+	for attempt in 1 2 3; do
+		rc=0
+		boot_pair "$rel" "$out" "$mode" "$expect" \
+			"$([ $attempt -lt 3 ] && echo --boot-retry-exit)" || rc=$?
+		[ $rc -eq 75 ] || break
+		echo "[$rel $mode] booting the pair again ($((attempt + 1)) of 3)"
+	done
+	[ $rc -ne 75 ] || rc=1
+	[ $rc -eq 0 ] || rc=1
+	sum_pair "$rel" "$out" "$mode" || rc=1
+	return $rc
+}
+
+# boot_pair REL OUT MODE EXPECT [RUN_PY_OPTION]: one boot of the pair.
+# Returns 75 if a guest died before loading machvm (the other stopped),
+# nonzero if a guest failed.
+boot_pair() {
+	local rel=$1 out=$2 mode=$3 expect=$4 opt=$5 port n pa pb i prc=0 who r
 	local -a common
 	for n in a b; do
 		mkdir -p "$out/pair-$n"
@@ -107,7 +128,7 @@ run_pair() {
 	port=$(python3 -c 'import socket; s = socket.socket()
 s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	common=(--kernel-dir "$BUILD/kernels/$rel" --mode "$mode"
-		--expect "$expect" --timeout 600 --test-timeout 300)
+		--expect "$expect" --timeout 600 --test-timeout 300 $opt)
 	# shellcheck disable=SC2086	# RUN_ARGS: words on purpose
 	python3 "$ROOT/tests/vm/run.py" "${common[@]}" \
 		--initrd "$out/pair-a/initramfs.cpio.gz" --out "$out/pair-a" \
@@ -124,8 +145,8 @@ s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 		if ! kill -0 "$pa" 2>/dev/null || [ $i -ge 300 ]; then
 			echo "vm.sh: guest a never listened on port $port" >&2
 			kill "$pa" 2>/dev/null || true
-			wait "$pa" || true
-			echo "0 1 0" > "$out/pair.counts"
+			wait "$pa" || r=$?
+			[ "${r:-0}" -eq 75 ] && return 75
 			return 1
 		fi
 		sleep 0.05
@@ -140,8 +161,27 @@ s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 		--append "mvm_node=b mvm_ip=10.0.2.2/24 mvm_peer=10.0.2.1" \
 		${RUN_ARGS:-} &
 	pb=$!
-	wait "$pa" || prc=1
-	wait "$pb" || prc=1
+	# The first to end: if it died before loading machvm, so does the
+	# pair's boot (the other would only wait for a dead peer).
+	r=0
+	wait -n -p who "$pa" "$pb" || r=$?
+	if [ $r -eq 75 ]; then
+		kill "$pa" "$pb" 2>/dev/null || true
+		wait "$pa" "$pb" 2>/dev/null || true
+		return 75
+	fi
+	[ $r -eq 0 ] || prc=1
+	r=0
+	if [ "$who" = "$pa" ]; then wait "$pb" || r=$?; else wait "$pa" || r=$?; fi
+	[ $r -ne 75 ] || return 75
+	[ $r -eq 0 ] || prc=1
+	return $prc
+}
+
+# sum_pair REL OUT MODE: both guests' counts into OUT/pair.counts, the
+# guests' measurements and the total printed.  Fails if anything failed.
+sum_pair() {
+	local rel=$1 out=$2 mode=$3 n p f s tp=0 tf=0 ts=0 prc=0
 	# A guest without counts (run.py died) is one failure more.
 	for n in a b; do
 		p=0 f=1 s=0

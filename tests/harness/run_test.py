@@ -116,6 +116,27 @@ class Parser(unittest.TestCase):
         self.assertEqual(v["t1"][0], "fail")
         self.assertEqual(v["net"][0], "fail")
 
+    # A guest that dies before loading machvm is booted again; one that
+    # got as far as insmod is judged, never retried.
+    def test_boot_crash_is_retried(self):
+        console = "[0.5] BUG: unable to handle page fault\n"
+        why = run.died_before_module("", console, False)
+        self.assertIn("BUG: unable", why)
+        why = run.died_before_module("MVM BEGIN 6.x mode=pair\n", "", False)
+        self.assertEqual(why, "guest stopped before insmod")
+        self.assertEqual(run.died_before_module("", "", False),
+                         "no output from /init")
+
+    def test_crash_after_insmod_is_not_retried(self):
+        text = OK_RUN.split("ok 1")[0]      # died mid-test
+        console = "[9.0] machvm-mark: t1\n[9.1] Oops: 0000\n"
+        self.assertIsNone(run.died_before_module(text, console, False))
+        text = OK_RUN.replace("MVM INSMOD ok", "MVM INSMOD fail")
+        self.assertIsNone(run.died_before_module(text, "", False))
+
+    def test_boot_hang_is_not_retried(self):
+        self.assertIsNone(run.died_before_module("", "", True))
+
 
 class InTheVM(unittest.TestCase):
     """The real thing: boot the harness binaries on a stock kernel."""

@@ -19,6 +19,14 @@ to the first.  This script reads both and turns them into results:
   * with a network (--netdev, pair mode), a guest that does not report
     "MVM NET ok" (interface up, peer answers) fails the run.
 
+A guest that dies before it loads machvm (the stock kernel crashing while
+it boots, QEMU dying: no "MVM INSMOD" line, no "MVM DONE", no timeout)
+has run none of our code.  Such a boot is tried again, at most
+BOOT_ATTEMPTS times in all, and each retry is printed with the reason.
+In pair modes the other guest must start again too: with --boot-retry-exit
+run.py exits EX_BOOT instead and scripts/vm.sh restarts the pair (and
+stops the other guest: run.py stops its QEMU on SIGTERM).
+
 Pair mode is one guest of two (scripts/vm.sh pair starts one run.py per
 guest); each is judged like check mode, and the host fails the pair if
 either fails.  pairbench mode is the same pair running the pair benchmarks
@@ -35,6 +43,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -47,6 +56,8 @@ TOTALS = re.compile(r"^# Totals: pass:(\d+) fail:(\d+) xfail:(\d+) "
                     r"xpass:(\d+) skip:(\d+) error:(\d+)")
 RESULT = re.compile(r"^(ok|not ok) (\d+) (.*?)\s*$")
 PLAN = re.compile(r"^1\.\.(\d+)")
+BOOT_ATTEMPTS = 3
+EX_BOOT = 75        # pair modes: died before machvm was loaded; retry pair
 
 
 class Result:
@@ -177,6 +188,23 @@ def parse(results_text, console_text, expected, label="", disks=False,
     return out, outputs
 
 
+def died_before_module(results_text, console_text, timed_out):
+    """Why the guest died before it loaded machvm, or None.
+
+    None when it got as far as insmod (whatever happened next is ours to
+    judge), finished, or hung until the host's timeout (not retried: too
+    costly, and a hang is worth a look)."""
+    text = results_text.replace("\r", "")
+    if timed_out or re.search(r"^MVM (INSMOD|DONE)", text, re.M):
+        return None
+    for line in console_text.replace("\r", "").split("\n"):
+        if BAD.search(line):
+            return "kernel: " + line.strip()
+    if not re.search(r"^MVM BEGIN", text, re.M):
+        return "no output from /init"
+    return "guest stopped before insmod"
+
+
 def find_accel():
     """KVM when it really starts a vCPU here, TCG otherwise.
 
@@ -241,6 +269,17 @@ def boot(args):
         return subprocess.call(cmd), False
     start = time.time()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    try:
+        return watch(args, proc, start, results)
+    finally:
+        if proc.poll() is None:     # SIGTERM (see main) or an error here
+            proc.kill()
+            proc.wait()
+
+
+def watch(args, proc, start, results):
+    """Wait for QEMU, showing demo/bench output live, killing it after
+    args.timeout.  Returns (seconds, timed out)."""
     shown = 0
     timed_out = False
     while proc.poll() is None:
@@ -298,6 +337,9 @@ def main():
     ap.add_argument("--netdev", metavar="SPEC",
                     help="a virtio-net NIC on this -netdev (no id=)")
     ap.add_argument("--mac", help="the NIC's MAC address")
+    ap.add_argument("--boot-retry-exit", action="store_true",
+                    help=f"exit {EX_BOOT} at once if the guest dies "
+                    "before it loads machvm (the caller boots again)")
     args = ap.parse_args()
     label = args.label or os.path.basename(args.kernel_dir)
 
@@ -305,9 +347,23 @@ def main():
         rc, _ = boot(args)
         return rc
 
-    elapsed, timed_out = boot(args)
-    console = read(os.path.join(args.out, "console.log"))
-    results = read(os.path.join(args.out, "results.log"))
+    # vm.sh's pair modes stop a guest whose partner died: take QEMU along.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    for attempt in range(1, BOOT_ATTEMPTS + 1):
+        elapsed, timed_out = boot(args)
+        console = read(os.path.join(args.out, "console.log"))
+        results = read(os.path.join(args.out, "results.log"))
+        why = died_before_module(results, console, timed_out)
+        if why is None:
+            break
+        if args.boot_retry_exit:
+            print(f"[{label}] the guest died before machvm was loaded "
+                  f"({why}); the pair must boot again")
+            return EX_BOOT
+        if attempt < BOOT_ATTEMPTS:
+            print(f"[{label}] the guest died before machvm was loaded "
+                  f"({why}); booting again ({attempt + 1} of "
+                  f"{BOOT_ATTEMPTS})")
     expected = [e for e in args.expect.split(",") if e] \
         if args.mode in ("check", "pair") else []
     res, outputs = parse(results, console, expected, label,
@@ -327,10 +383,9 @@ def main():
     failed = sum(r.status == "fail" for r in res)
     skipped = sum(r.status == "skip" for r in res)
     for r in res:
-        if True:
-            if r.status != "pass" or os.environ.get("V"):
-                print(f"  [{label}] {r.status.upper():4} {r.name}"
-                      + (f": {r.detail}" if r.detail else ""))
+        if r.status != "pass" or os.environ.get("V"):
+            print(f"  [{label}] {r.status.upper():4} {r.name}"
+                  + (f": {r.detail}" if r.detail else ""))
     failed_bins = sorted({r.name.split("/")[0] for r in res
                           if r.status == "fail"})
     for b in failed_bins:

@@ -1161,6 +1161,15 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 			mvm_page_untrack(obj, pg);
 			continue;
 		}
+		/*
+		 * The write lock first, under the folio lock, as
+		 * page_mkwrite() tests it: a write fault after this asks
+		 * the pager, and one before left its mark in the PTE that
+		 * the unmap moves to the folio.  Locked after the dirty
+		 * test, a write in between would stay, unreturned.
+		 */
+		if ((flags & MACHVM_LOCK_F_LOCK) && (lock & PROT_WRITE))
+			set_bit(MVM_PG_WLOCK, &pg->flags);
 		mvm_unmap_page(obj, i);
 		if (superseded)		/* the pager may not have its data */
 			folio_mark_dirty(folio);
@@ -1183,7 +1192,10 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		folio_unlock(folio);
 		folio_put(folio);
 	}
-	/* The lock value, on what is still resident. */
+	/*
+	 * The lock value, on what is still resident (write locks on the pages
+	 * looked at above are set already).
+	 */
 	for (i = start; i < start + n && (flags & MACHVM_LOCK_F_LOCK); i++) {
 		pg = xa_load(&obj->pages, i);
 		if (!pg)

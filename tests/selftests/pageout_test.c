@@ -481,6 +481,17 @@ struct srv {
 	uint32_t supply_flags;
 	uint32_t supply_lock;		/* lock value of every supply */
 	int grant_unlocks;		/* answer DATA_UNLOCK by unlocking */
+	/*
+	 * With grant_unlocks: right after each unlock, take the object back
+	 * (every page, RETURN_DIRTY, write-locked), as a coherence pager
+	 * does for a reader elsewhere; at its LOCK_COMPLETED page 0 must
+	 * equal the store (word 0; a difference counts in ->relock_stale).
+	 */
+	int relock;
+	const volatile uint64_t *view;	/* a mapping of the object */
+	int relocks_sent;		/* relocks issued (srv thread only) */
+	atomic_int relocks;		/* and completed */
+	atomic_int relocks_checked, relock_stale;
 	atomic_int unlocks;
 	atomic_int precious_returns;
 	_Atomic uint64_t last_seq;	/* of the last DATA_RETURN */
@@ -526,6 +537,14 @@ static void *srv_fn(void *arg)
 			c.offset = m.offset;
 			c.length = m.length;
 			mvm_cmd(s->pager, &c);
+			if (!s->relock)
+				break;
+			c.offset = 0;
+			c.length = s->npages * PG;
+			c.flags = MACHVM_LOCK_RETURN_DIRTY | MACHVM_LOCK_F_LOCK;
+			c.lock = PROT_WRITE;
+			if (!mvm_cmd(s->pager, &c))
+				s->relocks_sent++;
 			break;
 		case MACHVM_MSG_DATA_RETURN:
 			s->last_seq = m.seq;
@@ -555,6 +574,17 @@ static void *srv_fn(void *arg)
 			break;
 		case MACHVM_MSG_LOCK_COMPLETED:
 			s->completed++;
+			/*
+			 * The unlock's own completion has nothing to check,
+			 * nor has a relock's that a newer unlock overtook
+			 * (the writer's next data_unlock can come first).
+			 */
+			if (!s->relock || m.length != s->npages * PG ||
+			    ++s->relocks != s->relocks_sent)
+				break;
+			s->relocks_checked++;
+			if (s->view[0] != *(uint64_t *)s->store)
+				s->relock_stale++;
 			break;
 		}
 	}
@@ -934,6 +964,58 @@ TEST_F(ext, write_lock_and_unlock)
 	fill_page(self->p + 8 * PG, 8, 0x13);
 	EXPECT_EQ(2, self->s.unlocks);
 	EXPECT_TRUE(page_ok(self->p + 8 * PG, 8, 0x13));
+}
+
+#define RELOCKS 300
+
+struct relock_writer {
+	volatile uint64_t *w;
+	const struct srv *s;
+	uint64_t last;		/* the last value written */
+};
+
+/* Writes 1, 2, ... to word 0 until the pager took the page back RELOCKS
+ * times (or 60 s passed).
+ */
+static void *relock_writer_fn(void *arg)
+{
+	struct relock_writer *rw = arg;
+	time_t end = time(NULL) + 60;
+	uint64_t v;
+
+	for (v = 1; rw->s->relocks < RELOCKS && time(NULL) < end; v++)
+		*rw->w = v;
+	rw->last = v - 1;
+	return NULL;
+}
+
+/*
+ * A write racing a lock_request that write-locks and returns dirty pages
+ * is either returned by it or asks the pager (data_unlock) afterwards:
+ * at LOCK_COMPLETED the pager's copy is the page.  Here the pager takes
+ * the object back right after each unlock while a writer writes on.
+ */
+TEST_F_TIMEOUT(ext, lock_request_catches_racing_write, 120)
+{
+	struct relock_writer rw = { (volatile uint64_t *)self->p, &self->s, 0 };
+	pthread_t th;
+
+	self->s.supply_lock = PROT_WRITE;
+	self->s.grant_unlocks = 1;
+	self->s.relock = 1;
+	self->s.view = (const volatile uint64_t *)self->p;
+	ext_start(_metadata, &self->s, SRV_ACCEPT);
+	/* All resident, write-locked: each relock has every page to do. */
+	ASSERT_EQ(0, ext_check(self->p, 0));
+	ASSERT_EQ(0, pthread_create(&th, NULL, relock_writer_fn, &rw));
+	pthread_join(th, NULL);
+	EXPECT_EQ(rw.last, self->s.view[0]);
+	EXPECT_LE(RELOCKS, self->s.relocks);
+	EXPECT_LT(0, self->s.relocks_checked);
+	TH_LOG("%d relocks, %d checked, writer at %llu", self->s.relocks,
+	       self->s.relocks_checked, (unsigned long long)rw.last);
+	EXPECT_EQ(0, self->s.relock_stale) TH_LOG("%d of %d stale",
+		  self->s.relock_stale, self->s.relocks_checked);
 }
 
 /* lock_request write-locks resident pages in every mapping at once. */

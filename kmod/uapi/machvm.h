@@ -131,7 +131,11 @@
  *                              (as dirty, new seq) when should_return is not
  *                              NONE: the earlier one ends unanswered, its
  *                              late RETURN_COPY gets -ESTALE and its
- *                              RETURN_DONE is skipped.
+ *                              RETURN_DONE is skipped.  A write racing a
+ *                              request that write-locks and returns dirty
+ *                              pages is either in what it returns or asks
+ *                              with DATA_UNLOCK afterwards: at
+ *                              LOCK_COMPLETED the pager has every write.
  *                              Answered by MACHVM_MSG_LOCK_COMPLETED.
  *
  * Locks (Mach's lock values) apply to resident pages: a page supplied with

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -111,19 +110,9 @@ TEST_F_TIMEOUT(np, ping_pong, 300)
 TEST_F_TIMEOUT(np, readers_see_every_write, 300)
 {
 	uint64_t ack = self->me ? MVM_NM_ACK1 : MVM_NM_ACK0;
-	struct utsname u;
 	time_t t0;
 	pid_t r, w;
 
-	/*
-	 * Open bug (issue 6's note): on Debian's 6.1 in pair mode, about one
-	 * run in three, the reader on b keeps a read copy of FLAG older than
-	 * a's last write (it never faults again).  Reported as a skip, not a
-	 * pass, until it is found; netmem_test runs the same case in one
-	 * guest on both kernels, and this one runs on 6.12.
-	 */
-	if (!uname(&u) && !strncmp(u.release, "6.1.", 4))
-		SKIP(return, "open bug on 6.1 in pair mode (a stale read copy)");
 	t0 = time(NULL);
 	r = mvm_nm_worker(self->n.fd, LEN, mvm_nm_reader_fn, &ack);
 	w = self->me ? 0 :

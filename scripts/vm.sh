@@ -113,6 +113,22 @@ run_pair() {
 	return $rc
 }
 
+# pair_guest N NETDEV SELF PEER: run.py for guest N (a or b) of boot_pair
+# (its rel, out and common options), on NETDEV, as 10.0.2.SELF talking
+# to 10.0.2.PEER.
+pair_guest() {
+	local n=$1 netdev=$2 self=$3 peer=$4
+	# shellcheck disable=SC2086	# RUN_ARGS: words on purpose
+	python3 "$ROOT/tests/vm/run.py" "${common[@]}" \
+		--initrd "$out/pair-$n/initramfs.cpio.gz" --out "$out/pair-$n" \
+		--label "$rel pair-$n" --counts "$out/pair-$n/counts" \
+		--drive "mvm-disk=$out/pair-$n/disk.img" \
+		--drive "mvm-swap=$out/pair-$n/swap.img" \
+		--netdev "$netdev" --mac "52:54:00:4d:56:0$n" \
+		--append "mvm_node=$n mvm_ip=10.0.2.$self/24 mvm_peer=10.0.2.$peer" \
+		${RUN_ARGS:-}
+}
+
 # boot_pair REL OUT MODE EXPECT [RUN_PY_OPTION]: one boot of the pair.
 # Returns 75 if a guest died before loading machvm (the other stopped),
 # nonzero if a guest failed.
@@ -127,17 +143,10 @@ boot_pair() {
 	cp "$out/pair-a/initramfs.cpio.gz" "$out/pair-b/initramfs.cpio.gz"
 	port=$(python3 -c 'import socket; s = socket.socket()
 s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+	# shellcheck disable=SC2206	# $opt: no word or one
 	common=(--kernel-dir "$BUILD/kernels/$rel" --mode "$mode"
 		--expect "$expect" --timeout 600 --test-timeout 300 $opt)
-	# shellcheck disable=SC2086	# RUN_ARGS: words on purpose
-	python3 "$ROOT/tests/vm/run.py" "${common[@]}" \
-		--initrd "$out/pair-a/initramfs.cpio.gz" --out "$out/pair-a" \
-		--label "$rel pair-a" --counts "$out/pair-a/counts" \
-		--drive "mvm-disk=$out/pair-a/disk.img" \
-		--drive "mvm-swap=$out/pair-a/swap.img" \
-		--netdev "socket,listen=127.0.0.1:$port" --mac 52:54:00:4d:56:0a \
-		--append "mvm_node=a mvm_ip=10.0.2.1/24 mvm_peer=10.0.2.2" \
-		${RUN_ARGS:-} &
+	pair_guest a "socket,listen=127.0.0.1:$port" 1 2 &
 	pa=$!
 	i=0
 	until listening "$port"; do
@@ -151,15 +160,7 @@ s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 		fi
 		sleep 0.05
 	done
-	# shellcheck disable=SC2086
-	python3 "$ROOT/tests/vm/run.py" "${common[@]}" \
-		--initrd "$out/pair-b/initramfs.cpio.gz" --out "$out/pair-b" \
-		--label "$rel pair-b" --counts "$out/pair-b/counts" \
-		--drive "mvm-disk=$out/pair-b/disk.img" \
-		--drive "mvm-swap=$out/pair-b/swap.img" \
-		--netdev "socket,connect=127.0.0.1:$port" --mac 52:54:00:4d:56:0b \
-		--append "mvm_node=b mvm_ip=10.0.2.2/24 mvm_peer=10.0.2.1" \
-		${RUN_ARGS:-} &
+	pair_guest b "socket,connect=127.0.0.1:$port" 2 1 &
 	pb=$!
 	# The first to end: if it died before loading machvm, so does the
 	# pair's boot (the other would only wait for a dead peer).

@@ -324,20 +324,14 @@ static bool mvm_drop(struct mvm_object *obj, struct mvm_page *pg,
 	int refs = folio_nr_pages(folio) + 1 + !folio_test_lru(folio);
 	bool busy = (how & MVM_DROP_FORCE) ? folio_maybe_dma_pinned(folio) :
 		    folio_ref_count(folio) > refs;
-	pgoff_t index = pg->index;
-	bool wlocked;
 
 	if (folio_mapped(folio) || busy ||
 	    (!(how & MVM_DROP_DISCARD) && folio_test_dirty(folio)) ||
 	    mvm_remove_folio(obj->inode->i_mapping, folio))
 		return false;
-	wlocked = test_bit(MVM_PG_WLOCK, &pg->flags);
 	atomic64_inc(&obj->pageouts);
 	mvm_count(MACHVM_A_STAT_PAGEOUTS, 1);
-	mvm_page_untrack(obj, pg);
-	/* Writers waiting for its unlock fault it in again, now. */
-	if (wlocked)
-		mvm_unlock_complete(obj, index, index + 1);
+	mvm_page_untrack(obj, pg);	/* wakes writers waiting for an unlock */
 	return true;
 }
 

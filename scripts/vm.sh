@@ -107,8 +107,7 @@ run_pair() {
 		[ $rc -eq 75 ] || break
 		echo "[$rel $mode] booting the pair again ($((attempt + 1)) of 3)"
 	done
-	[ $rc -ne 75 ] || rc=1
-	[ $rc -eq 0 ] || rc=1
+	[ $rc -eq 0 ] || rc=1	# 75 three times too
 	sum_pair "$rel" "$out" "$mode" || rc=1
 	return $rc
 }

@@ -668,6 +668,35 @@ static uint64_t ext_check(char *p, uint64_t seed)
 	return bad;
 }
 
+/* Waits (2 s at most) until the srv counter *v reaches want; returns it. */
+static int srv_wait(atomic_int *v, int want)
+{
+	int i;
+
+	for (i = 0; i < 100 && *v < want; i++)
+		usleep(20000);
+	return *v;
+}
+
+/*
+ * Page 0 written (0x55) and sent back by pageout to a pager that does not
+ * answer (SRV_IGNORE): returns that DATA_RETURN's seq, the return still
+ * under way.
+ */
+static uint64_t ext_return_unanswered(struct __test_metadata *_metadata,
+				      FIXTURE_DATA(ext) *self)
+{
+	struct mvm_nlreply r;
+
+	ext_start(_metadata, &self->s, SRV_IGNORE);
+	EXPECT_TRUE(page_ok(self->p, 0, 0));
+	fill_page(self->p, 0, 0x55);
+	EXPECT_EQ(0, mvm_pageout_run(1, self->oc.name, 1, &r));
+	EXPECT_EQ(1, r.a[MACHVM_A_PO_RETURNING]);
+	EXPECT_EQ(1, srv_wait(&self->s.returns, 1));
+	return self->s.last_seq;
+}
+
 TEST_F(ext, pager_takes_returned_pages)
 {
 	struct mvm_nlreply r;
@@ -776,9 +805,7 @@ TEST_F(ext, lock_request_return_and_flush)
 	for (i = 0; i < 8; i++)		/* pages 0-7 dirty, the rest clean */
 		fill_page(self->p + i * PG, i, 0x77);
 	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
-	for (i = 0; i < 100 && !self->s.completed; i++)
-		usleep(20000);
-	EXPECT_EQ(1, self->s.completed);
+	EXPECT_EQ(1, srv_wait(&self->s.completed, 1));
 	EXPECT_EQ(8, self->s.returns);
 	EXPECT_EQ(8, self->s.dirty_returns);
 	/* Returned without flush: still resident and intact. */
@@ -789,8 +816,7 @@ TEST_F(ext, lock_request_return_and_flush)
 	 */
 	c.flags = MACHVM_LOCK_RETURN_NONE | MACHVM_LOCK_F_FLUSH;
 	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
-	for (i = 0; i < 100 && self->s.completed < 2; i++)
-		usleep(20000);
+	EXPECT_EQ(2, srv_wait(&self->s.completed, 2));
 	for (i = 0; i < EXT_PAGES; i++)
 		EXPECT_EQ(0, resident(self->p, i));
 	req0 = self->s.requests;
@@ -812,20 +838,11 @@ TEST_F(ext, stale_return_answers_ignored)
 		.object = self->oc.id,
 		.length = PG,
 	};
-	struct mvm_nlreply r;
 	uint64_t name = self->oc.name, seq;
 	char buf[PG];
-	int i;
 
-	ext_start(_metadata, &self->s, SRV_IGNORE);
-	EXPECT_TRUE(page_ok(self->p, 0, 0));
-	fill_page(self->p, 0, 0x55);
-	ASSERT_EQ(0, mvm_pageout_run(1, name, 1, &r));
-	EXPECT_EQ(1, r.a[MACHVM_A_PO_RETURNING]);
-	for (i = 0; i < 100 && !self->s.returns; i++)
-		usleep(10000);
+	seq = ext_return_unanswered(_metadata, self);
 	ASSERT_EQ(1, self->s.returns);
-	seq = self->s.last_seq;
 	c.seq = seq + 1000;
 	EXPECT_EQ(0, mvm_cmd(self->pager, &c));		/* skipped */
 	EXPECT_EQ(0, info(name).a[MACHVM_A_OBJ_RETURNED]);
@@ -859,24 +876,14 @@ TEST_F(ext, lock_request_supersedes_return)
 		.length = PG,
 		.flags = MACHVM_LOCK_RETURN_DIRTY | MACHVM_LOCK_F_FLUSH,
 	};
-	struct mvm_nlreply r;
 	uint64_t name = self->oc.name, seq1, seq2;
 	char buf[PG];
-	int i;
 
-	ext_start(_metadata, &self->s, SRV_IGNORE);
-	EXPECT_TRUE(page_ok(self->p, 0, 0));
-	fill_page(self->p, 0, 0x55);
-	ASSERT_EQ(0, mvm_pageout_run(1, name, 1, &r));
-	for (i = 0; i < 100 && !self->s.returns; i++)
-		usleep(10000);
+	seq1 = ext_return_unanswered(_metadata, self);
 	ASSERT_EQ(1, self->s.returns);
-	seq1 = self->s.last_seq;
 	fill_page(self->p, 0, 0x66);	/* after the pager could have copied */
 	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
-	for (i = 0; i < 100 && !self->s.completed; i++)
-		usleep(10000);
-	ASSERT_EQ(1, self->s.completed);
+	ASSERT_EQ(1, srv_wait(&self->s.completed, 1));
 	ASSERT_EQ(2, self->s.returns);
 	EXPECT_EQ(2, self->s.dirty_returns);
 	seq2 = self->s.last_seq;

@@ -354,16 +354,13 @@ def main():
         console = read(os.path.join(args.out, "console.log"))
         results = read(os.path.join(args.out, "results.log"))
         why = died_before_module(results, console, timed_out)
-        if why is None:
+        if why is None or attempt == BOOT_ATTEMPTS:
             break
+        print(f"[{label}] the guest died before machvm was loaded ({why}); "
+              + ("the pair must boot again" if args.boot_retry_exit else
+                 f"booting again ({attempt + 1} of {BOOT_ATTEMPTS})"))
         if args.boot_retry_exit:
-            print(f"[{label}] the guest died before machvm was loaded "
-                  f"({why}); the pair must boot again")
             return EX_BOOT
-        if attempt < BOOT_ATTEMPTS:
-            print(f"[{label}] the guest died before machvm was loaded "
-                  f"({why}); booting again ({attempt + 1} of "
-                  f"{BOOT_ATTEMPTS})")
     expected = [e for e in args.expect.split(",") if e] \
         if args.mode in ("check", "pair") else []
     res, outputs = parse(results, console, expected, label,

@@ -148,10 +148,7 @@ int mvm_nm_writer_fn(volatile char *p, void *arg)
 
 static long long now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+	return now_us() / 1000;
 }
 
 int mvm_nm_spawn(struct mvm_nm *n, const char *tag, unsigned int node,

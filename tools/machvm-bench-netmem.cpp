@@ -11,9 +11,10 @@
 //
 // Nothing waits forever: a watchdog thread ends the process (exit status
 // 1, with the phase it was in) when a phase makes no progress for
-// --timeout seconds, which also ends a fault stuck in the kernel, and
-// when a netmem-server child dies early.  Children get SIGTERM if their
-// parent dies (PR_SET_PDEATHSIG).
+// --timeout seconds, which also ends a fault stuck in the kernel (the
+// servers' own fault timeout is longer), and when a netmem-server child
+// dies early; a SIGBUS is reported and ends it too.  Children get SIGTERM
+// if their parent dies (PR_SET_PDEATHSIG).
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -99,15 +100,16 @@ const char kHelp[] =
     "                   the last written or the awaited one fails the run.\n"
     "       read_fault  For pages k = 1, 2, ... (each touched once, so every read\n"
     "                   is a cold fault): b writes page k, so that b holds it\n"
-    "                   exclusively, and tells a over the control connection; a\n"
-    "                   times one 8-byte read of page k, a read fault served by\n"
-    "                   b across the network, then checks the value and acks.\n"
+    "                   exclusively, waits out the servers' hold time (--hold-us)\n"
+    "                   and tells a over the control connection; a times one\n"
+    "                   8-byte read of page k, a read fault served by b across\n"
+    "                   the network, then checks the value and acks.\n"
     "\n"
     "       Node a prints p50, p99, min, mean and max of each, in microseconds, and\n"
     "       the ratios pingpong / tcp_rtt and read_fault / tcp_rtt, of the p50s\n"
     "       and of the means: how many network round trips a coherent page costs.\n"
-    "       Node b prints one line.  At the end both nodes meet once more, unmap\n"
-    "       the object, stop their server (SIGTERM) and reap it.\n"
+    "       Node b notes its progress on stderr.  At the end both nodes meet once\n"
+    "       more, unmap the object, stop their server (SIGTERM) and reap it.\n"
     "\n"
     "       --local runs both nodes on this machine: a child process plays b, the\n"
     "       servers listen on 127.0.0.1:PORT (a) and 127.0.0.1:PORT+1 (b), and\n"
@@ -138,7 +140,8 @@ const char kHelp[] =
     "              The object's size, passed to the servers (K, M, G suffixes;\n"
     "              default 64M).  read_fault needs warmup + rounds + 1 pages.\n"
     "       --hold-us US\n"
-    "              Passed to the servers as --hold-us, and recorded.\n"
+    "              Passed to the servers as --hold-us (0-1000000, default 1000, as\n"
+    "              theirs), and recorded.\n"
     "       --server PATH\n"
     "              The netmem-server to run (default: netmem-server next to this\n"
     "              program, else from PATH).\n"
@@ -147,6 +150,8 @@ const char kHelp[] =
     "       --timeout SEC\n"
     "              Give up when a phase makes no progress for SEC seconds\n"
     "              (1-3600, default 60); also the servers' --connect-timeout.\n"
+    "              Their fault --timeout is 5 s longer, so that a stuck fault\n"
+    "              is reported here, with its phase, rather than as a SIGBUS.\n"
     "       --yield\n"
     "              sched_yield() between the reads of a spinning wait.\n"
     "       --poll-us US\n"
@@ -163,6 +168,8 @@ const char kHelp[] =
     "              The name on the \"@@JSON\" line (default netmem.json).\n"
     "       --quiet, -q\n"
     "              No progress on stderr.\n"
+    "       --help, -h\n"
+    "              This text.\n"
     "\n"
     "EXIT STATUS\n"
     "       0 done, 1 failed (the peer or a server died or went silent, a value\n"
@@ -181,7 +188,7 @@ struct Options {
     unsigned rounds = 200;
     unsigned warmup = 20;
     std::uint64_t size = 64ull << 20;
-    std::optional<std::uint64_t> hold_us;
+    std::uint64_t hold_us = 1000; // netmem-server's default
     std::string server;
     std::vector<std::string> server_args;
     unsigned timeout_s = 60;
@@ -392,11 +399,6 @@ class Watchdog {
                 return std::nullopt;
         }
     }
-    // Ends the process now: message, SIGTERM to every child, exit 1.
-    [[noreturn]] void fatal(const std::string& msg) {
-        mu_.lock();
-        die(msg);
-    }
 
   private:
     struct Child {
@@ -407,7 +409,7 @@ class Watchdog {
         int status;
     };
 
-    // fatal() with mu_ held.
+    // Ends the process (mu_ held): message, SIGTERM to every child, exit 1.
     [[noreturn]] void die(const std::string& msg) {
         std::fprintf(stderr, "%s: node %c: %s\n", kProg, node_, msg.c_str());
         for (const Child& c : children_)
@@ -499,11 +501,13 @@ sockaddr_in inet_address(const std::string& ip, std::uint16_t port) {
     return a;
 }
 
+// TCP_NODELAY, and send/receive timeouts a little past the watchdog's
+// (timeout_s): the watchdog, which knows the phase, is the one to report.
 void set_stream_options(int fd, unsigned timeout_s) {
     int one = 1;
     if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0)
         throw_errno("TCP_NODELAY");
-    timeval tv{static_cast<time_t>(timeout_s), 0};
+    timeval tv{static_cast<time_t>(timeout_s) + 5, 0};
     if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
         ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
         throw_errno("SO_RCVTIMEO");
@@ -620,20 +624,15 @@ void barrier(int fd, const char* what) {
 
 // The settings both nodes must share, checked when they meet.
 struct Hello {
-    std::uint64_t magic, version, role, rounds, warmup, size, page, hold_us, rtt_only, poll_us;
+    std::uint64_t magic, version, role, rounds, warmup, size, page, hold_us, rtt_only, poll_us,
+        yield;
 };
 
 Hello hello_of(const Options& o, char role) {
-    return Hello{kMagic,
-                 kVersion,
-                 static_cast<std::uint64_t>(role),
-                 o.rounds,
-                 o.warmup,
-                 o.size,
-                 page_size(),
-                 o.hold_us ? *o.hold_us + 1 : 0,
-                 o.rtt_only ? 1u : 0u,
-                 o.poll_us};
+    return Hello{kMagic,      kVersion,         static_cast<std::uint64_t>(role),
+                 o.rounds,    o.warmup,         o.size,
+                 page_size(), o.hold_us,        o.rtt_only ? 1u : 0u,
+                 o.poll_us,   o.yield ? 1u : 0u};
 }
 
 void exchange_hello(int fd, const Options& o, char role) {
@@ -656,9 +655,10 @@ void exchange_hello(int fd, const Options& o, char role) {
     differs("--warmup", mine.warmup, theirs.warmup);
     differs("--size", mine.size, theirs.size);
     differs("page size", mine.page, theirs.page);
-    differs("--hold-us (+1, 0: none)", mine.hold_us, theirs.hold_us);
+    differs("--hold-us", mine.hold_us, theirs.hold_us);
     differs("--rtt-only", mine.rtt_only, theirs.rtt_only);
     differs("--poll-us", mine.poll_us, theirs.poll_us);
+    differs("--yield", mine.yield, theirs.yield);
 }
 
 // ---- the netmem-server child ----
@@ -694,11 +694,11 @@ class Server {
                                       "--size",
                                       std::to_string(o.size),
                                       "--connect-timeout",
-                                      std::to_string(std::uint64_t{o.timeout_s} * 1000)};
-        if (o.hold_us) {
-            argv.push_back("--hold-us");
-            argv.push_back(std::to_string(*o.hold_us));
-        }
+                                      std::to_string(std::uint64_t{o.timeout_s} * 1000),
+                                      "--timeout",
+                                      std::to_string((std::uint64_t{o.timeout_s} + 5) * 1000),
+                                      "--hold-us",
+                                      std::to_string(o.hold_us)};
         for (const std::string& s : o.server_args)
             argv.push_back(s);
         argv.push_back("--socket");
@@ -731,6 +731,15 @@ class Server {
     }
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
+    // Not stopped (an error on the way): killed and reaped, socket removed.
+    ~Server() {
+        if (!stopped_) {
+            wd_.release(pid_);
+            ::kill(pid_, SIGKILL);
+            wd_.wait_exit(pid_, 5000);
+        }
+        ::unlink(socket_.c_str());
+    }
 
     const std::string& command() const noexcept { return cmd_; }
 
@@ -754,6 +763,7 @@ class Server {
     // SIGTERM, then reap; throws unless it stopped cleanly in time.  One
     // that ended by itself (its peer went first) is only noted.
     template <class Note> void stop(const Note& note) {
+        stopped_ = true;
         wd_.release(pid_);
         if (auto st = wd_.wait_exit(pid_, 0)) {
             note.note("netmem-server had ended by itself (wait status %d)", *st);
@@ -780,6 +790,7 @@ class Server {
     std::string socket_;
     std::string cmd_;
     pid_t pid_ = -1;
+    bool stopped_ = false; // stop() ran: reaped, or killed and reaped
 };
 
 struct Mapping {
@@ -954,6 +965,9 @@ struct Node {
                     .store(stamp(k, true), std::memory_order_relaxed);
                 std::atomic_ref<std::uint64_t>(*m.word(k))
                     .store(stamp(k, false), std::memory_order_release);
+                // Past b's hold on the page, a's fault is served at once:
+                // the timed read is the fault, not the hold.
+                std::this_thread::sleep_for(std::chrono::microseconds(o.hold_us));
                 send_all(ctl, &msg, sizeof(msg), "read_fault: page written");
                 char ack;
                 recv_all(ctl, &ack, 1, "read_fault: ack");
@@ -1034,7 +1048,7 @@ std::string json_document(const Machine& m, const Options& o, const std::string&
          ", \"port\": " + std::to_string(o.port) + ", \"rounds\": " + std::to_string(o.rounds) +
          ", \"warmup\": " + std::to_string(o.warmup) +
          ", \"size_bytes\": " + std::to_string(o.size) +
-         ", \"hold_us\": " + (o.hold_us ? std::to_string(*o.hold_us) : "null") +
+         ", \"hold_us\": " + std::to_string(o.hold_us) +
          ", \"yield\": " + (o.yield ? "true" : "false") +
          ", \"poll_us\": " + std::to_string(o.poll_us) +
          ", \"server\": " + (r.netmem ? json_string(server) : "null") + "},\n";
@@ -1060,8 +1074,8 @@ void print_table(const Machine& m, const Options& o, const Report& r) {
     std::printf("network memory: %s, %ld CPUs, clocksource %s; %s, node a %s, node b %s\n",
                 m.kernel.c_str(), m.nproc, m.clocksource.empty() ? "?" : m.clocksource.c_str(),
                 o.local ? "one machine (--local)" : "two machines", o.self.c_str(), o.peer.c_str());
-    std::printf("%u rounds after %u warm-up%s%s\n", o.rounds, o.warmup,
-                o.hold_us ? (", hold-us " + std::to_string(*o.hold_us)).c_str() : "",
+    std::printf("%u rounds after %u warm-up, hold-us %llu%s\n", o.rounds, o.warmup,
+                static_cast<unsigned long long>(o.hold_us),
                 o.poll_us ? (", polling every " + std::to_string(o.poll_us) + " us").c_str()
                 : o.yield ? ", yielding spins"
                           : "");
@@ -1168,8 +1182,24 @@ int run_node(const Options& o, char role, std::optional<pid_t> local_b) {
     }
 }
 
+// A fault that failed (a server gave up on it, or died): say so, exit 1.
+void on_sigbus(int, siginfo_t* info, void*) {
+    char buf[160];
+    int n = std::snprintf(buf, sizeof(buf), "%s: SIGBUS touching %p (a netmem-server failed?)\n",
+                          kProg, info->si_addr);
+    if (n > 0)
+        (void)!::write(2, buf, static_cast<std::size_t>(std::min<int>(n, sizeof(buf) - 1)));
+    ::_exit(machvm::kExitFailure);
+}
+
 int run(const Options& o) {
     ::signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa {};
+    sa.sa_sigaction = on_sigbus;
+    sa.sa_flags = SA_SIGINFO;
+    sigemptyset(&sa.sa_mask);
+    if (::sigaction(SIGBUS, &sa, nullptr) < 0)
+        throw_errno("sigaction SIGBUS");
     if (o.poll_us)
         ::prctl(PR_SET_TIMERSLACK, 1ul); // sleep US, not US + 50 us
     if (!o.local)

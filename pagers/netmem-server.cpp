@@ -164,7 +164,7 @@ std::vector<PeerAddr> parse_peers(const std::string& list) {
 }
 
 [[noreturn]] void fail(const std::string& what, int err = errno) {
-    throw std::system_error(machvm::errno_code(err), what);
+    machvm::throw_error(machvm::errno_code(err), what);
 }
 
 bool write_all(int fd, const std::byte* p, std::size_t n) noexcept {
@@ -233,6 +233,8 @@ class Conn {
 
     void start();
     void stop() noexcept;
+    // Cut the connection: the peer (and our reader) see it closed.
+    void hang_up() noexcept { ::shutdown(fd_.get(), SHUT_RDWR); }
     // Never blocks (the engine's lock may be held).
     void enqueue(std::vector<std::byte>&& bytes) noexcept {
         std::lock_guard<std::mutex> g(mu_);
@@ -275,8 +277,12 @@ class Conn {
 
     Node& node_;
     std::uint32_t peer_;
-    machvm::Fd fd_;
-    std::mutex mu_; // guards outq_, queued_, writing_, closed_; sends
+    machvm::Fd fd_; // the connection; closed only by the destructor
+    // Guards outq_, queued_, writing_, closed_, and a send from enqueue()
+    // (the writer thread sends its batch outside it, writing_ set, so that
+    // nobody sends in between).  Taken after Node::mu_, never before: no
+    // call into Node (deliver, lost) with it held.
+    std::mutex mu_;
     std::condition_variable cv_;
     static constexpr std::size_t kMaxQueued = 64u << 20;
     std::deque<std::vector<std::byte>> outq_;
@@ -300,8 +306,8 @@ struct Settings {
 
 class Node final : public machvm::Pager, public nm::Outputs {
   public:
-    Node(const Settings& s, machvm::PagerSetup& setup, const machvm_attr& attr, bool verbose)
-        : s_(s), setup_(setup), attr_(attr), verbose_(verbose),
+    Node(const Settings& s, machvm::PagerSetup& setup, const machvm_attr& attr)
+        : s_(s), setup_(setup), attr_(attr),
           page_size_(setup.version.page_size ? setup.version.page_size : 4096),
           pages_(s.size / page_size_), conns_(s.peers.size()) {}
 
@@ -309,8 +315,6 @@ class Node final : public machvm::Pager, public nm::Outputs {
     Node& operator=(const Node&) = delete;
     ~Node() { shutdown(); }
 
-    std::uint64_t pages() const noexcept { return pages_; }
-    std::uint32_t page_size() const noexcept { return page_size_; }
     const Settings& settings() const noexcept { return s_; }
     std::chrono::milliseconds peer_timeout() const noexcept { return s_.peer_timeout; }
     nm::Limits limits() const noexcept {
@@ -350,8 +354,21 @@ class Node final : public machvm::Pager, public nm::Outputs {
 
     // nm::Outputs (engine lock held).
     void send(std::uint32_t to, nm::Msg&& m) noexcept override {
-        if (to < conns_.size() && conns_[to])
+        if (to >= conns_.size() || !conns_[to])
+            return;
+        try {
             conns_[to]->enqueue(frame(m));
+        } catch (const std::bad_alloc&) {
+            // A message we cannot send: that peer is lost (the reader
+            // sees the connection closed).
+            conns_[to]->hang_up();
+        }
+    }
+    void disconnect(std::uint32_t peer) noexcept override {
+        if (peer >= conns_.size() || !conns_[peer] || lost_[peer].exchange(true))
+            return;
+        note("lost node " + std::to_string(peer) + " (another node lost it)");
+        conns_[peer]->hang_up();
     }
     int kernel(const machvm_cmd& c) noexcept override {
         machvm::Result<void> r = setup_.endpoint.command(c);
@@ -378,21 +395,29 @@ class Node final : public machvm::Pager, public nm::Outputs {
         each_page(msg,
                   [&](std::uint64_t p, Clock::time_point now) { engine_->data_unlock(p, now); });
     }
+    // Refused (non-zero) returns stay with the kernel's default pager.
     void on_data_return(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
+        if (!in_range(msg)) {
+            reply.return_done(msg, EINVAL);
+            return;
+        }
         std::span<std::byte> buf = reply.buffer(msg.length);
-        if (buf.empty() || !in_range(msg)) {
-            reply.return_done(msg, ENOMEM); // the default pager keeps them
+        if (buf.empty()) {
+            reply.return_done(msg, ENOMEM);
             return;
         }
         // A stale copy (a newer DATA_RETURN superseded this one) is not
         // ours to store or answer.
         if (!reply.copy_returned(msg, buf))
             return;
-        {
+        try {
             std::lock_guard<std::mutex> g(mu_);
             for (std::uint64_t i = 0; i < msg.length / page_size_; i++)
                 engine_->data_returned(msg.offset / page_size_ + i,
                                        buf.subspan(i * page_size_, page_size_));
+        } catch (const std::bad_alloc&) {
+            reply.return_done(msg, ENOMEM);
+            return;
         }
         reply.return_done(msg, 0);
     }
@@ -402,8 +427,12 @@ class Node final : public machvm::Pager, public nm::Outputs {
         });
     }
     void on_terminate(const machvm_msg&, machvm::Reply&) noexcept override {
-        std::lock_guard<std::mutex> g(mu_);
-        engine_->object_gone();
+        try {
+            std::lock_guard<std::mutex> g(mu_);
+            engine_->object_gone();
+        } catch (const std::exception& e) {
+            note(std::string("out of memory at the object's end: ") + e.what());
+        }
     }
 
     void print_stats() {
@@ -454,15 +483,20 @@ class Node final : public machvm::Pager, public nm::Outputs {
     Settings s_;
     machvm::PagerSetup& setup_;
     machvm_attr attr_;
-    bool verbose_;
     std::uint32_t page_size_;
     std::uint64_t pages_;
-    std::mutex mu_; // guards engine_ (every call), the timer wait
+    // Guards engine_ (every call) and the timer wait.  Taken before a
+    // Conn's mutex (the engine sends under it).  The kernel commands and,
+    // with --trace, the log lines are written under it: a slow stderr
+    // slows the protocol (they never wait on this process, though).
+    std::mutex mu_;
     std::condition_variable timer_cv_;
     std::unique_ptr<nm::Engine> engine_;
     std::vector<machvm::Fd> fds_; // connections until start()
+    // Filled by start() before any thread runs, then only read (no lock);
+    // a Conn lives until the Node does.
     std::vector<std::unique_ptr<Conn>> conns_;
-    std::atomic<bool> lost_[nm::kMaxNodes] = {};
+    std::atomic<bool> lost_[nm::kMaxNodes] = {}; // said lost (once each)
     std::atomic<bool> stop_{false};
     std::thread timer_;
     const Clock::time_point start_ = Clock::now(); // for the log's times
@@ -535,6 +569,7 @@ void Conn::reader() noexcept {
     }
     if (!stop_.load())
         node_.lost(peer_, why);
+    hang_up(); // the peer learns it too, now, not after its peer timeout
     std::lock_guard<std::mutex> g(mu_);
     closed_ = true;
     cv_.notify_all();
@@ -855,7 +890,7 @@ int main(int argc, char** argv) {
         if (!(setup.version.features & MACHVM_F_LOCKS))
             throw std::runtime_error("the machvm module has no write locks (MACHVM_F_LOCKS)");
         s.size = machvm::checked_object_size(setup, s.size, "--size");
-        Node node(s, setup, opts.attr, opts.verbose);
+        Node node(s, setup, opts.attr);
         node.connect_mesh();
         machvm::MemoryObject object = setup.endpoint.create_object(s.size, opts.max_prot, opts.attr)
                                           .value_or_throw("MACHVM_IOC_OBJECT_CREATE");

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include <machvm/device.hpp>
+#include <machvm/pattern.hpp> // fnv1a64
 
 namespace machvm::netmem {
 
@@ -119,7 +120,8 @@ Result<void> check_header(const WireHeader& h, const Limits& lim, std::uint32_t 
     case Type::Query:
     case Type::QueryReply:
         paged = false;
-        if (h.arg >= lim.nodes)
+        // arg: the lost node, never the sender itself.
+        if (h.arg >= lim.nodes || h.arg == h.from)
             return errno_code(ERANGE);
         if (t == Type::QueryReply)
             len = static_cast<std::uint32_t>(lim.pages);
@@ -138,12 +140,10 @@ Result<void> check_header(const WireHeader& h, const Limits& lim, std::uint32_t 
         len = lim.page_size;
     if (h.length != len)
         return errno_code(EPROTO);
-    if (access && h.arg != 1 && h.arg != 2)
+    if (access ? h.arg != 1 && h.arg != 2 : t != Type::Query && t != Type::QueryReply && h.arg != 0)
         return errno_code(EPROTO);
     if (paged ? h.page >= lim.pages : h.page != 0)
         return errno_code(ERANGE);
-    if (!paged && t != Type::Query && t != Type::QueryReply && h.arg != 0)
-        return errno_code(EPROTO);
     return {};
 }
 
@@ -174,12 +174,7 @@ const char* type_name(Type t) noexcept {
 }
 
 std::uint64_t hash_string(std::string_view s) noexcept {
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    for (char c : s) {
-        h ^= static_cast<unsigned char>(c);
-        h *= 0x100000001b3ull;
-    }
-    return h;
+    return fnv1a64(std::as_bytes(std::span(s.data(), s.size())));
 }
 
 Engine::Engine(const Config& cfg, Outputs& out)
@@ -212,31 +207,60 @@ void Engine::post(std::uint32_t to, Msg&& m) {
         out_.send(to, std::move(m));
 }
 
-void Engine::kernel(const machvm_cmd& c) {
+// One command on the local object: 0 or a positive errno (ESRCH once the
+// object is gone), failures logged.
+int Engine::kernel(const machvm_cmd& c) {
     if (!object_live_)
-        return;
+        return ESRCH;
     if (cfg_.trace)
         out_.note(std::string("kernel ") + cmd_type_name(c.type) + " page " +
                   std::to_string(c.offset / cfg_.page_size) + " flags " + std::to_string(c.flags) +
                   " lock " + std::to_string(c.lock));
-    if (int e = out_.kernel(c))
-        out_.note(std::string(cmd_type_name(c.type)) + " at offset " + std::to_string(c.offset) +
-                  ": " + std::strerror(e));
+    const int e = out_.kernel(c);
+    if (e)
+        out_.note(std::string(cmd_type_name(c.type)) + " at page " +
+                  std::to_string(c.offset / cfg_.page_size) + ": " + std::strerror(e));
+    return e;
 }
 
+// A LOCK_REQUEST on one page; each one issued is answered by one
+// LOCK_COMPLETED (lr_issued against lr_done).
 int Engine::lock_request(std::uint64_t page, std::uint32_t flags, std::uint32_t lock) {
-    if (!object_live_)
-        return ESRCH;
-    if (cfg_.trace)
-        out_.note("kernel LOCK_REQUEST page " + std::to_string(page) + " flags " +
-                  std::to_string(flags) + " lock " + std::to_string(lock));
-    int e = out_.kernel(
-        cmd::lock_request(cfg_.object, page * cfg_.page_size, cfg_.page_size, flags, lock));
-    if (e)
-        out_.note("LOCK_REQUEST at page " + std::to_string(page) + ": " + std::strerror(e));
-    else
+    const int e =
+        kernel(cmd::lock_request(cfg_.object, page * cfg_.page_size, cfg_.page_size, flags, lock));
+    if (!e)
         local_[page].lr_issued++;
     return e;
+}
+
+void Engine::send_request(std::uint64_t page, Access a) {
+    Msg m;
+    m.type = Type::Request;
+    m.page = page;
+    m.arg = static_cast<std::uint64_t>(a);
+    post(home(page), std::move(m));
+}
+
+// Home side: ask `from` for the page's data on behalf of a requester of a.
+void Engine::send_fetch(std::uint64_t page, std::uint32_t from, Access a) {
+    Dir& d = dir(page);
+    d.fetch_from = from;
+    d.awaiting |= bit(from);
+    Msg m;
+    m.type = Type::Fetch;
+    m.page = page;
+    m.arg = static_cast<std::uint64_t>(a);
+    post(from, std::move(m));
+}
+
+// An op we could not carry out now (the kernel failed a command): again
+// in 10 ms, the home still waiting for our answer.
+void Engine::retry_op(std::uint64_t page, const std::string& why) {
+    Local& l = local_[page];
+    out_.note("page " + std::to_string(page) + ": " + why + "; asking again");
+    l.fetching = false;
+    l.deferred = true;
+    timers_.emplace(now_ + std::chrono::milliseconds(10), page);
 }
 
 // ---------------------------------------------------------------- node side
@@ -271,11 +295,7 @@ void Engine::want(std::uint64_t page, Access need) {
         return; // one request at a time; the grant asks again if needed
     l.want = l.need;
     stats_.requests_sent++;
-    Msg m;
-    m.type = Type::Request;
-    m.page = page;
-    m.arg = static_cast<std::uint64_t>(l.want);
-    post(home(page), std::move(m));
+    send_request(page, l.want);
 }
 
 // We hold what local faults need: hand it to the kernel.
@@ -344,11 +364,8 @@ void Engine::lock_completed(std::uint64_t page, std::uint32_t failed, Clock::tim
     l.lr_done++;
     if (failed && l.fetching && static_cast<std::int32_t>(l.lr_done - l.lr_target) >= 0) {
         // The kernel could not return the page (its queue was full, or
-        // memory ran out): the page is newer than our copy.  Again, soon.
-        out_.note("page " + std::to_string(page) + " not returned; asking again");
-        l.fetching = false;
-        l.deferred = true;
-        timers_.emplace(now + std::chrono::milliseconds(10), page);
+        // memory ran out): the page is newer than our copy.
+        retry_op(page, "not returned");
         drain_self();
         return;
     }
@@ -437,6 +454,7 @@ void Engine::start_op(std::uint64_t page) {
         out_.note("page " + std::to_string(page) + ": Invalidate while writing (its home " +
                   "disagrees); the page is dropped");
     const bool leave = l.op == Type::Invalidate || l.op_access == Access::Write;
+    int e = 0;
     if (l.op == Type::Fetch && l.have == Access::Write) {
         // The kernel's page may be newer than our copy: write-lock it (no
         // more writes), have it returned if dirty, and drop it for a
@@ -444,15 +462,22 @@ void Engine::start_op(std::uint64_t page) {
         std::uint32_t flags = MACHVM_LOCK_RETURN_DIRTY | MACHVM_LOCK_F_LOCK;
         if (leave)
             flags |= MACHVM_LOCK_F_FLUSH;
-        if (lock_request(page, flags, PROT_WRITE) == 0) {
+        e = lock_request(page, flags, PROT_WRITE);
+        if (!e) {
             l.fetching = true;
             l.lr_target = l.lr_issued;
             return;
         }
     } else if (leave && l.have != Access::None) {
         // A clean read copy: drop it, now.
-        lock_request(page, MACHVM_LOCK_RETURN_NONE | MACHVM_LOCK_F_FLUSH | MACHVM_LOCK_F_LOCK,
-                     PROT_WRITE);
+        e = lock_request(page, MACHVM_LOCK_RETURN_NONE | MACHVM_LOCK_F_FLUSH | MACHVM_LOCK_F_LOCK,
+                         PROT_WRITE);
+    }
+    // Unanswered until the kernel did it (without an object, ESRCH, our
+    // copy is all there is).
+    if (e && e != ESRCH) {
+        retry_op(page, "the kernel refused the lock_request");
+        return;
     }
     finish_op(page);
 }
@@ -564,15 +589,6 @@ void Engine::serve(std::uint64_t page) {
     const std::uint32_t r = d.req;
     const std::uint32_t self = cfg_.self;
     const Local& mine = local_[page];
-    auto fetch = [&](std::uint32_t from, Access a) {
-        d.fetch_from = from;
-        d.awaiting |= bit(from);
-        Msg m;
-        m.type = Type::Fetch;
-        m.page = page;
-        m.arg = static_cast<std::uint64_t>(a);
-        post(from, std::move(m));
-    };
     switch (d.state) {
     case DirState::Lost:
     case DirState::Unowned:
@@ -580,7 +596,7 @@ void Engine::serve(std::uint64_t page) {
         break;
     case DirState::Exclusive:
         if (d.owner != r)
-            fetch(d.owner, d.req_access);
+            send_fetch(page, d.owner, d.req_access);
         break;
     case DirState::Shared: {
         const bool has = d.copyset & bit(r);
@@ -593,7 +609,7 @@ void Engine::serve(std::uint64_t page) {
             d.data = mine.data;
             d.have_data = true;
         } else {
-            fetch(d.owner, d.req_access);
+            send_fetch(page, d.owner, d.req_access);
             others &= ~bit(d.owner);
         }
         if (d.req_access == Access::Write) {
@@ -665,7 +681,6 @@ void Engine::maybe_grant(std::uint64_t page) {
         } else {
             d.copyset |= bit(r);
         }
-        g.arg = static_cast<std::uint64_t>(a);
     }
     d.busy = false;
     d.req = kNoNode;
@@ -779,6 +794,7 @@ void Engine::peer_lost(std::uint32_t node, Clock::time_point now) {
     const std::vector<bool> before = alive_;
     alive_[node] = false;
     stats_.nodes_lost++;
+    out_.disconnect(node);
     const std::uint64_t b = bit(node);
 
     // Entries this node was already home of.
@@ -804,13 +820,7 @@ void Engine::peer_lost(std::uint32_t node, Clock::time_point now) {
                 // A reader can still get the data from another copy.
                 if (d.state == DirState::Shared && d.req_access == Access::Read &&
                     d.owner != kNoNode) {
-                    d.fetch_from = d.owner;
-                    d.awaiting |= bit(d.owner);
-                    Msg m;
-                    m.type = Type::Fetch;
-                    m.page = page;
-                    m.arg = static_cast<std::uint64_t>(Access::Read);
-                    post(d.owner, std::move(m));
+                    send_fetch(page, d.owner, Access::Read);
                 } else {
                     d.lost_fetch = true;
                 }
@@ -866,11 +876,7 @@ void Engine::peer_lost(std::uint32_t node, Clock::time_point now) {
         Local& l = local_[p];
         if (l.want == Access::None || home_of(p, before) != node)
             continue;
-        Msg m;
-        m.type = Type::Request;
-        m.page = p;
-        m.arg = static_cast<std::uint64_t>(l.want);
-        post(home(p), std::move(m));
+        send_request(p, l.want);
     }
     // Requests that came to us early, and ops it asked of us.
     std::vector<Foreign> early;
@@ -901,6 +907,14 @@ void Engine::dispatch(Msg&& m) {
         on_request(m.from, m.page, access_of(m.arg));
         break;
     case Type::Grant:
+        // Only the page's home grants, and only what was asked (or, to
+        // itself, a write whose requester died: the data lands here).
+        if (m.from != home(m.page) ||
+            (local_[m.page].want == Access::None && m.from != cfg_.self)) {
+            out_.note("unasked Grant of page " + std::to_string(m.page) + " from node " +
+                      std::to_string(m.from) + " ignored");
+            break;
+        }
         on_grant(std::move(m), now_);
         break;
     case Type::Invalidate:
@@ -921,7 +935,7 @@ void Engine::dispatch(Msg&& m) {
         break;
     case Type::Hello:
     case Type::Ping:
-        break;
+        break; // the transport's own (netmem-server keeps them)
     }
 }
 

@@ -42,6 +42,7 @@ struct Kernel {
         std::uint32_t failed = 0; // LOCK_COMPLETED: pages not returned
     };
     int refuse_returns = 0; // the next returns fail (queue full)
+    int refuse_locks = 0;   // the next lock_requests fail (ENOMEM)
     std::deque<Event> queue;
 
     int command(const machvm_cmd& c) {
@@ -62,6 +63,10 @@ struct Kernel {
             errors[page] = static_cast<int>(c.error);
             return 0;
         case MACHVM_CMD_LOCK_REQUEST: {
+            if (refuse_locks > 0) {
+                refuse_locks--;
+                return ENOMEM;
+            }
             auto it = pages.find(page);
             if (it != pages.end()) {
                 const std::uint32_t ret = c.flags & MACHVM_LOCK_RETURN_MASK;
@@ -101,11 +106,13 @@ struct Node final : nm::Outputs {
     Kernel kernel_;
     std::unique_ptr<nm::Engine> engine;
     std::vector<std::string> notes;
+    std::vector<std::uint32_t> disconnected;
 
     Node(Cluster& c, std::uint32_t i, std::uint32_t nodes, std::uint64_t pages);
     void send(std::uint32_t to, nm::Msg&& m) noexcept override;
     int kernel(const machvm_cmd& c) noexcept override { return kernel_.command(c); }
     void note(const std::string& line) noexcept override { notes.push_back(line); }
+    void disconnect(std::uint32_t node) noexcept override { disconnected.push_back(node); }
 };
 
 struct Cluster {
@@ -305,6 +312,19 @@ void test_wire() {
         x.arg = 2; // no node 2
         x.length = 64;
     }));
+    CHECK(bad([](nm::WireHeader& x) {
+        x.type = static_cast<std::uint16_t>(nm::Type::Query);
+        x.flags = 0;
+        x.page = 0;
+        x.arg = 1; // "I am lost", says node 1
+        x.length = 0;
+    }));
+    CHECK(bad([](nm::WireHeader& x) {
+        x.type = static_cast<std::uint16_t>(nm::Type::Invalidate);
+        x.flags = 0;
+        x.length = 0;
+        x.arg = 1; // an Invalidate has no access
+    }));
     nm::Hello hello{nm::kProtocolVersion, 3, 1000, kPage, 0, nm::hash_string("a,b,c")};
     std::byte hb[sizeof(nm::Hello)];
     nm::encode_hello(hello, hb);
@@ -481,6 +501,41 @@ void test_dead_requester_home_read() {
     CHECK(c.coherent(3));
 }
 
+// A Grant nobody asked for, or from a node that is not the page's home,
+// changes nothing (it would overwrite a writer's page).
+void test_unasked_grant() {
+    Cluster c(2, 64);
+    CHECK(c.add(0, 4, 9)); // page 4: home 0; node 0 writes 9
+    nm::Msg g;
+    g.type = nm::Type::Grant;
+    g.flags = nm::kData;
+    g.from = 1; // not the home
+    g.page = 4;
+    g.arg = 2;
+    g.data.assign(kPage, std::byte{0});
+    c.nodes[0]->engine->receive(nm::Msg(g), c.now);
+    g.page = 5; // from its home, node 1, but node 0 never asked
+    c.nodes[0]->engine->receive(nm::Msg(g), c.now);
+    c.settle();
+    CHECK_EQ(c.read(0, 4).value_or(0), 9u);
+    CHECK(!c.nodes[0]->kernel_.pages.count(5));
+    CHECK_EQ(c.nodes[0]->notes.size(), 2u);
+}
+
+// The kernel refuses the owner's lock_request (ENOMEM): no answer with an
+// older copy; it asks again.  And a node lost is cut off.
+void test_lock_refused_and_disconnect() {
+    Cluster c(3, 64);
+    CHECK(c.add(0, 1, 5));
+    CHECK(c.add(0, 1, 5)); // 10 in node 0's kernel only
+    c.nodes[0]->kernel_.refuse_locks = 1;
+    CHECK_EQ(c.read(1, 1).value_or(0), 10u);
+    CHECK(c.coherent(1));
+    c.kill(2);
+    CHECK(c.nodes[0]->disconnected == std::vector<std::uint32_t>{2});
+    CHECK(c.nodes[1]->disconnected == std::vector<std::uint32_t>{2});
+}
+
 } // namespace
 
 int main() {
@@ -495,5 +550,7 @@ int main() {
     test_cascade_rebuild();
     test_return_refused();
     test_dead_requester_home_read();
+    test_unasked_grant();
+    test_lock_refused_and_disconnect();
     return unit::finish("netmem_test");
 }

@@ -152,6 +152,9 @@ class Outputs {
     virtual int kernel(const machvm_cmd& c) noexcept = 0;
     // A line for the log (protocol trouble, node loss).
     virtual void note(const std::string& line) noexcept = 0;
+    // The engine counts `node` as lost: cut it off, so that it finds out
+    // (a node declared lost on another's word may still be talking to us).
+    virtual void disconnect(std::uint32_t node) noexcept { (void)node; }
 };
 
 struct Stats {
@@ -265,8 +268,11 @@ class Engine {
     void start_op(std::uint64_t page);
     void finish_op(std::uint64_t page);
     void next_op(std::uint64_t page);
+    void retry_op(std::uint64_t page, const std::string& why);
     int lock_request(std::uint64_t page, std::uint32_t flags, std::uint32_t lock);
-    void kernel(const machvm_cmd& c);
+    int kernel(const machvm_cmd& c);
+    void send_request(std::uint64_t page, Access a);
+    void send_fetch(std::uint64_t page, std::uint32_t from, Access a);
 
     // Home side.
     Dir& dir(std::uint64_t page);

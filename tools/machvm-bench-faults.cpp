@@ -329,17 +329,8 @@ Options parse(int argc, char** argv, bool& help) {
 
 // ---- small helpers ----
 
-std::uint64_t now_ns() noexcept {
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u +
-           static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-std::uint64_t page_size() noexcept {
-    long p = ::sysconf(_SC_PAGESIZE);
-    return p > 0 ? static_cast<std::uint64_t>(p) : 4096;
-}
+using machvm::now_ns;
+using machvm::page_size;
 
 [[noreturn]] void throw_errno(const std::string& what) {
     throw std::system_error(machvm::errno_code(), what);
@@ -350,15 +341,6 @@ std::uint64_t page_size() noexcept {
 [[noreturn]] void die(const char* what, int err) noexcept {
     std::fprintf(stderr, "%s: %s: %s\n", kProg, what, std::strerror(err));
     std::fflush(stderr);
-    ::_exit(machvm::kExitFailure);
-}
-
-void on_sigbus(int, siginfo_t* info, void*) {
-    char buf[128];
-    int n = std::snprintf(buf, sizeof(buf), "%s: SIGBUS touching %p (the pager failed?)\n", kProg,
-                          info->si_addr);
-    if (n > 0)
-        (void)!::write(2, buf, static_cast<std::size_t>(std::min<int>(n, sizeof(buf) - 1)));
     ::_exit(machvm::kExitFailure);
 }
 
@@ -1044,13 +1026,7 @@ std::unique_ptr<Case> make_case(CaseKind k, std::span<const std::byte> src, cons
 }
 
 int run(const Options& o) {
-    struct sigaction sa;
-    std::memset(&sa, 0, sizeof(sa));
-    sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    if (::sigaction(SIGBUS, &sa, nullptr) < 0)
-        throw_errno("sigaction SIGBUS");
+    machvm::report_sigbus(kProg, "the pager failed?");
 
     const unsigned uffd_threads = o.uffd_threads.value_or(o.pager_threads);
     const Machine machine = describe_machine();

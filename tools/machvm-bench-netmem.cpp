@@ -58,6 +58,8 @@
 namespace {
 
 using machvm::json_string;
+using machvm::now_ns;
+using machvm::page_size;
 
 constexpr const char* kProg = "machvm-bench-netmem";
 constexpr std::uint64_t kMagic = 0x6d76'6e65'746d'656dull; // "mvnetmem"
@@ -200,11 +202,6 @@ struct Options {
     bool quiet = false;
 };
 
-std::uint64_t page_size() noexcept {
-    long p = ::sysconf(_SC_PAGESIZE);
-    return p > 0 ? static_cast<std::uint64_t>(p) : 4096;
-}
-
 void check_ipv4(const char* option, const std::string& ip) {
     in_addr a;
     if (::inet_pton(AF_INET, ip.c_str(), &a) != 1)
@@ -296,13 +293,6 @@ Options parse(int argc, char** argv, bool& help) {
 
 [[noreturn]] void throw_errno(const std::string& what, int e = errno) {
     throw std::system_error(e, std::generic_category(), what);
-}
-
-std::uint64_t now_ns() noexcept {
-    timespec ts;
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u +
-           static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 std::string trim(std::string s) {
@@ -1182,24 +1172,9 @@ int run_node(const Options& o, char role, std::optional<pid_t> local_b) {
     }
 }
 
-// A fault that failed (a server gave up on it, or died): say so, exit 1.
-void on_sigbus(int, siginfo_t* info, void*) {
-    char buf[160];
-    int n = std::snprintf(buf, sizeof(buf), "%s: SIGBUS touching %p (a netmem-server failed?)\n",
-                          kProg, info->si_addr);
-    if (n > 0)
-        (void)!::write(2, buf, static_cast<std::size_t>(std::min<int>(n, sizeof(buf) - 1)));
-    ::_exit(machvm::kExitFailure);
-}
-
 int run(const Options& o) {
     ::signal(SIGPIPE, SIG_IGN);
-    struct sigaction sa {};
-    sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    if (::sigaction(SIGBUS, &sa, nullptr) < 0)
-        throw_errno("sigaction SIGBUS");
+    machvm::report_sigbus(kProg, "a netmem-server failed?");
     if (o.poll_us)
         ::prctl(PR_SET_TIMERSLACK, 1ul); // sleep US, not US + 50 us
     if (!o.local)

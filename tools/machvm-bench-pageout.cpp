@@ -280,17 +280,8 @@ Options parse(int argc, char** argv, bool& help) {
     throw std::system_error(errno, std::generic_category(), what);
 }
 
-std::uint64_t now_ns() noexcept {
-    timespec ts;
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u +
-           static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-std::uint64_t page_size() noexcept {
-    long p = ::sysconf(_SC_PAGESIZE);
-    return p > 0 ? static_cast<std::uint64_t>(p) : 4096;
-}
+using machvm::now_ns;
+using machvm::page_size;
 
 std::string trim(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == ' '))

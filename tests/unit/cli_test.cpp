@@ -2,7 +2,10 @@
 // Command-line parsing: numbers, sizes, the argument reader, the common
 // pager options, --misbehave lists and fill specs.
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <cstdio>
 #include <string>
@@ -237,8 +240,26 @@ void test_emit_bench_json() {
     CHECK(threw);
 }
 
+// The benchmarks' clock and page size; a SIGBUS reported, status 1.
+void test_bench_helpers() {
+    const std::uint64_t t0 = now_ns();
+    CHECK(now_ns() >= t0);
+    CHECK_EQ(page_size(), static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)));
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        report_sigbus("cli_test", "expected");
+        std::freopen("/dev/null", "w", stderr); // its line is no news
+        ::raise(SIGBUS);
+        ::_exit(0);
+    }
+    int st = 0;
+    CHECK(::waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == kExitFailure);
+}
+
 int main() {
     test_emit_bench_json();
+    test_bench_helpers();
     test_parse_uint();
     test_parse_size();
     test_parse_prot_and_copy();

@@ -10,7 +10,9 @@
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/uaccess.h>
-#include "machvm.h"
+#include "dev.h"
+#include "object.h"
+#include "pager.h"
 
 static long mvm_ioc_version(void __user *arg)
 {

@@ -10,7 +10,11 @@
 #include <linux/capability.h>
 #include <linux/module.h>
 #include <net/genetlink.h>
-#include "machvm.h"
+#include "genl.h"
+#include "object.h"
+#include "pageout.h"
+#include "pager.h"
+#include "swap.h"
 
 atomic64_t mvm_stats[MACHVM_A_STAT_MAX + 1];
 

@@ -9,12 +9,21 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/module.h>
-#include "machvm.h"
+#include "dev.h"
+#include "fault.h"
+#include "genl.h"
+#include "object.h"
+#include "pageout.h"
+#include "swap.h"
+#include "uring.h"
 
 static int __init machvm_init(void)
 {
 	int ret;
 
+	ret = mvm_fault_init();
+	if (ret)
+		goto err_fault;
 	ret = mvm_object_init();
 	if (ret)
 		goto err_object;
@@ -47,6 +56,8 @@ err_pageout:
 err_swap:
 	mvm_object_exit();
 err_object:
+	mvm_fault_exit();
+err_fault:
 	return ret;
 }
 
@@ -58,6 +69,7 @@ static void __exit machvm_exit(void)
 	mvm_pageout_exit();
 	mvm_swap_exit();
 	mvm_object_exit();
+	mvm_fault_exit();
 	pr_info("unloaded\n");
 }
 

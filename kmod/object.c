@@ -1,28 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Memory objects: their files and page caches, mmap, the fault path and
- * the pager commands that fill or fail pages.
+ * Memory objects: their files and page caches, mmap, creation and
+ * termination, swap-in of their pages, netlink description, and the pager
+ * commands that fill or fail pages (data_supply, data_unavailable,
+ * data_error, ready, change_attributes, destroy; returns and lock_request
+ * go to pageout.c).
  *
  * Each object has an inode of machvm's pseudo filesystem; its
  * address_space is the object's page cache, so MAP_SHARED mappings are
- * coherent and MAP_PRIVATE gets the kernel's own copy-on-write.  A fault
- * on a missing page queues one data_request (shared by every fault on the
- * same pages), drops the fault lock and sleeps killably until the pager
- * answers, the request times out, or the pager goes away; then it returns
- * VM_FAULT_RETRY, as userfaultfd does.  A fault whose request failed owes
- * its task a SIGBUS, paid on the retry.
- *
- * A missing page the kernel itself holds (a swap slot of the default
- * pager) or an anonymous object's page is filled in the fault, under the
- * object's page_mutex, without asking anyone.  Before a fault adds a page
- * it waits, bounded, for room under the resident limits (pageout.c).
+ * coherent and MAP_PRIVATE gets the kernel's own copy-on-write.  The fault
+ * path (fault.c) fills that page cache through the object's pager.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/file.h>
 #include <linux/highmem.h>
 #include <linux/log2.h>
-#include <linux/memcontrol.h>
 #include <linux/mman.h>
 #include <linux/module.h>
 #include <net/genetlink.h>
@@ -31,34 +24,23 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
-#include "machvm.h"
+#include "fault.h"
+#include "genl.h"
+#include "object.h"
+#include "pageout.h"
+#include "pager.h"
+#include "swap.h"
 #include "compat/compat.h"
 
 #define MACHVM_FS_MAGIC		0x4d61636d	/* "Macm" */
-#define MVM_MAX_OWED		1024
 #define MVM_PROT_ALL		(PROT_READ | PROT_WRITE | PROT_EXEC)
 
-/*
- * A SIGBUS due to @task on its retry of a fault at @index.  Paid only if
- * the page is still missing, and only for a short while: a retry that
- * never comes (the task longjmp'd away, say) must not poison a later one.
- */
-struct mvm_owed {
-	struct list_head node;
-	struct task_struct *task;	/* holds a task reference */
-	pgoff_t index;
-	unsigned long expires;		/* jiffies */
-};
-
-#define MVM_OWED_TTL		(2 * HZ)
-#define MVM_MEMCG_HEADROOM	256	/* pages kept free under a memcg limit */
 #define MVM_READAHEAD		8	/* pages per swap-in, as page-cluster 3 */
-#define MVM_MAX_REQS		4096	/* pending requests per object */
 
 static struct vfsmount *mvm_mnt;
 
 /* The pager's pid for events; anonymous objects have none. */
-static struct pid *mvm_obj_pid(struct mvm_object *obj)
+struct pid *mvm_object_pid(struct mvm_object *obj)
 {
 	return obj->pager ? obj->pager->pid : NULL;
 }
@@ -66,7 +48,6 @@ static struct pid *mvm_obj_pid(struct mvm_object *obj)
 /* Every object by name, for netlink; entries hold no reference. */
 static DEFINE_XARRAY(mvm_registry);
 static atomic_t mvm_nr_objects = ATOMIC_INIT(0);	/* in the registry */
-static struct kmem_cache *mvm_req_cache;
 static atomic64_t mvm_next_name = ATOMIC64_INIT(0);
 
 static int mvm_init_fs_context(struct fs_context *fc)
@@ -84,7 +65,7 @@ static const struct address_space_operations mvm_aops = {
 	.dirty_folio = noop_dirty_folio,
 };
 
-int mvm_attr_check(const struct machvm_attr *a)
+static int mvm_attr_check(const struct machvm_attr *a)
 {
 	if (a->may_cache > 1 || a->copy_strategy > MACHVM_COPY_DELAY)
 		return -EINVAL;
@@ -105,337 +86,6 @@ static void mvm_attr_apply(struct mvm_object *obj, const struct machvm_attr *a)
 		obj->attr.cluster_pages = a->cluster_pages;
 	if (a->timeout_ms)
 		obj->attr.timeout_ms = a->timeout_ms;
-}
-
-static void mvm_req_free(struct kref *ref)
-{
-	kmem_cache_free(mvm_req_cache, container_of(ref, struct mvm_req, ref));
-}
-
-static void mvm_req_put(struct mvm_req *req)
-{
-	kref_put(&req->ref, mvm_req_free);
-}
-
-/* Finish a pending request: wake its faults and drop the list's ref. */
-static bool mvm_req_finish(struct mvm_object *obj, struct mvm_req *req,
-			   int error)
-{
-	lockdep_assert_held(&obj->lock);
-	if (req->state != MVM_REQ_PENDING)
-		return false;
-	list_del_init(&req->node);
-	obj->nr_reqs--;
-	mvm_pager_unqueue(obj->pager, &req->msg);
-	if (error == -ETIMEDOUT) {
-		atomic64_inc(&obj->timeouts);
-		mvm_count(MACHVM_A_STAT_TIMEOUTS, 1);
-	}
-	req->error = error;
-	/* Pairs with the waiters' acquire: they see error once state moves. */
-	smp_store_release(&req->state, error ? MVM_REQ_FAILED : MVM_REQ_DONE);
-	wake_up_all(&req->wq);
-	mvm_req_put(req);
-	return true;
-}
-
-/* Fail the requests overlapping [start, end); returns how many. */
-static unsigned int mvm_fail_range(struct mvm_object *obj, pgoff_t start,
-				   pgoff_t end, int error)
-{
-	struct mvm_req *req, *tmp;
-	unsigned int n = 0;
-
-	lockdep_assert_held(&obj->lock);
-	list_for_each_entry_safe(req, tmp, &obj->reqs, node)
-		if (req->start < end && start < req->start + req->npages)
-			n += mvm_req_finish(obj, req, error);
-	return n;
-}
-
-static bool mvm_page_present(struct address_space *mapping, pgoff_t index)
-{
-	void *entry = xa_load(&mapping->i_pages, index);
-
-	return entry && !xa_is_value(entry);
-}
-
-/* Complete every request in [start, end) whose pages are all resident. */
-static void mvm_complete_range(struct mvm_object *obj, pgoff_t start,
-			       pgoff_t end)
-{
-	struct address_space *mapping = obj->inode->i_mapping;
-	struct mvm_req *req, *tmp;
-	pgoff_t i;
-
-	spin_lock(&obj->lock);
-	list_for_each_entry_safe(req, tmp, &obj->reqs, node) {
-		if (req->unlock || req->start >= end ||
-		    start >= req->start + req->npages)
-			continue;
-		for (i = req->start; i < req->start + req->npages; i++)
-			if (!mvm_page_present(mapping, i))
-				break;
-		if (i == req->start + req->npages)
-			mvm_req_finish(obj, req, 0);
-		else
-			wake_up_all(&req->wq);	/* some waiter's page came */
-	}
-	spin_unlock(&obj->lock);
-}
-
-static void mvm_owed_drop(struct mvm_object *obj, struct mvm_owed *o)
-{
-	lockdep_assert_held(&obj->lock);
-	list_del(&o->node);
-	obj->nr_owed--;
-	put_task_struct(o->task);
-	kfree(o);
-}
-
-/* Record that current must get SIGBUS when it retries the fault. */
-static void mvm_owe_sigbus(struct mvm_object *obj, pgoff_t index)
-{
-	struct mvm_owed *o = kmalloc(sizeof(*o), GFP_KERNEL_ACCOUNT);
-
-	if (!o)
-		return;	/* the retry re-requests the page instead */
-	get_task_struct(current);
-	o->task = current;
-	o->index = index;
-	o->expires = jiffies + MVM_OWED_TTL;
-	spin_lock(&obj->lock);
-	if (obj->nr_owed >= MVM_MAX_OWED)
-		mvm_owed_drop(obj, list_first_entry(&obj->owed,
-						    struct mvm_owed, node));
-	list_add_tail(&o->node, &obj->owed);
-	obj->nr_owed++;
-	spin_unlock(&obj->lock);
-}
-
-static bool mvm_take_owed(struct mvm_object *obj, pgoff_t index)
-{
-	struct mvm_owed *o, *tmp;
-	bool found = false;
-
-	if (!READ_ONCE(obj->nr_owed))
-		return false;
-	spin_lock(&obj->lock);
-	list_for_each_entry_safe(o, tmp, &obj->owed, node) {
-		if (o->task == current && o->index == index) {
-			found = time_before(jiffies, o->expires);
-			mvm_owed_drop(obj, o);
-		} else if (time_after(jiffies, o->expires)) {
-			mvm_owed_drop(obj, o);
-		}
-	}
-	spin_unlock(&obj->lock);
-	return found;
-}
-
-static bool mvm_range_busy(struct mvm_object *obj, pgoff_t start,
-			   pgoff_t end)
-{
-	struct address_space *mapping = obj->inode->i_mapping;
-	struct mvm_req *req;
-	pgoff_t i;
-
-	lockdep_assert_held(&obj->lock);
-	list_for_each_entry(req, &obj->reqs, node)
-		if (req->start < end && start < req->start + req->npages)
-			return true;
-	for (i = start; i < end; i++)	/* resident, or in swap */
-		if (mvm_page_present(mapping, i) || xa_load(&obj->swap, i))
-			return true;
-	return false;
-}
-
-/*
- * Start @req (zeroed, not yet listed) for [start, start + npages): the
- * list's reference and the caller's, a deadline, its message (@type,
- * @access), on obj->reqs and, once the pager is ready, on its queue
- * (until then requests wait off it).  obj->lock held.
- */
-static void mvm_req_add(struct mvm_object *obj, struct mvm_req *req, u32 type,
-			u32 access, pgoff_t start, pgoff_t npages)
-{
-	lockdep_assert_held(&obj->lock);
-	kref_init(&req->ref);	/* the list's */
-	kref_get(&req->ref);	/* the caller's */
-	init_waitqueue_head(&req->wq);
-	INIT_LIST_HEAD(&req->msg.node);
-	req->start = start;
-	req->npages = npages;
-	req->state = MVM_REQ_PENDING;
-	req->deadline = jiffies + msecs_to_jiffies(obj->attr.timeout_ms);
-	req->msg.m.type = type;
-	req->msg.m.access = access;
-	req->msg.m.object = obj->id;
-	req->msg.m.name = obj->name;
-	req->msg.m.offset = (u64)start << PAGE_SHIFT;
-	req->msg.m.length = (u64)npages << PAGE_SHIFT;
-	list_add_tail(&req->node, &obj->reqs);
-	obj->nr_reqs++;
-	if (obj->state == MVM_OBJ_READY)
-		mvm_pager_queue(obj->pager, &req->msg);
-}
-
-/*
- * Find or queue the request for @index.  Returns it with a reference,
- * NULL when the page turned up meanwhile, or an ERR_PTR.
- */
-static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
-				   u32 access)
-{
-	struct mvm_req *req, *tmp, *new = NULL;
-	pgoff_t start, end, lo, hi, cluster;
-	u64 expired = U64_MAX;	/* offset of a request reaped here */
-
-again:
-	spin_lock(&obj->lock);
-	if (obj->destroyed || obj->orphaned) {
-		req = ERR_PTR(-EIO);
-		goto out;
-	}
-	list_for_each_entry_safe(req, tmp, &obj->reqs, node) {
-		/* Reap requests nobody waited out (killed, NOWAIT faults). */
-		if (time_after_eq(jiffies, req->deadline)) {
-			expired = (u64)req->start << PAGE_SHIFT;
-			mvm_req_finish(obj, req, -ETIMEDOUT);
-			continue;
-		}
-		if (!req->unlock && index >= req->start &&
-		    index < req->start + req->npages) {
-			kref_get(&req->ref);
-			goto out;
-		}
-	}
-	req = NULL;
-	if (mvm_page_present(obj->inode->i_mapping, index))
-		goto out;
-	if (obj->nr_reqs >= MVM_MAX_REQS) {
-		req = ERR_PTR(-EBUSY);
-		goto out;
-	}
-	/* Only a fault that starts a request allocates one. */
-	if (!new) {
-		spin_unlock(&obj->lock);
-		new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
-		if (!new)
-			return ERR_PTR(-ENOMEM);
-		goto again;
-	}
-
-	/* One request for the free run of the cluster around @index. */
-	cluster = obj->attr.cluster_pages;
-	lo = round_down(index, cluster);
-	hi = min_t(pgoff_t, lo + cluster, obj->npages);
-	for (start = index; start > lo && !mvm_range_busy(obj, start - 1, start);)
-		start--;
-	for (end = index + 1; end < hi && !mvm_range_busy(obj, end, end + 1);)
-		end++;
-	req = new;
-	new = NULL;
-	mvm_req_add(obj, req, MACHVM_MSG_DATA_REQUEST, access, start,
-		    end - start);
-	atomic64_inc(&obj->requests);
-	mvm_count(MACHVM_A_STAT_REQUESTS, 1);
-out:
-	spin_unlock(&obj->lock);
-	if (new)
-		kmem_cache_free(mvm_req_cache, new);
-	if (expired != U64_MAX)
-		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, mvm_obj_pid(obj),
-			  expired);
-	return req;
-}
-
-static bool mvm_req_settled(struct mvm_req *req)
-{
-	/* Acquire pairs with mvm_req_finish()'s release of ->state. */
-	return smp_load_acquire(&req->state) != MVM_REQ_PENDING;
-}
-
-/* Wake condition of a fault on @index: its request settled or page came. */
-static bool mvm_req_done_for(struct mvm_req *req,
-			     struct address_space *mapping, pgoff_t index)
-{
-	return mvm_req_settled(req) || mvm_page_present(mapping, index);
-}
-
-static u32 mvm_fault_access(struct vm_fault *vmf)
-{
-	return (vmf->flags & FAULT_FLAG_WRITE) ? PROT_READ | PROT_WRITE :
-						 PROT_READ;
-}
-
-/*
- * Wait for the pager to fill @index.  Called with the fault lock held;
- * returns the vm_fault_t for the fault (VM_FAULT_RETRY once the lock is
- * dropped), or 0 to look the page up again (lock still held).
- */
-static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
-				pgoff_t index)
-{
-	struct address_space *mapping = obj->inode->i_mapping;
-	struct file *file = vmf->vma->vm_file;
-	struct mvm_req *req;
-	bool timed_out = false, arrived;
-	long ret;
-	int state;
-
-	req = mvm_get_req(obj, index, mvm_fault_access(vmf));
-	if (!req)
-		return 0;
-	if (IS_ERR(req))
-		return PTR_ERR(req) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
-
-	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT) {
-		mvm_req_put(req);
-		return VM_FAULT_RETRY;	/* lock kept, as the caller expects */
-	}
-	if (!(vmf->flags & FAULT_FLAG_ALLOW_RETRY)) {
-		/*
-		 * GUP that cannot drop the lock (ptrace, /proc/pid/mem, core
-		 * dumps): never sleep on user space under mmap_lock.  The
-		 * request stays queued; userfaultfd answers the same way.
-		 */
-		mvm_req_put(req);
-		return VM_FAULT_SIGBUS;
-	}
-
-	/* The file pins the object, the inode and this module. */
-	get_file(file);
-	release_fault_lock(vmf);
-
-	ret = (long)req->deadline - (long)jiffies;
-	if (ret <= 0)
-		ret = 1;
-	if (vmf->flags & FAULT_FLAG_INTERRUPTIBLE)
-		ret = wait_event_interruptible_timeout(req->wq,
-						       mvm_req_done_for(req, mapping, index),
-						       ret);
-	else
-		ret = wait_event_killable_timeout(req->wq,
-						  mvm_req_done_for(req, mapping, index),
-						  ret);
-	if (!ret) {
-		spin_lock(&obj->lock);
-		timed_out = mvm_req_finish(obj, req, -ETIMEDOUT);
-		spin_unlock(&obj->lock);
-	}
-	state = smp_load_acquire(&req->state);	/* see mvm_req_finish() */
-	arrived = mvm_page_present(mapping, index);
-	mvm_req_put(req);
-
-	if (timed_out)
-		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, mvm_obj_pid(obj),
-			  (u64)index << PAGE_SHIFT);
-	/* Interrupted: the retry, after the signal, waits again. */
-	if (ret >= 0 && state == MVM_REQ_FAILED && !arrived)
-		mvm_owe_sigbus(obj, index);
-	fput(file);
-	return VM_FAULT_RETRY;
 }
 
 struct folio *mvm_folio_alloc(struct mvm_object *obj)
@@ -519,7 +169,7 @@ static int mvm_swapin_cluster(struct mvm_object *obj, pgoff_t index, u64 slot)
  * marked dirty (store removal, lock_request returns).  -ENOENT: neither
  * (the pager must supply it).  0 also when the page is already resident.
  */
-int mvm_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
+int mvm_object_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
 {
 	struct address_space *mapping = obj->inode->i_mapping;
 	void *entry = xa_load(&obj->swap, index);
@@ -534,7 +184,7 @@ int mvm_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
 	if (READ_ONCE(obj->destroyed) && !READ_ONCE(obj->releasing)) {
 		if (!dirty)
 			return -EIO;
-		mvm_object_forget_slot(obj, index);	/* a drain: data dead */
+		mvm_swap_forget_slot(obj, index);	/* a drain: data dead */
 		return 0;
 	}
 	if (!entry && !obj->anon)
@@ -561,7 +211,7 @@ int mvm_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
 	}
 found:
 	if (dirty && entry) {
-		mvm_object_forget_slot(obj, index);
+		mvm_swap_forget_slot(obj, index);
 		folio_mark_dirty(folio);
 	}
 	folio_unlock(folio);
@@ -577,259 +227,10 @@ int mvm_object_swapin(struct mvm_object *obj, pgoff_t index, bool dirty)
 	int ret;
 
 	mutex_lock(&obj->page_mutex);
-	ret = mvm_swapin_locked(obj, index, dirty);
+	ret = mvm_object_swapin_locked(obj, index, dirty);
 	mutex_unlock(&obj->page_mutex);
 	return ret;
 }
-
-/*
- * Fill a missing page the kernel can provide itself.  0: filled (look
- * again); -ENOENT: ask the pager; another -errno: the fault fails.  A
- * charge over a memcg limit pages out some of the object and retries.
- */
-/* Pages the faulting task's memcg (and its ancestors) can still charge. */
-static unsigned long mvm_memcg_margin(void)
-{
-	struct mem_cgroup *memcg, *m;
-	unsigned long margin = ULONG_MAX, max, use;
-
-	if (mem_cgroup_disabled() || !current->mm)
-		return margin;
-	memcg = get_mem_cgroup_from_mm(current->mm);
-	/* The root is unlimited: its max is PAGE_COUNTER_MAX. */
-	for (m = memcg; m; m = parent_mem_cgroup(m)) {
-		max = READ_ONCE(m->memory.max);
-		use = page_counter_read(&m->memory);
-		margin = min(margin, max > use ? max - use : 0);
-	}
-	mem_cgroup_put(memcg);
-	return margin;
-}
-
-static int mvm_fill_local(struct mvm_object *obj, pgoff_t index)
-{
-	int ret, tries;
-
-	smp_rmb();	/* the page left the cache after its slot was set */
-	if (!obj->anon && !atomic_long_read(&obj->nr_swapped))
-		return -ENOENT;	/* fast path of pager-backed objects */
-	/*
-	 * Our pages are not on Linux's LRU: keep some room under the task's
-	 * memcg limit, or the next page table or slab charge there would
-	 * call the OOM killer instead of waiting for pageout.
-	 */
-	if (atomic_long_read(&obj->nr_resident) &&
-	    mvm_memcg_margin() < MVM_MEMCG_HEADROOM)
-		mvm_reclaim_object(obj, MVM_MEMCG_HEADROOM);
-	for (tries = 0; tries < 8; tries++) {
-		mutex_lock(&obj->page_mutex);
-		ret = mvm_swapin_locked(obj, index, false);
-		mutex_unlock(&obj->page_mutex);
-		if (ret != -ENOMEM)
-			return ret;
-		mvm_reclaim_object(obj, 32);
-	}
-	return ret;
-}
-
-static vm_fault_t mvm_fault(struct vm_fault *vmf)
-{
-	struct file *file = vmf->vma->vm_file;
-	struct mvm_object *obj = file->private_data;
-	struct address_space *mapping = file->f_mapping;
-	pgoff_t index = vmf->pgoff;
-	struct folio *folio;
-	vm_fault_t ret;
-	int err;
-
-	atomic64_inc(&obj->faults);
-	mvm_count(MACHVM_A_STAT_FAULTS, 1);
-	if (index >= obj->npages || READ_ONCE(obj->destroyed))
-		goto sigbus;
-	for (;;) {
-		folio = mvm_folio_lock_get(mapping, index);
-		if (folio) {
-			mvm_page_referenced(obj, index);
-			vmf->page = folio_file_page(folio, index);
-			return VM_FAULT_LOCKED;
-		}
-		/* The page is missing: a failed wait's retry ends here. */
-		if (mvm_take_owed(obj, index))
-			goto sigbus;
-		/*
-		 * Room under the resident limits: wait for pageout without
-		 * the fault lock, then retry (once; never under GUP's lock).
-		 */
-		if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
-		    !(vmf->flags & (FAULT_FLAG_RETRY_NOWAIT | FAULT_FLAG_TRIED)) &&
-		    !mvm_room(obj)) {
-			get_file(file);
-			release_fault_lock(vmf);
-			if (mvm_throttle(obj)) {
-				pr_warn_ratelimited("object %llu: resident limit reached and nothing can be paged out (swap full?)\n",
-						    obj->name);
-				mvm_owe_sigbus(obj, index);
-			}
-			fput(file);
-			return VM_FAULT_RETRY;
-		}
-		err = mvm_fill_local(obj, index);
-		if (!err)
-			continue;
-		if (err != -ENOENT)
-			goto sigbus;
-		ret = mvm_wait_page(vmf, obj, index);
-		if (ret & VM_FAULT_SIGBUS)
-			goto sigbus;
-		if (ret)
-			return ret;
-	}
-sigbus:
-	mvm_count(MACHVM_A_STAT_SIGBUS, 1);
-	return VM_FAULT_SIGBUS;
-}
-
-static void mvm_vm_open(struct vm_area_struct *vma)
-{
-	struct mvm_object *obj = vma->vm_file->private_data;
-
-	atomic_inc(&obj->mappings);
-}
-
-static void mvm_vm_close(struct vm_area_struct *vma)
-{
-	struct mvm_object *obj = vma->vm_file->private_data;
-
-	atomic_dec(&obj->mappings);
-}
-
-/* Complete the data_unlocks pending on [start, end): unlocked or gone. */
-void mvm_unlock_complete(struct mvm_object *obj, pgoff_t start, pgoff_t end)
-{
-	struct mvm_req *req, *tmp;
-
-	spin_lock(&obj->lock);
-	list_for_each_entry_safe(req, tmp, &obj->reqs, node)
-		if (req->unlock && req->start >= start && req->start < end)
-			mvm_req_finish(obj, req, 0);
-	spin_unlock(&obj->lock);
-}
-
-/*
- * The data_unlock for @index, queued if new, with a reference; NULL if
- * the page is not write-locked (any more); an ERR_PTR on failure.
- */
-static struct mvm_req *mvm_get_unlock(struct mvm_object *obj, pgoff_t index)
-{
-	struct mvm_req *req, *new;
-
-	new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
-	if (!new)
-		return ERR_PTR(-ENOMEM);
-	spin_lock(&obj->lock);
-	if (obj->destroyed || obj->orphaned) {
-		req = ERR_PTR(-EIO);
-		goto out;
-	}
-	list_for_each_entry(req, &obj->reqs, node) {
-		if (req->unlock && req->start == index) {
-			kref_get(&req->ref);
-			goto out;
-		}
-	}
-	req = NULL;
-	/* Under obj->lock: an unlock after this completes the new one. */
-	if (!mvm_page_wlocked(obj, index))
-		goto out;
-	if (obj->nr_reqs >= MVM_MAX_REQS) {
-		req = ERR_PTR(-EBUSY);
-		goto out;
-	}
-	req = new;
-	new = NULL;
-	req->unlock = true;
-	mvm_req_add(obj, req, MACHVM_MSG_DATA_UNLOCK, PROT_WRITE, index, 1);
-out:
-	spin_unlock(&obj->lock);
-	if (new)
-		kmem_cache_free(mvm_req_cache, new);
-	return req;
-}
-
-#define MVM_UNLOCK_SLICE	(HZ / 10)
-
-/*
- * First write to a page mapped read-only (every shared mapping is
- * write-notified).  A write-locked page asks its pager (data_unlock).
- * page_mkwrite cannot drop the fault lock and retry, so the wait is cut
- * into slices of 100 ms: each ends the fault with VM_FAULT_NOPAGE and the
- * write faults again; the request's timeout bounds the whole.
- */
-static vm_fault_t mvm_page_mkwrite(struct vm_fault *vmf)
-{
-	struct file *file = vmf->vma->vm_file;
-	struct mvm_object *obj = file->private_data;
-	struct folio *folio = page_folio(vmf->page);
-	pgoff_t index = folio->index;
-	struct mvm_req *req;
-	long ret;
-
-	folio_lock(folio);
-	if (folio->mapping != file->f_mapping) {
-		folio_unlock(folio);
-		return VM_FAULT_NOPAGE;
-	}
-	if (!mvm_page_wlocked(obj, index))
-		return VM_FAULT_LOCKED;
-	folio_unlock(folio);
-	if (mvm_take_owed(obj, index) && mvm_page_wlocked(obj, index))
-		return VM_FAULT_SIGBUS;
-	req = mvm_get_unlock(obj, index);
-	if (IS_ERR(req))
-		return PTR_ERR(req) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
-	if (!req)
-		return VM_FAULT_NOPAGE;	/* unlocked meanwhile: write again */
-	ret = (long)req->deadline - (long)jiffies;
-	ret = wait_event_killable_timeout(req->wq, mvm_req_settled(req) ||
-					  !mvm_page_wlocked(obj, index),
-					  clamp_t(long, ret, 1,
-						  MVM_UNLOCK_SLICE));
-	if (!ret && time_after_eq(jiffies, req->deadline)) {
-		spin_lock(&obj->lock);
-		mvm_req_finish(obj, req, -ETIMEDOUT);
-		spin_unlock(&obj->lock);
-	}
-	/* Acquire pairs with mvm_req_finish()'s release of ->state. */
-	if (smp_load_acquire(&req->state) == MVM_REQ_FAILED &&
-	    mvm_page_wlocked(obj, index))
-		mvm_owe_sigbus(obj, index);
-	mvm_req_put(req);
-	return VM_FAULT_NOPAGE;
-}
-
-/* Fault-around: the faulting page counts as referenced. */
-static vm_fault_t mvm_map_pages(struct vm_fault *vmf, pgoff_t start,
-				pgoff_t end)
-{
-	mvm_page_referenced(vmf->vma->vm_file->private_data, vmf->pgoff);
-	return filemap_map_pages(vmf, start, end);
-}
-
-static const struct vm_operations_struct mvm_vm_ops = {
-	.open = mvm_vm_open,
-	.close = mvm_vm_close,
-	.fault = mvm_fault,
-	.map_pages = mvm_map_pages,
-	.page_mkwrite = mvm_page_mkwrite,
-};
-
-/* Anonymous objects have no locks: no write-notify, no extra fault. */
-static const struct vm_operations_struct mvm_anon_vm_ops = {
-	.open = mvm_vm_open,
-	.close = mvm_vm_close,
-	.fault = mvm_fault,
-	.map_pages = mvm_map_pages,
-};
 
 /* PROT_* of @flags' VM_READ/WRITE/EXEC, or of VM_MAY* when @may. */
 static u32 mvm_vma_prot(vm_flags_t flags, bool may)
@@ -896,20 +297,16 @@ static int mvm_object_mmap(struct file *file, struct vm_area_struct *vma)
 static void mvm_object_free(struct kref *ref)
 {
 	struct mvm_object *obj = container_of(ref, struct mvm_object, ref);
-	struct mvm_owed *o, *tmp;
 
 	WARN_ON_ONCE(!list_empty(&obj->reqs));
 	if (xa_erase(&mvm_registry, obj->name))
 		atomic_dec(&mvm_nr_objects);
 	if (obj->inode) {
 		mvm_pages_release(obj);
-		mvm_object_free_slots(obj);
+		mvm_swap_free_slots(obj);
 	}
-	mvm_object_limit_changed(obj->limit, 0);
-	list_for_each_entry_safe(o, tmp, &obj->owed, node) {
-		put_task_struct(o->task);
-		kfree(o);
-	}
+	mvm_pageout_limit_changed(obj->limit, 0);
+	mvm_owed_free_all(obj);
 	kfree(obj->init_msg);
 	kfree(obj->term_msg);
 	if (obj->inode)
@@ -995,7 +392,7 @@ static int mvm_object_release(struct inode *inode, struct file *file)
 	if (obj->announced) {
 		mvm_count(MACHVM_A_STAT_OBJECTS_TERMINATED, 1);
 		mvm_event(MACHVM_EVENT_OBJECT_TERMINATED, obj->name,
-			  mvm_obj_pid(obj), 0);
+			  mvm_object_pid(obj), 0);
 	}
 	mvm_object_put(obj);
 	return 0;
@@ -1094,14 +491,14 @@ static int mvm_object_publish(struct mvm_object *obj, u64 limit)
 
 	/* Before anyone can name it (SET_PAGEOUT); undone by the free. */
 	WRITE_ONCE(obj->limit, min_t(u64, limit, obj->npages));
-	mvm_object_limit_changed(0, obj->limit);
+	mvm_pageout_limit_changed(0, obj->limit);
 	ret = xa_insert(&mvm_registry, obj->name, obj, GFP_KERNEL);
 	if (ret)
 		return ret;
 	atomic_inc(&mvm_nr_objects);
 	obj->announced = true;
 	mvm_count(MACHVM_A_STAT_OBJECTS_CREATED, 1);
-	mvm_event(MACHVM_EVENT_OBJECT_CREATED, obj->name, mvm_obj_pid(obj), 0);
+	mvm_event(MACHVM_EVENT_OBJECT_CREATED, obj->name, mvm_object_pid(obj), 0);
 	return 0;
 }
 
@@ -1256,7 +653,7 @@ int mvm_object_set_limit(u64 name, u64 limit)
 		return -ENOENT;
 	limit = min_t(u64, limit, obj->npages);
 	old = xchg(&obj->limit, limit);
-	mvm_object_limit_changed(old, limit);
+	mvm_pageout_limit_changed(old, limit);
 	mvm_object_put(obj);
 	return 0;
 }
@@ -1372,7 +769,7 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 				not_taken++;
 				continue;
 			}
-			mvm_object_forget_slot(obj, start + i);
+			mvm_swap_forget_slot(obj, start + i);
 		}
 		err = mvm_folio_insert(obj, folios[i], start + i, pgflags);
 		if (err == -EEXIST && overwrite &&
@@ -1440,9 +837,9 @@ static void mvm_object_destroy(struct mvm_object *obj)
 	truncate_inode_pages(mapping, 0);
 	mvm_pages_release(obj);
 	mutex_lock(&obj->page_mutex);
-	mvm_object_free_slots(obj);
+	mvm_swap_free_slots(obj);
 	mutex_unlock(&obj->page_mutex);
-	mvm_event(MACHVM_EVENT_OBJECT_DESTROYED, obj->name, mvm_obj_pid(obj), 0);
+	mvm_event(MACHVM_EVENT_OBJECT_DESTROYED, obj->name, mvm_object_pid(obj), 0);
 }
 
 /* The object named @name, with a reference, or NULL. */
@@ -1510,6 +907,31 @@ static u32 mvm_object_nl_state(struct mvm_object *obj)
 	default:
 		return MACHVM_OBJ_STATE_READY;
 	}
+}
+
+/* Resident pages of @obj whose dirty bit is known (set at unmap). */
+static u64 mvm_object_dirty(struct mvm_object *obj)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+	XA_STATE(xas, &mapping->i_pages, 0);
+	struct folio *folio;
+	u64 n = 0;
+
+	rcu_read_lock();
+	xas_for_each(&xas, folio, ULONG_MAX) {
+		if (xas_retry(&xas, folio) || xa_is_value(folio))
+			continue;
+		if (folio_test_dirty(folio))
+			n++;
+		if (need_resched()) {
+			xas_pause(&xas);
+			rcu_read_unlock();
+			cond_resched();
+			rcu_read_lock();
+		}
+	}
+	rcu_read_unlock();
+	return n;
 }
 
 /* Put one MACHVM_A_OBJECT nest describing @obj. */
@@ -1679,19 +1101,11 @@ int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
 
 int mvm_object_init(void)
 {
-	mvm_req_cache = KMEM_CACHE(mvm_req, SLAB_ACCOUNT);
-	if (!mvm_req_cache)
-		return -ENOMEM;
 	mvm_mnt = kern_mount(&mvm_fs_type);
-	if (IS_ERR(mvm_mnt)) {
-		kmem_cache_destroy(mvm_req_cache);
-		return PTR_ERR(mvm_mnt);
-	}
-	return 0;
+	return PTR_ERR_OR_ZERO(mvm_mnt);
 }
 
 void mvm_object_exit(void)
 {
 	kern_unmount(mvm_mnt);
-	kmem_cache_destroy(mvm_req_cache);
 }

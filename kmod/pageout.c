@@ -38,8 +38,37 @@
 #include <linux/slab.h>
 #include <linux/swap.h>
 #include <linux/uaccess.h>
-#include "machvm.h"
+#include "fault.h"
+#include "object.h"
+#include "pageout.h"
+#include "pager.h"
+#include "swap.h"
 #include "compat/compat.h"
+
+#define MVM_MAX_LIMIT	BIT_ULL(40)	/* pages; keeps the arithmetic sane */
+
+/*
+ * Pageout bookkeeping of one resident page.  Exists while the page is in
+ * the object's page cache and tracked; created and freed only under
+ * obj->page_mutex, so holding that mutex keeps every mvm_page of the
+ * object alive.  Holds no references: the object frees its pages (all of
+ * them, under page_mutex) before it goes.
+ */
+struct mvm_page {
+	struct list_head lru;	/* mvm_fifo or mvm_returning; mvm_lru_lock */
+	struct rcu_head rcu;	/* freed after a grace period: faults set
+				 * MVM_PG_REF under rcu_read_lock() only
+				 */
+	struct mvm_object *obj;	/* owner; no reference (see above) */
+	pgoff_t index;		/* constant */
+	unsigned long flags;	/* MVM_PG_* (pageout.h); atomic bitops */
+	unsigned long deadline;	/* RETURNING: answer due (jiffies);
+				 * mvm_lru_lock
+				 */
+	u64 ret_seq;		/* RETURNING: seq of its DATA_RETURN;
+				 * page_mutex
+				 */
+};
 
 static unsigned long resident_limit;
 module_param(resident_limit, ulong, 0444);
@@ -62,13 +91,16 @@ static unsigned int interval_ms = 1000;
 module_param(interval_ms, uint, 0444);
 MODULE_PARM_DESC(interval_ms, "Period of the idle scan, milliseconds");
 
-/* Run-time tunables; written under mvm_tun_lock, read with READ_ONCE. */
+/*
+ * Run-time tunables; written under mvm_tun_lock (innermost), read with
+ * READ_ONCE.
+ */
 static DEFINE_SPINLOCK(mvm_tun_lock);
 static struct mvm_tunables mvm_tun;
 
 /*
- * mvm_lru_lock protects mvm_fifo, mvm_returning, every mvm_page's lru node
- * and the two counts.  Innermost lock.
+ * mvm_lru_lock protects mvm_fifo, mvm_returning, mvm_nr_fifo,
+ * mvm_nr_returning, and every mvm_page's lru and deadline.  Innermost.
  */
 static DEFINE_SPINLOCK(mvm_lru_lock);
 static LIST_HEAD(mvm_fifo);
@@ -359,7 +391,7 @@ int mvm_page_overwrite(struct mvm_object *obj, pgoff_t index,
 	kunmap_local(from);
 	kunmap_local(to);
 	folio_cancel_dirty(folio);
-	mvm_object_forget_slot(obj, index);
+	mvm_swap_forget_slot(obj, index);
 	if (pg && (lock & PROT_WRITE))
 		set_bit(MVM_PG_WLOCK, &pg->flags);
 	else if (pg && test_and_clear_bit(MVM_PG_WLOCK, &pg->flags))
@@ -996,7 +1028,7 @@ bool mvm_pageout_terminate(struct mvm_object *obj)
 	 */
 	xa_for_each(&obj->swap, index, entry)
 		if (!xa_load(&obj->pages, index))
-			mvm_swapin_locked(obj, index, false);
+			mvm_object_swapin_locked(obj, index, false);
 	xa_for_each(&obj->pages, index, pg) {
 		if (test_bit(MVM_PG_RETURNING, &pg->flags))
 			continue;
@@ -1080,7 +1112,7 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		}
 		keep = test_bit(MVM_PG_KEEP, &pg->flags);
 		mvm_return_end(pg);
-		mvm_object_forget_slot(obj, i);	/* the pager has it now */
+		mvm_swap_forget_slot(obj, i);	/* the pager has it now */
 		atomic64_inc(&obj->returned);
 		mvm_count(MACHVM_A_STAT_RETURNED, 1);
 		if (keep)
@@ -1124,11 +1156,11 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		if (!pg && xa_load(&obj->swap, i)) {
 			if (should_return != MACHVM_LOCK_RETURN_NONE) {
 				/* The default pager holds it: it is dirty. */
-				if (mvm_swapin_locked(obj, i, true))
+				if (mvm_object_swapin_locked(obj, i, true))
 					failed++;
 				pg = xa_load(&obj->pages, i);
 			} else if (flush) {
-				mvm_object_forget_slot(obj, i);
+				mvm_swap_forget_slot(obj, i);
 			}
 		}
 		if (!pg)
@@ -1181,7 +1213,7 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		} else if (flush && mvm_drop(obj, pg, folio, MVM_DROP_DISCARD |
 							 MVM_DROP_FORCE)) {
 			/* Flush without return discards, changes or not. */
-			mvm_object_forget_slot(obj, i);
+			mvm_swap_forget_slot(obj, i);
 		}
 		folio_unlock(folio);
 		folio_put(folio);
@@ -1216,31 +1248,6 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 	done->m.count = failed;
 	mvm_pager_queue(obj->pager, done);
 	return 0;
-}
-
-/* Resident pages of @obj whose dirty bit is known (set at unmap). */
-u64 mvm_object_dirty(struct mvm_object *obj)
-{
-	struct address_space *mapping = obj->inode->i_mapping;
-	XA_STATE(xas, &mapping->i_pages, 0);
-	struct folio *folio;
-	u64 n = 0;
-
-	rcu_read_lock();
-	xas_for_each(&xas, folio, ULONG_MAX) {
-		if (xas_retry(&xas, folio) || xa_is_value(folio))
-			continue;
-		if (folio_test_dirty(folio))
-			n++;
-		if (need_resched()) {
-			xas_pause(&xas);
-			rcu_read_unlock();
-			cond_resched();
-			rcu_read_lock();
-		}
-	}
-	rcu_read_unlock();
-	return n;
 }
 
 static unsigned long mvm_shrink_count(struct shrinker *s,
@@ -1345,7 +1352,7 @@ int mvm_pageout_set(const struct mvm_tunables *t, const char **why)
 }
 
 /* Count objects with their own limit (the daemon scans for them). */
-void mvm_object_limit_changed(u64 old, u64 new)
+void mvm_pageout_limit_changed(u64 old, u64 new)
 {
 	if (!old && new)
 		atomic_inc(&mvm_nr_limited);

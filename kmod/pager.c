@@ -17,7 +17,10 @@
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
-#include "machvm.h"
+#include "genl.h"
+#include "object.h"
+#include "pager.h"
+#include "uring.h"
 
 #define MVM_READ_BATCH	16
 

@@ -24,12 +24,21 @@
 #include <linux/slab.h>
 #include <linux/uio.h>
 #include <net/genetlink.h>
-#include "machvm.h"
+#include "genl.h"
+#include "object.h"
+#include "pageout.h"
+#include "swap.h"
 
 #define MVM_MAX_STORES		32	/* ids 1..MVM_MAX_STORES */
 #define MVM_MIN_SLOTS		16
 #define MVM_MAX_SLOTS		BIT_ULL(33)	/* a 1 GiB bitmap */
 
+/*
+ * One swap store.  Published in mvm_stores[] under mvm_stores_sem (write);
+ * every I/O and slot operation holds the semaphore for read, so a store
+ * is never freed under one.  Removal first stops allocations, reads every
+ * page back, then unpublishes.
+ */
 struct mvm_store {
 	u32 id;
 	s32 prio;
@@ -202,7 +211,7 @@ int mvm_slot_io(u64 slot, struct folio *folio, bool write)
 }
 
 /* Give up the slot of @index of @obj, if it has one (page_mutex held). */
-void mvm_object_forget_slot(struct mvm_object *obj, pgoff_t index)
+void mvm_swap_forget_slot(struct mvm_object *obj, pgoff_t index)
 {
 	void *entry = xa_erase(&obj->swap, index);
 
@@ -213,13 +222,13 @@ void mvm_object_forget_slot(struct mvm_object *obj, pgoff_t index)
 }
 
 /* Free every slot of @obj (destroyed or dying: no page comes back). */
-void mvm_object_free_slots(struct mvm_object *obj)
+void mvm_swap_free_slots(struct mvm_object *obj)
 {
 	unsigned long index;
 	void *entry;
 
 	xa_for_each(&obj->swap, index, entry)
-		mvm_object_forget_slot(obj, index);
+		mvm_swap_forget_slot(obj, index);
 }
 
 static void mvm_store_free(struct mvm_store *s)

@@ -22,7 +22,8 @@
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
-#include "machvm.h"
+#include "pager.h"
+#include "uring.h"
 #include "compat/compat.h"
 
 #define MVM_MONITOR_PERIOD	(HZ / 4)
@@ -37,20 +38,31 @@ enum mvm_fetch_action {
 };
 
 /*
- * One FETCH in flight, from issue to completion.  ->state and ->node are
- * under pager->lock; once KICKED, the rest belongs to the task work.
+ * One FETCH in flight, from issue to completion.  Whoever kicks it (under
+ * pager->lock) hands it, with its action and message, to its task work,
+ * which alone touches it from then on.
  */
 struct mvm_fetch {
-	struct list_head node;		/* on pager->fetches while IDLE */
-	enum mvm_fetch_state state;
-	enum mvm_fetch_action action;
-	struct io_uring_cmd *cmd;
-	struct mvm_pager *pager;	/* pinned by the command's file */
-	struct task_struct *task;	/* the submitter; holds a reference */
-	bool iowq;			/* issued from io-wq: task is a worker */
-	u64 msg_addr;
-	unsigned long armed;		/* jiffies */
-	struct machvm_msg msg;
+	struct list_head node;		/* on pager->fetches while IDLE;
+					 * pager->lock
+					 */
+	enum mvm_fetch_state state;	/* pager->lock */
+	enum mvm_fetch_action action;	/* set with KICKED, pager->lock */
+	struct io_uring_cmd *cmd;	/* set at issue, constant */
+	struct mvm_pager *pager;	/* pinned by the command's file;
+					 * constant
+					 */
+	struct task_struct *task;	/* the submitter; holds a reference;
+					 * constant
+					 */
+	bool iowq;			/* issued from io-wq: task is a worker;
+					 * constant
+					 */
+	u64 msg_addr;			/* constant */
+	unsigned long armed;		/* jiffies; constant */
+	struct machvm_msg msg;		/* set with KICKED (DELIVER),
+					 * pager->lock
+					 */
 };
 
 static struct kmem_cache *mvm_fetch_cache;

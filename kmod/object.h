@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Memory objects: files, page caches, creation, commands (object.c). */
+#ifndef _MVM_OBJECT_H
+#define _MVM_OBJECT_H
+
+#include <linux/fs.h>
+#include <linux/kref.h>
+#include <linux/list.h>
+#include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/rwsem.h>
+#include <linux/spinlock.h>
+#include <linux/xarray.h>
+#include "machvm.h"
+
+struct mvm_msg;
+struct mvm_pager;
+struct sk_buff;
+
+enum mvm_obj_state { MVM_OBJ_NEW, MVM_OBJ_INIT_SENT, MVM_OBJ_READY };
+
+/*
+ * One memory object.  Refcounted: the object file (file->private_data)
+ * holds one, the pager's id table holds one while the control id is live;
+ * a sleeping fault holds the file.  The object owns one reference on its
+ * inode, whose address_space is the object's page cache; pages go when
+ * the last reference does.
+ *
+ * Swap slots: obj->swap maps a page index to an xa_mk_value() of
+ * MVM_SLOT(store id, slot) (swap.h).  An entry means the store holds the
+ * page as of the last time it was written there; it stays while the page
+ * lives (resident again or not) so a clean page is dropped without I/O,
+ * and goes when the page is freed, taken by its pager, or the object dies.
+ */
+struct mvm_object {
+	struct kref ref;
+	struct rw_semaphore supply_sem;	/* read: supply; write: destroy */
+	/*
+	 * Serializes every change of which pages are resident or in swap:
+	 * insertions (supply, swap-in, zero-fill), removals (pageout,
+	 * flush, destroy), obj->pages and obj->swap.  Held across one page's
+	 * swap I/O, never while waiting on user space.
+	 */
+	struct mutex page_mutex;
+	struct xarray pages;	/* index -> struct mvm_page; page_mutex */
+	struct xarray swap;	/* index -> slot value; page_mutex */
+	atomic_long_t nr_resident;	/* tracked pages */
+	atomic_long_t nr_swapped;	/* entries in swap */
+	u64 limit;		/* resident limit, pages, 0: none; WRITE_ONCE */
+	bool anon;		/* no pager: zero-fill, default pager */
+	bool releasing;		/* last right gone, returning written pages;
+				 * WRITE_ONCE/READ_ONCE
+				 */
+	bool terminating;	/* every terminate-time return started
+				 * (set under page_mutex)
+				 */
+	bool term_sent;		/* terminate done; xchg */
+	atomic_t nr_ret;	/* pages under DATA_RETURN */
+	spinlock_t lock;	/* see each field's comment */
+	enum mvm_obj_state state;	/* lock */
+	bool destroyed;		/* DESTROY or terminate: no more pages; lock */
+	bool orphaned;		/* its pager is gone; lock */
+	bool mapped;		/* mmap()ed at least once (init sent); lock */
+	bool announced;		/* creation completed (counted, announced);
+				 * lock
+				 */
+	unsigned int nr_reqs;	/* length of reqs; lock */
+	struct machvm_attr attr;	/* lock */
+	struct list_head reqs;	/* pending struct mvm_req (fault.h); lock */
+	struct list_head owed;	/* struct mvm_owed: SIGBUS due on retry;
+				 * lock
+				 */
+	unsigned int nr_owed;	/* length of owed; lock */
+	struct mvm_msg *init_msg;	/* preallocated, sent on first mmap;
+					 * lock
+					 */
+	struct mvm_msg *term_msg;	/* preallocated, sent at the end;
+					 * lock
+					 */
+
+	/* Set at creation, constant after. */
+	struct mvm_pager *pager;	/* holds a pager reference */
+	struct inode *inode;		/* holds an inode reference */
+	u64 id;
+	u64 name;
+	u64 size;
+	pgoff_t npages;
+	u32 max_prot;
+
+	/* Statistics, read locklessly by netlink. */
+	atomic_t mappings;	/* live VMAs */
+	atomic64_t faults, requests, supplied, errors, timeouts;
+	atomic64_t pageouts, pageins, returned, default_taken, scans, ref_hits;
+};
+
+/* A page (not a shadow entry) at @index in @mapping's page cache. */
+static inline bool mvm_page_present(struct address_space *mapping,
+				    pgoff_t index)
+{
+	void *entry = xa_load(&mapping->i_pages, index);
+
+	return entry && !xa_is_value(entry);
+}
+
+extern const struct file_operations mvm_object_fops;
+
+int mvm_object_init(void);
+void mvm_object_exit(void);
+int mvm_object_create(struct mvm_pager *pager,
+		      struct machvm_object_create *oc,
+		      struct machvm_object_create __user *uoc);
+int mvm_anon_create(struct machvm_anon_create *ac,
+		    struct machvm_anon_create __user *uac);
+void mvm_object_put(struct mvm_object *obj);
+struct pid *mvm_object_pid(struct mvm_object *obj);
+void mvm_object_orphan(struct mvm_object *obj);
+void mvm_object_returns_done(struct mvm_object *obj);
+int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c);
+
+struct mvm_object *mvm_object_get(u64 name);
+struct mvm_object *mvm_object_next(u64 *name);
+void mvm_objects_walk(void (*fn)(struct mvm_object *, void *), void *arg);
+unsigned int mvm_object_count(void);
+int mvm_object_destroy_by_name(u64 name);
+int mvm_object_set_limit(u64 name, u64 limit);
+int mvm_object_region(struct vm_area_struct *vma, struct machvm_region *r);
+int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj);
+
+struct folio *mvm_folio_alloc(struct mvm_object *obj);
+int mvm_folio_insert(struct mvm_object *obj, struct folio *folio,
+		     pgoff_t index, unsigned long pgflags);
+int mvm_object_swapin(struct mvm_object *obj, pgoff_t index, bool dirty);
+int mvm_object_swapin_locked(struct mvm_object *obj, pgoff_t index,
+			     bool dirty);
+
+#endif /* _MVM_OBJECT_H */

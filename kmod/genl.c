@@ -35,6 +35,61 @@ static const struct nla_policy mvm_genl_policy[MACHVM_A_MAX + 1] = {
 	[MACHVM_A_SWAP_SIZE] = { .type = NLA_U64 },
 };
 
+/*
+ * The attributes each request takes.  The policy refuses attributes it
+ * does not know; mvm_genl_check() refuses the ones a command does not
+ * take, so that no request is acted on half understood.
+ */
+static const u8 mvm_takes_object[] = { MACHVM_A_OBJ_NAME, 0 };
+static const u8 mvm_takes_set_pageout[] = {
+	MACHVM_A_PO_LIMIT, MACHVM_A_PO_HIGH, MACHVM_A_PO_LOW,
+	MACHVM_A_PO_OBJ_LIMIT, MACHVM_A_PO_BATCH, MACHVM_A_PO_INTERVAL_MS,
+	MACHVM_A_OBJ_NAME, MACHVM_A_OBJ_LIMIT, 0
+};
+
+static const u8 mvm_takes_run_pageout[] = {
+	MACHVM_A_PO_TARGET, MACHVM_A_PO_FORCE, MACHVM_A_OBJ_NAME, 0
+};
+
+static const u8 mvm_takes_swap_add[] = {
+	MACHVM_A_SWAP_PATH, MACHVM_A_SWAP_SIZE, MACHVM_A_SWAP_PRIO, 0
+};
+
+static const u8 mvm_takes_swap_id[] = { MACHVM_A_SWAP_ID, 0 };
+
+/* NULL: none. */
+static const u8 *const mvm_genl_takes[MACHVM_GENL_CMD_MAX + 1] = {
+	[MACHVM_GENL_CMD_GET_OBJECT] = mvm_takes_object,
+	[MACHVM_GENL_CMD_DESTROY_OBJECT] = mvm_takes_object,
+	[MACHVM_GENL_CMD_SET_PAGEOUT] = mvm_takes_set_pageout,
+	[MACHVM_GENL_CMD_RUN_PAGEOUT] = mvm_takes_run_pageout,
+	[MACHVM_GENL_CMD_SWAP_ADD] = mvm_takes_swap_add,
+	[MACHVM_GENL_CMD_SWAP_REMOVE] = mvm_takes_swap_id,
+	[MACHVM_GENL_CMD_GET_SWAP] = mvm_takes_swap_id,
+};
+
+/* -EINVAL if the request has an attribute its command does not take. */
+static int mvm_genl_check(struct genl_info *info)
+{
+	u8 cmd = info->genlhdr->cmd;
+	const u8 *t;
+	int i;
+
+	for (i = 1; i <= MACHVM_A_MAX; i++) {
+		if (!info->attrs[i])
+			continue;
+		t = cmd <= MACHVM_GENL_CMD_MAX ? mvm_genl_takes[cmd] : NULL;
+		while (t && *t && *t != i)
+			t++;
+		if (!t || !*t) {
+			NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[i],
+					    "attribute not taken by this command");
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static const struct genl_multicast_group mvm_mcgrps[] = {
 	{ .name = MACHVM_GENL_MCGRP_EVENTS },
 };
@@ -46,6 +101,8 @@ static int mvm_genl_status(struct sk_buff *skb, struct genl_info *info)
 	struct sk_buff *msg;
 	void *hdr;
 
+	if (mvm_genl_check(info))
+		return -EINVAL;
 	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
@@ -74,6 +131,8 @@ static int mvm_genl_stats(struct sk_buff *skb, struct genl_info *info)
 	void *hdr;
 	int i;
 
+	if (mvm_genl_check(info))
+		return -EINVAL;
 	msg = genlmsg_new(NLMSG_DEFAULT_SIZE, GFP_KERNEL);
 	if (!msg)
 		return -ENOMEM;
@@ -105,6 +164,8 @@ static int mvm_genl_object_doit(struct sk_buff *skb, struct genl_info *info)
 	void *hdr;
 	int ret;
 
+	if (mvm_genl_check(info))
+		return -EINVAL;
 	if (!info->attrs[MACHVM_A_OBJ_NAME])
 		return -EINVAL;
 	name = nla_get_u64(info->attrs[MACHVM_A_OBJ_NAME]);
@@ -166,6 +227,8 @@ static int mvm_genl_destroy(struct sk_buff *skb, struct genl_info *info)
 
 	if (!netlink_capable(skb, CAP_SYS_ADMIN))
 		return -EPERM;
+	if (mvm_genl_check(info))
+		return -EINVAL;
 	if (!name)
 		return -EINVAL;
 	return mvm_object_destroy_by_name(nla_get_u64(name));
@@ -205,18 +268,13 @@ static int mvm_reply_send(struct sk_buff *msg, void *hdr,
 	return genlmsg_reply(msg, info);
 }
 
-static int mvm_genl_pageout_reply(struct genl_info *info, u8 cmd)
+/* The GET_PAGEOUT reply's attributes. */
+static int mvm_pageout_fill(struct sk_buff *msg)
 {
 	struct mvm_tunables t;
 	u64 resident, returning;
-	struct sk_buff *msg;
 	bool stuck;
-	void *hdr;
-	int err = 0;
 
-	msg = mvm_reply_new(info, cmd, &hdr);
-	if (!msg)
-		return -ENOMEM;
 	mvm_pageout_get(&t, &resident, &returning, &stuck);
 	if (nla_put_u64_64bit(msg, MACHVM_A_PO_LIMIT, t.limit, MACHVM_A_PAD) ||
 	    nla_put_u32(msg, MACHVM_A_PO_HIGH, t.high) ||
@@ -230,78 +288,105 @@ static int mvm_genl_pageout_reply(struct genl_info *info, u8 cmd)
 	    nla_put_u64_64bit(msg, MACHVM_A_PO_RETURNING, returning,
 			      MACHVM_A_PAD) ||
 	    nla_put_u8(msg, MACHVM_A_PO_STUCK, stuck))
-		err = -EMSGSIZE;
-	return mvm_reply_send(msg, hdr, info, err);
+		return -EMSGSIZE;
+	return 0;
 }
 
 static int mvm_genl_get_pageout(struct sk_buff *skb, struct genl_info *info)
 {
-	return mvm_genl_pageout_reply(info, MACHVM_GENL_CMD_GET_PAGEOUT);
+	struct sk_buff *msg;
+	void *hdr;
+
+	if (mvm_genl_check(info))
+		return -EINVAL;
+	msg = mvm_reply_new(info, MACHVM_GENL_CMD_GET_PAGEOUT, &hdr);
+	if (!msg)
+		return -ENOMEM;
+	return mvm_reply_send(msg, hdr, info, mvm_pageout_fill(msg));
 }
 
+/* The tunables SET_PAGEOUT takes: attribute, MVM_TUN_* bit. */
+static const struct {
+	u16 attr;
+	u16 bit;
+} mvm_tun_attrs[] = {
+	{ MACHVM_A_PO_LIMIT, MVM_TUN_LIMIT },
+	{ MACHVM_A_PO_OBJ_LIMIT, MVM_TUN_OBJ_LIMIT },
+	{ MACHVM_A_PO_HIGH, MVM_TUN_HIGH },
+	{ MACHVM_A_PO_LOW, MVM_TUN_LOW },
+	{ MACHVM_A_PO_BATCH, MVM_TUN_BATCH },
+	{ MACHVM_A_PO_INTERVAL_MS, MVM_TUN_INTERVAL },
+};
+
+/*
+ * Everything is checked before anything is applied: the object is looked
+ * up and held first (it cannot go between the check and the set), the
+ * tunables are checked and applied at once by mvm_pageout_set(), and what
+ * follows cannot fail.
+ */
 static int mvm_genl_set_pageout(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr **a = info->attrs;
+	struct mvm_object *obj = NULL;
+	struct mvm_tunables t = { 0 };
+	unsigned int which = 0;
 	const char *why = NULL;
-	struct mvm_tunables t;
-	u64 resident, returning;
-	bool stuck, any = false;
-	int ret;
+	struct sk_buff *msg;
+	void *hdr;
+	int i, ret;
 
 	if (!netlink_capable(skb, CAP_SYS_ADMIN))
 		return -EPERM;
-	/* Everything is checked before anything is applied. */
-	if (a[MACHVM_A_OBJ_NAME] || a[MACHVM_A_OBJ_LIMIT]) {
-		struct mvm_object *obj;
-
-		if (!a[MACHVM_A_OBJ_NAME] || !a[MACHVM_A_OBJ_LIMIT]) {
-			GENL_SET_ERR_MSG(info, "an object limit needs a name and a limit");
-			return -EINVAL;
-		}
+	if (mvm_genl_check(info))
+		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(mvm_tun_attrs); i++)
+		if (a[mvm_tun_attrs[i].attr])
+			which |= mvm_tun_attrs[i].bit;
+	if (!which && !a[MACHVM_A_OBJ_NAME] && !a[MACHVM_A_OBJ_LIMIT]) {
+		GENL_SET_ERR_MSG(info, "nothing to set");
+		return -EINVAL;
+	}
+	if (!a[MACHVM_A_OBJ_NAME] != !a[MACHVM_A_OBJ_LIMIT]) {
+		GENL_SET_ERR_MSG(info, "an object limit needs a name and a limit");
+		return -EINVAL;
+	}
+	if (a[MACHVM_A_OBJ_NAME]) {
 		obj = mvm_object_get(nla_get_u64(a[MACHVM_A_OBJ_NAME]));
 		if (!obj) {
 			GENL_SET_ERR_MSG(info, "no such object");
 			return -ENOENT;
 		}
-		mvm_object_put(obj);
 	}
-	mvm_pageout_get(&t, &resident, &returning, &stuck);
-	if (a[MACHVM_A_PO_LIMIT])
-		t.limit = nla_get_u64(a[MACHVM_A_PO_LIMIT]);
-	if (a[MACHVM_A_PO_HIGH])
-		t.high = nla_get_u32(a[MACHVM_A_PO_HIGH]);
-	if (a[MACHVM_A_PO_LOW])
-		t.low = nla_get_u32(a[MACHVM_A_PO_LOW]);
-	if (a[MACHVM_A_PO_OBJ_LIMIT])
-		t.obj_limit = nla_get_u64(a[MACHVM_A_PO_OBJ_LIMIT]);
-	if (a[MACHVM_A_PO_BATCH])
-		t.batch = nla_get_u32(a[MACHVM_A_PO_BATCH]);
-	if (a[MACHVM_A_PO_INTERVAL_MS])
-		t.interval_ms = nla_get_u32(a[MACHVM_A_PO_INTERVAL_MS]);
-	if (a[MACHVM_A_PO_LIMIT] || a[MACHVM_A_PO_HIGH] || a[MACHVM_A_PO_LOW] ||
-	    a[MACHVM_A_PO_OBJ_LIMIT] || a[MACHVM_A_PO_BATCH] ||
-	    a[MACHVM_A_PO_INTERVAL_MS]) {
-		ret = mvm_pageout_set(&t, &why);
+	ret = -ENOMEM;
+	msg = mvm_reply_new(info, MACHVM_GENL_CMD_SET_PAGEOUT, &hdr);
+	if (!msg)
+		goto out;
+	if (which) {
+		t.limit = a[MACHVM_A_PO_LIMIT] ?
+			  nla_get_u64(a[MACHVM_A_PO_LIMIT]) : 0;
+		t.obj_limit = a[MACHVM_A_PO_OBJ_LIMIT] ?
+			      nla_get_u64(a[MACHVM_A_PO_OBJ_LIMIT]) : 0;
+		t.high = a[MACHVM_A_PO_HIGH] ?
+			 nla_get_u32(a[MACHVM_A_PO_HIGH]) : 0;
+		t.low = a[MACHVM_A_PO_LOW] ? nla_get_u32(a[MACHVM_A_PO_LOW]) : 0;
+		t.batch = a[MACHVM_A_PO_BATCH] ?
+			  nla_get_u32(a[MACHVM_A_PO_BATCH]) : 0;
+		t.interval_ms = a[MACHVM_A_PO_INTERVAL_MS] ?
+				nla_get_u32(a[MACHVM_A_PO_INTERVAL_MS]) : 0;
+		ret = mvm_pageout_set(&t, which, &why);
 		if (ret) {
 			mvm_errmsg(info, why);
-			return ret;
+			nlmsg_free(msg);
+			goto out;
 		}
-		any = true;
 	}
-	if (a[MACHVM_A_OBJ_NAME]) {
-		ret = mvm_object_set_limit(nla_get_u64(a[MACHVM_A_OBJ_NAME]),
-					   nla_get_u64(a[MACHVM_A_OBJ_LIMIT]));
-		if (ret) {
-			GENL_SET_ERR_MSG(info, "no such object");
-			return ret;
-		}
-		any = true;
-	}
-	if (!any) {
-		GENL_SET_ERR_MSG(info, "nothing to set");
-		return -EINVAL;
-	}
-	return mvm_genl_pageout_reply(info, MACHVM_GENL_CMD_SET_PAGEOUT);
+	if (obj)
+		mvm_object_set_limit(obj, nla_get_u64(a[MACHVM_A_OBJ_LIMIT]));
+	ret = mvm_reply_send(msg, hdr, info, mvm_pageout_fill(msg));
+out:
+	if (obj)
+		mvm_object_put(obj);
+	return ret;
 }
 
 static int mvm_genl_run_pageout(struct sk_buff *skb, struct genl_info *info)
@@ -315,6 +400,8 @@ static int mvm_genl_run_pageout(struct sk_buff *skb, struct genl_info *info)
 
 	if (!netlink_capable(skb, CAP_SYS_ADMIN))
 		return -EPERM;
+	if (mvm_genl_check(info))
+		return -EINVAL;
 	if (a[MACHVM_A_OBJ_NAME]) {
 		obj = mvm_object_get(nla_get_u64(a[MACHVM_A_OBJ_NAME]));
 		if (!obj) {
@@ -322,24 +409,28 @@ static int mvm_genl_run_pageout(struct sk_buff *skb, struct genl_info *info)
 			return -ENOENT;
 		}
 	}
+	/* The reply first: once pages went, only the sending can fail. */
+	ret = -ENOMEM;
+	msg = mvm_reply_new(info, MACHVM_GENL_CMD_RUN_PAGEOUT, &hdr);
+	if (!msg)
+		goto out;
 	ret = mvm_pageout_run(a[MACHVM_A_PO_TARGET] ?
 			      nla_get_u64(a[MACHVM_A_PO_TARGET]) : 0, obj,
 			      a[MACHVM_A_PO_FORCE] &&
 			      nla_get_u8(a[MACHVM_A_PO_FORCE]), &res);
+	if (!ret &&
+	    (nla_put_u64_64bit(msg, MACHVM_A_PO_SCANNED, res.scanned,
+			       MACHVM_A_PAD) ||
+	     nla_put_u64_64bit(msg, MACHVM_A_PO_FREED, res.freed,
+			       MACHVM_A_PAD) ||
+	     nla_put_u64_64bit(msg, MACHVM_A_PO_RETURNING, res.returning,
+			       MACHVM_A_PAD)))
+		ret = -EMSGSIZE;
+	ret = mvm_reply_send(msg, hdr, info, ret);
+out:
 	if (obj)
 		mvm_object_put(obj);
-	if (ret)
-		return ret;
-	msg = mvm_reply_new(info, MACHVM_GENL_CMD_RUN_PAGEOUT, &hdr);
-	if (!msg)
-		return -ENOMEM;
-	if (nla_put_u64_64bit(msg, MACHVM_A_PO_SCANNED, res.scanned,
-			      MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(msg, MACHVM_A_PO_FREED, res.freed, MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(msg, MACHVM_A_PO_RETURNING, res.returning,
-			      MACHVM_A_PAD))
-		ret = -EMSGSIZE;
-	return mvm_reply_send(msg, hdr, info, ret);
+	return ret;
 }
 
 static int mvm_genl_swap_reply(struct genl_info *info, u8 cmd, u32 id)
@@ -357,15 +448,23 @@ static int mvm_genl_swap_add(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr **a = info->attrs;
 	const char *why = NULL;
+	struct sk_buff *msg;
+	void *hdr;
 	u32 id;
 	int ret;
 
 	if (!netlink_capable(skb, CAP_SYS_ADMIN))
 		return -EPERM;
+	if (mvm_genl_check(info))
+		return -EINVAL;
 	if (!a[MACHVM_A_SWAP_PATH]) {
 		GENL_SET_ERR_MSG(info, "MACHVM_A_SWAP_PATH is required");
 		return -EINVAL;
 	}
+	/* The reply first: a store added is always reported. */
+	msg = mvm_reply_new(info, MACHVM_GENL_CMD_SWAP_ADD, &hdr);
+	if (!msg)
+		return -ENOMEM;
 	ret = mvm_swap_add(nla_data(a[MACHVM_A_SWAP_PATH]),
 			   a[MACHVM_A_SWAP_SIZE] ?
 			   nla_get_u64(a[MACHVM_A_SWAP_SIZE]) : 0,
@@ -374,9 +473,10 @@ static int mvm_genl_swap_add(struct sk_buff *skb, struct genl_info *info)
 	if (ret) {
 		if (why)
 			mvm_errmsg(info, why);
+		nlmsg_free(msg);
 		return ret;
 	}
-	return mvm_genl_swap_reply(info, MACHVM_GENL_CMD_SWAP_ADD, id);
+	return mvm_reply_send(msg, hdr, info, mvm_swap_fill(msg, id));
 }
 
 static int mvm_genl_swap_remove(struct sk_buff *skb, struct genl_info *info)
@@ -386,6 +486,8 @@ static int mvm_genl_swap_remove(struct sk_buff *skb, struct genl_info *info)
 
 	if (!netlink_capable(skb, CAP_SYS_ADMIN))
 		return -EPERM;
+	if (mvm_genl_check(info))
+		return -EINVAL;
 	if (!info->attrs[MACHVM_A_SWAP_ID]) {
 		GENL_SET_ERR_MSG(info, "MACHVM_A_SWAP_ID is required");
 		return -EINVAL;
@@ -398,6 +500,8 @@ static int mvm_genl_swap_remove(struct sk_buff *skb, struct genl_info *info)
 
 static int mvm_genl_swap_doit(struct sk_buff *skb, struct genl_info *info)
 {
+	if (mvm_genl_check(info))
+		return -EINVAL;
 	if (!info->attrs[MACHVM_A_SWAP_ID])
 		return -EINVAL;
 	return mvm_genl_swap_reply(info, MACHVM_GENL_CMD_GET_SWAP,

@@ -439,7 +439,7 @@ static struct mvm_object *mvm_object_alloc(struct mvm_pager *pager, u64 size,
 	INIT_LIST_HEAD(&obj->reqs);
 	INIT_LIST_HEAD(&obj->owed);
 	obj->state = MVM_OBJ_NEW;
-	obj->attr.cluster_pages = 1;
+	obj->attr.cluster_pages = MACHVM_DEFAULT_CLUSTER_PAGES;
 	obj->attr.timeout_ms = MACHVM_DEFAULT_TIMEOUT_MS;
 	obj->size = size;
 	obj->npages = size >> PAGE_SHIFT;
@@ -643,19 +643,14 @@ err_file:
 	return ret;
 }
 
-/* Netlink SET_PAGEOUT for one object. */
-int mvm_object_set_limit(u64 name, u64 limit)
+/* Netlink SET_PAGEOUT for one object (held by the caller); clamped. */
+void mvm_object_set_limit(struct mvm_object *obj, u64 limit)
 {
-	struct mvm_object *obj = mvm_object_get(name);
 	u64 old;
 
-	if (!obj)
-		return -ENOENT;
 	limit = min_t(u64, limit, obj->npages);
 	old = xchg(&obj->limit, limit);
 	mvm_pageout_limit_changed(old, limit);
-	mvm_object_put(obj);
-	return 0;
 }
 
 /* Call @fn on every live object, each with a reference. */
@@ -855,23 +850,43 @@ struct mvm_object *mvm_object_get(u64 name)
 	return obj;
 }
 
-/* Administrative DESTROY (netlink): the pager loses the control id. */
+/*
+ * Take the control id from @obj's pager (the caller holds a reference).
+ * True for the one caller that did: it alone destroys the object, and no
+ * terminate follows.  False when the id is gone already (a DESTROY, an
+ * administrative one, or terminate got there first).
+ */
+static bool mvm_object_unname(struct mvm_object *obj)
+{
+	if (xa_cmpxchg(&obj->pager->objects, obj->id, obj, NULL, 0) != obj)
+		return false;
+	mvm_object_put(obj);	/* the id table's */
+	return true;
+}
+
+/*
+ * Administrative DESTROY (netlink): the pager loses the control id.  Of
+ * two racing destroys exactly one destroys; the other gets -ENOENT.
+ */
 int mvm_object_destroy_by_name(u64 name)
 {
 	struct mvm_object *obj = mvm_object_get(name);
+	bool mine;
 
 	if (!obj)
 		return -ENOENT;
-	if (READ_ONCE(obj->destroyed)) {
-		mvm_object_put(obj);
-		return -ENOENT;
+	if (obj->pager) {
+		mine = !READ_ONCE(obj->destroyed) && mvm_object_unname(obj);
+	} else {
+		spin_lock(&obj->lock);
+		mine = !obj->destroyed;
+		obj->destroyed = true;	/* mvm_object_destroy() kills it */
+		spin_unlock(&obj->lock);
 	}
-	if (obj->pager &&
-	    xa_cmpxchg(&obj->pager->objects, obj->id, obj, NULL, 0) == obj)
-		mvm_object_put(obj);	/* the id table's */
-	mvm_object_destroy(obj);
+	if (mine)
+		mvm_object_destroy(obj);
 	mvm_object_put(obj);
-	return 0;
+	return mine ? 0 : -ENOENT;
 }
 
 /* The first object named *name or later, with a reference; advances. */
@@ -1011,92 +1026,148 @@ int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj)
 	return 0;
 }
 
-/* Execute one validated-here command on @obj (held by the caller). */
-int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
+/*
+ * Pager commands: validate everything, then act.
+ *
+ * mvm_cmd_check() decides, from the command alone and the object's size,
+ * whether a command is acceptable; only then does mvm_object_exec() change
+ * anything, and what it then runs fails only as the ABI header says (a
+ * partial DATA_SUPPLY, a destroyed object, memory).  mvm_cmd_rules says
+ * which fields each command takes; every other field must be zero.
+ */
+enum {
+	MVM_C_RANGE = BIT(0),	/* offset, length: pages of the object */
+	MVM_C_ADDR = BIT(1),	/* addr: a user buffer of length bytes */
+	MVM_C_ERROR = BIT(2),	/* error */
+	MVM_C_LOCK = BIT(3),	/* lock: 0 or PROT_WRITE */
+	MVM_C_ATTR = BIT(4),	/* attr */
+	MVM_C_SEQ = BIT(5),	/* seq */
+};
+
+static const struct mvm_cmd_rule {
+	u32 flags;		/* the flags it accepts */
+	u32 takes;		/* MVM_C_*: the fields it takes */
+} mvm_cmd_rules[] = {
+	[MACHVM_CMD_READY] = { 0, MVM_C_ATTR },
+	[MACHVM_CMD_DATA_SUPPLY] = { MACHVM_SUPPLY_F_ALL,
+				     MVM_C_RANGE | MVM_C_ADDR | MVM_C_LOCK },
+	[MACHVM_CMD_DATA_UNAVAILABLE] = { 0, MVM_C_RANGE },
+	[MACHVM_CMD_DATA_ERROR] = { 0, MVM_C_RANGE | MVM_C_ERROR },
+	[MACHVM_CMD_CHANGE_ATTRIBUTES] = { 0, MVM_C_ATTR },
+	[MACHVM_CMD_DESTROY] = { 0, 0 },
+	[MACHVM_CMD_RETURN_COPY] = { 0, MVM_C_RANGE | MVM_C_ADDR | MVM_C_SEQ },
+	[MACHVM_CMD_RETURN_DONE] = { 0, MVM_C_RANGE | MVM_C_ERROR | MVM_C_SEQ },
+	[MACHVM_CMD_LOCK_REQUEST] = { MACHVM_LOCK_F_ALL,
+				      MVM_C_RANGE | MVM_C_LOCK },
+};
+
+/*
+ * The command's type and fields, as far as they do not need the object:
+ * a malformed command is -EINVAL whatever control id it names.
+ */
+int mvm_cmd_check_fields(const struct machvm_cmd *c)
 {
 	static const struct machvm_attr no_attr;
-	unsigned int n;
+	const struct mvm_cmd_rule *r;
+
+	if (c->type < MACHVM_CMD_READY || c->type >= ARRAY_SIZE(mvm_cmd_rules))
+		return -EINVAL;
+	r = &mvm_cmd_rules[c->type];
+	if ((c->flags & ~r->flags) ||
+	    (!(r->takes & MVM_C_RANGE) && (c->offset || c->length)) ||
+	    (!(r->takes & MVM_C_ADDR) && c->addr) ||
+	    (!(r->takes & MVM_C_ERROR) && c->error) ||
+	    (!(r->takes & MVM_C_LOCK) && c->lock) ||
+	    (!(r->takes & MVM_C_SEQ) && c->seq) ||
+	    (!(r->takes & MVM_C_ATTR) &&
+	     memcmp(&c->attr, &no_attr, sizeof(no_attr))))
+		return -EINVAL;
+	if ((r->takes & MVM_C_ATTR) && mvm_attr_check(&c->attr))
+		return -EINVAL;
+	if (c->lock & ~PROT_WRITE)
+		return -EINVAL;
+	switch (c->type) {
+	case MACHVM_CMD_DATA_ERROR:	/* a positive errno */
+		if (!c->error || c->error > MAX_ERRNO)
+			return -EINVAL;
+		break;
+	case MACHVM_CMD_RETURN_DONE:	/* 0: taken, or a positive errno */
+		if (c->error > MAX_ERRNO)
+			return -EINVAL;
+		break;
+	case MACHVM_CMD_LOCK_REQUEST:
+		if ((c->flags & MACHVM_LOCK_RETURN_MASK) >
+		    MACHVM_LOCK_RETURN_ALL ||
+		    (c->lock && !(c->flags & MACHVM_LOCK_F_LOCK)))
+			return -EINVAL;
+		break;
+	}
+	return 0;
+}
+
+/* All of the command against @obj: nothing has changed when it fails. */
+static int mvm_cmd_check(struct mvm_object *obj, const struct machvm_cmd *c)
+{
+	int ret = mvm_cmd_check_fields(c);
+
+	if (ret)
+		return ret;
+	if (!(mvm_cmd_rules[c->type].takes & MVM_C_RANGE))
+		return 0;
+	ret = mvm_check_range(obj, c);
+	if (ret)
+		return ret;
+	if ((mvm_cmd_rules[c->type].takes & MVM_C_ADDR) &&
+	    !access_ok(u64_to_user_ptr(c->addr), c->length))
+		return -EFAULT;
+	return 0;
+}
+
+/*
+ * Execute one command of @obj's pager on @obj (held by the caller): check
+ * all of it, then act.  Returns 0 or -errno.
+ */
+int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
+{
+	pgoff_t start = c->offset >> PAGE_SHIFT, n = c->length >> PAGE_SHIFT;
+	unsigned int failed;
 	int ret;
 
-	if (c->type != MACHVM_CMD_READY &&
-	    c->type != MACHVM_CMD_CHANGE_ATTRIBUTES &&
-	    memcmp(&c->attr, &no_attr, sizeof(no_attr)))
-		return -EINVAL;
+	ret = mvm_cmd_check(obj, c);
+	if (ret)
+		return ret;
+
 	switch (c->type) {
 	case MACHVM_CMD_READY:
 	case MACHVM_CMD_CHANGE_ATTRIBUTES:
-		if (c->flags || c->offset || c->length || c->addr || c->error)
-			return -EINVAL;
-		ret = mvm_attr_check(&c->attr);
-		if (ret)
-			return ret;
 		mvm_object_ready(obj, &c->attr, c->type == MACHVM_CMD_READY);
 		return 0;
 	case MACHVM_CMD_DATA_SUPPLY:
-		if (c->flags & ~MACHVM_SUPPLY_F_ALL || c->error ||
-		    c->lock & ~PROT_WRITE)
-			return -EINVAL;
-		ret = mvm_check_range(obj, c);
-		return ret ? ret : mvm_supply(obj, c, false);
+		return mvm_supply(obj, c, false);
 	case MACHVM_CMD_DATA_UNAVAILABLE:
-		if (c->flags || c->addr || c->error)
-			return -EINVAL;
-		ret = mvm_check_range(obj, c);
-		return ret ? ret : mvm_supply(obj, c, true);
+		return mvm_supply(obj, c, true);
 	case MACHVM_CMD_DATA_ERROR:
-		if (c->flags || c->addr || !c->error || c->error > MAX_ERRNO)
-			return -EINVAL;
-		ret = mvm_check_range(obj, c);
-		if (ret)
-			return ret;
 		spin_lock(&obj->lock);
-		n = mvm_fail_range(obj, c->offset >> PAGE_SHIFT,
-				   (c->offset + c->length) >> PAGE_SHIFT,
-				   -(int)c->error);
+		failed = mvm_fail_range(obj, start, start + n, -(int)c->error);
 		spin_unlock(&obj->lock);
-		atomic64_add(n, &obj->errors);
-		mvm_count(MACHVM_A_STAT_ERRORS, n);
+		atomic64_add(failed, &obj->errors);
+		mvm_count(MACHVM_A_STAT_ERRORS, failed);
 		return 0;
 	case MACHVM_CMD_DESTROY:
-		if (c->flags || c->offset || c->length || c->addr || c->error)
-			return -EINVAL;
-		/* The caller removed the id; no terminate will follow. */
+		/* The id goes first: no terminate will follow. */
+		if (!mvm_object_unname(obj))
+			return -ENOENT;	/* another DESTROY, or terminated */
 		mvm_object_destroy(obj);
 		return 0;
 	case MACHVM_CMD_RETURN_COPY:
-		if (c->flags || c->error)
-			return -EINVAL;
-		ret = mvm_check_range(obj, c);
-		if (ret)
-			return ret;
-		if (!access_ok(u64_to_user_ptr(c->addr), c->length))
-			return -EFAULT;
-		return mvm_return_copy(obj, c->offset >> PAGE_SHIFT,
-				       c->length >> PAGE_SHIFT, c->seq,
+		return mvm_return_copy(obj, start, n, c->seq,
 				       u64_to_user_ptr(c->addr));
 	case MACHVM_CMD_RETURN_DONE:
-		if (c->flags || c->addr || c->error > MAX_ERRNO)
-			return -EINVAL;
-		ret = mvm_check_range(obj, c);
-		if (ret)
-			return ret;
-		return mvm_return_done(obj, c->offset >> PAGE_SHIFT,
-				       c->length >> PAGE_SHIFT, c->seq, c->error);
+		return mvm_return_done(obj, start, n, c->seq, c->error);
 	case MACHVM_CMD_LOCK_REQUEST:
-		if (c->flags & ~MACHVM_LOCK_F_ALL || c->addr || c->error ||
-		    (c->flags & MACHVM_LOCK_RETURN_MASK) >
-		    MACHVM_LOCK_RETURN_ALL || c->lock & ~PROT_WRITE ||
-		    (c->lock && !(c->flags & MACHVM_LOCK_F_LOCK)))
-			return -EINVAL;
-		ret = mvm_check_range(obj, c);
-		if (ret)
-			return ret;
-		return mvm_lock_request(obj, c->offset >> PAGE_SHIFT,
-					c->length >> PAGE_SHIFT, c->flags,
-					c->lock);
-	default:
-		return -EINVAL;
+		return mvm_lock_request(obj, start, n, c->flags, c->lock);
 	}
+	return -EINVAL;	/* not reached: mvm_cmd_check() knows every type */
 }
 
 int mvm_object_init(void)

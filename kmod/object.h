@@ -115,6 +115,7 @@ void mvm_object_put(struct mvm_object *obj);
 struct pid *mvm_object_pid(struct mvm_object *obj);
 void mvm_object_orphan(struct mvm_object *obj);
 void mvm_object_returns_done(struct mvm_object *obj);
+int mvm_cmd_check_fields(const struct machvm_cmd *c);
 int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c);
 
 struct mvm_object *mvm_object_get(u64 name);
@@ -122,7 +123,7 @@ struct mvm_object *mvm_object_next(u64 *name);
 void mvm_objects_walk(void (*fn)(struct mvm_object *, void *), void *arg);
 unsigned int mvm_object_count(void);
 int mvm_object_destroy_by_name(u64 name);
-int mvm_object_set_limit(u64 name, u64 limit);
+void mvm_object_set_limit(struct mvm_object *obj, u64 limit);
 int mvm_object_region(struct vm_area_struct *vma, struct machvm_region *r);
 int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj);
 

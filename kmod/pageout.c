@@ -1053,33 +1053,51 @@ bool mvm_pageout_terminate(struct mvm_object *obj)
 	return pending;
 }
 
-/* RETURN_COPY: copy pages under DATA_RETURN to the pager. */
+/* 0 if page @index is under the DATA_RETURN @seq, else -ENOENT/-ESTALE. */
+static int mvm_return_check(struct mvm_object *obj, pgoff_t index, u64 seq)
+{
+	struct mvm_page *pg = xa_load(&obj->pages, index);
+
+	lockdep_assert_held(&obj->page_mutex);
+	if (!pg || !test_bit(MVM_PG_RETURNING, &pg->flags))
+		return -ENOENT;
+	return pg->ret_seq == seq ? 0 : -ESTALE;
+}
+
+/*
+ * RETURN_COPY: copy pages under DATA_RETURN to the pager.  Every page is
+ * checked before any is copied, so a wrong range or seq writes nothing;
+ * only a page whose return ends during the copy (answered or superseded
+ * meanwhile) stops it part-way.
+ */
 int mvm_return_copy(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		    u64 seq, char __user *dst)
 {
-	struct mvm_page *pg;
 	struct folio *folio;
 	unsigned long left;
 	pgoff_t i;
 	void *src;
-	int ret;
+	int ret = 0;
+
+	mutex_lock(&obj->page_mutex);
+	for (i = 0; i < n && !ret; i++)
+		ret = mvm_return_check(obj, start + i, seq);
+	mutex_unlock(&obj->page_mutex);
+	if (ret)
+		return ret;
 
 	for (i = 0; i < n; i++) {
 		folio = NULL;
-		ret = -ENOENT;
 		mutex_lock(&obj->page_mutex);
-		pg = xa_load(&obj->pages, start + i);
-		if (pg && test_bit(MVM_PG_RETURNING, &pg->flags)) {
-			ret = -ESTALE;
-			if (pg->ret_seq == seq)
-				folio = mvm_folio_lock_get(obj->inode->i_mapping,
-							   start + i);
-		}
+		ret = mvm_return_check(obj, start + i, seq);
+		if (!ret)
+			folio = mvm_folio_lock_get(obj->inode->i_mapping,
+						   start + i);
 		if (folio)
 			folio_unlock(folio);	/* our reference keeps it */
 		mutex_unlock(&obj->page_mutex);
 		if (!folio)
-			return ret;
+			return ret ?: -ENOENT;
 		/* No lock held: the copy may fault, even on this object. */
 		src = kmap_local_folio(folio, 0);
 		left = copy_to_user(dst + (i << PAGE_SHIFT), src, PAGE_SIZE);
@@ -1331,20 +1349,44 @@ static int mvm_tunables_check(const struct mvm_tunables *t, const char **why)
 	return 0;
 }
 
-int mvm_pageout_set(const struct mvm_tunables *t, const char **why)
+/*
+ * SET_PAGEOUT: the tunables in @which (MVM_TUN_*) take their values from
+ * @want, the others keep theirs.  The result is checked whole, and
+ * applied only if it passes, under one lock: a concurrent SET_PAGEOUT
+ * can neither slip an invalid pair (low >= high) in between nor be lost.
+ */
+int mvm_pageout_set(const struct mvm_tunables *want, unsigned int which,
+		    const char **why)
 {
-	int ret = mvm_tunables_check(t, why);
+	struct mvm_tunables t;
+	int ret;
 
+	spin_lock(&mvm_tun_lock);
+	t = mvm_tun;
+	if (which & MVM_TUN_LIMIT)
+		t.limit = want->limit;
+	if (which & MVM_TUN_OBJ_LIMIT)
+		t.obj_limit = want->obj_limit;
+	if (which & MVM_TUN_HIGH)
+		t.high = want->high;
+	if (which & MVM_TUN_LOW)
+		t.low = want->low;
+	if (which & MVM_TUN_BATCH)
+		t.batch = want->batch;
+	if (which & MVM_TUN_INTERVAL)
+		t.interval_ms = want->interval_ms;
+	ret = mvm_tunables_check(&t, why);
+	if (!ret) {
+		WRITE_ONCE(mvm_tun.limit, t.limit);
+		WRITE_ONCE(mvm_tun.obj_limit, t.obj_limit);
+		WRITE_ONCE(mvm_tun.high, t.high);
+		WRITE_ONCE(mvm_tun.low, t.low);
+		WRITE_ONCE(mvm_tun.batch, t.batch);
+		WRITE_ONCE(mvm_tun.interval_ms, t.interval_ms);
+	}
+	spin_unlock(&mvm_tun_lock);
 	if (ret)
 		return ret;
-	spin_lock(&mvm_tun_lock);
-	WRITE_ONCE(mvm_tun.limit, t->limit);
-	WRITE_ONCE(mvm_tun.obj_limit, t->obj_limit);
-	WRITE_ONCE(mvm_tun.high, t->high);
-	WRITE_ONCE(mvm_tun.low, t->low);
-	WRITE_ONCE(mvm_tun.batch, t->batch);
-	WRITE_ONCE(mvm_tun.interval_ms, t->interval_ms);
-	spin_unlock(&mvm_tun_lock);
 	mvm_pageout_unstick();
 	mvm_pageout_kick();
 	wake_up_all(&mvm_room_wq);

@@ -30,6 +30,16 @@ struct mvm_tunables {
 	u32 high, low, batch, interval_ms;
 };
 
+/* Which members of struct mvm_tunables a SET_PAGEOUT gives. */
+enum {
+	MVM_TUN_LIMIT = BIT(0),
+	MVM_TUN_OBJ_LIMIT = BIT(1),
+	MVM_TUN_HIGH = BIT(2),
+	MVM_TUN_LOW = BIT(3),
+	MVM_TUN_BATCH = BIT(4),
+	MVM_TUN_INTERVAL = BIT(5),
+};
+
 int mvm_pageout_init(void);
 void mvm_pageout_exit(void);
 
@@ -67,6 +77,7 @@ int mvm_pageout_run(u64 target, struct mvm_object *only, bool force,
 		    struct mvm_pageout_result *res);
 void mvm_pageout_get(struct mvm_tunables *t, u64 *resident, u64 *returning,
 		     bool *stuck);
-int mvm_pageout_set(const struct mvm_tunables *t, const char **why);
+int mvm_pageout_set(const struct mvm_tunables *want, unsigned int which,
+		    const char **why);
 
 #endif /* _MVM_PAGEOUT_H */

@@ -153,30 +153,21 @@ static struct mvm_object *mvm_pager_lookup(struct mvm_pager *pager, u64 id)
 	return obj;
 }
 
-/* Execute one command from the pager.  Returns 0 or -errno. */
+/*
+ * Execute one command from the pager.  Returns 0 or -errno; a command
+ * refused (-EINVAL, -ENOENT, -EFAULT from its checks) changed nothing.
+ */
 int mvm_pager_exec(struct mvm_pager *pager, const struct machvm_cmd *c)
 {
 	struct mvm_object *obj;
 	int ret;
 
-	if (c->lock && c->type != MACHVM_CMD_DATA_SUPPLY &&
-	    c->type != MACHVM_CMD_LOCK_REQUEST)
-		return -EINVAL;
-	if (c->seq && c->type != MACHVM_CMD_RETURN_COPY &&
-	    c->type != MACHVM_CMD_RETURN_DONE)
-		return -EINVAL;
-	if (c->type < MACHVM_CMD_READY || c->type > MACHVM_CMD_LOCK_REQUEST)
-		return -EINVAL;
+	ret = mvm_cmd_check_fields(c);
+	if (ret)
+		return ret;
 	obj = mvm_pager_lookup(pager, c->object);
 	if (!obj)
 		return -ENOENT;
-	if (c->type == MACHVM_CMD_DESTROY) {
-		if (xa_cmpxchg(&pager->objects, obj->id, obj, NULL, 0) != obj) {
-			mvm_object_put(obj);
-			return -ENOENT;	/* lost a race with another DESTROY */
-		}
-		mvm_object_put(obj);	/* the id table's */
-	}
 	ret = mvm_object_exec(obj, c);
 	mvm_object_put(obj);
 	return ret;

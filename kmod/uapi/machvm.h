@@ -101,14 +101,20 @@
  *  MACHVM_CMD_DATA_UNAVAILABLE Zero-fill [offset, offset + length).
  *  MACHVM_CMD_DATA_ERROR       Every fault waiting on these pages gets
  *                              SIGBUS; error is a positive errno (report).
- *  MACHVM_CMD_CHANGE_ATTRIBUTES Same as READY without the state change.
+ *  MACHVM_CMD_CHANGE_ATTRIBUTES Same as READY without the state change
+ *                              (attr's zeroes: see struct machvm_attr).
  *  MACHVM_CMD_DESTROY          Destroy the object: mappings lose their
- *                              pages, every later fault gets SIGBUS.
+ *                              pages, every later fault gets SIGBUS, the
+ *                              control id dies (no TERMINATE follows).
+ *                              Takes object only: any other field set is
+ *                              -EINVAL and the object lives on, served.
  *  MACHVM_CMD_RETURN_COPY      Copy the pages of [offset, offset + length),
  *                              all under the DATA_RETURN whose seq is in
  *                              seq, to the buffer at addr (-ENOENT if one
  *                              is not being returned, -ESTALE if it is
- *                              under a newer one).
+ *                              under a newer one: checked for every page
+ *                              before any is copied; only a return ended
+ *                              meanwhile stops a copy part-way).
  *  MACHVM_CMD_RETURN_DONE      End the DATA_RETURN (seq in seq) of [offset,
  *                              offset + length): error 0 takes the pages, a
  *                              positive errno refuses them.  Pages not
@@ -143,9 +149,12 @@
  * memory leaves its lock behind (the pager supplies it again with the lock
  * it wants).  MAP_PRIVATE writes copy the page and need no unlock.
  *
- * Every command is validated: unknown type or flags, non-zero reserved
- * fields, unaligned or out-of-range offset/length, a control id unknown to
- * this endpoint: each is an errno and changes nothing.  A DATA_SUPPLY whose
+ * Every command is checked whole before it acts: unknown type or flags, a
+ * field the command does not take (see struct machvm_cmd) that is not
+ * zero, a value out of its range, unaligned or out-of-range offset/length
+ * (-EINVAL), a control id unknown to this endpoint (-ENOENT), a buffer
+ * outside the address space (-EFAULT): each is an errno and changes
+ * nothing, the control id included.  A DATA_SUPPLY whose
  * buffer faults part-way (-EFAULT) or that runs out of memory (-ENOMEM)
  * keeps the pages it installed before the failure; supplying them again is
  * harmless (they are reported as not taken).  MACHVM_SUPPLY_F_REPORT is
@@ -270,9 +279,16 @@ struct machvm_pager_create {
  *                 die with their last mapping and right).
  * @copy_strategy: MACHVM_COPY_*.  Recorded and reported; MAP_PRIVATE
  *                 copies are always the kernel's copy-on-write.
- * @cluster_pages: pages per data_request, a power of two, 1 to 64.
+ * @cluster_pages: pages per data_request, a power of two, 1 to 64; 0 keeps
+ *                 the current value (MACHVM_DEFAULT_CLUSTER_PAGES at
+ *                 OBJECT_CREATE).
  * @timeout_ms:    how long a fault waits for the pager, 10 ms to 600 s; 0
- *                 keeps the current value (default MACHVM_DEFAULT_TIMEOUT_MS).
+ *                 keeps the current value (MACHVM_DEFAULT_TIMEOUT_MS at
+ *                 OBJECT_CREATE).
+ *
+ * READY and CHANGE_ATTRIBUTES set may_cache and copy_strategy always, and
+ * cluster_pages and timeout_ms unless 0.  Any other value (3, 65, 5 ms,
+ * may_cache 2, ...) is -EINVAL and changes nothing.
  */
 struct machvm_attr {
 	__u8 may_cache;
@@ -282,6 +298,7 @@ struct machvm_attr {
 };
 
 #define MACHVM_DEFAULT_TIMEOUT_MS	5000
+#define MACHVM_DEFAULT_CLUSTER_PAGES	1
 #define MACHVM_MAX_CLUSTER_PAGES	64
 #define MACHVM_FETCH_IDLE_MS		2000
 
@@ -290,7 +307,8 @@ struct machvm_attr {
  * @size:     in: object size in bytes, a non-zero multiple of page_size.
  * @max_prot: in: PROT_READ, PROT_WRITE, PROT_EXEC mask no mapping exceeds.
  * @flags:    in: zero.
- * @attr:     in: initial attributes (timeout_ms 0: default).
+ * @attr:     in: initial attributes (cluster_pages 0, timeout_ms 0: the
+ *            defaults MACHVM_DEFAULT_CLUSTER_PAGES, _TIMEOUT_MS).
  * @id:       out: the object control id on this endpoint.
  * @name:     out: the object name.
  * @fd:       out: the memory object file descriptor (O_CLOEXEC).
@@ -509,6 +527,9 @@ struct machvm_uring_cmd {
  * Generic netlink family MACHVM_GENL_NAME, version MACHVM_GENL_VERSION:
  * inspection and administration (machvmctl).  Reads are open to everyone;
  * commands that change anything need CAP_SYS_ADMIN (-EPERM otherwise).
+ * A request is checked whole before it acts: an attribute the command
+ * does not take (below), of the wrong size or unknown is -EINVAL, and a
+ * refused request changes nothing.
  * Objects are named by their object name (MACHVM_A_OBJ_NAME), which is
  * unique while the module is loaded.
  *
@@ -554,7 +575,8 @@ struct machvm_uring_cmd {
  * MACHVM_GENL_CMD_DESTROY_OBJECT (doit, CAP_SYS_ADMIN)
  *   request: MACHVM_A_OBJ_NAME.  Same effect as the pager's DESTROY:
  *   mappings lose their pages, later faults get SIGBUS, the control id
- *   dies.  -ENOENT if no such live object.
+ *   dies.  -ENOENT if no such live object (of two racing destroys, the
+ *   pager's or the admin's, one wins and the other gets -ENOENT).
  *
  * MACHVM_GENL_CMD_GET_PAGEOUT (doit)
  *   reply: the tunables MACHVM_A_PO_LIMIT u64 (global resident limit,
@@ -571,9 +593,11 @@ struct machvm_uring_cmd {
  *   request: any of the tunables above; and/or MACHVM_A_OBJ_NAME with
  *   MACHVM_A_OBJ_LIMIT to set one object's limit (at most its size in
  *   pages: larger values are clamped).  All are checked before any is
- *   applied: LIMIT 16..2^40, OBJ_LIMIT <= 2^40, 1 <= LOW < HIGH <= 100,
+ *   applied: LIMIT 16..2^40, OBJ_LIMIT <= 2^40, 1 <= LOW < HIGH <= 100
+ *   (the new values with the current ones of the watermark not given),
  *   BATCH 1..65536, INTERVAL_MS 10..60000 (-EINVAL, -ENOENT for an unknown
- *   object, with an extack message).
+ *   object, with an extack message); on any error nothing is applied.
+ *   Concurrent requests apply one after the other.
  *   reply: as GET_PAGEOUT.
  *
  * MACHVM_GENL_CMD_RUN_PAGEOUT (doit, CAP_SYS_ADMIN)

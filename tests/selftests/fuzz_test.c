@@ -2,11 +2,18 @@
 /*
  * Fuzz: well over 100,000 random and malformed commands, ioctls and
  * io_uring commands against live endpoints and objects while faults are
- * being served.  Every call must come back with success or a documented
- * errno; the kernel must not warn (the harness reads the kernel log); the
- * served data must stay intact.
+ * being served.  Nothing is avoided: DESTROY, DATA_UNAVAILABLE, DATA_ERROR
+ * and attribute changes hit the object the client faults, too.  Every call
+ * must come back with success or a documented errno; the kernel must not
+ * warn (the harness reads the kernel log); and the objects must be what
+ * the commands that succeeded made them (the test keeps a model): data or
+ * zeroes where DATA_UNAVAILABLE went, SIGBUS once destroyed, attributes
+ * as last set, a control id live until a DESTROY of it succeeded.
  */
 #include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +22,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
+#include "mvm_genl.h"
 #include "mvm_test.h"
 
 static uint64_t rng_state = 0x243f6a8885a308d3ULL;
@@ -47,33 +55,221 @@ static int allowed(int err)
 	return err == EINVAL || err == ENOENT || err == EFAULT ||
 	       err == ENOTTY || err == EOPNOTSUPP || err == ENOMEM ||
 	       err == EBADF || err == EAGAIN || err == EACCES ||
-	       err == ENXIO;
+	       err == ENXIO || err == ESTALE || err == ENOBUFS;
 }
 
 #define NOBJ 3
 #define OBJ_PAGES 64
 
+/*
+ * What the commands that succeeded say each object must be: the test's
+ * model, checked against the kernel as it goes and at the end.
+ */
+struct model {
+	int fd;
+	struct machvm_object_create oc;
+	bool destroyed;
+	uint16_t cluster;
+	uint32_t timeout;
+	uint8_t may_cache, copy;
+	bool may_zero[OBJ_PAGES];	/* a DATA_UNAVAILABLE covered it */
+};
+
+/*
+ * Zero the fields @c's type does not take (the ABI header's table), so
+ * that some random commands are well-formed and act: DESTROY included.
+ */
+static void well_formed(struct machvm_cmd *c)
+{
+	static const struct machvm_attr none;
+	bool range = c->type != MACHVM_CMD_READY &&
+		     c->type != MACHVM_CMD_CHANGE_ATTRIBUTES &&
+		     c->type != MACHVM_CMD_DESTROY;
+
+	if (!range) {
+		c->offset = 0;
+		c->length = 0;
+	} else {
+		c->offset = (rnd() % OBJ_PAGES) * PG;
+		c->length = (rnd() % (OBJ_PAGES - c->offset / PG) + 1) * PG;
+	}
+	if (c->type != MACHVM_CMD_DATA_SUPPLY &&
+	    c->type != MACHVM_CMD_RETURN_COPY)
+		c->addr = 0;
+	if (c->type == MACHVM_CMD_DATA_ERROR)
+		c->error = EIO;
+	else if (c->type != MACHVM_CMD_RETURN_DONE)
+		c->error = 0;
+	else
+		c->error %= 2;
+	if (c->type == MACHVM_CMD_DATA_SUPPLY)
+		c->flags &= MACHVM_SUPPLY_F_ALL;
+	else if (c->type == MACHVM_CMD_LOCK_REQUEST)
+		c->flags &= MACHVM_LOCK_F_FLUSH | MACHVM_LOCK_RETURN_DIRTY;
+	else
+		c->flags = 0;
+	if (c->type != MACHVM_CMD_DATA_SUPPLY &&
+	    c->type != MACHVM_CMD_LOCK_REQUEST)
+		c->lock = 0;
+	else
+		c->lock = 0;
+	if (c->type != MACHVM_CMD_RETURN_COPY &&
+	    c->type != MACHVM_CMD_RETURN_DONE)
+		c->seq = 0;
+	if (c->type != MACHVM_CMD_READY &&
+	    c->type != MACHVM_CMD_CHANGE_ATTRIBUTES) {
+		c->attr = none;
+	} else {
+		c->attr.may_cache %= 2;
+		c->attr.copy_strategy %= 3;
+		c->attr.cluster_pages = (uint16_t[]){ 0, 1, 2, 8, 64 }[rnd() % 5];
+		c->attr.timeout_ms = (rnd() % 2) ? 0 : 1000 + rnd() % 9000;
+	}
+}
+
+/* The test's own SIGBUS catcher for whole-page reads. */
+static sigjmp_buf *page_env;
+
+static void page_bus(int sig)
+{
+	if (page_env)
+		siglongjmp(*page_env, 1);
+	_exit(98);
+}
+
+/*
+ * Page @p of a mapping: 0 the pattern, 1 zeroes, 2 anything else, -1 a
+ * SIGBUS.
+ */
+static int page_read(const char *map, int p)
+{
+	static const char zero[PG];
+	struct sigaction sa = { .sa_handler = page_bus,
+				.sa_flags = SA_NODEFER };
+	volatile int ret;
+	sigjmp_buf env;
+
+	sigaction(SIGBUS, &sa, NULL);
+	page_env = &env;
+	if (sigsetjmp(env, 1)) {
+		page_env = NULL;
+		return -1;
+	}
+	if (!mvm_check(map + p * PG, p * PG, PG))
+		ret = 0;
+	else
+		ret = memcmp(map + p * PG, zero, PG) ? 2 : 1;
+	page_env = NULL;
+	return ret;
+}
+
+/*
+ * Page @p of object 0 is what the model says: its data (or zeroes where
+ * a DATA_UNAVAILABLE went), or SIGBUS when destroyed.  A fault that timed
+ * out (timeout_ms can be 1 s here, and TCG is slow) is tried again.
+ */
+static int page_ok(const struct model *m, const char *map, int p)
+{
+	int r = -1;
+
+	for (int tries = 0; tries < 50 && r < 0; tries++) {
+		r = page_read(map, p);
+		if (m->destroyed)
+			return r == -1;
+	}
+	return r == 0 || (r == 1 && m->may_zero[p]);
+}
+
+/* GET_OBJECT agrees with the model. */
+static int attrs_ok(const struct model *m)
+{
+	struct mvm_nlreply r;
+
+	if (mvm_object_info(m->oc.name, &r))
+		return 0;
+	if ((r.a[MACHVM_A_OBJ_STATE] == MACHVM_OBJ_STATE_DESTROYED) !=
+	    m->destroyed)
+		return 0;
+	return m->destroyed ||
+	       (r.a[MACHVM_A_OBJ_CLUSTER] == m->cluster &&
+		r.a[MACHVM_A_OBJ_TIMEOUT_MS] == m->timeout &&
+		r.a[MACHVM_A_OBJ_MAY_CACHE] == m->may_cache &&
+		r.a[MACHVM_A_OBJ_COPY] == m->copy);
+}
+
+/* A new object in slot @k (object 0: mapped, INIT answered). */
+static int model_new(struct model *m, int pager, char **map)
+{
+	struct mvm_nlreply r;
+
+	memset(m, 0, sizeof(*m));
+	m->fd = mvm_object(pager, OBJ_PAGES * PG, PROT_READ | PROT_WRITE, 0,
+			   &m->oc);
+	if (m->fd < 0)
+		return -1;
+	m->cluster = MACHVM_DEFAULT_CLUSTER_PAGES;
+	m->timeout = MACHVM_DEFAULT_TIMEOUT_MS;
+	if (!map)
+		return 0;
+	*map = mmap(NULL, OBJ_PAGES * PG, PROT_READ, MAP_SHARED, m->fd, 0);
+	if (*map == MAP_FAILED)
+		return -1;
+	/* The server's READY (cluster 1, timeout kept) comes first. */
+	for (int i = 0; i < 6000; i++) {
+		if (mvm_object_info(m->oc.name, &r))
+			return -1;
+		if (r.a[MACHVM_A_OBJ_STATE] == MACHVM_OBJ_STATE_READY)
+			return 0;
+		usleep(10000);
+	}
+	return -1;
+}
+
+/* What a command that succeeded on @m did. */
+static void model_apply(struct model *m, const struct machvm_cmd *c)
+{
+	switch (c->type) {
+	case MACHVM_CMD_DESTROY:
+		m->destroyed = true;
+		break;
+	case MACHVM_CMD_READY:
+	case MACHVM_CMD_CHANGE_ATTRIBUTES:
+		m->may_cache = c->attr.may_cache;
+		m->copy = c->attr.copy_strategy;
+		if (c->attr.cluster_pages)
+			m->cluster = c->attr.cluster_pages;
+		if (c->attr.timeout_ms)
+			m->timeout = c->attr.timeout_ms;
+		break;
+	case MACHVM_CMD_DATA_UNAVAILABLE:
+		for (uint64_t p = c->offset / PG;
+		     p < (c->offset + c->length) / PG && p < OBJ_PAGES; p++)
+			m->may_zero[p] = true;
+		break;
+	}
+}
+
 TEST(random_commands)
 {
-	struct machvm_object_create oc[NOBJ];
+	struct model mod[NOBJ];
 	struct mvm_server srv = { 0 };
-	int dev = mvm_dev(), pager, other, fds[NOBJ];
+	int dev = mvm_dev(), pager, other;
 	uint64_t ids[NOBJ + 2];
 	char *buf, *map, *hole;
-	long calls = 0, ok = 0;
+	long calls = 0, ok = 0, destroys = 0, refused_destroys = 0;
 
 	ASSERT_LE(0, dev);
 	pager = mvm_pager(dev);
 	other = mvm_pager(dev);
 	ASSERT_LE(0, pager);
 	ASSERT_LE(0, other);
+	/* A client faults object 0 while the fuzzer works the endpoint. */
+	mvm_server_start(&srv, pager, MVM_PATTERN);
 	for (int i = 0; i < NOBJ; i++) {
-		fds[i] = mvm_object(pager, OBJ_PAGES * PG,
-				    PROT_READ | PROT_WRITE, 0, &oc[i]);
-		ASSERT_LE(0, fds[i]);
-		ids[i] = oc[i].id;
+		ASSERT_EQ(0, model_new(&mod[i], pager, i ? NULL : &map));
+		ids[i] = mod[i].oc.id;
 	}
-	ids[NOBJ] = oc[0].name;		/* names are not handles */
+	ids[NOBJ] = mod[0].oc.name;	/* names are not handles */
 	ids[NOBJ + 1] = 0;
 	buf = aligned_alloc(PG, 2 * MACHVM_MAX_XFER);
 	ASSERT_NE(NULL, buf);
@@ -82,15 +278,10 @@ TEST(random_commands)
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, hole);
 
-	/* A client faults object 0 while the fuzzer works the endpoint. */
-	mvm_server_start(&srv, pager, MVM_PATTERN);
-	map = mmap(NULL, OBJ_PAGES * PG, PROT_READ, MAP_SHARED, fds[0], 0);
-	ASSERT_NE(MAP_FAILED, map);
-
 	for (int it = 0; it < 100000; it++) {
-		struct machvm_cmd c;
+		struct machvm_cmd c, cs[4];
 		int target = (rnd() % 16) ? pager : other;
-		uint64_t off;
+		int ncmd = 1, done;
 		ssize_t n;
 
 		memset(&c, 0, sizeof(c));
@@ -98,8 +289,7 @@ TEST(random_commands)
 		c.object = ids[rnd() % (NOBJ + 2)];
 		if (rnd() % 16 == 0)
 			c.object = pick(ids[0]);
-		off = pick(0);
-		c.offset = off;
+		c.offset = pick(0);
 		c.length = pick(PG);
 		c.flags = (rnd() % 4) ? 0 : pick(1);
 		c.error = (rnd() % 2) ? EIO : pick(EIO);
@@ -111,37 +301,31 @@ TEST(random_commands)
 			c.lock = rnd();
 		if (rnd() % 32 == 0)
 			c.seq = rnd();
-		/* Data always the pattern of where it lands. */
-		if (c.offset < OBJ_PAGES * PG && c.length <= MACHVM_MAX_XFER)
-			mvm_fill(buf, c.offset, c.length);
 		switch (rnd() % 4) {
 		case 0: c.addr = (uintptr_t)buf; break;
 		case 1: c.addr = pick((uintptr_t)buf); break;
 		default: c.addr = (uintptr_t)buf; break;
 		}
-		/* Object 0 is the client's: only data it can check. */
-		if (c.object == ids[0]) {
-			if (c.type == MACHVM_CMD_DESTROY ||
-			    c.type == MACHVM_CMD_DATA_UNAVAILABLE)
-				c.type = MACHVM_CMD_DATA_ERROR;
-			if (c.type == MACHVM_CMD_DATA_ERROR)
-				c.offset = OBJ_PAGES * PG; /* out of range */
-			c.attr.timeout_ms = 0;	/* keep the default */
-		}
+		/* Some are well-formed, so that they act (DESTROY too). */
+		if (rnd() % 16 == 0)
+			well_formed(&c);
+		/* Data always the pattern of where it lands. */
+		if (c.offset < OBJ_PAGES * PG && c.length <= MACHVM_MAX_XFER)
+			mvm_fill(buf, c.offset, c.length);
 		if (c.type == MACHVM_CMD_DATA_SUPPLY && c.addr != (uintptr_t)buf)
 			c.addr = (uintptr_t)hole + (rnd() % 2);
 
+		cs[0] = c;
 		switch (rnd() % 10) {
 		case 0:	/* short or odd-sized writes */
 			n = write(target, &c, rnd() % (2 * sizeof(c)));
 			break;
-		case 1: {	/* several commands in one write */
-			struct machvm_cmd cs[4] = { c, c, c, c };
-
+		case 1:	/* several commands in one write */
+			cs[1] = cs[2] = cs[3] = c;
 			cs[rnd() % 4].type = rnd();
+			ncmd = 4;
 			n = write(target, cs, sizeof(cs));
 			break;
-		}
 		default:
 			n = write(target, &c, sizeof(c));
 		}
@@ -150,10 +334,64 @@ TEST(random_commands)
 			ok++;
 		else
 			ASSERT_TRUE(allowed(errno)) TH_LOG("errno %d", errno);
+		done = n > 0 ? n / (ssize_t)sizeof(c) : 0;
+		ASSERT_LE(done, ncmd);
+		/* The model: what ran, and what the refused one left. */
+		for (int j = 0; j < ncmd; j++) {
+			int k = -1;
+
+			for (int i = 0; i < NOBJ; i++)
+				if (cs[j].object == ids[i])
+					k = i;
+			if (j < done) {
+				/* Nothing names anything on the other one. */
+				ASSERT_EQ(pager, target);
+				ASSERT_LE(0, k) TH_LOG("id %llu ran",
+					  (unsigned long long)cs[j].object);
+				ASSERT_FALSE(mod[k].destroyed)
+					TH_LOG("a command ran on a destroyed id");
+				model_apply(&mod[k], &cs[j]);
+				if (cs[j].type == MACHVM_CMD_DESTROY)
+					destroys++;
+			} else if (j == done && n < 0 && ncmd == 1 &&
+				   target == pager && k >= 0 &&
+				   !mod[k].destroyed) {
+				/* Refused: the id lives (RETURN_COPY's
+				 * ENOENT is about pages, not the id).
+				 */
+				ASSERT_TRUE(errno != ENOENT ||
+					    cs[j].type == MACHVM_CMD_RETURN_COPY)
+					TH_LOG("type %u on a live id: ENOENT",
+					       cs[j].type);
+				if (cs[j].type == MACHVM_CMD_DESTROY)
+					refused_destroys++;
+			}
+		}
+		/* A destroyed object is dead everywhere; then replace it. */
+		for (int k = 0; k < NOBJ; k++) {
+			struct machvm_cmd keep = {
+				.type = MACHVM_CMD_CHANGE_ATTRIBUTES,
+				.object = ids[k] };
+
+			if (!mod[k].destroyed)
+				continue;
+			ASSERT_TRUE(attrs_ok(&mod[k]));
+			ASSERT_EQ(-ENOENT, mvm_cmd(pager, &keep));
+			if (k == 0) {
+				for (int p = 0; p < OBJ_PAGES; p += 7)
+					ASSERT_TRUE(page_ok(&mod[0], map, p));
+				munmap(map, OBJ_PAGES * PG);
+			}
+			close(mod[k].fd);
+			ASSERT_EQ(0, model_new(&mod[k], pager,
+					       k ? NULL : &map));
+			ids[k] = mod[k].oc.id;
+		}
 
 		/* Random ioctls on every kind of fd. */
 		if (it % 4 == 0) {
-			int fdsel[] = { dev, pager, fds[rnd() % NOBJ], other };
+			int fdsel[] = { dev, pager, mod[rnd() % NOBJ].fd,
+					other };
 			unsigned long cmds[] = {
 				MACHVM_IOC_VERSION, MACHVM_IOC_PAGER_CREATE,
 				MACHVM_IOC_REGION, MACHVM_IOC_OBJECT_CREATE,
@@ -213,17 +451,36 @@ TEST(random_commands)
 		}
 		/* Keep the client faulting. */
 		if (it % 1000 == 0)
-			ASSERT_EQ(0, mvm_check(map + (it / 1000 % OBJ_PAGES) * PG,
-					       (it / 1000 % OBJ_PAGES) * PG, PG));
+			ASSERT_TRUE(page_ok(&mod[0], map, it / 1000 % OBJ_PAGES))
+				TH_LOG("page %d", it / 1000 % OBJ_PAGES);
 	}
-	/* Every page the client sees is still exactly the pattern. */
-	EXPECT_EQ(0, mvm_check(map, 0, OBJ_PAGES * PG));
-	TH_LOG("%ld calls, %ld succeeded", calls, ok);
+	/*
+	 * The end state is the one the commands that succeeded made: every
+	 * page of object 0 is its data (or zeroes where a DATA_UNAVAILABLE
+	 * went), every object's attributes are the last ones set, and every
+	 * control id not destroyed still works.
+	 */
+	for (int p = 0; p < OBJ_PAGES; p++) {
+		EXPECT_TRUE(page_ok(&mod[0], map, p)) TH_LOG("page %d", p);
+	}
+	for (int k = 0; k < NOBJ; k++) {
+		struct machvm_cmd keep = { .type = MACHVM_CMD_CHANGE_ATTRIBUTES,
+					   .object = ids[k] };
+
+		EXPECT_TRUE(attrs_ok(&mod[k])) TH_LOG("object %d", k);
+		keep.attr.may_cache = mod[k].may_cache;
+		keep.attr.copy_strategy = mod[k].copy;
+		EXPECT_EQ(0, mvm_cmd(pager, &keep)) TH_LOG("object %d", k);
+	}
+	TH_LOG("%ld calls, %ld succeeded, %ld destroys, %ld refused destroys",
+	       calls, ok, destroys, refused_destroys);
 	EXPECT_GE(calls, 100000);
+	EXPECT_GT(destroys, 0);
+	EXPECT_GT(refused_destroys, 0);
 	munmap(map, OBJ_PAGES * PG);
 	mvm_server_stop(&srv);
 	for (int i = 0; i < NOBJ; i++)
-		close(fds[i]);
+		close(mod[i].fd);
 	close(other);
 	close(pager);
 	close(dev);

@@ -7,7 +7,10 @@
  * on the same pages), drops the fault lock and sleeps killably until the
  * pager answers, the request times out, or the pager goes away; then it
  * returns VM_FAULT_RETRY, as userfaultfd does.  A fault whose request
- * failed owes its task a SIGBUS, paid on the retry.
+ * failed owes its task a SIGBUS, paid on the retry.  Only a user-mode
+ * fault's wait is interruptible; one interrupted by a signal leaves a
+ * record of its request, so the retry after the handler goes on waiting
+ * for that request, and its deadline, rather than start a new one.
  *
  * A missing page the kernel itself holds (a swap slot of the default
  * pager) or an anonymous object's page is filled in the fault, under the
@@ -37,17 +40,22 @@
 
 #define MVM_MAX_OWED		1024
 #define MVM_OWED_TTL		(2 * HZ)
+#define MVM_OWED_KEEP		(HZ / 2)	/* a paid SIGBUS, for kernel retries */
 #define MVM_MEMCG_HEADROOM	256	/* pages kept free under a memcg limit */
 #define MVM_MAX_REQS		4096	/* pending requests per object */
 
 /*
- * A SIGBUS due to @task on its retry of a fault at @index.  Paid only if
- * the page is still missing, and only for a short while: a retry that
- * never comes (the task longjmp'd away, say) must not poison a later one.
+ * What @task's retry of a fault at @index is owed.  @req NULL: a SIGBUS,
+ * paid only if the page is still missing.  Otherwise the wait was cut
+ * short by a signal: @req (a reference held) is the request the retry
+ * goes on waiting for, with its deadline, instead of a new one.  Either
+ * lasts only a while: a retry that never comes (the task longjmp'd away,
+ * say) must not poison a later fault.  On obj->owed under obj->lock.
  */
 struct mvm_owed {
 	struct list_head node;
 	struct task_struct *task;	/* holds a task reference */
+	struct mvm_req *req;		/* holds a request reference, or NULL */
 	pgoff_t index;
 	unsigned long expires;		/* jiffies */
 };
@@ -123,17 +131,27 @@ void mvm_complete_range(struct mvm_object *obj, pgoff_t start, pgoff_t end)
 	spin_unlock(&obj->lock);
 }
 
+static void mvm_owed_free(struct mvm_owed *o)
+{
+	if (o->req)
+		mvm_req_put(o->req);
+	put_task_struct(o->task);
+	kfree(o);
+}
+
 static void mvm_owed_drop(struct mvm_object *obj, struct mvm_owed *o)
 {
 	lockdep_assert_held(&obj->lock);
 	list_del(&o->node);
 	obj->nr_owed--;
-	put_task_struct(o->task);
-	kfree(o);
+	mvm_owed_free(o);
 }
 
-/* Record that current must get SIGBUS when it retries the fault. */
-static void mvm_owe_sigbus(struct mvm_object *obj, pgoff_t index)
+/*
+ * Record what current's retry of the fault at @index is owed: a SIGBUS
+ * (@req NULL), or the rest of its wait on @req (a new reference is taken).
+ */
+static void mvm_owe(struct mvm_object *obj, pgoff_t index, struct mvm_req *req)
 {
 	struct mvm_owed *o = kmalloc(sizeof(*o), GFP_KERNEL_ACCOUNT);
 
@@ -141,8 +159,15 @@ static void mvm_owe_sigbus(struct mvm_object *obj, pgoff_t index)
 		return;	/* the retry re-requests the page instead */
 	get_task_struct(current);
 	o->task = current;
+	o->req = req;
 	o->index = index;
 	o->expires = jiffies + MVM_OWED_TTL;
+	if (req) {
+		kref_get(&req->ref);
+		/* Past the deadline the retry fails at once: a while more. */
+		if (time_after(req->deadline, jiffies))
+			o->expires = req->deadline + MVM_OWED_TTL;
+	}
 	spin_lock(&obj->lock);
 	if (obj->nr_owed >= MVM_MAX_OWED)
 		mvm_owed_drop(obj, list_first_entry(&obj->owed,
@@ -152,23 +177,64 @@ static void mvm_owe_sigbus(struct mvm_object *obj, pgoff_t index)
 	spin_unlock(&obj->lock);
 }
 
-static bool mvm_take_owed(struct mvm_object *obj, pgoff_t index)
+static void mvm_owe_sigbus(struct mvm_object *obj, pgoff_t index)
 {
+	mvm_owe(obj, index, NULL);
+}
+
+/*
+ * Take current's record for @index: true if a SIGBUS is owed.  With
+ * @resume, a wait record of the kind @unlock (a data_unlock's, or a
+ * data_request's) is taken too, its request returned in *@resume with the
+ * record's reference; without, wait records stay for the fault that
+ * waits.  Expired records of any task go.
+ *
+ * A SIGBUS paid to a fault from kernel mode (@vmf) stays owed a little
+ * longer: copy_to_user() and friends try the bytes left again after a
+ * fault, which would otherwise queue a new request and wait out a second
+ * timeout before the call can fail.
+ */
+static bool mvm_take_owed(struct mvm_object *obj, pgoff_t index,
+			  const struct vm_fault *vmf, struct mvm_req **resume,
+			  bool unlock)
+{
+	bool keep = !(vmf->flags & FAULT_FLAG_USER);
 	struct mvm_owed *o, *tmp;
 	bool found = false;
 
+	if (resume)
+		*resume = NULL;
 	if (!READ_ONCE(obj->nr_owed))
 		return false;
 	spin_lock(&obj->lock);
 	list_for_each_entry_safe(o, tmp, &obj->owed, node) {
-		if (o->task == current && o->index == index) {
-			found = time_before(jiffies, o->expires);
+		if (time_after(jiffies, o->expires)) {
 			mvm_owed_drop(obj, o);
-		} else if (time_after(jiffies, o->expires)) {
-			mvm_owed_drop(obj, o);
+			continue;
 		}
+		if (o->task != current || o->index != index)
+			continue;
+		if (!o->req) {
+			found = true;
+			if (keep) {
+				if (time_after(o->expires,
+					       jiffies + MVM_OWED_KEEP))
+					o->expires = jiffies + MVM_OWED_KEEP;
+				continue;
+			}
+		} else if (!resume) {
+			continue;
+		} else if (o->req->unlock == unlock && !*resume) {
+			*resume = o->req;	/* the record's reference */
+			o->req = NULL;
+		}
+		mvm_owed_drop(obj, o);
 	}
 	spin_unlock(&obj->lock);
+	if (found && resume && *resume) {
+		mvm_req_put(*resume);
+		*resume = NULL;
+	}
 	return found;
 }
 
@@ -309,6 +375,33 @@ static u32 mvm_fault_access(struct vm_fault *vmf)
 }
 
 /*
+ * Only a user-mode fault waits interruptibly.  A fault from kernel mode
+ * (copy_to_user(), GUP, io_uring) that returns VM_FAULT_RETRY with a
+ * signal pending is retried by the architecture's fault handler at once
+ * unless the signal is fatal, and would spin there until the request is
+ * answered: userfaultfd had the same bug (fixed upstream in 2025 by
+ * "mm/userfaultfd: prevent busy looping for tasks with signals pending").
+ * Killable is what the architecture honours for kernel-mode faults.
+ */
+static bool mvm_fault_interruptible(struct vm_fault *vmf)
+{
+	return (vmf->flags & FAULT_FLAG_INTERRUPTIBLE) &&
+	       (vmf->flags & FAULT_FLAG_USER);
+}
+
+/* Time @req out if its deadline has passed; true if this call did. */
+static bool mvm_req_expire(struct mvm_object *obj, struct mvm_req *req)
+{
+	bool expired = false;
+
+	spin_lock(&obj->lock);
+	if (time_after_eq(jiffies, req->deadline))
+		expired = mvm_req_finish(obj, req, -ETIMEDOUT);
+	spin_unlock(&obj->lock);
+	return expired;
+}
+
+/*
  * Wait for the pager to fill @index.  Called with the fault lock held;
  * returns the vm_fault_t for the fault (VM_FAULT_RETRY once the lock is
  * dropped), or 0 to look the page up again (lock still held).
@@ -318,17 +411,44 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 {
 	struct address_space *mapping = obj->inode->i_mapping;
 	struct file *file = vmf->vma->vm_file;
-	struct mvm_req *req;
 	bool timed_out = false, arrived;
+	struct mvm_req *req;
 	long ret;
 	int state;
 
-	req = mvm_get_req(obj, index, mvm_fault_access(vmf));
-	if (!req)
-		return 0;
-	if (IS_ERR(req))
-		return PTR_ERR(req) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
-
+	/*
+	 * A retry after a signal cut the wait short goes on with the same
+	 * request and deadline: a signal storm, or a handler that runs past
+	 * the deadline, must not restart the wait (mvm_get_req() would reap
+	 * the expired request and queue a new one, for ever).
+	 */
+	req = NULL;
+	if ((vmf->flags & (FAULT_FLAG_ALLOW_RETRY | FAULT_FLAG_RETRY_NOWAIT)) ==
+	    FAULT_FLAG_ALLOW_RETRY &&
+	    mvm_take_owed(obj, index, vmf, &req, false))
+		return VM_FAULT_SIGBUS;
+	if (req) {
+		timed_out = !mvm_req_settled(req) && mvm_req_expire(obj, req);
+		if (timed_out)
+			mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name,
+				  mvm_object_pid(obj), (u64)index << PAGE_SHIFT);
+		if (mvm_req_settled(req)) {
+			/* Acquire pairs with mvm_req_finish()'s release. */
+			state = smp_load_acquire(&req->state);
+			mvm_req_put(req);
+			if (state == MVM_REQ_FAILED &&
+			    !mvm_page_present(mapping, index))
+				return VM_FAULT_SIGBUS;
+			return 0;	/* answered: look again */
+		}
+	} else {
+		req = mvm_get_req(obj, index, mvm_fault_access(vmf));
+		if (!req)
+			return 0;
+		if (IS_ERR(req))
+			return PTR_ERR(req) == -ENOMEM ? VM_FAULT_OOM :
+							 VM_FAULT_SIGBUS;
+	}
 	if (vmf->flags & FAULT_FLAG_RETRY_NOWAIT) {
 		mvm_req_put(req);
 		return VM_FAULT_RETRY;	/* lock kept, as the caller expects */
@@ -350,7 +470,7 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 	ret = (long)req->deadline - (long)jiffies;
 	if (ret <= 0)
 		ret = 1;
-	if (vmf->flags & FAULT_FLAG_INTERRUPTIBLE)
+	if (mvm_fault_interruptible(vmf))
 		ret = wait_event_interruptible_timeout(req->wq,
 						       mvm_req_done_for(req, mapping, index),
 						       ret);
@@ -365,14 +485,16 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 	}
 	state = smp_load_acquire(&req->state);	/* see mvm_req_finish() */
 	arrived = mvm_page_present(mapping, index);
-	mvm_req_put(req);
 
 	if (timed_out)
 		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, mvm_object_pid(obj),
 			  (u64)index << PAGE_SHIFT);
-	/* Interrupted: the retry, after the signal, waits again. */
 	if (ret >= 0 && state == MVM_REQ_FAILED && !arrived)
 		mvm_owe_sigbus(obj, index);
+	/* Interrupted: the retry, after the handler, goes on with @req. */
+	else if (ret < 0 && !arrived && !fatal_signal_pending(current))
+		mvm_owe(obj, index, req);
+	mvm_req_put(req);
 	fput(file);
 	return VM_FAULT_RETRY;
 }
@@ -449,7 +571,7 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 			return VM_FAULT_LOCKED;
 		}
 		/* The page is missing: a failed wait's retry ends here. */
-		if (mvm_take_owed(obj, index))
+		if (mvm_take_owed(obj, index, vmf, NULL, false))
 			goto sigbus;
 		/*
 		 * Room under the resident limits: wait for pageout without
@@ -460,7 +582,7 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 		    !mvm_room(obj)) {
 			get_file(file);
 			release_fault_lock(vmf);
-			if (mvm_throttle(obj)) {
+			if (mvm_throttle(obj) == -ENOSPC) {
 				pr_warn_ratelimited("object %llu: resident limit reached and nothing can be paged out (swap full?)\n",
 						    obj->name);
 				mvm_owe_sigbus(obj, index);
@@ -558,7 +680,9 @@ out:
  * write-notified).  A write-locked page asks its pager (data_unlock).
  * page_mkwrite cannot drop the fault lock and retry, so the wait is cut
  * into slices of 100 ms: each ends the fault with VM_FAULT_NOPAGE and the
- * write faults again; the request's timeout bounds the whole.
+ * write faults again, and goes on with the same request (a record on
+ * obj->owed), so the request's deadline bounds the whole even when the
+ * request is reaped and a signal handler runs between the slices.
  */
 static vm_fault_t mvm_page_mkwrite(struct vm_fault *vmf)
 {
@@ -568,6 +692,7 @@ static vm_fault_t mvm_page_mkwrite(struct vm_fault *vmf)
 	pgoff_t index = folio->index;
 	struct mvm_req *req;
 	long ret;
+	int state;
 
 	folio_lock(folio);
 	if (folio->mapping != file->f_mapping) {
@@ -577,9 +702,25 @@ static vm_fault_t mvm_page_mkwrite(struct vm_fault *vmf)
 	if (!mvm_page_wlocked(obj, index))
 		return VM_FAULT_LOCKED;
 	folio_unlock(folio);
-	if (mvm_take_owed(obj, index) && mvm_page_wlocked(obj, index))
+	if (mvm_take_owed(obj, index, vmf, &req, true) &&
+	    mvm_page_wlocked(obj, index))
 		return VM_FAULT_SIGBUS;
-	req = mvm_get_unlock(obj, index);
+	/* The slice before ended: go on with its request and deadline. */
+	if (req) {
+		if (!mvm_req_settled(req))
+			mvm_req_expire(obj, req);
+		/* Acquire pairs with mvm_req_finish()'s release of ->state. */
+		state = smp_load_acquire(&req->state);
+		if (state != MVM_REQ_PENDING) {
+			mvm_req_put(req);
+			req = NULL;
+			if (state == MVM_REQ_FAILED &&
+			    mvm_page_wlocked(obj, index))
+				return VM_FAULT_SIGBUS;
+		}
+	}
+	if (!req)
+		req = mvm_get_unlock(obj, index);
 	if (IS_ERR(req))
 		return PTR_ERR(req) == -ENOMEM ? VM_FAULT_OOM : VM_FAULT_SIGBUS;
 	if (!req)
@@ -595,9 +736,14 @@ static vm_fault_t mvm_page_mkwrite(struct vm_fault *vmf)
 		spin_unlock(&obj->lock);
 	}
 	/* Acquire pairs with mvm_req_finish()'s release of ->state. */
-	if (smp_load_acquire(&req->state) == MVM_REQ_FAILED &&
-	    mvm_page_wlocked(obj, index))
-		mvm_owe_sigbus(obj, index);
+	state = smp_load_acquire(&req->state);
+	if (mvm_page_wlocked(obj, index)) {
+		if (state == MVM_REQ_FAILED)
+			mvm_owe_sigbus(obj, index);
+		else if (state == MVM_REQ_PENDING &&
+			 !fatal_signal_pending(current))
+			mvm_owe(obj, index, req);	/* for the next slice */
+	}
 	mvm_req_put(req);
 	return VM_FAULT_NOPAGE;
 }
@@ -631,10 +777,8 @@ void mvm_owed_free_all(struct mvm_object *obj)
 {
 	struct mvm_owed *o, *tmp;
 
-	list_for_each_entry_safe(o, tmp, &obj->owed, node) {
-		put_task_struct(o->task);
-		kfree(o);
-	}
+	list_for_each_entry_safe(o, tmp, &obj->owed, node)
+		mvm_owed_free(o);
 }
 
 int mvm_fault_init(void)

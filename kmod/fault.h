@@ -16,7 +16,8 @@ enum mvm_req_state { MVM_REQ_PENDING, MVM_REQ_DONE, MVM_REQ_FAILED };
 /*
  * One outstanding data_request (or data_unlock).  Refcounted: the
  * object's request list holds one while it is pending, each sleeping
- * fault one.  Its embedded message sits on the pager queue until
+ * fault one, each record of a wait a signal cut short (struct mvm_owed,
+ * fault.c) one.  Its embedded message sits on the pager queue until
  * delivered; it is taken off the queue (under the pager lock) before the
  * request can go.  Every field but @state is written before the request
  * is listed or under obj->lock.

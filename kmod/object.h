@@ -67,8 +67,9 @@ struct mvm_object {
 	unsigned int nr_reqs;	/* length of reqs; lock */
 	struct machvm_attr attr;	/* lock */
 	struct list_head reqs;	/* pending struct mvm_req (fault.h); lock */
-	struct list_head owed;	/* struct mvm_owed: SIGBUS due on retry;
-				 * lock
+	struct list_head owed;	/* struct mvm_owed: SIGBUS due on retry,
+				 * or the request an interrupted wait
+				 * goes on with; lock
 				 */
 	unsigned int nr_owed;	/* length of owed; lock */
 	struct mvm_msg *init_msg;	/* preallocated, sent on first mmap;

@@ -161,10 +161,16 @@
  * refused with -ENOBUFS while the endpoint's queue holds 65536 unread
  * messages.
  *
- * Faults: a fault that may drop mmap_lock waits (killable, or
- * interruptible when the fault is) for the pager; one that may not
- * (ptrace, /proc/pid/mem, core dumps) never sleeps on a pager: it gets
- * SIGBUS at once and the request stays queued, as with userfaultfd.
+ * Faults: a fault that may drop mmap_lock waits for the pager, for at
+ * most the object's timeout_ms, and sleeps meanwhile.  A user-mode access
+ * waits interruptibly: a signal handler runs, then the access waits on
+ * for the same request and deadline (SIGBUS at the deadline, however many
+ * signals came).  An access from the kernel (read(2)/write(2) buffers,
+ * vmsplice(2), io_uring) waits killably, not interrupted by other
+ * signals, and fails with EFAULT (or a short count) at the deadline.  A
+ * fault that may not drop mmap_lock (ptrace, /proc/pid/mem, core dumps)
+ * never sleeps on a pager: it gets SIGBUS at once and the request stays
+ * queued, as with userfaultfd.
  * At most 4096 requests are outstanding per object; faults beyond that
  * get SIGBUS.
  *

@@ -47,6 +47,7 @@ struct mvm_server {
 	uint32_t timeout_ms;
 	atomic_int stop;
 	atomic_int inits, requests, terminates, req_pages;
+	atomic_int readies;	/* READY commands sent */
 	atomic_int page0_requests;
 	pthread_t th;
 };

@@ -201,6 +201,7 @@ static void answer(struct mvm_server *s, const struct machvm_msg *m)
 	case MACHVM_MSG_INIT:
 		atomic_fetch_add(&s->inits, 1);
 		mvm_ready(s->pager, m->object, s->cluster, s->timeout_ms);
+		atomic_fetch_add(&s->readies, 1);
 		break;
 	case MACHVM_MSG_TERMINATE:
 		atomic_fetch_add(&s->terminates, 1);

@@ -28,6 +28,7 @@
 #include "object.h"
 #include "pageout.h"
 #include "swap.h"
+#include "compat/compat.h"
 
 #define MVM_MAX_STORES		32	/* ids 1..MVM_MAX_STORES */
 #define MVM_MIN_SLOTS		16
@@ -45,6 +46,7 @@ struct mvm_store {
 	u32 kind;		/* MACHVM_SWAP_KIND_* */
 	bool direct;		/* opened O_DIRECT */
 	bool removing;		/* no new slots; under mvm_stores_sem write */
+	bool created;		/* SWAP_ADD created the file; until published */
 	struct file *file;	/* holds a file reference */
 	char *path;
 	unsigned long nslots;
@@ -231,8 +233,35 @@ void mvm_swap_free_slots(struct mvm_object *obj)
 		mvm_swap_forget_slot(obj, index);
 }
 
+/*
+ * A SWAP_ADD that fails removes the file it created, if the path still
+ * names it (nobody renamed or replaced it meanwhile).  The open file holds
+ * the mount's write access that vfs_unlink() needs.
+ */
+static void mvm_store_unlink(struct file *f)
+{
+	struct dentry *dentry = dget(f->f_path.dentry);
+	struct dentry *parent = dget_parent(dentry);
+	struct inode *dir = d_inode(parent);
+	int ret = -ESTALE;
+
+	/* Our own reference, as a lookup's: the file's dentry stays positive. */
+	inode_lock_nested(dir, I_MUTEX_PARENT);
+	if (dentry->d_parent == parent && !d_unhashed(dentry) &&
+	    d_inode(dentry) == file_inode(f))
+		ret = mvm_vfs_unlink(f, dir, dentry);
+	inode_unlock(dir);
+	dput(parent);
+	dput(dentry);
+	if (ret)
+		pr_warn_ratelimited("swap add failed; cannot remove the file it created (%d)\n",
+				    ret);
+}
+
 static void mvm_store_free(struct mvm_store *s)
 {
+	if (s->file && s->created)
+		mvm_store_unlink(s->file);
 	if (s->file)
 		fput(s->file);
 	kvfree(s->bitmap);
@@ -240,13 +269,16 @@ static void mvm_store_free(struct mvm_store *s)
 	kfree(s);
 }
 
-static struct file *mvm_store_open(const char *path, u32 *kind, bool *direct)
+/* Open (or create: *created) the store at @path. */
+static struct file *mvm_store_open(const char *path, u32 *kind, bool *direct,
+				   bool *created)
 {
 	struct path p;
 	struct file *f;
 	umode_t mode;
 	int flags, ret;
 
+	*created = false;
 	ret = kern_path(path, LOOKUP_FOLLOW, &p);
 	if (ret == -ENOENT) {
 		*kind = MACHVM_SWAP_KIND_FILE;
@@ -271,10 +303,15 @@ open:
 	f = filp_open(path, flags | O_DIRECT, 0600);
 	if (IS_ERR(f) && PTR_ERR(f) == -EINVAL &&
 	    *kind == MACHVM_SWAP_KIND_FILE) {
-		/* No O_DIRECT here (tmpfs on 6.1); the file may exist now. */
+		/*
+		 * No O_DIRECT here (tmpfs on 6.1).  With O_EXCL the open
+		 * failed after creating the file: it is ours all the same.
+		 */
 		*direct = false;
 		f = filp_open(path, flags & ~(O_CREAT | O_EXCL), 0600);
 	}
+	*created = !IS_ERR(f) && (flags & O_EXCL) &&
+		   *kind == MACHVM_SWAP_KIND_FILE;
 	return f;
 }
 
@@ -310,7 +347,7 @@ int mvm_swap_add(const char *path, u64 size, s32 prio, u32 *id,
 		*why = "path is already a swap store";
 		goto err;
 	}
-	s->file = mvm_store_open(path, &s->kind, &s->direct);
+	s->file = mvm_store_open(path, &s->kind, &s->direct, &s->created);
 	if (IS_ERR(s->file)) {
 		ret = PTR_ERR(s->file);
 		s->file = NULL;
@@ -369,6 +406,7 @@ int mvm_swap_add(const char *path, u64 size, s32 prio, u32 *id,
 	for (i = 1; ret == -ENOSPC && i <= MVM_MAX_STORES; i++) {
 		if (!mvm_stores[i]) {
 			s->id = i;
+			s->created = false;	/* published: the file stays */
 			mvm_stores[i] = s;
 			ret = 0;
 		}

@@ -144,4 +144,17 @@ static inline void mvm_shrinker_destroy(struct shrinker *s)
 }
 #endif
 
+/* Unlink @dentry from @dir (locked) on the mount @f was opened through. */
+#include <linux/fs.h>
+#include <linux/mount.h>
+static inline int mvm_vfs_unlink(struct file *f, struct inode *dir,
+				 struct dentry *dentry)
+{
+#ifdef MACHVM_HAVE_FILE_MNT_IDMAP
+	return vfs_unlink(file_mnt_idmap(f), dir, dentry, NULL);
+#else
+	return vfs_unlink(file_mnt_user_ns(f), dir, dentry, NULL);
+#endif
+}
+
 #endif /* _MACHVM_COMPAT_H */

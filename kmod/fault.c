@@ -606,20 +606,6 @@ sigbus:
 	return VM_FAULT_SIGBUS;
 }
 
-static void mvm_vm_open(struct vm_area_struct *vma)
-{
-	struct mvm_object *obj = vma->vm_file->private_data;
-
-	atomic_inc(&obj->mappings);
-}
-
-static void mvm_vm_close(struct vm_area_struct *vma)
-{
-	struct mvm_object *obj = vma->vm_file->private_data;
-
-	atomic_dec(&obj->mappings);
-}
-
 /* Complete the data_unlocks pending on [start, end): unlocked or gone. */
 void mvm_unlock_complete(struct mvm_object *obj, pgoff_t start, pgoff_t end)
 {
@@ -757,8 +743,6 @@ static vm_fault_t mvm_map_pages(struct vm_fault *vmf, pgoff_t start,
 }
 
 const struct vm_operations_struct mvm_vm_ops = {
-	.open = mvm_vm_open,
-	.close = mvm_vm_close,
 	.fault = mvm_fault,
 	.map_pages = mvm_map_pages,
 	.page_mkwrite = mvm_page_mkwrite,
@@ -766,8 +750,6 @@ const struct vm_operations_struct mvm_vm_ops = {
 
 /* Anonymous objects have no locks: no write-notify, no extra fault. */
 const struct vm_operations_struct mvm_anon_vm_ops = {
-	.open = mvm_vm_open,
-	.close = mvm_vm_close,
 	.fault = mvm_fault,
 	.map_pages = mvm_map_pages,
 };

@@ -280,7 +280,6 @@ static int mvm_object_mmap(struct file *file, struct vm_area_struct *vma)
 		vm_flags_clear(vma, VM_MAYREAD);
 	vm_flags_set(vma, VM_DONTEXPAND);
 	vma->vm_ops = obj->anon ? &mvm_anon_vm_ops : &mvm_vm_ops;
-	atomic_inc(&obj->mappings);
 
 	spin_lock(&obj->lock);
 	if (!obj->mapped && obj->pager) {
@@ -949,6 +948,28 @@ static u64 mvm_object_dirty(struct mvm_object *obj)
 	return n;
 }
 
+/*
+ * Live mappings (VMAs) of @obj: those in its i_mmap tree.  Counted there
+ * rather than by ->mmap/->open/->close, so that no kernel's unwinding of a
+ * failed mmap can make it drift: a VMA enters the tree only once mmap can
+ * no longer fail, and leaves it when it goes (6.1 kernels before the 2024
+ * mmap_region error-path fixes freed a VMA whose ->mmap had succeeded
+ * without calling ->close).
+ */
+static u32 mvm_object_mappings(struct mvm_object *obj)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+	struct rb_node *node;
+	u32 n = 0;
+
+	i_mmap_lock_read(mapping);
+	for (node = rb_first_cached(&mapping->i_mmap); node;
+	     node = rb_next(node))
+		n++;
+	i_mmap_unlock_read(mapping);
+	return n;
+}
+
 /* Put one MACHVM_A_OBJECT nest describing @obj. */
 int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj)
 {
@@ -977,7 +998,7 @@ int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj)
 			      atomic_long_read(&obj->nr_resident),
 			      MACHVM_A_PAD) ||
 	    nla_put_u32(skb, MACHVM_A_OBJ_MAPPINGS,
-			atomic_read(&obj->mappings)) ||
+			mvm_object_mappings(obj)) ||
 	    nla_put_u32(skb, MACHVM_A_OBJ_PAGER_PID,
 			obj->pager ? pid_vnr(obj->pager->pid) : 0) ||
 	    nla_put_u32(skb, MACHVM_A_OBJ_PAGER_STATE,

@@ -89,7 +89,6 @@ struct mvm_object {
 	u32 max_prot;
 
 	/* Statistics, read locklessly by netlink. */
-	atomic_t mappings;	/* live VMAs */
 	atomic64_t faults, requests, supplied, errors, timeouts;
 	atomic64_t pageouts, pageins, returned, default_taken, scans, ref_hits;
 };

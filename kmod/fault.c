@@ -734,12 +734,18 @@ static vm_fault_t mvm_page_mkwrite(struct vm_fault *vmf)
 	return VM_FAULT_NOPAGE;
 }
 
-/* Fault-around: the faulting page counts as referenced. */
+/*
+ * Fault-around: the pages it maps count as referenced, as a fault's page
+ * does; marked after they are mapped, so that a scan in between unmaps
+ * them again rather than find them mapped and unreferenced.
+ */
 static vm_fault_t mvm_map_pages(struct vm_fault *vmf, pgoff_t start,
 				pgoff_t end)
 {
-	mvm_page_referenced(vmf->vma->vm_file->private_data, vmf->pgoff);
-	return filemap_map_pages(vmf, start, end);
+	vm_fault_t ret = filemap_map_pages(vmf, start, end);
+
+	mvm_pages_referenced(vmf->vma->vm_file->private_data, start, end);
+	return ret;
 }
 
 const struct vm_operations_struct mvm_vm_ops = {

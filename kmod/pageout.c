@@ -296,6 +296,27 @@ void mvm_page_referenced(struct mvm_object *obj, pgoff_t index)
 	rcu_read_unlock();
 }
 
+/*
+ * Fault-around mapped the resident pages of [start, end]: they count as
+ * touched, as the faulting page does (x86 maps them young).  One lockless
+ * walk of the object's pages after the mapping; a bit already set is not
+ * written again.
+ */
+void mvm_pages_referenced(struct mvm_object *obj, pgoff_t start, pgoff_t end)
+{
+	XA_STATE(xas, &obj->pages, start);
+	struct mvm_page *pg;
+
+	rcu_read_lock();
+	xas_for_each(&xas, pg, end) {
+		if (xas_retry(&xas, pg))
+			continue;
+		if (!test_bit(MVM_PG_REF, &pg->flags))
+			set_bit(MVM_PG_REF, &pg->flags);
+	}
+	rcu_read_unlock();
+}
+
 /* The object's pages are gone or going (destroy, free): forget them. */
 void mvm_pages_release(struct mvm_object *obj)
 {

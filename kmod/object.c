@@ -278,7 +278,11 @@ static int mvm_object_mmap(struct file *file, struct vm_area_struct *vma)
 		vm_flags_clear(vma, VM_MAYEXEC);
 	if (!(obj->max_prot & PROT_READ))
 		vm_flags_clear(vma, VM_MAYREAD);
-	vm_flags_set(vma, VM_DONTEXPAND);
+	/*
+	 * Not VM_DONTEXPAND: Linux ignores mlock on such (VM_SPECIAL) vmas,
+	 * and mlock must hold.  A mapping grown by mremap past the object's
+	 * end gets SIGBUS there, as a file mapping past EOF does.
+	 */
 	vma->vm_ops = obj->anon ? &mvm_anon_vm_ops : &mvm_vm_ops;
 
 	spin_lock(&obj->lock);

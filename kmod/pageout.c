@@ -354,6 +354,48 @@ static bool mvm_unmap_try(struct mvm_object *obj, pgoff_t index,
 	return true;
 }
 
+/*
+ * mlock: is @index of @obj inside a VM_LOCKED vma (mlock, mlock2 with or
+ * without MLOCK_ONFAULT, mlockall's MCL_CURRENT and MCL_FUTURE, MAP_LOCKED)?
+ * Such a page is never paged out, and the second-chance scan leaves it
+ * mapped.  Reclaim learns it the same way: its rmap walk finds the
+ * VM_LOCKED vma (PG_mlocked is only a hint there: its count may undercount
+ * and the munlock that clears it is batched per CPU).  The object's vmas
+ * are in its own i_mmap tree, ordered by vm_pgoff, so the walk stops past
+ * @index.  A page of an MLOCK_ONFAULT range counts once resident, touched
+ * there or not (its whole range is charged to RLIMIT_MEMLOCK anyway).
+ * vm_flags change under the mmap lock only: read once, as rmap does.
+ * MVM_PASS_TRY (reclaim) never sleeps on i_mmap_rwsem: busy means locked.
+ */
+static bool mvm_mlocked(struct mvm_object *obj, pgoff_t index,
+			unsigned int mode)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+	struct vm_area_struct *vma;
+	struct rb_node *node;
+	bool locked = false;
+
+	if (RB_EMPTY_ROOT(&mapping->i_mmap.rb_root))
+		return false;
+	if (!(mode & MVM_PASS_TRY))
+		i_mmap_lock_read(mapping);
+	else if (!i_mmap_trylock_read(mapping))
+		return true;
+	for (node = rb_first_cached(&mapping->i_mmap); node;
+	     node = rb_next(node)) {
+		vma = rb_entry(node, struct vm_area_struct, shared.rb);
+		if (vma->vm_pgoff > index)
+			break;
+		if (index - vma->vm_pgoff < vma_pages(vma) &&
+		    (READ_ONCE(vma->vm_flags) & VM_LOCKED)) {
+			locked = true;
+			break;
+		}
+	}
+	i_mmap_unlock_read(mapping);
+	return locked;
+}
+
 /* How mvm_drop() may drop a page. */
 enum {
 	MVM_DROP_DISCARD = BIT(0),	/* even if written (dirty) */
@@ -600,6 +642,13 @@ static int mvm_default_take(struct mvm_object *obj, struct mvm_page *pg)
 		mvm_page_untrack(obj, pg);
 		return MVM_EV_FREED;
 	}
+	if (!keep && mvm_mlocked(obj, pg->index, 0)) {
+		/* mlocked since the return began: stays, still to write. */
+		folio_mark_dirty(folio);
+		folio_unlock(folio);
+		folio_put(folio);
+		return MVM_EV_KEPT;
+	}
 	mvm_unmap_page(obj, pg->index);
 	if (READ_ONCE(obj->releasing)) {
 		/* Nobody can read it any more: no need to keep it. */
@@ -628,7 +677,7 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 		     struct mvm_wb *wb)
 {
 	struct address_space *mapping = obj->inode->i_mapping;
-	bool dirty, precious, live, has_slot;
+	bool dirty, precious, live, has_slot, mapped;
 	struct mvm_page *pg;
 	struct folio *folio;
 	int ret;
@@ -642,9 +691,19 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 		mvm_page_untrack(obj, pg);	/* it went some other way */
 		return MVM_EV_FREED;
 	}
+	/*
+	 * mlocked: stays, mapped.  Checked again after the unmap when it was
+	 * mapped: an mlock() that found it mapped (populated) just before.
+	 */
+	mapped = folio_mapped(folio);
+	if (!READ_ONCE(obj->destroyed) && mvm_mlocked(obj, index, mode))
+		goto keep;
 	/* Unmapping harvests the dirty bits. */
 	mvm_unmap_try(obj, index, mode);
 	if (folio_mapped(folio))
+		goto keep;
+	if (mapped && !READ_ONCE(obj->destroyed) &&
+	    mvm_mlocked(obj, index, mode))
 		goto keep;
 	dirty = folio_test_dirty(folio);
 	precious = test_bit(MVM_PG_PRECIOUS, &pg->flags);
@@ -837,8 +896,12 @@ static void mvm_pass_run(struct mvm_pass *p)
 			continue;
 		atomic64_inc(&obj->scans);
 		if (ref) {
-			/* Second chance; the next touch faults and says so. */
-			if (mvm_unmap_try(obj, index, p->mode)) {
+			/*
+			 * Second chance; the next touch faults and says so.
+			 * An mlocked page stays mapped: no fault on it.
+			 */
+			if (!mvm_mlocked(obj, index, p->mode) &&
+			    mvm_unmap_try(obj, index, p->mode)) {
 				atomic64_inc(&obj->ref_hits);
 				mvm_count(MACHVM_A_STAT_REF_HITS, 1);
 			}
@@ -1161,9 +1224,12 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 			mvm_page_untrack(obj, pg);
 			continue;
 		}
-		mvm_unmap_page(obj, i);
-		/* Written since: stays; the pager has it: it goes now. */
-		mvm_drop(obj, pg, folio, MVM_DROP_FORCE);
+		/* mlocked since: stays, mapped (the pager has a copy). */
+		if (!mvm_mlocked(obj, i, 0)) {
+			mvm_unmap_page(obj, i);
+			/* Written since: stays; the pager has it: it goes. */
+			mvm_drop(obj, pg, folio, MVM_DROP_FORCE);
+		}
 		folio_unlock(folio);
 		folio_put(folio);
 	}

@@ -185,6 +185,18 @@
  * gets SIGBUS.  When an object's last mapping and right go, its written
  * pages are returned before TERMINATE is sent.
  *
+ * mlock: as Linux never pages out a page of a VM_LOCKED range, pageout
+ * (the daemon, resident limits, the shrinker, a memcg's reclaim, RUN_PAGEOUT
+ * even with force) never takes a resident page inside a range locked by
+ * mlock(2), mlock2(2) (MLOCK_ONFAULT too: a page counts once resident),
+ * mlockall(2) MCL_CURRENT or MCL_FUTURE, or mmap MAP_LOCKED, and leaves it
+ * mapped (no soft fault on it).  munlock/munlockall/munmap release it.
+ * The pager's own requests win, as truncation does over mlock for a file
+ * page: LOCK_REQUEST with MACHVM_LOCK_F_FLUSH, an overwriting DATA_SUPPLY
+ * and DESTROY take or change locked pages too (a flushed page faults back
+ * in on the next touch, from the pager); a LOCK_REQUEST that returns
+ * without flush leaves them resident.
+ *
  * read(2) on an endpoint returns whole messages (at least 64 bytes must
  * fit; -EINVAL otherwise), blocks unless O_NONBLOCK (-EAGAIN), and poll(2)
  * reports POLLIN when one is queued.  write(2) takes whole commands,

@@ -761,6 +761,7 @@ struct mvm_pass {
 	unsigned long full;
 	unsigned long max_scan;		/* 0: two sweeps of the FIFO */
 	unsigned int pending;		/* candidates batched, not yet done */
+	unsigned long aged;		/* reference bits cleared (unlocked) */
 };
 
 /* Candidates of one object, evicted together under its page_mutex. */
@@ -900,10 +901,12 @@ static void mvm_pass_run(struct mvm_pass *p)
 			 * Second chance; the next touch faults and says so.
 			 * An mlocked page stays mapped: no fault on it.
 			 */
-			if (!mvm_mlocked(obj, index, p->mode) &&
-			    mvm_unmap_try(obj, index, p->mode)) {
-				atomic64_inc(&obj->ref_hits);
-				mvm_count(MACHVM_A_STAT_REF_HITS, 1);
+			if (!mvm_mlocked(obj, index, p->mode)) {
+				p->aged++;
+				if (mvm_unmap_try(obj, index, p->mode)) {
+					atomic64_inc(&obj->ref_hits);
+					mvm_count(MACHVM_A_STAT_REF_HITS, 1);
+				}
 			}
 			mvm_object_put(obj);
 			continue;
@@ -1391,6 +1394,13 @@ static unsigned long mvm_shrink_scan(struct shrinker *s,
 	mutex_unlock(&mvm_pageout_mutex);
 	WRITE_ONCE(mvm_shrink_force, p.res.freed < sc->nr_to_scan / 2);
 	mm_account_reclaimed_pages(p.res.freed);	/* progress, for reclaim */
+	/*
+	 * Only referenced pages: their bits are clear now and the next call
+	 * frees (forced).  Say 0, not SHRINK_STOP, so that reclaim calls
+	 * again, as Linux's own LRUs rotate referenced objects and go on.
+	 */
+	if (!p.res.freed && p.aged)
+		return 0;
 	if (p.res.freed < sc->nr_to_scan) {
 		atomic_long_add(sc->nr_to_scan - p.res.freed, &mvm_shrink_want);
 		mvm_pageout_kick();

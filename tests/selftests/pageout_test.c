@@ -458,6 +458,10 @@ TEST_F(swp, shrinker_gives_memory_back)
 	EXPECT_EQ(0, bad);
 	EXPECT_EQ(n, info(name).a[MACHVM_A_OBJ_RESIDENT]);
 	writes = mvm_stat(MACHVM_A_STAT_SWAP_WRITES);
+	/*
+	 * Every page was just read: all referenced.  The shrinker must clear
+	 * the bits and free on its next calls, not stop at the first.
+	 */
 	for (k = 0; k < 3; k++) {
 		int dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
 

@@ -146,7 +146,13 @@ static void still_served(struct __test_metadata *_metadata,
 
 	ASSERT_EQ(0, objstate(self->oc.name, &now)) TH_LOG("%s", what);
 	EXPECT_EQ(was->state, now.state) TH_LOG("%s: state", what);
-	EXPECT_EQ(was->resident, now.resident) TH_LOG("%s: resident", what);
+	/*
+	 * Never fewer pages: a refused flush or DESTROY would drop some.
+	 * More is allowed: the pager's supply of a page next to the last
+	 * fault may land after @was was taken; a refused supply that was
+	 * taken anyway shows in the data check below.
+	 */
+	EXPECT_LE(was->resident, now.resident) TH_LOG("%s: resident", what);
 	EXPECT_EQ(was->cluster, now.cluster) TH_LOG("%s: cluster", what);
 	EXPECT_EQ(was->timeout, now.timeout) TH_LOG("%s: timeout", what);
 	EXPECT_EQ(was->may_cache, now.may_cache) TH_LOG("%s: may_cache", what);
@@ -656,7 +662,8 @@ TEST_F(obj, netlink_refused_changes_nothing)
 		};
 
 		EXPECT_EQ(-EINVAL, mvm_nl(MACHVM_GENL_CMD_RUN_PAGEOUT, run, &r));
-		EXPECT_EQ(-EINVAL,
+		/* Out of the policy's range: netlink itself says ERANGE. */
+		EXPECT_EQ(-ERANGE,
 			  mvm_nl(MACHVM_GENL_CMD_RUN_PAGEOUT, force2, &r));
 		EXPECT_EQ(-EINVAL,
 			  mvm_nl(MACHVM_GENL_CMD_DESTROY_OBJECT, destroy, &r));

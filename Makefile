@@ -31,7 +31,7 @@ LDLIBS   := -luring -lnl-genl-3 -lnl-3 -pthread
 LIB_SRC  := $(wildcard libmachvm/src/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/lib/libmachvm.a
-HDRS     := $(wildcard libmachvm/include/machvm/*.hpp) kmod/uapi/machvm.h
+HDRS     := $(wildcard libmachvm/include/machvm/*.hpp) kmod/uapi/linux/machvm.h
 
 PAGERS   := $(patsubst pagers/%.cpp,$(BUILD)/bin/%,$(wildcard pagers/*.cpp))
 TOOLS    := $(patsubst tools/%.cpp,$(BUILD)/bin/%,$(wildcard tools/*.cpp))
@@ -84,7 +84,7 @@ $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 # Kselftest binaries are C (the harness is C) and static, so the initramfs
 # needs no libraries for them.
 $(BUILD)/tests/vm/%: tests/selftests/%.c $(SELFTEST_LIB) \
-		$(wildcard tests/selftests/*.h) kmod/uapi/machvm.h | $(DEPS)
+		$(wildcard tests/selftests/*.h) kmod/uapi/linux/machvm.h | $(DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_T) -static $< $(SELFTEST_LIB) -o $@ -luring
 
@@ -95,7 +95,7 @@ $(BUILD)/tests/harness/%: tests/harness/%.c | $(DEPS)
 # machvm-run's LD_PRELOAD library: no libmachvm, no exceptions, no RTTI.
 PRELOAD := $(BUILD)/lib/libmachvm-preload.so
 user: $(PRELOAD)
-$(PRELOAD): libmachvm/preload/preload.cpp libmachvm/preload/heap.hpp kmod/uapi/machvm.h \
+$(PRELOAD): libmachvm/preload/preload.cpp libmachvm/preload/heap.hpp kmod/uapi/linux/machvm.h \
 		| $(DEPS)
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -fPIC -shared -fno-exceptions -fno-rtti -Wl,--as-needed $< -o $@ -ldl
@@ -107,7 +107,7 @@ PAIR_T := $(patsubst tests/pair/%.c,$(BUILD)/tests/pair/%,\
 	$(wildcard tests/pair/*_test.c))
 user: $(PAIR_T)
 $(BUILD)/tests/pair/%: tests/pair/%.c $(SELFTEST_LIB) \
-		$(wildcard tests/selftests/*.h) kmod/uapi/machvm.h | $(DEPS)
+		$(wildcard tests/selftests/*.h) kmod/uapi/linux/machvm.h | $(DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_T) -static $< $(SELFTEST_LIB) -o $@ -luring
 

@@ -3,7 +3,7 @@
  * The "machvm" generic netlink family: status, objects (dump with
  * continuation), statistics, administrative destroy, pageout tunables and
  * passes, swap stores, and the "events" multicast group.  The attribute
- * tree is documented in uapi/machvm.h.
+ * tree is documented in uapi/linux/machvm.h.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 

@@ -26,7 +26,7 @@
 
 #include <linux/atomic.h>
 #include <linux/types.h>
-#include "uapi/machvm.h"
+#include <linux/machvm.h>
 
 #define MACHVM_FEATURES	(MACHVM_F_OBJECTS | MACHVM_F_URING_CMD | \
 			 MACHVM_F_REGION | MACHVM_F_PAGEOUT | MACHVM_F_ANON | \

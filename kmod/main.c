@@ -17,9 +17,25 @@
 #include "swap.h"
 #include "uring.h"
 
+/* The sizes the ABI header states: a change is an ABI change. */
+static void __init mvm_abi_check(void)
+{
+	BUILD_BUG_ON(sizeof(struct machvm_version) != 64);
+	BUILD_BUG_ON(sizeof(struct machvm_pager_create) != 32);
+	BUILD_BUG_ON(sizeof(struct machvm_attr) != 8);
+	BUILD_BUG_ON(sizeof(struct machvm_object_create) != 64);
+	BUILD_BUG_ON(sizeof(struct machvm_region) != 80);
+	BUILD_BUG_ON(sizeof(struct machvm_anon_create) != 56);
+	BUILD_BUG_ON(sizeof(struct machvm_msg) != 64);
+	BUILD_BUG_ON(sizeof(struct machvm_cmd) != 64);
+	BUILD_BUG_ON(sizeof(struct machvm_uring_cmd) != 16);
+}
+
 static int __init machvm_init(void)
 {
 	int ret;
+
+	mvm_abi_check();
 
 	ret = mvm_fault_init();
 	if (ret)

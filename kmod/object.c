@@ -993,57 +993,57 @@ int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj)
 	nest = nla_nest_start(skb, MACHVM_A_OBJECT);
 	if (!nest)
 		return -EMSGSIZE;
-	if (nla_put_u64_64bit(skb, MACHVM_A_OBJ_NAME, obj->name, MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_ID, obj->id, MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_SIZE, obj->size, MACHVM_A_PAD) ||
-	    nla_put_u32(skb, MACHVM_A_OBJ_MAX_PROT, obj->max_prot) ||
-	    nla_put_u32(skb, MACHVM_A_OBJ_STATE, mvm_object_nl_state(obj)) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_RESIDENT,
+	if (nla_put_u64_64bit(skb, MACHVM_OBJ_A_NAME, obj->name, MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_ID, obj->id, MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_SIZE, obj->size, MACHVM_OBJ_A_PAD) ||
+	    nla_put_u32(skb, MACHVM_OBJ_A_MAX_PROT, obj->max_prot) ||
+	    nla_put_u32(skb, MACHVM_OBJ_A_STATE, mvm_object_nl_state(obj)) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_RESIDENT,
 			      atomic_long_read(&obj->nr_resident),
-			      MACHVM_A_PAD) ||
-	    nla_put_u32(skb, MACHVM_A_OBJ_MAPPINGS,
+			      MACHVM_OBJ_A_PAD) ||
+	    nla_put_u32(skb, MACHVM_OBJ_A_MAPPINGS,
 			mvm_object_mappings(obj)) ||
-	    nla_put_u32(skb, MACHVM_A_OBJ_PAGER_PID,
+	    nla_put_u32(skb, MACHVM_OBJ_A_PAGER_PID,
 			obj->pager ? pid_vnr(obj->pager->pid) : 0) ||
-	    nla_put_u32(skb, MACHVM_A_OBJ_PAGER_STATE,
+	    nla_put_u32(skb, MACHVM_OBJ_A_PAGER_STATE,
 			!obj->pager ? MACHVM_PAGER_STATE_NONE :
 			orphaned ? MACHVM_PAGER_STATE_DEAD :
 				   MACHVM_PAGER_STATE_LIVE) ||
-	    nla_put_u32(skb, MACHVM_A_OBJ_PENDING, pending) ||
-	    nla_put_u8(skb, MACHVM_A_OBJ_MAY_CACHE, attr.may_cache) ||
-	    nla_put_u8(skb, MACHVM_A_OBJ_COPY, attr.copy_strategy) ||
-	    nla_put_u32(skb, MACHVM_A_OBJ_CLUSTER, attr.cluster_pages) ||
-	    nla_put_u32(skb, MACHVM_A_OBJ_TIMEOUT_MS, attr.timeout_ms) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_FAULTS,
-			      atomic64_read(&obj->faults), MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_REQUESTS,
-			      atomic64_read(&obj->requests), MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_SUPPLIED,
-			      atomic64_read(&obj->supplied), MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_ERRORS,
-			      atomic64_read(&obj->errors), MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_TIMEOUTS,
-			      atomic64_read(&obj->timeouts), MACHVM_A_PAD) ||
-	    nla_put_u32(skb, MACHVM_A_OBJ_KIND, obj->anon ?
+	    nla_put_u32(skb, MACHVM_OBJ_A_PENDING, pending) ||
+	    nla_put_u8(skb, MACHVM_OBJ_A_MAY_CACHE, attr.may_cache) ||
+	    nla_put_u8(skb, MACHVM_OBJ_A_COPY, attr.copy_strategy) ||
+	    nla_put_u32(skb, MACHVM_OBJ_A_CLUSTER, attr.cluster_pages) ||
+	    nla_put_u32(skb, MACHVM_OBJ_A_TIMEOUT_MS, attr.timeout_ms) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_FAULTS,
+			      atomic64_read(&obj->faults), MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_REQUESTS,
+			      atomic64_read(&obj->requests), MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_SUPPLIED,
+			      atomic64_read(&obj->supplied), MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_ERRORS,
+			      atomic64_read(&obj->errors), MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_TIMEOUTS,
+			      atomic64_read(&obj->timeouts), MACHVM_OBJ_A_PAD) ||
+	    nla_put_u32(skb, MACHVM_OBJ_A_KIND, obj->anon ?
 			MACHVM_OBJ_KIND_ANON : MACHVM_OBJ_KIND_PAGER) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_DIRTY, mvm_object_dirty(obj),
-			      MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_SWAPPED,
-			      atomic_long_read(&obj->nr_swapped), MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_LIMIT, READ_ONCE(obj->limit),
-			      MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_PAGEOUTS,
-			      atomic64_read(&obj->pageouts), MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_PAGEINS,
-			      atomic64_read(&obj->pageins), MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_RETURNED,
-			      atomic64_read(&obj->returned), MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_DEFAULT_TAKEN,
-			      atomic64_read(&obj->default_taken), MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_SCANS,
-			      atomic64_read(&obj->scans), MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_OBJ_REF_HITS,
-			      atomic64_read(&obj->ref_hits), MACHVM_A_PAD)) {
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_DIRTY, mvm_object_dirty(obj),
+			      MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_SWAPPED,
+			      atomic_long_read(&obj->nr_swapped), MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_LIMIT, READ_ONCE(obj->limit),
+			      MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_PAGEOUTS,
+			      atomic64_read(&obj->pageouts), MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_PAGEINS,
+			      atomic64_read(&obj->pageins), MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_RETURNED,
+			      atomic64_read(&obj->returned), MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_DEFAULT_TAKEN,
+			      atomic64_read(&obj->default_taken), MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_SCANS,
+			      atomic64_read(&obj->scans), MACHVM_OBJ_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_OBJ_A_REF_HITS,
+			      atomic64_read(&obj->ref_hits), MACHVM_OBJ_A_PAD)) {
 		nla_nest_cancel(skb, nest);
 		return -EMSGSIZE;
 	}

@@ -519,19 +519,19 @@ int mvm_swap_fill(struct sk_buff *skb, u32 id)
 	nest = nla_nest_start(skb, MACHVM_A_SWAP);
 	if (!nest)
 		goto out;
-	if (nla_put_u32(skb, MACHVM_A_SWAP_ID, s->id) ||
-	    nla_put_string(skb, MACHVM_A_SWAP_PATH, s->path) ||
-	    nla_put_u32(skb, MACHVM_A_SWAP_KIND, s->kind) ||
-	    nla_put_s32(skb, MACHVM_A_SWAP_PRIO, s->prio) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_SWAP_SLOTS, s->nslots,
-			      MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_SWAP_USED, READ_ONCE(s->used),
-			      MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_SWAP_WRITES,
-			      atomic64_read(&s->writes), MACHVM_A_PAD) ||
-	    nla_put_u64_64bit(skb, MACHVM_A_SWAP_READS,
-			      atomic64_read(&s->reads), MACHVM_A_PAD) ||
-	    nla_put_u8(skb, MACHVM_A_SWAP_DIRECT, s->direct)) {
+	if (nla_put_u32(skb, MACHVM_SWAP_A_ID, s->id) ||
+	    nla_put_string(skb, MACHVM_SWAP_A_PATH, s->path) ||
+	    nla_put_u32(skb, MACHVM_SWAP_A_KIND, s->kind) ||
+	    nla_put_s32(skb, MACHVM_SWAP_A_PRIO, s->prio) ||
+	    nla_put_u64_64bit(skb, MACHVM_SWAP_A_SLOTS, s->nslots,
+			      MACHVM_SWAP_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_SWAP_A_USED, READ_ONCE(s->used),
+			      MACHVM_SWAP_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_SWAP_A_WRITES,
+			      atomic64_read(&s->writes), MACHVM_SWAP_A_PAD) ||
+	    nla_put_u64_64bit(skb, MACHVM_SWAP_A_READS,
+			      atomic64_read(&s->reads), MACHVM_SWAP_A_PAD) ||
+	    nla_put_u8(skb, MACHVM_SWAP_A_DIRECT, s->direct)) {
 		nla_nest_cancel(skb, nest);
 		goto out;
 	}

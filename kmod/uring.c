@@ -268,6 +268,7 @@ int mvm_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	uc = mvm_uring_cmd_payload(cmd);
 	reply = READ_ONCE(uc->reply);
 	msg = READ_ONCE(uc->msg);
+	/* The whole _IOWR encoding must match, size included. */
 	switch (cmd->cmd_op) {
 	case MACHVM_URING_FETCH:
 		if (reply)

@@ -21,7 +21,7 @@ KFILES=$(git ls-files 'kmod/*.c' 'kmod/*.h' | grep -v '^kmod/uapi/')
 # uapi headers cannot use BIT(); that one check does not apply there.
 rc=0
 $CP -f $KFILES > "$BUILD/checkpatch.log" 2>&1 || rc=1
-$CP --ignore BIT_MACRO -f kmod/uapi/*.h >> "$BUILD/checkpatch.log" 2>&1 || rc=1
+$CP --ignore BIT_MACRO -f kmod/uapi/linux/*.h >> "$BUILD/checkpatch.log" 2>&1 || rc=1
 grep -E 'ERROR|WARNING|CHECK' "$BUILD/checkpatch.log" | head -40
 result checkpatch $rc
 

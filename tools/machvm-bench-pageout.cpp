@@ -51,7 +51,7 @@
 #include <utility>
 #include <vector>
 
-#include "machvm.h"
+#include <linux/machvm.h>
 #include <machvm/admin.hpp> // json_string
 #include <machvm/cli.hpp>
 #include <machvm/fd.hpp>
@@ -462,10 +462,11 @@ class Genl {
             [&](const Attrs& tb) {
                 if (!tb[MACHVM_A_SWAP])
                     return;
-                std::vector<nlattr*> st(MACHVM_A_MAX + 1, nullptr);
-                if (nla_parse_nested(st.data(), MACHVM_A_MAX, tb[MACHVM_A_SWAP], nullptr) == 0 &&
-                    st[MACHVM_A_SWAP_ID])
-                    id = nla_get_u32(st[MACHVM_A_SWAP_ID]);
+                std::vector<nlattr*> st(MACHVM_SWAP_A_MAX + 1, nullptr);
+                if (nla_parse_nested(st.data(), MACHVM_SWAP_A_MAX, tb[MACHVM_A_SWAP], nullptr) ==
+                        0 &&
+                    st[MACHVM_SWAP_A_ID])
+                    id = nla_get_u32(st[MACHVM_SWAP_A_ID]);
             });
         if (!id)
             throw std::runtime_error("machvm SWAP_ADD " + path + ": reply without a store id");

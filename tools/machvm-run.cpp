@@ -21,8 +21,9 @@
 #include <vector>
 
 #include <machvm/cli.hpp>
+#include <machvm/device.hpp>
 
-#include "machvm.h"
+#include <linux/machvm.h>
 
 namespace {
 
@@ -222,6 +223,8 @@ void check_module(std::uint64_t size) {
     ::close(fd);
     if (r != 0)
         die(std::string("MACHVM_IOC_VERSION: ") + std::strerror(e));
+    if (std::string why = machvm::abi_mismatch(v.abi_version); !why.empty())
+        die(why);
     if (!(v.features & MACHVM_F_ANON))
         die("this machvm module has no anonymous objects (MACHVM_F_ANON)");
     if (v.max_object_size && size > v.max_object_size)

@@ -43,7 +43,7 @@
 #include <cstdint>
 
 #include "heap.hpp"
-#include "machvm.h"
+#include <linux/machvm.h>
 
 extern "C" {
 void* __libc_malloc(size_t);

@@ -149,6 +149,8 @@ using Cb = std::unique_ptr<nl_cb, CbDeleter>;
 // ---- attribute policies ----
 
 using AttrPolicy = std::array<nla_policy, MACHVM_A_MAX + 1>;
+using ObjPolicy = std::array<nla_policy, MACHVM_OBJ_A_MAX + 1>;
+using SwapPolicy = std::array<nla_policy, MACHVM_SWAP_A_MAX + 1>;
 using StatPolicy = std::array<nla_policy, MACHVM_A_STAT_MAX + 1>;
 
 constexpr nla_policy fixed(std::uint16_t type, std::uint16_t len) noexcept {
@@ -159,14 +161,16 @@ constexpr nla_policy fixed(std::uint16_t type, std::uint16_t len) noexcept {
     return p;
 }
 
-// One policy for every attribute of the family: the top level and the
-// MACHVM_A_OBJECT nest share the attribute space.  Integers must have
-// exactly their size, so a width mismatch is an error, not a truncation.
+constexpr nla_policy u8p = fixed(NLA_U8, 1), u32p = fixed(NLA_U32, 4), u64p = fixed(NLA_U64, 8),
+                     s32p = fixed(NLA_S32, 4);
+
+// One policy per attribute enum (the top level and each nest).  Integers
+// must have exactly their size, so a width mismatch is an error, not a
+// truncation.
 const nla_policy* attr_policy() noexcept {
     static const AttrPolicy p = [] {
         AttrPolicy a{};
-        const nla_policy u8 = fixed(NLA_U8, 1), u32 = fixed(NLA_U32, 4), u64 = fixed(NLA_U64, 8),
-                         s32 = fixed(NLA_S32, 4);
+        const nla_policy u8 = u8p, u32 = u32p, u64 = u64p, s32 = s32p;
         a[MACHVM_A_ABI_VERSION] = u32;
         a[MACHVM_A_PAGE_SIZE] = u32;
         a[MACHVM_A_FEATURES] = u64;
@@ -174,32 +178,11 @@ const nla_policy* attr_policy() noexcept {
         a[MACHVM_A_NR_PAGERS] = u32;
         a[MACHVM_A_OBJECT].type = NLA_NESTED;
         a[MACHVM_A_OBJ_NAME] = u64;
-        a[MACHVM_A_OBJ_ID] = u64;
-        a[MACHVM_A_OBJ_SIZE] = u64;
-        a[MACHVM_A_OBJ_MAX_PROT] = u32;
-        a[MACHVM_A_OBJ_STATE] = u32;
-        a[MACHVM_A_OBJ_RESIDENT] = u64;
-        a[MACHVM_A_OBJ_MAPPINGS] = u32;
+        a[MACHVM_A_OBJ_LIMIT] = u64;
         a[MACHVM_A_OBJ_PAGER_PID] = u32;
-        a[MACHVM_A_OBJ_PAGER_STATE] = u32;
-        a[MACHVM_A_OBJ_PENDING] = u32;
-        a[MACHVM_A_OBJ_MAY_CACHE] = u8;
-        a[MACHVM_A_OBJ_COPY] = u8;
-        a[MACHVM_A_OBJ_CLUSTER] = u32;
-        a[MACHVM_A_OBJ_TIMEOUT_MS] = u32;
-        a[MACHVM_A_OBJ_FAULTS] = u64;
-        a[MACHVM_A_OBJ_REQUESTS] = u64;
-        a[MACHVM_A_OBJ_SUPPLIED] = u64;
-        a[MACHVM_A_OBJ_ERRORS] = u64;
-        a[MACHVM_A_OBJ_TIMEOUTS] = u64;
         a[MACHVM_A_OBJ_OFFSET] = u64;
         a[MACHVM_A_STATS].type = NLA_NESTED;
         a[MACHVM_A_EVENT] = u32;
-        a[MACHVM_A_OBJ_KIND] = u32;
-        for (int t : {MACHVM_A_OBJ_DIRTY, MACHVM_A_OBJ_SWAPPED, MACHVM_A_OBJ_LIMIT,
-                      MACHVM_A_OBJ_PAGEOUTS, MACHVM_A_OBJ_PAGEINS, MACHVM_A_OBJ_RETURNED,
-                      MACHVM_A_OBJ_DEFAULT_TAKEN, MACHVM_A_OBJ_SCANS, MACHVM_A_OBJ_REF_HITS})
-            a[static_cast<std::size_t>(t)] = u64;
         a[MACHVM_A_PO_LIMIT] = u64;
         a[MACHVM_A_PO_HIGH] = u32;
         a[MACHVM_A_PO_LOW] = u32;
@@ -216,14 +199,59 @@ const nla_policy* attr_policy() noexcept {
         a[MACHVM_A_SWAP].type = NLA_NESTED;
         a[MACHVM_A_SWAP_ID] = u32;
         a[MACHVM_A_SWAP_PATH].type = NLA_STRING; // NUL-terminated
-        a[MACHVM_A_SWAP_KIND] = u32;
         a[MACHVM_A_SWAP_PRIO] = s32;
         a[MACHVM_A_SWAP_SIZE] = u64;
-        a[MACHVM_A_SWAP_SLOTS] = u64;
-        a[MACHVM_A_SWAP_USED] = u64;
-        a[MACHVM_A_SWAP_WRITES] = u64;
-        a[MACHVM_A_SWAP_READS] = u64;
-        a[MACHVM_A_SWAP_DIRECT] = u8;
+        return a;
+    }();
+    return p.data();
+}
+
+const nla_policy* obj_policy() noexcept {
+    static const ObjPolicy p = [] {
+        ObjPolicy a{};
+        const nla_policy u8 = u8p, u32 = u32p, u64 = u64p;
+        a[MACHVM_OBJ_A_NAME] = u64;
+        a[MACHVM_OBJ_A_ID] = u64;
+        a[MACHVM_OBJ_A_SIZE] = u64;
+        a[MACHVM_OBJ_A_MAX_PROT] = u32;
+        a[MACHVM_OBJ_A_STATE] = u32;
+        a[MACHVM_OBJ_A_RESIDENT] = u64;
+        a[MACHVM_OBJ_A_MAPPINGS] = u32;
+        a[MACHVM_OBJ_A_PAGER_PID] = u32;
+        a[MACHVM_OBJ_A_PAGER_STATE] = u32;
+        a[MACHVM_OBJ_A_PENDING] = u32;
+        a[MACHVM_OBJ_A_MAY_CACHE] = u8;
+        a[MACHVM_OBJ_A_COPY] = u8;
+        a[MACHVM_OBJ_A_CLUSTER] = u32;
+        a[MACHVM_OBJ_A_TIMEOUT_MS] = u32;
+        a[MACHVM_OBJ_A_FAULTS] = u64;
+        a[MACHVM_OBJ_A_REQUESTS] = u64;
+        a[MACHVM_OBJ_A_SUPPLIED] = u64;
+        a[MACHVM_OBJ_A_ERRORS] = u64;
+        a[MACHVM_OBJ_A_TIMEOUTS] = u64;
+        a[MACHVM_OBJ_A_KIND] = u32;
+        for (int t : {MACHVM_OBJ_A_DIRTY, MACHVM_OBJ_A_SWAPPED, MACHVM_OBJ_A_LIMIT,
+                      MACHVM_OBJ_A_PAGEOUTS, MACHVM_OBJ_A_PAGEINS, MACHVM_OBJ_A_RETURNED,
+                      MACHVM_OBJ_A_DEFAULT_TAKEN, MACHVM_OBJ_A_SCANS, MACHVM_OBJ_A_REF_HITS})
+            a[static_cast<std::size_t>(t)] = u64;
+        return a;
+    }();
+    return p.data();
+}
+
+const nla_policy* swap_policy() noexcept {
+    static const SwapPolicy p = [] {
+        SwapPolicy a{};
+        const nla_policy u8 = u8p, u32 = u32p, u64 = u64p, s32 = s32p;
+        a[MACHVM_SWAP_A_ID] = u32;
+        a[MACHVM_SWAP_A_PATH].type = NLA_STRING; // NUL-terminated
+        a[MACHVM_SWAP_A_KIND] = u32;
+        a[MACHVM_SWAP_A_PRIO] = s32;
+        a[MACHVM_SWAP_A_SLOTS] = u64;
+        a[MACHVM_SWAP_A_USED] = u64;
+        a[MACHVM_SWAP_A_WRITES] = u64;
+        a[MACHVM_SWAP_A_READS] = u64;
+        a[MACHVM_SWAP_A_DIRECT] = u8;
         return a;
     }();
     return p.data();
@@ -287,42 +315,42 @@ class Attrs {
 #define MVM_STR(a, attr) (a).str(attr, #attr)
 
 std::error_code parse_object(nlattr* nest, ObjectInfo& o, std::string& detail) {
-    nlattr* tb[MACHVM_A_MAX + 1];
-    int r = nla_parse_nested(tb, MACHVM_A_MAX, nest, attr_policy());
+    nlattr* tb[MACHVM_OBJ_A_MAX + 1];
+    int r = nla_parse_nested(tb, MACHVM_OBJ_A_MAX, nest, obj_policy());
     if (r < 0) {
         detail = std::string("MACHVM_A_OBJECT: ") + nl_geterror(r);
         return bad_message();
     }
     Attrs a(tb);
-    o.name = MVM_U64(a, MACHVM_A_OBJ_NAME);
-    o.id = MVM_U64(a, MACHVM_A_OBJ_ID);
-    o.size = MVM_U64(a, MACHVM_A_OBJ_SIZE);
-    o.max_prot = MVM_U32(a, MACHVM_A_OBJ_MAX_PROT);
-    o.state = MVM_U32(a, MACHVM_A_OBJ_STATE);
-    o.resident = MVM_U64(a, MACHVM_A_OBJ_RESIDENT);
-    o.mappings = MVM_U32(a, MACHVM_A_OBJ_MAPPINGS);
-    o.pager_pid = MVM_U32(a, MACHVM_A_OBJ_PAGER_PID);
-    o.pager_state = MVM_U32(a, MACHVM_A_OBJ_PAGER_STATE);
-    o.pending = MVM_U32(a, MACHVM_A_OBJ_PENDING);
-    o.may_cache = MVM_U8(a, MACHVM_A_OBJ_MAY_CACHE);
-    o.copy_strategy = MVM_U8(a, MACHVM_A_OBJ_COPY);
-    o.cluster_pages = MVM_U32(a, MACHVM_A_OBJ_CLUSTER);
-    o.timeout_ms = MVM_U32(a, MACHVM_A_OBJ_TIMEOUT_MS);
-    o.faults = MVM_U64(a, MACHVM_A_OBJ_FAULTS);
-    o.requests = MVM_U64(a, MACHVM_A_OBJ_REQUESTS);
-    o.supplied = MVM_U64(a, MACHVM_A_OBJ_SUPPLIED);
-    o.errors = MVM_U64(a, MACHVM_A_OBJ_ERRORS);
-    o.timeouts = MVM_U64(a, MACHVM_A_OBJ_TIMEOUTS);
-    o.kind = MVM_U32(a, MACHVM_A_OBJ_KIND);
-    o.dirty = MVM_U64(a, MACHVM_A_OBJ_DIRTY);
-    o.swapped = MVM_U64(a, MACHVM_A_OBJ_SWAPPED);
-    o.limit = MVM_U64(a, MACHVM_A_OBJ_LIMIT);
-    o.pageouts = MVM_U64(a, MACHVM_A_OBJ_PAGEOUTS);
-    o.pageins = MVM_U64(a, MACHVM_A_OBJ_PAGEINS);
-    o.returned = MVM_U64(a, MACHVM_A_OBJ_RETURNED);
-    o.default_taken = MVM_U64(a, MACHVM_A_OBJ_DEFAULT_TAKEN);
-    o.scans = MVM_U64(a, MACHVM_A_OBJ_SCANS);
-    o.ref_hits = MVM_U64(a, MACHVM_A_OBJ_REF_HITS);
+    o.name = MVM_U64(a, MACHVM_OBJ_A_NAME);
+    o.id = MVM_U64(a, MACHVM_OBJ_A_ID);
+    o.size = MVM_U64(a, MACHVM_OBJ_A_SIZE);
+    o.max_prot = MVM_U32(a, MACHVM_OBJ_A_MAX_PROT);
+    o.state = MVM_U32(a, MACHVM_OBJ_A_STATE);
+    o.resident = MVM_U64(a, MACHVM_OBJ_A_RESIDENT);
+    o.mappings = MVM_U32(a, MACHVM_OBJ_A_MAPPINGS);
+    o.pager_pid = MVM_U32(a, MACHVM_OBJ_A_PAGER_PID);
+    o.pager_state = MVM_U32(a, MACHVM_OBJ_A_PAGER_STATE);
+    o.pending = MVM_U32(a, MACHVM_OBJ_A_PENDING);
+    o.may_cache = MVM_U8(a, MACHVM_OBJ_A_MAY_CACHE);
+    o.copy_strategy = MVM_U8(a, MACHVM_OBJ_A_COPY);
+    o.cluster_pages = MVM_U32(a, MACHVM_OBJ_A_CLUSTER);
+    o.timeout_ms = MVM_U32(a, MACHVM_OBJ_A_TIMEOUT_MS);
+    o.faults = MVM_U64(a, MACHVM_OBJ_A_FAULTS);
+    o.requests = MVM_U64(a, MACHVM_OBJ_A_REQUESTS);
+    o.supplied = MVM_U64(a, MACHVM_OBJ_A_SUPPLIED);
+    o.errors = MVM_U64(a, MACHVM_OBJ_A_ERRORS);
+    o.timeouts = MVM_U64(a, MACHVM_OBJ_A_TIMEOUTS);
+    o.kind = MVM_U32(a, MACHVM_OBJ_A_KIND);
+    o.dirty = MVM_U64(a, MACHVM_OBJ_A_DIRTY);
+    o.swapped = MVM_U64(a, MACHVM_OBJ_A_SWAPPED);
+    o.limit = MVM_U64(a, MACHVM_OBJ_A_LIMIT);
+    o.pageouts = MVM_U64(a, MACHVM_OBJ_A_PAGEOUTS);
+    o.pageins = MVM_U64(a, MACHVM_OBJ_A_PAGEINS);
+    o.returned = MVM_U64(a, MACHVM_OBJ_A_RETURNED);
+    o.default_taken = MVM_U64(a, MACHVM_OBJ_A_DEFAULT_TAKEN);
+    o.scans = MVM_U64(a, MACHVM_OBJ_A_SCANS);
+    o.ref_hits = MVM_U64(a, MACHVM_OBJ_A_REF_HITS);
     if (!a.ok()) {
         detail = a.detail("MACHVM_A_OBJECT");
         return bad_message();
@@ -331,22 +359,22 @@ std::error_code parse_object(nlattr* nest, ObjectInfo& o, std::string& detail) {
 }
 
 std::error_code parse_swap(nlattr* nest, SwapInfo& w, std::string& detail) {
-    nlattr* tb[MACHVM_A_MAX + 1];
-    int r = nla_parse_nested(tb, MACHVM_A_MAX, nest, attr_policy());
+    nlattr* tb[MACHVM_SWAP_A_MAX + 1];
+    int r = nla_parse_nested(tb, MACHVM_SWAP_A_MAX, nest, swap_policy());
     if (r < 0) {
         detail = std::string("MACHVM_A_SWAP: ") + nl_geterror(r);
         return bad_message();
     }
     Attrs a(tb);
-    w.id = MVM_U32(a, MACHVM_A_SWAP_ID);
-    w.path = MVM_STR(a, MACHVM_A_SWAP_PATH);
-    w.kind = MVM_U32(a, MACHVM_A_SWAP_KIND);
-    w.prio = MVM_S32(a, MACHVM_A_SWAP_PRIO);
-    w.slots = MVM_U64(a, MACHVM_A_SWAP_SLOTS);
-    w.used = MVM_U64(a, MACHVM_A_SWAP_USED);
-    w.writes = MVM_U64(a, MACHVM_A_SWAP_WRITES);
-    w.reads = MVM_U64(a, MACHVM_A_SWAP_READS);
-    w.direct = MVM_U8(a, MACHVM_A_SWAP_DIRECT) != 0;
+    w.id = MVM_U32(a, MACHVM_SWAP_A_ID);
+    w.path = MVM_STR(a, MACHVM_SWAP_A_PATH);
+    w.kind = MVM_U32(a, MACHVM_SWAP_A_KIND);
+    w.prio = MVM_S32(a, MACHVM_SWAP_A_PRIO);
+    w.slots = MVM_U64(a, MACHVM_SWAP_A_SLOTS);
+    w.used = MVM_U64(a, MACHVM_SWAP_A_USED);
+    w.writes = MVM_U64(a, MACHVM_SWAP_A_WRITES);
+    w.reads = MVM_U64(a, MACHVM_SWAP_A_READS);
+    w.direct = MVM_U8(a, MACHVM_SWAP_A_DIRECT) != 0;
     if (!a.ok()) {
         detail = a.detail("MACHVM_A_SWAP");
         return bad_message();

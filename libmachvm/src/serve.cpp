@@ -25,10 +25,8 @@ PagerSetup open_pager_setup() {
     PagerSetup s;
     s.device = Device::open().value_or_throw("open " MACHVM_DEVICE);
     s.version = s.device.version().value_or_throw("MACHVM_IOC_VERSION on " MACHVM_DEVICE);
-    if (s.version.abi_version != MACHVM_ABI_VERSION)
-        throw std::runtime_error(
-            "the machvm module speaks ABI version " + std::to_string(s.version.abi_version) +
-            ", this program was built for version " + std::to_string(MACHVM_ABI_VERSION));
+    if (std::string why = abi_mismatch(s.version.abi_version); !why.empty())
+        throw std::runtime_error(why);
     if (!(s.version.features & MACHVM_F_OBJECTS))
         throw std::runtime_error("the machvm module does not implement memory objects yet");
     s.endpoint = s.device.create_pager().value_or_throw("MACHVM_IOC_PAGER_CREATE");

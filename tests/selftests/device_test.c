@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "kselftest_harness.h"
-#include "machvm.h"
+#include <linux/machvm.h>
 
 FIXTURE(dev) {
 	int fd;

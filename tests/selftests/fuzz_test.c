@@ -187,14 +187,14 @@ static int attrs_ok(const struct model *m)
 
 	if (mvm_object_info(m->oc.name, &r))
 		return 0;
-	if ((r.a[MACHVM_A_OBJ_STATE] == MACHVM_OBJ_STATE_DESTROYED) !=
+	if ((r.obj[MACHVM_OBJ_A_STATE] == MACHVM_OBJ_STATE_DESTROYED) !=
 	    m->destroyed)
 		return 0;
 	return m->destroyed ||
-	       (r.a[MACHVM_A_OBJ_CLUSTER] == m->cluster &&
-		r.a[MACHVM_A_OBJ_TIMEOUT_MS] == m->timeout &&
-		r.a[MACHVM_A_OBJ_MAY_CACHE] == m->may_cache &&
-		r.a[MACHVM_A_OBJ_COPY] == m->copy);
+	       (r.obj[MACHVM_OBJ_A_CLUSTER] == m->cluster &&
+		r.obj[MACHVM_OBJ_A_TIMEOUT_MS] == m->timeout &&
+		r.obj[MACHVM_OBJ_A_MAY_CACHE] == m->may_cache &&
+		r.obj[MACHVM_OBJ_A_COPY] == m->copy);
 }
 
 /* A new object in slot @k (object 0: mapped, INIT answered). */
@@ -218,7 +218,7 @@ static int model_new(struct model *m, int pager, char **map)
 	for (int i = 0; i < 6000; i++) {
 		if (mvm_object_info(m->oc.name, &r))
 			return -1;
-		if (r.a[MACHVM_A_OBJ_STATE] == MACHVM_OBJ_STATE_READY)
+		if (r.obj[MACHVM_OBJ_A_STATE] == MACHVM_OBJ_STATE_READY)
 			return 0;
 		usleep(10000);
 	}
@@ -520,7 +520,9 @@ TEST(random_uring_commands)
 		memset(sqe, 0, sizeof(*sqe));
 		sqe->opcode = IORING_OP_URING_CMD;
 		sqe->fd = (rnd() % 8) ? pager : fd;
-		sqe->cmd_op = (rnd() % 4) ? MACHVM_URING_FETCH + rnd() % 2 :
+		sqe->cmd_op = (rnd() % 4) ? ((rnd() % 2) ?
+					     MACHVM_URING_COMMIT_AND_FETCH :
+					     MACHVM_URING_FETCH) :
 					    (uint32_t)rnd();
 		memcpy(sqe->cmd, &uc, sizeof(uc));
 		ASSERT_EQ(1, io_uring_submit(&ring));

@@ -4,7 +4,7 @@
 #define MVM_GENL_H
 
 #include <stdint.h>
-#include "machvm.h"
+#include <linux/machvm.h>
 
 /* One request attribute: a string, or a number of len bytes (1, 4, 8). */
 struct mvm_nlattr {
@@ -14,12 +14,14 @@ struct mvm_nlattr {
 	const char *str;
 };
 
-/* Every attribute of the reply (nests flattened), by type. */
+/* Every attribute of the reply, by type: each nest's in its own array. */
 struct mvm_nlreply {
-	uint64_t a[MACHVM_A_MAX + 1];
+	uint64_t a[MACHVM_A_MAX + 1];		/* top level */
 	char have[MACHVM_A_MAX + 1];
-	uint64_t stat[MACHVM_A_STAT_MAX + 1];
-	char path[256];
+	uint64_t obj[MACHVM_OBJ_A_MAX + 1];	/* MACHVM_A_OBJECT */
+	uint64_t swap[MACHVM_SWAP_A_MAX + 1];	/* MACHVM_A_SWAP */
+	uint64_t stat[MACHVM_A_STAT_MAX + 1];	/* MACHVM_A_STATS */
+	char path[256];		/* MACHVM_SWAP_A_PATH or MACHVM_A_SWAP_PATH */
 	int count;		/* messages in the reply (dumps) */
 };
 

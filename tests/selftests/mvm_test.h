@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stddef.h>
-#include "machvm.h"
+#include <linux/machvm.h>
 
 #define PG 4096UL
 

@@ -103,7 +103,7 @@ static struct mvm_nlreply info(uint64_t name)
 static int wait_resident(uint64_t name, uint64_t want, int ms)
 {
 	for (; ms > 0; ms -= 20) {
-		if (info(name).a[MACHVM_A_OBJ_RESIDENT] <= want)
+		if (info(name).obj[MACHVM_OBJ_A_RESIDENT] <= want)
 			return 1;
 		usleep(20000);
 	}
@@ -116,7 +116,7 @@ static int wait_swap_used(uint32_t id, uint64_t want, int ms)
 	struct mvm_nlreply r;
 
 	for (; ms > 0; ms -= 20) {
-		if (!mvm_swap_info(id, &r) && r.a[MACHVM_A_SWAP_USED] == want)
+		if (!mvm_swap_info(id, &r) && r.swap[MACHVM_SWAP_A_USED] == want)
 			return 1;
 		usleep(20000);
 	}
@@ -139,17 +139,17 @@ static void anon_roundtrip(struct __test_metadata *_metadata, uint64_t n,
 	for (i = 0; i < n; i++)
 		fill_page(p + i * PG, i, 0x5a5a5a5a12345678ULL);
 	r = info(name);
-	EXPECT_GE(limit, r.a[MACHVM_A_OBJ_RESIDENT]);
-	EXPECT_LT(0, r.a[MACHVM_A_OBJ_PAGEOUTS]);
-	EXPECT_LT(0, r.a[MACHVM_A_OBJ_SWAPPED]);
+	EXPECT_GE(limit, r.obj[MACHVM_OBJ_A_RESIDENT]);
+	EXPECT_LT(0, r.obj[MACHVM_OBJ_A_PAGEOUTS]);
+	EXPECT_LT(0, r.obj[MACHVM_OBJ_A_SWAPPED]);
 	for (i = 0; i < n; i++)
 		bad += !page_ok(p + i * PG, i, 0x5a5a5a5a12345678ULL);
 	EXPECT_EQ(0, bad);
 	r = info(name);
-	EXPECT_LT(0, r.a[MACHVM_A_OBJ_PAGEINS]);
-	EXPECT_GE(limit, r.a[MACHVM_A_OBJ_RESIDENT]);
-	EXPECT_EQ(MACHVM_OBJ_KIND_ANON, r.a[MACHVM_A_OBJ_KIND]);
-	EXPECT_EQ(MACHVM_PAGER_STATE_NONE, r.a[MACHVM_A_OBJ_PAGER_STATE]);
+	EXPECT_LT(0, r.obj[MACHVM_OBJ_A_PAGEINS]);
+	EXPECT_GE(limit, r.obj[MACHVM_OBJ_A_RESIDENT]);
+	EXPECT_EQ(MACHVM_OBJ_KIND_ANON, r.obj[MACHVM_OBJ_A_KIND]);
+	EXPECT_EQ(MACHVM_PAGER_STATE_NONE, r.obj[MACHVM_OBJ_A_PAGER_STATE]);
 	munmap(p, n * PG);
 	close(fd);
 }
@@ -182,16 +182,16 @@ TEST_F(swp, anon_4x_limit_swap_file)
 
 	ASSERT_EQ(0, mvm_swap_add(self->path, 64 << 20, 0, &self->id));
 	ASSERT_EQ(0, mvm_swap_info(self->id, &r));
-	EXPECT_EQ(MACHVM_SWAP_KIND_FILE, r.a[MACHVM_A_SWAP_KIND]);
-	EXPECT_EQ((64 << 20) / PG, r.a[MACHVM_A_SWAP_SLOTS]);
+	EXPECT_EQ(MACHVM_SWAP_KIND_FILE, r.swap[MACHVM_SWAP_A_KIND]);
+	EXPECT_EQ((64 << 20) / PG, r.swap[MACHVM_SWAP_A_SLOTS]);
 	anon_roundtrip(_metadata, 2048, 512);
 	/* The object is gone (once a pass in flight lets go): so are its
 	 * slots.
 	 */
 	EXPECT_TRUE(wait_swap_used(self->id, 0, 3000));
 	ASSERT_EQ(0, mvm_swap_info(self->id, &r));
-	EXPECT_LT(0, r.a[MACHVM_A_SWAP_WRITES]);
-	EXPECT_LT(0, r.a[MACHVM_A_SWAP_READS]);
+	EXPECT_LT(0, r.swap[MACHVM_SWAP_A_WRITES]);
+	EXPECT_LT(0, r.swap[MACHVM_SWAP_A_READS]);
 }
 
 TEST_F(swp, anon_4x_limit_swap_partition)
@@ -202,14 +202,14 @@ TEST_F(swp, anon_4x_limit_swap_partition)
 	ASSERT_NE(NULL, dev) TH_LOG("no swap partition in this VM");
 	ASSERT_EQ(0, mvm_swap_add(dev, 0, 0, &self->id));
 	ASSERT_EQ(0, mvm_swap_info(self->id, &r));
-	EXPECT_EQ(MACHVM_SWAP_KIND_BDEV, r.a[MACHVM_A_SWAP_KIND]);
-	EXPECT_EQ(1, r.a[MACHVM_A_SWAP_DIRECT]);
+	EXPECT_EQ(MACHVM_SWAP_KIND_BDEV, r.swap[MACHVM_SWAP_A_KIND]);
+	EXPECT_EQ(1, r.swap[MACHVM_SWAP_A_DIRECT]);
 	/* Claimed exclusively: a second add fails. */
 	EXPECT_EQ(-EBUSY, mvm_swap_add(dev, 0, 0, &self->id2));
 	anon_roundtrip(_metadata, 2048, 512);
 	EXPECT_TRUE(wait_swap_used(self->id, 0, 3000));
 	ASSERT_EQ(0, mvm_swap_info(self->id, &r));
-	EXPECT_LT(0, r.a[MACHVM_A_SWAP_READS]);
+	EXPECT_LT(0, r.swap[MACHVM_SWAP_A_READS]);
 }
 
 TEST_F(swp, add_rejects_bad_input)
@@ -251,9 +251,9 @@ TEST_F(swp, second_chance_order)
 	EXPECT_EQ(1, r.a[MACHVM_A_PO_FREED]);
 	EXPECT_EQ(0, resident((void *)p, 0));
 	EXPECT_EQ(1, resident((void *)p, 1));
-	EXPECT_EQ(16, info(name).a[MACHVM_A_OBJ_REF_HITS]);
+	EXPECT_EQ(16, info(name).obj[MACHVM_OBJ_A_REF_HITS]);
 	/* The sweep unmapped them all: their dirty bits are known now. */
-	EXPECT_EQ(15, info(name).a[MACHVM_A_OBJ_DIRTY]);
+	EXPECT_EQ(15, info(name).obj[MACHVM_OBJ_A_DIRTY]);
 	/*
 	 * Touch page 1 (the next in line), not page 2: by a write, as a
 	 * read's fault-around would map (and reference) page 2 with it.
@@ -345,7 +345,7 @@ TEST_F(swp, store_removal_under_load)
 	for (i = 0; i < n; i++)
 		fill_page(p + i * PG, i, 3);
 	ASSERT_EQ(0, mvm_swap_info(self->id, &r));
-	EXPECT_LT(1000, r.a[MACHVM_A_SWAP_USED]);	/* the higher priority */
+	EXPECT_LT(1000, r.swap[MACHVM_SWAP_A_USED]);	/* the higher priority */
 	load_base = p;
 	load_pages = n;
 	load_stop = 0;
@@ -363,7 +363,7 @@ TEST_F(swp, store_removal_under_load)
 		bad += !page_ok(p + i * PG, i, 3);
 	EXPECT_EQ(0, bad);
 	ASSERT_EQ(0, mvm_swap_info(self->id2, &r));
-	EXPECT_LT(0, r.a[MACHVM_A_SWAP_USED]);
+	EXPECT_LT(0, r.swap[MACHVM_SWAP_A_USED]);
 	munmap(p, n * PG);
 	close(fd);
 }
@@ -419,7 +419,7 @@ TEST_F(swp, memcg_limited_process)
 		for (i = 0; i < n; i++)
 			if (!page_ok(p + i * PG, i, 9))
 				_exit(13);
-		if (!info(name).a[MACHVM_A_OBJ_PAGEOUTS])
+		if (!info(name).obj[MACHVM_OBJ_A_PAGEOUTS])
 			_exit(14);
 		_exit(0);
 	}
@@ -452,11 +452,11 @@ TEST_F(swp, shrinker_gives_memory_back)
 		fill_page(p + i * PG, i, 5);
 	/* Everything to swap, then back: resident, clean, with a slot. */
 	ASSERT_EQ(0, mvm_pageout_run(n, name, 1, &r));
-	EXPECT_EQ(0, info(name).a[MACHVM_A_OBJ_RESIDENT]);
+	EXPECT_EQ(0, info(name).obj[MACHVM_OBJ_A_RESIDENT]);
 	for (i = 0; i < n; i++)
 		bad += !page_ok(p + i * PG, i, 5);
 	EXPECT_EQ(0, bad);
-	EXPECT_EQ(n, info(name).a[MACHVM_A_OBJ_RESIDENT]);
+	EXPECT_EQ(n, info(name).obj[MACHVM_OBJ_A_RESIDENT]);
 	writes = mvm_stat(MACHVM_A_STAT_SWAP_WRITES);
 	/*
 	 * Every page was just read: all referenced.  The shrinker must clear
@@ -469,7 +469,7 @@ TEST_F(swp, shrinker_gives_memory_back)
 		ASSERT_EQ(2, write(dc, "2\n", 2));
 		close(dc);
 	}
-	res = info(name).a[MACHVM_A_OBJ_RESIDENT];
+	res = info(name).obj[MACHVM_OBJ_A_RESIDENT];
 	EXPECT_GT(n / 2, res) TH_LOG("still resident: %llu",
 				     (unsigned long long)res);
 	EXPECT_EQ(writes, mvm_stat(MACHVM_A_STAT_SWAP_WRITES));
@@ -717,9 +717,9 @@ TEST_F(ext, pager_takes_returned_pages)
 	ASSERT_TRUE(wait_resident(name, 0, 3000));
 	EXPECT_EQ(EXT_PAGES, self->s.dirty_returns);
 	r = info(name);
-	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_OBJ_RETURNED]);
-	EXPECT_EQ(0, r.a[MACHVM_A_OBJ_DEFAULT_TAKEN]);
-	EXPECT_EQ(0, r.a[MACHVM_A_OBJ_SWAPPED]);
+	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_RETURNED]);
+	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
+	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_SWAPPED]);
 	/* The pager has the data now: faults ask it and get the writes. */
 	req0 = self->s.requests;
 	EXPECT_EQ(0, ext_check(self->p, 0xabc));
@@ -737,14 +737,14 @@ TEST_F(ext, pager_refuses_nothing_lost)
 	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
 	ASSERT_TRUE(wait_resident(name, 0, 3000));
 	r = info(name);
-	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_OBJ_DEFAULT_TAKEN]);
-	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_OBJ_SWAPPED]);
-	EXPECT_EQ(0, r.a[MACHVM_A_OBJ_RETURNED]);
+	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
+	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_SWAPPED]);
+	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_RETURNED]);
 	/* Served from swap, transparently: the pager is not asked. */
 	req0 = self->s.requests;
 	EXPECT_EQ(0, ext_check(self->p, 0xabc));
 	EXPECT_EQ(0, self->s.requests - req0);
-	EXPECT_EQ(EXT_PAGES, info(name).a[MACHVM_A_OBJ_PAGEINS]);
+	EXPECT_EQ(EXT_PAGES, info(name).obj[MACHVM_OBJ_A_PAGEINS]);
 }
 
 /* Precious pages come back even when nobody wrote them. */
@@ -776,7 +776,7 @@ TEST_F(ext, clean_pages_dropped)
 	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_PO_FREED]);
 	EXPECT_EQ(0, r.a[MACHVM_A_PO_RETURNING]);
 	EXPECT_EQ(0, self->s.returns);
-	EXPECT_EQ(0, info(name).a[MACHVM_A_OBJ_SWAPPED]);
+	EXPECT_EQ(0, info(name).obj[MACHVM_OBJ_A_SWAPPED]);
 	EXPECT_EQ(0, ext_check(self->p, 0));
 }
 
@@ -791,7 +791,7 @@ TEST_F(ext, pager_silent_times_out)
 	/* timeout_ms is 300; the daemon looks at least once a second. */
 	ASSERT_TRUE(wait_resident(name, 0, 5000));
 	EXPECT_EQ(EXT_PAGES, self->s.returns);
-	EXPECT_EQ(EXT_PAGES, info(name).a[MACHVM_A_OBJ_DEFAULT_TAKEN]);
+	EXPECT_EQ(EXT_PAGES, info(name).obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
 	EXPECT_EQ(0, ext_check(self->p, 0xabc));
 }
 
@@ -852,7 +852,7 @@ TEST_F(ext, stale_return_answers_ignored)
 	ASSERT_EQ(1, self->s.returns);
 	c.seq = seq + 1000;
 	EXPECT_EQ(0, mvm_cmd(self->pager, &c));		/* skipped */
-	EXPECT_EQ(0, info(name).a[MACHVM_A_OBJ_RETURNED]);
+	EXPECT_EQ(0, info(name).obj[MACHVM_OBJ_A_RETURNED]);
 	EXPECT_EQ(1, resident(self->p, 0));
 	c.type = MACHVM_CMD_RETURN_COPY;
 	c.addr = (uintptr_t)buf;
@@ -863,7 +863,7 @@ TEST_F(ext, stale_return_answers_ignored)
 	c.type = MACHVM_CMD_RETURN_DONE;
 	c.addr = 0;
 	EXPECT_EQ(0, mvm_cmd(self->pager, &c));
-	EXPECT_EQ(1, info(name).a[MACHVM_A_OBJ_RETURNED]);
+	EXPECT_EQ(1, info(name).obj[MACHVM_OBJ_A_RETURNED]);
 	EXPECT_EQ(0, resident(self->p, 0));
 	/* seq rides only on RETURN_COPY and RETURN_DONE. */
 	c.type = MACHVM_CMD_DATA_UNAVAILABLE;
@@ -913,7 +913,7 @@ TEST_F(ext, lock_request_supersedes_return)
 	c.seq = seq2;
 	EXPECT_EQ(0, mvm_cmd(self->pager, &c));
 	EXPECT_EQ(0, resident(self->p, 0));		/* flushed */
-	EXPECT_EQ(1, info(name).a[MACHVM_A_OBJ_RETURNED]);
+	EXPECT_EQ(1, info(name).obj[MACHVM_OBJ_A_RETURNED]);
 }
 
 /* DATA_SUPPLY with MACHVM_SUPPLY_F_OVERWRITE replaces a resident page
@@ -1178,7 +1178,7 @@ TEST(pager_killed_with_returns_outstanding)
 	kill(pid, SIGKILL);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	/* The default pager took 0-15 when the pager died. */
-	EXPECT_EQ(16, info(name).a[MACHVM_A_OBJ_DEFAULT_TAKEN]);
+	EXPECT_EQ(16, info(name).obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
 	for (i = 0; i < 16; i++)
 		EXPECT_TRUE(page_ok(p + i * PG, i, 0x99));
 	for (i = 24; i < 32; i++)
@@ -1242,7 +1242,7 @@ TEST(anon_zero_fill_and_private)
 	EXPECT_EQ(1, q[0]);	/* private, not yet written: shares */
 	q[PG] = 5;
 	EXPECT_EQ(0, s[PG]);	/* private write stays private */
-	EXPECT_EQ(64, info(name).a[MACHVM_A_OBJ_RESIDENT]);
+	EXPECT_EQ(64, info(name).obj[MACHVM_OBJ_A_RESIDENT]);
 	munmap(s, 64 * PG);
 	munmap(q, 64 * PG);
 	close(fd);

@@ -258,6 +258,17 @@ TEST_F(ur, bad_commands_complete_with_errors)
 	ASSERT_EQ(1, wait_cqe(ring, &res, 2));
 	EXPECT_EQ(-EOPNOTSUPP, res);
 
+	/* ABI 1's raw opcode, and the right number with the wrong size. */
+	prep(ring, self->pager, 0x4d01, &s, 11, 0);
+	io_uring_submit(ring);
+	ASSERT_EQ(11, wait_cqe(ring, &res, 2));
+	EXPECT_EQ(-EOPNOTSUPP, res);
+	prep(ring, self->pager, _IOWR(MACHVM_IOC_MAGIC, _IOC_NR(MACHVM_URING_FETCH),
+				      struct machvm_cmd), &s, 12, 0);
+	io_uring_submit(ring);
+	ASSERT_EQ(12, wait_cqe(ring, &res, 2));
+	EXPECT_EQ(-EOPNOTSUPP, res);
+
 	prep(ring, self->pager, MACHVM_URING_FETCH, &s, 2, 1);
 	io_uring_submit(ring);
 	ASSERT_EQ(2, wait_cqe(ring, &res, 2));

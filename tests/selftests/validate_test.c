@@ -42,15 +42,15 @@ static int objstate(uint64_t name, struct objstate *s)
 
 	if (ret)
 		return ret;
-	s->state = r.a[MACHVM_A_OBJ_STATE];
-	s->resident = r.a[MACHVM_A_OBJ_RESIDENT];
-	s->cluster = r.a[MACHVM_A_OBJ_CLUSTER];
-	s->timeout = r.a[MACHVM_A_OBJ_TIMEOUT_MS];
-	s->may_cache = r.a[MACHVM_A_OBJ_MAY_CACHE];
-	s->copy = r.a[MACHVM_A_OBJ_COPY];
-	s->limit = r.a[MACHVM_A_OBJ_LIMIT];
-	s->swapped = r.a[MACHVM_A_OBJ_SWAPPED];
-	s->pending = r.a[MACHVM_A_OBJ_PENDING];
+	s->state = r.obj[MACHVM_OBJ_A_STATE];
+	s->resident = r.obj[MACHVM_OBJ_A_RESIDENT];
+	s->cluster = r.obj[MACHVM_OBJ_A_CLUSTER];
+	s->timeout = r.obj[MACHVM_OBJ_A_TIMEOUT_MS];
+	s->may_cache = r.obj[MACHVM_OBJ_A_MAY_CACHE];
+	s->copy = r.obj[MACHVM_OBJ_A_COPY];
+	s->limit = r.obj[MACHVM_OBJ_A_LIMIT];
+	s->swapped = r.obj[MACHVM_OBJ_A_SWAPPED];
+	s->pending = r.obj[MACHVM_OBJ_A_PENDING];
 	return 0;
 }
 

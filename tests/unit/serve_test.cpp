@@ -158,6 +158,14 @@ void test_endpoint_dies(const std::string& dir) {
     CHECK_EQ(serve("serve_test", f.setup, pager, std::move(f.object), o), 1);
 }
 
+// A module of another ABI version is refused, with both versions named.
+void test_abi_mismatch() {
+    CHECK(abi_mismatch(MACHVM_ABI_VERSION).empty());
+    const std::string why = abi_mismatch(MACHVM_ABI_VERSION - 1);
+    CHECK(why.find("ABI version " + std::to_string(MACHVM_ABI_VERSION - 1)) != std::string::npos);
+    CHECK(why.find("built for version " + std::to_string(MACHVM_ABI_VERSION)) != std::string::npos);
+}
+
 } // namespace
 
 int main() {
@@ -167,6 +175,7 @@ int main() {
         std::perror("mkdtemp");
         return 1;
     }
+    test_abi_mismatch();
     test_exec_status();
     test_exec_signal_status();
     test_exec_never_mapped();

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 //
 // Administration of the machvm module over its generic netlink family
-// (kmod/uapi/machvm.h, "Generic netlink family"): AdminClient asks for the
+// (kmod/uapi/linux/machvm.h, "Generic netlink family"): AdminClient asks for the
 // module's status, its objects and counters, destroys objects, tunes and
 // runs the pageout daemon, adds and removes swap stores and follows the
 // "events" multicast group.  Plain structs mirror the attributes; their
@@ -19,7 +19,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "machvm.h"
+#include <linux/machvm.h>
 #include <machvm/cli.hpp>
 #include <machvm/result.hpp>
 
@@ -320,7 +320,7 @@ class JsonObject {
 };
 
 // One line each (no newline).  Field names are the attributes' names
-// without MACHVM_A_ / MACHVM_A_OBJ_ / MACHVM_A_STAT_ in lower case; enum
+// without MACHVM_A_ / MACHVM_OBJ_A_ / MACHVM_A_STAT_ in lower case; enum
 // values are strings (state "ready", event "OBJECT_CREATED"), counters
 // numbers.  `time` (seconds since the epoch) is added when given.
 std::string to_json(const Status& s);

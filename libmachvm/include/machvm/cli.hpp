@@ -12,7 +12,7 @@
 #include <string_view>
 #include <vector>
 
-#include "machvm.h"
+#include <linux/machvm.h>
 #include <machvm/result.hpp>
 
 namespace machvm {

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 //
 // The machvm device, pager endpoints and memory objects: thin RAII wrappers
-// over the ioctls, read(2) and write(2) of kmod/uapi/machvm.h.
+// over the ioctls, read(2) and write(2) of kmod/uapi/linux/machvm.h.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
-#include "machvm.h"
+#include <linux/machvm.h>
 #include <machvm/fd.hpp>
 #include <machvm/result.hpp>
 
@@ -111,6 +112,11 @@ class PagerEndpoint {
   private:
     Fd fd_;
 };
+
+// Empty when a module reporting ABI version module_abi (machvm_version's
+// abi_version) speaks this program's MACHVM_ABI_VERSION; otherwise the
+// message to refuse it with.
+std::string abi_mismatch(std::uint32_t module_abi);
 
 // /dev/machvm.
 class Device {

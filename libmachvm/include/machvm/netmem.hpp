@@ -51,7 +51,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "machvm.h"
+#include <linux/machvm.h>
 #include <machvm/result.hpp>
 
 namespace machvm::netmem {

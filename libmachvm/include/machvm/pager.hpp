@@ -17,7 +17,7 @@
 #include <system_error>
 #include <vector>
 
-#include "machvm.h"
+#include <linux/machvm.h>
 #include <machvm/device.hpp>
 
 namespace machvm {

@@ -40,8 +40,12 @@ static void walk(struct mvm_nlreply *out, struct nlattr *a, int len, int nest)
 		void *p = (char *)a + NLA_HDRLEN;
 		uint64_t v = 0;
 
-		if (nest == 0 && (type == MACHVM_A_OBJECT || type == MACHVM_A_SWAP)) {
+		if (nest == 0 && type == MACHVM_A_OBJECT) {
 			walk(out, p, plen, 1);
+			continue;
+		}
+		if (nest == 0 && type == MACHVM_A_SWAP) {
+			walk(out, p, plen, 3);
 			continue;
 		}
 		if (nest == 0 && type == MACHVM_A_STATS) {
@@ -54,9 +58,17 @@ static void walk(struct mvm_nlreply *out, struct nlattr *a, int len, int nest)
 			v = *(uint32_t *)p;
 		else if (plen == 8)
 			memcpy(&v, p, 8);
-		if (nest == 2) {
+		if (nest == 1) {
+			if (type <= MACHVM_OBJ_A_MAX)
+				out->obj[type] = v;
+		} else if (nest == 2) {
 			if (type <= MACHVM_A_STAT_MAX)
 				out->stat[type] = v;
+		} else if (nest == 3) {
+			if (type <= MACHVM_SWAP_A_MAX)
+				out->swap[type] = v;
+			if (type == MACHVM_SWAP_A_PATH)
+				strncpy(out->path, p, sizeof(out->path) - 1);
 		} else if (type <= MACHVM_A_MAX) {
 			out->a[type] = v;
 			out->have[type] = 1;
@@ -196,7 +208,7 @@ int mvm_swap_add(const char *path, uint64_t size, int32_t prio, uint32_t *id)
 	int ret = mvm_nl(MACHVM_GENL_CMD_SWAP_ADD, a, &r);
 
 	if (!ret && id)
-		*id = r.a[MACHVM_A_SWAP_ID];
+		*id = r.swap[MACHVM_SWAP_A_ID];
 	return ret;
 }
 

@@ -244,7 +244,14 @@
 #include <linux/ioctl.h>
 
 #define MACHVM_DEVICE		"/dev/machvm"
-#define MACHVM_ABI_VERSION	1
+/*
+ * The ABI's version: a module and a program of different versions do not
+ * understand each other (libmachvm refuses to run then).  MACHVM_IOC_VERSION
+ * and struct machvm_version never change, so the question can always be
+ * asked.  2: _IOWR-encoded io_uring cmd_op values, one netlink attribute
+ * enum per nest, the header at <linux/machvm.h>.
+ */
+#define MACHVM_ABI_VERSION	2
 
 /* Feature bits reported by MACHVM_IOC_VERSION. */
 #define MACHVM_F_OBJECTS	(1ULL << 0)	/* objects, faults, read/write */
@@ -257,7 +264,7 @@
 #define MACHVM_F_LOCKS		(1ULL << 5)	/* write locks, data_unlock */
 
 /**
- * struct machvm_version - MACHVM_IOC_VERSION (out)
+ * struct machvm_version - MACHVM_IOC_VERSION (out; 64 bytes)
  * @abi_version: MACHVM_ABI_VERSION of the running module.
  * @page_size:   the kernel's page size; offsets are multiples of it.
  * @features:    MACHVM_F_* the module implements.
@@ -273,7 +280,7 @@ struct machvm_version {
 };
 
 /**
- * struct machvm_pager_create - MACHVM_IOC_PAGER_CREATE (in/out)
+ * struct machvm_pager_create - MACHVM_IOC_PAGER_CREATE (in/out; 32 bytes)
  * @flags:    zero.
  * @fd:       out: the pager endpoint file descriptor (O_CLOEXEC); zero on
  *            input.
@@ -291,7 +298,8 @@ struct machvm_pager_create {
 #define MACHVM_COPY_DELAY	2
 
 /**
- * struct machvm_attr - object attributes (Mach's memory_object_attr_info)
+ * struct machvm_attr - object attributes (Mach's memory_object_attr_info;
+ * 8 bytes)
  * @may_cache:     1 if pages may stay resident after the last unmap.
  *                 Recorded and reported; nothing acts on it yet (objects
  *                 die with their last mapping and right).
@@ -322,6 +330,7 @@ struct machvm_attr {
 
 /**
  * struct machvm_object_create - MACHVM_IOC_OBJECT_CREATE on an endpoint
+ * (64 bytes)
  * @size:     in: object size in bytes, a non-zero multiple of page_size.
  * @max_prot: in: PROT_READ, PROT_WRITE, PROT_EXEC mask no mapping exceeds.
  * @flags:    in: zero.
@@ -347,7 +356,7 @@ struct machvm_object_create {
 };
 
 /**
- * struct machvm_region - MACHVM_IOC_REGION (Mach's vm_region)
+ * struct machvm_region - MACHVM_IOC_REGION (Mach's vm_region; 80 bytes)
  * @addr:     in: an address in the caller's address space.
  * @start:    out: first address of the mapping holding it.
  * @end:      out: end (exclusive) of that mapping.
@@ -377,7 +386,7 @@ struct machvm_region {
 };
 
 /**
- * struct machvm_anon_create - MACHVM_IOC_ANON_CREATE on /dev/machvm
+ * struct machvm_anon_create - MACHVM_IOC_ANON_CREATE on /dev/machvm (56 bytes)
  * (Mach's vm_allocate: an object with no user pager, zero-filled on first
  * touch, paged by the default pager)
  * @size:           in: bytes, a non-zero multiple of page_size.
@@ -519,10 +528,6 @@ struct machvm_cmd {
 	__u64 seq;
 };
 
-/* io_uring command opcodes (sqe->cmd_op). */
-#define MACHVM_URING_FETCH		0x4d01
-#define MACHVM_URING_COMMIT_AND_FETCH	0x4d02
-
 /**
  * struct machvm_uring_cmd - the 16-byte sqe->cmd area
  * @reply: COMMIT_AND_FETCH: user address of a struct machvm_cmd; else 0.
@@ -534,6 +539,18 @@ struct machvm_uring_cmd {
 };
 
 #define MACHVM_IOC_MAGIC	'M'
+
+/*
+ * io_uring command opcodes (sqe->cmd_op), encoded as ioctl numbers (as
+ * ublk's UBLK_U_IO_*): direction, size of struct machvm_uring_cmd, magic
+ * and number.  The module accepts exactly these values; any other cmd_op,
+ * including ABI 1's raw 0x4d01 and 0x4d02 or a number with another size,
+ * completes with -EOPNOTSUPP.
+ */
+#define MACHVM_URING_FETCH \
+	_IOWR(MACHVM_IOC_MAGIC, 0x20, struct machvm_uring_cmd)
+#define MACHVM_URING_COMMIT_AND_FETCH \
+	_IOWR(MACHVM_IOC_MAGIC, 0x21, struct machvm_uring_cmd)
 #define MACHVM_IOC_VERSION	_IOR(MACHVM_IOC_MAGIC, 0x00, struct machvm_version)
 #define MACHVM_IOC_PAGER_CREATE	_IOWR(MACHVM_IOC_MAGIC, 0x01, struct machvm_pager_create)
 #define MACHVM_IOC_REGION	_IOWR(MACHVM_IOC_MAGIC, 0x02, struct machvm_region)
@@ -561,29 +578,29 @@ struct machvm_uring_cmd {
  *   MACHVM_A_OBJ_NAME, -ENOENT if none).  A destroyed object stays listed
  *   (state DESTROYED) until its last mapping and descriptor are gone.
  *   each object: MACHVM_A_OBJECT nest of
- *     MACHVM_A_OBJ_NAME u64       object name
- *     MACHVM_A_OBJ_ID u64         control id on its pager endpoint
- *     MACHVM_A_OBJ_SIZE u64       bytes
- *     MACHVM_A_OBJ_MAX_PROT u32   PROT_* bits
- *     MACHVM_A_OBJ_STATE u32      MACHVM_OBJ_STATE_*
- *     MACHVM_A_OBJ_RESIDENT u64   resident pages
- *     MACHVM_A_OBJ_MAPPINGS u32   live mappings (VMAs) of the object
- *     MACHVM_A_OBJ_PAGER_PID u32  thread-group id that created the pager
- *     MACHVM_A_OBJ_PAGER_STATE u32 MACHVM_PAGER_STATE_*
- *     MACHVM_A_OBJ_PENDING u32    outstanding data requests
- *     MACHVM_A_OBJ_MAY_CACHE u8, MACHVM_A_OBJ_COPY u8,
- *     MACHVM_A_OBJ_CLUSTER u32, MACHVM_A_OBJ_TIMEOUT_MS u32  attributes
- *     MACHVM_A_OBJ_FAULTS u64, MACHVM_A_OBJ_REQUESTS u64,
- *     MACHVM_A_OBJ_SUPPLIED u64, MACHVM_A_OBJ_ERRORS u64,
- *     MACHVM_A_OBJ_TIMEOUTS u64   per-object counters (pages / events)
- *     MACHVM_A_OBJ_KIND u32       MACHVM_OBJ_KIND_*
- *     MACHVM_A_OBJ_DIRTY u64      resident pages known written (dirty bits
+ *     MACHVM_OBJ_A_NAME u64       object name
+ *     MACHVM_OBJ_A_ID u64         control id on its pager endpoint
+ *     MACHVM_OBJ_A_SIZE u64       bytes
+ *     MACHVM_OBJ_A_MAX_PROT u32   PROT_* bits
+ *     MACHVM_OBJ_A_STATE u32      MACHVM_OBJ_STATE_*
+ *     MACHVM_OBJ_A_RESIDENT u64   resident pages
+ *     MACHVM_OBJ_A_MAPPINGS u32   live mappings (VMAs) of the object
+ *     MACHVM_OBJ_A_PAGER_PID u32  thread-group id that created the pager
+ *     MACHVM_OBJ_A_PAGER_STATE u32 MACHVM_PAGER_STATE_*
+ *     MACHVM_OBJ_A_PENDING u32    outstanding data requests
+ *     MACHVM_OBJ_A_MAY_CACHE u8, MACHVM_OBJ_A_COPY u8,
+ *     MACHVM_OBJ_A_CLUSTER u32, MACHVM_OBJ_A_TIMEOUT_MS u32  attributes
+ *     MACHVM_OBJ_A_FAULTS u64, MACHVM_OBJ_A_REQUESTS u64,
+ *     MACHVM_OBJ_A_SUPPLIED u64, MACHVM_OBJ_A_ERRORS u64,
+ *     MACHVM_OBJ_A_TIMEOUTS u64   per-object counters (pages / events)
+ *     MACHVM_OBJ_A_KIND u32       MACHVM_OBJ_KIND_*
+ *     MACHVM_OBJ_A_DIRTY u64      resident pages known written (dirty bits
  *                                 are gathered when pages are unmapped)
- *     MACHVM_A_OBJ_SWAPPED u64    pages with a swap slot
- *     MACHVM_A_OBJ_LIMIT u64      resident limit in pages, 0: none
- *     MACHVM_A_OBJ_PAGEOUTS u64, MACHVM_A_OBJ_PAGEINS u64,
- *     MACHVM_A_OBJ_RETURNED u64, MACHVM_A_OBJ_DEFAULT_TAKEN u64,
- *     MACHVM_A_OBJ_SCANS u64, MACHVM_A_OBJ_REF_HITS u64
+ *     MACHVM_OBJ_A_SWAPPED u64    pages with a swap slot
+ *     MACHVM_OBJ_A_LIMIT u64      resident limit in pages, 0: none
+ *     MACHVM_OBJ_A_PAGEOUTS u64, MACHVM_OBJ_A_PAGEINS u64,
+ *     MACHVM_OBJ_A_RETURNED u64, MACHVM_OBJ_A_DEFAULT_TAKEN u64,
+ *     MACHVM_OBJ_A_SCANS u64, MACHVM_OBJ_A_REF_HITS u64
  *                                 pageout counters, as MACHVM_A_STAT_*
  *   Anonymous objects have no pager: PAGER_PID 0, PAGER_STATE NONE.
  *
@@ -647,11 +664,11 @@ struct machvm_uring_cmd {
  *
  * MACHVM_GENL_CMD_GET_SWAP (dumpit: every store; doit: MACHVM_A_SWAP_ID)
  *   each store: MACHVM_A_SWAP nest of
- *     MACHVM_A_SWAP_ID u32, MACHVM_A_SWAP_PATH string,
- *     MACHVM_A_SWAP_KIND u32 (MACHVM_SWAP_KIND_*), MACHVM_A_SWAP_PRIO s32,
- *     MACHVM_A_SWAP_SLOTS u64 (pages), MACHVM_A_SWAP_USED u64 (pages),
- *     MACHVM_A_SWAP_WRITES u64, MACHVM_A_SWAP_READS u64 (pages),
- *     MACHVM_A_SWAP_DIRECT u8 (1: O_DIRECT I/O)
+ *     MACHVM_SWAP_A_ID u32, MACHVM_SWAP_A_PATH string,
+ *     MACHVM_SWAP_A_KIND u32 (MACHVM_SWAP_KIND_*), MACHVM_SWAP_A_PRIO s32,
+ *     MACHVM_SWAP_A_SLOTS u64 (pages), MACHVM_SWAP_A_USED u64 (pages),
+ *     MACHVM_SWAP_A_WRITES u64, MACHVM_SWAP_A_READS u64 (pages),
+ *     MACHVM_SWAP_A_DIRECT u8 (1: O_DIRECT I/O)
  *
  * Multicast group MACHVM_GENL_MCGRP_EVENTS (open to everyone, like every
  * read): MACHVM_GENL_CMD_EVENT messages: MACHVM_A_EVENT u32
@@ -663,7 +680,7 @@ struct machvm_uring_cmd {
  *   u32 and MACHVM_A_SWAP_PATH string (swap events).
  */
 #define MACHVM_GENL_NAME		"machvm"
-#define MACHVM_GENL_VERSION		1
+#define MACHVM_GENL_VERSION		2	/* follows MACHVM_ABI_VERSION */
 #define MACHVM_GENL_MCGRP_EVENTS	"events"
 
 enum machvm_genl_cmd {
@@ -684,75 +701,114 @@ enum machvm_genl_cmd {
 
 #define MACHVM_GENL_CMD_MAX (__MACHVM_GENL_CMD_MAX - 1)
 
+/*
+ * Attributes: one enum per level, as WireGuard's.  enum machvm_genl_attr
+ * is the top level of every message; MACHVM_A_OBJECT holds
+ * enum machvm_genl_obj_attr, MACHVM_A_SWAP enum machvm_genl_swap_attr,
+ * MACHVM_A_STATS enum machvm_genl_stat.  The top-level MACHVM_A_OBJ_* and
+ * MACHVM_A_SWAP_* name one object or store in requests and events.
+ */
 enum machvm_genl_attr {
 	MACHVM_A_UNSPEC,
-	MACHVM_A_ABI_VERSION,		/* u32 */
-	MACHVM_A_PAGE_SIZE,		/* u32 */
-	MACHVM_A_FEATURES,		/* u64 */
-	MACHVM_A_NR_OBJECTS,		/* u32 */
-	MACHVM_A_NR_PAGERS,		/* u32 */
-	MACHVM_A_OBJECT,		/* nest */
-	MACHVM_A_OBJ_NAME,		/* u64 */
-	MACHVM_A_OBJ_ID,		/* u64 */
-	MACHVM_A_OBJ_SIZE,		/* u64 */
-	MACHVM_A_OBJ_MAX_PROT,		/* u32 */
-	MACHVM_A_OBJ_STATE,		/* u32 */
-	MACHVM_A_OBJ_RESIDENT,		/* u64 */
-	MACHVM_A_OBJ_MAPPINGS,		/* u32 */
-	MACHVM_A_OBJ_PAGER_PID,		/* u32 */
-	MACHVM_A_OBJ_PAGER_STATE,	/* u32 */
-	MACHVM_A_OBJ_PENDING,		/* u32 */
-	MACHVM_A_OBJ_MAY_CACHE,		/* u8 */
-	MACHVM_A_OBJ_COPY,		/* u8 */
-	MACHVM_A_OBJ_CLUSTER,		/* u32 */
-	MACHVM_A_OBJ_TIMEOUT_MS,	/* u32 */
-	MACHVM_A_OBJ_FAULTS,		/* u64 */
-	MACHVM_A_OBJ_REQUESTS,		/* u64 */
-	MACHVM_A_OBJ_SUPPLIED,		/* u64 */
-	MACHVM_A_OBJ_ERRORS,		/* u64 */
-	MACHVM_A_OBJ_TIMEOUTS,		/* u64 */
-	MACHVM_A_OBJ_OFFSET,		/* u64 */
+	MACHVM_A_PAD,			/* alignment of 64-bit attributes */
+	MACHVM_A_ABI_VERSION,		/* u32: MACHVM_ABI_VERSION */
+	MACHVM_A_PAGE_SIZE,		/* u32: bytes */
+	MACHVM_A_FEATURES,		/* u64: MACHVM_F_* */
+	MACHVM_A_NR_OBJECTS,		/* u32: live objects */
+	MACHVM_A_NR_PAGERS,		/* u32: live pager endpoints */
+	MACHVM_A_OBJECT,		/* nest of MACHVM_OBJ_A_* */
 	MACHVM_A_STATS,			/* nest of MACHVM_A_STAT_* */
-	MACHVM_A_EVENT,			/* u32 */
-	MACHVM_A_PAD,
-	MACHVM_A_OBJ_KIND,		/* u32 */
-	MACHVM_A_OBJ_DIRTY,		/* u64 */
-	MACHVM_A_OBJ_SWAPPED,		/* u64 */
-	MACHVM_A_OBJ_LIMIT,		/* u64 */
-	MACHVM_A_OBJ_PAGEOUTS,		/* u64 */
-	MACHVM_A_OBJ_PAGEINS,		/* u64 */
-	MACHVM_A_OBJ_RETURNED,		/* u64 */
-	MACHVM_A_OBJ_DEFAULT_TAKEN,	/* u64 */
-	MACHVM_A_OBJ_SCANS,		/* u64 */
-	MACHVM_A_OBJ_REF_HITS,		/* u64 */
-	MACHVM_A_PO_LIMIT,		/* u64 */
-	MACHVM_A_PO_HIGH,		/* u32 */
-	MACHVM_A_PO_LOW,		/* u32 */
-	MACHVM_A_PO_OBJ_LIMIT,		/* u64 */
-	MACHVM_A_PO_BATCH,		/* u32 */
-	MACHVM_A_PO_INTERVAL_MS,	/* u32 */
-	MACHVM_A_PO_RESIDENT,		/* u64 */
-	MACHVM_A_PO_RETURNING,		/* u64 */
-	MACHVM_A_PO_STUCK,		/* u8 */
-	MACHVM_A_PO_TARGET,		/* u64 */
-	MACHVM_A_PO_FORCE,		/* u8 */
-	MACHVM_A_PO_SCANNED,		/* u64 */
-	MACHVM_A_PO_FREED,		/* u64 */
-	MACHVM_A_SWAP,			/* nest */
-	MACHVM_A_SWAP_ID,		/* u32 */
-	MACHVM_A_SWAP_PATH,		/* string */
-	MACHVM_A_SWAP_KIND,		/* u32 */
-	MACHVM_A_SWAP_PRIO,		/* s32 */
-	MACHVM_A_SWAP_SIZE,		/* u64 */
-	MACHVM_A_SWAP_SLOTS,		/* u64 */
-	MACHVM_A_SWAP_USED,		/* u64 */
-	MACHVM_A_SWAP_WRITES,		/* u64 */
-	MACHVM_A_SWAP_READS,		/* u64 */
-	MACHVM_A_SWAP_DIRECT,		/* u8 */
+	MACHVM_A_SWAP,			/* nest of MACHVM_SWAP_A_* */
+	MACHVM_A_EVENT,			/* u32: MACHVM_EVENT_* */
+	MACHVM_A_OBJ_NAME,		/* u64: the object named (requests,
+					 * object events, PAGER_TIMEOUT)
+					 */
+	MACHVM_A_OBJ_LIMIT,		/* u64: SET_PAGEOUT: its resident limit,
+					 * pages
+					 */
+	MACHVM_A_OBJ_PAGER_PID,		/* u32: events: the pager's pid */
+	MACHVM_A_OBJ_OFFSET,		/* u64: PAGER_TIMEOUT: the request's
+					 * byte offset
+					 */
+	MACHVM_A_PO_LIMIT,		/* u64: global resident limit, pages */
+	MACHVM_A_PO_HIGH,		/* u32: high watermark, percent */
+	MACHVM_A_PO_LOW,		/* u32: low watermark, percent */
+	MACHVM_A_PO_OBJ_LIMIT,		/* u64: new objects' limit, pages */
+	MACHVM_A_PO_BATCH,		/* u32: pages scanned per step */
+	MACHVM_A_PO_INTERVAL_MS,	/* u32: period of the idle scan */
+	MACHVM_A_PO_RESIDENT,		/* u64: resident pages */
+	MACHVM_A_PO_RETURNING,		/* u64: pages under DATA_RETURN */
+	MACHVM_A_PO_STUCK,		/* u8: over the limit, nothing can go */
+	MACHVM_A_PO_TARGET,		/* u64: RUN_PAGEOUT: pages to free */
+	MACHVM_A_PO_FORCE,		/* u8: RUN_PAGEOUT: ignore references */
+	MACHVM_A_PO_SCANNED,		/* u64: RUN_PAGEOUT: pages looked at */
+	MACHVM_A_PO_FREED,		/* u64: RUN_PAGEOUT: pages freed */
+	MACHVM_A_SWAP_ID,		/* u32: the store named (requests,
+					 * swap events)
+					 */
+	MACHVM_A_SWAP_PATH,		/* string: SWAP_ADD, swap events */
+	MACHVM_A_SWAP_PRIO,		/* s32: SWAP_ADD */
+	MACHVM_A_SWAP_SIZE,		/* u64: SWAP_ADD, bytes */
 	__MACHVM_A_MAX,
 };
 
 #define MACHVM_A_MAX (__MACHVM_A_MAX - 1)
+
+/* One object, in a MACHVM_A_OBJECT nest (see GET_OBJECT above). */
+enum machvm_genl_obj_attr {
+	MACHVM_OBJ_A_UNSPEC,
+	MACHVM_OBJ_A_PAD,		/* alignment of 64-bit attributes */
+	MACHVM_OBJ_A_NAME,		/* u64 */
+	MACHVM_OBJ_A_ID,		/* u64 */
+	MACHVM_OBJ_A_SIZE,		/* u64 */
+	MACHVM_OBJ_A_MAX_PROT,		/* u32 */
+	MACHVM_OBJ_A_STATE,		/* u32 */
+	MACHVM_OBJ_A_RESIDENT,		/* u64 */
+	MACHVM_OBJ_A_MAPPINGS,		/* u32 */
+	MACHVM_OBJ_A_PAGER_PID,		/* u32 */
+	MACHVM_OBJ_A_PAGER_STATE,	/* u32 */
+	MACHVM_OBJ_A_PENDING,		/* u32 */
+	MACHVM_OBJ_A_MAY_CACHE,		/* u8 */
+	MACHVM_OBJ_A_COPY,		/* u8 */
+	MACHVM_OBJ_A_CLUSTER,		/* u32 */
+	MACHVM_OBJ_A_TIMEOUT_MS,	/* u32 */
+	MACHVM_OBJ_A_FAULTS,		/* u64 */
+	MACHVM_OBJ_A_REQUESTS,		/* u64 */
+	MACHVM_OBJ_A_SUPPLIED,		/* u64 */
+	MACHVM_OBJ_A_ERRORS,		/* u64 */
+	MACHVM_OBJ_A_TIMEOUTS,		/* u64 */
+	MACHVM_OBJ_A_KIND,		/* u32 */
+	MACHVM_OBJ_A_DIRTY,		/* u64 */
+	MACHVM_OBJ_A_SWAPPED,		/* u64 */
+	MACHVM_OBJ_A_LIMIT,		/* u64 */
+	MACHVM_OBJ_A_PAGEOUTS,		/* u64 */
+	MACHVM_OBJ_A_PAGEINS,		/* u64 */
+	MACHVM_OBJ_A_RETURNED,		/* u64 */
+	MACHVM_OBJ_A_DEFAULT_TAKEN,	/* u64 */
+	MACHVM_OBJ_A_SCANS,		/* u64 */
+	MACHVM_OBJ_A_REF_HITS,		/* u64 */
+	__MACHVM_OBJ_A_MAX,
+};
+
+#define MACHVM_OBJ_A_MAX (__MACHVM_OBJ_A_MAX - 1)
+
+/* One swap store, in a MACHVM_A_SWAP nest (see GET_SWAP above). */
+enum machvm_genl_swap_attr {
+	MACHVM_SWAP_A_UNSPEC,
+	MACHVM_SWAP_A_PAD,		/* alignment of 64-bit attributes */
+	MACHVM_SWAP_A_ID,		/* u32 */
+	MACHVM_SWAP_A_PATH,		/* string */
+	MACHVM_SWAP_A_KIND,		/* u32 */
+	MACHVM_SWAP_A_PRIO,		/* s32 */
+	MACHVM_SWAP_A_SLOTS,		/* u64 */
+	MACHVM_SWAP_A_USED,		/* u64 */
+	MACHVM_SWAP_A_WRITES,		/* u64 */
+	MACHVM_SWAP_A_READS,		/* u64 */
+	MACHVM_SWAP_A_DIRECT,		/* u8 */
+	__MACHVM_SWAP_A_MAX,
+};
+
+#define MACHVM_SWAP_A_MAX (__MACHVM_SWAP_A_MAX - 1)
 
 /* Global counters (u64 each) in MACHVM_A_STATS. */
 enum machvm_genl_stat {

@@ -17,6 +17,9 @@ SELFTEST := $(KSRC)/tools/testing/selftests
 # headers; else the newest installed Debian 6.1 headers.
 KDIR ?= $(firstword $(wildcard /lib/modules/$(shell uname -r)/build) \
 	$(patsubst %/Makefile,%,$(wildcard /usr/src/linux-headers-6.1*-amd64/Makefile)))
+# Its release (from the path: /lib/modules/REL/build or
+# /usr/src/linux-headers-REL) names the build directory, build/kmod/$(KREL).
+KREL     := $(patsubst linux-headers-%,%,$(notdir $(patsubst %/build,%,$(patsubst %/,%,$(KDIR)))))
 
 CXX      ?= g++
 CC       ?= gcc
@@ -55,9 +58,10 @@ deps:
 	bash scripts/deps.sh
 	@touch $(DEPS)
 
+# Built out of the source tree: build/kmod/$(KREL)/machvm.ko.
 module: $(DEPS)
-	bash scripts/build-kmod.sh $(KDIR) $(BUILD)/kmod/default
-	cp $(BUILD)/kmod/default/machvm.ko kmod/machvm.ko
+	bash scripts/build-kmod.sh $(KDIR) $(BUILD)/kmod/$(KREL)
+	@echo "module: $(BUILD)/kmod/$(KREL)/machvm.ko"
 
 user: $(DEPS) $(USER)
 
@@ -131,8 +135,7 @@ format:
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/bin $(BUILD)/lib $(BUILD)/tests \
-		$(BUILD)/kmod $(BUILD)/vm kmod/machvm.ko
-	$(MAKE) -C kmod clean KDIR=$(KDIR) >/dev/null 2>&1 || true
+		$(BUILD)/kmod $(BUILD)/vm
 
 distclean:
 	rm -rf $(BUILD)

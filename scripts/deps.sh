@@ -16,7 +16,8 @@ PKGS=(build-essential bc kmod flex bison libelf-dev libssl-dev
       linux-headers-amd64 linux-headers-6.12-amd64 linux-source-6.1
       qemu-system-x86 busybox-static cpio gzip xz-utils zstd
       liburing-dev libnl-3-dev libnl-genl-3-dev pkg-config
-      sparse clang-format python3 perl file git e2fsprogs)
+      sparse clang-format python3 perl file git e2fsprogs
+      nlohmann-json3-dev)
 PKGS+=(memtester)	# run_test: a real program under machvm-run in the VM
 
 missing=()

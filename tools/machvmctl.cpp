@@ -17,6 +17,8 @@
 #include <machvm/admin.hpp>
 #include <machvm/cli.hpp>
 
+#include <nlohmann/json.hpp>
+
 namespace {
 
 constexpr const char* kProg = "machvmctl";
@@ -128,8 +130,7 @@ int cmd_object_destroy(machvm::AdminClient& c, const machvm::ctl::Command& cmd) 
     if (!r)
         return fail(what.c_str(), r.error(), c.error_detail(), "object");
     if (cmd.json &&
-        !emit(machvm::JsonObject().field("name", cmd.name).field_bool("destroyed", true).str() +
-              "\n"))
+        !emit(machvm::to_json(machvm::Json{{"name", cmd.name}, {"destroyed", true}}) + "\n"))
         return output_failed();
     return machvm::kExitOk;
 }
@@ -266,11 +267,9 @@ int cmd_pageout_set(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
             return fail(what.c_str(), p.error(), c.error_detail(), "object");
         std::string out;
         if (cmd.json)
-            out = machvm::JsonObject()
-                      .field("name", *cmd.object)
-                      .field("limit", cmd.object_limit)
-                      .str() +
-                  "\n";
+            out =
+                machvm::to_json(machvm::Json{{"name", *cmd.object}, {"limit", cmd.object_limit}}) +
+                "\n";
         else
             out = "object " + std::to_string(*cmd.object) + ": resident limit " +
                   (cmd.object_limit ? machvm::format_pages(cmd.object_limit, page_size(c))
@@ -338,8 +337,7 @@ int cmd_swap_remove(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
                     hint);
     }
     if (cmd.json &&
-        !emit(machvm::JsonObject().field("id", cmd.swap_id).field_bool("removed", true).str() +
-              "\n"))
+        !emit(machvm::to_json(machvm::Json{{"id", cmd.swap_id}, {"removed", true}}) + "\n"))
         return output_failed();
     return machvm::kExitOk;
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <machvm/admin.hpp>
+#include <machvm/admin_fields.hpp>
 
 #include <limits.h>
 #include <poll.h>
@@ -10,11 +11,14 @@
 #include <array>
 #include <cerrno>
 #include <cinttypes>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <type_traits>
+#include <variant>
 
 #include <linux/genetlink.h>
 #include <linux/netlink.h>
@@ -27,6 +31,8 @@
 #include <netlink/msg.h>
 #include <netlink/netlink.h>
 #include <netlink/socket.h>
+
+#include <nlohmann/json.hpp>
 
 namespace machvm {
 
@@ -314,6 +320,33 @@ class Attrs {
 #define MVM_S32(a, attr) (a).s32(attr, #attr)
 #define MVM_STR(a, attr) (a).str(attr, #attr)
 
+// Every attribute-backed field of `fields` (admin_fields.hpp) out of `a`
+// into `s`.
+template <typename S, std::size_t N>
+void read_fields(Attrs& a, const fields::Field<S> (&fs)[N], S& s) {
+    for (const fields::Field<S>& f : fs) {
+        if (!f.attr)
+            continue;
+        std::visit(
+            [&](auto m) {
+                using T = std::remove_cvref_t<decltype(s.*m)>;
+                if constexpr (std::is_same_v<T, std::uint64_t>)
+                    s.*m = a.u64(f.attr, f.attr_name);
+                else if constexpr (std::is_same_v<T, std::uint32_t>)
+                    s.*m = a.u32(f.attr, f.attr_name);
+                else if constexpr (std::is_same_v<T, std::int32_t>)
+                    s.*m = a.s32(f.attr, f.attr_name);
+                else if constexpr (std::is_same_v<T, std::uint8_t>)
+                    s.*m = a.u8(f.attr, f.attr_name);
+                else if constexpr (std::is_same_v<T, bool>)
+                    s.*m = a.u8(f.attr, f.attr_name) != 0;
+                else
+                    s.*m = a.str(f.attr, f.attr_name);
+            },
+            f.member);
+    }
+}
+
 std::error_code parse_object(nlattr* nest, ObjectInfo& o, std::string& detail) {
     nlattr* tb[MACHVM_OBJ_A_MAX + 1];
     int r = nla_parse_nested(tb, MACHVM_OBJ_A_MAX, nest, obj_policy());
@@ -322,35 +355,7 @@ std::error_code parse_object(nlattr* nest, ObjectInfo& o, std::string& detail) {
         return bad_message();
     }
     Attrs a(tb);
-    o.name = MVM_U64(a, MACHVM_OBJ_A_NAME);
-    o.id = MVM_U64(a, MACHVM_OBJ_A_ID);
-    o.size = MVM_U64(a, MACHVM_OBJ_A_SIZE);
-    o.max_prot = MVM_U32(a, MACHVM_OBJ_A_MAX_PROT);
-    o.state = MVM_U32(a, MACHVM_OBJ_A_STATE);
-    o.resident = MVM_U64(a, MACHVM_OBJ_A_RESIDENT);
-    o.mappings = MVM_U32(a, MACHVM_OBJ_A_MAPPINGS);
-    o.pager_pid = MVM_U32(a, MACHVM_OBJ_A_PAGER_PID);
-    o.pager_state = MVM_U32(a, MACHVM_OBJ_A_PAGER_STATE);
-    o.pending = MVM_U32(a, MACHVM_OBJ_A_PENDING);
-    o.may_cache = MVM_U8(a, MACHVM_OBJ_A_MAY_CACHE);
-    o.copy_strategy = MVM_U8(a, MACHVM_OBJ_A_COPY);
-    o.cluster_pages = MVM_U32(a, MACHVM_OBJ_A_CLUSTER);
-    o.timeout_ms = MVM_U32(a, MACHVM_OBJ_A_TIMEOUT_MS);
-    o.faults = MVM_U64(a, MACHVM_OBJ_A_FAULTS);
-    o.requests = MVM_U64(a, MACHVM_OBJ_A_REQUESTS);
-    o.supplied = MVM_U64(a, MACHVM_OBJ_A_SUPPLIED);
-    o.errors = MVM_U64(a, MACHVM_OBJ_A_ERRORS);
-    o.timeouts = MVM_U64(a, MACHVM_OBJ_A_TIMEOUTS);
-    o.kind = MVM_U32(a, MACHVM_OBJ_A_KIND);
-    o.dirty = MVM_U64(a, MACHVM_OBJ_A_DIRTY);
-    o.swapped = MVM_U64(a, MACHVM_OBJ_A_SWAPPED);
-    o.limit = MVM_U64(a, MACHVM_OBJ_A_LIMIT);
-    o.pageouts = MVM_U64(a, MACHVM_OBJ_A_PAGEOUTS);
-    o.pageins = MVM_U64(a, MACHVM_OBJ_A_PAGEINS);
-    o.returned = MVM_U64(a, MACHVM_OBJ_A_RETURNED);
-    o.default_taken = MVM_U64(a, MACHVM_OBJ_A_DEFAULT_TAKEN);
-    o.scans = MVM_U64(a, MACHVM_OBJ_A_SCANS);
-    o.ref_hits = MVM_U64(a, MACHVM_OBJ_A_REF_HITS);
+    read_fields(a, fields::kObject, o);
     if (!a.ok()) {
         detail = a.detail("MACHVM_A_OBJECT");
         return bad_message();
@@ -366,15 +371,7 @@ std::error_code parse_swap(nlattr* nest, SwapInfo& w, std::string& detail) {
         return bad_message();
     }
     Attrs a(tb);
-    w.id = MVM_U32(a, MACHVM_SWAP_A_ID);
-    w.path = MVM_STR(a, MACHVM_SWAP_A_PATH);
-    w.kind = MVM_U32(a, MACHVM_SWAP_A_KIND);
-    w.prio = MVM_S32(a, MACHVM_SWAP_A_PRIO);
-    w.slots = MVM_U64(a, MACHVM_SWAP_A_SLOTS);
-    w.used = MVM_U64(a, MACHVM_SWAP_A_USED);
-    w.writes = MVM_U64(a, MACHVM_SWAP_A_WRITES);
-    w.reads = MVM_U64(a, MACHVM_SWAP_A_READS);
-    w.direct = MVM_U8(a, MACHVM_SWAP_A_DIRECT) != 0;
+    read_fields(a, fields::kSwap, w);
     if (!a.ok()) {
         detail = a.detail("MACHVM_A_SWAP");
         return bad_message();
@@ -435,15 +432,7 @@ std::error_code parse_pageout(nlmsghdr* nlh, PageoutInfo& p, const char* cmd, st
     if (auto ec = parse_genl(nlh, tb, detail))
         return ec;
     Attrs a(tb);
-    p.limit = MVM_U64(a, MACHVM_A_PO_LIMIT);
-    p.high = MVM_U32(a, MACHVM_A_PO_HIGH);
-    p.low = MVM_U32(a, MACHVM_A_PO_LOW);
-    p.obj_limit = MVM_U64(a, MACHVM_A_PO_OBJ_LIMIT);
-    p.batch = MVM_U32(a, MACHVM_A_PO_BATCH);
-    p.interval_ms = MVM_U32(a, MACHVM_A_PO_INTERVAL_MS);
-    p.resident = MVM_U64(a, MACHVM_A_PO_RESIDENT);
-    p.returning = MVM_U64(a, MACHVM_A_PO_RETURNING);
-    p.stuck = MVM_U8(a, MACHVM_A_PO_STUCK) != 0;
+    read_fields(a, fields::kPageout, p);
     if (!a.ok()) {
         detail = a.detail(cmd);
         return bad_message();
@@ -684,11 +673,7 @@ Result<Status> AdminClient::status() {
         if (auto ec = parse_genl(nlh, tb, detail))
             return ec;
         Attrs a(tb);
-        s.abi_version = MVM_U32(a, MACHVM_A_ABI_VERSION);
-        s.page_size = MVM_U32(a, MACHVM_A_PAGE_SIZE);
-        s.features = MVM_U64(a, MACHVM_A_FEATURES);
-        s.nr_objects = MVM_U32(a, MACHVM_A_NR_OBJECTS);
-        s.nr_pagers = MVM_U32(a, MACHVM_A_NR_PAGERS);
+        read_fields(a, fields::kStatus, s);
         if (!a.ok()) {
             detail = a.detail("MACHVM_GENL_CMD_GET_STATUS");
             return bad_message();
@@ -761,28 +746,7 @@ Result<Stats> AdminClient::stats() {
             return bad_message();
         }
         Attrs a(st);
-        s.faults = MVM_U64(a, MACHVM_A_STAT_FAULTS);
-        s.requests = MVM_U64(a, MACHVM_A_STAT_REQUESTS);
-        s.supplied = MVM_U64(a, MACHVM_A_STAT_SUPPLIED);
-        s.not_taken = MVM_U64(a, MACHVM_A_STAT_NOT_TAKEN);
-        s.errors = MVM_U64(a, MACHVM_A_STAT_ERRORS);
-        s.timeouts = MVM_U64(a, MACHVM_A_STAT_TIMEOUTS);
-        s.sigbus = MVM_U64(a, MACHVM_A_STAT_SIGBUS);
-        s.objects_created = MVM_U64(a, MACHVM_A_STAT_OBJECTS_CREATED);
-        s.objects_terminated = MVM_U64(a, MACHVM_A_STAT_OBJECTS_TERMINATED);
-        s.pagers_died = MVM_U64(a, MACHVM_A_STAT_PAGERS_DIED);
-        s.pageouts = MVM_U64(a, MACHVM_A_STAT_PAGEOUTS);
-        s.pageins = MVM_U64(a, MACHVM_A_STAT_PAGEINS);
-        s.returned = MVM_U64(a, MACHVM_A_STAT_RETURNED);
-        s.default_taken = MVM_U64(a, MACHVM_A_STAT_DEFAULT_TAKEN);
-        s.scans = MVM_U64(a, MACHVM_A_STAT_SCANS);
-        s.ref_hits = MVM_U64(a, MACHVM_A_STAT_REF_HITS);
-        s.swap_writes = MVM_U64(a, MACHVM_A_STAT_SWAP_WRITES);
-        s.swap_full = MVM_U64(a, MACHVM_A_STAT_SWAP_FULL);
-        s.resident = MVM_U64(a, MACHVM_A_STAT_RESIDENT);
-        s.swapped = MVM_U64(a, MACHVM_A_STAT_SWAPPED);
-        s.limit_waits = MVM_U64(a, MACHVM_A_STAT_LIMIT_WAITS);
-        s.lock_requests = MVM_U64(a, MACHVM_A_STAT_LOCK_REQUESTS);
+        read_fields(a, fields::kStats, s);
         if (!a.ok()) {
             detail = a.detail("MACHVM_A_STATS");
             return bad_message();
@@ -912,9 +876,7 @@ Result<PageoutResult> AdminClient::run_pageout(const PageoutRun& run) {
         if (auto ec = parse_genl(nlh, tb, detail))
             return ec;
         Attrs a(tb);
-        res.scanned = MVM_U64(a, MACHVM_A_PO_SCANNED);
-        res.freed = MVM_U64(a, MACHVM_A_PO_FREED);
-        res.returning = MVM_U64(a, MACHVM_A_PO_RETURNING);
+        read_fields(a, fields::kPageoutResult, res);
         if (!a.ok()) {
             detail = a.detail("MACHVM_GENL_CMD_RUN_PAGEOUT");
             return bad_message();
@@ -1224,14 +1186,11 @@ std::vector<std::string> feature_names(std::uint64_t features) {
         const std::uint64_t f = std::uint64_t{1} << bit;
         if (!(features & f))
             continue;
-        if (f == MACHVM_F_OBJECTS)
-            v.emplace_back("objects");
-        else if (f == MACHVM_F_URING_CMD)
-            v.emplace_back("uring_cmd");
-        else if (f == MACHVM_F_REGION)
-            v.emplace_back("region");
-        else
-            v.push_back("bit" + std::to_string(bit));
+        const char* name = nullptr;
+        for (const fields::FeatureName& n : fields::kFeatures)
+            if (n.flag == f)
+                name = n.name;
+        v.push_back(name ? std::string(name) : "bit" + std::to_string(bit));
     }
     return v;
 }
@@ -1253,230 +1212,99 @@ std::string format_size(std::uint64_t bytes) {
 
 // ---- JSON ----
 
-std::string json_string(std::string_view s) {
-    std::string out;
-    out.reserve(s.size() + 2);
-    out += '"';
-    for (char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\b':
-            out += "\\b";
-            break;
-        case '\f':
-            out += "\\f";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
-        default:
-            if (c < 0x20 || c == 0x7f) {
-                char buf[8];
-                std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-                out += buf;
-            } else {
-                out += ch;
-            }
-        }
-    }
-    out += '"';
-    return out;
-}
-
-JsonObject& JsonObject::key(std::string_view k) {
-    if (!first_)
-        out_ += ',';
-    first_ = false;
-    out_ += json_string(k);
-    out_ += ':';
-    return *this;
-}
-
-JsonObject& JsonObject::field(std::string_view k, std::uint64_t v) {
-    key(k);
-    out_ += std::to_string(v);
-    return *this;
-}
-
-JsonObject& JsonObject::field(std::string_view k, std::string_view v) {
-    key(k);
-    out_ += json_string(v);
-    return *this;
-}
-
-JsonObject& JsonObject::field_int(std::string_view k, std::int64_t v) {
-    key(k);
-    out_ += std::to_string(v);
-    return *this;
-}
-
-JsonObject& JsonObject::field_bool(std::string_view k, bool v) {
-    key(k);
-    out_ += v ? "true" : "false";
-    return *this;
-}
-
-JsonObject& JsonObject::field_fixed3(std::string_view k, double v) {
-    key(k);
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), "%.3f", v);
-    out_ += buf;
-    return *this;
-}
-
-JsonObject& JsonObject::field_strings(std::string_view k, const std::vector<std::string>& v) {
-    key(k);
-    out_ += '[';
-    for (std::size_t i = 0; i < v.size(); ++i) {
-        if (i)
-            out_ += ',';
-        out_ += json_string(v[i]);
-    }
-    out_ += ']';
-    return *this;
-}
-
-std::string to_json(const Status& s) {
-    return JsonObject()
-        .field("abi_version", s.abi_version)
-        .field("page_size", s.page_size)
-        .field("features", s.features)
-        .field_strings("feature_names", feature_names(s.features))
-        .field("nr_objects", s.nr_objects)
-        .field("nr_pagers", s.nr_pagers)
-        .str();
-}
-
-std::string to_json(const ObjectInfo& o) {
-    return JsonObject()
-        .field("name", o.name)
-        .field("id", o.id)
-        .field("size", o.size)
-        .field("max_prot", prot_string(o.max_prot))
-        .field("state", object_state_string(o.state))
-        .field("resident", o.resident)
-        .field("mappings", o.mappings)
-        .field("pager_pid", o.pager_pid)
-        .field("pager_state", pager_state_string(o.pager_state))
-        .field("pending", o.pending)
-        .field_bool("may_cache", o.may_cache != 0)
-        .field("copy", copy_strategy_string(o.copy_strategy))
-        .field("cluster", o.cluster_pages)
-        .field("timeout_ms", o.timeout_ms)
-        .field("faults", o.faults)
-        .field("requests", o.requests)
-        .field("supplied", o.supplied)
-        .field("errors", o.errors)
-        .field("timeouts", o.timeouts)
-        .field("kind", object_kind_string(o.kind))
-        .field("dirty", o.dirty)
-        .field("swapped", o.swapped)
-        .field("limit", o.limit)
-        .field("pageouts", o.pageouts)
-        .field("pageins", o.pageins)
-        .field("returned", o.returned)
-        .field("default_taken", o.default_taken)
-        .field("scans", o.scans)
-        .field("ref_hits", o.ref_hits)
-        .str();
-}
-
-std::string to_json(const Stats& s, std::optional<double> time) {
-    JsonObject j;
-    if (time)
-        j.field_fixed3("time", *time);
-    return j.field("faults", s.faults)
-        .field("requests", s.requests)
-        .field("supplied", s.supplied)
-        .field("not_taken", s.not_taken)
-        .field("errors", s.errors)
-        .field("timeouts", s.timeouts)
-        .field("sigbus", s.sigbus)
-        .field("objects_created", s.objects_created)
-        .field("objects_terminated", s.objects_terminated)
-        .field("pagers_died", s.pagers_died)
-        .field("pageouts", s.pageouts)
-        .field("pageins", s.pageins)
-        .field("returned", s.returned)
-        .field("default_taken", s.default_taken)
-        .field("scans", s.scans)
-        .field("ref_hits", s.ref_hits)
-        .field("swap_writes", s.swap_writes)
-        .field("swap_full", s.swap_full)
-        .field("resident", s.resident)
-        .field("swapped", s.swapped)
-        .field("limit_waits", s.limit_waits)
-        .field("lock_requests", s.lock_requests)
-        .str();
-}
-
-std::string to_json(const Event& e, std::optional<double> time) {
-    JsonObject j;
-    if (time)
-        j.field_fixed3("time", *time);
-    j.field("event", event_type_string(e.type)).field("type", e.type);
-    if (e.name)
-        j.field("name", *e.name);
-    if (e.pager_pid)
-        j.field("pager_pid", *e.pager_pid);
-    if (e.offset)
-        j.field("offset", *e.offset);
-    if (e.swap_id)
-        j.field("swap_id", *e.swap_id);
-    if (e.swap_path)
-        j.field("swap_path", *e.swap_path);
-    return j.str();
-}
-
-std::string to_json(const PageoutInfo& p) {
-    return JsonObject()
-        .field("limit", p.limit)
-        .field("high", p.high)
-        .field("low", p.low)
-        .field("obj_limit", p.obj_limit)
-        .field("batch", p.batch)
-        .field("interval_ms", p.interval_ms)
-        .field("resident", p.resident)
-        .field("returning", p.returning)
-        .field_bool("stuck", p.stuck)
-        .str();
-}
-
-std::string to_json(const PageoutResult& r) {
-    return JsonObject()
-        .field("scanned", r.scanned)
-        .field("freed", r.freed)
-        .field("returning", r.returning)
-        .str();
-}
-
-std::string to_json(const SwapInfo& w) {
-    return JsonObject()
-        .field("id", w.id)
-        .field("path", w.path)
-        .field("kind", swap_kind_string(w.kind))
-        .field_int("prio", w.prio)
-        .field("slots", w.slots)
-        .field("used", w.used)
-        .field("writes", w.writes)
-        .field("reads", w.reads)
-        .field_bool("direct", w.direct)
-        .str();
-}
-
 namespace {
+
+// One line, no blanks; UTF-8 verbatim; a byte that is not part of valid
+// UTF-8 becomes U+FFFD (the replacement character), never a raw byte.
+std::string dump(const Json& j) {
+    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+template <typename S> std::uint64_t number_of(const S& s, const fields::Member<S>& m) {
+    return std::visit(
+        [&](auto p) -> std::uint64_t {
+            using T = std::remove_cvref_t<decltype(s.*p)>;
+            if constexpr (std::is_same_v<T, std::string>)
+                return 0;
+            else if constexpr (std::is_same_v<T, std::int32_t>)
+                return static_cast<std::uint64_t>(static_cast<std::int64_t>(s.*p));
+            else
+                return static_cast<std::uint64_t>(s.*p);
+        },
+        m);
+}
+
+template <typename S> std::string string_of(const S& s, const fields::Member<S>& m) {
+    const auto* p = std::get_if<std::string S::*>(&m);
+    return p ? s.**p : std::string();
+}
+
+// A field's value as `as` names it: an enum's name, "rw-", the number.
+template <typename S> std::string name_of(const S& s, const fields::Field<S>& f) {
+    const std::uint64_t v = number_of(s, f.member);
+    const auto v32 = static_cast<std::uint32_t>(v);
+    switch (f.as) {
+    case fields::As::Bool:
+        return v ? "yes" : "no";
+    case fields::As::Prot:
+        return prot_string(v32);
+    case fields::As::ObjState:
+        return object_state_string(v32);
+    case fields::As::PagerState:
+        return pager_state_string(v32);
+    case fields::As::Copy:
+        return copy_strategy_string(v32);
+    case fields::As::ObjKind:
+        return object_kind_string(v32);
+    case fields::As::SwapKind:
+        return swap_kind_string(v32);
+    case fields::As::String:
+        return string_of(s, f.member);
+    case fields::As::Features:
+    case fields::As::Number:
+        break;
+    }
+    if (std::holds_alternative<std::int32_t S::*>(f.member))
+        return std::to_string(static_cast<std::int64_t>(v));
+    return std::to_string(v);
+}
+
+template <typename S> Json json_value(const S& s, const fields::Field<S>& f) {
+    const std::uint64_t v = number_of(s, f.member);
+    switch (f.as) {
+    case fields::As::Number:
+        if (std::holds_alternative<std::int32_t S::*>(f.member))
+            return static_cast<std::int64_t>(v);
+        return v;
+    case fields::As::Bool:
+        return v != 0;
+    case fields::As::Features:
+        return feature_names(v);
+    default:
+        return name_of(s, f);
+    }
+}
+
+template <typename S, std::size_t N>
+Json json_fields(const S& s, const fields::Field<S> (&fs)[N], Json j = Json::object()) {
+    for (const fields::Field<S>& f : fs)
+        if (f.key)
+            j[f.key] = json_value(s, f);
+    return j;
+}
+
+// Seconds since the epoch, rounded to the millisecond.
+Json json_time(double t) {
+    return std::round(t * 1000.0) / 1000.0;
+}
+
+Json with_time(std::optional<double> time) {
+    Json j = Json::object();
+    if (time)
+        j["time"] = json_time(*time);
+    return j;
+}
+
 template <typename T> std::string json_array(const std::vector<T>& v) {
     if (v.empty())
         return "[]\n";
@@ -1488,7 +1316,57 @@ template <typename T> std::string json_array(const std::vector<T>& v) {
     out += "]\n";
     return out;
 }
+
 } // namespace
+
+std::string json_string(std::string_view s) {
+    return dump(Json(std::string(s)));
+}
+
+std::string to_json(const Json& j) {
+    return dump(j);
+}
+
+std::string to_json(const Status& s) {
+    return dump(json_fields(s, fields::kStatus));
+}
+
+std::string to_json(const ObjectInfo& o) {
+    return dump(json_fields(o, fields::kObject));
+}
+
+std::string to_json(const Stats& s, std::optional<double> time) {
+    return dump(json_fields(s, fields::kStats, with_time(time)));
+}
+
+std::string to_json(const Event& e, std::optional<double> time) {
+    Json j = with_time(time);
+    j["event"] = event_type_string(e.type);
+    j["type"] = e.type;
+    if (e.name)
+        j["name"] = *e.name;
+    if (e.pager_pid)
+        j["pager_pid"] = *e.pager_pid;
+    if (e.offset)
+        j["offset"] = *e.offset;
+    if (e.swap_id)
+        j["swap_id"] = *e.swap_id;
+    if (e.swap_path)
+        j["swap_path"] = *e.swap_path;
+    return dump(j);
+}
+
+std::string to_json(const PageoutInfo& p) {
+    return dump(json_fields(p, fields::kPageout));
+}
+
+std::string to_json(const PageoutResult& r) {
+    return dump(json_fields(r, fields::kPageoutResult));
+}
+
+std::string to_json(const SwapInfo& w) {
+    return dump(json_fields(w, fields::kSwap));
+}
 
 std::string to_json(const std::vector<ObjectInfo>& objects) {
     return json_array(objects);
@@ -1569,22 +1447,14 @@ std::string hex(std::uint64_t v) {
     return buf;
 }
 
-std::string pager_cell(const ObjectInfo& o) {
-    if (o.pager_state == MACHVM_PAGER_STATE_NONE)
-        return "none";
-    std::string s = std::to_string(o.pager_pid);
-    if (o.pager_state != MACHVM_PAGER_STATE_LIVE)
-        s += " (" + pager_state_string(o.pager_state) + ")";
-    return s;
-}
-
 // A path as one word: verbatim, or as a JSON string when it has blanks,
-// quotes, backslashes or control characters (or is empty).
+// quotes, backslashes, control characters or bytes that are not UTF-8 (or
+// is empty).
 std::string path_cell(const std::string& p) {
-    bool plain = !p.empty();
+    bool plain = !p.empty() && json_string(p) == "\"" + p + "\"";
     for (char ch : p) {
         const auto c = static_cast<unsigned char>(ch);
-        if (c <= 0x20 || c == 0x7f || c == '"' || c == '\\')
+        if (c <= 0x20 || c == 0x7f)
             plain = false;
     }
     return plain ? p : json_string(p);
@@ -1602,143 +1472,147 @@ std::string clock_string(double time) {
     return buf;
 }
 
-} // namespace
-
-std::string format_status(const Status& s) {
-    std::vector<std::string> names = feature_names(s.features);
-    return format_key_values({
-        {"abi version", std::to_string(s.abi_version)},
-        {"page size", std::to_string(s.page_size)},
-        {"features",
-         (names.empty() ? std::string("none") : join(names, " ")) + " (" + hex(s.features) + ")"},
-        {"objects", std::to_string(s.nr_objects)},
-        {"pagers", std::to_string(s.nr_pagers)},
-    });
+// A field's line in the key-value form.
+template <typename S>
+std::string text_of(const S& s, const fields::Field<S>& f, std::uint32_t page_size) {
+    const std::uint64_t v = number_of(s, f.member);
+    switch (f.text) {
+    case fields::Text::Plain:
+        break;
+    case fields::Text::Bytes: {
+        std::string t = std::to_string(v);
+        if (format_size(v) != t)
+            t += " (" + format_size(v) + ")";
+        return t;
+    }
+    case fields::Text::Pages:
+        return format_pages(v, page_size);
+    case fields::Text::PagesOrNone:
+        return v ? format_pages(v, page_size) : "none";
+    case fields::Text::CountOrNone:
+        return v ? std::to_string(v) + f.unit : "none";
+    case fields::Text::PageCount:
+        return format_pages(v, 0);
+    case fields::Text::PercentOfLimit: {
+        std::string t = std::to_string(v) + "%";
+        if constexpr (std::is_same_v<S, PageoutInfo>)
+            if (s.limit)
+                t += " of the limit, " +
+                     format_pages(s.limit / 100 * v + s.limit % 100 * v / 100, page_size);
+        return t;
+    }
+    case fields::Text::Features: {
+        const std::vector<std::string> names = feature_names(v);
+        return (names.empty() ? std::string("none") : join(names, " ")) + " (" + hex(v) + ")";
+    }
+    case fields::Text::Pager:
+        if constexpr (std::is_same_v<S, ObjectInfo>) {
+            if (s.pager_state == MACHVM_PAGER_STATE_NONE)
+                return "none (default pager only)";
+            return "pid " + std::to_string(s.pager_pid) + ", " + pager_state_string(s.pager_state);
+        }
+        break;
+    case fields::Text::Path:
+        return path_cell(string_of(s, f.member));
+    case fields::Text::Stuck:
+        return v ? "yes (over the limit and nothing can go)" : "no";
+    case fields::Text::Direct:
+        return v ? "direct (O_DIRECT)" : "cached";
+    }
+    return name_of(s, f) + f.unit;
 }
 
-std::string format_objects(const std::vector<ObjectInfo>& objects) {
-    static const std::vector<Column> cols = {
-        {"NAME", true},     {"ID", true},       {"SIZE", true},     {"PROT", false},
-        {"STATE", false},   {"RESIDENT", true}, {"MAPS", true},     {"DIRTY", true},
-        {"SWAPPED", true},  {"LIMIT", true},    {"PENDING", true},  {"FAULTS", true},
-        {"REQUESTS", true}, {"SUPPLIED", true}, {"ERRORS", true},   {"TIMEOUTS", true},
-        {"PAGEOUTS", true}, {"PAGEINS", true},  {"RETURNED", true}, {"KIND", false},
-        {"PAGER", false},
-    };
-    std::vector<std::vector<std::string>> rows;
-    rows.reserve(objects.size());
-    for (const ObjectInfo& o : objects)
-        rows.push_back({std::to_string(o.name),
-                        std::to_string(o.id),
-                        format_size(o.size),
-                        prot_string(o.max_prot),
-                        object_state_string(o.state),
-                        std::to_string(o.resident),
-                        std::to_string(o.mappings),
-                        std::to_string(o.dirty),
-                        std::to_string(o.swapped),
-                        o.limit ? std::to_string(o.limit) : std::string("-"),
-                        std::to_string(o.pending),
-                        std::to_string(o.faults),
-                        std::to_string(o.requests),
-                        std::to_string(o.supplied),
-                        std::to_string(o.errors),
-                        std::to_string(o.timeouts),
-                        std::to_string(o.pageouts),
-                        std::to_string(o.pageins),
-                        std::to_string(o.returned),
-                        object_kind_string(o.kind),
-                        pager_cell(o)});
-    return format_table(cols, rows);
+template <typename S, std::size_t N>
+std::string format_fields(const S& s, const fields::Field<S> (&fs)[N],
+                          std::uint32_t page_size = 0) {
+    KeyValues kv;
+    for (const fields::Field<S>& f : fs)
+        if (f.title)
+            kv.emplace_back(f.title, text_of(s, f, page_size));
+    return format_key_values(kv);
 }
 
-std::string format_object(const ObjectInfo& o) {
-    std::string size = std::to_string(o.size);
-    if (format_size(o.size) != size)
-        size += " (" + format_size(o.size) + ")";
-    return format_key_values({
-        {"name", std::to_string(o.name)},
-        {"id", std::to_string(o.id)},
-        {"size", size},
-        {"max prot", prot_string(o.max_prot)},
-        {"state", object_state_string(o.state)},
-        {"resident", std::to_string(o.resident) + " pages"},
-        {"mappings", std::to_string(o.mappings)},
-        {"pending", std::to_string(o.pending) + " requests"},
-        {"kind", object_kind_string(o.kind)},
-        {"pager",
-         o.pager_state == MACHVM_PAGER_STATE_NONE
-             ? std::string("none (default pager only)")
-             : "pid " + std::to_string(o.pager_pid) + ", " + pager_state_string(o.pager_state)},
-        {"may cache", o.may_cache ? "yes" : "no"},
-        {"copy", copy_strategy_string(o.copy_strategy)},
-        {"cluster", std::to_string(o.cluster_pages) + " pages"},
-        {"timeout", std::to_string(o.timeout_ms) + " ms"},
-        {"faults", std::to_string(o.faults)},
-        {"requests", std::to_string(o.requests)},
-        {"supplied", std::to_string(o.supplied)},
-        {"errors", std::to_string(o.errors)},
-        {"timeouts", std::to_string(o.timeouts)},
-        {"dirty", std::to_string(o.dirty) + " pages"},
-        {"swapped", std::to_string(o.swapped) + " pages"},
-        {"limit", o.limit ? std::to_string(o.limit) + " pages" : std::string("none")},
-        {"pageouts", std::to_string(o.pageouts)},
-        {"pageins", std::to_string(o.pageins)},
-        {"returned", std::to_string(o.returned)},
-        {"default taken", std::to_string(o.default_taken)},
-        {"scans", std::to_string(o.scans)},
-        {"ref hits", std::to_string(o.ref_hits)},
-    });
+// A field's cell in the table form.
+template <typename S>
+std::string cell_of(const S& s, const fields::Field<S>& f, std::uint32_t page_size) {
+    const std::uint64_t v = number_of(s, f.member);
+    switch (f.cell) {
+    case fields::Cell::Plain:
+        break;
+    case fields::Cell::Size:
+        return format_size(v);
+    case fields::Cell::DashIfZero:
+        return v ? std::to_string(v) : "-";
+    case fields::Cell::Pager:
+        if constexpr (std::is_same_v<S, ObjectInfo>) {
+            if (s.pager_state == MACHVM_PAGER_STATE_NONE)
+                return "none";
+            std::string t = std::to_string(s.pager_pid);
+            if (s.pager_state != MACHVM_PAGER_STATE_LIVE)
+                t += " (" + pager_state_string(s.pager_state) + ")";
+            return t;
+        }
+        break;
+    case fields::Cell::SlotsSize:
+        if (page_size && v <= ~std::uint64_t{0} / page_size)
+            return format_size(v * page_size);
+        return "?";
+    case fields::Cell::Path:
+        return path_cell(string_of(s, f.member));
+    case fields::Cell::Direct:
+        return v ? "direct" : "cached";
+    }
+    return name_of(s, f);
 }
 
-namespace {
-
-struct StatField {
-    const char* title;
-    std::uint64_t Stats::*member;
-    const char* column; // stats --watch column; nullptr: not shown there
-    bool gauge;         // a level, not a counter: never shown as a change
-};
-
-constexpr StatField kStatFields[] = {
-    {"faults", &Stats::faults, "FAULTS", false},
-    {"requests", &Stats::requests, "REQUESTS", false},
-    {"supplied", &Stats::supplied, "SUPPLIED", false},
-    {"not_taken", &Stats::not_taken, "NOT_TAKEN", false},
-    {"errors", &Stats::errors, "ERRORS", false},
-    {"timeouts", &Stats::timeouts, "TIMEOUTS", false},
-    {"sigbus", &Stats::sigbus, "SIGBUS", false},
-    {"objects_created", &Stats::objects_created, "CREATED", false},
-    {"objects_terminated", &Stats::objects_terminated, "TERMINATED", false},
-    {"pagers_died", &Stats::pagers_died, "PAGERS_DIED", false},
-    {"pageouts", &Stats::pageouts, "PAGEOUTS", false},
-    {"pageins", &Stats::pageins, "PAGEINS", false},
-    {"returned", &Stats::returned, "RETURNED", false},
-    {"default_taken", &Stats::default_taken, nullptr, false},
-    {"scans", &Stats::scans, nullptr, false},
-    {"ref_hits", &Stats::ref_hits, nullptr, false},
-    {"swap_writes", &Stats::swap_writes, "SWAP_WRITES", false},
-    {"swap_full", &Stats::swap_full, nullptr, false},
-    {"resident", &Stats::resident, "RESIDENT", true},
-    {"swapped", &Stats::swapped, "SWAPPED", true},
-    {"limit_waits", &Stats::limit_waits, nullptr, false},
-    {"lock_requests", &Stats::lock_requests, nullptr, false},
-};
+// The table of `rows`, one column per field with a `col`, in `col` order;
+// numbers right-aligned.
+template <typename S, std::size_t N>
+std::string format_rows(const std::vector<S>& rows, const fields::Field<S> (&fs)[N],
+                        std::uint32_t page_size = 0) {
+    std::vector<const fields::Field<S>*> cols;
+    for (const fields::Field<S>& f : fs)
+        if (f.col >= 0)
+            cols.push_back(&f);
+    std::sort(cols.begin(), cols.end(), [](auto* a, auto* b) { return a->col < b->col; });
+    std::vector<Column> header;
+    for (const auto* f : cols)
+        header.push_back(
+            {f->column, f->as == fields::As::Number && f->cell != fields::Cell::Pager});
+    std::vector<std::vector<std::string>> cells;
+    cells.reserve(rows.size());
+    for (const S& s : rows) {
+        std::vector<std::string> row;
+        for (const auto* f : cols)
+            row.push_back(cell_of(s, *f, page_size));
+        cells.push_back(std::move(row));
+    }
+    return format_table(header, cells);
+}
 
 constexpr std::size_t kStatWidth = 11;
 
 } // namespace
 
+std::string format_status(const Status& s) {
+    return format_fields(s, fields::kStatus);
+}
+
+std::string format_objects(const std::vector<ObjectInfo>& objects) {
+    return format_rows(objects, fields::kObject);
+}
+
+std::string format_object(const ObjectInfo& o) {
+    return format_fields(o, fields::kObject);
+}
+
 std::string format_stats(const Stats& s) {
-    KeyValues kv;
-    for (const StatField& f : kStatFields)
-        kv.emplace_back(f.title, std::to_string(s.*f.member));
-    return format_key_values(kv);
+    return format_fields(s, fields::kStats);
 }
 
 std::string format_stats_header() {
     std::string out = "TIME        ";
-    for (const StatField& f : kStatFields) {
+    for (const auto& f : fields::kStats) {
         if (!f.column)
             continue;
         out += ' ';
@@ -1751,12 +1625,12 @@ std::string format_stats_header() {
 
 std::string format_stats_row(const Stats& cur, const Stats* prev, double time) {
     std::string out = clock_string(time);
-    for (const StatField& f : kStatFields) {
+    for (const auto& f : fields::kStats) {
         if (!f.column)
             continue;
-        std::uint64_t v = cur.*f.member;
+        std::uint64_t v = number_of(cur, f.member);
         if (prev && !f.gauge)
-            v -= prev->*f.member; // counters only grow; wraps are the kernel's
+            v -= number_of(*prev, f.member); // counters only grow; wraps are the kernel's
         std::string s = std::to_string(v);
         out += ' ';
         if (s.size() < kStatWidth)
@@ -1790,65 +1664,19 @@ std::string format_pages(std::uint64_t pages, std::uint32_t page_size) {
 }
 
 std::string format_pageout(const PageoutInfo& p, std::uint32_t page_size) {
-    auto mark = [&](std::uint32_t pct) {
-        std::string s = std::to_string(pct) + "%";
-        if (p.limit)
-            s += " of the limit, " +
-                 format_pages(p.limit / 100 * pct + p.limit % 100 * pct / 100, page_size);
-        return s;
-    };
-    return format_key_values({
-        {"limit", format_pages(p.limit, page_size)},
-        {"high", mark(p.high)},
-        {"low", mark(p.low)},
-        {"object limit", p.obj_limit ? format_pages(p.obj_limit, page_size) : "none"},
-        {"batch", format_pages(p.batch, 0)},
-        {"interval", std::to_string(p.interval_ms) + " ms"},
-        {"resident", format_pages(p.resident, page_size)},
-        {"returning", format_pages(p.returning, page_size)},
-        {"stuck", p.stuck ? "yes (over the limit and nothing can go)" : "no"},
-    });
+    return format_fields(p, fields::kPageout, page_size);
 }
 
 std::string format_pageout_result(const PageoutResult& r) {
-    return format_key_values({
-        {"scanned", format_pages(r.scanned, 0)},
-        {"freed", format_pages(r.freed, 0)},
-        {"returning", format_pages(r.returning, 0)},
-    });
+    return format_fields(r, fields::kPageoutResult);
 }
 
 std::string format_swaps(const std::vector<SwapInfo>& swaps, std::uint32_t page_size) {
-    static const std::vector<Column> cols = {
-        {"ID", true},   {"PRIO", true},   {"KIND", false}, {"SIZE", true}, {"SLOTS", true},
-        {"USED", true}, {"WRITES", true}, {"READS", true}, {"IO", false},  {"PATH", false},
-    };
-    std::vector<std::vector<std::string>> rows;
-    rows.reserve(swaps.size());
-    for (const SwapInfo& w : swaps) {
-        std::string size = "?";
-        if (page_size && w.slots <= ~std::uint64_t{0} / page_size)
-            size = format_size(w.slots * page_size);
-        rows.push_back({std::to_string(w.id), std::to_string(w.prio), swap_kind_string(w.kind),
-                        size, std::to_string(w.slots), std::to_string(w.used),
-                        std::to_string(w.writes), std::to_string(w.reads),
-                        w.direct ? "direct" : "cached", path_cell(w.path)});
-    }
-    return format_table(cols, rows);
+    return format_rows(swaps, fields::kSwap, page_size);
 }
 
 std::string format_swap(const SwapInfo& w, std::uint32_t page_size) {
-    return format_key_values({
-        {"id", std::to_string(w.id)},
-        {"path", path_cell(w.path)},
-        {"kind", swap_kind_string(w.kind)},
-        {"prio", std::to_string(w.prio)},
-        {"slots", format_pages(w.slots, page_size)},
-        {"used", format_pages(w.used, page_size)},
-        {"writes", std::to_string(w.writes) + " pages"},
-        {"reads", std::to_string(w.reads) + " pages"},
-        {"io", w.direct ? "direct (O_DIRECT)" : "cached"},
-    });
+    return format_fields(w, fields::kSwap, page_size);
 }
 
 } // namespace machvm
@@ -1933,6 +1761,10 @@ const char kToolHelp[] =
     "              object; objects and swap list an array (one element per\n"
     "              line); stats --watch and events print one object per line\n"
     "              (JSON Lines).  Messages still go to stderr as text.\n"
+    "              Strings are UTF-8; a byte of a swap path that is not part\n"
+    "              of valid UTF-8 is shown as U+FFFD, the replacement\n"
+    "              character, so the output is always valid JSON (tables\n"
+    "              quote such a path).\n"
     "       -h, --help\n"
     "              Print this manual, or the subcommand's, and exit.\n"
     "\n"
@@ -1975,7 +1807,8 @@ const char kStatusHelp[] =
     "JSON\n"
     "       One object: abi_version, page_size, features (the MACHVM_F_* bits\n"
     "       as a number), feature_names (array of \"objects\", \"uring_cmd\",\n"
-    "       \"region\", or \"bitN\"), nr_objects, nr_pagers.\n"
+    "       \"region\", \"pageout\", \"anon\", \"locks\", or \"bitN\" for a bit\n"
+    "       this machvmctl has no name for), nr_objects, nr_pagers.\n"
     "\n"
     "EXIT STATUS\n"
     "       0 success, 1 failure, 2 bad command line, 3 module not loaded.\n"
@@ -2328,7 +2161,8 @@ const char kSwapHelp[] =
     "                WRITES  pages written to it\n"
     "                READS   pages read from it\n"
     "                IO      direct (O_DIRECT) or cached\n"
-    "                PATH    its path (a JSON string if it has blanks)\n"
+    "                PATH    its path (a JSON string if it has blanks or is\n"
+    "                        not UTF-8)\n"
     "       show     One store, the fields of list one per line.\n"
     "\n"
     "OPTIONS\n"

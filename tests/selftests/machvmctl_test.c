@@ -429,13 +429,47 @@ TEST(no_such_object)
 	free(out);
 }
 
+/*
+ * The names of the MACHVM_F_* bits in `features`, joined by `sep`; -1 if
+ * a bit has no name here (a new feature bit must get its name in
+ * machvmctl and here).
+ */
+static int feature_names(uint64_t features, const char *sep, char *buf,
+			 size_t len)
+{
+	static const struct {
+		uint64_t flag;
+		const char *name;
+	} names[] = {
+		{ MACHVM_F_OBJECTS, "objects" },
+		{ MACHVM_F_URING_CMD, "uring_cmd" },
+		{ MACHVM_F_REGION, "region" },
+		{ MACHVM_F_PAGEOUT, "pageout" },
+		{ MACHVM_F_ANON, "anon" },
+		{ MACHVM_F_LOCKS, "locks" },
+	};
+	size_t used = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!(features & names[i].flag))
+			continue;
+		features &= ~names[i].flag;
+		used += snprintf(buf + used, len - used, "%s%s",
+				 used ? sep : "", names[i].name);
+		if (used >= len)
+			return -1;
+	}
+	return features ? -1 : 0;
+}
+
 TEST_F(ctl, status_counts_objects_and_pagers)
 {
 	struct machvm_version v;
 	struct machvm_object_create oc;
 	struct counts base, c;
 	int fds[3], extra;
-	char *out, want[64];
+	char *out, want[256], names[128];
 	double t0;
 
 	ASSERT_EQ(0, ioctl(self->dev, MACHVM_IOC_VERSION, &v));
@@ -456,7 +490,12 @@ TEST_F(ctl, status_counts_objects_and_pagers)
 	EXPECT_EQ(MACHVM_ABI_VERSION, jget(out, "abi_version"));
 	EXPECT_EQ(v.page_size, jget(out, "page_size"));
 	EXPECT_EQ(v.features, jget(out, "features"));
-	EXPECT_NE(NULL, strstr(out, "\"feature_names\":[\"objects\""));
+	/* Every bit the module reports has its name, in bit order. */
+	ASSERT_EQ(0, feature_names(v.features, "\",\"", names, sizeof(names)));
+	snprintf(want, sizeof(want), ",\"feature_names\":[\"%s\"],", names);
+	EXPECT_NE(NULL, strstr(out, want)) {
+		TH_LOG("want %s in %s", want, out);
+	}
 	free(out);
 
 	/* The table says the same. */
@@ -464,6 +503,12 @@ TEST_F(ctl, status_counts_objects_and_pagers)
 	snprintf(want, sizeof(want), "objects      %llu\n",
 		 (unsigned long long)base.objects + 3);
 	EXPECT_NE(NULL, strstr(out, want));
+	feature_names(v.features, " ", names, sizeof(names));
+	snprintf(want, sizeof(want), "\nfeatures     %s (0x%llx)\n", names,
+		 (unsigned long long)v.features);
+	EXPECT_NE(NULL, strstr(out, want)) {
+		TH_LOG("want %s in %s", want, out);
+	}
 	free(out);
 
 	/* Never-mapped objects die with their last descriptor. */
@@ -1078,6 +1123,78 @@ static mode_t open_root(void)
 		return 0755;
 	chmod("/", (root.st_mode & 07777) | 0755);
 	return root.st_mode & 07777;
+}
+
+/* Whether s is valid UTF-8 (RFC 3629: shortest forms, no surrogates). */
+static bool utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		unsigned int c = *p++, n, cp, min;
+
+		if (c < 0x80)
+			continue;
+		if ((c & 0xe0) == 0xc0) {
+			n = 1, cp = c & 0x1f, min = 0x80;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, cp = c & 0x0f, min = 0x800;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3, cp = c & 0x07, min = 0x10000;
+		} else {
+			return false;
+		}
+		while (n--) {
+			if ((*p & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (*p++ & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * A swap path that is not UTF-8 (Linux names are bytes) comes out of every
+ * --json as valid JSON: each stray byte U+FFFD (EF BF BD), never raw.
+ */
+TEST(swap_path_not_utf8_is_valid_json)
+{
+	static const char path[] = "/tmp/ctl-\xff\xfe.swap";
+	static const char shown[] = "\"/tmp/ctl-\xef\xbf\xbd\xef\xbf\xbd.swap\"";
+	char line[1024], *out;
+	int64_t id;
+	int rc;
+
+	unlink(path);
+	id = swap_add("'/tmp/ctl-\xff\xfe.swap'", "--size 64K", &rc, line,
+		      sizeof(line));
+	ASSERT_EQ(0, rc);
+	ASSERT_LE(1, id);
+	EXPECT_TRUE(utf8_valid(line)) {
+		TH_LOG("swap add --json: %s", line);
+	}
+	EXPECT_EQ(NULL, strchr(line, '\xff'));
+	EXPECT_NE(NULL, strstr(line, shown));
+
+	EXPECT_EQ(0, run(&out, "machvmctl swap list --json"));
+	EXPECT_TRUE(utf8_valid(out));
+	EXPECT_NE(NULL, strstr(out, shown));
+	free(out);
+	EXPECT_EQ(0, run(&out, "machvmctl swap show %lld --json",
+			 (long long)id));
+	EXPECT_TRUE(utf8_valid(out));
+	EXPECT_NE(NULL, strstr(out, shown));
+	free(out);
+	/* The table quotes it the same way. */
+	EXPECT_EQ(0, run(&out, "machvmctl swap list"));
+	EXPECT_TRUE(utf8_valid(out));
+	EXPECT_NE(NULL, strstr(out, shown));
+	free(out);
+
+	swap_remove_quiet(id);
+	EXPECT_EQ(0, unlink(path));
 }
 
 TEST(pageout_and_swap_usage)

@@ -13,6 +13,8 @@
 
 #include <machvm/admin.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "check.hpp"
 
 using namespace machvm;
@@ -20,148 +22,14 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// ---- a strict JSON validator (RFC 8259), to check what we print ----
-
-class JsonValidator {
-  public:
-    explicit JsonValidator(std::string_view s) : s_(s) {}
-    bool valid() {
-        ws();
-        if (!value())
-            return false;
-        ws();
-        return i_ == s_.size();
-    }
-
-  private:
-    bool value() {
-        if (i_ >= s_.size())
-            return false;
-        switch (s_[i_]) {
-        case '{':
-            return object();
-        case '[':
-            return array();
-        case '"':
-            return string();
-        case 't':
-            return literal("true");
-        case 'f':
-            return literal("false");
-        case 'n':
-            return literal("null");
-        default:
-            return number();
-        }
-    }
-    bool object() {
-        ++i_;
-        ws();
-        if (peek() == '}')
-            return ++i_, true;
-        for (;;) {
-            ws();
-            if (peek() != '"' || !string())
-                return false;
-            ws();
-            if (peek() != ':')
-                return false;
-            ++i_;
-            ws();
-            if (!value())
-                return false;
-            ws();
-            if (peek() == ',') {
-                ++i_;
-                continue;
-            }
-            if (peek() == '}')
-                return ++i_, true;
-            return false;
-        }
-    }
-    bool array() {
-        ++i_;
-        ws();
-        if (peek() == ']')
-            return ++i_, true;
-        for (;;) {
-            ws();
-            if (!value())
-                return false;
-            ws();
-            if (peek() == ',') {
-                ++i_;
-                continue;
-            }
-            if (peek() == ']')
-                return ++i_, true;
-            return false;
-        }
-    }
-    bool string() {
-        ++i_;
-        while (i_ < s_.size()) {
-            const auto c = static_cast<unsigned char>(s_[i_++]);
-            if (c == '"')
-                return true;
-            if (c < 0x20)
-                return false;
-            if (c == '\\') {
-                if (i_ >= s_.size())
-                    return false;
-                const char e = s_[i_++];
-                if (e == 'u') {
-                    for (int k = 0; k < 4; ++k, ++i_)
-                        if (i_ >= s_.size() || !std::isxdigit(static_cast<unsigned char>(s_[i_])))
-                            return false;
-                } else if (std::string_view("\"\\/bfnrt").find(e) == std::string_view::npos) {
-                    return false;
-                }
-            }
-        }
-        return false;
-    }
-    bool number() {
-        const std::size_t start = i_;
-        if (peek() == '-')
-            ++i_;
-        if (peek() == '0') {
-            ++i_;
-        } else if (std::isdigit(static_cast<unsigned char>(peek()))) {
-            while (std::isdigit(static_cast<unsigned char>(peek())))
-                ++i_;
-        } else {
-            return false;
-        }
-        if (peek() == '.') {
-            ++i_;
-            if (!std::isdigit(static_cast<unsigned char>(peek())))
-                return false;
-            while (std::isdigit(static_cast<unsigned char>(peek())))
-                ++i_;
-        }
-        return i_ > start;
-    }
-    bool literal(std::string_view w) {
-        if (s_.substr(i_, w.size()) != w)
-            return false;
-        i_ += w.size();
-        return true;
-    }
-    void ws() {
-        while (i_ < s_.size() &&
-               (s_[i_] == ' ' || s_[i_] == '\n' || s_[i_] == '\t' || s_[i_] == '\r'))
-            ++i_;
-    }
-    char peek() const { return i_ < s_.size() ? s_[i_] : '\0'; }
-
-    std::string_view s_;
-    std::size_t i_ = 0;
-};
-
+// What we print must parse as JSON (RFC 8259, strings valid UTF-8):
+// nlohmann-json's parser, which refuses any byte that is not UTF-8.
 bool valid_json(std::string_view s) {
-    return JsonValidator(s).valid();
+    return nlohmann::json::accept(s);
+}
+
+nlohmann::json parsed(std::string_view s) {
+    return nlohmann::json::parse(s);
 }
 
 bool contains(std::string_view hay, std::string_view needle) {
@@ -499,10 +367,14 @@ void test_json_string() {
     CHECK(json_string("back\\slash") == "\"back\\\\slash\"");
     CHECK(json_string("l1\nl2\tx\r") == "\"l1\\nl2\\tx\\r\"");
     CHECK(json_string("\b\f") == "\"\\b\\f\"");
-    CHECK(json_string(std::string_view("\0\x01\x1f\x7f", 4)) == "\"\\u0000\\u0001\\u001f\\u007f\"");
+    CHECK(json_string(std::string_view("\0\x01\x1f", 3)) == "\"\\u0000\\u0001\\u001f\"");
     CHECK(json_string("/") == "\"/\"");
     CHECK(json_string("h\xc3\xa9") == "\"h\xc3\xa9\""); // UTF-8 passes through
-    // Every byte escapes to something a strict parser takes.
+    // A byte that is not UTF-8 is U+FFFD, never itself (issue 12.6).
+    CHECK(json_string("/tmp/a\xff.swap") == "\"/tmp/a\xef\xbf\xbd.swap\"");
+    CHECK(json_string("\xc3") == "\"\xef\xbf\xbd\""); // a truncated sequence
+    // Every byte escapes to something a strict parser takes, and what is
+    // UTF-8 reads back as itself.
     std::string all;
     for (int c = 0; c < 256; ++c)
         all += static_cast<char>(c);
@@ -510,26 +382,28 @@ void test_json_string() {
     CHECK(valid_json(j));
     for (char ch : j)
         CHECK(static_cast<unsigned char>(ch) >= 0x20);
+    const std::string ascii = all.substr(0, 128);
+    CHECK(parsed(json_string(ascii)) == ascii);
+    CHECK(parsed(json_string("h\xc3\xa9 \xe2\x82\xac")) == "h\xc3\xa9 \xe2\x82\xac");
 }
 
-void test_json_object_builder() {
-    CHECK(JsonObject().str() == "{}");
-    CHECK(JsonObject().field("a", std::uint64_t{1}).str() == "{\"a\":1}");
-    const std::string s = JsonObject()
-                              .field("n", ~std::uint64_t{0})
-                              .field("s", "x\"y")
-                              .field_bool("t", true)
-                              .field_bool("f", false)
-                              .field_fixed3("time", 1712345678.1234)
-                              .field_strings("v", {"a", "b\n"})
-                              .field_strings("e", {})
-                              .str();
+void test_json_values() {
+    CHECK(to_json(Json::object()) == "{}");
+    CHECK(to_json(Json{{"a", 1}}) == "{\"a\":1}");
+    const std::string s = to_json(Json{{"n", ~std::uint64_t{0}},
+                                       {"s", "x\"y"},
+                                       {"t", true},
+                                       {"f", false},
+                                       {"i", -1},
+                                       {"v", std::vector<std::string>{"a", "b\n"}},
+                                       {"e", Json::array()}});
     CHECK(s == "{\"n\":18446744073709551615,\"s\":\"x\\\"y\",\"t\":true,\"f\":false,"
-               "\"time\":1712345678.123,\"v\":[\"a\",\"b\\n\"],\"e\":[]}");
+               "\"i\":-1,\"v\":[\"a\",\"b\\n\"],\"e\":[]}");
     CHECK(valid_json(s));
-    CHECK(!valid_json("{\"a\":1,}")); // the validator is strict
+    CHECK(!valid_json("{\"a\":1,}")); // the parser is strict
     CHECK(!valid_json("{\"a\":01}"));
     CHECK(!valid_json("[1 2]"));
+    CHECK(!valid_json("\"\xff\"")); // and takes only UTF-8
 }
 
 void test_json_structs() {
@@ -599,22 +473,23 @@ void test_json_structs() {
                  "\"lock_requests\":22}");
     CHECK(valid_json(stj));
     const std::string stt = to_json(s, 10.5);
-    CHECK(stt.rfind("{\"time\":10.500,\"faults\":100,", 0) == 0);
+    CHECK(stt.rfind("{\"time\":10.5,\"faults\":100,", 0) == 0);
     CHECK(valid_json(stt));
+    // The time to the millisecond.
+    CHECK(parsed(to_json(s, 1712345678.1234))["time"] == 1712345678.123);
 
     Event e;
     e.type = MACHVM_EVENT_OBJECT_CREATED;
     e.name = 12;
     CHECK(to_json(e) == "{\"event\":\"OBJECT_CREATED\",\"type\":1,\"name\":12}");
-    CHECK(to_json(e, 1.0) ==
-          "{\"time\":1.000,\"event\":\"OBJECT_CREATED\",\"type\":1,\"name\":12}");
+    CHECK(to_json(e, 1.0) == "{\"time\":1.0,\"event\":\"OBJECT_CREATED\",\"type\":1,\"name\":12}");
     Event t;
     t.type = MACHVM_EVENT_PAGER_TIMEOUT;
     t.name = 5;
     t.pager_pid = 77;
     t.offset = 8192;
     const std::string tj = to_json(t, 2.25);
-    CHECK(tj == "{\"time\":2.250,\"event\":\"PAGER_TIMEOUT\",\"type\":6,\"name\":5,"
+    CHECK(tj == "{\"time\":2.25,\"event\":\"PAGER_TIMEOUT\",\"type\":6,\"name\":5,"
                 "\"pager_pid\":77,\"offset\":8192}");
     CHECK(valid_json(tj));
     Event u;
@@ -686,6 +561,12 @@ void test_names() {
     CHECK(feature_names(0).empty());
     const auto f = feature_names(MACHVM_F_REGION | MACHVM_F_OBJECTS | (1ull << 63));
     CHECK(f.size() == 3 && f[0] == "objects" && f[1] == "region" && f[2] == "bit63");
+    // Every feature bit of the header has its name (issue 12.4).
+    const std::vector<std::string> all = {"objects", "uring_cmd", "region",
+                                          "pageout", "anon",      "locks"};
+    CHECK(feature_names(MACHVM_F_OBJECTS | MACHVM_F_URING_CMD | MACHVM_F_REGION | MACHVM_F_PAGEOUT |
+                        MACHVM_F_ANON | MACHVM_F_LOCKS) == all);
+    CHECK(feature_names(0x7f).back() == "bit6");
     CHECK(format_size(0) == "0");
     CHECK(format_size(1) == "1");
     CHECK(format_size(4096) == "4K");
@@ -793,6 +674,11 @@ void test_format_status_stats_events() {
                "features     objects uring_cmd region (0x7)\n"
                "objects      3\n"
                "pagers       1\n");
+    st.features = 0x3f;
+    CHECK(contains(format_status(st),
+                   "features     objects uring_cmd region pageout anon locks (0x3f)\n"));
+    CHECK(parsed(to_json(st))["feature_names"] ==
+          nlohmann::json({"objects", "uring_cmd", "region", "pageout", "anon", "locks"}));
     st.features = 0;
     CHECK(contains(format_status(st), "features     none (0x0)\n"));
 
@@ -1226,17 +1112,34 @@ void test_json_pageout_swap_events() {
     CHECK(contains(oddj, "\"path\":\"/tmp/a \\\"b\\\"\\n\""));
     CHECK(contains(oddj, "\"kind\":\"bdev\",\"prio\":-2147483648,"));
     CHECK(to_json(std::vector<SwapInfo>{}) == "[]\n");
+
+    // A path that is not UTF-8 (issue 12.6): valid JSON, each stray byte
+    // U+FFFD; the tables quote it the same way.
+    SwapInfo bad = sample_swap();
+    bad.path = "/tmp/ctl-\xff\xfe.swap";
+    const std::string bj = to_json(bad);
+    CHECK(valid_json(bj));
+    CHECK(valid_json(to_json(std::vector<SwapInfo>{bad, sample_swap()})));
+    CHECK(parsed(bj)["path"] == "/tmp/ctl-\xef\xbf\xbd\xef\xbf\xbd.swap");
+    CHECK(contains(format_swap(bad, 4096), "path    \"/tmp/ctl-\xef\xbf\xbd\xef\xbf\xbd.swap\"\n"));
+    CHECK(contains(format_swaps({bad}, 4096), "  \"/tmp/ctl-\xef\xbf\xbd\xef\xbf\xbd.swap\"\n"));
+    Event be;
+    be.type = MACHVM_EVENT_SWAP_ADDED;
+    be.swap_id = 3;
+    be.swap_path = bad.path;
+    CHECK(valid_json(to_json(be)));
+    CHECK(parsed(to_json(be))["swap_path"] == "/tmp/ctl-\xef\xbf\xbd\xef\xbf\xbd.swap");
+    CHECK(contains(format_event(be, 0.0), " path=\"/tmp/ctl-\xef\xbf\xbd\xef\xbf\xbd.swap\""));
+
     const std::string lj = to_json(std::vector<SwapInfo>{sample_swap(), w});
     CHECK(valid_json(lj));
     CHECK_EQ(lines(lj).size(), 4u);
-
-    CHECK(JsonObject().field_int("a", -1).field_int("b", 7).str() == "{\"a\":-1,\"b\":7}");
 
     Event e;
     e.type = MACHVM_EVENT_SWAP_ADDED;
     e.swap_id = 2;
     e.swap_path = "/tmp/machvm.swap";
-    CHECK(to_json(e, 1.5) == "{\"time\":1.500,\"event\":\"SWAP_ADDED\",\"type\":7,\"swap_id\":2,"
+    CHECK(to_json(e, 1.5) == "{\"time\":1.5,\"event\":\"SWAP_ADDED\",\"type\":7,\"swap_id\":2,"
                              "\"swap_path\":\"/tmp/machvm.swap\"}");
     CHECK(format_event(e, 0.0) == "00:00:00.000 SWAP_ADDED swap_id=2 path=/tmp/machvm.swap");
     e.type = MACHVM_EVENT_SWAP_REMOVED;
@@ -1318,7 +1221,7 @@ int main() {
     test_help_texts();
     test_exit_status();
     test_json_string();
-    test_json_object_builder();
+    test_json_values();
     test_json_structs();
     test_json_object_list();
     test_names();

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <linux/machvm.h>
+#include <nlohmann/json_fwd.hpp>
 #include <machvm/cli.hpp>
 #include <machvm/result.hpp>
 
@@ -286,7 +287,9 @@ std::string swap_kind_string(std::uint32_t kind);
 std::string event_type_string(std::uint32_t type);
 // "rwx" with '-' for a missing bit: "rw-", "r--", "---".
 std::string prot_string(std::uint32_t prot);
-// "objects", "uring_cmd", "region"; "bitN" for bits without a name.
+// The names of the MACHVM_F_* bits set, in bit order, from one table
+// (fields::kFeatures in admin_fields.hpp): "objects", "uring_cmd",
+// "region", "pageout", "anon", "locks"; "bitN" for a bit without a name.
 std::vector<std::string> feature_names(std::uint64_t features);
 // Bytes with the largest binary suffix that divides them exactly: "4K",
 // "64M", "1T", "12345".
@@ -294,35 +297,24 @@ std::string format_size(std::uint64_t bytes);
 
 // ---- JSON ----
 
-// `s` as a JSON string literal, quotes included: '"', '\\' and control
-// characters escaped (\n, \t, ..., \u00XX); other bytes (UTF-8) verbatim.
+// JSON goes through nlohmann-json (Debian's nlohmann-json3-dev), fields
+// in the order added.
+using Json = nlohmann::ordered_json;
+
+// `j` on one line without blanks.  Strings are UTF-8: '"', '\\' and
+// control characters below 0x20 are escaped (\n, \t, ..., \u00XX), other
+// characters verbatim, and a byte that is not part of valid UTF-8 (a swap
+// path may hold any byte but NUL) becomes U+FFFD, the replacement
+// character: the output is always valid JSON and valid UTF-8.
+std::string to_json(const Json& j);
+// `s` as a JSON string literal, quotes included, escaped as to_json says.
 std::string json_string(std::string_view s);
-
-// Builds one JSON object on a single line, fields in the order added.
-class JsonObject {
-  public:
-    JsonObject& field(std::string_view key, std::uint64_t v);
-    JsonObject& field(std::string_view key, std::string_view v);
-    JsonObject& field(std::string_view key, const char* v) {
-        return field(key, std::string_view(v));
-    }
-    JsonObject& field_int(std::string_view key, std::int64_t v); // signed
-    JsonObject& field_bool(std::string_view key, bool v);
-    // `v` with three decimals (seconds).
-    JsonObject& field_fixed3(std::string_view key, double v);
-    JsonObject& field_strings(std::string_view key, const std::vector<std::string>& v);
-    std::string str() const { return out_ + "}"; }
-
-  private:
-    JsonObject& key(std::string_view k);
-    std::string out_ = "{";
-    bool first_ = true;
-};
 
 // One line each (no newline).  Field names are the attributes' names
 // without MACHVM_A_ / MACHVM_OBJ_A_ / MACHVM_A_STAT_ in lower case; enum
 // values are strings (state "ready", event "OBJECT_CREATED"), counters
-// numbers.  `time` (seconds since the epoch) is added when given.
+// numbers.  `time` (seconds since the epoch, to the millisecond) is added
+// when given.
 std::string to_json(const Status& s);
 std::string to_json(const ObjectInfo& o);
 std::string to_json(const Stats& s, std::optional<double> time = std::nullopt);

@@ -18,6 +18,8 @@
 // not, the slot memory is leaked rather than freed under the kernel.
 #include <machvm/loop.hpp>
 
+#include "uring_sqe.hpp"
+
 #include <liburing.h>
 #include <poll.h>
 
@@ -25,6 +27,9 @@
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <span>
+#include <vector>
 
 namespace machvm {
 
@@ -139,18 +144,54 @@ PagerLoop::~PagerLoop() {
     (void)wait();
 }
 
-namespace {
+namespace uring {
 
 io_uring_sqe* get_sqe(io_uring* ring) noexcept {
     io_uring_sqe* sqe = io_uring_get_sqe(ring);
-    if (!sqe) { // cannot happen with entries > depth; be safe anyway
-        io_uring_submit(ring);
+    for (int tries = 0; !sqe && tries < 4; ++tries) {
+        int res = io_uring_submit(ring);
+        if (res < 0 && res != -EINTR && res != -EAGAIN && res != -EBUSY)
+            break; // the kernel takes nothing: no SQE will come free
         sqe = io_uring_get_sqe(ring);
     }
     return sqe;
 }
 
-} // namespace
+bool arm_poll(io_uring* ring, int fd, std::uint64_t tag) noexcept {
+    io_uring_sqe* sqe = get_sqe(ring);
+    if (!sqe)
+        return false;
+    io_uring_prep_poll_add(sqe, fd, POLLIN);
+    sqe->user_data = tag;
+    return true;
+}
+
+bool arm_cmd(io_uring* ring, int ep_fd, std::uint64_t tag, machvm_msg* msg,
+             const machvm_cmd* reply) noexcept {
+    io_uring_sqe* sqe = get_sqe(ring);
+    if (!sqe)
+        return false;
+    std::memset(sqe, 0, sizeof(*sqe));
+    sqe->opcode = IORING_OP_URING_CMD;
+    sqe->fd = ep_fd;
+    sqe->cmd_op = reply ? MACHVM_URING_COMMIT_AND_FETCH : MACHVM_URING_FETCH;
+    machvm_uring_cmd uc;
+    uc.reply = reinterpret_cast<std::uintptr_t>(reply);
+    uc.msg = reinterpret_cast<std::uintptr_t>(msg);
+    std::memcpy(reinterpret_cast<unsigned char*>(sqe) + kCmdAreaOffset, &uc, sizeof(uc));
+    sqe->user_data = tag;
+    return true;
+}
+
+Armed arm_reply(io_uring* ring, int ep_fd, std::uint64_t tag, machvm_msg* msg,
+                std::span<const machvm_cmd> cmds,
+                const std::function<bool(std::span<const machvm_cmd>)>& send) noexcept {
+    if (arm_cmd(ring, ep_fd, tag, msg, &cmds[0]))
+        return Armed::Ring;
+    return send(cmds) ? Armed::Sent : Armed::Failed;
+}
+
+} // namespace uring
 
 void PagerLoop::run(Ring& r) noexcept {
     io_uring* ring = &r.ring;
@@ -168,25 +209,23 @@ void PagerLoop::run(Ring& r) noexcept {
         }
     }
 
+    // Slots that found no SQE to re-arm on: armed again at the top of the
+    // loop (their replies went out with write(2) already).
+    std::vector<std::size_t> unarmed;
+    unarmed.reserve(slots.size());
     auto arm = [&](std::size_t idx, const machvm_cmd* reply) noexcept {
-        io_uring_sqe* sqe = get_sqe(ring);
-        if (!sqe)
-            return false;
         Ring::Slot& s = slots[idx];
-        std::memset(sqe, 0, sizeof(*sqe));
-        sqe->opcode = IORING_OP_URING_CMD;
-        sqe->fd = ep_.fd();
-        sqe->cmd_op = reply ? MACHVM_URING_COMMIT_AND_FETCH : MACHVM_URING_FETCH;
-        machvm_uring_cmd uc;
-        uc.reply = reinterpret_cast<std::uintptr_t>(reply);
-        uc.msg = reinterpret_cast<std::uintptr_t>(&s.msg);
-        std::memcpy(reinterpret_cast<unsigned char*>(sqe) + kCmdAreaOffset, &uc, sizeof(uc));
-        sqe->user_data = idx;
+        if (!uring::arm_cmd(ring, ep_.fd(), idx, &s.msg, reply)) {
+            unarmed.push_back(idx);
+            return false;
+        }
         s.armed = true;
         s.committed = reply != nullptr;
         ++r.live;
         return true;
     };
+    const std::function<bool(std::span<const machvm_cmd>)> send_now =
+        [this](std::span<const machvm_cmd> cmds) { return send_commands(ep_, pager_, cmds); };
 
     // Commands after the first of each reply: written after the submit.
     auto flush_extras = [&]() noexcept {
@@ -210,14 +249,13 @@ void PagerLoop::run(Ring& r) noexcept {
 
     for (std::size_t i = 0; i < slots.size(); ++i)
         arm(i, nullptr);
-    {
-        io_uring_sqe* sqe = get_sqe(ring);
-        io_uring_prep_poll_add(sqe, stop_fd(), POLLIN);
-        sqe->user_data = kStopTag;
-    }
+    // Without its poll the ring is not woken by stop(): until it is armed,
+    // the loop waits with a timeout and looks at stopping() itself.
+    bool stop_armed = uring::arm_poll(ring, stop_fd(), kStopTag);
 
     auto handle = [&](const io_uring_cqe* cqe) noexcept {
         if (cqe->user_data == kStopTag) {
+            stop_armed = false;
             stopping_local = true;
             return;
         }
@@ -264,9 +302,23 @@ void PagerLoop::run(Ring& r) noexcept {
             arm(idx, nullptr);
             return;
         }
-        arm(idx, &cmds[0]);
-        if (cmds.size() > 1 && !add_extras(cmds.subspan(1)))
+        // The reply is committed: never dropped, on its SQE or written.
+        switch (uring::arm_reply(ring, ep_.fd(), idx, &s.msg, cmds, send_now)) {
+        case uring::Armed::Ring:
+            s.armed = true;
+            s.committed = true;
+            ++r.live;
+            if (cmds.size() > 1 && !add_extras(cmds.subspan(1)))
+                failed = true;
+            break;
+        case uring::Armed::Sent:
+            unarmed.push_back(idx);
+            break;
+        case uring::Armed::Failed:
+            unarmed.push_back(idx);
             failed = true;
+            break;
+        }
     };
 
     using Clock = std::chrono::steady_clock;
@@ -283,6 +335,15 @@ void PagerLoop::run(Ring& r) noexcept {
             break;
         if (failed && r.live == 0)
             break;
+
+        if (!stopping_local && !failed) {
+            if (!stop_armed)
+                stop_armed = uring::arm_poll(ring, stop_fd(), kStopTag);
+            std::vector<std::size_t> again;
+            again.swap(unarmed);
+            for (std::size_t idx : again)
+                arm(idx, nullptr);
+        }
 
         int res;
         if (!r.extras.empty()) {
@@ -302,6 +363,11 @@ void PagerLoop::run(Ring& r) noexcept {
             res = io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, nullptr);
             if (res == -ETIME)
                 continue;
+        } else if (!stop_armed || !unarmed.empty()) {
+            // Not woken by stop(), or slots to re-arm: look again soon.
+            __kernel_timespec ts{0, 50 * 1000 * 1000};
+            io_uring_cqe* cqe = nullptr;
+            res = io_uring_submit_and_wait_timeout(ring, &cqe, 1, &ts, nullptr);
         } else {
             res = io_uring_submit_and_wait(ring, 1);
         }

@@ -34,7 +34,6 @@ LDLIBS   := -luring -lnl-genl-3 -lnl-3 -pthread
 LIB_SRC  := $(wildcard libmachvm/src/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/lib/libmachvm.a
-HDRS     := $(wildcard libmachvm/include/machvm/*.hpp) kmod/uapi/linux/machvm.h
 
 PAGERS   := $(patsubst pagers/%.cpp,$(BUILD)/bin/%,$(wildcard pagers/*.cpp))
 TOOLS    := $(patsubst tools/%.cpp,$(BUILD)/bin/%,$(wildcard tools/*.cpp))
@@ -65,9 +64,13 @@ module: $(DEPS)
 
 user: $(DEPS) $(USER)
 
-$(BUILD)/obj/%.o: %.cpp $(HDRS) | $(DEPS)
+# Each object depends on the headers it includes, as the compiler lists
+# them (-MMD: build/obj/....d; -MP: a removed header is no error).
+$(BUILD)/obj/%.o: %.cpp | $(DEPS)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -c $< -o $@
+	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
+
+-include $(shell find $(BUILD)/obj $(BUILD)/tests $(BUILD)/lib -name '*.d' 2>/dev/null)
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -87,33 +90,36 @@ $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 
 # Kselftest binaries are C (the harness is C) and static, so the initramfs
 # needs no libraries for them.
-$(BUILD)/tests/vm/%: tests/selftests/%.c $(SELFTEST_LIB) \
-		$(wildcard tests/selftests/*.h) kmod/uapi/linux/machvm.h | $(DEPS)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_T) -static $< $(SELFTEST_LIB) -o $@ -luring
+SELFTEST_LIB_OBJ := $(SELFTEST_LIB:%.c=$(BUILD)/obj/%.o)
 
-$(BUILD)/tests/harness/%: tests/harness/%.c | $(DEPS)
+$(BUILD)/obj/%.o: %.c | $(DEPS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_T) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/vm/%: $(BUILD)/obj/tests/selftests/%.o $(SELFTEST_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_T) -static $^ -o $@ -luring
+
+$(BUILD)/tests/harness/%: $(BUILD)/obj/tests/harness/%.o
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_T) -static $< -o $@
 
 # machvm-run's LD_PRELOAD library: no libmachvm, no exceptions, no RTTI.
 PRELOAD := $(BUILD)/lib/libmachvm-preload.so
 user: $(PRELOAD)
-$(PRELOAD): libmachvm/preload/preload.cpp libmachvm/preload/heap.hpp kmod/uapi/linux/machvm.h \
-		| $(DEPS)
+$(PRELOAD): libmachvm/preload/preload.cpp | $(DEPS)
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) -fPIC -shared -fno-exceptions -fno-rtti -Wl,--as-needed $< -o $@ -ldl
-$(BUILD)/obj/tests/unit/heap_test.o: libmachvm/preload/heap.hpp
+	$(CXX) $(CXXFLAGS) -MMD -MP -MF $@.d -MT $@ -fPIC -shared -fno-exceptions -fno-rtti \
+		-Wl,--as-needed $< -o $@ -ldl
 $(BUILD)/tests/unit/preload_test: $(PRELOAD)
 
 # Pair-mode tests (scripts/vm.sh pair): run on two guests at once.
 PAIR_T := $(patsubst tests/pair/%.c,$(BUILD)/tests/pair/%,\
 	$(wildcard tests/pair/*_test.c))
 user: $(PAIR_T)
-$(BUILD)/tests/pair/%: tests/pair/%.c $(SELFTEST_LIB) \
-		$(wildcard tests/selftests/*.h) kmod/uapi/linux/machvm.h | $(DEPS)
+$(BUILD)/tests/pair/%: $(BUILD)/obj/tests/pair/%.o $(SELFTEST_LIB_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_T) -static $< $(SELFTEST_LIB) -o $@ -luring
+	$(CC) $(CFLAGS_T) -static $^ -o $@ -luring
 
 check: $(DEPS)
 	bash scripts/check.sh

@@ -1197,7 +1197,15 @@ TEST(swap_path_not_utf8_is_valid_json)
 	EXPECT_EQ(0, unlink(path));
 }
 
-TEST(pageout_and_swap_usage)
+/*
+ * For the tests that only run machvmctl many times: no device, but more
+ * than the harness's default 30 s for a TCG guest on a loaded host.
+ */
+FIXTURE(cli) {};
+FIXTURE_SETUP(cli) {}
+FIXTURE_TEARDOWN(cli) {}
+
+TEST_F_TIMEOUT(cli, pageout_and_swap_usage, 180)
 {
 	static const struct {
 		const char *cmd, *says;

@@ -16,6 +16,7 @@
 #include "pageout.h"
 #include "swap.h"
 #include "uring.h"
+#include "version.h"
 
 /* The sizes the ABI header states: a change is an ABI change. */
 static void __init mvm_abi_check(void)
@@ -58,7 +59,8 @@ static int __init machvm_init(void)
 	ret = mvm_dev_init();
 	if (ret)
 		goto err_dev;
-	pr_info("loaded, ABI %u\n", MACHVM_ABI_VERSION);
+	pr_info("loaded, version %s, ABI %u\n", MACHVM_VERSION,
+		MACHVM_ABI_VERSION);
 	return 0;
 
 err_dev:
@@ -94,3 +96,4 @@ module_exit(machvm_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Mach-style memory objects and user-level pagers");
 MODULE_AUTHOR("machvm developers");
+MODULE_VERSION(MACHVM_VERSION);

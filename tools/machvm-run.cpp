@@ -22,6 +22,7 @@
 
 #include <machvm/cli.hpp>
 #include <machvm/device.hpp>
+#include <machvm/version.hpp>
 
 #include <linux/machvm.h>
 
@@ -223,7 +224,7 @@ void check_module(std::uint64_t size) {
     ::close(fd);
     if (r != 0)
         die(std::string("MACHVM_IOC_VERSION: ") + std::strerror(e));
-    if (std::string why = machvm::abi_mismatch(v.abi_version); !why.empty())
+    if (std::string why = machvm::abi_mismatch("machvm-run", v.abi_version); !why.empty())
         die(why);
     if (!(v.features & MACHVM_F_ANON))
         die("this machvm module has no anonymous objects (MACHVM_F_ANON)");

@@ -16,6 +16,7 @@
 
 #include <machvm/admin.hpp>
 #include <machvm/cli.hpp>
+#include <machvm/version.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -364,6 +365,14 @@ int cmd_swap_show(machvm::AdminClient& c, const machvm::ctl::Command& cmd) {
 
 int run(const machvm::ctl::Command& cmd) {
     using machvm::ctl::Sub;
+    // A module of another ABI version would misread our requests: say so
+    // first, with both releases (0: no /dev/machvm; netlink will tell).
+    if (std::uint32_t abi = machvm::module_abi(); abi != 0) {
+        if (std::string m = machvm::abi_mismatch(kProg, abi); !m.empty()) {
+            std::fprintf(stderr, "%s: %s\n", kProg, m.c_str());
+            return machvm::kExitFailure;
+        }
+    }
     auto client = machvm::AdminClient::open();
     if (!client)
         return fail("connect to the machvm genl family", client.error(), "");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include <machvm/admin.hpp>
 #include <machvm/admin_fields.hpp>
+#include <machvm/version.hpp>
 
 #include <limits.h>
 #include <poll.h>
@@ -686,6 +687,12 @@ Result<Status> AdminClient::status() {
     if (!got) {
         detail_ = "MACHVM_GENL_CMD_GET_STATUS: no reply";
         return bad_message();
+    }
+    try {
+        s.module_version = module_release();
+        s.tools_version = release();
+    } catch (...) {
+        return std::make_error_code(std::errc::not_enough_memory);
     }
     return s;
 }
@@ -1518,6 +1525,10 @@ std::string text_of(const S& s, const fields::Field<S>& f, std::uint32_t page_si
         return v ? "yes (over the limit and nothing can go)" : "no";
     case fields::Text::Direct:
         return v ? "direct (O_DIRECT)" : "cached";
+    case fields::Text::OrUnknown: {
+        const std::string t = string_of(s, f.member);
+        return t.empty() ? "unknown" : t;
+    }
     }
     return name_of(s, f) + f.unit;
 }
@@ -1712,8 +1723,8 @@ const char kToolHelp[] =
     "\n"
     "SUBCOMMANDS\n"
     "       status\n"
-    "              ABI version, page size, features, number of objects and of\n"
-    "              pager endpoints.\n"
+    "              Module and tools releases, ABI version, page size,\n"
+    "              features, number of objects and of pager endpoints.\n"
     "       objects\n"
     "              Every object: size, state, resident pages, mappings, its\n"
     "              pager and its counters.\n"
@@ -1801,8 +1812,13 @@ const char kStatusHelp[] =
     "       machvmctl status [--json]\n"
     "\n"
     "DESCRIPTION\n"
-    "       Prints the module's ABI version, page size, features, and how many\n"
-    "       objects and pager endpoints exist now (MACHVM_GENL_CMD_GET_STATUS).\n"
+    "       Prints the module's release (/sys/module/machvm/version) and the\n"
+    "       tools' (this machvmctl's), the module's ABI version, page size,\n"
+    "       features, and how many objects and pager endpoints exist now\n"
+    "       (MACHVM_GENL_CMD_GET_STATUS).  Every subcommand first compares\n"
+    "       the module's ABI version with the one machvmctl was built for,\n"
+    "       and if they differ says which is newer, with both releases, and\n"
+    "       exits with 1.\n"
     "\n"
     "JSON\n"
     "       One object: abi_version, page_size, features (the MACHVM_F_* bits\n"

@@ -258,14 +258,6 @@ Result<void> PagerEndpoint::destroy(std::uint64_t object) noexcept {
 
 // ---- Device ----
 
-std::string abi_mismatch(std::uint32_t module_abi) {
-    if (module_abi == MACHVM_ABI_VERSION)
-        return {};
-    return "the machvm module speaks ABI version " + std::to_string(module_abi) +
-           ", this program was built for version " + std::to_string(MACHVM_ABI_VERSION) +
-           ": load the module built from the same source tree";
-}
-
 Result<Device> Device::open(const char* path) noexcept {
     auto fd = Fd::open(path, O_RDWR);
     if (!fd)

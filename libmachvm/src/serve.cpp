@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <machvm/fdpass.hpp>
+#include <machvm/version.hpp>
 
 extern char** environ;
 
@@ -25,8 +26,8 @@ PagerSetup open_pager_setup() {
     PagerSetup s;
     s.device = Device::open().value_or_throw("open " MACHVM_DEVICE);
     s.version = s.device.version().value_or_throw("MACHVM_IOC_VERSION on " MACHVM_DEVICE);
-    if (std::string why = abi_mismatch(s.version.abi_version); !why.empty())
-        throw std::runtime_error(why);
+    if (std::string m = abi_mismatch("this program", s.version.abi_version); !m.empty())
+        throw std::runtime_error(m);
     if (!(s.version.features & MACHVM_F_OBJECTS))
         throw std::runtime_error("the machvm module does not implement memory objects yet");
     s.endpoint = s.device.create_pager().value_or_throw("MACHVM_IOC_PAGER_CREATE");

@@ -413,10 +413,13 @@ void test_json_structs() {
     st.features = MACHVM_F_OBJECTS | MACHVM_F_URING_CMD | MACHVM_F_REGION | (1ull << 9);
     st.nr_objects = 3;
     st.nr_pagers = 2;
+    st.module_version = "0.1.0";
+    st.tools_version = "0.2.0";
     const std::string sj = to_json(st);
     CHECK(sj == "{\"abi_version\":1,\"page_size\":4096,\"features\":519,"
                 "\"feature_names\":[\"objects\",\"uring_cmd\",\"region\",\"bit9\"],"
-                "\"nr_objects\":3,\"nr_pagers\":2}");
+                "\"nr_objects\":3,\"nr_pagers\":2,\"module_version\":\"0.1.0\","
+                "\"tools_version\":\"0.2.0\"}");
     CHECK(valid_json(sj));
 
     const ObjectInfo o = sample_object();
@@ -668,19 +671,24 @@ void test_format_status_stats_events() {
     st.features = 7;
     st.nr_objects = 3;
     st.nr_pagers = 1;
+    st.tools_version = "0.2.0";
     const std::string s = format_status(st);
-    CHECK(s == "abi version  1\n"
-               "page size    4096\n"
-               "features     objects uring_cmd region (0x7)\n"
-               "objects      3\n"
-               "pagers       1\n");
+    CHECK(s == "module version  unknown\n"
+               "tools version   0.2.0\n"
+               "abi version     1\n"
+               "page size       4096\n"
+               "features        objects uring_cmd region (0x7)\n"
+               "objects         3\n"
+               "pagers          1\n");
     st.features = 0x3f;
     CHECK(contains(format_status(st),
-                   "features     objects uring_cmd region pageout anon locks (0x3f)\n"));
+                   "features        objects uring_cmd region pageout anon locks (0x3f)\n"));
     CHECK(parsed(to_json(st))["feature_names"] ==
           nlohmann::json({"objects", "uring_cmd", "region", "pageout", "anon", "locks"}));
     st.features = 0;
-    CHECK(contains(format_status(st), "features     none (0x0)\n"));
+    st.module_version = "0.1.0";
+    CHECK(contains(format_status(st), "features        none (0x0)\n"));
+    CHECK(contains(format_status(st), "module version  0.1.0\n"));
 
     Stats a;
     a.faults = 10;

@@ -37,6 +37,8 @@ struct Status {
     std::uint64_t features = 0; // MACHVM_F_*
     std::uint32_t nr_objects = 0;
     std::uint32_t nr_pagers = 0;
+    std::string module_version; // the module's release ("" if it does not say)
+    std::string tools_version;  // this library's release (machvm::release())
 };
 
 // One MACHVM_A_OBJECT nest of MACHVM_GENL_CMD_GET_OBJECT.

@@ -45,6 +45,7 @@ enum class Text : std::uint8_t {
     Path,           // path_cell: quoted as a JSON string when not one plain word
     Stuck,          // PageoutInfo: "yes (over the limit and nothing can go)", "no"
     Direct,         // SwapInfo: "direct (O_DIRECT)", "cached"
+    OrUnknown,      // a string, "unknown" when empty
 };
 
 // The table form of a field.
@@ -82,6 +83,8 @@ template <typename S> struct Field {
 
 // clang-format off
 inline const Field<Status> kStatus[] = {
+    {MVM_DERIVED, "module_version", &Status::module_version, As::String, "module version", "", Text::OrUnknown},
+    {MVM_DERIVED, "tools_version", &Status::tools_version, As::String, "tools version"},
     {MVM_ATTR(MACHVM_A_ABI_VERSION), "abi_version", &Status::abi_version, As::Number, "abi version"},
     {MVM_ATTR(MACHVM_A_PAGE_SIZE), "page_size", &Status::page_size, As::Number, "page size"},
     {MVM_ATTR(MACHVM_A_FEATURES), "features", &Status::features, As::Number, "features", "", Text::Features},

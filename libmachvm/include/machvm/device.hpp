@@ -113,11 +113,6 @@ class PagerEndpoint {
     Fd fd_;
 };
 
-// Empty when a module reporting ABI version module_abi (machvm_version's
-// abi_version) speaks this program's MACHVM_ABI_VERSION; otherwise the
-// message to refuse it with.
-std::string abi_mismatch(std::uint32_t module_abi);
-
 // /dev/machvm.
 class Device {
   public:

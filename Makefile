@@ -7,6 +7,9 @@
 #   make vm-shell   a shell in the VM with the module loaded
 #   make bench      benchmarks in the VM
 #   make lint       checkpatch --strict, sparse, clang-format
+#   make install    module (KERNELRELEASE=) + library, tools, pagers, man pages
+#                   (PREFIX=/usr/local, DESTDIR=); make uninstall undoes it;
+#                   make dkms-install, make deb: see mk/install.mk
 
 BUILD    := $(CURDIR)/build
 DEPS     := $(BUILD)/.deps-ok
@@ -149,3 +152,5 @@ distclean:
 .PHONY: all deps module user check demo bench vm-shell lint format clean \
 	distclean
 .SECONDARY:
+
+include mk/install.mk

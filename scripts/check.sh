@@ -5,6 +5,9 @@
 #   3. host tests: C++ unit tests and the VM harness's own test
 #   4. every Kselftest binary in the VM, on each stock kernel
 #   5. the pair tests (tests/pair) on two guests at once, on each kernel
+#   6. installing (tests/install/check.sh): make install/uninstall, a pager
+#      built with pkg-config, dkms build for each kernel, make deb and
+#      lintian; then one VM boot of the DKMS-built module
 # Last line: "N passed, N failed[, N skipped]"; exit status 1 on any failure.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -68,6 +71,14 @@ while read -r rel; do
 	bash scripts/vm.sh pair "$rel"
 	add "VM pair $rel" "$BUILD/vm/$rel/pair.counts"
 done < "$BUILD/kernels.list"
+
+echo "== install: make install/uninstall, pkg-config, dkms, deb, lintian"
+bash tests/install/check.sh host "$BUILD/check/install.counts"
+add "install, dkms, deb" "$BUILD/check/install.counts"
+
+echo "== VM install: the DKMS-built module on $(head -n 1 "$BUILD/kernels.list")"
+bash tests/install/check.sh vm "$BUILD/check/install-vm.counts"
+add "VM install (DKMS module)" "$BUILD/check/install-vm.counts"
 
 echo
 echo "== summary"

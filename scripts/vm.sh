@@ -3,7 +3,9 @@
 # boot it under QEMU in MODE (check, demo, bench, shell, pair, pairbench).
 # KERNEL is a substring of a release in build/kernels.list (default: every
 # kernel for check, bench, pair and pairbench, the newest for the others).
-# Extra run.py options: $RUN_ARGS.  Every boot gets two fresh sparse disks
+# Extra run.py options: $RUN_ARGS.  $MVM_KO: the machvm.ko to boot
+# instead of the tree's (one KERNEL then); $MVM_EXTRA_FILES: more files for
+# the initramfs, "SRC:DST ..." (as mkinitramfs.sh --file).  Every boot gets two fresh sparse disks
 # in its out dir (see tests/vm/init): disk.img (ext4, made here, mounted at
 # /mnt/disk) and swap.img (raw, for a swap partition).  Their sizes:
 # $MVM_DISK_MB (default 2048), $MVM_SWAP_MB (default 512).
@@ -69,8 +71,12 @@ make_initrd() {
 	memtester=$(PATH=$PATH:/usr/sbin:/sbin command -v memtester) ||
 		{ echo "vm.sh: memtester missing (make deps)" >&2; exit 1; }
 	mkdir -p "$(dirname "$initrd")"
+	local f
+	for f in ${MVM_EXTRA_FILES:-}; do
+		bins+=(--file "$f")
+	done
 	bash "$ROOT/tests/vm/mkinitramfs.sh" "$initrd" \
-		"$BUILD/kmod/$rel/machvm.ko" --tests "$testdir" "${bins[@]}" \
+		"${MVM_KO:-$BUILD/kmod/$rel/machvm.ko}" --tests "$testdir" "${bins[@]}" \
 		--file "$ROOT/tests/vm/demo.sh:demo.sh" \
 		--file "$ROOT/tests/vm/bench.sh:bench.sh" \
 		--file "$ROOT/tests/vm/pairbench.sh:pairbench.sh" \

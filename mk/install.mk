@@ -122,8 +122,9 @@ dkms-uninstall:
 
 # Debian packages, built in a copy of the tracked sources under build/deb
 # (dpkg-buildpackage writes its results to the parent directory).
+# DEB_REUSE_BUILD=1: with the tree's compiled objects (scripts/deb.sh).
 deb:
-	bash scripts/deb.sh "$(BUILD)/deb" $(VERSION)
+	DEB_REUSE_BUILD="$(DEB_REUSE_BUILD)" bash scripts/deb.sh "$(BUILD)/deb" $(VERSION)
 
 .PHONY: install install-user install-module uninstall module-for-install \
 	dkms-install dkms-uninstall deb dist FORCE

@@ -23,6 +23,8 @@ D=${DESTDIR:-}
 MAN_DIR=$DATADIR/machvm
 RECORD=1
 [ "${MANIFEST:-}" = none ] && RECORD=
+# DESTDIR itself is the caller's (made if missing, never recorded).
+[ -z "$D" ] || mkdir -p "$D"
 NEW=$(mktemp)
 trap 'rm -f "$NEW"' EXIT
 
@@ -31,7 +33,7 @@ record() { echo "$1 $2" >> "$NEW"; }
 # mkdirs DIR: create DIR and its missing parents, each recorded.
 mkdirs() {
 	local d=$1 missing=()
-	while [ ! -d "$D$d" ]; do
+	while [ ! -d "$D$d" ] && [ "$d" != / ]; do
 		missing=("$d" "${missing[@]}")
 		d=$(dirname "$d")
 	done

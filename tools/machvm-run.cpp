@@ -89,8 +89,9 @@ const char kHelp[] =
     "ENVIRONMENT\n"
     "       MACHVM_PRELOAD\n"
     "              Path of libmachvm-preload.so.  Otherwise it is looked for\n"
-    "              next to the binary (../lib/), then in /lib, /usr/local/lib\n"
-    "              and /usr/lib.\n"
+    "              next to the binary (../lib/machvm/, then ../lib/), then in\n"
+    "              /usr/local/lib/machvm, /usr/lib/machvm, /lib,\n"
+    "              /usr/local/lib and /usr/lib.\n"
     "       The library reads MACHVM_RUN_RESIDENT, MACHVM_RUN_SIZE (bytes),\n"
     "       MACHVM_RUN_VERBOSE and MACHVM_RUN_NOINHERIT, which machvm-run sets.\n"
     "\n"
@@ -190,10 +191,15 @@ std::string find_library() {
         return e;
     }
     std::vector<std::string> cands;
-    if (const std::string d = dir_of_self(); !d.empty())
+    // Installed: PREFIX/lib/machvm/ (make install, the package); the
+    // build tree: build/lib/; the VM's initramfs: /lib.
+    if (const std::string d = dir_of_self(); !d.empty()) {
+        cands.push_back(d + "/../lib/machvm/libmachvm-preload.so");
         cands.push_back(d + "/../lib/libmachvm-preload.so");
-    for (const char* p : {"/lib/libmachvm-preload.so", "/usr/local/lib/libmachvm-preload.so",
-                          "/usr/lib/libmachvm-preload.so"})
+    }
+    for (const char* p : {"/usr/local/lib/machvm/libmachvm-preload.so",
+                          "/usr/lib/machvm/libmachvm-preload.so", "/lib/libmachvm-preload.so",
+                          "/usr/local/lib/libmachvm-preload.so", "/usr/lib/libmachvm-preload.so"})
         cands.emplace_back(p);
     for (const auto& c : cands) {
         if (::access(c.c_str(), R_OK) == 0) {

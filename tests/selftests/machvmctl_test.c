@@ -496,19 +496,27 @@ TEST_F(ctl, status_counts_objects_and_pagers)
 	EXPECT_NE(NULL, strstr(out, want)) {
 		TH_LOG("want %s in %s", want, out);
 	}
+	/* Both releases; the module's is known (MODULE_VERSION). */
+	EXPECT_EQ(NULL, strstr(out, "\"module_version\":\"\""));
+	EXPECT_NE(NULL, strstr(out, "\"module_version\":\""));
+	EXPECT_NE(NULL, strstr(out, "\"tools_version\":\""));
 	free(out);
 
 	/* The table says the same. */
 	ASSERT_EQ(0, run(&out, "machvmctl status"));
-	snprintf(want, sizeof(want), "objects      %llu\n",
+	snprintf(want, sizeof(want), "objects         %llu\n",
 		 (unsigned long long)base.objects + 3);
 	EXPECT_NE(NULL, strstr(out, want));
 	feature_names(v.features, " ", names, sizeof(names));
-	snprintf(want, sizeof(want), "\nfeatures     %s (0x%llx)\n", names,
+	snprintf(want, sizeof(want), "\nfeatures        %s (0x%llx)\n", names,
 		 (unsigned long long)v.features);
 	EXPECT_NE(NULL, strstr(out, want)) {
 		TH_LOG("want %s in %s", want, out);
 	}
+	/* Both releases: the module's and the tools'. */
+	EXPECT_EQ(0, strncmp(out, "module version  ", 16));
+	EXPECT_EQ(NULL, strstr(out, "module version  unknown"));
+	EXPECT_NE(NULL, strstr(out, "\ntools version   "));
 	free(out);
 
 	/* Never-mapped objects die with their last descriptor. */

@@ -33,10 +33,10 @@ KERNELRELEASE ?= $(shell uname -r)
 MODKDIR    ?= /lib/modules/$(KERNELRELEASE)/build
 DKMSSRCDIR ?= /usr/src
 
-# The uapi header as the library's headers include it: <linux/machvm.h>
-# once ABI v2 moved it to kmod/uapi/linux/, "machvm.h" before.
-UAPI_SRC := $(firstword $(wildcard kmod/uapi/linux/machvm.h) kmod/uapi/machvm.h)
-UAPI_DST := $(if $(findstring /linux/,$(UAPI_SRC)),linux/machvm.h,machvm.h)
+# The uapi header, installed where the library's headers include it from:
+# <linux/machvm.h>.
+UAPI_SRC := kmod/uapi/linux/machvm.h
+UAPI_DST := linux/machvm.h
 
 # Packaging builds pass their hardening flags here (debian/rules).
 CXXFLAGS += $(EXTRA_CXXFLAGS)

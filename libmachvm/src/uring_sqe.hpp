@@ -12,7 +12,7 @@
 #include <functional>
 #include <span>
 
-#include "machvm.h"
+#include <linux/machvm.h>
 
 namespace machvm::uring {
 

@@ -9,7 +9,7 @@
 #include <machvm/version.hpp>
 
 #include "check.hpp"
-#include "machvm.h"
+#include <linux/machvm.h>
 
 int main() {
     using machvm::abi_mismatch;

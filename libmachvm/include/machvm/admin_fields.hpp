@@ -11,7 +11,7 @@
 #include <string>
 #include <variant>
 
-#include "machvm.h"
+#include <linux/machvm.h>
 #include <machvm/admin.hpp>
 
 namespace machvm::fields {

@@ -66,7 +66,7 @@ static struct mvm_nlreply info(uint64_t name)
 
 static uint64_t obj_attr(uint64_t name, int attr)
 {
-	return info(name).a[attr];
+	return info(name).obj[attr];
 }
 
 /* Page @i of @base in the page cache (mincore): 1, 0, or -1. */
@@ -200,11 +200,11 @@ TEST_F(lk, mlock_pages_never_paged_out)
 	ASSERT_NE(MAP_FAILED, self->p);
 	fill(self->p, NPG, 3);
 	ASSERT_EQ(0, mlock(self->p, NPG / 2 * PG));
-	out0 = obj_attr(self->name, MACHVM_A_OBJ_PAGEOUTS);
+	out0 = obj_attr(self->name, MACHVM_OBJ_A_PAGEOUTS);
 	EXPECT_EQ(NPG / 2, force_pageout(self->name, NPG));
 	EXPECT_EQ(0, force_pageout(self->name, NPG));
-	EXPECT_EQ(out0 + NPG / 2, obj_attr(self->name, MACHVM_A_OBJ_PAGEOUTS));
-	EXPECT_EQ(NPG / 2, obj_attr(self->name, MACHVM_A_OBJ_RESIDENT));
+	EXPECT_EQ(out0 + NPG / 2, obj_attr(self->name, MACHVM_OBJ_A_PAGEOUTS));
+	EXPECT_EQ(NPG / 2, obj_attr(self->name, MACHVM_OBJ_A_RESIDENT));
 	for (i = 0; i < NPG / 2; i++) {
 		EXPECT_EQ(1, resident(self->p, i)) TH_LOG("page %lu", i);
 		EXPECT_EQ(1, mapped(self->p, i)) TH_LOG("page %lu", i);
@@ -218,7 +218,7 @@ TEST_F(lk, mlock_pages_never_paged_out)
 	/* munlock: the pages may go again. */
 	ASSERT_EQ(0, munlock(self->p, NPG / 2 * PG));
 	EXPECT_TRUE(all_paged_out(self->name, self->p, NPG));
-	EXPECT_EQ(0, obj_attr(self->name, MACHVM_A_OBJ_RESIDENT));
+	EXPECT_EQ(0, obj_attr(self->name, MACHVM_OBJ_A_RESIDENT));
 	EXPECT_EQ(0, check(self->p, NPG, 3));
 }
 
@@ -414,7 +414,7 @@ static int mdwe_child(int fd, uint64_t name)
 	if (p != MAP_FAILED)
 		return 1;
 	/* The parent's mapping and this child's copy of it. */
-	return obj_attr(name, MACHVM_A_OBJ_MAPPINGS) != 2 ? 2 : 0;
+	return obj_attr(name, MACHVM_OBJ_A_MAPPINGS) != 2 ? 2 : 0;
 }
 
 /* The mapping count follows live VMAs through every way they come and go. */
@@ -436,37 +436,37 @@ TEST(mappings_count_exact)
 	ASSERT_LE(0, fd);
 	name = oc.name;
 	mvm_server_start(&s, pager, MVM_PATTERN);
-	EXPECT_EQ(0, obj_attr(name, MACHVM_A_OBJ_MAPPINGS));
+	EXPECT_EQ(0, obj_attr(name, MACHVM_OBJ_A_MAPPINGS));
 	res = mmap(NULL, 64 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 		   0);
 	ASSERT_NE(MAP_FAILED, res);
 	p = mmap(res, 16 * PG, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
 		 fd, 0);
 	ASSERT_EQ(res, p);
-	EXPECT_EQ(1, obj_attr(name, MACHVM_A_OBJ_MAPPINGS));
+	EXPECT_EQ(1, obj_attr(name, MACHVM_OBJ_A_MAPPINGS));
 	/* Refused mmaps change nothing. */
 	EXPECT_EQ(0, in_child(mdwe_child, fd, name));
-	EXPECT_EQ(1, obj_attr(name, MACHVM_A_OBJ_MAPPINGS));
+	EXPECT_EQ(1, obj_attr(name, MACHVM_OBJ_A_MAPPINGS));
 	/* Split by munmap of a page, then by mprotect of one. */
 	ASSERT_EQ(0, munmap(p + 4 * PG, PG));
-	EXPECT_EQ(2, obj_attr(name, MACHVM_A_OBJ_MAPPINGS));
+	EXPECT_EQ(2, obj_attr(name, MACHVM_OBJ_A_MAPPINGS));
 	ASSERT_EQ(0, mprotect(p + 8 * PG, PG, PROT_READ));
-	EXPECT_EQ(4, obj_attr(name, MACHVM_A_OBJ_MAPPINGS));
+	EXPECT_EQ(4, obj_attr(name, MACHVM_OBJ_A_MAPPINGS));
 	/* Part of one moved: [9, 10) stays, [10, 16) goes to [40, 46). */
 	ASSERT_EQ(p + 40 * PG, mremap(p + 10 * PG, 6 * PG, 6 * PG,
 				      MREMAP_MAYMOVE | MREMAP_FIXED,
 				      p + 40 * PG));
-	EXPECT_EQ(5, obj_attr(name, MACHVM_A_OBJ_MAPPINGS));
+	EXPECT_EQ(5, obj_attr(name, MACHVM_OBJ_A_MAPPINGS));
 	/* A fork copies them; its exit drops the copies. */
 	pid = fork();
 	if (pid == 0)
-		_exit(obj_attr(name, MACHVM_A_OBJ_MAPPINGS) == 10 ? 0 : 1);
+		_exit(obj_attr(name, MACHVM_OBJ_A_MAPPINGS) == 10 ? 0 : 1);
 	ASSERT_LT(0, pid);
 	ASSERT_EQ(pid, waitpid(pid, &st, 0));
 	EXPECT_EQ(0, WEXITSTATUS(st));
-	EXPECT_EQ(5, obj_attr(name, MACHVM_A_OBJ_MAPPINGS));
+	EXPECT_EQ(5, obj_attr(name, MACHVM_OBJ_A_MAPPINGS));
 	munmap(res, 64 * PG);
-	EXPECT_EQ(0, obj_attr(name, MACHVM_A_OBJ_MAPPINGS));
+	EXPECT_EQ(0, obj_attr(name, MACHVM_OBJ_A_MAPPINGS));
 	mvm_server_stop(&s);
 	close(fd);
 	close(pager);

@@ -20,9 +20,9 @@
 #include <vector>
 
 #include <linux/machvm.h>
-#include <nlohmann/json_fwd.hpp>
 #include <machvm/cli.hpp>
 #include <machvm/result.hpp>
+#include <nlohmann/json_fwd.hpp>
 
 struct nl_sock;
 

@@ -416,10 +416,10 @@ void test_json_structs() {
     st.module_version = "0.1.0";
     st.tools_version = "0.2.0";
     const std::string sj = to_json(st);
-    CHECK(sj == "{\"abi_version\":1,\"page_size\":4096,\"features\":519,"
+    CHECK(sj == "{\"module_version\":\"0.1.0\",\"tools_version\":\"0.2.0\","
+                "\"abi_version\":1,\"page_size\":4096,\"features\":519,"
                 "\"feature_names\":[\"objects\",\"uring_cmd\",\"region\",\"bit9\"],"
-                "\"nr_objects\":3,\"nr_pagers\":2,\"module_version\":\"0.1.0\","
-                "\"tools_version\":\"0.2.0\"}");
+                "\"nr_objects\":3,\"nr_pagers\":2}");
     CHECK(valid_json(sj));
 
     const ObjectInfo o = sample_object();

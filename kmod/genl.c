@@ -16,7 +16,18 @@
 #include "pager.h"
 #include "swap.h"
 
-atomic64_t mvm_stats[MACHVM_A_STAT_MAX + 1];
+DEFINE_PER_CPU(struct mvm_stats, mvm_stats);
+
+/* The sum over CPUs; a gauge caught mid-move never reads below 0. */
+u64 mvm_stat_read(int stat)
+{
+	s64 sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += per_cpu(mvm_stats, cpu).v[stat];
+	return max_t(s64, sum, 0);
+}
 
 static const struct nla_policy mvm_genl_policy[MACHVM_A_MAX + 1] = {
 	[MACHVM_A_OBJ_NAME] = { .type = NLA_U64 },
@@ -145,7 +156,7 @@ static int mvm_genl_stats(struct sk_buff *skb, struct genl_info *info)
 		goto nospace;
 	for (i = MACHVM_A_STAT_FAULTS; i <= MACHVM_A_STAT_MAX; i++)
 		if (i != MACHVM_A_STAT_PAD &&
-		    nla_put_u64_64bit(msg, i, atomic64_read(&mvm_stats[i]),
+		    nla_put_u64_64bit(msg, i, mvm_stat_read(i),
 				      MACHVM_A_STAT_PAD))
 			goto nospace;
 	nla_nest_end(msg, nest);

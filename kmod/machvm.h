@@ -24,7 +24,7 @@
 #ifndef _MACHVM_H
 #define _MACHVM_H
 
-#include <linux/atomic.h>
+#include <linux/percpu.h>
 #include <linux/types.h>
 #include <linux/machvm.h>
 
@@ -32,12 +32,22 @@
 			 MACHVM_F_REGION | MACHVM_F_PAGEOUT | MACHVM_F_ANON | \
 			 MACHVM_F_LOCKS)
 
-/* Global counters, MACHVM_A_STAT_* (index = attribute); genl.c. */
-extern atomic64_t mvm_stats[MACHVM_A_STAT_MAX + 1];
+/*
+ * Global counters, MACHVM_A_STAT_* (index = attribute), per CPU so that
+ * no fault writes a cache line another CPU writes too; summed when read
+ * (mvm_stat_read(), genl.c).  A gauge (resident, swapped) may be negative
+ * on one CPU: only the sum means anything.
+ */
+struct mvm_stats {
+	s64 v[MACHVM_A_STAT_MAX + 1];
+};
+DECLARE_PER_CPU(struct mvm_stats, mvm_stats);
 
 static inline void mvm_count(int stat, long n)
 {
-	atomic64_add(n, &mvm_stats[stat]);
+	this_cpu_add(mvm_stats.v[stat], n);
 }
+
+u64 mvm_stat_read(int stat);
 
 #endif /* _MACHVM_H */

@@ -54,6 +54,8 @@ void mvm_pager_put(struct mvm_pager *pager)
 static u64 mvm_pager_add(struct mvm_pager *pager, struct mvm_msg *msg,
 			 bool head)
 {
+	struct mvm_fetch *f;
+	bool readers;
 	u64 seq;
 
 	spin_lock(&pager->lock);
@@ -71,10 +73,13 @@ static u64 mvm_pager_add(struct mvm_pager *pager, struct mvm_msg *msg,
 	}
 	seq = msg->m.seq;	/* @msg may be gone once unlocked */
 	pager->nr_msgs++;
+	f = mvm_uring_pair(pager);	/* an idle FETCH takes it now */
+	readers = pager->nr_msgs;	/* what is left is for read(2) */
 	spin_unlock(&pager->lock);
-	if (wq_has_sleeper(&pager->wq))
+	if (f)
+		mvm_uring_send(f);
+	if (readers && wq_has_sleeper(&pager->wq))
 		wake_up_interruptible(&pager->wq);
-	mvm_uring_kick(pager);
 	return seq;
 }
 

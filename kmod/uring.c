@@ -145,6 +145,37 @@ static struct mvm_fetch *mvm_pick_fetch(struct mvm_pager *pager)
 					node);
 }
 
+/*
+ * Pair the oldest queued message with an idle FETCH (pager->lock held):
+ * the FETCH, now KICKED and owning a copy of the message, or NULL when
+ * either is missing.  The caller sends it (mvm_uring_send()) once the
+ * lock is dropped.  Queueing a message and parking a FETCH each pair in
+ * the same critical section, so that after either there are never both
+ * queued messages and idle FETCHes: one pairing is always enough.
+ */
+struct mvm_fetch *mvm_uring_pair(struct mvm_pager *pager)
+{
+	struct mvm_fetch *f;
+
+	lockdep_assert_held(&pager->lock);
+	if (list_empty(&pager->msgs))
+		return NULL;
+	f = mvm_pick_fetch(pager);
+	if (!f || !mvm_pager_pop(pager, &f->msg))
+		return NULL;
+	pager->last_task = f->task;
+	list_del_init(&f->node);
+	f->state = MVM_FETCH_KICKED;
+	f->action = MVM_FETCH_DELIVER;
+	return f;
+}
+
+/* Hand a FETCH paired by mvm_uring_pair() to its task work. */
+void mvm_uring_send(struct mvm_fetch *f)
+{
+	io_uring_cmd_complete_in_task(f->cmd, mvm_fetch_tw);
+}
+
 /* Pair queued messages with idle FETCHes and send them to task work. */
 void mvm_uring_kick(struct mvm_pager *pager)
 {
@@ -152,17 +183,11 @@ void mvm_uring_kick(struct mvm_pager *pager)
 
 	for (;;) {
 		spin_lock(&pager->lock);
-		f = mvm_pick_fetch(pager);
-		if (!f || !mvm_pager_pop(pager, &f->msg)) {
-			spin_unlock(&pager->lock);
-			return;
-		}
-		pager->last_task = f->task;
-		list_del_init(&f->node);
-		f->state = MVM_FETCH_KICKED;
-		f->action = MVM_FETCH_DELIVER;
+		f = mvm_uring_pair(pager);
 		spin_unlock(&pager->lock);
-		io_uring_cmd_complete_in_task(f->cmd, mvm_fetch_tw);
+		if (!f)
+			return;
+		mvm_uring_send(f);
 	}
 }
 
@@ -309,10 +334,13 @@ int mvm_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	*mvm_pdu(cmd) = f;
 	mvm_mark_cancelable(cmd, issue_flags);
 
+	/* Park it, and give it a queued message at once if there is one. */
 	spin_lock(&pager->lock);
 	mvm_fetch_park(pager, f);
+	f = mvm_uring_pair(pager);
 	spin_unlock(&pager->lock);
-	mvm_uring_kick(pager);
+	if (f)
+		mvm_uring_send(f);
 	return -EIOCBQUEUED;
 }
 

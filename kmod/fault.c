@@ -292,11 +292,17 @@ static void mvm_req_add(struct mvm_object *obj, struct mvm_req *req, u32 type,
 static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 				   u32 access)
 {
-	struct mvm_req *req, *tmp, *new = NULL;
+	struct mvm_req *req, *tmp, *new;
 	pgoff_t start, end, lo, hi, cluster;
 	u64 expired = U64_MAX;	/* offset of a request reaped here */
 
-again:
+	/*
+	 * A fault on a missing page usually starts the request: allocate
+	 * before the lock rather than look twice.  Freed if unused.
+	 */
+	new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
+	if (!new)
+		return ERR_PTR(-ENOMEM);
 	spin_lock(&obj->lock);
 	if (obj->destroyed || obj->orphaned) {
 		req = ERR_PTR(-EIO);
@@ -321,14 +327,6 @@ again:
 	if (obj->nr_reqs >= MVM_MAX_REQS) {
 		req = ERR_PTR(-EBUSY);
 		goto out;
-	}
-	/* Only a fault that starts a request allocates one. */
-	if (!new) {
-		spin_unlock(&obj->lock);
-		new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
-		if (!new)
-			return ERR_PTR(-ENOMEM);
-		goto again;
 	}
 
 	/* One request for the free run of the cluster around @index. */

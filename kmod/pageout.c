@@ -55,10 +55,16 @@
  * them, under page_mutex) before it goes.
  */
 struct mvm_page {
-	struct list_head lru;	/* mvm_fifo or mvm_returning; mvm_lru_lock */
-	struct rcu_head rcu;	/* freed after a grace period: faults set
-				 * MVM_PG_REF under rcu_read_lock() only
-				 */
+	union {
+		struct list_head lru;	/* mvm_fifo or mvm_returning;
+					 * mvm_lru_lock
+					 */
+		struct rcu_head rcu;	/* once off both lists: freed after a
+					 * grace period, as faults set
+					 * MVM_PG_REF under rcu_read_lock()
+					 * only (they never touch @lru)
+					 */
+	};
 	struct mvm_object *obj;	/* owner; no reference (see above) */
 	pgoff_t index;		/* constant */
 	unsigned long flags;	/* MVM_PG_* (pageout.h); atomic bitops */
@@ -69,6 +75,8 @@ struct mvm_page {
 				 * page_mutex
 				 */
 };
+
+static struct kmem_cache *mvm_page_cache;
 
 static unsigned long resident_limit;
 module_param(resident_limit, ulong, 0444);
@@ -216,7 +224,7 @@ int mvm_page_track(struct mvm_object *obj, pgoff_t index,
 	 * Not charged to the faulting task's memcg: under its limit a charge
 	 * here would OOM-kill it rather than let pageout make room.
 	 */
-	pg = kmalloc(sizeof(*pg), GFP_KERNEL);
+	pg = kmem_cache_alloc(mvm_page_cache, GFP_KERNEL);
 	if (!pg)
 		return -ENOMEM;
 	pg->obj = obj;
@@ -224,7 +232,7 @@ int mvm_page_track(struct mvm_object *obj, pgoff_t index,
 	pg->flags = pgflags;	/* MVM_PG_REF: just touched */
 	ret = xa_err(xa_store(&obj->pages, index, pg, GFP_KERNEL));
 	if (ret) {
-		kfree(pg);
+		kmem_cache_free(mvm_page_cache, pg);
 		return ret;	/* stays resident, untracked */
 	}
 	spin_lock(&mvm_lru_lock);
@@ -241,7 +249,8 @@ int mvm_page_track(struct mvm_object *obj, pgoff_t index,
 
 static void mvm_page_free_rcu(struct rcu_head *head)
 {
-	kfree(container_of(head, struct mvm_page, rcu));
+	kmem_cache_free(mvm_page_cache,
+			container_of(head, struct mvm_page, rcu));
 }
 
 /* Stop tracking @pg (page_mutex held; the page left the cache). */
@@ -1519,15 +1528,26 @@ int mvm_pageout_init(void)
 		return ret;
 	}
 	mvm_tun = t;
+	mvm_page_cache = KMEM_CACHE(mvm_page, 0);
+	if (!mvm_page_cache)
+		return -ENOMEM;
 	mvm_pageoutd = kthread_run(mvm_pageoutd_fn, NULL, "machvm-pageoutd");
-	if (IS_ERR(mvm_pageoutd))
-		return PTR_ERR(mvm_pageoutd);
+	if (IS_ERR(mvm_pageoutd)) {
+		ret = PTR_ERR(mvm_pageoutd);
+		goto err_cache;
+	}
 	mvm_shrinker = mvm_shrinker_create(mvm_shrink_count, mvm_shrink_scan);
 	if (!mvm_shrinker) {
-		kthread_stop(mvm_pageoutd);
-		return -ENOMEM;
+		ret = -ENOMEM;
+		goto err_thread;
 	}
 	return 0;
+
+err_thread:
+	kthread_stop(mvm_pageoutd);
+err_cache:
+	kmem_cache_destroy(mvm_page_cache);
+	return ret;
 }
 
 void mvm_pageout_exit(void)
@@ -1535,4 +1555,5 @@ void mvm_pageout_exit(void)
 	mvm_shrinker_destroy(mvm_shrinker);
 	kthread_stop(mvm_pageoutd);
 	rcu_barrier();	/* mvm_page frees in flight */
+	kmem_cache_destroy(mvm_page_cache);
 }

@@ -1,7 +1,7 @@
 #!/bin/bash
-# lint.sh [COUNTS]: checkpatch --strict and sparse on the module, a
-# clang-format check on user space.  Each check is one result; COUNTS gets
-# "passed failed skipped".
+# lint.sh [COUNTS]: checkpatch --strict and sparse on the module,
+# checkpatch --strict on the tests' C, a clang-format check on the C++.
+# Each check is one result; COUNTS gets "passed failed skipped".
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
@@ -24,6 +24,23 @@ $CP -f $KFILES > "$BUILD/checkpatch.log" 2>&1 || rc=1
 $CP --ignore BIT_MACRO -f kmod/uapi/linux/*.h >> "$BUILD/checkpatch.log" 2>&1 || rc=1
 grep -E 'ERROR|WARNING|CHECK' "$BUILD/checkpatch.log" | head -40
 result checkpatch $rc
+
+# The tests' C (Kselftest programs, libraries and headers) is user space:
+# these checks ask for kernel-only things, so they do not apply there.
+# scripts/checkpatch-types names the types checkpatch cannot know.
+TFILES=$(git ls-files '*.c' '*.h' | grep -v '^kmod/')
+TIGNORE=(
+	PREFER_KERNEL_TYPES	# u64 & co. do not exist; uint64_t is the user type
+	VOLATILE		# volatile is how a test forces the access that faults
+	SPLIT_STRING		# TH_LOG messages and shell lines; no printk to grep
+	STATIC_CONST_CHAR_ARRAY	# argv/envp for execve() must be char *[]
+)
+rc=0
+$CP --typedefsfile scripts/checkpatch-types \
+	$(printf -- '--ignore %s ' "${TIGNORE[@]}") -f $TFILES \
+	> "$BUILD/checkpatch-tests.log" 2>&1 || rc=1
+grep -E 'ERROR|WARNING|CHECK' "$BUILD/checkpatch-tests.log" | head -40
+result checkpatch-tests $rc
 
 while read -r rel; do
 	out=$BUILD/kmod/sparse-$rel

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Harness self-test: one case passes, one fails. run_test.py expects the
- * runner to report exactly "harness_fail/fails" as failed. */
+/*
+ * Harness self-test: one case passes, one fails. run_test.py expects the
+ * runner to report exactly "harness_fail/fails" as failed.
+ */
 #include "kselftest_harness.h"
 
 TEST(passes)

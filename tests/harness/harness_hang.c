@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Harness self-test: announces a plan, then never reports (sleeps until
- * the guest's per-binary timeout kills it). */
+/*
+ * Harness self-test: announces a plan, then never reports (sleeps until
+ * the guest's per-binary timeout kills it).
+ */
 #include <stdio.h>
 #include <unistd.h>
 

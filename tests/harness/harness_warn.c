@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Harness self-test: passes, but a kernel-style WARNING reaches the guest
- * kernel log while it runs; the runner must fail it. */
+/*
+ * Harness self-test: passes, but a kernel-style WARNING reaches the guest
+ * kernel log while it runs; the runner must fail it.
+ */
 #include <fcntl.h>
 #include <string.h>
 #include <unistd.h>

@@ -22,7 +22,7 @@
 #include "mvm_pair.h"
 #include "mvm_test.h"
 
-#define LEN (1UL << 20)
+#define LEN (1024UL * 1024)
 #define DEADLINE_MS 240000
 #define res mvm_nm_res
 
@@ -122,7 +122,8 @@ TEST_F_TIMEOUT(np, readers_see_every_write, 300)
 		EXPECT_EQ(0, mvm_nm_wait(w, DEADLINE_MS));
 	EXPECT_EQ(0, mvm_nm_wait(r, DEADLINE_MS));
 	TH_LOG("%ld s", (long)(time(NULL) - t0));
-	TH_LOG("writer at %llu (sees flag %llu data %llu acks %llu %llu), reader at %llu (sees flag %llu data %llu)",
+	TH_LOG("writer at %llu (sees flag %llu data %llu acks %llu %llu), "
+	       "reader at %llu (sees flag %llu data %llu)",
 	       (unsigned long long)res[8], (unsigned long long)res[9],
 	       (unsigned long long)res[10], (unsigned long long)res[11],
 	       (unsigned long long)res[12], (unsigned long long)res[8 + ack],

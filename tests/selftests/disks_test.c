@@ -86,7 +86,7 @@ TEST(disk_dir_is_ext4_with_direct_io)
 TEST(disks_file_matches_environment)
 {
 	char line[256], want[300];
-	const char *names[] = { "MVM_SWAP_DEV", "MVM_DISK_DIR" };
+	static const char * const names[] = { "MVM_SWAP_DEV", "MVM_DISK_DIR" };
 	unsigned int found = 0;
 	FILE *f = fopen("/run/machvm-disks", "r");
 

@@ -120,9 +120,11 @@ static void well_formed(struct machvm_cmd *c)
 	    c->type != MACHVM_CMD_CHANGE_ATTRIBUTES) {
 		c->attr = none;
 	} else {
+		static const uint16_t clusters[] = { 0, 1, 2, 8, 64 };
+
 		c->attr.may_cache %= 2;
 		c->attr.copy_strategy %= 3;
-		c->attr.cluster_pages = (uint16_t[]){ 0, 1, 2, 8, 64 }[rnd() % 5];
+		c->attr.cluster_pages = clusters[rnd() % ARRAY_SIZE(clusters)];
 		c->attr.timeout_ms = (rnd() % 2) ? 0 : 1000 + rnd() % 9000;
 	}
 }
@@ -184,11 +186,12 @@ static int page_ok(const struct model *m, const char *map, int p)
 static int attrs_ok(const struct model *m)
 {
 	struct mvm_nlreply r;
+	bool destroyed;
 
 	if (mvm_object_info(m->oc.name, &r))
 		return 0;
-	if ((r.obj[MACHVM_OBJ_A_STATE] == MACHVM_OBJ_STATE_DESTROYED) !=
-	    m->destroyed)
+	destroyed = r.obj[MACHVM_OBJ_A_STATE] == MACHVM_OBJ_STATE_DESTROYED;
+	if (destroyed != m->destroyed)
 		return 0;
 	return m->destroyed ||
 	       (r.obj[MACHVM_OBJ_A_CLUSTER] == m->cluster &&
@@ -302,9 +305,15 @@ TEST(random_commands)
 		if (rnd() % 32 == 0)
 			c.seq = rnd();
 		switch (rnd() % 4) {
-		case 0: c.addr = (uintptr_t)buf; break;
-		case 1: c.addr = pick((uintptr_t)buf); break;
-		default: c.addr = (uintptr_t)buf; break;
+		case 0:
+			c.addr = (uintptr_t)buf;
+			break;
+		case 1:
+			c.addr = pick((uintptr_t)buf);
+			break;
+		default:
+			c.addr = (uintptr_t)buf;
+			break;
 		}
 		/* Some are well-formed, so that they act (DESTROY too). */
 		if (rnd() % 16 == 0)
@@ -321,7 +330,9 @@ TEST(random_commands)
 			n = write(target, &c, rnd() % (2 * sizeof(c)));
 			break;
 		case 1:	/* several commands in one write */
-			cs[1] = cs[2] = cs[3] = c;
+			cs[1] = c;
+			cs[2] = c;
+			cs[3] = c;
 			cs[rnd() % 4].type = rnd();
 			ncmd = 4;
 			n = write(target, cs, sizeof(cs));
@@ -346,8 +357,9 @@ TEST(random_commands)
 			if (j < done) {
 				/* Nothing names anything on the other one. */
 				ASSERT_EQ(pager, target);
-				ASSERT_LE(0, k) TH_LOG("id %llu ran",
-					  (unsigned long long)cs[j].object);
+				ASSERT_LE(0, k)
+					TH_LOG("id %llu ran",
+					       (unsigned long long)cs[j].object);
 				ASSERT_FALSE(mod[k].destroyed)
 					TH_LOG("a command ran on a destroyed id");
 				model_apply(&mod[k], &cs[j]);
@@ -461,7 +473,8 @@ TEST(random_commands)
 	 * control id not destroyed still works.
 	 */
 	for (int p = 0; p < OBJ_PAGES; p++) {
-		EXPECT_TRUE(page_ok(&mod[0], map, p)) TH_LOG("page %d", p);
+		EXPECT_TRUE(page_ok(&mod[0], map, p))
+			TH_LOG("page %d", p);
 	}
 	for (int k = 0; k < NOBJ; k++) {
 		struct machvm_cmd keep = { .type = MACHVM_CMD_CHANGE_ATTRIBUTES,

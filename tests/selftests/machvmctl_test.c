@@ -154,7 +154,7 @@ static int jstr(const char *line, const char *key, const char *want)
 	char k[128];
 
 	snprintf(k, sizeof(k), "\"%s\":\"%s\"", key, want);
-	return strstr(line, k) != NULL;
+	return !!strstr(line, k);
 }
 
 static int count_lines(const char *s)
@@ -451,7 +451,7 @@ static int feature_names(uint64_t features, const char *sep, char *buf,
 	size_t used = 0;
 
 	buf[0] = 0;
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
 		if (!(features & names[i].flag))
 			continue;
 		features &= ~names[i].flag;
@@ -766,6 +766,11 @@ TEST_F(ctl, destroy_unprivileged_is_denied)
 
 TEST_F(ctl, stats_counters_move)
 {
+	static const char * const counters[] = {
+		"pageouts", "pageins", "returned", "default_taken", "scans",
+		"ref_hits", "swap_writes", "swap_full", "resident", "swapped",
+		"limit_waits", "lock_requests",
+	};
 	struct machvm_object_create a;
 	struct stats s0, s1;
 	char *out, *m;
@@ -809,11 +814,8 @@ TEST_F(ctl, stats_counters_move)
 	free(out);
 	/* Every counter the module sends is in the JSON. */
 	ASSERT_EQ(0, run(&out, "machvmctl stats --json"));
-	for (const char **k = (const char *[]){ "pageouts", "pageins",
-			"returned", "default_taken", "scans", "ref_hits",
-			"swap_writes", "swap_full", "resident", "swapped",
-			"limit_waits", "lock_requests", NULL }; *k; k++)
-		EXPECT_NE(~0ULL, jget(out, *k));
+	for (size_t i = 0; i < ARRAY_SIZE(counters); i++)
+		EXPECT_NE(~0ULL, jget(out, counters[i]));
 	free(out);
 }
 
@@ -925,15 +927,16 @@ TEST_F_TIMEOUT(ctl, events_human_count_and_timeout, 90)
 	for (const char *l = r->buf, *e; (e = strchr(l, '\n')); l = e + 1) {
 		unsigned int hh, mm, ss, ms, pid;
 		char ev[32];
+		int n;
 
-		EXPECT_EQ(5, sscanf(l, "%2u:%2u:%2u.%3u %31s", &hh, &mm, &ss,
-				    &ms, ev));
+		n = sscanf(l, "%2u:%2u:%2u.%3u %31s", &hh, &mm, &ss, &ms, ev);
+		EXPECT_EQ(5, n);
 		EXPECT_TRUE(!strcmp(ev, "PAGER_ATTACHED") ||
 			    !strcmp(ev, "PAGER_DIED"));
 		snprintf(want, sizeof(want), "%s pager_pid=", ev);
 		ASSERT_NE(NULL, strstr(l, want));
-		EXPECT_EQ(1, sscanf(strstr(l, want) + strlen(want), "%u",
-				    &pid));
+		n = sscanf(strstr(l, want) + strlen(want), "%u", &pid);
+		EXPECT_EQ(1, n);
 		EXPECT_NE(0, pid);
 		EXPECT_EQ(12, strchr(l, ' ') - l);
 	}
@@ -1144,11 +1147,17 @@ static bool utf8_valid(const char *s)
 		if (c < 0x80)
 			continue;
 		if ((c & 0xe0) == 0xc0) {
-			n = 1, cp = c & 0x1f, min = 0x80;
+			n = 1;
+			cp = c & 0x1f;
+			min = 0x80;
 		} else if ((c & 0xf0) == 0xe0) {
-			n = 2, cp = c & 0x0f, min = 0x800;
+			n = 2;
+			cp = c & 0x0f;
+			min = 0x800;
 		} else if ((c & 0xf8) == 0xf0) {
-			n = 3, cp = c & 0x07, min = 0x10000;
+			n = 3;
+			cp = c & 0x07;
+			min = 0x10000;
 		} else {
 			return false;
 		}
@@ -1265,7 +1274,7 @@ TEST_F_TIMEOUT(cli, pageout_and_swap_usage, 180)
 	free(out);
 
 	/* Exit 2, the message names what is wrong, nothing on stdout. */
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		EXPECT_EQ(2, run(&out, "machvmctl %s 2>/dev/null", bad[i].cmd));
 		EXPECT_EQ(0, strlen(out));
 		free(out);

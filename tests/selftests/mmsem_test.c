@@ -494,20 +494,22 @@ static void swap_add_fails_clean(struct __test_metadata *_metadata,
 	int fd, ret;
 
 	snprintf(path, sizeof(path), "%s/mvm-mmsem-bad.swap", dir);
-	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
 		unlink(path);
 		ret = mvm_swap_add(path, bad[i].size, 0, &id);
 		if (bad[i].err) {
-			EXPECT_EQ(bad[i].err, ret) TH_LOG("%s size %llu", dir,
-				(unsigned long long)bad[i].size);
+			EXPECT_EQ(bad[i].err, ret)
+				TH_LOG("%s size %llu", dir,
+				       (unsigned long long)bad[i].size);
 		} else {	/* EFBIG on ext4, ENOSPC on tmpfs */
 			EXPECT_GT(0, ret) TH_LOG("%s: %d", dir, ret);
 		}
 		if (!ret)
 			mvm_swap_remove(id);
 		errno = 0;
-		EXPECT_EQ(-1, stat(path, &st)) TH_LOG("%s size %llu: left behind",
-			dir, (unsigned long long)bad[i].size);
+		EXPECT_EQ(-1, stat(path, &st))
+			TH_LOG("%s size %llu: left behind", dir,
+			       (unsigned long long)bad[i].size);
 		EXPECT_EQ(ENOENT, errno);
 	}
 	/* Not created by the call: stays. */

@@ -27,8 +27,10 @@ int mvm_nm_spawn(struct mvm_nm *n, const char *tag, unsigned int node,
 		 const char *peers, const char *size, const char *extra);
 /* Waits (timeout_ms) for its socket and receives the object: 0 or -errno. */
 int mvm_nm_attach(struct mvm_nm *n, int timeout_ms);
-/* Sends sig (0: none), reaps it (SIGKILL after 10 s), closes the fd;
- * returns its wait status. */
+/*
+ * Sends sig (0: none), reaps it (SIGKILL after 10 s), closes the fd;
+ * returns its wait status.
+ */
 int mvm_nm_stop(struct mvm_nm *n, int sig);
 /* Prints the server's log to stderr as "# " lines (on failure). */
 void mvm_nm_dump(const struct mvm_nm *n);
@@ -78,8 +80,10 @@ struct mvm_nm_pingpong {
 	int rounds, parity;
 };
 
-/* Writes the next value of page MVM_NM_PINGPONG's counter whenever it
- * has our parity: 12 if a value was skipped, 13 on timeout. */
+/*
+ * Writes the next value of page MVM_NM_PINGPONG's counter whenever it
+ * has our parity: 12 if a value was skipped, 13 on timeout.
+ */
 int mvm_nm_pingpong_fn(volatile char *p, void *arg);
 /*
  * The writer stores 1..MVM_NM_VALUES to DATA then FLAG, each once both

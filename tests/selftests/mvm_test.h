@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Helpers shared by the machvm Kselftests: raw ABI calls and a small
- * pager thread driven by the blocking read/write path. */
+/*
+ * Helpers shared by the machvm Kselftests: raw ABI calls and a small
+ * pager thread driven by the blocking read/write path.
+ */
 #ifndef MVM_TEST_H
 #define MVM_TEST_H
 

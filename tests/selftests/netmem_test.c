@@ -21,7 +21,7 @@
 #include "mvm_test.h"
 
 #define SIZE "1M"
-#define LEN (1UL << 20)
+#define LEN (1024UL * 1024)
 #define PEERS2 "127.0.0.1:7400,127.0.0.1:7401"
 #define PEERS3 "127.0.0.1:7410,127.0.0.1:7411,127.0.0.1:7412"
 #define res mvm_nm_res
@@ -130,7 +130,8 @@ static void run_counters(struct __test_metadata *_metadata,
 	for (i = 0; i < k; i++)
 		EXPECT_EQ(0, mvm_nm_wait(pids[i], 120000));
 	for (i = 0; i < nodes; i++) {
-		res[0] = res[1] = 0;
+		res[0] = 0;
+		res[1] = 0;
 		EXPECT_EQ(0, on(&n[i], mvm_nm_read_counters_fn, NULL));
 		EXPECT_EQ(base + (uint64_t)nodes * procs * adds, res[0]);
 		EXPECT_EQ(base + (uint64_t)nodes * procs * adds, res[1]);

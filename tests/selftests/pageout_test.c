@@ -163,7 +163,8 @@ FIXTURE_SETUP(swp)
 {
 	swap_path(self->path, sizeof(self->path), "mvm-test.swap");
 	swap_path(self->path2, sizeof(self->path2), "mvm-test2.swap");
-	self->id = self->id2 = 0;
+	self->id = 0;
+	self->id2 = 0;
 }
 
 FIXTURE_TEARDOWN(swp)
@@ -501,7 +502,7 @@ struct srv {
 	atomic_int relocks_checked, relock_stale;
 	atomic_int unlocks;
 	atomic_int precious_returns;
-	_Atomic uint64_t last_seq;	/* of the last DATA_RETURN */
+	atomic_uint_least64_t last_seq;	/* of the last DATA_RETURN */
 	uint64_t npages;
 	char *store;
 	atomic_int stop, requests, returns, dirty_returns, completed;
@@ -607,6 +608,9 @@ FIXTURE(ext) {
 	char *p;
 };
 
+/* The fixture's type by name, for the helpers that take it. */
+typedef FIXTURE_DATA(ext) ext_fixture;
+
 #define EXT_PAGES 32
 
 FIXTURE_SETUP(ext)
@@ -691,7 +695,7 @@ static int srv_wait(atomic_int *v, int want)
  * under way.
  */
 static uint64_t ext_return_unanswered(struct __test_metadata *_metadata,
-				      FIXTURE_DATA(ext) *self)
+				      ext_fixture *self)
 {
 	struct mvm_nlreply r;
 
@@ -1028,8 +1032,9 @@ TEST_F_TIMEOUT(ext, lock_request_catches_racing_write, 120)
 	EXPECT_LT(0, self->s.relocks_checked);
 	TH_LOG("%d relocks, %d checked, writer at %llu", self->s.relocks,
 	       self->s.relocks_checked, (unsigned long long)rw.last);
-	EXPECT_EQ(0, self->s.relock_stale) TH_LOG("%d of %d stale",
-		  self->s.relock_stale, self->s.relocks_checked);
+	EXPECT_EQ(0, self->s.relock_stale)
+		TH_LOG("%d of %d stale", self->s.relock_stale,
+		       self->s.relocks_checked);
 }
 
 /* lock_request write-locks resident pages in every mapping at once. */

@@ -88,7 +88,7 @@ static const char *memtester_path(void)
 	};
 	unsigned int i;
 
-	for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(paths); i++)
 		if (access(paths[i], X_OK) == 0)
 			return paths[i];
 	return NULL;
@@ -181,7 +181,7 @@ TEST_F_TIMEOUT(run, memtester_pages_through_swap, 540)
 
 	if (!mt)
 		SKIP(return, "memtester is not in the VM");
-	for (i = 0; i < sizeof(stats) / sizeof(stats[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(stats); i++) {
 		before[stats[i]] = mvm_stat(stats[i]);
 		ASSERT_NE(~0ULL, before[stats[i]]);
 	}
@@ -204,7 +204,7 @@ TEST_F_TIMEOUT(run, memtester_pages_through_swap, 540)
 	/* The heap was a machvm object, not the fallback private memory. */
 	EXPECT_NE(NULL, strstr(err, "heap in machvm object"));
 	EXPECT_NE(NULL, strstr(slurp("/tmp/run-memtester.out"), "Done."));
-	for (i = 0; i < sizeof(stats) / sizeof(stats[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(stats); i++)
 		after[stats[i]] = mvm_stat(stats[i]);
 	ksft_print_msg("pageouts %llu, pageins %llu, swap writes %llu, limit waits %llu\n",
 		       (unsigned long long)(after[MACHVM_A_STAT_PAGEOUTS] -

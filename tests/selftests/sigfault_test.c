@@ -25,6 +25,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdnoreturn.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -77,6 +78,9 @@ FIXTURE(sig) {
 	size_t len;
 	struct outcome *out;
 };
+
+/* The fixture's type by name, for the helpers that take it. */
+typedef FIXTURE_DATA(sig) sig_fixture;
 
 static volatile sig_atomic_t ticks;
 static int slow_ms;	/* each handler sleeps this long */
@@ -274,9 +278,8 @@ static long do_op(enum op op, char *p, struct outcome *out)
  * The child: the timer storm (a signal every @us, each handler sleeping
  * @slow ms), then the access; reports in @out.
  */
-static void __attribute__((noreturn)) child(enum op op, char *p,
-					    struct outcome *out, long us,
-					    int slow)
+static noreturn void child(enum op op, char *p, struct outcome *out, long us,
+			   int slow)
 {
 	double t, cpu;
 	long faults, f;
@@ -374,7 +377,7 @@ FIXTURE_TEARDOWN(sig)
 }
 
 /* Set the object's fault timeout, after the pager thread's READY. */
-static int set_timeout(FIXTURE_DATA(sig) *self, uint32_t ms)
+static int set_timeout(sig_fixture *self, uint32_t ms)
 {
 	struct machvm_cmd c = { .type = MACHVM_CMD_CHANGE_ATTRIBUTES,
 				.object = self->oc.id };
@@ -392,7 +395,7 @@ static int set_timeout(FIXTURE_DATA(sig) *self, uint32_t ms)
  * or a SIGBUS when @want_bus).
  */
 static void run_as(struct __test_metadata *_metadata,
-		   FIXTURE_DATA(sig) *self, enum op op, int page, long us,
+		   sig_fixture *self, enum op op, int page, long us,
 		   int slow, long want_ret, int want_err, int want_bus)
 {
 	int user = op == OP_TOUCH_READ || op == OP_TOUCH_WRITE;
@@ -438,7 +441,7 @@ static void run_as(struct __test_metadata *_metadata,
 	EXPECT_LT(o->cpu, (user ? 0.5 : 0.25) * o->wall);
 }
 
-static void run(struct __test_metadata *_metadata, FIXTURE_DATA(sig) *self,
+static void run(struct __test_metadata *_metadata, sig_fixture *self,
 		enum op op, int page, long want_ret, int want_err,
 		int want_bus)
 {
@@ -513,7 +516,7 @@ TEST_F(sig, io_uring_worker_read_into_mapping)
  * comes, in slices; the request's deadline bounds the whole.
  */
 static void supply_locked(struct __test_metadata *_metadata,
-			  FIXTURE_DATA(sig) *self, int page)
+			  sig_fixture *self, int page)
 {
 	struct machvm_cmd c = { .type = MACHVM_CMD_DATA_SUPPLY,
 				.object = self->oc.id,
@@ -557,7 +560,7 @@ TEST_F(sig, io_uring_read_into_locked_page)
  * With a long timeout the kernel-mode wait sleeps (little CPU) and
  * SIGKILL ends it at once, as it does a user-mode one.
  */
-static void killed(struct __test_metadata *_metadata, FIXTURE_DATA(sig) *self,
+static void killed(struct __test_metadata *_metadata, sig_fixture *self,
 		   enum op op)
 {
 	double cpu, t;

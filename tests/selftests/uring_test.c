@@ -398,8 +398,10 @@ TEST(ring_closed_while_pager_lives)
 	ASSERT_LE(0, ofd);
 	ASSERT_EQ(0, upager_init(&u, pager, 8));
 	io_uring_queue_exit(&u.ring);
-	/* Within the idle period the FETCHes drain; the blocking path then
-	 * gets the init message, proving none swallowed it. */
+	/*
+	 * Within the idle period the FETCHes drain; the blocking path then
+	 * gets the init message, proving none swallowed it.
+	 */
 	sleep(3);
 	m = mmap(NULL, PG, PROT_READ, MAP_SHARED, ofd, 0);
 	ASSERT_NE(MAP_FAILED, m);

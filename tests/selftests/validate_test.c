@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -98,6 +99,9 @@ FIXTURE(obj)
 	struct tunables tun;	/* restored at teardown */
 };
 
+/* The fixture's type by name, for the helpers that take it. */
+typedef FIXTURE_DATA(obj) obj_fixture;
+
 FIXTURE_SETUP(obj)
 {
 	self->dev = mvm_dev();
@@ -139,7 +143,7 @@ FIXTURE_TEARDOWN(obj)
  * again afterwards, for the next check against it.
  */
 static void still_served(struct __test_metadata *_metadata,
-			 FIXTURE_DATA(obj) *self, struct objstate *was,
+			 obj_fixture *self, struct objstate *was,
 			 const char *what)
 {
 	struct machvm_cmd keep = { .type = MACHVM_CMD_CHANGE_ATTRIBUTES,
@@ -169,8 +173,14 @@ static void still_served(struct __test_metadata *_metadata,
 }
 
 /* The fields a command takes (the others must be zero). */
-enum { T_RANGE = 1, T_ADDR = 2, T_ERROR = 4, T_LOCK = 8, T_ATTR = 16,
-       T_SEQ = 32 };
+enum {
+	T_RANGE = 1,
+	T_ADDR = 2,
+	T_ERROR = 4,
+	T_LOCK = 8,
+	T_ATTR = 16,
+	T_SEQ = 32,
+};
 
 struct cmdspec {
 	uint32_t type;
@@ -317,7 +327,7 @@ TEST_F(obj, refused_commands_change_nothing)
 	ASSERT_NE(NULL, buf);
 	/* Data that differs from the pattern: a supply taken would show. */
 	memset(buf, 0x5a, MACHVM_MAX_XFER + 2 * PG);
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++) {
 		int n = variants(&cmds[i], self->oc.id, buf, v, why);
 
 		ASSERT_LE(n, 64);
@@ -414,7 +424,7 @@ TEST_F(obj, uring_refused_commit_changes_nothing)
 {
 	struct machvm_cmd d = { .type = MACHVM_CMD_DESTROY,
 				.object = self->oc.id, .length = PG };
-	struct machvm_msg msg __attribute__((aligned(8)));
+	alignas(8) struct machvm_msg msg;
 	struct io_uring ring;
 	struct objstate was;
 
@@ -528,18 +538,42 @@ TEST_F(obj, refused_creates_create_nothing)
 		struct machvm_object_create oc = { .size = 4 * PG };
 
 		switch (k) {
-		case 0: oc.flags = 1; break;
-		case 1: oc.pad = 1; break;
-		case 2: oc.reserved[1] = 1; break;
-		case 3: oc.id = 1; break;
-		case 4: oc.name = 1; break;
-		case 5: oc.fd = 3; break;
-		case 6: oc.size = 0; break;
-		case 7: oc.size = PG + 1; break;
-		case 8: oc.max_prot = 8; break;
-		case 9: oc.attr.may_cache = 2; break;
-		case 10: oc.attr.copy_strategy = 3; break;
-		case 11: oc.attr.timeout_ms = 1; break;
+		case 0:
+			oc.flags = 1;
+			break;
+		case 1:
+			oc.pad = 1;
+			break;
+		case 2:
+			oc.reserved[1] = 1;
+			break;
+		case 3:
+			oc.id = 1;
+			break;
+		case 4:
+			oc.name = 1;
+			break;
+		case 5:
+			oc.fd = 3;
+			break;
+		case 6:
+			oc.size = 0;
+			break;
+		case 7:
+			oc.size = PG + 1;
+			break;
+		case 8:
+			oc.max_prot = 8;
+			break;
+		case 9:
+			oc.attr.may_cache = 2;
+			break;
+		case 10:
+			oc.attr.copy_strategy = 3;
+			break;
+		case 11:
+			oc.attr.timeout_ms = 1;
+			break;
 		}
 		EXPECT_EQ(-1, ioctl(self->pager, MACHVM_IOC_OBJECT_CREATE, &oc))
 			TH_LOG("OBJECT_CREATE variant %d", k);
@@ -549,12 +583,24 @@ TEST_F(obj, refused_creates_create_nothing)
 		struct machvm_anon_create ac = { .size = 4 * PG };
 
 		switch (k) {
-		case 0: ac.flags = 1; break;
-		case 1: ac.fd = 3; break;
-		case 2: ac.name = 1; break;
-		case 3: ac.reserved[2] = 1; break;
-		case 4: ac.size = 0; break;
-		case 5: ac.size = 3; break;
+		case 0:
+			ac.flags = 1;
+			break;
+		case 1:
+			ac.fd = 3;
+			break;
+		case 2:
+			ac.name = 1;
+			break;
+		case 3:
+			ac.reserved[2] = 1;
+			break;
+		case 4:
+			ac.size = 0;
+			break;
+		case 5:
+			ac.size = 3;
+			break;
 		}
 		EXPECT_EQ(-1, ioctl(self->dev, MACHVM_IOC_ANON_CREATE, &ac))
 			TH_LOG("ANON_CREATE variant %d", k);
@@ -603,7 +649,7 @@ TEST_F(obj, netlink_refused_changes_nothing)
 			{ MACHVM_A_MAX + 1, 4, 1, "unknown attribute" },
 		};
 
-		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 			struct mvm_nlattr a[] = {
 				NA(MACHVM_A_PO_BATCH, t0.batch == 7 ? 9 : 7, 4),
 				NA(MACHVM_A_PO_INTERVAL_MS,

@@ -32,7 +32,7 @@ static void put_attr(struct mvm_nlreq *r, int type, const void *data,
 static void walk(struct mvm_nlreply *out, struct nlattr *a, int len, int nest)
 {
 	for (; len >= NLA_HDRLEN && a->nla_len >= NLA_HDRLEN &&
-	       a->nla_len <= len;
+	     a->nla_len <= len;
 	     len -= NLA_ALIGN(a->nla_len),
 	     a = (void *)((char *)a + NLA_ALIGN(a->nla_len))) {
 		int type = a->nla_type & NLA_TYPE_MASK;
@@ -164,8 +164,10 @@ static int family_id(void)
 	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_GENERIC);
 	if (fd < 0)
 		return -errno;
-	if (sendto(fd, &r, r.n.nlmsg_len, 0, (void *)&sa, sizeof(sa)) < 0 ||
-	    (len = recv(fd, buf, sizeof(buf), 0)) < 0) {
+	len = -1;
+	if (sendto(fd, &r, r.n.nlmsg_len, 0, (void *)&sa, sizeof(sa)) >= 0)
+		len = recv(fd, buf, sizeof(buf), 0);
+	if (len < 0) {
 		close(fd);
 		return -errno;
 	}

@@ -39,7 +39,11 @@ LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/lib/libmachvm.a
 
 PAGERS   := $(patsubst pagers/%.cpp,$(BUILD)/bin/%,$(wildcard pagers/*.cpp))
-TOOLS    := $(patsubst tools/%.cpp,$(BUILD)/bin/%,$(wildcard tools/*.cpp))
+TOOLS    := $(patsubst tools/%.cpp,$(BUILD)/bin/%,$(wildcard tools/*.cpp)) \
+	    $(BUILD)/bin/machvmctl
+# machvmctl's command line and manual, which its unit test links too.
+CTL_OBJ  := $(patsubst %.cpp,$(BUILD)/obj/%.o,\
+	$(filter-out tools/machvmctl/main.cpp,$(wildcard tools/machvmctl/*.cpp)))
 SELFTESTS := $(patsubst tests/selftests/%.c,$(BUILD)/tests/vm/%,\
 	$(wildcard tests/selftests/*_test.c))
 SELFTEST_LIB := $(wildcard tests/selftests/lib/*.c)
@@ -79,17 +83,26 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+# A C++ program: its objects and archives (as the rules below add them),
+# then libmachvm, which the archives use too.
+LINK_CXX = mkdir -p $(dir $@) && \
+	$(CXX) $(CXXFLAGS) $(filter-out $(LIB),$(filter %.o %.a,$^)) -o $@ $(LIB) $(LDLIBS)
+
 $(BUILD)/bin/%: $(BUILD)/obj/pagers/%.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+	$(LINK_CXX)
 
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+	$(LINK_CXX)
 
 $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
-	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS) $< -o $@ $(LIB) $(LDLIBS)
+	$(LINK_CXX)
+
+# Programs of more than one file, and what their unit tests link.
+$(BUILD)/bin/machvmctl: $(BUILD)/obj/tools/machvmctl/main.o $(CTL_OBJ) $(LIB)
+	$(LINK_CXX)
+$(BUILD)/tests/unit/machvmctl_test: $(CTL_OBJ)
+# The unit tests include the headers of the tools and pagers they test.
+$(BUILD)/obj/tests/unit/%.o: CXXFLAGS += -Itools
 
 # Kselftest binaries are C (the harness is C) and static, so the initramfs
 # needs no libraries for them.

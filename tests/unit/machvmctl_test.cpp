@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <machvm/admin.hpp>
+#include <machvmctl/command.hpp>
 
 #include <nlohmann/json.hpp>
 

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //
 // machvmctl: the command-line admin tool of machvm, over the module's
-// generic netlink family (AdminClient).  The command line, the JSON and the
-// tables are in libmachvm (admin.hpp); this file runs the subcommands and
-// turns errors into messages and exit statuses.  See machvmctl --help.
+// generic netlink family (AdminClient).  The command line is parsed in
+// command.cpp and the manual is help.cpp; the JSON and the tables are
+// libmachvm's (admin.hpp).  This file runs the subcommands and turns errors
+// into messages and exit statuses.  See machvmctl --help.
 #include <signal.h>
 #include <time.h>
 
@@ -13,6 +14,8 @@
 #include <cstdio>
 #include <string>
 #include <vector>
+
+#include "command.hpp"
 
 #include <machvm/admin.hpp>
 #include <machvm/cli.hpp>

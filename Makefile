@@ -38,7 +38,10 @@ LIB_SRC  := $(wildcard libmachvm/src/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/lib/libmachvm.a
 
-PAGERS   := $(patsubst pagers/%.cpp,$(BUILD)/bin/%,$(wildcard pagers/*.cpp))
+PAGERS   := $(patsubst pagers/%.cpp,$(BUILD)/bin/%,$(wildcard pagers/*.cpp)) \
+	    $(BUILD)/bin/netmem-server
+# netmem-server's coherence engine, which its unit test links too.
+NETMEM_OBJ := $(BUILD)/obj/pagers/netmem/netmem.o
 TOOLS    := $(patsubst tools/%.cpp,$(BUILD)/bin/%,$(wildcard tools/*.cpp)) \
 	    $(BUILD)/bin/machvmctl
 # machvmctl's command line and manual, which its unit test links too.
@@ -101,8 +104,11 @@ $(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 $(BUILD)/bin/machvmctl: $(BUILD)/obj/tools/machvmctl/main.o $(CTL_OBJ) $(LIB)
 	$(LINK_CXX)
 $(BUILD)/tests/unit/machvmctl_test: $(CTL_OBJ)
+$(BUILD)/bin/netmem-server: $(BUILD)/obj/pagers/netmem/netmem-server.o $(NETMEM_OBJ) $(LIB)
+	$(LINK_CXX)
+$(BUILD)/tests/unit/netmem_test: $(NETMEM_OBJ)
 # The unit tests include the headers of the tools and pagers they test.
-$(BUILD)/obj/tests/unit/%.o: CXXFLAGS += -Itools
+$(BUILD)/obj/tests/unit/%.o: CXXFLAGS += -Itools -Ipagers
 
 # Kselftest binaries are C (the harness is C) and static, so the initramfs
 # needs no libraries for them.

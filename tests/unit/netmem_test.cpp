@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //
-// The network memory engine (machvm/netmem.hpp) on the host: the wire
+// The network memory engine (pagers/netmem/netmem.hpp) on the host: the wire
 // format and its checks, and whole nodes run against simulated kernels
 // and a simulated network, message by message, with the kernel's rules
 // (a supply does not replace a resident page unless told to, a
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "check.hpp"
-#include <machvm/netmem.hpp>
+#include "netmem/netmem.hpp"
 
 namespace nm = machvm::netmem;
 using nm::Access;

@@ -3,7 +3,7 @@
 // netmem-server: one memory object shared between machines, coherent, as
 // Mach's NetMemServer did.  One server per machine serves its local copy of
 // the object; the servers talk over TCP and keep every page single-writer,
-// many-readers with the coherence engine of machvm/netmem.hpp.
+// many-readers with the coherence engine of netmem.hpp.
 //
 // Threads: the pager loop (kernel messages), one reader and one writer per
 // peer connection, and a timer thread (the hold window).  One mutex guards
@@ -32,8 +32,9 @@
 #include <vector>
 
 #include <machvm/cli.hpp>
-#include <machvm/netmem.hpp>
 #include <machvm/serve.hpp>
+
+#include "netmem.hpp"
 
 namespace {
 

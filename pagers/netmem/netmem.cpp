@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-#include <machvm/netmem.hpp>
+#include "netmem.hpp"
 
 #include <endian.h>
 #include <sys/mman.h>
@@ -10,7 +10,6 @@
 #include <cstring>
 
 #include <machvm/device.hpp>
-#include <machvm/pattern.hpp> // fnv1a64
 
 namespace machvm::netmem {
 
@@ -173,8 +172,12 @@ const char* type_name(Type t) noexcept {
     return "?";
 }
 
+// FNV-1a, 64 bits (the hash machvm-map prints for a mapping).
 std::uint64_t hash_string(std::string_view s) noexcept {
-    return fnv1a64(std::as_bytes(std::span(s.data(), s.size())));
+    std::uint64_t h = 0xcbf29ce484222325ULL;
+    for (unsigned char c : s)
+        h = (h ^ c) * 0x100000001b3ULL;
+    return h;
 }
 
 Engine::Engine(const Config& cfg, Outputs& out)

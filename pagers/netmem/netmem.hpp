@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //
-// The network memory server's coherence engine (pagers/netmem-server): N
+// The network memory server's coherence engine (netmem-server.cpp beside it): N
 // nodes, one per machine, each the pager of a local memory object, keep
 // the object coherent between them as Li and Hudak's fixed distributed
 // manager does, over Mach's lock protocol:

@@ -40,6 +40,11 @@ LIB      := $(BUILD)/lib/libmachvm.a
 
 PAGERS   := $(patsubst pagers/%.cpp,$(BUILD)/bin/%,$(wildcard pagers/*.cpp)) \
 	    $(BUILD)/bin/netmem-server
+# What the tests share (tests/lib): test-pager's pattern and misbehaviour,
+# machvm-map's fill specs; test-pager, machvm-map and machvm-bench-faults
+# use them too.  Not part of libmachvm, not installed.
+TESTLIB_OBJ := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard tests/lib/*.cpp))
+TESTLIB  := $(BUILD)/tests/lib/libtesthelpers.a
 # netmem-server's coherence engine, which its unit test links too.
 NETMEM_OBJ := $(BUILD)/obj/pagers/netmem/netmem.o
 TOOLS    := $(patsubst tools/%.cpp,$(BUILD)/bin/%,$(wildcard tools/*.cpp)) \
@@ -86,6 +91,10 @@ $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
+$(TESTLIB): $(TESTLIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
 # A C++ program: its objects and archives (as the rules below add them),
 # then libmachvm, which the archives use too.
 LINK_CXX = mkdir -p $(dir $@) && \
@@ -107,8 +116,13 @@ $(BUILD)/tests/unit/machvmctl_test: $(CTL_OBJ)
 $(BUILD)/bin/netmem-server: $(BUILD)/obj/pagers/netmem/netmem-server.o $(NETMEM_OBJ) $(LIB)
 	$(LINK_CXX)
 $(BUILD)/tests/unit/netmem_test: $(NETMEM_OBJ)
+TESTLIB_USERS := $(BUILD)/bin/test-pager $(BUILD)/bin/machvm-map \
+	$(BUILD)/bin/machvm-bench-faults $(UNIT)
+$(TESTLIB_USERS): $(TESTLIB)
+$(BUILD)/obj/pagers/test-pager.o $(BUILD)/obj/tools/machvm-map.o \
+	$(BUILD)/obj/tools/machvm-bench-faults.o: CXXFLAGS += -Itests/lib
 # The unit tests include the headers of the tools and pagers they test.
-$(BUILD)/obj/tests/unit/%.o: CXXFLAGS += -Itools -Ipagers
+$(BUILD)/obj/tests/unit/%.o: CXXFLAGS += -Itools -Ipagers -Itests/lib
 
 # Kselftest binaries are C (the harness is C) and static, so the initramfs
 # needs no libraries for them.

@@ -10,9 +10,10 @@
 #include <thread>
 
 #include <machvm/cli.hpp>
-#include <machvm/misbehave.hpp>
-#include <machvm/pattern.hpp>
 #include <machvm/serve.hpp>
+
+#include "misbehave.hpp"
+#include "pattern.hpp"
 
 namespace {
 

@@ -43,8 +43,9 @@
 #include <machvm/device.hpp>
 #include <machvm/loop.hpp>
 #include <machvm/pager.hpp>
-#include <machvm/pattern.hpp>
 #include <machvm/serve.hpp>
+
+#include "pattern.hpp"
 
 namespace {
 

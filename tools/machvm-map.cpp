@@ -24,8 +24,9 @@
 #include <machvm/cli.hpp>
 #include <machvm/device.hpp>
 #include <machvm/fdpass.hpp>
-#include <machvm/fill.hpp>
-#include <machvm/pattern.hpp>
+
+#include "fill.hpp"
+#include "pattern.hpp"
 
 namespace {
 

@@ -12,8 +12,9 @@
 #include <system_error>
 
 #include <machvm/cli.hpp>
-#include <machvm/fill.hpp>
-#include <machvm/misbehave.hpp>
+
+#include "fill.hpp"
+#include "misbehave.hpp"
 
 #include "check.hpp"
 

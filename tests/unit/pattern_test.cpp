@@ -4,8 +4,8 @@
 #include <string_view>
 #include <vector>
 
-#include <machvm/fill.hpp>
-#include <machvm/pattern.hpp>
+#include "fill.hpp"
+#include "pattern.hpp"
 
 #include "check.hpp"
 

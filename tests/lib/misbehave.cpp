@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-#include <machvm/misbehave.hpp>
+#include "misbehave.hpp"
 
 #include <machvm/cli.hpp>
 

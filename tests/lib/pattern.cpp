@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-#include <machvm/pattern.hpp>
+#include "pattern.hpp"
 
 #include <bit>
 #include <cstring>

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
-#include <machvm/fill.hpp>
+#include "fill.hpp"
 
 #include <cstring>
 
 #include <machvm/cli.hpp>
-#include <machvm/pattern.hpp>
+
+#include "pattern.hpp"
 
 namespace machvm {
 

@@ -45,6 +45,8 @@ PAGERS   := $(patsubst pagers/%.cpp,$(BUILD)/bin/%,$(wildcard pagers/*.cpp)) \
 # use them too.  Not part of libmachvm, not installed.
 TESTLIB_OBJ := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard tests/lib/*.cpp))
 TESTLIB  := $(BUILD)/tests/lib/libtesthelpers.a
+# What the three benchmark tools share (tools/bench), and its unit test.
+BENCH_OBJ := $(BUILD)/obj/tools/bench/bench.o
 # netmem-server's coherence engine, which its unit test links too.
 NETMEM_OBJ := $(BUILD)/obj/pagers/netmem/netmem.o
 TOOLS    := $(patsubst tools/%.cpp,$(BUILD)/bin/%,$(wildcard tools/*.cpp)) \
@@ -116,6 +118,8 @@ $(BUILD)/tests/unit/machvmctl_test: $(CTL_OBJ)
 $(BUILD)/bin/netmem-server: $(BUILD)/obj/pagers/netmem/netmem-server.o $(NETMEM_OBJ) $(LIB)
 	$(LINK_CXX)
 $(BUILD)/tests/unit/netmem_test: $(NETMEM_OBJ)
+$(addprefix $(BUILD)/bin/machvm-bench-,faults netmem pageout) \
+	$(BUILD)/tests/unit/bench_test: $(BENCH_OBJ)
 TESTLIB_USERS := $(BUILD)/bin/test-pager $(BUILD)/bin/machvm-map \
 	$(BUILD)/bin/machvm-bench-faults $(UNIT)
 $(TESTLIB_USERS): $(TESTLIB)

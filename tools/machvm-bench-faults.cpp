@@ -38,18 +38,26 @@
 #include <utility>
 #include <vector>
 
-#include <machvm/admin.hpp> // json_string
 #include <machvm/cli.hpp>
 #include <machvm/device.hpp>
 #include <machvm/loop.hpp>
 #include <machvm/pager.hpp>
 #include <machvm/serve.hpp>
 
+#include "bench/bench.hpp"
+
 #include "pattern.hpp"
 
 namespace {
 
-using machvm::json_string;
+namespace bench = machvm::bench;
+using bench::json_string;
+using bench::mean_us;
+using bench::now_ns;
+using bench::page_size;
+using bench::percentile_us;
+using bench::ratio_cell;
+using bench::throw_errno;
 
 constexpr const char* kProg = "machvm-bench-faults";
 constexpr unsigned char kWriteByte = 0x5a;
@@ -223,23 +231,11 @@ struct Options {
     std::optional<unsigned> uffd_threads;
     unsigned runs = 1;
     unsigned timeout_s = 600;
-    std::string json_path;
-    std::string json_name = "faults.json";
+    bench::JsonOutput json{"", "faults.json"};
     bool quiet = false;
     bool verbose = false;
     bool breakdown = false;
 };
-
-std::vector<std::string_view> split_commas(std::string_view s) {
-    std::vector<std::string_view> out;
-    for (;;) {
-        std::size_t c = s.find(',');
-        out.push_back(s.substr(0, c));
-        if (c == std::string_view::npos)
-            return out;
-        s.remove_prefix(c + 1);
-    }
-}
 
 Options parse(int argc, char** argv, bool& help) {
     Options o;
@@ -253,11 +249,11 @@ Options parse(int argc, char** argv, bool& help) {
             o.pages = machvm::uint_arg("--pages", *v, 1, 1u << 20);
         } else if (auto v = args.value("--threads")) {
             o.threads.clear();
-            for (std::string_view t : split_commas(*v))
+            for (std::string_view t : bench::split_commas(*v))
                 o.threads.push_back(static_cast<unsigned>(machvm::uint_arg("--threads", t, 1, 64)));
         } else if (auto v = args.value("--cases")) {
             o.cases.clear();
-            for (std::string_view c : split_commas(*v)) {
+            for (std::string_view c : bench::split_commas(*v)) {
                 std::vector<CaseKind> add;
                 if (c == "zero")
                     add = {CaseKind::Zero};
@@ -305,14 +301,7 @@ Options parse(int argc, char** argv, bool& help) {
             o.runs = static_cast<unsigned>(machvm::uint_arg("--runs", *v, 1, 100));
         } else if (auto v = args.value("--timeout")) {
             o.timeout_s = static_cast<unsigned>(machvm::uint_arg("--timeout", *v, 1, 86400));
-        } else if (auto v = args.value("--json")) {
-            if (v->empty())
-                throw machvm::UsageError("--json: empty path");
-            o.json_path = *v;
-        } else if (auto v = args.value("--json-name")) {
-            if (v->empty() || v->find_first_of("/ \t") != std::string::npos)
-                throw machvm::UsageError("--json-name: '" + *v + "' is not a plain file name");
-            o.json_name = *v;
+        } else if (bench::json_option(args, o.json)) {
         } else if (args.flag("--quiet", "-q")) {
             o.quiet = true;
         } else if (args.flag("--verbose", "-v")) {
@@ -329,13 +318,6 @@ Options parse(int argc, char** argv, bool& help) {
 }
 
 // ---- small helpers ----
-
-using machvm::now_ns;
-using machvm::page_size;
-
-[[noreturn]] void throw_errno(const std::string& what) {
-    throw std::system_error(machvm::errno_code(), what);
-}
 
 // For threads that cannot hand an error back (a fault would wait forever):
 // say why and end the process with status 1.
@@ -665,15 +647,6 @@ struct Samples {
     std::uint64_t wall_ns = 0;          // summed over runs
 };
 
-// Nearest-rank percentile of sorted samples.
-double percentile_us(const std::vector<std::uint64_t>& sorted, double p) noexcept {
-    if (sorted.empty())
-        return 0;
-    std::size_t rank = static_cast<std::size_t>(p * static_cast<double>(sorted.size()) + 0.999999);
-    rank = std::clamp<std::size_t>(rank, 1, sorted.size());
-    return static_cast<double>(sorted[rank - 1]) / 1000.0;
-}
-
 template <bool Write> inline void touch(std::byte* p, unsigned& sink) noexcept {
     if constexpr (Write)
         *reinterpret_cast<volatile unsigned char*>(p) = kWriteByte;
@@ -822,15 +795,6 @@ struct Row {
     std::optional<Split> to, back;                         // --breakdown
 };
 
-double mean_us(const std::vector<std::uint64_t>& v) noexcept {
-    if (v.empty())
-        return 0;
-    long double sum = 0;
-    for (std::uint64_t x : v)
-        sum += static_cast<long double>(x);
-    return static_cast<double>(sum / static_cast<long double>(v.size()) / 1000.0L);
-}
-
 std::optional<Split> split(std::vector<std::uint64_t>& v) {
     if (v.empty())
         return std::nullopt;
@@ -872,67 +836,18 @@ void add_ratios(std::vector<Row>& rows) {
 
 // ---- the machine ----
 
-struct Machine {
-    std::string kernel;
-    std::string cpu;
-    std::string clocksource;
-    long nproc = 0;
+struct Machine : bench::Machine {
     double clock_ns = 0; // one clock_gettime(CLOCK_MONOTONIC)
-    std::uint64_t page = 0;
 };
-
-std::string trim(std::string s) {
-    const char* ws = " \t\r\n";
-    s.erase(0, s.find_first_not_of(ws));
-    s.erase(s.find_last_not_of(ws) + 1);
-    return s;
-}
 
 Machine describe_machine() {
     Machine m;
-    utsname u;
-    if (::uname(&u) == 0)
-        m.kernel = u.release;
-    m.nproc = ::sysconf(_SC_NPROCESSORS_ONLN);
-    std::ifstream cpuinfo("/proc/cpuinfo");
-    for (std::string line; std::getline(cpuinfo, line);) {
-        if (line.rfind("model name", 0) == 0) {
-            std::size_t colon = line.find(':');
-            if (colon != std::string::npos)
-                m.cpu = trim(line.substr(colon + 1));
-            break;
-        }
-    }
-    std::ifstream cs("/sys/devices/system/clocksource/clocksource0/current_clocksource");
-    std::getline(cs, m.clocksource);
-    m.clocksource = trim(m.clocksource);
-    constexpr unsigned kCalls = 20000;
-    const std::uint64_t a = now_ns();
-    std::uint64_t x = 0;
-    for (unsigned i = 0; i < kCalls; ++i)
-        x += now_ns();
-    const std::uint64_t b = now_ns();
-    g_sink.fetch_add(static_cast<unsigned>(x), std::memory_order_relaxed);
-    m.clock_ns = static_cast<double>(b - a) / kCalls;
-    m.page = page_size();
+    static_cast<bench::Machine&>(m) = bench::describe_machine();
+    m.clock_ns = bench::clock_gettime_ns();
     return m;
 }
 
 // ---- output ----
-
-std::string json_number(double v, const char* fmt = "%.3f") {
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), fmt, v);
-    return buf;
-}
-
-std::string json_ratio(const std::optional<double>& v) {
-    return v ? json_number(*v, "%.4f") : "null";
-}
-
-std::string ratio_cell(const std::optional<double>& v) {
-    return v ? json_number(*v, "%.2fx") : "-";
-}
 
 std::string json_document(const Machine& m, const Options& o, unsigned uffd_threads,
                           const std::vector<Row>& rows) {
@@ -941,7 +856,7 @@ std::string json_document(const Machine& m, const Options& o, unsigned uffd_thre
     j += " \"machine\": {\"kernel\": " + json_string(m.kernel) +
          ", \"nproc\": " + std::to_string(m.nproc) + ", \"cpu\": " + json_string(m.cpu) +
          ", \"clocksource\": " + json_string(m.clocksource) +
-         ", \"clock_gettime_ns\": " + json_number(m.clock_ns, "%.1f") +
+         ", \"clock_gettime_ns\": " + bench::number(m.clock_ns, "%.1f") +
          ", \"page_size\": " + std::to_string(m.page) + "},\n";
     j += " \"config\": {\"pages_per_thread\": " + std::to_string(o.pages) +
          ", \"access\": " + json_string(o.write ? "write" : "read") +
@@ -959,19 +874,22 @@ std::string json_document(const Machine& m, const Options& o, unsigned uffd_thre
         j += "{\"case\": " + json_string(case_name(r.kind)) +
              ", \"threads\": " + std::to_string(r.threads) +
              ", \"faults\": " + std::to_string(r.faults) +
-             ", \"seconds\": " + json_number(r.seconds, "%.6f") +
-             ", \"faults_per_s\": " + json_number(r.fps, "%.1f") +
-             ", \"p50_us\": " + json_number(r.p50_us) + ", \"p99_us\": " + json_number(r.p99_us) +
-             ", \"mean_us\": " + json_number(r.mean_us) + ", \"max_us\": " + json_number(r.max_us) +
-             ", \"faults_per_s_vs_uffd\": " + json_ratio(r.fps_ratio) +
-             ", \"p50_vs_uffd\": " + json_ratio(r.p50_ratio) +
-             ", \"p99_vs_uffd\": " + json_ratio(r.p99_ratio);
+             ", \"seconds\": " + bench::number(r.seconds, "%.6f") +
+             ", \"faults_per_s\": " + bench::number(r.fps, "%.1f") +
+             ", \"p50_us\": " + bench::number(r.p50_us, "%.3f") +
+             ", \"p99_us\": " + bench::number(r.p99_us, "%.3f") +
+             ", \"mean_us\": " + bench::number(r.mean_us, "%.3f") +
+             ", \"max_us\": " + bench::number(r.max_us, "%.3f") +
+             ", \"faults_per_s_vs_uffd\": " + bench::json_ratio(r.fps_ratio) +
+             ", \"p50_vs_uffd\": " + bench::json_ratio(r.p50_ratio) +
+             ", \"p99_vs_uffd\": " + bench::json_ratio(r.p99_ratio);
         for (const auto& [key, part] : {std::pair{"to_server", &r.to}, {"back", &r.back}}) {
             if (!*part)
                 continue;
-            j += std::string(", \"") + key + "_p50_us\": " + json_number((*part)->p50_us) + ", \"" +
-                 key + "_p99_us\": " + json_number((*part)->p99_us) + ", \"" + key +
-                 "_mean_us\": " + json_number((*part)->mean_us);
+            j += std::string(", \"") + key +
+                 "_p50_us\": " + bench::number((*part)->p50_us, "%.3f") + ", \"" + key +
+                 "_p99_us\": " + bench::number((*part)->p99_us, "%.3f") + ", \"" + key +
+                 "_mean_us\": " + bench::number((*part)->mean_us, "%.3f");
         }
         j += "}";
     }
@@ -1027,7 +945,7 @@ std::unique_ptr<Case> make_case(CaseKind k, std::span<const std::byte> src, cons
 }
 
 int run(const Options& o) {
-    machvm::report_sigbus(kProg, "the pager failed?");
+    bench::report_sigbus(kProg, "the pager failed?");
 
     const unsigned uffd_threads = o.uffd_threads.value_or(o.pager_threads);
     const Machine machine = describe_machine();
@@ -1061,23 +979,12 @@ int run(const Options& o) {
 
     std::fflush(stderr);
     print_table(machine, o, uffd_threads, rows);
-    machvm::emit_bench_json(o.json_name, json_document(machine, o, uffd_threads, rows),
-                            o.json_path);
+    bench::emit_json(o.json, json_document(machine, o, uffd_threads, rows));
     return machvm::kExitOk;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    try {
-        bool help = false;
-        const Options o = parse(argc, argv, help);
-        if (help) {
-            std::fputs(kHelp, stdout);
-            return machvm::kExitOk;
-        }
-        return run(o);
-    } catch (...) {
-        return machvm::report_exception(kProg);
-    }
+    return bench::main(argc, argv, kProg, kHelp, parse, run);
 }

@@ -50,16 +50,20 @@
 #include <utility>
 #include <vector>
 
-#include <machvm/admin.hpp> // json_string
 #include <machvm/cli.hpp>
 #include <machvm/fd.hpp>
 #include <machvm/fdpass.hpp>
 
+#include "bench/bench.hpp"
+
 namespace {
 
-using machvm::json_string;
-using machvm::now_ns;
-using machvm::page_size;
+namespace bench = machvm::bench;
+using bench::json_string;
+using bench::now_ns;
+using bench::page_size;
+using bench::ratio;
+using bench::throw_errno;
 
 constexpr const char* kProg = "machvm-bench-netmem";
 constexpr std::uint64_t kMagic = 0x6d76'6e65'746d'656dull; // "mvnetmem"
@@ -197,8 +201,7 @@ struct Options {
     bool yield = false;
     unsigned poll_us = 0;
     bool rtt_only = false;
-    std::string json_path;
-    std::string json_name = "netmem.json";
+    bench::JsonOutput json{"", "netmem.json"};
     bool quiet = false;
 };
 
@@ -250,14 +253,7 @@ Options parse(int argc, char** argv, bool& help) {
             o.poll_us = static_cast<unsigned>(machvm::uint_arg("--poll-us", *v, 1, 100000));
         } else if (args.flag("--rtt-only")) {
             o.rtt_only = true;
-        } else if (auto v = args.value("--json")) {
-            if (v->empty())
-                throw machvm::UsageError("--json: empty path");
-            o.json_path = *v;
-        } else if (auto v = args.value("--json-name")) {
-            if (v->empty() || v->find_first_of("/ \t") != std::string::npos)
-                throw machvm::UsageError("--json-name: '" + *v + "' is not a plain file name");
-            o.json_name = *v;
+        } else if (bench::json_option(args, o.json)) {
         } else if (args.flag("--quiet", "-q")) {
             o.quiet = true;
         } else {
@@ -287,31 +283,6 @@ Options parse(int argc, char** argv, bool& help) {
                                  std::to_string(std::uint64_t{o.warmup} + o.rounds + 1) +
                                  " pages; the object has " + std::to_string(o.size / page));
     return o;
-}
-
-// ---- small helpers ----
-
-[[noreturn]] void throw_errno(const std::string& what, int e = errno) {
-    throw std::system_error(e, std::generic_category(), what);
-}
-
-std::string trim(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
-        s.pop_back();
-    return s;
-}
-
-std::string read_line(const char* path) {
-    std::ifstream f(path);
-    std::string s;
-    std::getline(f, s);
-    return trim(s);
-}
-
-std::string num(double v, const char* fmt = "%.3f") {
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), fmt, v);
-    return buf;
 }
 
 // ---- the watchdog: deadlines and children ----
@@ -812,26 +783,17 @@ struct Stats {
     double p50_us = 0, p99_us = 0, min_us = 0, mean_us = 0, max_us = 0;
 };
 
-// Nearest-rank percentiles, as machvm-bench-faults.
 Stats stats_of(std::vector<std::uint64_t> ns) {
     Stats s;
     if (ns.empty())
         return s;
     std::sort(ns.begin(), ns.end());
-    auto pct = [&](double p) {
-        std::size_t rank = static_cast<std::size_t>(p * static_cast<double>(ns.size()) + 0.999999);
-        rank = std::clamp<std::size_t>(rank, 1, ns.size());
-        return static_cast<double>(ns[rank - 1]) / 1000.0;
-    };
-    double sum = 0;
-    for (std::uint64_t v : ns)
-        sum += static_cast<double>(v);
     s.samples = ns.size();
-    s.p50_us = pct(0.50);
-    s.p99_us = pct(0.99);
+    s.p50_us = bench::percentile_us(ns, 0.50);
+    s.p99_us = bench::percentile_us(ns, 0.99);
     s.min_us = static_cast<double>(ns.front()) / 1000.0;
     s.max_us = static_cast<double>(ns.back()) / 1000.0;
-    s.mean_us = sum / static_cast<double>(ns.size()) / 1000.0;
+    s.mean_us = bench::mean_us(ns);
     return s;
 }
 
@@ -989,44 +951,21 @@ struct Node {
 
 // ---- report ----
 
-struct Machine {
-    std::string kernel;
-    long nproc = 0;
-    std::string clocksource;
-};
-
-Machine describe_machine() {
-    Machine m;
-    utsname u;
-    if (::uname(&u) == 0)
-        m.kernel = u.release;
-    m.nproc = ::sysconf(_SC_NPROCESSORS_ONLN);
-    m.clocksource = read_line("/sys/devices/system/clocksource/clocksource0/current_clocksource");
-    return m;
-}
-
 struct Report {
     Stats rtt, pingpong, read;
     bool netmem = false;
 };
 
-std::optional<double> ratio(double a, double b) {
-    if (b <= 0 || a <= 0)
-        return std::nullopt;
-    return a / b;
-}
-
 std::string json_stats(const Stats& s) {
-    return "{\"samples\": " + std::to_string(s.samples) + ", \"p50_us\": " + num(s.p50_us) +
-           ", \"p99_us\": " + num(s.p99_us) + ", \"min_us\": " + num(s.min_us) +
-           ", \"mean_us\": " + num(s.mean_us) + ", \"max_us\": " + num(s.max_us) + "}";
+    return "{\"samples\": " + std::to_string(s.samples) +
+           ", \"p50_us\": " + bench::number(s.p50_us, "%.3f") +
+           ", \"p99_us\": " + bench::number(s.p99_us, "%.3f") +
+           ", \"min_us\": " + bench::number(s.min_us, "%.3f") +
+           ", \"mean_us\": " + bench::number(s.mean_us, "%.3f") +
+           ", \"max_us\": " + bench::number(s.max_us, "%.3f") + "}";
 }
 
-std::string json_ratio(const std::optional<double>& v) {
-    return v ? num(*v, "%.4f") : "null";
-}
-
-std::string json_document(const Machine& m, const Options& o, const std::string& server,
+std::string json_document(const bench::Machine& m, const Options& o, const std::string& server,
                           const Report& r) {
     std::string j = "{\n \"benchmark\": \"netmem\",\n";
     j += " \"machine\": {\"kernel\": " + json_string(m.kernel) +
@@ -1047,12 +986,12 @@ std::string json_document(const Machine& m, const Options& o, const std::string&
         j += " \"pingpong\": " + json_stats(r.pingpong) + ",\n";
         j += " \"read_fault\": " + json_stats(r.read) + ",\n";
         j += " \"ratios\": {\"pingpong_p50_vs_rtt_p50\": " +
-             json_ratio(ratio(r.pingpong.p50_us, r.rtt.p50_us)) +
+             bench::json_ratio(ratio(r.pingpong.p50_us, r.rtt.p50_us)) +
              ", \"pingpong_mean_vs_rtt_mean\": " +
-             json_ratio(ratio(r.pingpong.mean_us, r.rtt.mean_us)) +
-             ", \"read_p50_vs_rtt_p50\": " + json_ratio(ratio(r.read.p50_us, r.rtt.p50_us)) +
-             ", \"read_mean_vs_rtt_mean\": " + json_ratio(ratio(r.read.mean_us, r.rtt.mean_us)) +
-             "}\n";
+             bench::json_ratio(ratio(r.pingpong.mean_us, r.rtt.mean_us)) +
+             ", \"read_p50_vs_rtt_p50\": " + bench::json_ratio(ratio(r.read.p50_us, r.rtt.p50_us)) +
+             ", \"read_mean_vs_rtt_mean\": " +
+             bench::json_ratio(ratio(r.read.mean_us, r.rtt.mean_us)) + "}\n";
     } else {
         j += " \"pingpong\": null,\n \"read_fault\": null,\n \"ratios\": null\n";
     }
@@ -1060,7 +999,7 @@ std::string json_document(const Machine& m, const Options& o, const std::string&
     return j;
 }
 
-void print_table(const Machine& m, const Options& o, const Report& r) {
+void print_table(const bench::Machine& m, const Options& o, const Report& r) {
     std::printf("network memory: %s, %ld CPUs, clocksource %s; %s, node a %s, node b %s\n",
                 m.kernel.c_str(), m.nproc, m.clocksource.empty() ? "?" : m.clocksource.c_str(),
                 o.local ? "one machine (--local)" : "two machines", o.self.c_str(), o.peer.c_str());
@@ -1072,11 +1011,10 @@ void print_table(const Machine& m, const Options& o, const Report& r) {
     std::printf("%-11s %8s %10s %10s %10s %10s %10s %9s %9s\n", "case", "samples", "p50 us",
                 "p99 us", "min us", "mean us", "max us", "p50:rtt", "mean:rtt");
     auto row = [&](const char* name, const Stats& s) {
-        auto cell = [](const std::optional<double>& v) { return v ? num(*v, "%.2fx") : "-"; };
         std::printf("%-11s %8zu %10.1f %10.1f %10.1f %10.1f %10.1f %9s %9s\n", name, s.samples,
                     s.p50_us, s.p99_us, s.min_us, s.mean_us, s.max_us,
-                    cell(ratio(s.p50_us, r.rtt.p50_us)).c_str(),
-                    cell(ratio(s.mean_us, r.rtt.mean_us)).c_str());
+                    bench::ratio_cell(ratio(s.p50_us, r.rtt.p50_us)).c_str(),
+                    bench::ratio_cell(ratio(s.mean_us, r.rtt.mean_us)).c_str());
     };
     row("tcp_rtt", r.rtt);
     if (r.netmem) {
@@ -1155,9 +1093,9 @@ int run_node_(const Options& o, char role, std::optional<pid_t> local_b) {
         node.note("done");
         return machvm::kExitOk;
     }
-    const Machine machine = describe_machine();
+    const bench::Machine machine = bench::describe_machine();
     print_table(machine, o, r);
-    machvm::emit_bench_json(o.json_name, json_document(machine, o, server_cmd, r), o.json_path);
+    bench::emit_json(o.json, json_document(machine, o, server_cmd, r));
     return machvm::kExitOk;
 }
 
@@ -1174,7 +1112,7 @@ int run_node(const Options& o, char role, std::optional<pid_t> local_b) {
 
 int run(const Options& o) {
     ::signal(SIGPIPE, SIG_IGN);
-    machvm::report_sigbus(kProg, "a netmem-server failed?");
+    bench::report_sigbus(kProg, "a netmem-server failed?");
     if (o.poll_us)
         ::prctl(PR_SET_TIMERSLACK, 1ul); // sleep US, not US + 50 us
     if (!o.local)
@@ -1204,15 +1142,5 @@ int run(const Options& o) {
 } // namespace
 
 int main(int argc, char** argv) {
-    try {
-        bool help = false;
-        const Options o = parse(argc, argv, help);
-        if (help) {
-            std::fputs(kHelp, stdout);
-            return machvm::kExitOk;
-        }
-        return run(o);
-    } catch (...) {
-        return machvm::report_exception(kProg);
-    }
+    return bench::main(argc, argv, kProg, kHelp, parse, run);
 }

@@ -52,15 +52,21 @@
 #include <vector>
 
 #include <linux/machvm.h>
-#include <machvm/admin.hpp> // json_string
 #include <machvm/cli.hpp>
 #include <machvm/fd.hpp>
+
+#include "bench/bench.hpp"
 
 extern char** environ;
 
 namespace {
 
-using machvm::json_string;
+namespace bench = machvm::bench;
+using bench::json_string;
+using bench::now_ns;
+using bench::page_size;
+using bench::read_text;
+using bench::throw_errno;
 
 constexpr const char* kProg = "machvm-bench-pageout";
 constexpr const char* kCgroupRoot = "/sys/fs/cgroup";
@@ -169,21 +175,9 @@ struct Options {
     std::string dir;
     std::string dev;
     unsigned timeout_s = 600;
-    std::string json_path;
-    std::string json_name = "pageout.json";
+    bench::JsonOutput json{"", "pageout.json"};
     bool quiet = false;
 };
-
-std::vector<std::string_view> split_commas(std::string_view s) {
-    std::vector<std::string_view> out;
-    for (;;) {
-        std::size_t c = s.find(',');
-        out.push_back(s.substr(0, c));
-        if (c == std::string_view::npos)
-            return out;
-        s.remove_prefix(c + 1);
-    }
-}
 
 std::string env_or(const char* name) {
     const char* v = std::getenv(name);
@@ -210,7 +204,7 @@ Options parse(int argc, char** argv, bool& help) {
             o.rounds = static_cast<unsigned>(machvm::uint_arg("--rounds", *v, 1, 100));
         } else if (auto v = args.value("--targets")) {
             o.targets.clear();
-            for (std::string_view t : split_commas(*v)) {
+            for (std::string_view t : bench::split_commas(*v)) {
                 Target k;
                 if (t == "file")
                     k = Target::File;
@@ -224,7 +218,7 @@ Options parse(int argc, char** argv, bool& help) {
             }
         } else if (auto v = args.value("--sides")) {
             o.sides.clear();
-            for (std::string_view s : split_commas(*v)) {
+            for (std::string_view s : bench::split_commas(*v)) {
                 Side k;
                 if (s == "linux")
                     k = Side::Linux;
@@ -242,14 +236,7 @@ Options parse(int argc, char** argv, bool& help) {
             o.dev = *v;
         } else if (auto v = args.value("--timeout")) {
             o.timeout_s = static_cast<unsigned>(machvm::uint_arg("--timeout", *v, 1, 86400));
-        } else if (auto v = args.value("--json")) {
-            if (v->empty())
-                throw machvm::UsageError("--json: empty path");
-            o.json_path = *v;
-        } else if (auto v = args.value("--json-name")) {
-            if (v->empty() || v->find_first_of("/ \t") != std::string::npos)
-                throw machvm::UsageError("--json-name: '" + *v + "' is not a plain file name");
-            o.json_name = *v;
+        } else if (bench::json_option(args, o.json)) {
         } else if (args.flag("--quiet", "-q")) {
             o.quiet = true;
         } else {
@@ -275,26 +262,6 @@ Options parse(int argc, char** argv, bool& help) {
 }
 
 // ---- small helpers ----
-
-[[noreturn]] void throw_errno(const std::string& what) {
-    throw std::system_error(errno, std::generic_category(), what);
-}
-
-using machvm::now_ns;
-using machvm::page_size;
-
-std::string trim(std::string s) {
-    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
-        s.pop_back();
-    return s;
-}
-
-std::string read_text(const std::string& path) {
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return trim(ss.str());
-}
 
 void write_text(const std::string& path, std::string_view text) {
     machvm::Fd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
@@ -1048,11 +1015,7 @@ void run_case(Target t, Side side, const Options& o, std::optional<Genl>& genl, 
 
 // ---- output ----
 
-struct Machine {
-    std::string kernel;
-    long nproc = 0;
-    std::string cpu;
-    std::uint64_t page = 0;
+struct Machine : bench::Machine {
     std::string fs; // of --dir
     std::string page_cluster;
     std::string zswap;
@@ -1060,17 +1023,7 @@ struct Machine {
 
 Machine describe_machine(const Options& o, const std::string& zswap) {
     Machine m;
-    utsname u;
-    if (::uname(&u) == 0)
-        m.kernel = u.release;
-    m.nproc = ::sysconf(_SC_NPROCESSORS_ONLN);
-    std::ifstream ci("/proc/cpuinfo");
-    for (std::string line; std::getline(ci, line);)
-        if (line.rfind("model name", 0) == 0) {
-            m.cpu = trim(line.substr(line.find(':') + 2));
-            break;
-        }
-    m.page = page_size();
+    static_cast<bench::Machine&>(m) = bench::describe_machine();
     struct statfs sf;
     if (!o.dir.empty() && ::statfs(o.dir.c_str(), &sf) == 0)
         m.fs = sf.f_type == EXT4_SUPER_MAGIC ? "ext4"
@@ -1079,12 +1032,6 @@ Machine describe_machine(const Options& o, const std::string& zswap) {
     m.page_cluster = read_text("/proc/sys/vm/page-cluster");
     m.zswap = zswap.empty() ? "absent" : zswap;
     return m;
-}
-
-std::string num(double v, const char* fmt = "%.2f") {
-    char buf[64];
-    std::snprintf(buf, sizeof(buf), fmt, v);
-    return buf;
 }
 
 const CaseResult* find(const std::vector<CaseResult>& rs, Target t, Side s) {
@@ -1135,15 +1082,14 @@ std::string json_document(const Machine& m, const Options& o,
     j += "}},\n \"results\": [";
     for (std::size_t i = 0; i < rs.size(); ++i) {
         const CaseResult& r = rs[i];
-        auto jr = [](const std::optional<double>& v) { return v ? num(*v, "%.4f") : "null"; };
         j += i ? ",\n  " : "\n  ";
         j += "{\"target\": " + json_string(target_name(r.target)) +
              ", \"side\": " + json_string(side_name(r.side)) +
              ", \"runs\": " + std::to_string(r.runs) + ", \"bytes\": " + std::to_string(r.bytes) +
-             ", \"write_s\": " + num(static_cast<double>(r.write_ns) / 1e9, "%.6f") +
-             ", \"read_s\": " + num(static_cast<double>(r.read_ns) / 1e9, "%.6f") +
-             ", \"write_mib_s\": " + num(r.write_mib_s()) +
-             ", \"read_mib_s\": " + num(r.read_mib_s()) +
+             ", \"write_s\": " + bench::number(static_cast<double>(r.write_ns) / 1e9, "%.6f") +
+             ", \"read_s\": " + bench::number(static_cast<double>(r.read_ns) / 1e9, "%.6f") +
+             ", \"write_mib_s\": " + bench::number(r.write_mib_s(), "%.2f") +
+             ", \"read_mib_s\": " + bench::number(r.read_mib_s(), "%.2f") +
              ", \"write_pass_pages_out\": " + std::to_string(r.write.out) +
              ", \"write_pass_pages_in\": " + std::to_string(r.write.in) +
              ", \"read_pass_pages_out\": " + std::to_string(r.read.out) +
@@ -1155,8 +1101,8 @@ std::string json_document(const Machine& m, const Options& o,
              ", \"cgroup_peak_bytes\": " + std::to_string(r.cgroup_peak) +
              ", \"swap_remove_wait_ms\": " + std::to_string(r.remove_wait_ms) +
              ", \"object_gone_wait_ms\": " + std::to_string(r.gone_wait_ms) +
-             ", \"write_vs_linux\": " + jr(ratio(rs, r, true)) +
-             ", \"read_vs_linux\": " + jr(ratio(rs, r, false)) + "}";
+             ", \"write_vs_linux\": " + bench::json_ratio(ratio(rs, r, true)) +
+             ", \"read_vs_linux\": " + bench::json_ratio(ratio(rs, r, false)) + "}";
     }
     j += "\n ]\n}\n";
     return j;
@@ -1175,14 +1121,14 @@ void print_table(const Machine& m, const Options& o, const std::vector<CaseResul
                 "write MiB/s", "out MiB", "in MiB", "read MiB/s", "in MiB", "out MiB", "write:lx",
                 "read:lx");
     for (const CaseResult& r : rs) {
-        auto cell = [](const std::optional<double>& v) { return v ? num(*v, "%.2fx") : "-"; };
         std::printf("%-10s %-7s %11.1f %10.1f %10.1f %11.1f %10.1f %10.1f %9s %9s\n",
                     target_name(r.target), side_name(r.side), r.write_mib_s(),
                     static_cast<double>(r.write.out) * mib_per_page,
                     static_cast<double>(r.write.in) * mib_per_page, r.read_mib_s(),
                     static_cast<double>(r.read.in) * mib_per_page,
                     static_cast<double>(r.read.out) * mib_per_page,
-                    cell(ratio(rs, r, true)).c_str(), cell(ratio(rs, r, false)).c_str());
+                    bench::ratio_cell(ratio(rs, r, true)).c_str(),
+                    bench::ratio_cell(ratio(rs, r, false)).c_str());
     }
     std::printf("(out/in MiB: swap traffic of the writing pass, then of the reading pass)\n");
     std::printf("\nrequests completed by the disk holding the swap area, and their average size\n");
@@ -1242,22 +1188,12 @@ int run(const Options& o) {
         }
     std::fflush(stderr);
     print_table(machine, o, rs);
-    machvm::emit_bench_json(o.json_name, json_document(machine, o, po, rs), o.json_path);
+    bench::emit_json(o.json, json_document(machine, o, po, rs));
     return machvm::kExitOk;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    try {
-        bool help = false;
-        const Options o = parse(argc, argv, help);
-        if (help) {
-            std::fputs(kHelp, stdout);
-            return machvm::kExitOk;
-        }
-        return run(o);
-    } catch (...) {
-        return machvm::report_exception(kProg);
-    }
+    return bench::main(argc, argv, kProg, kHelp, parse, run);
 }

@@ -395,64 +395,6 @@ const char kPagerLifetimeHelp[] =
     "       ends that wait.  Stopping takes up to about 2 seconds more with\n"
     "       --uring (commands in flight are drained, not abandoned).\n";
 
-void emit_bench_json(const std::string& name, const std::string& doc, const std::string& path) {
-    auto fail = [](const std::string& what) {
-        throw std::system_error(errno_code(errno ? errno : EIO), what);
-    };
-    std::printf("@@JSON %s\n%s@@END\n", name.c_str(), doc.c_str());
-    errno = 0;
-    if (std::fflush(stdout) != 0)
-        fail("write stdout");
-    if (path.empty())
-        return;
-    std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "we"), &std::fclose);
-    if (!f)
-        fail("open " + path);
-    if (std::fwrite(doc.data(), 1, doc.size(), f.get()) != doc.size() || std::fflush(f.get()) != 0)
-        fail("write " + path);
-    if (std::fclose(f.release()) != 0)
-        fail("close " + path);
-}
-
-std::uint64_t now_ns() noexcept {
-    timespec ts;
-    ::clock_gettime(CLOCK_MONOTONIC, &ts);
-    return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u +
-           static_cast<std::uint64_t>(ts.tv_nsec);
-}
-
-std::uint64_t page_size() noexcept {
-    const long p = ::sysconf(_SC_PAGESIZE);
-    return p > 0 ? static_cast<std::uint64_t>(p) : 4096;
-}
-
-namespace {
-
-const char* sigbus_prog = "";
-const char* sigbus_why = "";
-
-void on_sigbus(int, siginfo_t* info, void*) {
-    char buf[256];
-    const int n = std::snprintf(buf, sizeof(buf), "%s: SIGBUS touching %p (%s)\n", sigbus_prog,
-                                info->si_addr, sigbus_why);
-    if (n > 0)
-        (void)!::write(2, buf, std::min(static_cast<std::size_t>(n), sizeof(buf) - 1));
-    ::_exit(kExitFailure);
-}
-
-} // namespace
-
-void report_sigbus(const char* prog, const char* why) {
-    sigbus_prog = prog;
-    sigbus_why = why;
-    struct sigaction sa {};
-    sa.sa_sigaction = on_sigbus;
-    sa.sa_flags = SA_SIGINFO;
-    sigemptyset(&sa.sa_mask);
-    if (::sigaction(SIGBUS, &sa, nullptr) < 0)
-        throw std::system_error(errno_code(errno), "sigaction SIGBUS");
-}
-
 int report_exception(const char* prog) noexcept {
     try {
         throw;

@@ -217,50 +217,7 @@ void test_fill_spec() {
 
 } // namespace
 
-// The @@JSON block make bench collects, and the file beside it.
-void test_emit_bench_json() {
-    char path[] = "/tmp/cli_test.XXXXXX";
-    int fd = ::mkstemp(path);
-    CHECK(fd >= 0);
-    ::close(fd);
-    emit_bench_json("x.json", "{\"a\": 1}\n", path);
-    std::FILE* f = std::fopen(path, "r");
-    CHECK(f != nullptr);
-    char buf[64] = {};
-    std::size_t n = f ? std::fread(buf, 1, sizeof(buf) - 1, f) : 0;
-    if (f)
-        std::fclose(f);
-    CHECK(std::string(buf, n) == "{\"a\": 1}\n");
-    ::unlink(path);
-    bool threw = false;
-    try {
-        emit_bench_json("x.json", "{}\n", "/nonexistent/dir/x.json");
-    } catch (const std::system_error&) {
-        threw = true;
-    }
-    CHECK(threw);
-}
-
-// The benchmarks' clock and page size; a SIGBUS reported, status 1.
-void test_bench_helpers() {
-    const std::uint64_t t0 = now_ns();
-    CHECK(now_ns() >= t0);
-    CHECK_EQ(page_size(), static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)));
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        report_sigbus("cli_test", "expected");
-        std::freopen("/dev/null", "w", stderr); // its line is no news
-        ::raise(SIGBUS);
-        ::_exit(0);
-    }
-    int st = 0;
-    CHECK(::waitpid(pid, &st, 0) == pid);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == kExitFailure);
-}
-
 int main() {
-    test_emit_bench_json();
-    test_bench_helpers();
     test_parse_uint();
     test_parse_size();
     test_parse_prot_and_copy();

@@ -109,18 +109,4 @@ inline constexpr int kExitUsage = 2;
 // missing module) and returns the exit status: 2 for UsageError, else 1.
 int report_exception(const char* prog) noexcept;
 
-// A benchmark's JSON document: printed on stdout between "@@JSON name" and
-// "@@END" (what `make bench` collects), and written to path unless it is
-// empty.  Throws std::system_error when stdout or the file fails.
-void emit_bench_json(const std::string& name, const std::string& doc, const std::string& path);
-
-// For the benchmark tools: CLOCK_MONOTONIC in nanoseconds; the page size
-// (4096 if sysconf fails).
-std::uint64_t now_ns() noexcept;
-std::uint64_t page_size() noexcept;
-// A SIGBUS (a fault its pager failed) ends the process with status 1 and
-// "PROG: SIGBUS touching ADDR (WHY)" on stderr.  prog and why must live as
-// long as the process (string literals).  Throws std::system_error.
-void report_sigbus(const char* prog, const char* why);
-
 } // namespace machvm

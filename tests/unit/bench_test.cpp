@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0
+// What the benchmark tools share (tools/bench): the report make bench
+// collects, the clock, SIGBUS reporting, percentiles, numbers and ratios,
+// the --json options and the machine description.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "bench/bench.hpp"
+#include "check.hpp"
+
+using namespace machvm;
+using namespace machvm::bench;
+
+namespace {
+
+// The @@JSON block make bench collects, and the file beside it.
+void test_emit_bench_json() {
+    char path[] = "/tmp/bench_test.XXXXXX";
+    int fd = ::mkstemp(path);
+    CHECK(fd >= 0);
+    ::close(fd);
+    emit_json({path, "x.json"}, "{\"a\": 1}\n");
+    std::FILE* f = std::fopen(path, "r");
+    CHECK(f != nullptr);
+    char buf[64] = {};
+    std::size_t n = f ? std::fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        std::fclose(f);
+    CHECK(std::string(buf, n) == "{\"a\": 1}\n");
+    ::unlink(path);
+    bool threw = false;
+    try {
+        emit_json({"/nonexistent/dir/x.json", "x.json"}, "{}\n");
+    } catch (const std::system_error&) {
+        threw = true;
+    }
+    CHECK(threw);
+}
+
+// The benchmarks' clock and page size; a SIGBUS reported, status 1.
+void test_bench_helpers() {
+    const std::uint64_t t0 = now_ns();
+    CHECK(now_ns() >= t0);
+    CHECK_EQ(page_size(), static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE)));
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        report_sigbus("bench_test", "expected");
+        std::freopen("/dev/null", "w", stderr); // its line is no news
+        ::raise(SIGBUS);
+        ::_exit(0);
+    }
+    int st = 0;
+    CHECK(::waitpid(pid, &st, 0) == pid);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == kExitFailure);
+}
+
+// Nearest-rank percentiles and the mean, in microseconds.
+void test_statistics() {
+    const std::vector<std::uint64_t> none;
+    CHECK(percentile_us(none, 0.5) == 0);
+    CHECK(mean_us(none) == 0);
+    std::vector<std::uint64_t> v;
+    for (std::uint64_t i = 1; i <= 100; ++i)
+        v.push_back(i * 1000);
+    CHECK(percentile_us(v, 0.50) == 50.0);
+    CHECK(percentile_us(v, 0.99) == 99.0);
+    CHECK(percentile_us(v, 0.0) == 1.0);
+    CHECK(percentile_us(v, 1.0) == 100.0);
+    CHECK(mean_us(v) == 50.5);
+    const std::vector<std::uint64_t> one{7000};
+    CHECK(percentile_us(one, 0.99) == 7.0);
+}
+
+void test_numbers() {
+    CHECK(number(1.23456, "%.3f") == "1.235");
+    CHECK(number(2, "%.2fx") == "2.00x");
+    CHECK(!ratio(1, 0));
+    CHECK(!ratio(0, 1));
+    CHECK(ratio(3, 2).value() == 1.5);
+    CHECK(json_ratio(std::nullopt) == "null");
+    CHECK(json_ratio(1.5) == "1.5000");
+    CHECK(ratio_cell(std::nullopt) == "-");
+    CHECK(ratio_cell(1.5) == "1.50x");
+    CHECK(json_string("a\"b") == "\"a\\\"b\"");
+}
+
+void test_text() {
+    CHECK(trim(" \tx y\n") == "x y");
+    CHECK(trim("\n").empty());
+    CHECK(read_text("/nonexistent/file").empty());
+    CHECK((split_commas("a,b,,c") == std::vector<std::string_view>{"a", "b", "", "c"}));
+    CHECK((split_commas("") == std::vector<std::string_view>{""}));
+}
+
+void test_json_option() {
+    ArgReader a(std::vector<std::string>{"--json", "/tmp/x.json", "--json-name=y.json", "--other"});
+    JsonOutput out{"", "default.json"};
+    CHECK(json_option(a, out));
+    CHECK(out.path == "/tmp/x.json");
+    CHECK(json_option(a, out));
+    CHECK(out.name == "y.json");
+    CHECK(!json_option(a, out));
+    ArgReader empty(std::vector<std::string>{"--json", ""});
+    CHECK_THROWS(json_option(empty, out), UsageError);
+    ArgReader slash(std::vector<std::string>{"--json-name", "a/b"});
+    CHECK_THROWS(json_option(slash, out), UsageError);
+}
+
+void test_machine() {
+    const Machine m = describe_machine();
+    CHECK(!m.kernel.empty());
+    CHECK(m.nproc >= 1);
+    CHECK_EQ(m.page, page_size());
+    CHECK(clock_gettime_ns() > 0);
+}
+
+} // namespace
+
+int main() {
+    test_emit_bench_json();
+    test_bench_helpers();
+    test_statistics();
+    test_numbers();
+    test_text();
+    test_json_option();
+    test_machine();
+    return unit::finish("bench_test");
+}

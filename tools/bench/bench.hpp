@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// What the benchmark tools (machvm-bench-faults, machvm-bench-netmem,
+// machvm-bench-pageout) share: main and its error handling, the clock and
+// the page size, the machine a run describes, nearest-rank percentiles,
+// the numbers and ratios of the JSON and of the tables, the --json and
+// --json-name options, and the report that `make bench` collects.
+#pragma once
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <machvm/cli.hpp>
+
+namespace machvm::bench {
+
+// A benchmark's main: parses (Options parse(argc, argv, bool& help)),
+// prints `help` for --help, else runs (int run(const Options&)).  Errors
+// end it as report_exception says: 2 for a bad command line, else 1.
+template <class Options>
+int main(int argc, char** argv, const char* prog, const char* help,
+         Options (*parse)(int, char**, bool&), int (*run)(const Options&)) noexcept {
+    try {
+        bool want_help = false;
+        const Options o = parse(argc, argv, want_help);
+        if (want_help) {
+            std::fputs(help, stdout);
+            return kExitOk;
+        }
+        return run(o);
+    } catch (...) {
+        return report_exception(prog);
+    }
+}
+
+// std::system_error of errno `err`, "what: strerror".
+[[noreturn]] void throw_errno(const std::string& what, int err = errno);
+
+// CLOCK_MONOTONIC in nanoseconds; the page size (4096 if sysconf fails).
+std::uint64_t now_ns() noexcept;
+std::uint64_t page_size() noexcept;
+// What one clock_gettime(CLOCK_MONOTONIC) costs, in nanoseconds (the mean
+// of 20,000 calls).
+double clock_gettime_ns() noexcept;
+
+// A SIGBUS (a fault its pager failed) ends the process with status 1 and
+// "PROG: SIGBUS touching ADDR (WHY)" on stderr.  prog and why must live as
+// long as the process (string literals).  Throws std::system_error.
+void report_sigbus(const char* prog, const char* why);
+
+// `s` without blanks and line ends at either end.
+std::string trim(std::string s);
+// A file's contents, trimmed ("" if it cannot be read): for /proc and
+// /sys files of one value.
+std::string read_text(const std::string& path);
+// "a,b,c" as {"a", "b", "c"}; "" as {""}.
+std::vector<std::string_view> split_commas(std::string_view s);
+
+// The machine a run was measured on.
+struct Machine {
+    std::string kernel;      // uname -r
+    long nproc = 0;          // online CPUs
+    std::string cpu;         // /proc/cpuinfo's first model name ("" if none)
+    std::string clocksource; // the current clocksource ("" if unknown)
+    std::uint64_t page = 0;  // page size
+};
+Machine describe_machine();
+
+// Nearest-rank percentile p (0 to 1) of sorted nanoseconds, in
+// microseconds; 0 for no samples.
+double percentile_us(const std::vector<std::uint64_t>& sorted, double p) noexcept;
+// The mean of nanoseconds, in microseconds; 0 for no samples.
+double mean_us(const std::vector<std::uint64_t>& ns) noexcept;
+
+// `v` printed with the printf format `fmt` (one double): a JSON number or
+// a table cell.
+std::string number(double v, const char* fmt);
+// a / b, or nullopt unless both are positive.
+std::optional<double> ratio(double a, double b) noexcept;
+// A ratio in the JSON ("%.4f", null if none) and in a table ("%.2fx", "-").
+std::string json_ratio(const std::optional<double>& v);
+std::string ratio_cell(const std::optional<double>& v);
+// `s` as a JSON string literal (libmachvm's json_string).
+std::string json_string(std::string_view s);
+
+// Where the JSON report goes: --json PATH (a file, besides stdout) and
+// --json-name NAME (the name make bench files it under).
+struct JsonOutput {
+    std::string path;
+    std::string name;
+};
+// Consumes --json or --json-name at the reader's position; false if the
+// current argument is neither.  UsageError for an empty path or a name
+// that is not a plain file name.
+bool json_option(ArgReader& args, JsonOutput& out);
+
+// The JSON document: printed on stdout between "@@JSON name" and "@@END"
+// (what `make bench` collects), and written to out.path unless it is
+// empty.  Throws std::system_error when stdout or the file fails.
+void emit_json(const JsonOutput& out, const std::string& doc);
+
+} // namespace machvm::bench

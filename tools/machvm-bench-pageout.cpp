@@ -22,16 +22,6 @@
 #include <unistd.h>
 
 #include <linux/magic.h>
-#include <linux/netlink.h>
-
-#include <netlink/attr.h>
-#include <netlink/errno.h>
-#include <netlink/genl/ctrl.h>
-#include <netlink/genl/genl.h>
-#include <netlink/handlers.h>
-#include <netlink/msg.h>
-#include <netlink/netlink.h>
-#include <netlink/socket.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -52,6 +42,7 @@
 #include <vector>
 
 #include <linux/machvm.h>
+#include <machvm/admin.hpp>
 #include <machvm/cli.hpp>
 #include <machvm/fd.hpp>
 
@@ -67,6 +58,7 @@ using bench::now_ns;
 using bench::page_size;
 using bench::read_text;
 using bench::throw_errno;
+
 
 constexpr const char* kProg = "machvm-bench-pageout";
 constexpr const char* kCgroupRoot = "/sys/fs/cgroup";
@@ -316,218 +308,46 @@ void drop_caches() {
     write_text("/proc/sys/vm/drop_caches", "3");
 }
 
-// ---- the machvm genl family, spoken directly with libnl ----
+// ---- the machvm genl family (libmachvm's AdminClient) ----
 
-struct NlSockDeleter {
-    void operator()(nl_sock* s) const noexcept { nl_socket_free(s); }
-};
-struct NlMsgDeleter {
-    void operator()(nl_msg* m) const noexcept { nlmsg_free(m); }
-};
-struct NlCbDeleter {
-    void operator()(nl_cb* c) const noexcept { nl_cb_put(c); }
-};
-
-// One request and its reply: the top-level attributes of each reply
-// message are handed to a callback.
-class Genl {
+// An AdminClient whose failures are exceptions: std::system_error with the
+// errno and "machvm CMD (the kernel's reason)".
+class Admin {
   public:
-    using Attrs = std::vector<nlattr*>; // indexed by MACHVM_A_*
+    Admin() : c_(machvm::AdminClient::open().value_or_throw("machvm genl family")) {}
 
-    Genl() {
-        sock_.reset(nl_socket_alloc());
-        if (!sock_)
-            throw std::bad_alloc();
-        if (int e = genl_connect(sock_.get()); e < 0)
-            throw std::runtime_error(std::string("genl connect: ") + nl_geterror(e));
-        // The kernel's reason for a refusal comes as an extended ack.
-        int one = 1;
-        ::setsockopt(nl_socket_get_fd(sock_.get()), SOL_NETLINK, NETLINK_EXT_ACK, &one,
-                     sizeof(one));
-        family_ = genl_ctrl_resolve(sock_.get(), MACHVM_GENL_NAME);
-        if (family_ < 0)
-            throw std::runtime_error("generic netlink family \"" MACHVM_GENL_NAME
-                                     "\" not found (is the machvm module loaded?)");
-    }
-
-    // Sends command `cmd` with the attributes `fill` puts, waits for the
-    // acknowledgement; `on_reply` sees every reply message's attributes.
-    template <class Fill, class OnReply>
-    void request(std::uint8_t cmd, const char* what, Fill&& fill, OnReply&& on_reply) {
-        std::unique_ptr<nl_msg, NlMsgDeleter> msg(nlmsg_alloc());
-        if (!msg || !genlmsg_put(msg.get(), NL_AUTO_PORT, NL_AUTO_SEQ, family_, 0, 0, cmd,
-                                 MACHVM_GENL_VERSION))
-            throw std::bad_alloc();
-        if (fill(msg.get()) < 0)
-            throw std::runtime_error(std::string(what) + ": message too long");
-        struct Ctx {
-            OnReply* on_reply;
-            int error = 0;
-            bool done = false;
-            std::string parse_error;
-            std::string ext_msg;
-        } ctx;
-        ctx.on_reply = &on_reply;
-        std::unique_ptr<nl_cb, NlCbDeleter> cb(nl_cb_alloc(NL_CB_DEFAULT));
-        if (!cb)
-            throw std::bad_alloc();
-        nl_cb_set(
-            cb.get(), NL_CB_VALID, NL_CB_CUSTOM,
-            [](nl_msg* m, void* arg) -> int {
-                auto* c = static_cast<Ctx*>(arg);
-                Attrs tb(MACHVM_A_MAX + 1, nullptr);
-                if (genlmsg_parse(nlmsg_hdr(m), 0, tb.data(), MACHVM_A_MAX, nullptr) < 0) {
-                    c->parse_error = "malformed reply";
-                    return NL_SKIP;
-                }
-                (*c->on_reply)(tb);
-                return NL_OK;
-            },
-            &ctx);
-        nl_cb_set(
-            cb.get(), NL_CB_ACK, NL_CB_CUSTOM,
-            [](nl_msg*, void* arg) -> int {
-                static_cast<Ctx*>(arg)->done = true;
-                return NL_STOP;
-            },
-            &ctx);
-        nl_cb_err(
-            cb.get(), NL_CB_CUSTOM,
-            [](sockaddr_nl*, nlmsgerr* e, void* arg) -> int {
-                auto* c = static_cast<Ctx*>(arg);
-                c->error = e->error < 0 ? -e->error : e->error;
-                c->done = true;
-                c->ext_msg = ext_ack_message(e);
-                return NL_STOP;
-            },
-            &ctx);
-        if (int e = nl_send_auto(sock_.get(), msg.get()); e < 0)
-            throw std::runtime_error(std::string(what) + ": send: " + nl_geterror(e));
-        while (!ctx.done) {
-            int e = nl_recvmsgs(sock_.get(), cb.get());
-            if (e < 0 && !ctx.done)
-                throw std::runtime_error(std::string(what) + ": " + nl_geterror(e));
-        }
-        if (ctx.error)
-            throw std::system_error(ctx.error, std::generic_category(),
-                                    ctx.ext_msg.empty()
-                                        ? std::string(what)
-                                        : std::string(what) + " (" + ctx.ext_msg + ")");
-        if (!ctx.parse_error.empty())
-            throw std::runtime_error(std::string(what) + ": " + ctx.parse_error);
-    }
-
-    // MACHVM_GENL_CMD_SWAP_ADD; returns the store's id.
+    // MACHVM_GENL_CMD_SWAP_ADD (priority 0); returns the store's id.
     std::uint32_t swap_add(const std::string& path, std::uint64_t bytes) {
-        std::optional<std::uint32_t> id;
-        request(
-            MACHVM_GENL_CMD_SWAP_ADD, ("machvm SWAP_ADD " + path).c_str(),
-            [&](nl_msg* m) {
-                return nla_put_string(m, MACHVM_A_SWAP_PATH, path.c_str()) |
-                       nla_put_u64(m, MACHVM_A_SWAP_SIZE, bytes);
-            },
-            [&](const Attrs& tb) {
-                if (!tb[MACHVM_A_SWAP])
-                    return;
-                std::vector<nlattr*> st(MACHVM_SWAP_A_MAX + 1, nullptr);
-                if (nla_parse_nested(st.data(), MACHVM_SWAP_A_MAX, tb[MACHVM_A_SWAP], nullptr) ==
-                        0 &&
-                    st[MACHVM_SWAP_A_ID])
-                    id = nla_get_u32(st[MACHVM_SWAP_A_ID]);
-            });
-        if (!id)
-            throw std::runtime_error("machvm SWAP_ADD " + path + ": reply without a store id");
-        return *id;
+        return check(c_.swap_add(path, bytes, 0), "machvm SWAP_ADD " + path).id;
     }
-
-    void swap_remove(std::uint32_t id) {
-        request(
-            MACHVM_GENL_CMD_SWAP_REMOVE, "machvm SWAP_REMOVE",
-            [&](nl_msg* m) { return nla_put_u32(m, MACHVM_A_SWAP_ID, id); }, [](const Attrs&) {});
-    }
-
-    // MACHVM_GENL_CMD_GET_OBJECT doit: false once the object is gone.
+    void swap_remove(std::uint32_t id) { check(c_.swap_remove(id), "machvm SWAP_REMOVE"); }
+    // MACHVM_GENL_CMD_GET_OBJECT: false once the object is gone.
     bool object_exists(std::uint64_t name) {
-        try {
-            request(
-                MACHVM_GENL_CMD_GET_OBJECT, "machvm GET_OBJECT",
-                [&](nl_msg* m) { return nla_put_u64(m, MACHVM_A_OBJ_NAME, name); },
-                [](const Attrs&) {});
-        } catch (const std::system_error& e) {
-            if (e.code().value() == ENOENT)
-                return false;
-            throw;
-        }
+        auto r = c_.object(name);
+        if (!r && r.error() == std::errc::no_such_file_or_directory)
+            return false;
+        check(std::move(r), "machvm GET_OBJECT");
         return true;
     }
-
-    // MACHVM_GENL_CMD_GET_STATS: every counter by MACHVM_A_STAT_* index.
-    std::vector<std::uint64_t> stats() {
-        std::vector<std::uint64_t> out(MACHVM_A_STAT_MAX + 1, 0);
-        request(
-            MACHVM_GENL_CMD_GET_STATS, "machvm GET_STATS", [](nl_msg*) { return 0; },
-            [&](const Attrs& tb) {
-                if (!tb[MACHVM_A_STATS])
-                    return;
-                std::vector<nlattr*> st(MACHVM_A_STAT_MAX + 1, nullptr);
-                if (nla_parse_nested(st.data(), MACHVM_A_STAT_MAX, tb[MACHVM_A_STATS], nullptr))
-                    return;
-                for (int i = 1; i <= MACHVM_A_STAT_MAX; ++i)
-                    if (st[i] && nla_len(st[i]) == 8)
-                        out[i] = nla_get_u64(st[i]);
-            });
-        return out;
-    }
-
-    // MACHVM_GENL_CMD_GET_PAGEOUT: the tunables, by name.
-    std::map<std::string, std::uint64_t> pageout() {
-        std::map<std::string, std::uint64_t> out;
-        request(
-            MACHVM_GENL_CMD_GET_PAGEOUT, "machvm GET_PAGEOUT", [](nl_msg*) { return 0; },
-            [&](const Attrs& tb) {
-                const std::pair<int, const char*> u64s[] = {{MACHVM_A_PO_LIMIT, "limit"},
-                                                            {MACHVM_A_PO_OBJ_LIMIT, "obj_limit"}};
-                const std::pair<int, const char*> u32s[] = {
-                    {MACHVM_A_PO_HIGH, "high"},
-                    {MACHVM_A_PO_LOW, "low"},
-                    {MACHVM_A_PO_BATCH, "batch"},
-                    {MACHVM_A_PO_INTERVAL_MS, "interval_ms"}};
-                for (auto [a, n] : u64s)
-                    if (tb[a])
-                        out[n] = nla_get_u64(tb[a]);
-                for (auto [a, n] : u32s)
-                    if (tb[a])
-                        out[n] = nla_get_u32(tb[a]);
-            });
-        return out;
-    }
+    machvm::Stats stats() { return check(c_.stats(), "machvm GET_STATS"); }
+    machvm::PageoutInfo pageout() { return check(c_.pageout(), "machvm GET_PAGEOUT"); }
 
   private:
-    // The NLMSGERR_ATTR_MSG of an error message, "" if it has none.
-    static std::string ext_ack_message(nlmsgerr* e) {
-        const auto* base = reinterpret_cast<const char*>(e);
-        const auto* nlh = reinterpret_cast<const nlmsghdr*>(base - NLMSG_HDRLEN);
-        if (!(nlh->nlmsg_flags & NLM_F_ACK_TLVS))
-            return "";
-        std::size_t off = sizeof(*e);
-        if (!(nlh->nlmsg_flags & NLM_F_CAPPED))
-            off += e->msg.nlmsg_len - NLMSG_HDRLEN;
-        const std::size_t len = nlh->nlmsg_len - NLMSG_HDRLEN;
-        if (off >= len)
-            return "";
-        std::vector<nlattr*> tb(NLMSGERR_ATTR_MAX + 1, nullptr);
-        if (nla_parse(tb.data(), NLMSGERR_ATTR_MAX,
-                      reinterpret_cast<nlattr*>(const_cast<char*>(base + off)),
-                      static_cast<int>(len - off), nullptr) < 0 ||
-            !tb[NLMSGERR_ATTR_MSG])
-            return "";
-        return std::string(static_cast<const char*>(nla_data(tb[NLMSGERR_ATTR_MSG])),
-                           strnlen(static_cast<const char*>(nla_data(tb[NLMSGERR_ATTR_MSG])),
-                                   static_cast<std::size_t>(nla_len(tb[NLMSGERR_ATTR_MSG]))));
+    [[noreturn]] void fail(std::error_code ec, const std::string& what) {
+        const std::string& why = c_.error_detail();
+        throw std::system_error(ec, why.empty() ? what : what + " (" + why + ")");
+    }
+    template <class T> T check(machvm::Result<T> r, const std::string& what) {
+        if (!r)
+            fail(r.error(), what);
+        return std::move(*r);
+    }
+    void check(machvm::Result<void> r, const std::string& what) {
+        if (!r)
+            fail(r.error(), what);
     }
 
-    std::unique_ptr<nl_sock, NlSockDeleter> sock_;
-    int family_ = -1;
+    machvm::AdminClient c_;
 };
 
 // ---- swap areas (RAII: each goes away with its owner) ----
@@ -577,15 +397,15 @@ class LinuxSwap {
 // A machvm swap store until remove() (SWAP_REMOVE) or destruction.
 class MachvmSwap {
   public:
-    MachvmSwap(Genl& genl, const std::string& path, std::uint64_t bytes)
-        : genl_(genl), id_(genl.swap_add(path, bytes)) {}
+    MachvmSwap(Admin& admin, const std::string& path, std::uint64_t bytes)
+        : admin_(admin), id_(admin.swap_add(path, bytes)) {}
     MachvmSwap(const MachvmSwap&) = delete;
     MachvmSwap& operator=(const MachvmSwap&) = delete;
     ~MachvmSwap() {
         if (removed_)
             return;
         try {
-            genl_.swap_remove(id_);
+            admin_.swap_remove(id_);
         } catch (const std::exception& e) {
             std::fprintf(stderr, "%s: %s\n", kProg, e.what());
         }
@@ -599,12 +419,12 @@ class MachvmSwap {
         const std::uint64_t t0 = now_ns();
         for (;;) {
             try {
-                genl_.swap_remove(id_);
+                admin_.swap_remove(id_);
                 removed_ = true;
                 return (now_ns() - t0) / 1000000;
             } catch (const std::system_error& e) {
                 if (e.code().value() != EBUSY || now_ns() - t0 > 10000000000ull) {
-                    const std::uint64_t held = genl_.stats()[MACHVM_A_STAT_SWAPPED];
+                    const std::uint64_t held = admin_.stats().swapped;
                     throw std::runtime_error(std::string(e.what()) + "; " + std::to_string(held) +
                                              " swap slots still in use after the object died");
                 }
@@ -614,7 +434,7 @@ class MachvmSwap {
     }
 
   private:
-    Genl& genl_;
+    Admin& admin_;
     std::uint32_t id_;
     bool removed_ = false;
 };
@@ -738,12 +558,12 @@ Counters linux_counters() {
     return c;
 }
 
-Counters machvm_counters(Genl& genl) {
-    const std::vector<std::uint64_t> s = genl.stats();
+Counters machvm_counters(Admin& admin) {
+    const machvm::Stats s = admin.stats();
     Counters c;
-    c.out = s[MACHVM_A_STAT_SWAP_WRITES];
-    c.in = s[MACHVM_A_STAT_PAGEINS];
-    c.waits = s[MACHVM_A_STAT_LIMIT_WAITS];
+    c.out = s.swap_writes;
+    c.in = s.pageins;
+    c.waits = s.limit_waits;
     return c;
 }
 
@@ -818,9 +638,9 @@ void child_main(Side side, const Options& o, const std::string& disk, ChildRepor
         ::munmap(p, o.size);
         return;
     }
-    std::optional<Genl> genl;
+    std::optional<Admin> admin;
     try {
-        genl.emplace();
+        admin.emplace();
     } catch (const std::exception&) {
         errno = ENOENT;
         return child_fail(r, "machvm genl family");
@@ -842,7 +662,7 @@ void child_main(Side side, const Options& o, const std::string& disk, ChildRepor
         workload(
             static_cast<std::byte*>(p), o.size, page,
             [&] {
-                Counters c = machvm_counters(*genl);
+                Counters c = machvm_counters(*admin);
                 add_disk_stat(disk, c);
                 return c;
             },
@@ -964,9 +784,9 @@ std::uint64_t run_child(Side side, const Options& o, Cgroup* cg, const std::stri
 // freed a little after the child is reaped.  A SWAP_REMOVE before that would
 // read its pages back in (over its limit), so wait until it is gone: at most
 // 10 s, or the run fails.  Returns the milliseconds waited.
-std::uint64_t wait_object_gone(Genl& genl, std::uint64_t name) {
+std::uint64_t wait_object_gone(Admin& admin, std::uint64_t name) {
     const std::uint64_t t0 = now_ns();
-    while (genl.object_exists(name)) {
+    while (admin.object_exists(name)) {
         if (now_ns() - t0 > 10000000000ull)
             throw std::runtime_error("machvm object " + std::to_string(name) +
                                      " still exists 10 s after its process exited");
@@ -976,7 +796,7 @@ std::uint64_t wait_object_gone(Genl& genl, std::uint64_t name) {
 }
 
 // One case: set up the side's swap area on the target, run, tear down.
-void run_case(Target t, Side side, const Options& o, std::optional<Genl>& genl, CaseResult& res) {
+void run_case(Target t, Side side, const Options& o, std::optional<Admin>& admin, CaseResult& res) {
     const std::uint64_t file_bytes = o.file_size;
     const std::string disk = disk_stat_path(t == Target::File ? o.dir : o.dev);
     drop_caches();
@@ -992,8 +812,8 @@ void run_case(Target t, Side side, const Options& o, std::optional<Genl>& genl, 
         }
         return;
     }
-    if (!genl)
-        genl.emplace();
+    if (!admin)
+        admin.emplace();
     if (t == Target::File) {
         const std::string path = o.dir + "/machvm.swap";
         ::unlink(path.c_str());
@@ -1001,14 +821,14 @@ void run_case(Target t, Side side, const Options& o, std::optional<Genl>& genl, 
             std::string p;
             ~Unlink() { ::unlink(p.c_str()); }
         } unlink_after{path};
-        MachvmSwap s(*genl, path, file_bytes);
+        MachvmSwap s(*admin, path, file_bytes);
         const std::uint64_t name = run_child(side, o, nullptr, disk, res);
-        res.gone_wait_ms += wait_object_gone(*genl, name);
+        res.gone_wait_ms += wait_object_gone(*admin, name);
         res.remove_wait_ms += s.remove();
     } else {
-        MachvmSwap s(*genl, o.dev, 0);
+        MachvmSwap s(*admin, o.dev, 0);
         const std::uint64_t name = run_child(side, o, nullptr, disk, res);
-        res.gone_wait_ms += wait_object_gone(*genl, name);
+        res.gone_wait_ms += wait_object_gone(*admin, name);
         res.remove_wait_ms += s.remove();
     }
 }
@@ -1150,11 +970,13 @@ void print_table(const Machine& m, const Options& o, const std::vector<CaseResul
 int run(const Options& o) {
     ZswapOff zswap;
     const Machine machine = describe_machine(o, zswap.was());
-    std::optional<Genl> genl;
+    std::optional<Admin> admin;
     std::map<std::string, std::uint64_t> po;
     if (std::find(o.sides.begin(), o.sides.end(), Side::Machvm) != o.sides.end()) {
-        genl.emplace();
-        po = genl->pageout();
+        admin.emplace();
+        const machvm::PageoutInfo p = admin->pageout();
+        po = {{"limit", p.limit}, {"obj_limit", p.obj_limit}, {"high", p.high},
+              {"low", p.low},     {"batch", p.batch},         {"interval_ms", p.interval_ms}};
     }
     std::vector<CaseResult> rs;
     for (Target t : o.targets)
@@ -1164,7 +986,7 @@ int run(const Options& o) {
         for (CaseResult& total : rs) {
             const std::uint64_t t0 = now_ns();
             CaseResult r{total.target, total.side, 0, 0, 0, 0, {}, {}, 0, 0, 0};
-            run_case(r.target, r.side, o, genl, r);
+            run_case(r.target, r.side, o, admin, r);
             total.runs += r.runs;
             total.bytes += r.bytes;
             total.write_ns += r.write_ns;

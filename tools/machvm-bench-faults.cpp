@@ -237,81 +237,57 @@ struct Options {
     bool breakdown = false;
 };
 
+// One option at the reader's position; false if it is none of ours.
+bool option(machvm::ArgReader& args, Options& o) {
+    if (auto v = args.value("--pages")) {
+        o.pages = machvm::uint_arg("--pages", *v, 1, 1u << 20);
+    } else if (auto v = args.value("--threads")) {
+        o.threads.clear();
+        for (std::string_view t : bench::split_commas(*v))
+            o.threads.push_back(static_cast<unsigned>(machvm::uint_arg("--threads", t, 1, 64)));
+    } else if (auto v = args.value("--cases")) {
+        o.cases = bench::list_arg<CaseKind>("--cases", *v,
+                                            {{"zero", CaseKind::Zero},
+                                             {"copy", CaseKind::Copy},
+                                             {"uffd", CaseKind::Uffd},
+                                             {"shmem", CaseKind::Shmem},
+                                             {"anon", CaseKind::Anon}},
+                                            true);
+    } else if (auto v = args.value("--access")) {
+        o.write = bench::choice_arg<bool>("--access", *v, {{"read", false}, {"write", true}});
+    } else if (auto v = args.value("--pager-threads")) {
+        o.pager_threads = static_cast<unsigned>(machvm::uint_arg("--pager-threads", *v, 1, 64));
+    } else if (auto v = args.value("--depth")) {
+        o.depth = static_cast<unsigned>(machvm::uint_arg("--depth", *v, 1, 4096));
+    } else if (auto v = args.value("--transport")) {
+        o.blocking =
+            bench::choice_arg<bool>("--transport", *v, {{"uring", false}, {"blocking", true}});
+    } else if (args.flag("--no-defer-taskrun")) {
+        o.defer_taskrun = false;
+    } else if (auto v = args.value("--uffd-threads")) {
+        o.uffd_threads = static_cast<unsigned>(machvm::uint_arg("--uffd-threads", *v, 1, 64));
+    } else if (auto v = args.value("--runs")) {
+        o.runs = static_cast<unsigned>(machvm::uint_arg("--runs", *v, 1, 100));
+    } else if (auto v = args.value("--timeout")) {
+        o.timeout_s = static_cast<unsigned>(machvm::uint_arg("--timeout", *v, 1, 86400));
+    } else if (bench::json_option(args, o.json)) {
+    } else if (args.flag("--quiet", "-q")) {
+        o.quiet = true;
+    } else if (args.flag("--verbose", "-v")) {
+        o.verbose = true;
+    } else if (args.flag("--breakdown")) {
+        o.breakdown = true;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 Options parse(int argc, char** argv, bool& help) {
     Options o;
-    machvm::ArgReader args(argc, argv);
-    while (!args.done()) {
-        if (args.flag("--help", "-h")) {
-            help = true;
-            return o;
-        }
-        if (auto v = args.value("--pages")) {
-            o.pages = machvm::uint_arg("--pages", *v, 1, 1u << 20);
-        } else if (auto v = args.value("--threads")) {
-            o.threads.clear();
-            for (std::string_view t : bench::split_commas(*v))
-                o.threads.push_back(static_cast<unsigned>(machvm::uint_arg("--threads", t, 1, 64)));
-        } else if (auto v = args.value("--cases")) {
-            o.cases.clear();
-            for (std::string_view c : bench::split_commas(*v)) {
-                std::vector<CaseKind> add;
-                if (c == "zero")
-                    add = {CaseKind::Zero};
-                else if (c == "copy")
-                    add = {CaseKind::Copy};
-                else if (c == "uffd")
-                    add = {CaseKind::Uffd};
-                else if (c == "shmem")
-                    add = {CaseKind::Shmem};
-                else if (c == "anon")
-                    add = {CaseKind::Anon};
-                else if (c == "all")
-                    add = {CaseKind::Zero, CaseKind::Copy, CaseKind::Uffd, CaseKind::Shmem,
-                           CaseKind::Anon};
-                else
-                    throw machvm::UsageError("--cases: '" + std::string(c) +
-                                             "' is not zero, copy, uffd, shmem, anon or all");
-                for (CaseKind k : add)
-                    if (std::find(o.cases.begin(), o.cases.end(), k) == o.cases.end())
-                        o.cases.push_back(k);
-            }
-        } else if (auto v = args.value("--access")) {
-            if (*v == "read")
-                o.write = false;
-            else if (*v == "write")
-                o.write = true;
-            else
-                throw machvm::UsageError("--access: '" + *v + "' is not read or write");
-        } else if (auto v = args.value("--pager-threads")) {
-            o.pager_threads = static_cast<unsigned>(machvm::uint_arg("--pager-threads", *v, 1, 64));
-        } else if (auto v = args.value("--depth")) {
-            o.depth = static_cast<unsigned>(machvm::uint_arg("--depth", *v, 1, 4096));
-        } else if (auto v = args.value("--transport")) {
-            if (*v == "uring")
-                o.blocking = false;
-            else if (*v == "blocking")
-                o.blocking = true;
-            else
-                throw machvm::UsageError("--transport: '" + *v + "' is not uring or blocking");
-        } else if (args.flag("--no-defer-taskrun")) {
-            o.defer_taskrun = false;
-        } else if (auto v = args.value("--uffd-threads")) {
-            o.uffd_threads = static_cast<unsigned>(machvm::uint_arg("--uffd-threads", *v, 1, 64));
-        } else if (auto v = args.value("--runs")) {
-            o.runs = static_cast<unsigned>(machvm::uint_arg("--runs", *v, 1, 100));
-        } else if (auto v = args.value("--timeout")) {
-            o.timeout_s = static_cast<unsigned>(machvm::uint_arg("--timeout", *v, 1, 86400));
-        } else if (bench::json_option(args, o.json)) {
-        } else if (args.flag("--quiet", "-q")) {
-            o.quiet = true;
-        } else if (args.flag("--verbose", "-v")) {
-            o.verbose = true;
-        } else if (args.flag("--breakdown")) {
-            o.breakdown = true;
-        } else {
-            args.unknown();
-        }
-    }
+    o = bench::parse_options(argc, argv, help, std::move(o), option);
+    if (help)
+        return o;
     if (o.cases.empty() || o.threads.empty())
         throw machvm::UsageError("nothing to run");
     return o;

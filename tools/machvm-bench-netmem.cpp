@@ -211,55 +211,54 @@ void check_ipv4(const char* option, const std::string& ip) {
         throw machvm::UsageError(std::string(option) + ": '" + ip + "' is not an IPv4 address");
 }
 
+// One option at the reader's position; false if it is none of ours.
+bool option(machvm::ArgReader& args, Options& o) {
+    if (auto v = args.value("--role")) {
+        o.role = bench::choice_arg<char>("--role", *v, {{"a", 'a'}, {"b", 'b'}});
+    } else if (auto v = args.value("--self")) {
+        o.self = *v;
+    } else if (auto v = args.value("--peer")) {
+        o.peer = *v;
+    } else if (args.flag("--local")) {
+        o.local = true;
+    } else if (auto v = args.value("--port")) {
+        o.port = static_cast<std::uint16_t>(machvm::uint_arg("--port", *v, 1, 65533));
+    } else if (auto v = args.value("--rounds")) {
+        o.rounds = static_cast<unsigned>(machvm::uint_arg("--rounds", *v, 1, 100000));
+    } else if (auto v = args.value("--warmup")) {
+        o.warmup = static_cast<unsigned>(machvm::uint_arg("--warmup", *v, 0, 10000));
+    } else if (auto v = args.value("--size")) {
+        o.size = machvm::size_arg("--size", *v);
+    } else if (auto v = args.value("--hold-us")) {
+        o.hold_us = machvm::uint_arg("--hold-us", *v, 0, 1000000);
+    } else if (auto v = args.value("--server")) {
+        if (v->empty())
+            throw machvm::UsageError("--server: empty path");
+        o.server = *v;
+    } else if (auto v = args.value("--server-arg")) {
+        o.server_args.push_back(*v);
+    } else if (auto v = args.value("--timeout")) {
+        o.timeout_s = static_cast<unsigned>(machvm::uint_arg("--timeout", *v, 1, 3600));
+    } else if (args.flag("--yield")) {
+        o.yield = true;
+    } else if (auto v = args.value("--poll-us")) {
+        o.poll_us = static_cast<unsigned>(machvm::uint_arg("--poll-us", *v, 1, 100000));
+    } else if (args.flag("--rtt-only")) {
+        o.rtt_only = true;
+    } else if (bench::json_option(args, o.json)) {
+    } else if (args.flag("--quiet", "-q")) {
+        o.quiet = true;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 Options parse(int argc, char** argv, bool& help) {
     Options o;
-    machvm::ArgReader args(argc, argv);
-    while (!args.done()) {
-        if (args.flag("--help", "-h")) {
-            help = true;
-            return o;
-        }
-        if (auto v = args.value("--role")) {
-            if (*v != "a" && *v != "b")
-                throw machvm::UsageError("--role: '" + *v + "' is not a or b");
-            o.role = (*v)[0];
-        } else if (auto v = args.value("--self")) {
-            o.self = *v;
-        } else if (auto v = args.value("--peer")) {
-            o.peer = *v;
-        } else if (args.flag("--local")) {
-            o.local = true;
-        } else if (auto v = args.value("--port")) {
-            o.port = static_cast<std::uint16_t>(machvm::uint_arg("--port", *v, 1, 65533));
-        } else if (auto v = args.value("--rounds")) {
-            o.rounds = static_cast<unsigned>(machvm::uint_arg("--rounds", *v, 1, 100000));
-        } else if (auto v = args.value("--warmup")) {
-            o.warmup = static_cast<unsigned>(machvm::uint_arg("--warmup", *v, 0, 10000));
-        } else if (auto v = args.value("--size")) {
-            o.size = machvm::size_arg("--size", *v);
-        } else if (auto v = args.value("--hold-us")) {
-            o.hold_us = machvm::uint_arg("--hold-us", *v, 0, 1000000);
-        } else if (auto v = args.value("--server")) {
-            if (v->empty())
-                throw machvm::UsageError("--server: empty path");
-            o.server = *v;
-        } else if (auto v = args.value("--server-arg")) {
-            o.server_args.push_back(*v);
-        } else if (auto v = args.value("--timeout")) {
-            o.timeout_s = static_cast<unsigned>(machvm::uint_arg("--timeout", *v, 1, 3600));
-        } else if (args.flag("--yield")) {
-            o.yield = true;
-        } else if (auto v = args.value("--poll-us")) {
-            o.poll_us = static_cast<unsigned>(machvm::uint_arg("--poll-us", *v, 1, 100000));
-        } else if (args.flag("--rtt-only")) {
-            o.rtt_only = true;
-        } else if (bench::json_option(args, o.json)) {
-        } else if (args.flag("--quiet", "-q")) {
-            o.quiet = true;
-        } else {
-            args.unknown();
-        }
-    }
+    o = bench::parse_options(argc, argv, help, std::move(o), option);
+    if (help)
+        return o;
     if (o.yield && o.poll_us)
         throw machvm::UsageError("--yield and --poll-us exclude each other");
     if (o.local) {

@@ -59,7 +59,6 @@ using bench::page_size;
 using bench::read_text;
 using bench::throw_errno;
 
-
 constexpr const char* kProg = "machvm-bench-pageout";
 constexpr const char* kCgroupRoot = "/sys/fs/cgroup";
 constexpr const char* kCgroup = "/sys/fs/cgroup/machvm-bench-pageout";
@@ -176,65 +175,44 @@ std::string env_or(const char* name) {
     return v ? v : "";
 }
 
+// One option at the reader's position; false if it is none of ours.
+bool option(machvm::ArgReader& args, Options& o) {
+    if (auto v = args.value("--size")) {
+        o.size = machvm::size_arg("--size", *v);
+    } else if (auto v = args.value("--limit")) {
+        o.limit = machvm::size_arg("--limit", *v);
+    } else if (auto v = args.value("--file-size")) {
+        o.file_size = machvm::size_arg("--file-size", *v);
+    } else if (auto v = args.value("--rounds")) {
+        o.rounds = static_cast<unsigned>(machvm::uint_arg("--rounds", *v, 1, 100));
+    } else if (auto v = args.value("--targets")) {
+        o.targets = bench::list_arg<Target>(
+            "--targets", *v, {{"file", Target::File}, {"partition", Target::Partition}});
+    } else if (auto v = args.value("--sides")) {
+        o.sides = bench::list_arg<Side>("--sides", *v,
+                                        {{"linux", Side::Linux}, {"machvm", Side::Machvm}});
+    } else if (auto v = args.value("--dir")) {
+        o.dir = *v;
+    } else if (auto v = args.value("--dev")) {
+        o.dev = *v;
+    } else if (auto v = args.value("--timeout")) {
+        o.timeout_s = static_cast<unsigned>(machvm::uint_arg("--timeout", *v, 1, 86400));
+    } else if (bench::json_option(args, o.json)) {
+    } else if (args.flag("--quiet", "-q")) {
+        o.quiet = true;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 Options parse(int argc, char** argv, bool& help) {
     Options o;
     o.dir = env_or("MVM_DISK_DIR");
     o.dev = env_or("MVM_SWAP_DEV");
-    machvm::ArgReader args(argc, argv);
-    while (!args.done()) {
-        if (args.flag("--help", "-h")) {
-            help = true;
-            return o;
-        }
-        if (auto v = args.value("--size")) {
-            o.size = machvm::size_arg("--size", *v);
-        } else if (auto v = args.value("--limit")) {
-            o.limit = machvm::size_arg("--limit", *v);
-        } else if (auto v = args.value("--file-size")) {
-            o.file_size = machvm::size_arg("--file-size", *v);
-        } else if (auto v = args.value("--rounds")) {
-            o.rounds = static_cast<unsigned>(machvm::uint_arg("--rounds", *v, 1, 100));
-        } else if (auto v = args.value("--targets")) {
-            o.targets.clear();
-            for (std::string_view t : bench::split_commas(*v)) {
-                Target k;
-                if (t == "file")
-                    k = Target::File;
-                else if (t == "partition")
-                    k = Target::Partition;
-                else
-                    throw machvm::UsageError("--targets: '" + std::string(t) +
-                                             "' is not file or partition");
-                if (std::find(o.targets.begin(), o.targets.end(), k) == o.targets.end())
-                    o.targets.push_back(k);
-            }
-        } else if (auto v = args.value("--sides")) {
-            o.sides.clear();
-            for (std::string_view s : bench::split_commas(*v)) {
-                Side k;
-                if (s == "linux")
-                    k = Side::Linux;
-                else if (s == "machvm")
-                    k = Side::Machvm;
-                else
-                    throw machvm::UsageError("--sides: '" + std::string(s) +
-                                             "' is not linux or machvm");
-                if (std::find(o.sides.begin(), o.sides.end(), k) == o.sides.end())
-                    o.sides.push_back(k);
-            }
-        } else if (auto v = args.value("--dir")) {
-            o.dir = *v;
-        } else if (auto v = args.value("--dev")) {
-            o.dev = *v;
-        } else if (auto v = args.value("--timeout")) {
-            o.timeout_s = static_cast<unsigned>(machvm::uint_arg("--timeout", *v, 1, 86400));
-        } else if (bench::json_option(args, o.json)) {
-        } else if (args.flag("--quiet", "-q")) {
-            o.quiet = true;
-        } else {
-            args.unknown();
-        }
-    }
+    o = bench::parse_options(argc, argv, help, std::move(o), option);
+    if (help)
+        return o;
     const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
     if (o.size % page || o.limit % page || o.limit == 0)
         throw machvm::UsageError("--size and --limit must be non-zero multiples of the page size");

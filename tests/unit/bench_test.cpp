@@ -112,6 +112,51 @@ void test_json_option() {
     CHECK_THROWS(json_option(slash, out), UsageError);
 }
 
+enum class Kind { A, B, C };
+
+void test_choices() {
+    CHECK(choice_arg<bool>("--access", "write", {{"read", false}, {"write", true}}));
+    CHECK_THROWS(choice_arg<bool>("--access", "x", {{"read", false}, {"write", true}}), UsageError);
+    try {
+        (void)choice_arg<int>("--n", "x", {{"one", 1}, {"two", 2}, {"three", 3}});
+    } catch (const UsageError& e) {
+        CHECK(std::string(e.what()) == "--n: 'x' is not one, two or three");
+    }
+    const Names<Kind> names{{"a", Kind::A}, {"b", Kind::B}, {"c", Kind::C}};
+    CHECK((list_arg("--k", "b,a,b", names) == std::vector<Kind>{Kind::B, Kind::A}));
+    CHECK((list_arg("--k", "c,all", names, true) == std::vector<Kind>{Kind::C, Kind::A, Kind::B}));
+    CHECK_THROWS(list_arg("--k", "all", names), UsageError);
+    CHECK_THROWS(list_arg("--k", "a,", names), UsageError);
+    try {
+        (void)list_arg("--k", "d", names, true);
+    } catch (const UsageError& e) {
+        CHECK(std::string(e.what()) == "--k: 'd' is not a, b, c or all");
+    }
+}
+
+// --help ends the reading; an unknown option is a UsageError.
+bool test_option(ArgReader& args, int& o) {
+    if (auto v = args.value("--n"))
+        o = static_cast<int>(uint_arg("--n", *v, 0, 9));
+    else
+        return false;
+    return true;
+}
+
+void test_parse_options() {
+    char prog[] = "x", n[] = "--n", three[] = "3", help[] = "-h", bad[] = "--bad";
+    char* ok_argv[] = {prog, n, three, nullptr};
+    bool want_help = false;
+    CHECK_EQ(parse_options(3, ok_argv, want_help, 0, test_option), 3);
+    CHECK(!want_help);
+    char* help_argv[] = {prog, n, three, help, bad, nullptr};
+    CHECK_EQ(parse_options(5, help_argv, want_help, 0, test_option), 3);
+    CHECK(want_help);
+    want_help = false;
+    char* bad_argv[] = {prog, bad, help, nullptr};
+    CHECK_THROWS(parse_options(3, bad_argv, want_help, 0, test_option), UsageError);
+}
+
 void test_machine() {
     const Machine m = describe_machine();
     CHECK(!m.kernel.empty());
@@ -129,6 +174,8 @@ int main() {
     test_numbers();
     test_text();
     test_json_option();
+    test_choices();
+    test_parse_options();
     test_machine();
     return unit::finish("bench_test");
 }

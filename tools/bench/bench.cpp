@@ -108,6 +108,17 @@ std::string read_text(const std::string& path) {
     return trim(ss.str());
 }
 
+void not_one_of(std::string_view option, std::string_view value,
+                const std::vector<std::string_view>& names) {
+    std::string list;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (i)
+            list += i + 1 == names.size() ? " or " : ", ";
+        list += names[i];
+    }
+    throw UsageError(std::string(option) + ": '" + std::string(value) + "' is not " + list);
+}
+
 std::vector<std::string_view> split_commas(std::string_view s) {
     std::vector<std::string_view> out;
     for (;;) {

@@ -7,12 +7,15 @@
 // --json-name options, and the report that `make bench` collects.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <machvm/cli.hpp>
@@ -38,6 +41,79 @@ int main(int argc, char** argv, const char* prog, const char* help,
     }
 }
 
+// "a,b,c" as {"a", "b", "c"}; "" as {""}.
+std::vector<std::string_view> split_commas(std::string_view s);
+
+// The command line into `o`: "--help" or "-h" sets `help` and ends the
+// reading; any other argument must be an option that `option` consumes
+// (it returns false for one it does not know: UsageError).
+template <class Options>
+Options parse_options(int argc, char** argv, bool& help, Options o,
+                      bool (*option)(ArgReader&, Options&)) {
+    ArgReader args(argc, argv);
+    while (!args.done()) {
+        if (args.flag("--help", "-h")) {
+            help = true;
+            return o;
+        }
+        if (!option(args, o))
+            args.unknown();
+    }
+    return o;
+}
+
+// Names an option's value may take, and what each stands for.
+template <class T> using Names = std::initializer_list<std::pair<std::string_view, T>>;
+
+// UsageError "OPTION: 'VALUE' is not a, b or c".
+[[noreturn]] void not_one_of(std::string_view option, std::string_view value,
+                             const std::vector<std::string_view>& names);
+
+// The value one of `names` stands for; UsageError naming them otherwise.
+template <class T> T choice_arg(std::string_view option, std::string_view value, Names<T> names) {
+    std::vector<std::string_view> known;
+    for (const auto& [name, v] : names) {
+        if (name == value)
+            return v;
+        known.push_back(name);
+    }
+    not_one_of(option, value, known);
+}
+
+// A comma-separated list of `names` as their values, each once, in the
+// order first named; with `all`, "all" names every value.  UsageError for
+// any other item (an empty one too).
+template <class T>
+std::vector<T> list_arg(std::string_view option, std::string_view value, Names<T> names,
+                        bool all = false) {
+    std::vector<T> out;
+    auto add = [&](const T& v) {
+        if (std::find(out.begin(), out.end(), v) == out.end())
+            out.push_back(v);
+    };
+    for (std::string_view item : split_commas(value)) {
+        if (all && item == "all") {
+            for (const auto& [name, v] : names)
+                add(v);
+            continue;
+        }
+        std::vector<std::string_view> known;
+        for (const auto& [name, v] : names) {
+            if (name == item) {
+                add(v);
+                break;
+            }
+            known.push_back(name);
+        }
+        if (known.size() == names.size()) {
+            if (all)
+                known.push_back("all");
+            not_one_of(option, item, known);
+        }
+    }
+    return out;
+}
+
 // std::system_error of errno `err`, "what: strerror".
 [[noreturn]] void throw_errno(const std::string& what, int err = errno);
 
@@ -58,8 +134,6 @@ std::string trim(std::string s);
 // A file's contents, trimmed ("" if it cannot be read): for /proc and
 // /sys files of one value.
 std::string read_text(const std::string& path);
-// "a,b,c" as {"a", "b", "c"}; "" as {""}.
-std::vector<std::string_view> split_commas(std::string_view s);
 
 // The machine a run was measured on.
 struct Machine {

@@ -231,8 +231,7 @@ struct Options {
     std::optional<unsigned> uffd_threads;
     unsigned runs = 1;
     unsigned timeout_s = 600;
-    bench::JsonOutput json{"", "faults.json"};
-    bool quiet = false;
+    bench::Output out{"", "faults.json"};
     bool verbose = false;
     bool breakdown = false;
 };
@@ -270,9 +269,7 @@ bool option(machvm::ArgReader& args, Options& o) {
         o.runs = static_cast<unsigned>(machvm::uint_arg("--runs", *v, 1, 100));
     } else if (auto v = args.value("--timeout")) {
         o.timeout_s = static_cast<unsigned>(machvm::uint_arg("--timeout", *v, 1, 86400));
-    } else if (bench::json_option(args, o.json)) {
-    } else if (args.flag("--quiet", "-q")) {
-        o.quiet = true;
+    } else if (bench::output_option(args, o.out)) {
     } else if (args.flag("--verbose", "-v")) {
         o.verbose = true;
     } else if (args.flag("--breakdown")) {
@@ -283,14 +280,10 @@ bool option(machvm::ArgReader& args, Options& o) {
     return true;
 }
 
-Options parse(int argc, char** argv, bool& help) {
-    Options o;
-    o = bench::parse_options(argc, argv, help, std::move(o), option);
-    if (help)
-        return o;
+// The combination of options; UsageError.
+void check(Options& o) {
     if (o.cases.empty() || o.threads.empty())
         throw machvm::UsageError("nothing to run");
-    return o;
 }
 
 // ---- small helpers ----
@@ -941,7 +934,7 @@ int run(const Options& o) {
             for (std::size_t ci = 0; ci < cases.size(); ++ci)
                 run_once(o.cases[ci], *cases[ci], o.threads[ti], o,
                          samples[ci * o.threads.size() + ti]);
-        if (!o.quiet)
+        if (!o.out.quiet)
             std::fprintf(stderr, "%s: round %u of %u done in %.1f s\n", kProg, round + 1, o.runs,
                          static_cast<double>(now_ns() - t0) / 1e9);
     }
@@ -955,12 +948,12 @@ int run(const Options& o) {
 
     std::fflush(stderr);
     print_table(machine, o, uffd_threads, rows);
-    bench::emit_json(o.json, json_document(machine, o, uffd_threads, rows));
+    bench::emit_json(o.out, json_document(machine, o, uffd_threads, rows));
     return machvm::kExitOk;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    return bench::main(argc, argv, kProg, kHelp, parse, run);
+    return bench::main(argc, argv, kProg, kHelp, Options{}, option, check, run);
 }

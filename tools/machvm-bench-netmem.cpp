@@ -201,8 +201,7 @@ struct Options {
     bool yield = false;
     unsigned poll_us = 0;
     bool rtt_only = false;
-    bench::JsonOutput json{"", "netmem.json"};
-    bool quiet = false;
+    bench::Output out{"", "netmem.json"};
 };
 
 void check_ipv4(const char* option, const std::string& ip) {
@@ -245,20 +244,15 @@ bool option(machvm::ArgReader& args, Options& o) {
         o.poll_us = static_cast<unsigned>(machvm::uint_arg("--poll-us", *v, 1, 100000));
     } else if (args.flag("--rtt-only")) {
         o.rtt_only = true;
-    } else if (bench::json_option(args, o.json)) {
-    } else if (args.flag("--quiet", "-q")) {
-        o.quiet = true;
+    } else if (bench::output_option(args, o.out)) {
     } else {
         return false;
     }
     return true;
 }
 
-Options parse(int argc, char** argv, bool& help) {
-    Options o;
-    o = bench::parse_options(argc, argv, help, std::move(o), option);
-    if (help)
-        return o;
+// The combination of options; UsageError.
+void check(Options& o) {
     if (o.yield && o.poll_us)
         throw machvm::UsageError("--yield and --poll-us exclude each other");
     if (o.local) {
@@ -281,7 +275,6 @@ Options parse(int argc, char** argv, bool& help) {
         throw machvm::UsageError("--size: read_fault needs warmup + rounds + 1 = " +
                                  std::to_string(std::uint64_t{o.warmup} + o.rounds + 1) +
                                  " pages; the object has " + std::to_string(o.size / page));
-    return o;
 }
 
 // ---- the watchdog: deadlines and children ----
@@ -805,7 +798,7 @@ struct Node {
     int ctl;
 
     void note(const char* fmt, ...) const __attribute__((format(printf, 2, 3))) {
-        if (o.quiet)
+        if (o.out.quiet)
             return;
         char buf[1024];
         va_list ap;
@@ -1094,7 +1087,7 @@ int run_node_(const Options& o, char role, std::optional<pid_t> local_b) {
     }
     const bench::Machine machine = bench::describe_machine();
     print_table(machine, o, r);
-    bench::emit_json(o.json, json_document(machine, o, server_cmd, r));
+    bench::emit_json(o.out, json_document(machine, o, server_cmd, r));
     return machvm::kExitOk;
 }
 
@@ -1141,5 +1134,5 @@ int run(const Options& o) {
 } // namespace
 
 int main(int argc, char** argv) {
-    return bench::main(argc, argv, kProg, kHelp, parse, run);
+    return bench::main(argc, argv, kProg, kHelp, Options{}, option, check, run);
 }

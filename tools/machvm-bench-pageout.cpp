@@ -166,8 +166,7 @@ struct Options {
     std::string dir;
     std::string dev;
     unsigned timeout_s = 600;
-    bench::JsonOutput json{"", "pageout.json"};
-    bool quiet = false;
+    bench::Output out{"", "pageout.json"};
 };
 
 std::string env_or(const char* name) {
@@ -197,22 +196,23 @@ bool option(machvm::ArgReader& args, Options& o) {
         o.dev = *v;
     } else if (auto v = args.value("--timeout")) {
         o.timeout_s = static_cast<unsigned>(machvm::uint_arg("--timeout", *v, 1, 86400));
-    } else if (bench::json_option(args, o.json)) {
-    } else if (args.flag("--quiet", "-q")) {
-        o.quiet = true;
+    } else if (bench::output_option(args, o.out)) {
     } else {
         return false;
     }
     return true;
 }
 
-Options parse(int argc, char** argv, bool& help) {
+// The options' defaults (the environment's swap areas).
+Options defaults() {
     Options o;
     o.dir = env_or("MVM_DISK_DIR");
     o.dev = env_or("MVM_SWAP_DEV");
-    o = bench::parse_options(argc, argv, help, std::move(o), option);
-    if (help)
-        return o;
+    return o;
+}
+
+// The combination of options; UsageError.
+void check(Options& o) {
     const std::uint64_t page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
     if (o.size % page || o.limit % page || o.limit == 0)
         throw machvm::UsageError("--size and --limit must be non-zero multiples of the page size");
@@ -228,7 +228,6 @@ Options parse(int argc, char** argv, bool& help) {
         if (t == Target::Partition && o.dev.empty())
             throw machvm::UsageError("no swap device: --dev or MVM_SWAP_DEV");
     }
-    return o;
 }
 
 // ---- small helpers ----
@@ -243,7 +242,7 @@ void write_text(const std::string& path, std::string_view text) {
 
 void progress(const Options& o, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
 void progress(const Options& o, const char* fmt, ...) {
-    if (o.quiet)
+    if (o.out.quiet)
         return;
     std::fprintf(stderr, "%s: ", kProg);
     va_list ap;
@@ -988,12 +987,12 @@ int run(const Options& o) {
         }
     std::fflush(stderr);
     print_table(machine, o, rs);
-    bench::emit_json(o.json, json_document(machine, o, po, rs));
+    bench::emit_json(o.out, json_document(machine, o, po, rs));
     return machvm::kExitOk;
 }
 
 } // namespace
 
 int main(int argc, char** argv) {
-    return bench::main(argc, argv, kProg, kHelp, parse, run);
+    return bench::main(argc, argv, kProg, kHelp, defaults(), option, check, run);
 }

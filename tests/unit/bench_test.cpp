@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 // What the benchmark tools share (tools/bench): the report make bench
 // collects, the clock, SIGBUS reporting, percentiles, numbers and ratios,
-// the --json options and the machine description.
+// the output options and the machine description.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,7 +25,7 @@ void test_emit_bench_json() {
     int fd = ::mkstemp(path);
     CHECK(fd >= 0);
     ::close(fd);
-    emit_json({path, "x.json"}, "{\"a\": 1}\n");
+    emit_json({path, "x.json", false}, "{\"a\": 1}\n");
     std::FILE* f = std::fopen(path, "r");
     CHECK(f != nullptr);
     char buf[64] = {};
@@ -36,7 +36,7 @@ void test_emit_bench_json() {
     ::unlink(path);
     bool threw = false;
     try {
-        emit_json({"/nonexistent/dir/x.json", "x.json"}, "{}\n");
+        emit_json({"/nonexistent/dir/x.json", "x.json", false}, "{}\n");
     } catch (const std::system_error&) {
         threw = true;
     }
@@ -98,18 +98,22 @@ void test_text() {
     CHECK((split_commas("") == std::vector<std::string_view>{""}));
 }
 
-void test_json_option() {
-    ArgReader a(std::vector<std::string>{"--json", "/tmp/x.json", "--json-name=y.json", "--other"});
-    JsonOutput out{"", "default.json"};
-    CHECK(json_option(a, out));
-    CHECK(out.path == "/tmp/x.json");
-    CHECK(json_option(a, out));
-    CHECK(out.name == "y.json");
-    CHECK(!json_option(a, out));
+void test_output_option() {
+    ArgReader a(
+        std::vector<std::string>{"--json", "/tmp/x.json", "--json-name=y.json", "-q", "--other"});
+    Output out{"", "default.json"};
+    CHECK(output_option(a, out));
+    CHECK(out.json_path == "/tmp/x.json");
+    CHECK(output_option(a, out));
+    CHECK(out.json_name == "y.json");
+    CHECK(!out.quiet);
+    CHECK(output_option(a, out));
+    CHECK(out.quiet);
+    CHECK(!output_option(a, out));
     ArgReader empty(std::vector<std::string>{"--json", ""});
-    CHECK_THROWS(json_option(empty, out), UsageError);
+    CHECK_THROWS(output_option(empty, out), UsageError);
     ArgReader slash(std::vector<std::string>{"--json-name", "a/b"});
-    CHECK_THROWS(json_option(slash, out), UsageError);
+    CHECK_THROWS(output_option(slash, out), UsageError);
 }
 
 enum class Kind { A, B, C };
@@ -173,7 +177,7 @@ int main() {
     test_statistics();
     test_numbers();
     test_text();
-    test_json_option();
+    test_output_option();
     test_choices();
     test_parse_options();
     test_machine();

@@ -23,12 +23,12 @@ void throw_errno(const std::string& what, int err) {
     throw std::system_error(errno_code(err), what);
 }
 
-void emit_json(const JsonOutput& out, const std::string& doc) {
-    const std::string& path = out.path;
+void emit_json(const Output& out, const std::string& doc) {
+    const std::string& path = out.json_path;
     auto fail = [](const std::string& what) {
         throw std::system_error(errno_code(errno ? errno : EIO), what);
     };
-    std::printf("@@JSON %s\n%s@@END\n", out.name.c_str(), doc.c_str());
+    std::printf("@@JSON %s\n%s@@END\n", out.json_name.c_str(), doc.c_str());
     errno = 0;
     if (std::fflush(stdout) != 0)
         fail("write stdout");
@@ -191,17 +191,21 @@ std::string json_string(std::string_view s) {
     return machvm::json_string(s);
 }
 
-bool json_option(ArgReader& args, JsonOutput& out) {
+bool output_option(ArgReader& args, Output& out) {
     if (auto v = args.value("--json")) {
         if (v->empty())
             throw UsageError("--json: empty path");
-        out.path = *v;
+        out.json_path = *v;
         return true;
     }
     if (auto v = args.value("--json-name")) {
         if (v->empty() || v->find_first_of("/ \t") != std::string::npos)
             throw UsageError("--json-name: '" + *v + "' is not a plain file name");
-        out.name = *v;
+        out.json_name = *v;
+        return true;
+    }
+    if (args.flag("--quiet", "-q")) {
+        out.quiet = true;
         return true;
     }
     return false;

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 //
 // What the benchmark tools (machvm-bench-faults, machvm-bench-netmem,
-// machvm-bench-pageout) share: main and its error handling, the clock and
-// the page size, the machine a run describes, nearest-rank percentiles,
-// the numbers and ratios of the JSON and of the tables, the --json and
-// --json-name options, and the report that `make bench` collects.
+// machvm-bench-pageout) share: main, its option loop and error handling;
+// option values that name choices or lists of them; the output options
+// (--json, --json-name, --quiet) and the report that `make bench`
+// collects; the clock and the page size, the machine a run describes,
+// nearest-rank percentiles, and the numbers and ratios of the JSON and
+// of the tables.
 #pragma once
 
 #include <algorithm>
@@ -22,24 +24,14 @@
 
 namespace machvm::bench {
 
-// A benchmark's main: parses (Options parse(argc, argv, bool& help)),
-// prints `help` for --help, else runs (int run(const Options&)).  Errors
-// end it as report_exception says: 2 for a bad command line, else 1.
+// A benchmark's main: reads the command line into `defaults` (see
+// parse_options), prints `help` for --help, else checks the combination
+// (check throws UsageError) and runs.  Errors end it as report_exception
+// says: 2 for a bad command line, else 1.
 template <class Options>
-int main(int argc, char** argv, const char* prog, const char* help,
-         Options (*parse)(int, char**, bool&), int (*run)(const Options&)) noexcept {
-    try {
-        bool want_help = false;
-        const Options o = parse(argc, argv, want_help);
-        if (want_help) {
-            std::fputs(help, stdout);
-            return kExitOk;
-        }
-        return run(o);
-    } catch (...) {
-        return report_exception(prog);
-    }
-}
+int main(int argc, char** argv, const char* prog, const char* help, Options defaults,
+         bool (*option)(ArgReader&, Options&), void (*check)(Options&),
+         int (*run)(const Options&)) noexcept;
 
 // "a,b,c" as {"a", "b", "c"}; "" as {""}.
 std::vector<std::string_view> split_commas(std::string_view s);
@@ -114,6 +106,24 @@ std::vector<T> list_arg(std::string_view option, std::string_view value, Names<T
     return out;
 }
 
+template <class Options>
+int main(int argc, char** argv, const char* prog, const char* help, Options defaults,
+         bool (*option)(ArgReader&, Options&), void (*check)(Options&),
+         int (*run)(const Options&)) noexcept {
+    try {
+        bool want_help = false;
+        Options o = parse_options(argc, argv, want_help, std::move(defaults), option);
+        if (want_help) {
+            std::fputs(help, stdout);
+            return kExitOk;
+        }
+        check(o);
+        return run(o);
+    } catch (...) {
+        return report_exception(prog);
+    }
+}
+
 // std::system_error of errno `err`, "what: strerror".
 [[noreturn]] void throw_errno(const std::string& what, int err = errno);
 
@@ -162,20 +172,22 @@ std::string ratio_cell(const std::optional<double>& v);
 // `s` as a JSON string literal (libmachvm's json_string).
 std::string json_string(std::string_view s);
 
-// Where the JSON report goes: --json PATH (a file, besides stdout) and
-// --json-name NAME (the name make bench files it under).
-struct JsonOutput {
-    std::string path;
-    std::string name;
+// How a benchmark reports: --json PATH (the JSON in a file too, besides
+// stdout), --json-name NAME (the name make bench files it under) and
+// --quiet, -q (no progress on stderr).
+struct Output {
+    std::string json_path;
+    std::string json_name;
+    bool quiet = false;
 };
-// Consumes --json or --json-name at the reader's position; false if the
-// current argument is neither.  UsageError for an empty path or a name
-// that is not a plain file name.
-bool json_option(ArgReader& args, JsonOutput& out);
+// Consumes --json, --json-name or --quiet at the reader's position; false
+// if the current argument is none of them.  UsageError for an empty path
+// or a name that is not a plain file name.
+bool output_option(ArgReader& args, Output& out);
 
-// The JSON document: printed on stdout between "@@JSON name" and "@@END"
-// (what `make bench` collects), and written to out.path unless it is
-// empty.  Throws std::system_error when stdout or the file fails.
-void emit_json(const JsonOutput& out, const std::string& doc);
+// The JSON document: printed on stdout between "@@JSON json_name" and
+// "@@END" (what `make bench` collects), and written to json_path unless it
+// is empty.  Throws std::system_error when stdout or the file fails.
+void emit_json(const Output& out, const std::string& doc);
 
 } // namespace machvm::bench

@@ -30,7 +30,7 @@
 
 #define MACHVM_FEATURES	(MACHVM_F_OBJECTS | MACHVM_F_URING_CMD | \
 			 MACHVM_F_REGION | MACHVM_F_PAGEOUT | MACHVM_F_ANON | \
-			 MACHVM_F_LOCKS)
+			 MACHVM_F_LOCKS | MACHVM_F_CLUSTER_RETURN)
 
 /*
  * Global counters, MACHVM_A_STAT_* (index = attribute), per CPU so that

@@ -810,12 +810,14 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 }
 
 static void mvm_object_ready(struct mvm_object *obj,
-			     const struct machvm_attr *a, bool ready)
+			     const struct machvm_attr *a, u32 flags, bool ready)
 {
 	struct mvm_req *req;
 
 	spin_lock(&obj->lock);
 	mvm_attr_apply(obj, a);
+	WRITE_ONCE(obj->cluster_return,
+		   !!(flags & MACHVM_READY_F_CLUSTER_RETURN));
 	if (ready && obj->state != MVM_OBJ_READY) {
 		obj->state = MVM_OBJ_READY;
 		list_for_each_entry(req, &obj->reqs, node)
@@ -1073,12 +1075,12 @@ static const struct mvm_cmd_rule {
 	u32 flags;		/* the flags it accepts */
 	u32 takes;		/* MVM_C_*: the fields it takes */
 } mvm_cmd_rules[] = {
-	[MACHVM_CMD_READY] = { 0, MVM_C_ATTR },
+	[MACHVM_CMD_READY] = { MACHVM_READY_F_ALL, MVM_C_ATTR },
 	[MACHVM_CMD_DATA_SUPPLY] = { MACHVM_SUPPLY_F_ALL,
 				     MVM_C_RANGE | MVM_C_ADDR | MVM_C_LOCK },
 	[MACHVM_CMD_DATA_UNAVAILABLE] = { 0, MVM_C_RANGE },
 	[MACHVM_CMD_DATA_ERROR] = { 0, MVM_C_RANGE | MVM_C_ERROR },
-	[MACHVM_CMD_CHANGE_ATTRIBUTES] = { 0, MVM_C_ATTR },
+	[MACHVM_CMD_CHANGE_ATTRIBUTES] = { MACHVM_READY_F_ALL, MVM_C_ATTR },
 	[MACHVM_CMD_DESTROY] = { 0, 0 },
 	[MACHVM_CMD_RETURN_COPY] = { 0, MVM_C_RANGE | MVM_C_ADDR | MVM_C_SEQ },
 	[MACHVM_CMD_RETURN_DONE] = { 0, MVM_C_RANGE | MVM_C_ERROR | MVM_C_SEQ },
@@ -1165,7 +1167,8 @@ int mvm_object_exec(struct mvm_object *obj, const struct machvm_cmd *c)
 	switch (c->type) {
 	case MACHVM_CMD_READY:
 	case MACHVM_CMD_CHANGE_ATTRIBUTES:
-		mvm_object_ready(obj, &c->attr, c->type == MACHVM_CMD_READY);
+		mvm_object_ready(obj, &c->attr, c->flags,
+				 c->type == MACHVM_CMD_READY);
 		return 0;
 	case MACHVM_CMD_DATA_SUPPLY:
 		return mvm_supply(obj, c, false);

@@ -64,6 +64,10 @@ struct mvm_object {
 	bool announced;		/* creation completed (counted, announced);
 				 * lock
 				 */
+	bool cluster_return;	/* the pager takes DATA_RETURNs of several
+				 * pages (MACHVM_READY_F_CLUSTER_RETURN);
+				 * WRITE_ONCE under lock, READ_ONCE
+				 */
 	unsigned int nr_reqs;	/* length of reqs; lock */
 	struct machvm_attr attr;	/* lock */
 	struct list_head reqs;	/* pending struct mvm_req (fault.h); lock */

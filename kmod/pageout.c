@@ -145,6 +145,12 @@ enum {
  */
 struct mvm_wb {
 	unsigned int n;
+	/*
+	 * DATA_RETURN candidates (folios locked and unmapped) of a pager
+	 * taking cluster returns, at the end of pg[] and folio[]: a batch
+	 * has at most MVM_IO_MAX pages, each queued here or above once.
+	 */
+	unsigned int nret;
 	bool keep;
 	u64 written, freed;
 	unsigned long full;
@@ -489,18 +495,30 @@ static void mvm_return_end(struct mvm_page *pg)
 }
 
 /*
- * Send @pg (its folio locked and unmapped) to the pager with DATA_RETURN.
- * page_mutex held.  -EBUSY when the pager cannot take messages.
+ * Send @n pages of @obj, contiguous from @pg[0]->index (their folios
+ * locked and unmapped), to the pager in one DATA_RETURN of @n pages
+ * (n <= MACHVM_RETURN_MAX_PAGES; n > 1 only if the pager said
+ * MACHVM_READY_F_CLUSTER_RETURN, and all with the same dirty and precious
+ * state, see mvm_ret_key()).  Every page gets the message's seq and its
+ * own deadline; each is answered, copied and timed out on its own.
+ * page_mutex held.  -EBUSY when the pager cannot take messages (then no
+ * page changed).
  */
-static int mvm_return_start(struct mvm_object *obj, struct mvm_page *pg,
-			    struct folio *folio, unsigned long extra,
-			    u32 msgflags)
+static int mvm_return_start_run(struct mvm_object *obj, struct mvm_page **pg,
+				struct folio **folio, unsigned int n,
+				unsigned long extra, u32 msgflags)
 {
 	struct mvm_pager *pager = obj->pager;
-	bool dirty, precious = test_bit(MVM_PG_PRECIOUS, &pg->flags);
+	bool precious = test_bit(MVM_PG_PRECIOUS, &pg[0]->flags);
+	unsigned long deadline, was_dirty = 0;
 	struct mvm_msg *msg;
+	unsigned int i;
+	u64 seq;
 
 	lockdep_assert_held(&obj->page_mutex);
+	BUILD_BUG_ON(MACHVM_RETURN_MAX_PAGES > BITS_PER_LONG);
+	if (WARN_ON_ONCE(!n || n > MACHVM_RETURN_MAX_PAGES))
+		return -EINVAL;
 	if (!pager || READ_ONCE(obj->orphaned) || READ_ONCE(pager->dead) ||
 	    READ_ONCE(pager->nr_msgs) >= MVM_MAX_QUEUED)
 		return -EBUSY;
@@ -508,36 +526,51 @@ static int mvm_return_start(struct mvm_object *obj, struct mvm_page *pg,
 	if (!msg)
 		return -ENOMEM;
 	/* A page the default pager holds is newer than the pager's copy. */
-	dirty = folio_clear_dirty_for_io(folio) ||
-		xa_load(&obj->swap, pg->index);
+	for (i = 0; i < n; i++)
+		if (folio_clear_dirty_for_io(folio[i]) ||
+		    xa_load(&obj->swap, pg[i]->index))
+			__set_bit(i, &was_dirty);
 	INIT_LIST_HEAD(&msg->node);
 	msg->owned = true;
 	msg->m.type = MACHVM_MSG_DATA_RETURN;
 	msg->m.object = obj->id;
 	msg->m.name = obj->name;
-	msg->m.offset = (u64)pg->index << PAGE_SHIFT;
-	msg->m.length = PAGE_SIZE;
-	msg->m.flags = msgflags | (dirty ? MACHVM_RETURN_F_DIRTY : 0) |
+	msg->m.offset = (u64)pg[0]->index << PAGE_SHIFT;
+	msg->m.length = (u64)n << PAGE_SHIFT;
+	msg->m.flags = msgflags | (was_dirty ? MACHVM_RETURN_F_DIRTY : 0) |
 		       (precious ? MACHVM_RETURN_F_PRECIOUS : 0);
+	deadline = jiffies + msecs_to_jiffies(READ_ONCE(obj->attr.timeout_ms));
 	spin_lock(&mvm_lru_lock);
-	if (extra & BIT(MVM_PG_KEEP))
-		set_bit(MVM_PG_KEEP, &pg->flags);
-	set_bit(MVM_PG_RETURNING, &pg->flags);
-	pg->deadline = jiffies + msecs_to_jiffies(READ_ONCE(obj->attr.timeout_ms));
-	list_move_tail(&pg->lru, &mvm_returning);
-	mvm_nr_fifo--;
-	mvm_nr_returning++;
-	atomic_inc(&obj->nr_ret);
+	for (i = 0; i < n; i++) {
+		if (extra & BIT(MVM_PG_KEEP))
+			set_bit(MVM_PG_KEEP, &pg[i]->flags);
+		set_bit(MVM_PG_RETURNING, &pg[i]->flags);
+		pg[i]->deadline = deadline;
+		list_move_tail(&pg[i]->lru, &mvm_returning);
+	}
+	mvm_nr_fifo -= n;
+	mvm_nr_returning += n;
+	atomic_add(n, &obj->nr_ret);
 	spin_unlock(&mvm_lru_lock);
 	/* Answers need page_mutex, held here: ret_seq is set before any. */
-	pg->ret_seq = mvm_pager_queue(pager, msg);
-	if (!pg->ret_seq) {		/* the pager just went */
-		mvm_return_end(pg);
-		if (dirty)
-			folio_mark_dirty(folio);
-		return -EBUSY;
+	seq = mvm_pager_queue(pager, msg);
+	for (i = 0; i < n; i++) {
+		pg[i]->ret_seq = seq;
+		if (seq)
+			continue;
+		mvm_return_end(pg[i]);		/* the pager just went */
+		if (test_bit(i, &was_dirty))
+			folio_mark_dirty(folio[i]);
 	}
-	return 0;
+	return seq ? 0 : -EBUSY;
+}
+
+/* One page: see mvm_return_start_run(). */
+static int mvm_return_start(struct mvm_object *obj, struct mvm_page *pg,
+			    struct folio *folio, unsigned long extra,
+			    u32 msgflags)
+{
+	return mvm_return_start_run(obj, &pg, &folio, 1, extra, msgflags);
 }
 
 /*
@@ -729,6 +762,14 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 	if (live && (dirty || precious)) {
 		if (mode & MVM_PASS_NOIO)
 			goto keep;
+		if (READ_ONCE(obj->cluster_return) &&
+		    !WARN_ON_ONCE(wb->n + wb->nret >= MVM_IO_MAX)) {
+			/* With its neighbours, in mvm_ret_flush(). */
+			wb->nret++;
+			wb->pg[MVM_IO_MAX - wb->nret] = pg;
+			wb->folio[MVM_IO_MAX - wb->nret] = folio;
+			return MVM_EV_RETURNING;
+		}
 		if (!mvm_return_start(obj, pg, folio, 0, 0)) {
 			folio_unlock(folio);
 			folio_put(folio);
@@ -747,6 +788,8 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 		if (mode & MVM_PASS_NOIO)
 			goto keep;
 		/* Written with its neighbours in mvm_wb_flush(). */
+		if (WARN_ON_ONCE(wb->n + wb->nret >= MVM_IO_MAX))
+			goto keep;
 		wb->pg[wb->n] = pg;
 		wb->folio[wb->n++] = folio;
 		return MVM_EV_WRITE;
@@ -772,6 +815,65 @@ struct mvm_pass {
 	unsigned int pending;		/* candidates batched, not yet done */
 	unsigned long aged;		/* reference bits cleared (unlocked) */
 };
+
+/* Pages of one DATA_RETURN share this: written (or in swap), precious. */
+static unsigned int mvm_ret_key(struct mvm_object *obj, struct mvm_page *pg,
+				struct folio *folio)
+{
+	return (folio_test_dirty(folio) || xa_load(&obj->swap, pg->index)) |
+	       test_bit(MVM_PG_PRECIOUS, &pg->flags) << 1;
+}
+
+/*
+ * Send the returns mvm_evict() queued in @wb: sorted by index, cut into
+ * runs of contiguous pages with the same mvm_ret_key() (at most
+ * MACHVM_RETURN_MAX_PAGES), one DATA_RETURN each, as Mach's data_return
+ * carries a range.  A run the pager cannot take now goes to the write
+ * batch (the default pager).  page_mutex held.  Returns the pages that
+ * could not be sent.
+ */
+static unsigned int mvm_ret_flush(struct mvm_object *obj, struct mvm_wb *wb)
+{
+	unsigned int i, j, run, n = wb->nret, failed = 0;
+	struct mvm_page **pg = &wb->pg[MVM_IO_MAX - n];
+	struct folio **folio = &wb->folio[MVM_IO_MAX - n];
+
+	lockdep_assert_held(&obj->page_mutex);
+	BUILD_BUG_ON(MVM_IO_MAX > MACHVM_RETURN_MAX_PAGES);
+	for (i = 1; i < n; i++)		/* insertion sort: n <= 32 */
+		for (j = i; j && pg[j - 1]->index > pg[j]->index; j--) {
+			swap(pg[j - 1], pg[j]);
+			swap(folio[j - 1], folio[j]);
+		}
+	for (i = 0; i < n; i += run) {
+		for (run = 1; i + run < n; run++)
+			if (pg[i + run]->index != pg[i]->index + run ||
+			    mvm_ret_key(obj, pg[i + run], folio[i + run]) !=
+			    mvm_ret_key(obj, pg[i], folio[i]))
+				break;
+		if (!mvm_return_start_run(obj, &pg[i], &folio[i], run, 0, 0)) {
+			for (j = i; j < i + run; j++) {
+				folio_unlock(folio[j]);
+				folio_put(folio[j]);
+			}
+			continue;
+		}
+		/*
+		 * The pager cannot take messages: the default pager does.
+		 * Moved down to the write batch; as wb->n + n <= MVM_IO_MAX,
+		 * a slot written is never one not yet read.
+		 */
+		for (j = i; j < i + run; j++) {
+			atomic64_inc(&obj->default_taken);
+			mvm_count(MACHVM_A_STAT_DEFAULT_TAKEN, 1);
+			wb->pg[wb->n] = pg[j];
+			wb->folio[wb->n++] = folio[j];
+		}
+		failed += run;
+	}
+	wb->nret = 0;
+	return failed;
+}
 
 /* Candidates of one object, evicted together under its page_mutex. */
 struct mvm_batch {
@@ -814,6 +916,7 @@ static void mvm_batch_flush(struct mvm_pass *p, struct mvm_batch *b)
 		else if (ret == MVM_EV_FULL)
 			p->full++;
 	}
+	p->res.returning -= mvm_ret_flush(obj, &wb);
 	mvm_wb_flush(obj, &wb);
 	p->res.freed += wb.freed;
 	p->full += wb.full;

@@ -75,9 +75,10 @@ const char kTail[] =
 class FilePager final : public machvm::Pager {
   public:
     FilePager(machvm::Fd file, std::uint64_t object_size, const machvm_attr& attr,
-              const machvm::SequentialDetector::Config& ra, unsigned threads)
-        : file_(std::move(file)), object_size_(object_size), attr_(attr), detector_(ra),
-          readahead_(ra.max_window != 0) {
+              const machvm::SequentialDetector::Config& ra, unsigned threads,
+              std::uint32_t ready_flags)
+        : file_(std::move(file)), object_size_(object_size), attr_(attr), ready_flags_(ready_flags),
+          detector_(ra), readahead_(ra.max_window != 0) {
         struct stat st;
         file_size_ = ::fstat(file_.get(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
         writable_ = (::fcntl(file_.get(), F_GETFL) & O_ACCMODE) == O_RDWR;
@@ -88,7 +89,7 @@ class FilePager final : public machvm::Pager {
     bool uses_uring() const noexcept { return readers_.front()->uses_uring(); }
 
     void on_init(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
-        reply.ready(msg.object, attr_);
+        reply.ready(msg.object, attr_, ready_flags_); // returns of any range
     }
 
     void on_data_request(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
@@ -160,6 +161,7 @@ class FilePager final : public machvm::Pager {
     bool writable_ = false;
     std::uint64_t object_size_;
     machvm_attr attr_;
+    std::uint32_t ready_flags_;
     std::mutex mu_;
     machvm::SequentialDetector detector_;
     bool readahead_;
@@ -227,7 +229,8 @@ int main(int argc, char** argv) {
         ra.page_size = setup.version.page_size;
         ra.min_window = std::min<std::uint64_t>(64 * 1024, readahead);
         ra.max_window = readahead;
-        FilePager pager(std::move(file), size, opts.attr, ra, opts.threads);
+        FilePager pager(std::move(file), size, opts.attr, ra, opts.threads,
+                        machvm::ready_flags(setup.version));
         if (opts.verbose)
             std::fprintf(stderr, "%s: %s: %llu bytes, object %llu bytes, reads via %s\n", kProg,
                          path.c_str(), static_cast<unsigned long long>(st.st_size),

@@ -74,15 +74,16 @@ const char kTail[] =
 class TestPager final : public machvm::Pager {
   public:
     TestPager(const machvm_attr& attr, const machvm::Misbehavior& mb, std::uint64_t size,
-              std::uint64_t page_size, bool report)
-        : attr_(attr), mb_(mb), size_(size), page_(page_size),
+              std::uint64_t page_size, bool report, std::uint32_t ready_flags)
+        : attr_(attr), ready_flags_(ready_flags), mb_(mb), size_(size), page_(page_size),
           flags_(report ? MACHVM_SUPPLY_F_REPORT : 0), report_(report) {}
 
     void on_init(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
         if (mb_.mute)
             return;
         delay();
-        reply.ready(msg.object, attr_);
+        // Returns (refused by the default handler) may be clusters.
+        reply.ready(msg.object, attr_, ready_flags_);
     }
 
     void on_data_request(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
@@ -151,6 +152,7 @@ class TestPager final : public machvm::Pager {
     }
 
     machvm_attr attr_;
+    std::uint32_t ready_flags_;
     machvm::Misbehavior mb_;
     std::uint64_t size_;
     std::uint64_t page_;
@@ -201,7 +203,8 @@ int main(int argc, char** argv) {
                                           .value_or_throw("MACHVM_IOC_OBJECT_CREATE");
         if (mb.any())
             std::fprintf(stderr, "%s: misbehaving: %s\n", kProg, machvm::to_string(mb).c_str());
-        TestPager pager(opts.attr, mb, size, setup.version.page_size, report);
+        TestPager pager(opts.attr, mb, size, setup.version.page_size, report,
+                        machvm::ready_flags(setup.version));
         return machvm::serve(kProg, setup, pager, std::move(object), opts);
     } catch (...) {
         return machvm::report_exception(kProg);

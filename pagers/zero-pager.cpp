@@ -42,10 +42,12 @@ const char kTail[] = "\n"
 
 class ZeroPager final : public machvm::Pager {
   public:
-    explicit ZeroPager(const machvm_attr& attr) : attr_(attr) {}
+    ZeroPager(const machvm_attr& attr, std::uint32_t ready_flags)
+        : attr_(attr), ready_flags_(ready_flags) {}
 
     void on_init(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
-        reply.ready(msg.object, attr_);
+        // Returns (refused by the default handler) may be clusters.
+        reply.ready(msg.object, attr_, ready_flags_);
     }
     void on_data_request(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
         reply.data_unavailable(msg.object, msg.offset, msg.length);
@@ -53,6 +55,7 @@ class ZeroPager final : public machvm::Pager {
 
   private:
     machvm_attr attr_;
+    std::uint32_t ready_flags_;
 };
 
 void print_help() {
@@ -85,7 +88,7 @@ int main(int argc, char** argv) {
         size = machvm::checked_object_size(setup, size, "--size");
         machvm::MemoryObject object = setup.endpoint.create_object(size, opts.max_prot, opts.attr)
                                           .value_or_throw("MACHVM_IOC_OBJECT_CREATE");
-        ZeroPager pager(opts.attr);
+        ZeroPager pager(opts.attr, machvm::ready_flags(setup.version));
         return machvm::serve(kProg, setup, pager, std::move(object), opts);
     } catch (...) {
         return machvm::report_exception(kProg);

@@ -22,9 +22,10 @@ machvm_cmd make(std::uint32_t type, std::uint64_t object) noexcept {
 }
 } // namespace
 
-machvm_cmd ready(std::uint64_t object, const machvm_attr& attr) noexcept {
+machvm_cmd ready(std::uint64_t object, const machvm_attr& attr, std::uint32_t flags) noexcept {
     machvm_cmd c = make(MACHVM_CMD_READY, object);
     c.attr = attr;
+    c.flags = flags;
     return c;
 }
 
@@ -56,9 +57,11 @@ machvm_cmd data_error(std::uint64_t object, std::uint64_t offset, std::uint64_t 
     return c;
 }
 
-machvm_cmd change_attributes(std::uint64_t object, const machvm_attr& attr) noexcept {
+machvm_cmd change_attributes(std::uint64_t object, const machvm_attr& attr,
+                             std::uint32_t flags) noexcept {
     machvm_cmd c = make(MACHVM_CMD_CHANGE_ATTRIBUTES, object);
     c.attr = attr;
+    c.flags = flags;
     return c;
 }
 
@@ -196,8 +199,9 @@ Result<void> PagerEndpoint::command(const machvm_cmd& c) noexcept {
     }
 }
 
-Result<void> PagerEndpoint::ready(std::uint64_t object, const machvm_attr& attr) noexcept {
-    return command(cmd::ready(object, attr));
+Result<void> PagerEndpoint::ready(std::uint64_t object, const machvm_attr& attr,
+                                  std::uint32_t flags) noexcept {
+    return command(cmd::ready(object, attr, flags));
 }
 
 Result<void> PagerEndpoint::data_supply(std::uint64_t object, std::uint64_t offset,

@@ -37,8 +37,8 @@ bool Reply::command(const machvm_cmd& c) noexcept {
     return true;
 }
 
-bool Reply::ready(std::uint64_t object, const machvm_attr& attr) noexcept {
-    return command(cmd::ready(object, attr));
+bool Reply::ready(std::uint64_t object, const machvm_attr& attr, std::uint32_t flags) noexcept {
+    return command(cmd::ready(object, attr, flags));
 }
 
 bool Reply::data_supply(std::uint64_t object, std::uint64_t offset, std::span<const std::byte> data,

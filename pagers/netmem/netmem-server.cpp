@@ -385,7 +385,8 @@ class Node final : public machvm::Pager, public nm::Outputs {
 
     // machvm::Pager (the loop's one thread).
     void on_init(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
-        reply.ready(msg.object, attr_);
+        // on_data_return takes any range: clusters welcome.
+        reply.ready(msg.object, attr_, machvm::ready_flags(setup_.version));
     }
     void on_data_request(const machvm_msg& msg, machvm::Reply&) noexcept override {
         const nm::Access a = (msg.access & PROT_WRITE) ? nm::Access::Write : nm::Access::Read;

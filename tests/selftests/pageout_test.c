@@ -482,7 +482,9 @@ TEST_F(swp, shrinker_gives_memory_back)
 }
 
 /* A pager thread with a copy of its object in memory. */
-enum { SRV_ACCEPT, SRV_REFUSE, SRV_IGNORE };
+/* SRV_HALF: take the first half of a return of several pages, ignore the
+ * rest (a single page is taken). */
+enum { SRV_ACCEPT, SRV_REFUSE, SRV_IGNORE, SRV_HALF };
 
 struct srv {
 	int pager, mode;
@@ -503,6 +505,9 @@ struct srv {
 	atomic_int unlocks;
 	atomic_int precious_returns;
 	atomic_uint_least64_t last_seq;	/* of the last DATA_RETURN */
+	uint32_t ready_flags;		/* MACHVM_READY_F_* sent in READY */
+	atomic_int return_pages;	/* pages of every DATA_RETURN */
+	atomic_int max_return_pages;	/* of the longest */
 	uint64_t npages;
 	char *store;
 	atomic_int stop, requests, returns, dirty_returns, completed;
@@ -520,7 +525,13 @@ static void *srv_fn(void *arg)
 			continue;
 		switch (m.type) {
 		case MACHVM_MSG_INIT:
-			mvm_ready(s->pager, m.object, 1, 300);
+			memset(&c, 0, sizeof(c));
+			c.type = MACHVM_CMD_READY;
+			c.object = m.object;
+			c.flags = s->ready_flags;
+			c.attr.cluster_pages = 1;
+			c.attr.timeout_ms = 300;
+			mvm_cmd(s->pager, &c);
 			break;
 		case MACHVM_MSG_DATA_REQUEST:
 			s->requests++;
@@ -557,6 +568,9 @@ static void *srv_fn(void *arg)
 		case MACHVM_MSG_DATA_RETURN:
 			s->last_seq = m.seq;
 			s->returns++;
+			s->return_pages += m.length / PG;
+			if ((int)(m.length / PG) > s->max_return_pages)
+				s->max_return_pages = m.length / PG;
 			if (m.flags & MACHVM_RETURN_F_DIRTY)
 				s->dirty_returns++;
 			if (m.flags & MACHVM_RETURN_F_PRECIOUS)
@@ -568,7 +582,9 @@ static void *srv_fn(void *arg)
 			c.offset = m.offset;
 			c.length = m.length;
 			c.seq = m.seq;
-			if (s->mode == SRV_ACCEPT) {
+			if (s->mode == SRV_HALF && m.length > PG)
+				c.length = (m.length / PG / 2) * PG;
+			if (s->mode == SRV_ACCEPT || s->mode == SRV_HALF) {
 				c.type = MACHVM_CMD_RETURN_COPY;
 				c.addr = (uintptr_t)(s->store + m.offset);
 				if (mvm_cmd(s->pager, &c))
@@ -749,6 +765,90 @@ TEST_F(ext, pager_refuses_nothing_lost)
 	EXPECT_EQ(0, ext_check(self->p, 0xabc));
 	EXPECT_EQ(0, self->s.requests - req0);
 	EXPECT_EQ(EXT_PAGES, info(name).obj[MACHVM_OBJ_A_PAGEINS]);
+}
+
+/*
+ * A pager that said MACHVM_READY_F_CLUSTER_RETURN gets contiguous written
+ * pages in DATA_RETURNs of several pages (Mach's data_return of a range),
+ * each with the right bytes; it takes them all with one RETURN_COPY and
+ * one RETURN_DONE per message.
+ */
+TEST_F(ext, cluster_return_carries_contiguous_pages)
+{
+	struct machvm_cmd c = { .type = MACHVM_CMD_CHANGE_ATTRIBUTES,
+				.object = self->oc.id, .flags = 1U << 7 };
+	uint64_t name = self->oc.name, i, bad = 0;
+	struct mvm_nlreply r;
+
+	c.attr.cluster_pages = 1;
+	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));	/* unknown flag */
+	self->s.ready_flags = MACHVM_READY_F_CLUSTER_RETURN;
+	ext_start(_metadata, &self->s, SRV_ACCEPT);
+	ext_dirty_all(_metadata, self->p);
+	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
+	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_PO_RETURNING]);
+	ASSERT_TRUE(wait_resident(name, 0, 3000));
+	EXPECT_EQ(EXT_PAGES, self->s.return_pages);
+	EXPECT_LT(1, self->s.max_return_pages);
+	EXPECT_GT(EXT_PAGES, self->s.returns);
+	EXPECT_GE(MACHVM_RETURN_MAX_PAGES, self->s.max_return_pages);
+	TH_LOG("%d pages in %d DATA_RETURNs, the longest %d",
+	       (int)self->s.return_pages, (int)self->s.returns,
+	       (int)self->s.max_return_pages);
+	/* The pager's store has every written page. */
+	for (i = 0; i < EXT_PAGES; i++)
+		bad += !page_ok(self->s.store + i * PG, i, 0xabc);
+	EXPECT_EQ(0, bad);
+	r = info(name);
+	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_RETURNED]);
+	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
+	EXPECT_EQ(0, ext_check(self->p, 0xabc));
+}
+
+/* A cluster refused: every page to the default pager, none lost. */
+TEST_F(ext, cluster_return_refused_nothing_lost)
+{
+	uint64_t name = self->oc.name;
+	struct mvm_nlreply r;
+	int req0;
+
+	self->s.ready_flags = MACHVM_READY_F_CLUSTER_RETURN;
+	ext_start(_metadata, &self->s, SRV_REFUSE);
+	ext_dirty_all(_metadata, self->p);
+	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
+	ASSERT_TRUE(wait_resident(name, 0, 3000));
+	EXPECT_LT(1, self->s.max_return_pages);
+	r = info(name);
+	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
+	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_SWAPPED]);
+	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_RETURNED]);
+	req0 = self->s.requests;
+	EXPECT_EQ(0, ext_check(self->p, 0xabc));
+	EXPECT_EQ(0, self->s.requests - req0);
+}
+
+/*
+ * Half of each cluster answered (SRV_HALF: RETURN_COPY and RETURN_DONE on
+ * the first half of the range): those pages are taken, the rest time out
+ * to the default pager.  Nothing is lost.
+ */
+TEST_F(ext, cluster_return_answered_in_part)
+{
+	uint64_t name = self->oc.name;
+	struct mvm_nlreply r;
+
+	self->s.ready_flags = MACHVM_READY_F_CLUSTER_RETURN;
+	ext_start(_metadata, &self->s, SRV_HALF);
+	ext_dirty_all(_metadata, self->p);
+	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
+	ASSERT_TRUE(wait_resident(name, 0, 5000));
+	EXPECT_LT(1, self->s.max_return_pages);
+	r = info(name);
+	EXPECT_LT(0, r.obj[MACHVM_OBJ_A_RETURNED]);
+	EXPECT_LT(0, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
+	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_RETURNED] +
+			     r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
+	EXPECT_EQ(0, ext_check(self->p, 0xabc));
 }
 
 /* Precious pages come back even when nobody wrote them. */

@@ -70,6 +70,22 @@
  *                              as a refusal; so does the pager's death.
  *                              Until then the pages stay resident and
  *                              mapped faults are served from them.
+ *                              length is one page unless the pager said
+ *                              MACHVM_READY_F_CLUSTER_RETURN: then pageout
+ *                              returns contiguous pages of the object in
+ *                              one message, as Mach's data_return carries
+ *                              a range: [offset, offset + length), up to
+ *                              MACHVM_RETURN_MAX_PAGES pages, every one
+ *                              with the same flags (a range is split where
+ *                              they differ) and the same seq.  Each page of
+ *                              the range is answered on its own: a
+ *                              RETURN_COPY or RETURN_DONE may cover the
+ *                              whole range or any page-aligned part of it
+ *                              (the pages it covers end; the rest stay
+ *                              under the return until answered or timed
+ *                              out).  Refusing the range (or any part)
+ *                              gives those pages to the default pager; none
+ *                              is lost.
  *  MACHVM_MSG_DATA_UNLOCK      A write to the write-locked resident page at
  *                              offset (length one page) wants access
  *                              (PROT_WRITE).  The writer waits as for a
@@ -93,6 +109,9 @@
  *
  *  MACHVM_CMD_READY            Attributes (attr) for the object and leave
  *                              the init state; queued requests are sent.
+ *                              flags: MACHVM_READY_F_* (the pager's
+ *                              abilities; the last READY or
+ *                              CHANGE_ATTRIBUTES sets them).
  *  MACHVM_CMD_DATA_SUPPLY      length bytes at offset from the buffer at
  *                              addr.  May cover more than was asked and may
  *                              be unsolicited.  flags: MACHVM_SUPPLY_F_*.
@@ -262,6 +281,7 @@
 						 */
 #define MACHVM_F_ANON		(1ULL << 4)	/* MACHVM_IOC_ANON_CREATE */
 #define MACHVM_F_LOCKS		(1ULL << 5)	/* write locks, data_unlock */
+#define MACHVM_F_CLUSTER_RETURN	(1ULL << 6)	/* MACHVM_READY_F_CLUSTER_RETURN */
 
 /**
  * struct machvm_version - MACHVM_IOC_VERSION (out; 64 bytes)
@@ -429,15 +449,22 @@ struct machvm_anon_create {
  * @type:      MACHVM_MSG_*.
  * @access:    DATA_REQUEST: PROT_* the fault needs.
  * @object:    the object control id.
- * @offset:    DATA_REQUEST, SUPPLY_COMPLETED: byte offset, page aligned.
- * @length:    DATA_REQUEST, SUPPLY_COMPLETED: bytes, page multiple.
+ * @offset:    DATA_REQUEST, SUPPLY_COMPLETED, DATA_RETURN, LOCK_COMPLETED:
+ *             byte offset, page aligned.
+ * @length:    DATA_REQUEST, SUPPLY_COMPLETED, LOCK_COMPLETED: bytes, page
+ *             multiple.  DATA_RETURN: one page, or up to
+ *             MACHVM_RETURN_MAX_PAGES contiguous pages when the pager said
+ *             MACHVM_READY_F_CLUSTER_RETURN.
  * @name:      INIT: the object name.
  * @size:      INIT: object size in bytes.
  * @page_size: INIT: page size.
  * @count:     SUPPLY_COMPLETED: pages not taken (already resident);
  *             LOCK_COMPLETED: pages not returned (see above).
- * @flags:     DATA_RETURN: MACHVM_RETURN_F_* (shares @count's place).
- * @seq:       per-endpoint sequence number, for tracing.
+ * @flags:     DATA_RETURN: MACHVM_RETURN_F_* (shares @count's place),
+ *             the same for every page of the range.
+ * @seq:       per-endpoint sequence number, for tracing.  DATA_RETURN: the
+ *             value RETURN_COPY and RETURN_DONE quote in their @seq; every
+ *             page of the range is under this one seq.
  *
  * DATA_RETURN and LOCK_COMPLETED fill object, offset, length and name.
  */
@@ -467,6 +494,17 @@ struct machvm_msg {
 #define MACHVM_CMD_RETURN_COPY		7
 #define MACHVM_CMD_RETURN_DONE		8
 #define MACHVM_CMD_LOCK_REQUEST		9
+
+/*
+ * READY and CHANGE_ATTRIBUTES flags (struct machvm_cmd.flags), where the
+ * module has MACHVM_F_CLUSTER_RETURN: the pager handles a DATA_RETURN of
+ * several pages (length above one page).  Without it every DATA_RETURN
+ * is one page, as before.
+ */
+#define MACHVM_READY_F_CLUSTER_RETURN	(1U << 0)
+#define MACHVM_READY_F_ALL		MACHVM_READY_F_CLUSTER_RETURN
+/* Most pages one DATA_RETURN carries. */
+#define MACHVM_RETURN_MAX_PAGES		32
 
 /* DATA_SUPPLY flags. */
 #define MACHVM_SUPPLY_F_REPORT		(1U << 0) /* send SUPPLY_COMPLETED */
@@ -500,10 +538,13 @@ struct machvm_msg {
  * struct machvm_cmd - one command from a pager to the kernel (64 bytes)
  * @type:     MACHVM_CMD_*.
  * @flags:    DATA_SUPPLY: MACHVM_SUPPLY_F_*; LOCK_REQUEST: should_return
- *            and MACHVM_LOCK_F_*; otherwise zero.
+ *            and MACHVM_LOCK_F_*; READY, CHANGE_ATTRIBUTES:
+ *            MACHVM_READY_F_*; otherwise zero.
  * @object:   the object control id on this endpoint.
  * @offset:   byte offset, page aligned.
  * @length:   bytes, a page multiple, at most MACHVM_MAX_XFER.
+ *            RETURN_COPY, RETURN_DONE: the DATA_RETURN's range or any
+ *            page-aligned part of it.
  * @addr:     DATA_SUPPLY: user address of @length bytes of data;
  *            RETURN_COPY: user address @length bytes are copied to.
  * @error:    DATA_ERROR: positive errno, 1..4095; RETURN_DONE: 0 (taken)

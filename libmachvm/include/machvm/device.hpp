@@ -30,9 +30,17 @@ constexpr machvm_attr default_attr() noexcept {
     return a;
 }
 
+// The MACHVM_READY_F_* a pager whose DATA_RETURN handler takes any
+// page-aligned range may send to the module `v` describes: cluster
+// returns where the module has them.
+inline std::uint32_t ready_flags(const machvm_version& v) noexcept {
+    return (v.features & MACHVM_F_CLUSTER_RETURN) ? MACHVM_READY_F_CLUSTER_RETURN : 0;
+}
+
 // Builders for struct machvm_cmd: every other field zero, as the ABI wants.
 namespace cmd {
-machvm_cmd ready(std::uint64_t object, const machvm_attr& attr) noexcept;
+// flags: MACHVM_READY_F_* (see ready_flags()).
+machvm_cmd ready(std::uint64_t object, const machvm_attr& attr, std::uint32_t flags = 0) noexcept;
 // lock: accesses prohibited on the pages (0 or PROT_WRITE).
 machvm_cmd data_supply(std::uint64_t object, std::uint64_t offset, const void* data,
                        std::uint64_t length, std::uint32_t flags = 0,
@@ -41,7 +49,8 @@ machvm_cmd data_unavailable(std::uint64_t object, std::uint64_t offset,
                             std::uint64_t length) noexcept;
 machvm_cmd data_error(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
                       int error) noexcept;
-machvm_cmd change_attributes(std::uint64_t object, const machvm_attr& attr) noexcept;
+machvm_cmd change_attributes(std::uint64_t object, const machvm_attr& attr,
+                             std::uint32_t flags = 0) noexcept;
 machvm_cmd destroy(std::uint64_t object) noexcept;
 // Copy pages under the DATA_RETURN with this seq to dst (length bytes).
 machvm_cmd return_copy(std::uint64_t object, std::uint64_t offset, void* dst, std::uint64_t length,
@@ -95,7 +104,8 @@ class PagerEndpoint {
 
     // One command, written at once.
     Result<void> command(const machvm_cmd& c) noexcept;
-    Result<void> ready(std::uint64_t object, const machvm_attr& attr) noexcept;
+    Result<void> ready(std::uint64_t object, const machvm_attr& attr,
+                       std::uint32_t flags = 0) noexcept;
     // `data` is copied by the kernel before this returns; longer than
     // MACHVM_MAX_XFER is split into several commands.
     Result<void> data_supply(std::uint64_t object, std::uint64_t offset,

@@ -50,7 +50,9 @@ class Reply {
 
     // Each returns false (and queues nothing) if memory ran out.  A range
     // of length 0 queues nothing (the kernel refuses it).
-    bool ready(std::uint64_t object, const machvm_attr& attr) noexcept;
+    // flags: MACHVM_READY_F_* (machvm::ready_flags(version) for a pager
+    // whose on_data_return takes any range).
+    bool ready(std::uint64_t object, const machvm_attr& attr, std::uint32_t flags = 0) noexcept;
     // `data` must stay valid until the reply is sent: use buffer() or
     // memory that lives as long as the pager.  Split at MACHVM_MAX_XFER.
     // lock: accesses prohibited on the pages (0 or PROT_WRITE).
@@ -120,7 +122,8 @@ class Pager {
     // MACHVM_MSG_TERMINATE: msg.object is dead.  Default: nothing.
     virtual void on_terminate(const machvm_msg& msg, Reply& reply) noexcept;
     // MACHVM_MSG_DATA_RETURN: the kernel gives [msg.offset, +msg.length)
-    // back (msg.flags: MACHVM_RETURN_F_*).  Copy it with
+    // back (msg.flags: MACHVM_RETURN_F_*): one page, or several contiguous
+    // pages when READY said MACHVM_READY_F_CLUSTER_RETURN.  Copy it with
     // reply.copy_returned(), store it, then reply.return_done(..., 0).
     // Default: refuse at once (the default pager keeps the pages in swap).
     virtual void on_data_return(const machvm_msg& msg, Reply& reply) noexcept;

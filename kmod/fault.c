@@ -28,6 +28,7 @@
 #include <linux/memcontrol.h>
 #include <linux/mman.h>
 #include <linux/pagemap.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
@@ -523,6 +524,8 @@ static unsigned long mvm_memcg_margin(void)
  */
 static int mvm_fill_local(struct mvm_object *obj, pgoff_t index)
 {
+	struct folio *spare;
+	unsigned int nofs;
 	int ret, tries;
 
 	smp_rmb();	/* the page left the cache after its slot was set */
@@ -537,9 +540,22 @@ static int mvm_fill_local(struct mvm_object *obj, pgoff_t index)
 	    mvm_memcg_margin() < MVM_MEMCG_HEADROOM)
 		mvm_reclaim_object(obj, MVM_MEMCG_HEADROOM);
 	for (tries = 0; tries < 8; tries++) {
+		/*
+		 * The page is allocated before page_mutex: under memory
+		 * pressure its reclaim may wait for the pageout thread,
+		 * which takes that mutex.  Under the mutex, allocations stay
+		 * small and, in a NOFS scope, never wait for pageout (see
+		 * mvm_reclaim_may_wait()).
+		 */
+		spare = obj->anon || xa_load(&obj->swap, index) ?
+			mvm_folio_alloc(obj) : NULL;
 		mutex_lock(&obj->page_mutex);
-		ret = mvm_object_swapin_locked(obj, index, false);
+		nofs = memalloc_nofs_save();
+		ret = mvm_object_swapin_spare(obj, index, false, &spare);
+		memalloc_nofs_restore(nofs);
 		mutex_unlock(&obj->page_mutex);
+		if (spare)
+			folio_put(spare);	/* not needed after all */
 		if (ret != -ENOMEM)
 			return ret;
 		mvm_reclaim_object(obj, 32);
@@ -572,9 +588,19 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 		if (mvm_take_owed(obj, index, vmf, NULL, false))
 			goto sigbus;
 		/*
-		 * Room under the resident limits: wait for pageout without
-		 * the fault lock, then retry (once; never under GUP's lock).
+		 * Room under the resident limits, and free memory above the
+		 * low watermarks: wait for pageout without the fault lock,
+		 * then retry (once; never under GUP's lock).
 		 */
+		if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
+		    !(vmf->flags & (FAULT_FLAG_RETRY_NOWAIT | FAULT_FLAG_TRIED)) &&
+		    mvm_room(obj) && mvm_mem_low()) {
+			get_file(file);
+			release_fault_lock(vmf);
+			mvm_mem_wait();	/* killed: the retry sees it */
+			fput(file);
+			return VM_FAULT_RETRY;
+		}
 		if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
 		    !(vmf->flags & (FAULT_FLAG_RETRY_NOWAIT | FAULT_FLAG_TRIED)) &&
 		    !mvm_room(obj)) {

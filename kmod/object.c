@@ -93,6 +93,18 @@ struct folio *mvm_folio_alloc(struct mvm_object *obj)
 	return filemap_alloc_folio(mapping_gfp_mask(obj->inode->i_mapping), 0);
 }
 
+/* *@spare (taken) if there is one, else a new folio. */
+static struct folio *mvm_spare_or_alloc(struct mvm_object *obj,
+					struct folio **spare)
+{
+	struct folio *folio = spare ? *spare : NULL;
+
+	if (!folio)
+		return mvm_folio_alloc(obj);
+	*spare = NULL;
+	return folio;
+}
+
 /*
  * Insert locked, uptodate @folio at @index and track it (page_mutex
  * held).  A failed memcg charge is -ENOMEM, never an OOM kill.
@@ -121,7 +133,8 @@ int mvm_folio_insert(struct mvm_object *obj, struct folio *folio,
  * read-ahead does; the extra pages come in unreferenced, so they go first
  * if nobody touches them.  page_mutex held.
  */
-static int mvm_swapin_cluster(struct mvm_object *obj, pgoff_t index, u64 slot)
+static int mvm_swapin_cluster(struct mvm_object *obj, pgoff_t index, u64 slot,
+			      struct folio **spare)
 {
 	struct address_space *mapping = obj->inode->i_mapping;
 	struct folio *folios[MVM_READAHEAD];
@@ -137,7 +150,7 @@ static int mvm_swapin_cluster(struct mvm_object *obj, pgoff_t index, u64 slot)
 			break;
 	}
 	for (i = 0; i < n; i++) {
-		folios[i] = mvm_folio_alloc(obj);
+		folios[i] = mvm_spare_or_alloc(obj, i ? NULL : spare);
 		if (!folios[i])
 			break;
 	}
@@ -168,8 +181,11 @@ static int mvm_swapin_cluster(struct mvm_object *obj, pgoff_t index, u64 slot)
  * (page_mutex held).  @dirty: the page's slot is given up and the page is
  * marked dirty (store removal, lock_request returns).  -ENOENT: neither
  * (the pager must supply it).  0 also when the page is already resident.
+ * @spare: a folio allocated before page_mutex was taken, used (and set
+ * to NULL) if a page is read or zero-filled; the caller puts what is left.
  */
-int mvm_object_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
+int mvm_object_swapin_spare(struct mvm_object *obj, pgoff_t index, bool dirty,
+			    struct folio **spare)
 {
 	struct address_space *mapping = obj->inode->i_mapping;
 	void *entry = xa_load(&obj->swap, index);
@@ -190,8 +206,8 @@ int mvm_object_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
 	if (!entry && !obj->anon)
 		return -ENOENT;
 	if (entry && !dirty)
-		return mvm_swapin_cluster(obj, index, xa_to_value(entry));
-	folio = mvm_folio_alloc(obj);
+		return mvm_swapin_cluster(obj, index, xa_to_value(entry), spare);
+	folio = mvm_spare_or_alloc(obj, spare);
 	if (!folio)
 		return -ENOMEM;
 	if (entry) {
@@ -220,6 +236,11 @@ found:
 err:
 	folio_put(folio);
 	return ret;
+}
+
+int mvm_object_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
+{
+	return mvm_object_swapin_spare(obj, index, dirty, NULL);
 }
 
 int mvm_object_swapin(struct mvm_object *obj, pgoff_t index, bool dirty)

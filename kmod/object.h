@@ -135,6 +135,8 @@ struct folio *mvm_folio_alloc(struct mvm_object *obj);
 int mvm_folio_insert(struct mvm_object *obj, struct folio *folio,
 		     pgoff_t index, unsigned long pgflags);
 int mvm_object_swapin(struct mvm_object *obj, pgoff_t index, bool dirty);
+int mvm_object_swapin_spare(struct mvm_object *obj, pgoff_t index, bool dirty,
+			    struct folio **spare);
 int mvm_object_swapin_locked(struct mvm_object *obj, pgoff_t index,
 			     bool dirty);
 

@@ -118,8 +118,14 @@ static unsigned long mvm_nr_fifo, mvm_nr_returning;
 static atomic_long_t mvm_nr_resident = ATOMIC_LONG_INIT(0);
 static atomic_t mvm_nr_limited = ATOMIC_INIT(0);	/* objects with a limit */
 
-/* One pass at a time: the daemon, a netlink RUN, a shrinker, a reclaim. */
+/*
+ * One pass at a time: the daemon, a netlink RUN, a shrinker, a reclaim.
+ * mvm_pass_owner is the task holding it (written under it, read by
+ * reclaim in the same task only: an allocation inside a pass must never
+ * wait for the next pass).
+ */
 static DEFINE_MUTEX(mvm_pageout_mutex);
+static struct task_struct *mvm_pass_owner;
 static struct task_struct *mvm_pageoutd;
 static DECLARE_WAIT_QUEUE_HEAD(mvm_pageout_wq);
 static DECLARE_WAIT_QUEUE_HEAD(mvm_room_wq);	/* faults waiting for room */
@@ -133,6 +139,22 @@ static atomic_long_t mvm_shrink_want = ATOMIC_LONG_INIT(0);
  */
 static bool mvm_shrink_force;
 static struct shrinker *mvm_shrinker;
+
+/*
+ * Direct reclaim waiting for the pageout thread (see mvm_shrink_scan()).
+ * While mvm_reclaim_waiters is non-zero, every page that leaves a cache
+ * adds one to mvm_reclaim_credit, and waiters take their share of it out:
+ * a page freed is reported to reclaim once, by the one waiter that took
+ * it.  Waiters sleep on mvm_room_wq, which every freed page wakes.
+ * mvm_reclaim_futile (jiffies): a wait just ended with nothing freed;
+ * until then reclaim does not wait again (the thread is stuck or slow,
+ * and reclaim should go on to its other sources, or to the OOM killer).
+ */
+static atomic_t mvm_reclaim_waiters = ATOMIC_INIT(0);
+static atomic_long_t mvm_reclaim_credit = ATOMIC_LONG_INIT(0);
+static unsigned long mvm_reclaim_futile;
+#define MVM_RECLAIM_WAIT	(HZ / 10)	/* longest wait in one scan */
+#define MVM_RECLAIM_BACKOFF	HZ		/* after a futile one */
 
 enum {
 	MVM_EV_KEPT, MVM_EV_FREED, MVM_EV_RETURNING, MVM_EV_FULL,
@@ -207,6 +229,54 @@ bool mvm_room(struct mvm_object *obj)
 	return !limit || atomic_long_read(&obj->nr_resident) < limit;
 }
 
+/*
+ * Free pages, and the sum of the low and high watermarks, of the zones
+ * machvm's pages come from (GFP_HIGHUSER: every zone but ZONE_DMA, which
+ * its lowmem reserve keeps for others).
+ */
+static void mvm_mem_state(unsigned long *free, unsigned long *low,
+			  unsigned long *high)
+{
+	struct zone *zone;
+	int nid, z;
+
+	*free = *low = *high = 0;
+	for_each_online_node(nid) {
+		for (z = 0; z < MAX_NR_ZONES; z++) {
+			zone = &NODE_DATA(nid)->node_zones[z];
+#ifdef CONFIG_ZONE_DMA
+			if (z == ZONE_DMA)
+				continue;
+#endif
+			if (!managed_zone(zone))
+				continue;
+			*free += zone_page_state(zone, NR_FREE_PAGES);
+			*low += low_wmark_pages(zone);
+			*high += high_wmark_pages(zone);
+		}
+	}
+}
+
+/*
+ * Pages machvm should free for Linux: memory fell below the low
+ * watermarks (where kswapd wakes; direct reclaim and the OOM killer are
+ * next), so free what brings it back above the high ones, as kswapd
+ * does.  0 when memory is fine, or when nothing of ours can go.
+ */
+static unsigned long mvm_mem_need(bool waiting)
+{
+	/* Lockless: read on every fault that adds a page; a hint. */
+	unsigned long free, low, high, fifo = READ_ONCE(mvm_nr_fifo);
+
+	if (READ_ONCE(mvm_stuck) || !fifo)
+		return 0;
+	mvm_mem_state(&free, &low, &high);
+	/* A waiter waits until the high mark: hysteresis. */
+	if (free >= (waiting ? high : low))
+		return 0;
+	return min(high - free, fifo);
+}
+
 /* Pages to free now to get from above the high mark down to the low. */
 static unsigned long mvm_global_need(void)
 {
@@ -276,6 +346,8 @@ static void mvm_page_untrack(struct mvm_object *obj, struct mvm_page *pg)
 	atomic_long_dec(&obj->nr_resident);
 	atomic_long_dec(&mvm_nr_resident);
 	mvm_count(MACHVM_A_STAT_RESIDENT, -1);
+	if (atomic_read(&mvm_reclaim_waiters))
+		atomic_long_inc(&mvm_reclaim_credit);	/* woken below */
 	/* Writers waiting for an unlock retry and find the page gone. */
 	if (test_bit(MVM_PG_WLOCK, &pg->flags))
 		mvm_unlock_complete(obj, pg->index, pg->index + 1);
@@ -959,6 +1031,7 @@ static void mvm_pass_run(struct mvm_pass *p)
 	bool ref;
 
 	lockdep_assert_held(&mvm_pageout_mutex);
+	WRITE_ONCE(mvm_pass_owner, current);
 	spin_lock(&mvm_lru_lock);
 	max_scan = 2 * mvm_nr_fifo + READ_ONCE(mvm_tun.batch);
 	if (p->max_scan)
@@ -1043,6 +1116,7 @@ static void mvm_pass_run(struct mvm_pass *p)
 	spin_lock(&mvm_lru_lock);
 	list_del(&marker.lru);
 	spin_unlock(&mvm_lru_lock);
+	WRITE_ONCE(mvm_pass_owner, NULL);
 	if (p->res.freed && wq_has_sleeper(&mvm_room_wq))
 		wake_up_all(&mvm_room_wq);
 }
@@ -1110,6 +1184,41 @@ int mvm_throttle(struct mvm_object *obj)
 	}
 }
 
+/*
+ * Before a fault adds a page while memory is below the low watermarks
+ * (mvm_mem_need()): wait (killable) until pageout brings it back above
+ * the high ones, at most a second, then go ahead whatever happened.
+ * This is how a task that dirties machvm memory fast is held back before
+ * it allocates: without it, it dirtied pages faster than they could be
+ * written, memory ran out, and (with no Linux swap) Linux's reclaim found
+ * nothing it could free and called the OOM killer.  Like Linux's own
+ * throttling of dirtying tasks (balance_dirty_pages()), it costs the
+ * dirtier time only when memory is short.  No wait when machvm has no
+ * page it could free or pageout said nothing can go.  The fault lock is
+ * dropped (see mvm_fault()).
+ */
+bool mvm_mem_low(void)
+{
+	return mvm_mem_need(false);
+}
+
+int mvm_mem_wait(void)
+{
+	unsigned long deadline = jiffies + HZ;
+	long ret;
+
+	mvm_count(MACHVM_A_STAT_LIMIT_WAITS, 1);
+	for (;;) {
+		mvm_pageout_kick();
+		ret = wait_event_killable_timeout(mvm_room_wq,
+						  !mvm_mem_need(true), HZ / 10);
+		if (ret < 0)
+			return ret;
+		if (ret || time_after(jiffies, deadline))
+			return 0;
+	}
+}
+
 /* Returns due: the default pager takes the pages not answered in time. */
 static void mvm_expire_returns(void)
 {
@@ -1154,7 +1263,8 @@ static void mvm_daemon_pass(void)
 	long shrink = atomic_long_xchg(&mvm_shrink_want, 0);
 	bool need;
 
-	p.target = max_t(u64, mvm_global_need(), shrink);
+	p.target = max3(mvm_global_need(), (unsigned long)shrink,
+			mvm_mem_need(false));
 	if (shrink && READ_ONCE(mvm_shrink_force))
 		p.mode |= MVM_PASS_FORCE;	/* reclaim is waiting */
 	mutex_lock(&mvm_pageout_mutex);
@@ -1482,10 +1592,91 @@ static unsigned long mvm_shrink_count(struct shrinker *s,
 }
 
 /*
+ * May this reclaim wait for the pageout thread?  Only a task that may
+ * sleep in reclaim (__GFP_DIRECT_RECLAIM) and may enter I/O and file
+ * systems (__GFP_IO and __GFP_FS, after the task's scoped NOIO/NOFS, as
+ * Linux's reclaim gives them): the thread writes to a swap file, so a
+ * task inside a file system or in a NOIO section must not wait for it.
+ * Only from reclaim (current->reclaim_state; drop_caches takes what goes
+ * without I/O).  Never kswapd (it pages out itself, and others wait for
+ * it), never the
+ * thread, never a task inside a pass (it holds mvm_pageout_mutex), never
+ * when pageout said it cannot free anything or just failed to.  Holders
+ * of an object's page_mutex allocate in a NOFS scope where they may need
+ * much memory (the fault path's fill; see mvm_fill_local()); any other
+ * holder waits at most MVM_RECLAIM_WAIT, as the thread blocks on that
+ * mutex meanwhile.
+ */
+static bool mvm_reclaim_may_wait(const struct shrink_control *sc)
+{
+	const gfp_t need = __GFP_DIRECT_RECLAIM | __GFP_IO | __GFP_FS;
+
+	return (sc->gfp_mask & need) == need && current->reclaim_state &&
+	       !current_is_kswapd() &&
+	       current != mvm_pageoutd && READ_ONCE(mvm_pass_owner) != current &&
+	       !READ_ONCE(mvm_stuck) &&
+	       time_after_eq(jiffies, READ_ONCE(mvm_reclaim_futile));
+}
+
+/* Take up to @want pages of credit: pages freed that nobody reported. */
+static unsigned long mvm_reclaim_take(unsigned long want)
+{
+	long c = atomic_long_read(&mvm_reclaim_credit), got;
+
+	do {
+		if (c <= 0)
+			return 0;
+		got = min_t(long, c, want);
+	} while (!atomic_long_try_cmpxchg(&mvm_reclaim_credit, &c, c - got));
+	return got;
+}
+
+/*
+ * Wait up to MVM_RECLAIM_WAIT (killable) for the pageout thread to free
+ * @want pages; returns the pages freed meanwhile that this task may
+ * count (each freed page is counted by one waiter only).
+ */
+static unsigned long mvm_reclaim_wait(unsigned long want)
+{
+	unsigned long deadline = jiffies + MVM_RECLAIM_WAIT, got = 0;
+	long left;
+
+	atomic_inc(&mvm_reclaim_waiters);
+	mvm_pageout_kick();
+	for (;;) {
+		got += mvm_reclaim_take(want - got);
+		left = (long)(deadline - jiffies);
+		if (got >= want || left <= 0 || READ_ONCE(mvm_stuck))
+			break;
+		if (wait_event_killable_timeout(mvm_room_wq,
+						atomic_long_read(&mvm_reclaim_credit) > 0 ||
+						READ_ONCE(mvm_stuck), left) < 0)
+			break;
+	}
+	/* The last waiter out: pages freed from now on are nobody's. */
+	if (atomic_dec_and_test(&mvm_reclaim_waiters))
+		atomic_long_set(&mvm_reclaim_credit, 0);
+	if (!got)
+		WRITE_ONCE(mvm_reclaim_futile, jiffies + MVM_RECLAIM_BACKOFF);
+	return got;
+}
+
+/*
  * Linux needs memory.  kswapd pages out now, writing to swap as Linux's
- * own reclaim does (never sleeping on our locks); direct reclaim, which
- * may be inside a filesystem, only drops what needs no I/O.  The daemon
- * does what is left.
+ * own reclaim does (never sleeping on our locks).  Direct reclaim first
+ * drops what needs no I/O (it may be inside a file system and must not
+ * sleep on our locks); if that is not enough, the rest is asked of the
+ * pageout thread, and a reclaimer that may block (mvm_reclaim_may_wait())
+ * waits for it, a bounded time, and reports the pages it freed.  Without
+ * that wait, a task dirtying machvm pages faster than kswapd writes them
+ * found nothing to reclaim (machvm pages are unevictable to Linux, and
+ * without Linux swap so is anonymous memory) and was OOM-killed, although
+ * machvm could have written its pages to a swap store.
+ *
+ * Freed pages are reported with mm_account_reclaimed_pages() (that is
+ * what reclaim counts as progress) and returned: the pages this pass
+ * freed, plus those the thread freed while we waited and that no other
+ * waiter counted.
  */
 static unsigned long mvm_shrink_scan(struct shrinker *s,
 				     struct shrink_control *sc)
@@ -1499,25 +1690,33 @@ static unsigned long mvm_shrink_scan(struct shrinker *s,
 			(READ_ONCE(mvm_shrink_force) ? MVM_PASS_FORCE : 0),
 		.max_scan = 4 * sc->nr_to_scan + MVM_IO_MAX,
 	};
+	unsigned long freed;
 
-	if (!mutex_trylock(&mvm_pageout_mutex))
-		return SHRINK_STOP;
-	mvm_pass_run(&p);
-	mutex_unlock(&mvm_pageout_mutex);
-	WRITE_ONCE(mvm_shrink_force, p.res.freed < sc->nr_to_scan / 2);
-	mm_account_reclaimed_pages(p.res.freed);	/* progress, for reclaim */
-	/*
-	 * Only referenced pages: their bits are clear now and the next call
-	 * frees (forced).  Say 0, not SHRINK_STOP, so that reclaim calls
-	 * again, as Linux's own LRUs rotate referenced objects and go on.
-	 */
-	if (!p.res.freed && p.aged)
-		return 0;
-	if (p.res.freed < sc->nr_to_scan) {
-		atomic_long_add(sc->nr_to_scan - p.res.freed, &mvm_shrink_want);
-		mvm_pageout_kick();
+	/* Busy: another pass (maybe the thread's) runs; or it is ours. */
+	if (mutex_trylock(&mvm_pageout_mutex)) {
+		mvm_pass_run(&p);
+		mutex_unlock(&mvm_pageout_mutex);
+		WRITE_ONCE(mvm_shrink_force,
+			   p.res.freed < sc->nr_to_scan / 2);
+		/*
+		 * Only referenced pages: their bits are clear now and the
+		 * next call frees (forced).  Say 0, not SHRINK_STOP, so that
+		 * reclaim calls again, as Linux's own LRUs rotate referenced
+		 * objects and go on.
+		 */
+		if (!p.res.freed && p.aged)
+			return 0;
 	}
-	return p.res.freed ?: SHRINK_STOP;
+	freed = p.res.freed;
+	if (freed < sc->nr_to_scan) {
+		atomic_long_add(sc->nr_to_scan - freed, &mvm_shrink_want);
+		if (mvm_reclaim_may_wait(sc))
+			freed += mvm_reclaim_wait(sc->nr_to_scan - freed);
+		else
+			mvm_pageout_kick();
+	}
+	mm_account_reclaimed_pages(freed);	/* progress, for reclaim */
+	return freed ?: SHRINK_STOP;
 }
 
 void mvm_pageout_get(struct mvm_tunables *t, u64 *resident, u64 *returning,

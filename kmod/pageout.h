@@ -56,6 +56,8 @@ void mvm_pages_release(struct mvm_object *obj);
 /* Resident limits. */
 bool mvm_room(struct mvm_object *obj);
 int mvm_throttle(struct mvm_object *obj);
+bool mvm_mem_low(void);
+int mvm_mem_wait(void);
 void mvm_reclaim_object(struct mvm_object *obj, unsigned long nr);
 u64 mvm_default_obj_limit(void);
 void mvm_pageout_limit_changed(u64 old, u64 new);

@@ -1,0 +1,324 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Linux memory pressure against machvm's dirty pages, with no Linux swap
+ * (the test guest has none): a process that dirties an anonymous object
+ * much bigger than the memory left to it, as fast as it can, must finish
+ * with every page intact and must not be OOM-killed.  machvm's pages are
+ * unevictable to Linux; the only way out is machvm's own pageout to a
+ * swap store, reached from Linux reclaim through the shrinker (direct
+ * reclaim waits for the pageout thread) and from the fault path (a
+ * faulting task waits for room before it allocates).
+ *
+ *  - guest_low_memory_hog: hugetlb pages take most of the guest's free
+ *    memory (a guest with little free memory); the object's resident
+ *    limit and the global one stay far above what is left, so only
+ *    Linux's reclaim can ask machvm for memory.
+ *  - memcg_fast_hog: the same hog, two threads, in a memory cgroup whose
+ *    memory.max is a quarter of the object.
+ *
+ * The hog runs with oom_score_adj 1000: if memory runs out, it is the one
+ * killed, and the test sees the SIGKILL.  No time is asserted.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "mvm_test.h"
+#include "mvm_genl.h"
+
+static const char *disk_dir(void)
+{
+	const char *d = getenv("MVM_DISK_DIR");
+
+	return d && *d ? d : "/tmp";
+}
+
+/* A field of /proc/meminfo, in kB; 0 if missing. */
+static uint64_t meminfo(const char *field)
+{
+	char line[256];
+	size_t n = strlen(field);
+	uint64_t v = 0;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, field, n) && line[n] == ':') {
+			v = strtoull(line + n + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
+static int write_file(const char *path, const char *s)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	close(fd);
+	return n == (ssize_t)strlen(s) ? 0 : -EIO;
+}
+
+static uint64_t read_u64(const char *path)
+{
+	char buf[64] = "";
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return 0;
+	if (read(fd, buf, sizeof(buf) - 1) < 0)
+		buf[0] = 0;
+	close(fd);
+	return strtoull(buf, NULL, 10);
+}
+
+/* Word @k of page @i: cheap to make, so the hog is fast. */
+static inline uint64_t word(uint64_t i, uint64_t k)
+{
+	return ((i << 9 | k) + 1) * 0x9e3779b97f4a7c15ULL;
+}
+
+struct hog {
+	char *p;
+	uint64_t first, end;	/* pages [first, end) */
+	uint64_t bad;
+};
+
+static void *hog_write(void *arg)
+{
+	struct hog *h = arg;
+	uint64_t i, k;
+
+	for (i = h->first; i < h->end; i++) {
+		uint64_t *w = (uint64_t *)(h->p + i * PG);
+
+		for (k = 0; k < PG / 8; k++)
+			w[k] = word(i, k);
+	}
+	return NULL;
+}
+
+static void *hog_check(void *arg)
+{
+	struct hog *h = arg;
+	uint64_t i, k;
+
+	for (i = h->first; i < h->end; i++) {
+		const uint64_t *w = (const uint64_t *)(h->p + i * PG);
+
+		for (k = 0; k < PG / 8; k++)
+			if (w[k] != word(i, k)) {
+				h->bad++;
+				break;
+			}
+	}
+	return NULL;
+}
+
+static void hog_run(char *p, uint64_t n, int threads,
+		    void *(*fn)(void *), uint64_t *bad)
+{
+	struct hog h[8];
+	pthread_t th[8];
+	int t;
+
+	for (t = 0; t < threads; t++) {
+		h[t].p = p;
+		h[t].first = n * t / threads;
+		h[t].end = n * (t + 1) / threads;
+		h[t].bad = 0;
+		if (pthread_create(&th[t], NULL, fn, &h[t]))
+			_exit(20);
+	}
+	for (t = 0; t < threads; t++) {
+		pthread_join(th[t], NULL);
+		*bad += h[t].bad;
+	}
+}
+
+/*
+ * The hog, in a child: an anonymous object of @n pages, written by
+ * @threads threads, then read back.  Exit 0: every page right; 1: wrong
+ * pages; 10+: set-up failed.  @cgroup: join it first.
+ */
+static pid_t hog_start(uint64_t n, int threads, const char *cgroup)
+{
+	pid_t pid = fork();
+
+	if (pid)
+		return pid;
+	{
+		struct machvm_anon_create ac = { .size = n * PG };
+		char buf[300];
+		uint64_t bad = 0;
+		int dev;
+		char *p;
+
+		if (write_file("/proc/self/oom_score_adj", "1000"))
+			_exit(10);
+		if (cgroup) {
+			snprintf(buf, sizeof(buf), "%s/cgroup.procs", cgroup);
+			snprintf(buf + 200, 100, "%d", getpid());
+			if (write_file(buf, buf + 200))
+				_exit(11);
+		}
+		dev = mvm_dev();
+		if (dev < 0 || ioctl(dev, MACHVM_IOC_ANON_CREATE, &ac))
+			_exit(12);
+		p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 ac.fd, 0);
+		if (p == MAP_FAILED)
+			_exit(13);
+		hog_run(p, n, threads, hog_write, &bad);
+		hog_run(p, n, threads, hog_check, &bad);
+		if (bad) {
+			fprintf(stderr, "# hog: %llu wrong pages\n",
+				(unsigned long long)bad);
+			_exit(1);
+		}
+		_exit(0);
+	}
+}
+
+/* Wait for the hog; 0 if it finished with every page right. */
+static int hog_wait(struct __test_metadata *_metadata, pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, 0) != pid)
+		return -1;
+	if (WIFSIGNALED(status)) {
+		TH_LOG("hog killed by signal %d (%s)", WTERMSIG(status),
+		       WTERMSIG(status) == SIGKILL ? "OOM killer?" : "?");
+		return -1;
+	}
+	if (WEXITSTATUS(status))
+		TH_LOG("hog exited with %d", WEXITSTATUS(status));
+	return WEXITSTATUS(status);
+}
+
+FIXTURE(rcl) {
+	uint32_t id;
+	char path[256];
+	uint64_t hugepages;	/* nr_hugepages before */
+};
+
+FIXTURE_SETUP(rcl)
+{
+	snprintf(self->path, sizeof(self->path), "%s/mvm-reclaim.swap",
+		 disk_dir());
+	unlink(self->path);
+	self->id = 0;
+	self->hugepages = read_u64("/proc/sys/vm/nr_hugepages");
+}
+
+FIXTURE_TEARDOWN(rcl)
+{
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%llu",
+		 (unsigned long long)self->hugepages);
+	write_file("/proc/sys/vm/nr_hugepages", buf);
+	if (self->id)
+		mvm_swap_remove(self->id);
+	unlink(self->path);
+}
+
+/*
+ * Little free memory, no Linux swap, machvm's limits far away: Linux's
+ * reclaim is what must make machvm page out, and direct reclaim must see
+ * progress (without the wait for the pageout thread, it saw none: every
+ * page was dirty, and the hog was OOM-killed).
+ */
+TEST_F_TIMEOUT(rcl, guest_low_memory_hog, 600)
+{
+	const uint64_t leave_kb = 160 << 10;	/* free memory left */
+	uint64_t free_kb, huge_kb, want, got, n;
+	struct mvm_nlreply r;
+	char buf[32];
+	pid_t pid;
+
+	huge_kb = meminfo("Hugepagesize");
+	free_kb = meminfo("MemFree");
+	ASSERT_LT(0, huge_kb);
+	ASSERT_LT(leave_kb + 64 * huge_kb, free_kb);
+	want = self->hugepages + (free_kb - leave_kb) / huge_kb;
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)want);
+	ASSERT_EQ(0, write_file("/proc/sys/vm/nr_hugepages", buf));
+	got = read_u64("/proc/sys/vm/nr_hugepages");
+	free_kb = meminfo("MemFree");
+	TH_LOG("hugetlb pages %llu of %llu; MemFree %llu kB",
+	       (unsigned long long)got, (unsigned long long)want,
+	       (unsigned long long)free_kb);
+	ASSERT_GT(2 * leave_kb, free_kb) TH_LOG("could not take memory away");
+
+	/* Three times the free memory, all of it written. */
+	n = 3 * free_kb / (PG >> 10);
+	ASSERT_EQ(0, mvm_swap_add(self->path, n * PG + (16 << 20), 0,
+				  &self->id));
+	ASSERT_EQ(0, mvm_nl(MACHVM_GENL_CMD_GET_PAGEOUT, NULL, &r));
+	ASSERT_LT(n, r.a[MACHVM_A_PO_LIMIT]) TH_LOG("the global limit would act");
+
+	pid = hog_start(n, 2, NULL);
+	ASSERT_LE(0, pid);
+	EXPECT_EQ(0, hog_wait(_metadata, pid));
+}
+
+/* The same hog, two threads, in a memcg a quarter of its size. */
+TEST_F_TIMEOUT(rcl, memcg_fast_hog, 600)
+{
+	const char *cg = "/sys/fs/cgroup/mvm-reclaim";
+	const uint64_t n = (64 << 20) / PG;
+	char buf[300];
+	pid_t pid;
+
+	ASSERT_EQ(0, mvm_swap_add(self->path, n * PG + (16 << 20), 0,
+				  &self->id));
+	mkdir("/sys/fs/cgroup", 0755);
+	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK))
+		ASSERT_EQ(0, mount("none", "/sys/fs/cgroup", "cgroup2", 0,
+				   NULL));
+	write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+	rmdir(cg);
+	ASSERT_EQ(0, mkdir(cg, 0755));
+	snprintf(buf, sizeof(buf), "%s/memory.max", cg);
+	ASSERT_EQ(0, write_file(buf, "16M"));
+	snprintf(buf, sizeof(buf), "%s/memory.swap.max", cg);
+	write_file(buf, "0");	/* no Linux swap here either */
+
+	pid = hog_start(n, 2, cg);
+	ASSERT_LE(0, pid);
+	EXPECT_EQ(0, hog_wait(_metadata, pid));
+	snprintf(buf, sizeof(buf), "%s/memory.events", cg);
+	{
+		char ev[512] = "";
+		int fd = open(buf, O_RDONLY);
+
+		if (fd >= 0) {
+			if (read(fd, ev, sizeof(ev) - 1) < 0)
+				ev[0] = 0;
+			close(fd);
+		}
+		EXPECT_NE(NULL, strstr(ev, "oom_kill 0\n")) TH_LOG("%s", ev);
+	}
+	rmdir(cg);
+}
+
+TEST_HARNESS_MAIN

@@ -1267,6 +1267,13 @@ static void mvm_daemon_pass(void)
 			mvm_mem_need(false));
 	if (shrink && READ_ONCE(mvm_shrink_force))
 		p.mode |= MVM_PASS_FORCE;	/* reclaim is waiting */
+	/*
+	 * A task in direct reclaim waits for this pass (mvm_reclaim_wait())
+	 * and may hold an object's page_mutex or i_mmap lock: never sleep on
+	 * those while anyone waits, take other pages.
+	 */
+	if (atomic_read(&mvm_reclaim_waiters))
+		p.mode |= MVM_PASS_TRY;
 	mutex_lock(&mvm_pageout_mutex);
 	mvm_pass_run(&p);
 	mutex_unlock(&mvm_pageout_mutex);
@@ -1599,13 +1606,16 @@ static unsigned long mvm_shrink_count(struct shrinker *s,
  * task inside a file system or in a NOIO section must not wait for it.
  * Only from reclaim (current->reclaim_state; drop_caches takes what goes
  * without I/O).  Never kswapd (it pages out itself, and others wait for
- * it), never the
- * thread, never a task inside a pass (it holds mvm_pageout_mutex), never
- * when pageout said it cannot free anything or just failed to.  Holders
- * of an object's page_mutex allocate in a NOFS scope where they may need
- * much memory (the fault path's fill; see mvm_fill_local()); any other
- * holder waits at most MVM_RECLAIM_WAIT, as the thread blocks on that
- * mutex meanwhile.
+ * it), never the thread, never a task inside a pass (it holds
+ * mvm_pageout_mutex), never when pageout said it cannot free anything or
+ * just failed to.  A waiter may hold an object's page_mutex (the fault
+ * path's fill allocates before it, and under it in a NOFS scope; see
+ * mvm_fill_local(); a pager's supply does not): while anyone waits, the
+ * thread's passes only trylock page_mutex (MVM_PASS_TRY), so it never
+ * sleeps on a lock a waiter holds.  Every wait is killable and ends after
+ * MVM_RECLAIM_WAIT whatever the thread does.  On kernels before 6.7 the
+ * caller (shrink_slab()) holds shrinker_rwsem for read across it, as
+ * around any shrinker that sleeps.
  */
 static bool mvm_reclaim_may_wait(const struct shrink_control *sc)
 {

@@ -481,9 +481,11 @@ TEST_F(swp, shrinker_gives_memory_back)
 	close(fd);
 }
 
-/* A pager thread with a copy of its object in memory. */
-/* SRV_HALF: take the first half of a return of several pages, ignore the
- * rest (a single page is taken). */
+/*
+ * A pager thread with a copy of its object in memory.  SRV_HALF: take the
+ * first half of a return of several pages, ignore the rest (a single page
+ * is taken).
+ */
 enum { SRV_ACCEPT, SRV_REFUSE, SRV_IGNORE, SRV_HALF };
 
 struct srv {

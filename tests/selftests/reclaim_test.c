@@ -51,7 +51,7 @@ static const char *disk_dir(void)
 }
 
 /* A field of /proc/meminfo, in kB; 0 if missing. */
-static uint64_t meminfo(const char *field)
+static uint64_t meminfo_kb(const char *field)
 {
 	char line[256];
 	size_t n = strlen(field);
@@ -304,15 +304,15 @@ TEST_F_TIMEOUT(rcl, guest_low_memory_hog, 600)
 	char buf[32];
 	pid_t pid;
 
-	huge_kb = meminfo("Hugepagesize");
-	free_kb = meminfo("MemFree");
+	huge_kb = meminfo_kb("Hugepagesize");
+	free_kb = meminfo_kb("MemFree");
 	ASSERT_LT(0, huge_kb);
 	ASSERT_LT(leave_kb + 64 * huge_kb, free_kb);
 	want = self->hugepages + (free_kb - leave_kb) / huge_kb;
 	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)want);
 	ASSERT_EQ(0, write_file("/proc/sys/vm/nr_hugepages", buf));
 	got = read_u64("/proc/sys/vm/nr_hugepages");
-	free_kb = meminfo("MemFree");
+	free_kb = meminfo_kb("MemFree");
 	TH_LOG("hugetlb pages %llu of %llu; MemFree %llu kB",
 	       (unsigned long long)got, (unsigned long long)want,
 	       (unsigned long long)free_kb);

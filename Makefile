@@ -6,6 +6,7 @@
 #   make demo       the main job, in the VM (KERNEL= picks the kernel)
 #   make vm-shell   a shell in the VM with the module loaded
 #   make bench      benchmarks in the VM
+#   make soak       every operation at random for SOAK_MIN minutes per kernel
 #   make lint       checkpatch --strict, sparse, clang-format
 #   make install    module (KERNELRELEASE=) + library, tools, pagers, man pages
 #                   (PREFIX=/usr/local, DESTDIR=); make uninstall undoes it;
@@ -161,6 +162,13 @@ $(BUILD)/tests/pair/%: $(BUILD)/obj/tests/pair/%.o $(SELFTEST_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_T) -static $^ -o $@ -luring
 
+# The soak (make soak; soak_test runs it for two minutes in make check).
+SOAK := $(BUILD)/bin/machvm-soak
+user: $(SOAK)
+$(SOAK): $(BUILD)/obj/tests/soak/soak.o $(SELFTEST_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_T) -static $^ -o $@ -luring
+
 check: $(DEPS)
 	bash scripts/check.sh
 
@@ -169,6 +177,10 @@ demo: $(DEPS) user
 
 bench: $(DEPS) user
 	bash scripts/vm.sh bench $(KERNEL)
+
+# SOAK_MIN minutes (default 20) per kernel, then a pair; SOAK_SEED replays.
+soak: $(DEPS) user
+	SOAK_MIN=$(or $(SOAK_MIN),20) SOAK_SEED=$(SOAK_SEED) bash scripts/vm.sh soak $(KERNEL)
 
 vm-shell: $(DEPS) user
 	bash scripts/vm.sh shell $(KERNEL)
@@ -186,7 +198,7 @@ clean:
 distclean:
 	rm -rf $(BUILD)
 
-.PHONY: all deps module user check demo bench vm-shell lint format clean \
+.PHONY: all deps module user check demo bench soak vm-shell lint format clean \
 	distclean
 .SECONDARY:
 

@@ -23,6 +23,15 @@
 # output and of pair guest a's goes to build/bench/<rel>/NAME, and
 # scripts/merge-bench.py merges the kernels into build/bench/NAME.
 # pairbench: only the pair part (its blocks replace the same names).
+#
+# soak: tests/selftests/soak_test (machvm-soak) alone on one guest per
+# kernel for $SOAK_MIN minutes (default 20; $SOAK_SEED replays a seed),
+# then machvm-soak --netmem on a pair of that kernel for $SOAK_PAIR_MIN
+# minutes (default half of SOAK_MIN, at least 1).  $SOAK_ARGS: more
+# machvm-soak options, comma-separated (soak_test's default: --no-memcg;
+# --memcg turns the memory cgroup chaos on).  Every guest's
+# "# soak|" table is printed here; the run fails on anything the soak or
+# run.py finds.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$ROOT/build
@@ -33,7 +42,7 @@ mapfile -t ALL < "$BUILD/kernels.list"
 if [ -n "$SEL" ]; then
 	mapfile -t KERNELS < <(printf '%s\n' "${ALL[@]}" | grep -F -- "$SEL")
 elif [ "$MODE" = check ] || [ "$MODE" = bench ] || [ "$MODE" = pair ] ||
-     [ "$MODE" = pairbench ]; then
+     [ "$MODE" = pairbench ] || [ "$MODE" = soak ]; then
 	KERNELS=("${ALL[@]}")
 else
 	KERNELS=("${ALL[-1]}")
@@ -130,7 +139,7 @@ pair_guest() {
 		--drive "mvm-disk=$out/pair-$n/disk.img" \
 		--drive "mvm-swap=$out/pair-$n/swap.img" \
 		--netdev "$netdev" --mac "52:54:00:4d:56:0$n" \
-		--append "mvm_node=$n mvm_ip=10.0.2.$self/24 mvm_peer=10.0.2.$peer" \
+		--append "mvm_node=$n mvm_ip=10.0.2.$self/24 mvm_peer=10.0.2.$peer${PAIR_APPEND:+ $PAIR_APPEND}" \
 		${RUN_ARGS:-}
 }
 
@@ -225,6 +234,44 @@ pair_bench() {
 	return $prc
 }
 
+# soak_table REL LOG: the soak's final table(s) of a guest's results LOG.
+soak_table() {
+	tr -d '\r' < "$2" 2>/dev/null | sed -n "s/^# soak| /[$1 soak] /p"
+}
+
+# soak REL OUT: the soak on one guest, then on a pair (netmem node loss).
+soak() {
+	local rel=$1 out=$2 secs=$((${SOAK_MIN:-20} * 60)) dir prc=0
+	local more="${SOAK_SEED:+ mvm_soak_seed=$SOAK_SEED}${SOAK_ARGS:+ mvm_soak_args=$SOAK_ARGS}"
+	local append="mvm_soak_seconds=$secs$more"
+	dir=$out/soak-tests
+	rm -rf "$dir" && mkdir -p "$dir"
+	cp "$BUILD/tests/vm/soak_test" "$dir/"
+	new_disks "$out"
+	make_initrd "$rel" "$out/initramfs.cpio.gz" "$dir" "$KMODS"
+	# shellcheck disable=SC2086	# RUN_ARGS: words on purpose
+	python3 "$ROOT/tests/vm/run.py" --kernel-dir "$BUILD/kernels/$rel" \
+		--initrd "$out/initramfs.cpio.gz" --mode check --out "$out" \
+		--label "$rel soak" --expect soak_test --counts "$out/counts" \
+		--drive "mvm-disk=$out/disk.img" --drive "mvm-swap=$out/swap.img" \
+		--timeout $((secs + 1200)) --test-timeout $((secs + 900)) \
+		--append "$append" ${RUN_ARGS:-} || prc=1
+	soak_table "$rel" "$out/results.log"
+	# The pair: netmem node loss.  Its guests get the soak's length on
+	# the command line (PAIR_APPEND) and run.py timeouts to match.
+	secs=$((${SOAK_PAIR_MIN:-$(( (${SOAK_MIN:-20} + 1) / 2 ))} * 60))
+	dir=$out/soak-pair-tests
+	rm -rf "$dir" && mkdir -p "$dir"
+	cp "$BUILD/tests/vm/soak_test" "$dir/"
+	make_initrd "$rel" "$out/pair-a/initramfs.cpio.gz" "$dir" "$PAIR_KMODS"
+	PAIR_APPEND="mvm_soak_seconds=$secs$more" \
+	RUN_ARGS="--timeout $((secs + 1200)) --test-timeout $((secs + 900)) ${RUN_ARGS:-}" \
+		run_pair "$rel" "$out" pair soak_test || prc=1
+	soak_table "$rel pair-a" "$out/pair-a/results.log"
+	soak_table "$rel pair-b" "$out/pair-b/results.log"
+	return $prc
+}
+
 rc=0
 for rel in "${KERNELS[@]}"; do
 	kdir=/usr/src/linux-headers-$rel
@@ -245,6 +292,10 @@ for rel in "${KERNELS[@]}"; do
 		pair_bench "$rel" "$out" || rc=1
 		continue
 		;;
+	soak)
+		soak "$rel" "$out" || rc=1
+		continue
+		;;
 	esac
 	testdir=${TESTDIR:-$BUILD/tests/vm}
 	new_disks "$out"
@@ -256,6 +307,7 @@ for rel in "${KERNELS[@]}"; do
 		--label "$rel" --expect "$expect" --counts "$out/counts" \
 		--drive "mvm-disk=$out/disk.img" --drive "mvm-swap=$out/swap.img" \
 		${RUN_ARGS:-} || rc=1
+	soak_table "$rel" "$out/results.log"
 	# Benchmarks print "@@JSON NAME" ... "@@END": keep each per kernel,
 	# then the pair benchmarks' (on two guests).
 	if [ "$MODE" = bench ]; then

@@ -98,6 +98,8 @@ struct slot {
 	_Atomic uint64_t npages;
 	_Atomic int64_t beat_ms;	/* last sign of life */
 	_Atomic int done;		/* final sweep made and reported */
+	_Atomic uint64_t swept;		/* pages the sweep has read so far */
+	_Atomic uint64_t nlocked;	/* pages it has mlocked */
 	_Atomic int busy;		/* 1 while chaos changes it */
 	int anon;
 	int netmem;			/* works on the netmem object */
@@ -828,6 +830,10 @@ static void do_mlock(struct obj *o)
 	} else if (!mlock((void *)(o->map + p * PG), n * PG)) {
 		memset(o->locked + p, 1, n);
 	}
+	n = 0;
+	for (p = 0; p < o->npages; p++)
+		n += o->locked[p];
+	atomic_store(&me->nlocked, n);
 	doing = "worker loop";
 	atomic_fetch_add(&R->ops[OP_MLOCK], 1);
 }
@@ -836,6 +842,7 @@ static void do_mlock(struct obj *o)
 static void sweep(struct obj *o)
 {
 	for (uint64_t p = 0; p < o->npages; p++) {
+		atomic_store(&me->swept, p);
 		do_read(o, p);
 		if ((p & 63) == 0)
 			beat();
@@ -1228,6 +1235,49 @@ static void kernel_log(const char *mark, int *bad, int *hung)
 	free(buf);
 }
 
+/*
+ * A worker that overran the final phase: where it is (its state, wchan
+ * and kernel stack) and how far its sweep got, before it is killed.
+ */
+static void dump_task(int i, int pid)
+{
+	static const char *const what[] = { "stat", "wchan", "stack" };
+	char path[64], buf[2048];
+
+	struct mvm_nlreply r;
+	uint64_t glimit = 0, res = 0, limit = 0;
+
+	if (!mvm_nl(MACHVM_GENL_CMD_GET_PAGEOUT, NULL, &r))
+		glimit = r.a[MACHVM_A_PO_LIMIT];
+	if (!mvm_object_info(atomic_load(&R->slot[i].name), &r)) {
+		res = r.obj[MACHVM_OBJ_A_RESIDENT];
+		limit = r.obj[MACHVM_OBJ_A_LIMIT];
+	}
+	fprintf(stderr, "# soak: worker %d (pid %d): final sweep at page %"
+		PRIu64 " of %" PRIu64 "; %" PRIu64 " pages mlocked, %" PRIu64
+		" resident, object limit %" PRIu64 ", global limit %" PRIu64
+		"\n", i, pid, atomic_load(&R->slot[i].swept),
+		atomic_load(&R->slot[i].npages),
+		atomic_load(&R->slot[i].nlocked), res, limit, glimit);
+	for (size_t k = 0; k < sizeof(what) / sizeof(what[0]); k++) {
+		int fd;
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, what[k]);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = 0;
+		for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
+			fprintf(stderr, "# soak: worker %d %s: %s\n", i,
+				what[k], l);
+	}
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -1587,6 +1637,7 @@ int main(int argc, char **argv)
 		kill(pid, SIGCONT);
 		while (waitpid(pid, &status, WNOHANG) == 0) {
 			if (now_ms() > end) {
+				dump_task(i, pid);
 				err("worker %d (pid %d) never reported: killed",
 				    i, pid);
 				kill(pid, SIGKILL);

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kselftest_harness.h"
@@ -336,6 +337,92 @@ TEST_F(lk, mlock_under_resident_limit)
 	EXPECT_EQ(0, check(q, 4 * NPG, 1));
 	munmap(q, 4 * NPG * PG);
 	close(fd);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Set a resident limit: @name's (name 0: the global one).  0 or -errno. */
+static int set_limit(uint64_t name, uint64_t limit)
+{
+	struct mvm_nlattr a[] = {
+		{ .type = MACHVM_A_OBJ_NAME, .v = name, .len = 8 },
+		{ .type = MACHVM_A_OBJ_LIMIT, .v = limit, .len = 8 },
+		{ 0 },
+	};
+	struct mvm_nlreply r;
+
+	if (!name) {
+		a[0].type = MACHVM_A_PO_LIMIT;
+		a[0].v = limit;
+		a[1].type = 0;
+	}
+	return mvm_nl(MACHVM_GENL_CMD_SET_PAGEOUT, a, &r);
+}
+
+/*
+ * More pages mlocked than a resident limit allows: pageout can free none
+ * of them, so a fault over the limit must go ahead at once, not wait for
+ * room that never comes (10 s a fault, and a 1024-page sweep hours).
+ * @global: the global limit, else the object's.  Milliseconds the faults
+ * on NPG / 32 fresh pages took, or -1.
+ */
+static int64_t mlocked_over_limit(struct __test_metadata *_metadata,
+				  FIXTURE_DATA(lk) *self, int global)
+{
+	struct mvm_nlreply r;
+	uint64_t i, old = 0;
+	int64_t t;
+
+	self->p = mmap(NULL, NPG * PG, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       self->fd, 0);
+	if (self->p == MAP_FAILED) {
+		self->p = NULL;
+		return -1;
+	}
+	fill(self->p, NPG / 2, 5);
+	if (mlock(self->p, NPG / 2 * PG))
+		return -1;
+	if (global) {
+		if (mvm_nl(MACHVM_GENL_CMD_GET_PAGEOUT, NULL, &r))
+			return -1;
+		old = r.a[MACHVM_A_PO_LIMIT];
+	}
+	if (set_limit(global ? 0 : self->name, NPG / 4))
+		return -1;
+	t = mono_ms();
+	for (i = NPG / 2; i < NPG / 2 + NPG / 32; i++)
+		memset(self->p + i * PG, (char)(5 + i), PG);
+	t = mono_ms() - t;
+	EXPECT_EQ(0, set_limit(global ? 0 : self->name, global ? old : 0));
+	EXPECT_EQ(0, check(self->p, NPG / 2 + NPG / 32, 5));
+	for (i = 0; i < NPG / 2; i++)
+		EXPECT_EQ(1, mapped(self->p, i)) TH_LOG("page %lu", i);
+	EXPECT_EQ(0, munlock(self->p, NPG / 2 * PG));
+	TH_LOG("%d faults over the %s limit: %lld ms", NPG / 32,
+	       global ? "global" : "object's", (long long)t);
+	return t;
+}
+
+TEST_F(lk, mlocked_over_object_limit_faults_go_ahead)
+{
+	int64_t ms = mlocked_over_limit(_metadata, self, 0);
+
+	ASSERT_LE(0, ms);
+	EXPECT_GT(NPG / 32 * 1000, ms);
+}
+
+TEST_F(lk, mlocked_over_global_limit_faults_go_ahead)
+{
+	int64_t ms = mlocked_over_limit(_metadata, self, 1);
+
+	ASSERT_LE(0, ms);
+	EXPECT_GT(NPG / 32 * 1000, ms);
 }
 
 /*

@@ -131,6 +131,12 @@ static DECLARE_WAIT_QUEUE_HEAD(mvm_pageout_wq);
 static DECLARE_WAIT_QUEUE_HEAD(mvm_room_wq);	/* faults waiting for room */
 static bool mvm_kicked;		/* work for the daemon */
 static bool mvm_stuck;		/* over a limit, nothing can go */
+/*
+ * The daemon's passes begun and ended: how a fault waiting for room learns
+ * that a whole pass has gone by since it began to wait (mvm_throttle).
+ * Written under mvm_pageout_mutex.
+ */
+static unsigned long mvm_passes_begun, mvm_passes_done;
 static atomic_long_t mvm_shrink_want = ATOMIC_LONG_INIT(0);
 /*
  * Reclaim found only referenced pages last time: ignore the bits until a
@@ -1155,32 +1161,66 @@ void mvm_reclaim_object(struct mvm_object *obj, unsigned long nr)
 	mutex_unlock(&mvm_pageout_mutex);
 }
 
+/* Has the daemon's pass number @pass ended? */
+static bool mvm_pass_ended(unsigned long pass)
+{
+	/* Pairs with mvm_daemon_pass()'s release: what it freed is seen. */
+	return (long)(smp_load_acquire(&mvm_passes_done) - pass) >= 0;
+}
+
+/*
+ * Would the pages under DATA_RETURN, once gone, make room for @obj under
+ * both limits?  If not, waiting for them is no use.
+ */
+static bool mvm_returns_make_room(struct mvm_object *obj)
+{
+	u64 limit = READ_ONCE(obj->limit);
+
+	if (limit && atomic_long_read(&obj->nr_resident) -
+		     atomic_read(&obj->nr_ret) >= limit)
+		return false;
+	return atomic_long_read(&mvm_nr_resident) -
+	       (long)READ_ONCE(mvm_nr_returning) < READ_ONCE(mvm_tun.limit);
+}
+
 /*
  * Before a fault adds a page: wait (killable) while the global or the
  * object's limit is reached and pageout makes room.  -ENOSPC when nothing
- * can be paged out (swap full, say); after 10 s of slow progress the fault
- * goes ahead over the limit rather than wait longer.
+ * can be paged out (swap full, say).  A whole daemon pass since the wait
+ * began that left no room is enough: other faults took what it freed, or
+ * what holds the limit cannot go (mlocked or pinned pages: no later pass
+ * frees them either), and the fault goes ahead over the limit; the next
+ * pass takes the excess.  Only pages under DATA_RETURN that would make
+ * room are worth waiting for, and for 10 s at most.
  */
 int mvm_throttle(struct mvm_object *obj)
 {
-	unsigned long deadline = jiffies + 10 * HZ;
+	unsigned long deadline = jiffies + 10 * HZ, pass;
 	long ret;
 
 	if (mvm_room(obj))
 		return 0;
 	mvm_count(MACHVM_A_STAT_LIMIT_WAITS, 1);
+	/* The first daemon pass to begin from now on. */
+	pass = READ_ONCE(mvm_passes_begun) + 1;
 	for (;;) {
 		mvm_pageout_kick();
 		if (READ_ONCE(mvm_stuck))
 			return -ENOSPC;
 		ret = wait_event_killable_timeout(mvm_room_wq,
 						  mvm_room(obj) ||
-						  READ_ONCE(mvm_stuck),
+						  READ_ONCE(mvm_stuck) ||
+						  mvm_pass_ended(pass),
 						  HZ / 10);
 		if (ret < 0)
 			return ret;
 		if (mvm_room(obj) || time_after(jiffies, deadline))
 			return 0;
+		if (!mvm_pass_ended(pass))
+			continue;
+		if (!mvm_returns_make_room(obj))
+			return 0;
+		pass = READ_ONCE(mvm_passes_begun) + 1;
 	}
 }
 
@@ -1275,8 +1315,13 @@ static void mvm_daemon_pass(void)
 	if (atomic_read(&mvm_reclaim_waiters))
 		p.mode |= MVM_PASS_TRY;
 	mutex_lock(&mvm_pageout_mutex);
+	WRITE_ONCE(mvm_passes_begun, mvm_passes_begun + 1);
 	mvm_pass_run(&p);
+	/* What it freed before the count: pairs with mvm_pass_ended(). */
+	smp_store_release(&mvm_passes_done, mvm_passes_done + 1);
 	mutex_unlock(&mvm_pageout_mutex);
+	if (wq_has_sleeper(&mvm_room_wq))
+		wake_up_all(&mvm_room_wq);
 	/*
 	 * Pages were wanted (a limit is exceeded), none could go and swap is
 	 * full.  Referenced, pinned or busy pages are not "stuck": they go

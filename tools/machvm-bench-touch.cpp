@@ -34,7 +34,7 @@ const char kHelp[] =
     "\n"
     "DESCRIPTION\n"
     "       Prints one line per case, the best of --rounds rounds (fresh memory\n"
-    "       each round):\n"
+    "       each round: the malloc'd blocks are freed only at the end):\n"
     "       malloc-touch   malloc(SIZE), then one write per page: first-touch\n"
     "                      faults of wherever malloc's memory comes from (glibc:\n"
     "                      an anonymous mmap; under machvm-run: the machvm object)\n"
@@ -170,6 +170,7 @@ int main(int argc, char** argv) {
 
     Result mt, rt, at, st, mo;
     std::uint64_t sum = 0;
+    std::vector<char*> fresh;
     for (unsigned r = 0; r < rounds; ++r) {
         char* m = static_cast<char*>(std::malloc(size));
         if (!m)
@@ -179,7 +180,7 @@ int main(int argc, char** argv) {
             size, MADV_NOHUGEPAGE);
         touch(m, size, mt);
         touch(m, size, rt);
-        std::free(m);
+        fresh.push_back(m); // freed at the end: every round's memory is new
 
         char* a = static_cast<char*>(raw_mmap(size, MAP_PRIVATE | MAP_ANONYMOUS, -1));
         touch(a, size, at);
@@ -202,6 +203,8 @@ int main(int argc, char** argv) {
         for (char* b : pool)
             std::free(b);
     }
+    for (char* m : fresh)
+        std::free(m);
     std::printf("touch: %zu KiB, %u rounds, best round (checksum %llu)\n", size >> 10, rounds,
                 static_cast<unsigned long long>(sum & 0xff));
     std::printf("%-13s %10s %12s\n", "case", "ns/unit", "minflt/unit");

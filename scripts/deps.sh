@@ -19,6 +19,7 @@ PKGS=(build-essential bc kmod flex bison libelf-dev libssl-dev
       sparse clang-format python3 perl file git e2fsprogs
       nlohmann-json3-dev)
 PKGS+=(memtester)	# run_test: a real program under machvm-run in the VM
+PKGS+=(sqlite3 xz-utils coreutils)	# tests/vm/programs.sh (make bench)
 # Installing: make deb (debhelper, dh-dkms), its check (lintian, dkms,
 # man for groff warnings on the man pages).
 PKGS+=(dkms dh-dkms debhelper lintian man-db)

@@ -79,6 +79,12 @@ make_initrd() {
 	done
 	memtester=$(PATH=$PATH:/usr/sbin:/sbin command -v memtester) ||
 		{ echo "vm.sh: memtester missing (make deps)" >&2; exit 1; }
+	# tests/vm/programs.sh's programs (GNU sort, not busybox's)
+	for b in sqlite3 xz sort; do
+		[ -x "/usr/bin/$b" ] ||
+			{ echo "vm.sh: /usr/bin/$b missing (make deps)" >&2; exit 1; }
+		bins+=(--file "/usr/bin/$b:usr/bin/$b")
+	done
 	mkdir -p "$(dirname "$initrd")"
 	local f
 	for f in ${MVM_EXTRA_FILES:-}; do
@@ -88,6 +94,7 @@ make_initrd() {
 		"${MVM_KO:-$BUILD/kmod/$rel/machvm.ko}" --tests "$testdir" "${bins[@]}" \
 		--file "$ROOT/tests/vm/demo.sh:demo.sh" \
 		--file "$ROOT/tests/vm/bench.sh:bench.sh" \
+		--file "$ROOT/tests/vm/programs.sh:programs.sh" \
 		--file "$ROOT/tests/vm/pairbench.sh:pairbench.sh" \
 		--file "$BUILD/lib/libmachvm-preload.so:lib/libmachvm-preload.so" \
 		--file "$memtester:usr/bin/memtester" \

@@ -11,3 +11,6 @@ machvm-bench-pageout --size 128M --limit 32M --rounds 2
 # Network memory over loopback (both nodes here): the pair's figure
 # (pairbench.sh, netmem.json) without the network between two guests.
 machvm-bench-netmem --local --rounds 200 --json-name netmem-local.json
+# Real programs (sqlite3, xz, sort) plain, under machvm-run, and at two
+# memory limits with Linux swap and with machvm's (programs.json).
+sh /programs.sh

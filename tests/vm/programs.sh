@@ -1,0 +1,213 @@
+#!/bin/sh
+# programs.sh: real programs from Debian packages, run in the VM by bench.sh
+# (make bench), as a user of machvm-run would run them.  Each program runs
+#   plain    (a) as is;
+#   mvm      (b) under machvm-run --resident 1G: nothing is paged, so what
+#                it costs is the preload allocator and machvm's faults;
+#   linux L  (c) in a memory cgroup with memory.max = L, Linux swap on the
+#                swap partition ($MVM_SWAP_DEV, mkswap + swapon);
+#   machvm L (d) under machvm-run --resident L, the same partition as
+#                machvm's swap store (machvmctl swap add);
+# for two limits L per program.  Every run's output (its MD5) must equal
+# the plain run's.  Reported: wall time, and the pages read from and
+# written to swap (/proc/vmstat pswpin/pswpout for Linux; machvmctl stats
+# pageins/swap_writes for machvm, also faults and pageouts).  A table,
+# then the results between "@@JSON programs.json" and "@@END".
+# $PROGS_ONLY: a space-separated subset of the program names.
+# See docs/benchmarks.md.
+set -eu
+W=/tmp/progs
+CG=/sys/fs/cgroup/machvm-progs
+SWAP=${MVM_SWAP_DEV:?no swap partition (MVM_SWAP_DEV)}
+export LC_ALL=C
+rm -rf "$W"
+mkdir -p "$W"
+
+# Inputs, in tmpfs (charged to this shell's cgroup, the root, not to the
+# runs'; reading them charges nothing).
+SQL_ROWS=40000
+cat > "$W/q.sql" <<EOF
+CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $SQL_ROWS)
+INSERT INTO t SELECT x, (x * 7919) % $SQL_ROWS,
+	printf('%08x-%040d', (x * 2654435761) % 4294967296, x) FROM c;
+CREATE INDEX ik ON t(k);
+CREATE INDEX iv ON t(v);
+UPDATE t SET v = v || 'u', k = k + 1 WHERE k % 3 = 0;
+SELECT count(*), sum(k), sum(length(v)), min(v), max(v) FROM t;
+SELECT sum(id) FROM (SELECT id FROM t ORDER BY v LIMIT 1000);
+EOF
+# sort: 120k lines of pseudo-random keys (awk's rand, fixed seed).
+awk 'BEGIN { srand(7); for (i = 0; i < 120000; i++)
+	printf "%09d %s %05x\n", int(rand() * 1e9), (rand() < 0.5 ? "alpha" : "beta"), i }' \
+	> "$W/sort.in"
+# xz: 3 MiB of the binaries and libraries in this image (typical data).
+cat /bin/busybox /usr/bin/* /lib/x86_64-linux-gnu/* 2>/dev/null |
+	head -c 3145728 > "$W/xz.in"
+
+# name|command|L1 L2 (MiB)
+PROGRAMS="sqlite3|/usr/bin/sqlite3 < $W/q.sql|8 5
+xz|/usr/bin/xz -3 -c $W/xz.in|16 8
+sort|/usr/bin/sort $W/sort.in|10 6"
+
+# json_num KEY: the first number named KEY in the JSON on stdin.
+json_num() {
+	awk -v k="\"$1\"" '{ if (match($0, k " *: *[0-9]+")) {
+		s = substr($0, RSTART, RLENGTH); sub(/.*: */, "", s); print s; exit } }'
+}
+stat_mvm() { machvmctl stats --json | json_num "$1"; }	# a machvm counter
+stat_vm() { awk -v k="$1" '$1 == k { print $2 }' /proc/vmstat; }
+
+# run NAME CMD [PREFIX...]: CMD (a shell command line) after PREFIX, its
+# output's MD5 to $W/sum; to $W/time its wall, user and system time (s)
+# and its minor faults (those of its children included).  Fails the script
+# when CMD fails.
+run() {
+	name=$1 cmd=$2
+	shift 2
+	rm -f "$W/fail" "$W/time"
+	{ busybox time -f "%e %U %S %R" -o "$W/time" "$@" sh -c "$cmd" ||
+		echo $? > "$W/fail"; } | md5sum > "$W/sum"
+	if [ -e "$W/fail" ] || [ ! -s "$W/time" ]; then
+		echo "programs: $name: '$*' '$cmd' failed ($(cat "$W/fail"))" >&2
+		exit 1
+	fi
+}
+
+# check NAME CASE: this run's output equals the plain run's.
+check() {
+	if ! cmp -s "$W/sum" "$W/$1.sum"; then
+		echo "programs: $1 $2: output differs from the plain run" >&2
+		exit 1
+	fi
+}
+
+
+# The memory cgroup for (c).
+grep -q cgroup2 /proc/mounts || mount -t cgroup2 none /sys/fs/cgroup
+grep -q memory /sys/fs/cgroup/cgroup.subtree_control ||
+	echo +memory > /sys/fs/cgroup/cgroup.subtree_control
+mkdir -p "$CG"
+
+J="$W/json"
+: > "$J"
+T="$W/table"
+: > "$T"
+OLDIFS=$IFS
+
+# (a) and (b) for every program, alternating; then (c) for every program
+# and limit with Linux swap on; then (d) with machvm's store on the same
+# partition.
+echo "$PROGRAMS" | while IFS='|' read -r name cmd limits; do
+	IFS=$OLDIFS
+	case " ${PROGS_ONLY:-$name} " in *" $name "*) ;; *) continue ;; esac
+	run "$name" "$cmd"
+	cp "$W/sum" "$W/$name.sum"
+	ta=$(cat "$W/time")
+	f0=$(stat_mvm faults)
+	run "$name" "$cmd" machvm-run --resident 1G --
+	check "$name" mvm
+	tb=$(cat "$W/time")
+	fb=$(($(stat_mvm faults) - f0))
+	echo "$name $ta $tb $fb" >> "$W/ab"
+	echo "programs: $name plain $ta, machvm-run $tb ($fb machvm faults)"
+done
+
+mkswap "$SWAP" > /dev/null
+swapon "$SWAP"
+echo "$PROGRAMS" | while IFS='|' read -r name cmd limits; do
+	IFS=$OLDIFS
+	[ -e "$W/$name.sum" ] || continue
+	for l in $limits; do
+		echo $((l << 20)) > "$CG/memory.max"
+		i0=$(stat_vm pswpin) o0=$(stat_vm pswpout)
+		# shellcheck disable=SC2016	# $$ and $@: the inner shell's
+		run "$name" "$cmd" sh -c 'echo $$ > "$0" && exec "$@"' \
+			"$CG/cgroup.procs"
+		check "$name" "linux $l"
+		i=$(($(stat_vm pswpin) - i0)) o=$(($(stat_vm pswpout) - o0))
+		read -r t _ < "$W/time"
+		echo "$name $l $t $i $o" >> "$W/c"
+		echo "programs: $name linux ${l}M ${t}s in $i out $o"
+	done
+done
+swapoff "$SWAP"
+echo max > "$CG/memory.max"
+
+machvmctl swap add "$SWAP" --prio 10 > /dev/null
+echo "$PROGRAMS" | while IFS='|' read -r name cmd limits; do
+	IFS=$OLDIFS
+	[ -e "$W/$name.sum" ] || continue
+	for l in $limits; do
+		i0=$(stat_mvm pageins) o0=$(stat_mvm swap_writes)
+		p0=$(stat_mvm pageouts) f0=$(stat_mvm faults)
+		run "$name" "$cmd" machvm-run --resident "${l}M" --
+		check "$name" "machvm $l"
+		i=$(($(stat_mvm pageins) - i0)) o=$(($(stat_mvm swap_writes) - o0))
+		p=$(($(stat_mvm pageouts) - p0)) f=$(($(stat_mvm faults) - f0))
+		read -r t _ < "$W/time"
+		echo "$name $l $t $i $o $p $f" >> "$W/d"
+		echo "programs: $name machvm ${l}M ${t}s in $i out $o"
+	done
+done
+id=$(machvmctl swap list --json | json_num id)
+machvmctl swap remove "$id" > /dev/null
+rmdir "$CG"
+
+# The table and the JSON, from the result files.
+awk -v W="$W" -v J="$J" '
+function r(x, y) { return y > 0 ? sprintf("%.2f", x / y) : "null" }
+BEGIN {
+	while ((getline < (W "/ab")) > 0) {
+		n++; name[n] = $1; ta[$1] = $2; ua[$1] = $3; sa[$1] = $4; ra[$1] = $5
+		tb[$1] = $6; ub[$1] = $7; sb[$1] = $8; rb[$1] = $9; fb[$1] = $10
+	}
+	while ((getline < (W "/c")) > 0) {
+		k = $1 " " $2; lim[$1] = lim[$1] " " $2
+		tc[k] = $3; ci[k] = $4; co[k] = $5
+	}
+	while ((getline < (W "/d")) > 0) {
+		k = $1 " " $2
+		td[k] = $3; di[k] = $4; do_[k] = $5; dp[k] = $6; df[k] = $7
+	}
+	printf "%-8s %8s %7s %7s %7s %8s %7s %7s %7s %7s %6s\n", "program",
+		"plain s", "user", "sys", "minflt", "mvm s", "user", "sys",
+		"minflt", "mvmflt", "b/a"
+	for (i = 1; i <= n; i++) {
+		p = name[i]
+		printf "%-8s %8s %7s %7s %7d %8s %7s %7s %7d %7d %6s\n", p, ta[p],
+			ua[p], sa[p], ra[p], tb[p], ub[p], sb[p], rb[p], fb[p],
+			r(tb[p], ta[p])
+	}
+	printf "\n%-8s %5s %8s %7s %7s %8s %7s %7s %6s %6s\n", "program", "L MiB",
+		"linux s", "pswpin", "pswpout", "machvm s", "pageins", "swapwr", "c/d", "io d/c"
+	printf "{\"programs\": [" > J
+	for (i = 1; i <= n; i++) {
+		p = name[i]
+		printf "%s\n  {\"name\": \"%s\", " \
+			"\"plain\": {\"time_s\": %s, \"user_s\": %s, \"sys_s\": %s, \"minflt\": %d}, " \
+			"\"machvm_run\": {\"time_s\": %s, \"user_s\": %s, \"sys_s\": %s, " \
+			"\"minflt\": %d, \"machvm_faults\": %d}, \"b_over_a\": %s, \"limits\": [", \
+			(i > 1 ? "," : ""), p, ta[p], ua[p], sa[p], ra[p], tb[p], ub[p], sb[p], \
+			rb[p], fb[p], r(tb[p], ta[p]) > J
+		m = split(lim[p], ls, " ")
+		for (j = 1; j <= m; j++) {
+			k = p " " ls[j]
+			io = r(di[k] + do_[k], ci[k] + co[k])
+			printf "%-8s %5s %8s %7d %7d %8s %7d %7d %6s %6s\n", p, ls[j],
+				tc[k], ci[k], co[k], td[k], di[k], do_[k], r(tc[k], td[k]), io
+			printf "%s\n    {\"limit_mib\": %s, " \
+				"\"linux\": {\"time_s\": %s, \"pswpin\": %d, \"pswpout\": %d}, " \
+				"\"machvm\": {\"time_s\": %s, \"pageins\": %d, \"swap_writes\": %d, " \
+				"\"pageouts\": %d, \"faults\": %d}, \"c_over_d\": %s, " \
+				"\"io_d_over_c\": %s}", \
+				(j > 1 ? "," : ""), ls[j], tc[k], ci[k], co[k], td[k], di[k], \
+				do_[k], dp[k], df[k], r(tc[k], td[k]), io > J
+		}
+		printf "]}" > J
+	}
+	printf "\n]}\n" > J
+}'
+echo "@@JSON programs.json"
+cat "$J"
+echo "@@END"

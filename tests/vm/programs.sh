@@ -25,7 +25,7 @@ mkdir -p "$W"
 
 # Inputs, in tmpfs (charged to this shell's cgroup, the root, not to the
 # runs'; reading them charges nothing).
-SQL_ROWS=40000
+SQL_ROWS=16000
 cat > "$W/q.sql" <<EOF
 CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);
 WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < $SQL_ROWS)
@@ -41,13 +41,13 @@ EOF
 awk 'BEGIN { srand(7); for (i = 0; i < 120000; i++)
 	printf "%09d %s %05x\n", int(rand() * 1e9), (rand() < 0.5 ? "alpha" : "beta"), i }' \
 	> "$W/sort.in"
-# xz: 3 MiB of the binaries and libraries in this image (typical data).
+# xz: 1 MiB of the binaries and libraries in this image (typical data).
 cat /bin/busybox /usr/bin/* /lib/x86_64-linux-gnu/* 2>/dev/null |
-	head -c 3145728 > "$W/xz.in"
+	head -c 1048576 > "$W/xz.in"
 
 # name|command|L1 L2 (MiB)
-PROGRAMS="sqlite3|/usr/bin/sqlite3 < $W/q.sql|8 5
-xz|/usr/bin/xz -3 -c $W/xz.in|16 8
+PROGRAMS="sqlite3|/usr/bin/sqlite3 < $W/q.sql|5 3
+xz|/usr/bin/xz -3 -c $W/xz.in|10 6
 sort|/usr/bin/sort $W/sort.in|10 6"
 
 # json_num KEY: the first number named KEY in the JSON on stdin.

@@ -34,6 +34,7 @@ TIGNORE=(
 	VOLATILE		# volatile is how a test forces the access that faults
 	SPLIT_STRING		# TH_LOG messages and shell lines; no printk to grep
 	STATIC_CONST_CHAR_ARRAY	# argv/envp for execve() must be char *[]
+	CAMELCASE		# _Atomic, PRIu64: the C library's own names
 )
 rc=0
 $CP --typedefsfile scripts/checkpatch-types \

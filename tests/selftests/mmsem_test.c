@@ -164,6 +164,9 @@ FIXTURE(lk) {
 	char *p;
 };
 
+/* The fixture's type, for helpers (checkpatch cannot parse the macro). */
+typedef FIXTURE_DATA(lk) lk_fixture;
+
 FIXTURE_SETUP(lk)
 {
 	snprintf(self->path, sizeof(self->path), "%s/mvm-mmsem.swap",
@@ -373,7 +376,7 @@ static int set_limit(uint64_t name, uint64_t limit)
  * on NPG / 32 fresh pages took, or -1.
  */
 static int64_t mlocked_over_limit(struct __test_metadata *_metadata,
-				  FIXTURE_DATA(lk) *self, int global)
+				  lk_fixture *self, int global)
 {
 	struct mvm_nlreply r;
 	uint64_t i, old = 0;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * machvm-soak: every machvm operation at once, at random, for a while, and
- * a page never lost or wrong.  See usage() for what runs and the rules by
+ * a page never lost or wrong.  See print_manual() for what runs and the rules by
  * which a SIGBUS is allowed; README.md ("Soak") for make soak.
  *
  * Process tree (all forked from main, results in one shared mapping):
@@ -44,6 +44,7 @@
 #include "mvm_netmem.h"
 #include "mvm_pair.h"
 #include "mvm_test.h"
+#include "kselftest.h"
 
 #define MAX_WORKERS	32
 #define MAX_ERRS	24
@@ -236,10 +237,15 @@ static long check_page(const uint64_t *w, uint64_t oid, uint64_t p,
  * between the two.
  */
 static sigjmp_buf *volatile bus_env;
-#define barrier() __asm__ __volatile__("" ::: "memory")
 static void *volatile bus_addr;
 static const char *volatile doing = "start";	/* for an unexpected SIGBUS */
 static volatile sig_atomic_t usr1_count;
+
+/* The compiler orders accesses across it (a signal handler reads them). */
+static inline void barrier(void)
+{
+	atomic_signal_fence(memory_order_seq_cst);
+}
 
 static void on_bus(int sig, siginfo_t *si, void *uc)
 {
@@ -904,23 +910,23 @@ static void worker_main(int idx)
 			}
 			continue;
 		}
-		if (c < 40)
+		if (c < 40) {
 			do_read(&o, p);
-		else if (c < 75)
+		} else if (c < 75) {
 			do_write(&o, p);
-		else if (c < 85) {
+		} else if (c < 85) {
 			for (uint64_t i = 0; i < 16 && p + i < o.npages; i++)
 				if (own(p + i) || rnd(&wr) % 4 == 0)
 					do_read(&o, p + i);
-		}
-		else if (c < 91)
+		} else if (c < 91) {
 			do_kread(&o, p);
-		else if (c < 97)
+		} else if (c < 97) {
 			do_kwrite(&o, p);
-		else if (c < 98 && !me->netmem)
+		} else if (c < 98 && !me->netmem) {
 			do_fork(&o);
-		else if (!cfg.no_mlock)
+		} else if (!cfg.no_mlock) {
 			do_mlock(&o);
+		}
 	}
 	sweep(&o);
 	atomic_store(&me->done, 1);
@@ -974,8 +980,10 @@ static void chaos_pagers(void)
 		if (c < 3 && !cfg.no_kill) {
 			int live = P_LIVE;
 
-			/* The state first: a SIGBUS after it is judged as
-			 * one after the death. */
+			/*
+			 * The state first: a SIGBUS after it is judged as
+			 * one after the death.
+			 */
 			if (!atomic_compare_exchange_strong(&s->state, &live,
 							    P_DEAD))
 				continue;
@@ -1221,7 +1229,7 @@ static void kernel_log(const char *mark, int *bad, int *hung)
 	buf[len] = 0;
 	p = strstr(buf, mark);	/* gone if the log wrapped: all of it */
 	for (line = strtok(p ? p : buf, "\n"); line; line = strtok(NULL, "\n")) {
-		for (size_t i = 0; i < sizeof(kbad) / sizeof(kbad[0]); i++) {
+		for (size_t i = 0; i < ARRAY_SIZE(kbad); i++) {
 			if (!strstr(line, kbad[i]))
 				continue;
 			if (i == 4)
@@ -1259,7 +1267,7 @@ static void dump_task(int i, int pid)
 		"\n", i, pid, atomic_load(&R->slot[i].swept),
 		atomic_load(&R->slot[i].npages),
 		atomic_load(&R->slot[i].nlocked), res, limit, glimit);
-	for (size_t k = 0; k < sizeof(what) / sizeof(what[0]); k++) {
+	for (size_t k = 0; k < ARRAY_SIZE(what); k++) {
 		int fd;
 		ssize_t n;
 
@@ -1278,9 +1286,7 @@ static void dump_task(int i, int pid)
 	}
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f,
+static const char manual[] =
 "NAME\n"
 "       machvm-soak - every machvm operation at once, at random; no page lost\n"
 "\n"
@@ -1339,7 +1345,7 @@ static void usage(FILE *f)
 "                        writes its own pages and reads the others' too\n"
 "                        (torn by a concurrent write is fine, older than\n"
 "                        seen is not).  Guest a's seed is used; between 30\n"
-"                        and 60%% of the run guest b's server is killed\n"
+"                        and 60% of the run guest b's server is killed\n"
 "                        (node loss).  No pager kills, stops or destroys.\n"
 "       -v               more output\n"
 "\n"
@@ -1348,7 +1354,11 @@ static void usage(FILE *f)
 "       problem, 2 usage.\n"
 "\n"
 "EXAMPLE\n"
-"       machvm-soak --seconds 1200 --seed 42\n");
+"       machvm-soak --seconds 1200 --seed 42\n";
+
+static void print_manual(FILE *f)
+{
+	fputs(manual, f);
 }
 
 static int parse(int argc, char **argv)
@@ -1400,10 +1410,10 @@ static int parse(int argc, char **argv)
 			cfg.verbose = 1;
 			break;
 		case 'h':
-			usage(stdout);
+			print_manual(stdout);
 			exit(0);
 		default:
-			usage(stderr);
+			print_manual(stderr);
 			exit(2);
 		}
 	}
@@ -1449,7 +1459,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		cfg.node = pr.node == 'a' ? 0 : 1;
-		cfg.no_kill = cfg.no_stop = cfg.no_destroy = 1;
+		cfg.no_kill = 1;
+		cfg.no_stop = 1;
+		cfg.no_destroy = 1;
 		/* Generous: a starved TCG guest boots minutes late. */
 		ctl = mvm_pair_connect(&pr, 7390, 900000);
 		deal[0] = cfg.seed;

@@ -1,0 +1,231 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// store-pager: serves a memory object whose pages, once the kernel pages
+// them out, live in a store (libmachvm's StorePager).  Stores: compress
+// (zstd in this process's memory).
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <machvm/admin.hpp>
+#include <machvm/cli.hpp>
+#include <machvm/serve.hpp>
+#include <machvm/store.hpp>
+
+namespace {
+
+constexpr const char* kProg = "store-pager";
+
+const char kHead[] =
+    "NAME\n"
+    "       store-pager - a machvm pager keeping paged-out memory in a store\n"
+    "\n"
+    "SYNOPSIS\n"
+    "       store-pager [--store STORE] [--size SIZE] [--resident SIZE] [--precious]\n"
+    "                   [--readahead SIZE] [--json] [OPTIONS] --socket PATH\n"
+    "                   [--exec CMD [ARG...]]\n"
+    "       store-pager [--store STORE] ... --exec CMD [ARG...]\n"
+    "\n"
+    "DESCRIPTION\n"
+    "       Creates one machvm memory object of SIZE bytes that reads as zeros\n"
+    "       until written.  When the kernel pages written pages out (the\n"
+    "       object's resident limit, machvmctl pageout run, memory pressure) it\n"
+    "       returns them to store-pager (data_return), which puts them in\n"
+    "       STORE and lets the kernel free them only once the store holds\n"
+    "       them; a later fault reads them back from the store.  A page the\n"
+    "       store lacks reads as zeros.  Requests read their cluster (--cluster)\n"
+    "       and, when faults walk through the object in order, pages after it\n"
+    "       that the store has, up to --readahead.  Store calls never block the\n"
+    "       serving loop.  The object's pages are erased from the store when it\n"
+    "       terminates.\n"
+    "\n"
+    "       If store-pager dies, faults on pages only the store held end with\n"
+    "       SIGBUS (after the object's --timeout at most), never a hang.\n"
+    "\n"
+    "       Statistics of the store (pages, bytes stored, compression ratio,\n"
+    "       same-filled and incompressible pages, gets, puts) go to stderr at\n"
+    "       exit and on SIGUSR1.\n"
+    "\n"
+    "OPTIONS\n"
+    "       --store STORE\n"
+    "              Where pages go.  compress[:LEVEL]: compressed with zstd at\n"
+    "              LEVEL (default 3; 1 to 22, negative for faster) in this\n"
+    "              process's memory; a page made of one repeated 64-bit word is\n"
+    "              held as that word, a page zstd cannot shrink by an eighth is\n"
+    "              held as it is.  Default compress.\n"
+    "       --size SIZE\n"
+    "              Object size in bytes (K, M, G, T suffixes).  Rounded up to\n"
+    "              the page size.  Default 64M.\n"
+    "       --resident SIZE\n"
+    "              The object's resident limit (at least 64K): pages beyond it\n"
+    "              go to the store.  Default: none of its own (the global limit\n"
+    "              and memory pressure still page it out).  Needs CAP_SYS_ADMIN.\n"
+    "       --precious\n"
+    "              Supply pages precious: the kernel returns even pages nobody\n"
+    "              wrote, so the store sees every page that leaves memory.\n"
+    "       --readahead SIZE\n"
+    "              The largest window read ahead of a sequential fault stream (K,\n"
+    "              M suffixes; 0 turns it off).  Default 256K, at most 64M.\n"
+    "       --json\n"
+    "              Statistics as one JSON object per line, on stdout.\n"
+    "       The common --cluster option defaults to 8 pages here.\n";
+
+const char kExitExtra[] = "";
+
+const char kTail[] = "\n"
+                     "EXAMPLES\n"
+                     "       store-pager --store compress:3 --size 256M --resident 16M \\\n"
+                     "                   --exec machvm-map --write pattern\n"
+                     "\n"
+                     "       store-pager --size 1G --socket /tmp/store --json > stats.json &\n"
+                     "       kill -USR1 %1          # one more line of statistics\n";
+
+void print_help() {
+    machvm::print_pager_help(kHead, kExitExtra, kTail);
+}
+
+// Prints the statistics on SIGUSR1, from a thread of its own (the serving
+// threads never print).  SIGUSR1 is blocked in every thread; this one
+// takes it with sigwait.
+class StatsReporter {
+  public:
+    StatsReporter(const machvm::Store& store, bool json) : store_(store), json_(json) {
+        thread_ = std::thread([this] { run(); });
+    }
+    StatsReporter(const StatsReporter&) = delete;
+    StatsReporter& operator=(const StatsReporter&) = delete;
+    ~StatsReporter() {
+        stop_.store(true, std::memory_order_release);
+        ::pthread_kill(thread_.native_handle(), SIGUSR1);
+        thread_.join();
+        print(); // the last word, at exit
+    }
+
+    void print() const {
+        const std::string s = machvm::format_store_stats(store_, json_);
+        if (json_) {
+            std::printf("%s\n", s.c_str());
+            std::fflush(stdout);
+        } else {
+            std::fprintf(stderr, "%s: %s\n", kProg, s.c_str());
+        }
+    }
+
+  private:
+    void run() {
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR1);
+        for (;;) {
+            int sig = 0;
+            if (::sigwait(&set, &sig) != 0)
+                return;
+            if (stop_.load(std::memory_order_acquire))
+                return;
+            print();
+        }
+    }
+
+    const machvm::Store& store_;
+    bool json_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+} // namespace
+
+int main(int argc, char** argv) {
+    try {
+        machvm::PagerOptions opts;
+        opts.attr.cluster_pages = 8;
+        std::uint64_t size = 64ull << 20;
+        std::uint64_t resident = 0;
+        std::uint64_t readahead = 256ull << 10;
+        std::string store_spec = "compress";
+        bool precious = false;
+        bool json = false;
+        machvm::ArgReader args(argc, argv);
+        while (!args.done()) {
+            if (args.flag("--help", "-h")) {
+                print_help();
+                return machvm::kExitOk;
+            }
+            if (auto v = args.value("--store")) {
+                store_spec = *v;
+                continue;
+            }
+            if (auto v = args.value("--size")) {
+                size = machvm::size_arg("--size", *v);
+                continue;
+            }
+            if (auto v = args.value("--resident")) {
+                resident = machvm::size_arg("--resident", *v);
+                if (resident < (64u << 10))
+                    throw machvm::UsageError("--resident: " + *v + " is less than 64K");
+                continue;
+            }
+            if (auto v = args.value("--readahead")) {
+                readahead = machvm::size_arg("--readahead", *v);
+                if (readahead > (64ull << 20))
+                    throw machvm::UsageError("--readahead: " + *v + " is more than 64M");
+                continue;
+            }
+            if (args.flag("--precious")) {
+                precious = true;
+                continue;
+            }
+            if (args.flag("--json")) {
+                json = true;
+                continue;
+            }
+            if (machvm::parse_pager_option(args, opts))
+                continue;
+            args.unknown();
+        }
+        machvm::validate_pager_options(opts);
+        const std::uint64_t ps = machvm::page_size();
+        std::unique_ptr<machvm::Store> store = machvm::make_store(store_spec, ps);
+
+        machvm::PagerSetup setup = machvm::open_pager_setup();
+        size = machvm::checked_object_size(setup, size, "--size");
+        machvm::MemoryObject object = setup.endpoint.create_object(size, opts.max_prot, opts.attr)
+                                          .value_or_throw("MACHVM_IOC_OBJECT_CREATE");
+        if (resident) {
+            machvm::AdminClient admin =
+                machvm::AdminClient::open().value_or_throw("machvm generic netlink");
+            admin.set_object_limit(object.name, (resident + ps - 1) / ps)
+                .value_or_throw("--resident: setting the object's resident limit");
+        }
+
+        machvm::StorePagerOptions so;
+        so.attr = opts.attr;
+        so.page_size = setup.version.page_size ? setup.version.page_size : ps;
+        so.precious = precious;
+        so.readahead.page_size = so.page_size;
+        so.readahead.min_window = std::min<std::uint64_t>(32 * 1024, readahead);
+        so.readahead.max_window = readahead;
+        machvm::StorePager pager(*store, so);
+        if (opts.verbose)
+            std::fprintf(stderr, "%s: object %llu (%llu bytes) in %s\n", kProg,
+                         static_cast<unsigned long long>(object.name),
+                         static_cast<unsigned long long>(size), store->describe().c_str());
+
+        // Before any thread: every thread blocks the serve signals and
+        // SIGUSR1 (taken by the reporter).
+        machvm::block_serve_signals();
+        sigset_t usr1;
+        sigemptyset(&usr1);
+        sigaddset(&usr1, SIGUSR1);
+        ::pthread_sigmask(SIG_BLOCK, &usr1, nullptr);
+        StatsReporter reporter(*store, json);
+        return machvm::serve(kProg, setup, pager, std::move(object), opts);
+    } catch (...) {
+        return machvm::report_exception(kProg);
+    }
+}

@@ -22,6 +22,7 @@
 
 #include <machvm/cli.hpp>
 #include <machvm/device.hpp>
+#include <machvm/store.hpp>
 #include <machvm/version.hpp>
 
 #include <linux/machvm.h>
@@ -42,8 +43,8 @@ const char kHelp[] =
     "       machvm-run - run a program with its heap paged by machvm's default pager\n"
     "\n"
     "SYNOPSIS\n"
-    "       machvm-run [--resident SIZE] [--size SIZE] [--verbose] [--no-inherit]\n"
-    "                  [--] COMMAND [ARGS...]\n"
+    "       machvm-run [--resident SIZE] [--size SIZE] [--pager STORE] [--verbose]\n"
+    "                  [--no-inherit] [--] COMMAND [ARGS...]\n"
     "\n"
     "DESCRIPTION\n"
     "       Runs COMMAND, unmodified, with its anonymous memory in one anonymous\n"
@@ -68,7 +69,20 @@ const char kHelp[] =
     "       add); without one the object cannot page out and faults wait for\n"
     "       room under the limit.\n"
     "\n"
+    "       With --pager the object is served by store-pager instead: pages\n"
+    "       beyond the limit go to its store (see store-pager --help) and come\n"
+    "       back from it; no swap store is needed.  machvm-run runs\n"
+    "       store-pager --store STORE --exec, which runs COMMAND with the\n"
+    "       library and exits with it.  Programs COMMAND executes, and forked\n"
+    "       children, get anonymous objects of their own as without --pager.\n"
+    "\n"
     "OPTIONS\n"
+    "       --pager STORE\n"
+    "              Keep the heap's paged-out pages in STORE, served by\n"
+    "              store-pager (looked for next to machvm-run, then in PATH):\n"
+    "              compress or compress:LEVEL, pages compressed with zstd at\n"
+    "              LEVEL (default 3) in the pager's memory.  Setting the\n"
+    "              object's resident limit needs CAP_SYS_ADMIN.\n"
     "       --resident SIZE\n"
     "              Most bytes of the object kept in memory (default 64M; at\n"
     "              least 64K).  SIZE takes K, M, G, T (binary) suffixes.\n"
@@ -119,6 +133,7 @@ const char kHelp[] =
     "EXAMPLES\n"
     "       sudo machvmctl swap add /var/tmp/machvm.swap --size 1G\n"
     "       machvm-run --resident 16M --verbose -- memtester 64M 1\n"
+    "       machvm-run --pager compress --resident 16M -- memtester 64M 1\n"
     "       machvm-run --resident 256M -- python3 big_script.py\n";
 
 struct Options {
@@ -126,6 +141,8 @@ struct Options {
     std::uint64_t size = kDefaultSize;
     bool verbose = false;
     bool no_inherit = false;
+    std::string pager;     // --pager STORE
+    bool pager_fd = false; // --pager-fd (internal): the object is MACHVM_FD
     std::vector<std::string> argv;
 };
 
@@ -163,6 +180,10 @@ Options parse(int argc, char** argv) {
             o.resident = size_value("--resident", *v);
         } else if (auto s = args.value("--size")) {
             o.size = size_value("--size", *s);
+        } else if (auto p = args.value("--pager")) {
+            o.pager = *p;
+        } else if (args.flag("--pager-fd")) {
+            o.pager_fd = true;
         } else {
             args.unknown();
         }
@@ -310,6 +331,36 @@ void print_delta(const Counters& a, const Counters& b) {
     std::_Exit(e == ENOENT || e == ENOTDIR ? kExitNotFound : kExitCannotRun);
 }
 
+// --pager: store-pager creates and serves the object and runs machvm-run
+// again (--pager-fd) with its descriptor, which runs COMMAND with the
+// library mapping that object.  store-pager itself runs without it.
+[[noreturn]] void exec_pager(const Options& o) {
+    std::string self = dir_of_self();
+    std::string pager = self.empty() ? std::string() : self + "/store-pager";
+    if (pager.empty() || ::access(pager.c_str(), X_OK) != 0)
+        pager = "store-pager";
+    const std::string size = std::to_string(o.size);
+    const std::string resident = std::to_string(o.resident);
+    std::vector<std::string> av = {
+        pager,        "--store",    o.pager,
+        "--size",     size,         "--resident",
+        resident,     "--exec",     self.empty() ? std::string(kProg) : self + "/" + kProg,
+        "--pager-fd", "--resident", resident,
+        "--size",     size};
+    if (o.verbose)
+        av.emplace_back("--verbose");
+    if (o.no_inherit)
+        av.emplace_back("--no-inherit");
+    av.emplace_back("--");
+    av.insert(av.end(), o.argv.begin(), o.argv.end());
+    std::vector<char*> cav;
+    for (const auto& a : av)
+        cav.push_back(const_cast<char*>(a.c_str()));
+    cav.push_back(nullptr);
+    ::execvp(cav[0], cav.data());
+    die(pager + ": " + std::strerror(errno) + " (--pager needs store-pager)");
+}
+
 int run(int argc, char** argv) {
     Options o = parse(argc, argv);
     if (o.argv.empty())
@@ -321,6 +372,23 @@ int run(int argc, char** argv) {
         throw machvm::UsageError("--size: at least 16M");
     const std::string lib = find_library();
     check_module(o.size);
+    if (!o.pager.empty()) {
+        // Checked here so a bad STORE is machvm-run's own error (125).
+        try {
+            machvm::make_store(o.pager, 4096);
+        } catch (const machvm::UsageError& e) {
+            throw machvm::UsageError(std::string("--pager: ") + e.what());
+        }
+        exec_pager(o);
+    }
+    if (o.pager_fd) {
+        const char* fd = std::getenv("MACHVM_FD");
+        if (!fd || !*fd)
+            die("--pager-fd: no MACHVM_FD in the environment (it is for store-pager --exec)");
+        ::setenv("MACHVM_RUN_FD", fd, 1);
+    } else {
+        ::unsetenv("MACHVM_RUN_FD");
+    }
 
     std::string preload = lib;
     if (const char* old = std::getenv("LD_PRELOAD"); old && *old)

@@ -13,6 +13,11 @@
 //   MACHVM_RUN_BACKING   machvm (default), memfd or anon: what backs the
 //                        region (memfd and anon are for tests without the
 //                        module; anon is private memory, memfd shared)
+//   MACHVM_RUN_FD        descriptor of an object a pager serves (machvm-run
+//                        --pager): the heap maps it instead of creating an
+//                        anonymous object, and closes it.  Unset once used,
+//                        so programs this one executes get objects of their
+//                        own.
 //   MACHVM_RUN_VERBOSE   1: report the object at start and stats at exit
 //   MACHVM_RUN_NOINHERIT 1: drop the library from LD_PRELOAD so programs
 //                        this one executes run without it
@@ -211,9 +216,19 @@ void do_init() noexcept {
         g_state.store(kFailed);
         return;
     }
+    // An object a pager serves (machvm-run --pager), used once.
+    int pager_fd = -1;
+    if (const char* v = ::getenv("MACHVM_RUN_FD"); v && *v) {
+        pager_fd = 0;
+        for (; *v >= '0' && *v <= '9' && pager_fd < (1 << 20); ++v)
+            pager_fd = pager_fd * 10 + (*v - '0');
+        if (*v)
+            pager_fd = -1;
+        ::unsetenv("MACHVM_RUN_FD");
+    }
     void* base = MAP_FAILED;
     if (g_backing != Backing::Anon) {
-        int fd = create_backing(size);
+        int fd = pager_fd >= 0 ? pager_fd : create_backing(size);
         if (fd >= 0) {
             base = sys_mmap(nullptr, size, kRW, MAP_SHARED | MAP_NORESERVE, fd, 0);
             int e = errno;

@@ -332,4 +332,72 @@ TEST(store_pager_bad_arguments)
 	EXPECT_NE(NULL, strstr(out, "level"));
 }
 
+/* machvm-run --pager compress: an unmodified program (memtester) with
+ * its heap served by store-pager under a 2M resident limit.
+ */
+FIXTURE(mrun)
+{
+	int unused;
+};
+
+FIXTURE_SETUP(mrun)
+{
+}
+
+FIXTURE_TEARDOWN(mrun)
+{
+}
+
+static const char *memtester_path(void)
+{
+	static const char *const paths[] = {
+		"/usr/bin/memtester", "/usr/sbin/memtester", "/bin/memtester",
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(paths); i++)
+		if (!access(paths[i], X_OK))
+			return paths[i];
+	return NULL;
+}
+
+static char *slurp(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd < 0 ? 0 : read(fd, buf, len - 1);
+
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return buf;
+}
+
+TEST_F_TIMEOUT(mrun, memtester_heap_in_the_compress_store, 300)
+{
+	static char err[65536], out[65536];
+	const char *mt = memtester_path();
+	char cmd[512];
+	const char *puts;
+	int st;
+
+	if (!mt)
+		SKIP(return, "memtester is not in the VM");
+	snprintf(cmd, sizeof(cmd),
+		 "MEMTESTER_TEST_MASK=0x3 /bin/machvm-run --pager compress "
+		 "--resident 2M --size 16M --verbose -- %s 12M 1 "
+		 ">/tmp/mrun.out 2>/tmp/mrun.err", mt);
+	st = system(cmd);
+	slurp("/tmp/mrun.err", err, sizeof(err));
+	slurp("/tmp/mrun.out", out, sizeof(out));
+	ksft_print_msg("machvm-run said:\n%s", err);
+	ASSERT_TRUE(WIFEXITED(st));
+	ASSERT_EQ(0, WEXITSTATUS(st));
+	EXPECT_NE(NULL, strstr(err, "heap in machvm object"));
+	EXPECT_NE(NULL, strstr(out, "Done."));
+	/* store-pager's last word: pages went through its store. */
+	puts = strstr(err, ", puts ");
+	ASSERT_NE(NULL, puts);
+	EXPECT_LT(512, atoll(puts + 7));
+}
+
 TEST_HARNESS_MAIN

@@ -189,6 +189,19 @@ int create_backing(std::size_t size) noexcept {
     return ac.fd;
 }
 
+// The name of the machvm object mapped at addr (0 if unknown): a pager's
+// object, which this process did not create.
+std::uint64_t region_name(void* addr) noexcept {
+    int dev = ::open(MACHVM_DEVICE, O_RDWR | O_CLOEXEC);
+    if (dev < 0)
+        return 0;
+    machvm_region r{};
+    r.addr = reinterpret_cast<std::uint64_t>(addr);
+    const int rc = ::ioctl(dev, MACHVM_IOC_REGION, &r);
+    ::close(dev);
+    return rc == 0 ? r.name : 0;
+}
+
 const char* errname(int e) noexcept {
     const char* d = ::strerrordesc_np(e);
     return d ? d : "unknown error";
@@ -233,6 +246,8 @@ void do_init() noexcept {
             base = sys_mmap(nullptr, size, kRW, MAP_SHARED | MAP_NORESERVE, fd, 0);
             int e = errno;
             ::close(fd); // the mapping keeps the object
+            if (base != MAP_FAILED && pager_fd >= 0)
+                g_name = region_name(base);
             if (base == MAP_FAILED)
                 line()
                     .s("cannot map the heap object: ")

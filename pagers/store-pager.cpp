@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
             args.unknown();
         }
         machvm::validate_pager_options(opts);
-        const std::uint64_t ps = machvm::page_size();
+        const auto ps = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
         std::unique_ptr<machvm::Store> store = machvm::make_store(store_spec, ps);
 
         machvm::PagerSetup setup = machvm::open_pager_setup();

@@ -186,12 +186,13 @@ TEST_F_TIMEOUT(run, memtester_pages_through_swap, 540)
 		ASSERT_NE(~0ULL, before[stats[i]]);
 	}
 	/*
-	 * Stuck Address (always run) plus the tests selected here pass over
-	 * all 48 MiB dozens of times, each pass paging most of it out and in
-	 * again: plenty of paging, and minutes rather than hours under TCG.
+	 * Stuck Address (always run) plus Random Value pass over all 48 MiB
+	 * several times, each pass paging most of it out and in again: some
+	 * 150,000 pageouts, fifteen times what the checks below ask, in
+	 * about 25 s under TCG.  MVM_MEMTESTER_MASK selects more tests.
 	 */
 	snprintf(mtbuf, sizeof(mtbuf), "MEMTESTER_TEST_MASK=%s",
-		 getenv("MVM_MEMTESTER_MASK") ?: "0x7f");
+		 getenv("MVM_MEMTESTER_MASK") ?: "0x1");
 	env[0] = mtbuf;
 	t0 = now();
 	rc = run_prog("/tmp/run-memtester.out", "/tmp/run-memtester.err", env, argv);

@@ -447,6 +447,7 @@ static int feature_names(uint64_t features, const char *sep, char *buf,
 		{ MACHVM_F_PAGEOUT, "pageout" },
 		{ MACHVM_F_ANON, "anon" },
 		{ MACHVM_F_LOCKS, "locks" },
+		{ MACHVM_F_CLUSTER_RETURN, "cluster_return" },
 	};
 	size_t used = 0;
 

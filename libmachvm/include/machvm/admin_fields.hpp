@@ -194,8 +194,13 @@ struct FeatureName {
     const char* name;
 };
 inline constexpr FeatureName kFeatures[] = {
-    {MACHVM_F_OBJECTS, "objects"}, {MACHVM_F_URING_CMD, "uring_cmd"}, {MACHVM_F_REGION, "region"},
-    {MACHVM_F_PAGEOUT, "pageout"}, {MACHVM_F_ANON, "anon"},           {MACHVM_F_LOCKS, "locks"},
+    {MACHVM_F_OBJECTS, "objects"},
+    {MACHVM_F_URING_CMD, "uring_cmd"},
+    {MACHVM_F_REGION, "region"},
+    {MACHVM_F_PAGEOUT, "pageout"},
+    {MACHVM_F_ANON, "anon"},
+    {MACHVM_F_LOCKS, "locks"},
+    {MACHVM_F_CLUSTER_RETURN, "cluster_return"},
 };
 
 } // namespace machvm::fields

@@ -162,10 +162,17 @@ $(BUILD)/tests/pair/%: $(BUILD)/obj/tests/pair/%.o $(SELFTEST_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_T) -static $^ -o $@ -luring
 
-# The soak (make soak; soak_test runs it for two minutes in make check).
+# The soak (make soak) and soak_test, the Kselftest case make soak's
+# boots run it as.  Not in make check until it passes every seed: a
+# global resident limit below the pages mlocked still makes faults wait
+# for room (issue 12).
 SOAK := $(BUILD)/bin/machvm-soak
-user: $(SOAK)
+SOAK_T := $(BUILD)/tests/soak/soak_test
+user: $(SOAK) $(SOAK_T)
 $(SOAK): $(BUILD)/obj/tests/soak/soak.o $(SELFTEST_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_T) -static $^ -o $@ -luring
+$(SOAK_T): $(BUILD)/obj/tests/soak/soak_test.o $(SELFTEST_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_T) -static $^ -o $@ -luring
 

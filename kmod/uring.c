@@ -176,21 +176,6 @@ void mvm_uring_send(struct mvm_fetch *f)
 	io_uring_cmd_complete_in_task(f->cmd, mvm_fetch_tw);
 }
 
-/* Pair queued messages with idle FETCHes and send them to task work. */
-void mvm_uring_kick(struct mvm_pager *pager)
-{
-	struct mvm_fetch *f;
-
-	for (;;) {
-		spin_lock(&pager->lock);
-		f = mvm_uring_pair(pager);
-		spin_unlock(&pager->lock);
-		if (!f)
-			return;
-		mvm_uring_send(f);
-	}
-}
-
 /* Expire idle FETCHes: one at a time, so none is ever off-list and IDLE. */
 void mvm_uring_monitor(struct work_struct *work)
 {

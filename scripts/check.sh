@@ -17,11 +17,14 @@ mkdir -p "$BUILD/check"
 rm -f "$BUILD"/check/*.counts
 P=0 F=0 S=0
 summary=()
-add() {	# add STAGE COUNTS_FILE
+t_stage=$SECONDS
+add() {	# add STAGE COUNTS_FILE; the stage's time is since the last add
 	local p=0 f=1 s=0
 	if [ -s "$2" ]; then read -r p f s < "$2"; fi
 	P=$((P + p)) F=$((F + f)) S=$((S + s))
-	summary+=("$(printf '%-28s %4d passed, %d failed, %d skipped' "$1" "$p" "$f" "$s")")
+	summary+=("$(printf '%-28s %4d passed, %d failed, %d skipped %5ds' \
+		"$1" "$p" "$f" "$s" $((SECONDS - t_stage)))")
+	t_stage=$SECONDS
 }
 
 echo "== build"
@@ -83,6 +86,7 @@ add "VM install (DKMS module)" "$BUILD/check/install-vm.counts"
 echo
 echo "== summary"
 printf '%s\n' "${summary[@]}"
+echo "total $((SECONDS / 60)) min $((SECONDS % 60)) s"
 line="$P passed, $F failed"
 [ "$S" -gt 0 ] && line="$line, $S skipped"
 echo "$line"

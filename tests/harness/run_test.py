@@ -42,11 +42,20 @@ def verdicts(results):
 
 class Parser(unittest.TestCase):
     def test_clean_run_passes(self):
-        res, _ = run.parse(OK_RUN, "", ["t1"])
+        res, _, _ = run.parse(OK_RUN, "", ["t1"])
         v = verdicts(res)
         self.assertEqual(v["t1/global.a"][0], "pass")
         self.assertEqual(v["t1/global.b"][0], "skip")
         self.assertFalse([r for r in res if r.status == "fail"])
+
+    def test_seconds_are_read_with_the_status(self):
+        text = OK_RUN.replace("END rc=0", "END rc=0 s=12.5")
+        res, _, secs = run.parse(text, "", ["t1"])
+        self.assertFalse([r for r in res if r.status == "fail"])
+        self.assertEqual(secs, {"t1": 12.5})
+        text = OK_RUN.replace("END rc=0", "END rc=1 s=3")
+        v = verdicts(run.parse(text, "", ["t1"])[0])
+        self.assertEqual(v["t1"][0], "fail")
 
     def test_failed_case_fails(self):
         text = OK_RUN.replace("ok 1 global.a", "not ok 1 global.a")
@@ -55,7 +64,7 @@ class Parser(unittest.TestCase):
 
     def test_binary_that_never_reports_fails(self):
         text = OK_RUN.split("ok 1")[0]      # guest died mid-test
-        res, _ = run.parse(text, "", ["t1"])
+        res, _, _ = run.parse(text, "", ["t1"])
         self.assertIn("t1", verdicts(res))
         self.assertEqual(verdicts(res)["t1"][0], "fail")
         self.assertEqual(verdicts(res)["vm"][0], "fail")
@@ -95,7 +104,7 @@ class Parser(unittest.TestCase):
     def test_pair_net_ok_passes(self):
         text = OK_RUN.replace("MVM INSMOD", "MVM NET ok node=a dev=eth0\n"
                               "MVM INSMOD")
-        res, _ = run.parse(text, "", ["t1"], net=True)
+        res, _, _ = run.parse(text, "", ["t1"], net=True)
         self.assertFalse([r for r in res if r.status == "fail"])
 
     def test_pair_net_failure_fails(self):

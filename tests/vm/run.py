@@ -97,7 +97,10 @@ def parse(results_text, console_text, expected, label="", disks=False,
                 outputs[cur] = []
             elif tag == "TEST" and len(f) >= 4 and f[3].startswith("END"):
                 if f[2] in seen:
-                    seen[f[2]]["end"] = int(f[3].split("rc=")[1])
+                    m = re.search(r"rc=(-?\d+)(?: s=([\d.]+))?", f[3])
+                    seen[f[2]]["end"] = int(m.group(1)) if m else -1
+                    if m and m.group(2):
+                        seen[f[2]]["secs"] = float(m.group(2))
                 cur = None
             elif tag == "KMSG" and len(f) >= 3:
                 kmsg.setdefault(f[2], []).append(f[3] if len(f) > 3 else "")
@@ -185,7 +188,8 @@ def parse(results_text, console_text, expected, label="", disks=False,
         out.append(Result("rmmod", "fail", f"rmmod: {rmmod}"))
     if not done:
         out.append(Result("vm", "fail", "guest did not finish"))
-    return out, outputs
+    out_secs = {n: st["secs"] for n, st in seen.items() if "secs" in st}
+    return out, outputs, out_secs
 
 
 def died_before_module(results_text, console_text, timed_out):
@@ -351,7 +355,7 @@ def main():
             return EX_BOOT
     expected = [e for e in args.expect.split(",") if e] \
         if args.mode in ("check", "pair") else []
-    res, outputs = parse(results, console, expected, label,
+    res, outputs, secs = parse(results, console, expected, label,
                          disks=bool(args.drive), net=bool(args.netdev))
     if timed_out:
         res.append(Result("vm", "fail", f"timed out after {args.timeout}s"))
@@ -377,6 +381,10 @@ def main():
         if b in outputs:
             print(f"---- [{label}] output of {b} ----")
             print("\n".join(outputs[b][-60:]))
+    slow = sorted(secs.items(), key=lambda kv: -kv[1])[:5]
+    if slow:
+        print(f"[{label}] slowest: " +
+              ", ".join(f"{n} {s:.0f}s" for n, s in slow))
     print(f"[{label}] {passed} passed, {failed} failed"
           + (f", {skipped} skipped" if skipped else "")
           + f" ({elapsed:.0f}s)")

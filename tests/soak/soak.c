@@ -976,6 +976,13 @@ static void chaos_pagers(void)
 			continue;
 		s = &R->slot[i];
 		pid = atomic_load(&s->pager_pid);
+		/*
+		 * No pid (0: a pager being started; -1: none): kill() would
+		 * signal the process group or every process, this one and
+		 * the VM's watchdog included.
+		 */
+		if (pid <= 0)
+			continue;
 		chaos_doing(OP_PAGER_KILL + (c >= 3) + (c >= 8));
 		if (c < 3 && !cfg.no_kill) {
 			int live = P_LIVE;
@@ -1005,6 +1012,8 @@ static void chaos_pagers(void)
 			int w = (int)(rnd(&cr) % (cfg.anon + cfg.paged));
 			int wp = atomic_load(&R->slot[w].pid);
 
+			if (wp <= 0)	/* a dead worker's slot: see above */
+				continue;
 			kill(wp, SIGSTOP);
 			sleep_ms(rnd_range(&cr, 10, 2000));
 			kill(wp, SIGCONT);
@@ -1247,26 +1256,11 @@ static void kernel_log(const char *mark, int *bad, int *hung)
  * A worker that overran the final phase: where it is (its state, wchan
  * and kernel stack) and how far its sweep got, before it is killed.
  */
-static void dump_task(int i, int pid)
+static void dump_proc(const char *tag, int pid)
 {
 	static const char *const what[] = { "stat", "wchan", "stack" };
 	char path[64], buf[2048];
 
-	struct mvm_nlreply r;
-	uint64_t glimit = 0, res = 0, limit = 0;
-
-	if (!mvm_nl(MACHVM_GENL_CMD_GET_PAGEOUT, NULL, &r))
-		glimit = r.a[MACHVM_A_PO_LIMIT];
-	if (!mvm_object_info(atomic_load(&R->slot[i].name), &r)) {
-		res = r.obj[MACHVM_OBJ_A_RESIDENT];
-		limit = r.obj[MACHVM_OBJ_A_LIMIT];
-	}
-	fprintf(stderr, "# soak: worker %d (pid %d): final sweep at page %"
-		PRIu64 " of %" PRIu64 "; %" PRIu64 " pages mlocked, %" PRIu64
-		" resident, object limit %" PRIu64 ", global limit %" PRIu64
-		"\n", i, pid, atomic_load(&R->slot[i].swept),
-		atomic_load(&R->slot[i].npages),
-		atomic_load(&R->slot[i].nlocked), res, limit, glimit);
 	for (size_t k = 0; k < ARRAY_SIZE(what); k++) {
 		int fd;
 		ssize_t n;
@@ -1281,9 +1275,81 @@ static void dump_task(int i, int pid)
 			continue;
 		buf[n] = 0;
 		for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
-			fprintf(stderr, "# soak: worker %d %s: %s\n", i,
-				what[k], l);
+			fprintf(stderr, "# soak: %s %s: %s\n", tag, what[k], l);
 	}
+}
+
+/* The pageout thread's pid (by its name), or 0. */
+static int pageoutd_pid(void)
+{
+	char path[64], comm[32];
+
+	for (int pid = 2; pid < 4096; pid++) {
+		int fd;
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", pid);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		if (n > 0 && !strncmp(comm, "machvm-pageoutd", 15))
+			return pid;
+	}
+	return 0;
+}
+
+static void dump_task(int i, int pid)
+{
+	char tag[32];
+	struct mvm_nlreply r;
+	uint64_t glimit = 0, res = 0, limit = 0;
+	int po;
+
+	/* Where they are first: the netlink queries below may block too. */
+	snprintf(tag, sizeof(tag), "worker %d", i);
+	dump_proc(tag, pid);
+	po = pageoutd_pid();
+	if (po)
+		dump_proc("machvm-pageoutd", po);
+
+	if (!mvm_nl(MACHVM_GENL_CMD_GET_PAGEOUT, NULL, &r))
+		glimit = r.a[MACHVM_A_PO_LIMIT];
+	if (!mvm_object_info(atomic_load(&R->slot[i].name), &r)) {
+		res = r.obj[MACHVM_OBJ_A_RESIDENT];
+		limit = r.obj[MACHVM_OBJ_A_LIMIT];
+	}
+	fprintf(stderr, "# soak: worker %d (pid %d): final sweep at page %"
+		PRIu64 " of %" PRIu64 "; %" PRIu64 " pages mlocked, %" PRIu64
+		" resident, object limit %" PRIu64 ", global limit %" PRIu64
+		"\n", i, pid, atomic_load(&R->slot[i].swept),
+		atomic_load(&R->slot[i].npages),
+		atomic_load(&R->slot[i].nlocked), res, limit, glimit);
+}
+
+/*
+ * Kill worker @i and reap it, a minute at most: a task SIGKILL cannot end
+ * is a kernel hang, reported (with where it is) and left behind rather
+ * than hanging the soak.  0 if reaped.
+ */
+static int kill_and_reap(int i, int pid, int *status)
+{
+	int64_t end = now_ms() + 60000;
+	char tag[32];
+
+	kill(pid, SIGKILL);
+	while (waitpid(pid, status, WNOHANG) == 0) {
+		if (now_ms() > end) {
+			snprintf(tag, sizeof(tag), "unkillable worker %d", i);
+			dump_proc(tag, pid);
+			err("worker %d (pid %d) survives SIGKILL: hung in the kernel",
+			    i, pid);
+			return -1;
+		}
+		sleep_ms(50);
+	}
+	return 0;
 }
 
 static const char manual[] =
@@ -1641,8 +1707,11 @@ int main(int argc, char **argv)
 			kill(R->slot[i].pager_pid, SIGCONT);
 	/* The workers' final sweep: every page once. */
 	end = now_ms() + 10LL * cfg.timeout_ms + 120000;
+	fprintf(stderr, "# soak: %" PRId64 " s: final sweep, %" PRId64
+		" s at most\n", (now_ms() - start) / 1000,
+		(end - now_ms()) / 1000);
 	for (int i = 0; i < n; i++) {
-		int pid = R->slot[i].pid, status;
+		int pid = R->slot[i].pid, status = 0;
 
 		if (pid <= 0)
 			continue;
@@ -1652,8 +1721,8 @@ int main(int argc, char **argv)
 				dump_task(i, pid);
 				err("worker %d (pid %d) never reported: killed",
 				    i, pid);
-				kill(pid, SIGKILL);
-				waitpid(pid, &status, 0);
+				if (kill_and_reap(i, pid, &status))
+					hung++;
 				silent++;
 				break;
 			}

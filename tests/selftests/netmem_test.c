@@ -138,16 +138,20 @@ static void run_counters(struct __test_metadata *_metadata,
 	}
 }
 
-/* 10,000 atomic adds from each node (two processes each) end exact. */
+/*
+ * 3,000 atomic adds from each node (two processes each) end exact: every
+ * add moves the page between the nodes more often than not (longer runs:
+ * make soak, make bench).
+ */
 TEST_F_TIMEOUT(nm, atomic_counter, 240)
 {
-	run_counters(_metadata, self->n, 2, 2, 5000, 0);
+	run_counters(_metadata, self->n, 2, 2, 1500, 0);
 }
 
 /* One page ping-ponged between writers on the two nodes. */
 TEST_F_TIMEOUT(nm, ping_pong, 300)
 {
-	struct mvm_nm_pingpong a = { 300, 0 }, b = { 300, 1 };
+	struct mvm_nm_pingpong a = { 100, 0 }, b = { 100, 1 };
 	pid_t pa = mvm_nm_worker(self->n[0].fd, LEN, mvm_nm_pingpong_fn, &a);
 	pid_t pb = mvm_nm_worker(self->n[1].fd, LEN, mvm_nm_pingpong_fn, &b);
 
@@ -156,7 +160,7 @@ TEST_F_TIMEOUT(nm, ping_pong, 300)
 	res[0] = 0;
 	EXPECT_EQ(0, on(&self->n[0], mvm_nm_read_word_fn,
 			(void *)MVM_NM_PINGPONG));
-	EXPECT_EQ(600, res[0]);
+	EXPECT_EQ(200, res[0]);
 }
 
 /* A writer on node 0, readers on both nodes: each reader sees every
@@ -286,14 +290,14 @@ TEST_F_TIMEOUT(nm, three_nodes, 240)
 	}
 	for (i = 0; i < 3; i++)
 		ASSERT_EQ(0, mvm_nm_attach(&self->n[i], 20000));
-	run_counters(_metadata, self->n, 3, 1, 3000, 0);
+	run_counters(_metadata, self->n, 3, 1, 1000, 0);
 	/*
 	 * Node 2 goes.  The counters were read everywhere last: copies are
 	 * on the survivors, who go on counting.  Page 3 (home 0) works; page
 	 * 2, untouched, was homed at node 2: lost, as documented.
 	 */
 	mvm_nm_stop(&self->n[2], SIGKILL);
-	run_counters(_metadata, self->n, 2, 1, 1000, 9000);
+	run_counters(_metadata, self->n, 2, 1, 500, 3000);
 	EXPECT_EQ(0, on(&self->n[0], mvm_nm_write_word_fn, (void *)3));
 	res[0] = 0;
 	EXPECT_EQ(0, on(&self->n[1], mvm_nm_read_word_fn, (void *)3));

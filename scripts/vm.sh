@@ -253,7 +253,7 @@ soak() {
 	local append="mvm_soak_seconds=$secs$more"
 	dir=$out/soak-tests
 	rm -rf "$dir" && mkdir -p "$dir"
-	cp "$BUILD/tests/soak/soak_test" "$dir/"
+	cp "$BUILD/tests/vm/soak_test" "$dir/"
 	new_disks "$out"
 	make_initrd "$rel" "$out/initramfs.cpio.gz" "$dir" "$KMODS"
 	# shellcheck disable=SC2086	# RUN_ARGS: words on purpose
@@ -269,7 +269,7 @@ soak() {
 	secs=$((${SOAK_PAIR_MIN:-$(( (${SOAK_MIN:-20} + 1) / 2 ))} * 60))
 	dir=$out/soak-pair-tests
 	rm -rf "$dir" && mkdir -p "$dir"
-	cp "$BUILD/tests/soak/soak_test" "$dir/"
+	cp "$BUILD/tests/vm/soak_test" "$dir/"
 	make_initrd "$rel" "$out/pair-a/initramfs.cpio.gz" "$dir" "$PAIR_KMODS"
 	PAIR_APPEND="mvm_soak_seconds=$secs$more" \
 	RUN_ARGS="--timeout $((secs + 1200)) --test-timeout $((secs + 900)) ${RUN_ARGS:-}" \

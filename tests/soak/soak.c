@@ -703,11 +703,13 @@ static void do_kread(struct obj *o, uint64_t p)
 		return;
 	}
 	if (n != PG) {
+		int e = errno;	/* drain() ends in EAGAIN */
+
 		drain();
 		if (n >= 0 && !o->unknown[p])
 			judge_bus(o, p, stop0, "kernel-mode read (short)");
 		else if (n < 0)
-			err("write(pipe, page): %s", strerror(errno));
+			err("write(pipe, page): %s", strerror(e));
 		return;
 	}
 	if (read(pipefd[0], copy, PG) != PG) {
@@ -726,7 +728,7 @@ static void do_kwrite(struct obj *o, uint64_t p)
 	uint32_t stop0 = atomic_load(&me->stop_seq);
 	uint64_t g = o->gen[p] + 1;
 	ssize_t n;
-	int avail = -1;
+	int avail = -1, e;
 
 	fill_page(page, o->oid, p, g);
 	drain();
@@ -746,10 +748,11 @@ static void do_kwrite(struct obj *o, uint64_t p)
 		atomic_fetch_add(&R->ops[OP_KWRITE], 1);
 		return;
 	}
+	e = errno;	/* drain() ends in EAGAIN */
 	drain();
-	if (n < 0 && errno != EFAULT) {
+	if (n < 0 && e != EFAULT) {
 		err("read(pipe, page %" PRIu64 ") with %d bytes in the pipe: %s",
-		    p, avail, strerror(errno));
+		    p, avail, strerror(e));
 		return;
 	}
 	if (!o->unknown[p])

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * soak_test: machvm-soak (tests/soak/soak.c) as one Kselftest case, as
- * make soak's boots run it (60 seconds unless told).  Those boots set the
- * kernel command line's mvm_soak_seconds, mvm_soak_seed (to replay a run)
- * and mvm_soak_args (more options, comma-separated).  On a pair guest
+ * soak_test: machvm-soak (tests/soak/soak.c) as one Kselftest case.  In
+ * make check it runs for 60 seconds on each kernel (two minutes in all);
+ * make soak's boots set the kernel command line's mvm_soak_seconds,
+ * mvm_soak_seed (to replay a run) and mvm_soak_args (more options,
+ * comma-separated).  On a pair guest
  * (MVM_NODE set: scripts/vm.sh soak's pair) it adds --netmem.  The TAP
  * and the final table are machvm-soak's.
  *

@@ -590,26 +590,34 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 		/*
 		 * Room under the resident limits, and free memory above the
 		 * low watermarks: wait for pageout without the fault lock,
-		 * then retry (once; never under GUP's lock).
+		 * then retry (once; never under GUP's lock).  A wait that
+		 * ended without room leaves a grant for the retry.
 		 */
 		if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
 		    !(vmf->flags & (FAULT_FLAG_RETRY_NOWAIT | FAULT_FLAG_TRIED)) &&
-		    mvm_room(obj) && mvm_mem_low()) {
+		    mvm_room(obj) && mvm_mem_low() &&
+		    !atomic_add_unless(&obj->room_grants, -1, 0)) {
 			get_file(file);
 			release_fault_lock(vmf);
-			mvm_mem_wait();	/* killed: the retry sees it */
+			/* killed: the retry sees it */
+			if (!mvm_mem_wait() && mvm_mem_low())
+				atomic_inc(&obj->room_grants);
 			fput(file);
 			return VM_FAULT_RETRY;
 		}
 		if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
 		    !(vmf->flags & (FAULT_FLAG_RETRY_NOWAIT | FAULT_FLAG_TRIED)) &&
-		    !mvm_room(obj)) {
+		    !mvm_room(obj) &&
+		    !atomic_add_unless(&obj->room_grants, -1, 0)) {
 			get_file(file);
 			release_fault_lock(vmf);
-			if (mvm_throttle(obj) == -ENOSPC) {
+			err = mvm_throttle(obj);
+			if (err == -ENOSPC) {
 				pr_warn_ratelimited("object %llu: resident limit reached and nothing can be paged out (swap full?)\n",
 						    obj->name);
 				mvm_owe_sigbus(obj, index);
+			} else if (!err && !mvm_room(obj)) {
+				atomic_inc(&obj->room_grants);
 			}
 			fput(file);
 			return VM_FAULT_RETRY;

@@ -372,11 +372,13 @@ static int set_limit(uint64_t name, uint64_t limit)
  * More pages mlocked than a resident limit allows: pageout can free none
  * of them, so a fault over the limit must go ahead at once, not wait for
  * room that never comes (10 s a fault, and a 1024-page sweep hours).
- * @global: the global limit, else the object's.  Milliseconds the faults
- * on NPG / 32 fresh pages took, or -1.
+ * @global: the global limit, else the object's.  @populate: the faults
+ * are mlock()'s populate (GUP, whose retry after a wait starts over
+ * without FAULT_FLAG_TRIED: it waited again, forever), else touches.
+ * Milliseconds the faults on NPG / 32 fresh pages took, or -1.
  */
 static int64_t mlocked_over_limit(struct __test_metadata *_metadata,
-				  lk_fixture *self, int global)
+				  lk_fixture *self, int global, int populate)
 {
 	struct mvm_nlreply r;
 	uint64_t i, old = 0;
@@ -399,22 +401,25 @@ static int64_t mlocked_over_limit(struct __test_metadata *_metadata,
 	if (set_limit(global ? 0 : self->name, NPG / 4))
 		return -1;
 	t = mono_ms();
+	if (populate)
+		EXPECT_EQ(0, mlock(self->p + NPG / 2 * PG, NPG / 32 * PG));
 	for (i = NPG / 2; i < NPG / 2 + NPG / 32; i++)
 		memset(self->p + i * PG, (char)(5 + i), PG);
 	t = mono_ms() - t;
 	EXPECT_EQ(0, set_limit(global ? 0 : self->name, global ? old : 0));
 	EXPECT_EQ(0, check(self->p, NPG / 2 + NPG / 32, 5));
-	for (i = 0; i < NPG / 2; i++)
+	for (i = 0; i < NPG / 2 + (populate ? NPG / 32 : 0); i++)
 		EXPECT_EQ(1, mapped(self->p, i)) TH_LOG("page %lu", i);
-	EXPECT_EQ(0, munlock(self->p, NPG / 2 * PG));
-	TH_LOG("%d faults over the %s limit: %lld ms", NPG / 32,
-	       global ? "global" : "object's", (long long)t);
+	EXPECT_EQ(0, munlock(self->p, (NPG / 2 + NPG / 32) * PG));
+	TH_LOG("%d faults (%s) over the %s limit: %lld ms", NPG / 32,
+	       populate ? "mlock" : "touch", global ? "global" : "object's",
+	       (long long)t);
 	return t;
 }
 
 TEST_F(lk, mlocked_over_object_limit_faults_go_ahead)
 {
-	int64_t ms = mlocked_over_limit(_metadata, self, 0);
+	int64_t ms = mlocked_over_limit(_metadata, self, 0, 0);
 
 	ASSERT_LE(0, ms);
 	EXPECT_GT(NPG / 32 * 1000, ms);
@@ -422,7 +427,24 @@ TEST_F(lk, mlocked_over_object_limit_faults_go_ahead)
 
 TEST_F(lk, mlocked_over_global_limit_faults_go_ahead)
 {
-	int64_t ms = mlocked_over_limit(_metadata, self, 1);
+	int64_t ms = mlocked_over_limit(_metadata, self, 1, 0);
+
+	ASSERT_LE(0, ms);
+	EXPECT_GT(NPG / 32 * 1000, ms);
+}
+
+/* The soak's hang (seed 603091715182 on 6.1): mlock()ing over a limit. */
+TEST_F(lk, mlock_populate_over_object_limit_goes_ahead)
+{
+	int64_t ms = mlocked_over_limit(_metadata, self, 0, 1);
+
+	ASSERT_LE(0, ms);
+	EXPECT_GT(NPG / 32 * 1000, ms);
+}
+
+TEST_F(lk, mlock_populate_over_global_limit_goes_ahead)
+{
+	int64_t ms = mlocked_over_limit(_metadata, self, 1, 1);
 
 	ASSERT_LE(0, ms);
 	EXPECT_GT(NPG / 32 * 1000, ms);

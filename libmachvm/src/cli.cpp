@@ -430,4 +430,21 @@ void print_pager_help(const char* head, const char* exit_extra, const char* tail
     std::fputs(tail, stdout);
 }
 
+bool parse_pager_args(int argc, char* const* argv, const PagerHelp& help, PagerOptions& opts,
+                      const std::function<bool(ArgReader&)>& own) {
+    ArgReader args(argc, argv);
+    while (!args.done()) {
+        if (args.flag("--help", "-h")) {
+            print_pager_help(help.head, help.exit_extra, help.tail);
+            return false;
+        }
+        if (own && own(args))
+            continue;
+        if (parse_pager_option(args, opts))
+            continue;
+        args.unknown();
+    }
+    return true;
+}
+
 } // namespace machvm

@@ -48,6 +48,13 @@ std::uint64_t checked_object_size(const PagerSetup& setup, std::uint64_t size, c
     return rounded;
 }
 
+MemoryObject create_pager_object(PagerSetup& setup, std::uint64_t size, const char* option,
+                                 const PagerOptions& opts) {
+    size = checked_object_size(setup, size, option);
+    return setup.endpoint.create_object(size, opts.max_prot, opts.attr)
+        .value_or_throw("MACHVM_IOC_OBJECT_CREATE");
+}
+
 LoopOptions loop_options(const PagerOptions& opts) noexcept {
     LoopOptions lo;
     lo.threads = opts.threads;

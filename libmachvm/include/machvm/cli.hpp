@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -99,6 +100,21 @@ extern const char kPagerLifetimeHelp[];
 // OPTIONS, EXIT STATUS with the pager's extra lines, the shared lifetime
 // text, then its own tail (EXAMPLES ...).
 void print_pager_help(const char* head, const char* exit_extra, const char* tail);
+
+// A pager's parts of its --help (print_pager_help's arguments).
+struct PagerHelp {
+    const char* head;
+    const char* exit_extra;
+    const char* tail;
+};
+
+// Reads a pager's command line into `opts`, argument by argument:
+// --help/-h prints `help` and makes it return false (exit 0 then); else
+// `own` may consume the argument (returns true if it did: the pager's
+// own options and positionals), else parse_pager_option; anything else
+// is a UsageError.  Leaves validate_pager_options to the caller.
+bool parse_pager_args(int argc, char* const* argv, const PagerHelp& help, PagerOptions& opts,
+                      const std::function<bool(ArgReader&)>& own = {});
 
 // Exit statuses.
 inline constexpr int kExitOk = 0;

@@ -104,15 +104,17 @@ static int run_as(int as_nobody, char **out, const char *fmt, ...)
 
 #define run(out, ...) run_as(0, out, __VA_ARGS__)
 
-/* Copies the line of out that starts with the JSON object of @name. */
-static int object_line(const char *out, uint64_t name, char *line, size_t len)
+/* Copies the line of out that starts with the JSON object {"@key":@v,. */
+static int json_line(const char *out, const char *key, uint64_t v, char *line,
+		     size_t len)
 {
-	char key[64];
+	char start[64];
 	const char *p, *e;
 	size_t n;
 
-	snprintf(key, sizeof(key), "{\"name\":%llu,", (unsigned long long)name);
-	p = strstr(out, key);
+	snprintf(start, sizeof(start), "{\"%s\":%llu,", key,
+		 (unsigned long long)v);
+	p = strstr(out, start);
 	if (!p)
 		return -1;
 	e = strchr(p, '\n');
@@ -122,6 +124,12 @@ static int object_line(const char *out, uint64_t name, char *line, size_t len)
 	memcpy(line, p, n);
 	line[n] = 0;
 	return 0;
+}
+
+/* Copies the line of out that starts with the JSON object of @name. */
+static int object_line(const char *out, uint64_t name, char *line, size_t len)
+{
+	return json_line(out, "name", name, line, len);
 }
 
 /* The number after "key": in a one-line JSON object; -1 if absent. */
@@ -1055,21 +1063,7 @@ static int set_pageout(const struct pageout *p)
 /* Copies the line of out that starts with the JSON object of store @id. */
 static int swap_line(const char *out, uint64_t id, char *line, size_t len)
 {
-	char key[64];
-	const char *p, *e;
-	size_t n;
-
-	snprintf(key, sizeof(key), "{\"id\":%llu,", (unsigned long long)id);
-	p = strstr(out, key);
-	if (!p)
-		return -1;
-	e = strchr(p, '\n');
-	n = e ? (size_t)(e - p) : strlen(p);
-	if (n >= len)
-		n = len - 1;
-	memcpy(line, p, n);
-	line[n] = 0;
-	return 0;
+	return json_line(out, "id", id, line, len);
 }
 
 /* swap add PATH ARGS --json: the new store's id, or -1 (*rc: the exit). */
@@ -1089,15 +1083,32 @@ static int64_t swap_add(const char *path, const char *args, int *rc,
 	return -1;
 }
 
-static void swap_remove_quiet(int64_t id)
+/* swap remove ID, quietly: its exit status (-1: no ID). */
+static int swap_remove_quiet(int64_t id)
 {
 	char *out;
+	int rc = -1;
 
 	if (id >= 0) {
-		run(&out, "machvmctl swap remove %lld 2>/dev/null",
-		    (long long)id);
+		rc = run(&out, "machvmctl swap remove %lld 2>/dev/null",
+			 (long long)id);
 		free(out);
 	}
+	return rc;
+}
+
+/* swap remove ID, retried for 5 s while the store is busy: the last exit. */
+static int swap_remove_retry(int64_t id)
+{
+	int rc = -1;
+
+	for (int i = 0; i < 50; i++) {
+		rc = swap_remove_quiet(id);
+		if (rc == 0)
+			break;
+		usleep(100 * 1000);
+	}
+	return rc;
 }
 
 /* An anonymous object (MACHVM_IOC_ANON_CREATE): its fd, or -errno. */
@@ -1702,14 +1713,7 @@ TEST_F_TIMEOUT(ctl, pageout_run_to_swap_and_back, 120)
 	munmap(m, 32 * PG);
 	close(fd);
 	/* The object's slots went with it: the store can go. */
-	for (int i = 0; i < 50; i++) {
-		rc = run(&out, "machvmctl swap remove %lld 2>/dev/null",
-			 (long long)id);
-		free(out);
-		if (rc == 0)
-			break;
-		usleep(100 * 1000);
-	}
+	rc = swap_remove_retry(id);
 	EXPECT_EQ(0, rc);
 	if (rc)
 		swap_remove_quiet(id);
@@ -1840,14 +1844,7 @@ TEST_F_TIMEOUT(ctl, swap_full_event_and_counter, 120)
 	if (!_metadata->passed)
 		TH_LOG("events seen:\n%s", r->buf);
 	free(r);
-	for (int i = 0; i < 50; i++) {
-		rc = run(&out, "machvmctl swap remove %lld 2>/dev/null",
-			 (long long)id);
-		free(out);
-		if (rc == 0)
-			break;
-		usleep(100 * 1000);
-	}
+	rc = swap_remove_retry(id);
 	EXPECT_EQ(0, rc);
 	unlink("/tmp/ctl-full.swap");
 }

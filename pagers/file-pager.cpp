@@ -191,11 +191,12 @@ int main(int argc, char** argv) {
             }
             return false;
         };
-        if (!machvm::parse_pager_args(argc, argv, kHelp, opts, own))
+        auto check = [&] {
+            if (path.empty())
+                throw machvm::UsageError("missing FILE");
+        };
+        if (!machvm::parse_pager_args(argc, argv, kHelp, opts, own, check))
             return machvm::kExitOk;
-        if (path.empty())
-            throw machvm::UsageError("missing FILE");
-        machvm::validate_pager_options(opts);
 
         // Read-write when writable mappings are allowed and the file lets us.
         machvm::Fd file;

@@ -181,7 +181,6 @@ int main(int argc, char** argv) {
         };
         if (!machvm::parse_pager_args(argc, argv, kHelp, opts, own))
             return machvm::kExitOk;
-        machvm::validate_pager_options(opts);
         const auto ps = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
         std::unique_ptr<machvm::Store> store = machvm::make_store(store_spec, ps);
 

@@ -188,7 +188,6 @@ int main(int argc, char** argv) {
         };
         if (!machvm::parse_pager_args(argc, argv, kHelp, opts, own))
             return machvm::kExitOk;
-        machvm::validate_pager_options(opts);
 
         machvm::PagerSetup setup = machvm::open_pager_setup();
         machvm::MemoryObject object = machvm::create_pager_object(setup, size, "--size", opts);

@@ -431,7 +431,8 @@ void print_pager_help(const char* head, const char* exit_extra, const char* tail
 }
 
 bool parse_pager_args(int argc, char* const* argv, const PagerHelp& help, PagerOptions& opts,
-                      const std::function<bool(ArgReader&)>& own) {
+                      const std::function<bool(ArgReader&)>& own,
+                      const std::function<void()>& check) {
     ArgReader args(argc, argv);
     while (!args.done()) {
         if (args.flag("--help", "-h")) {
@@ -444,6 +445,9 @@ bool parse_pager_args(int argc, char* const* argv, const PagerHelp& help, PagerO
             continue;
         args.unknown();
     }
+    if (check)
+        check();
+    validate_pager_options(opts);
     return true;
 }
 

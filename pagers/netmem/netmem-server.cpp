@@ -860,7 +860,6 @@ int main(int argc, char** argv) {
         };
         if (!machvm::parse_pager_args(argc, argv, kHelp, opts, own))
             return machvm::kExitOk;
-        machvm::validate_pager_options(opts);
         if (!have_node || s.peers.empty())
             throw machvm::UsageError("--node and --peers are required");
         if (s.self >= s.peers.size())

@@ -112,9 +112,11 @@ struct PagerHelp {
 // --help/-h prints `help` and makes it return false (exit 0 then); else
 // `own` may consume the argument (returns true if it did: the pager's
 // own options and positionals), else parse_pager_option; anything else
-// is a UsageError.  Leaves validate_pager_options to the caller.
+// is a UsageError.  At the end `check` (the pager's own checks, which
+// come first), then validate_pager_options.
 bool parse_pager_args(int argc, char* const* argv, const PagerHelp& help, PagerOptions& opts,
-                      const std::function<bool(ArgReader&)>& own = {});
+                      const std::function<bool(ArgReader&)>& own = {},
+                      const std::function<void()>& check = {});
 
 // Exit statuses.
 inline constexpr int kExitOk = 0;

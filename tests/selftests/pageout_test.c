@@ -644,6 +644,41 @@ static uint64_t ext_check(char *p, uint64_t seed)
 	return bad;
 }
 
+/*
+ * Every page written (0xabc) and paged out, forced, to the pager serving
+ * in @mode; waits (@ms at most) until none is resident.  Returns how many
+ * pages the pass sent back to the pager (MACHVM_A_PO_RETURNING).
+ */
+static uint64_t ext_page_out_all(struct __test_metadata *_metadata,
+				 ext_fixture *self, int mode, int ms)
+{
+	struct mvm_nlreply r;
+
+	ext_start(_metadata, &self->s, mode);
+	ext_dirty_all(_metadata, self->p);
+	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, self->oc.name, 1, &r));
+	ASSERT_TRUE(mvm_wait_resident(self->oc.name, 0, ms));
+	return r.a[MACHVM_A_PO_RETURNING];
+}
+
+/*
+ * The pager took none: every page went to the default pager (swap) and
+ * reads back intact from there, the pager not asked.
+ */
+static void ext_expect_default_took_all(struct __test_metadata *_metadata,
+					ext_fixture *self)
+{
+	struct mvm_nlreply r = mvm_info(self->oc.name);
+	int req0;
+
+	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
+	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_SWAPPED]);
+	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_RETURNED]);
+	req0 = self->s.requests;
+	EXPECT_EQ(0, ext_check(self->p, 0xabc));
+	EXPECT_EQ(0, self->s.requests - req0);
+}
+
 /* Waits (2 s at most) until the srv counter *v reaches want; returns it. */
 static int srv_wait(atomic_int *v, int want)
 {
@@ -679,11 +714,8 @@ TEST_F(ext, pager_takes_returned_pages)
 	uint64_t name = self->oc.name;
 	int req0;
 
-	ext_start(_metadata, &self->s, SRV_ACCEPT);
-	ext_dirty_all(_metadata, self->p);
-	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
-	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_PO_RETURNING]);
-	ASSERT_TRUE(mvm_wait_resident(name, 0, 3000));
+	EXPECT_EQ(EXT_PAGES,
+		  ext_page_out_all(_metadata, self, SRV_ACCEPT, 3000));
 	EXPECT_EQ(EXT_PAGES, self->s.dirty_returns);
 	r = mvm_info(name);
 	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_RETURNED]);
@@ -697,23 +729,10 @@ TEST_F(ext, pager_takes_returned_pages)
 
 TEST_F(ext, pager_refuses_nothing_lost)
 {
-	struct mvm_nlreply r;
-	uint64_t name = self->oc.name;
-	int req0;
-
-	ext_start(_metadata, &self->s, SRV_REFUSE);
-	ext_dirty_all(_metadata, self->p);
-	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
-	ASSERT_TRUE(mvm_wait_resident(name, 0, 3000));
-	r = mvm_info(name);
-	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
-	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_SWAPPED]);
-	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_RETURNED]);
+	ext_page_out_all(_metadata, self, SRV_REFUSE, 3000);
 	/* Served from swap, transparently: the pager is not asked. */
-	req0 = self->s.requests;
-	EXPECT_EQ(0, ext_check(self->p, 0xabc));
-	EXPECT_EQ(0, self->s.requests - req0);
-	EXPECT_EQ(EXT_PAGES, mvm_info(name).obj[MACHVM_OBJ_A_PAGEINS]);
+	ext_expect_default_took_all(_metadata, self);
+	EXPECT_EQ(EXT_PAGES, mvm_info(self->oc.name).obj[MACHVM_OBJ_A_PAGEINS]);
 }
 
 /*
@@ -732,11 +751,8 @@ TEST_F(ext, cluster_return_carries_contiguous_pages)
 	c.attr.cluster_pages = 1;
 	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));	/* unknown flag */
 	self->s.ready_flags = MACHVM_READY_F_CLUSTER_RETURN;
-	ext_start(_metadata, &self->s, SRV_ACCEPT);
-	ext_dirty_all(_metadata, self->p);
-	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
-	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_PO_RETURNING]);
-	ASSERT_TRUE(mvm_wait_resident(name, 0, 3000));
+	EXPECT_EQ(EXT_PAGES,
+		  ext_page_out_all(_metadata, self, SRV_ACCEPT, 3000));
 	EXPECT_EQ(EXT_PAGES, self->s.return_pages);
 	EXPECT_LT(1, self->s.max_return_pages);
 	EXPECT_GT(EXT_PAGES, self->s.returns);
@@ -757,23 +773,10 @@ TEST_F(ext, cluster_return_carries_contiguous_pages)
 /* A cluster refused: every page to the default pager, none lost. */
 TEST_F(ext, cluster_return_refused_nothing_lost)
 {
-	uint64_t name = self->oc.name;
-	struct mvm_nlreply r;
-	int req0;
-
 	self->s.ready_flags = MACHVM_READY_F_CLUSTER_RETURN;
-	ext_start(_metadata, &self->s, SRV_REFUSE);
-	ext_dirty_all(_metadata, self->p);
-	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
-	ASSERT_TRUE(mvm_wait_resident(name, 0, 3000));
+	ext_page_out_all(_metadata, self, SRV_REFUSE, 3000);
 	EXPECT_LT(1, self->s.max_return_pages);
-	r = mvm_info(name);
-	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
-	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_SWAPPED]);
-	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_RETURNED]);
-	req0 = self->s.requests;
-	EXPECT_EQ(0, ext_check(self->p, 0xabc));
-	EXPECT_EQ(0, self->s.requests - req0);
+	ext_expect_default_took_all(_metadata, self);
 }
 
 /*
@@ -787,10 +790,7 @@ TEST_F(ext, cluster_return_answered_in_part)
 	struct mvm_nlreply r;
 
 	self->s.ready_flags = MACHVM_READY_F_CLUSTER_RETURN;
-	ext_start(_metadata, &self->s, SRV_HALF);
-	ext_dirty_all(_metadata, self->p);
-	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
-	ASSERT_TRUE(mvm_wait_resident(name, 0, 5000));
+	ext_page_out_all(_metadata, self, SRV_HALF, 5000);
 	EXPECT_LT(1, self->s.max_return_pages);
 	r = mvm_info(name);
 	EXPECT_LT(0, r.obj[MACHVM_OBJ_A_RETURNED]);

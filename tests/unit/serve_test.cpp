@@ -19,6 +19,7 @@
 #include <machvm/version.hpp>
 
 #include "check.hpp"
+#include "socket_endpoint.hpp"
 
 using namespace machvm;
 
@@ -37,12 +38,11 @@ struct Fake {
     MemoryObject object;
 
     Fake() {
-        int sv[2];
-        CHECK(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
-        setup.endpoint = PagerEndpoint(Fd(sv[0]));
+        unit::SocketEndpoint s = unit::socket_endpoint();
+        setup.endpoint = std::move(s.endpoint);
         setup.version.abi_version = MACHVM_ABI_VERSION;
         setup.version.page_size = 4096;
-        kernel = Fd(sv[1]);
+        kernel = std::move(s.kernel);
         object.id = 5;
         object.name = 77;
         object.size = 4096;

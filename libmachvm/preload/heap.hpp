@@ -610,15 +610,23 @@ class Heap {
             top_ = idx + n;
             set_run(idx, n, kind);
         }
+        *dirty = take_pages(idx, n);
+        return idx;
+    }
+
+    // The n pages at idx newly in use: raises the high-water mark and the
+    // usage counts; returns how many of them may hold old data (those
+    // below the old mark).  Page lock held.
+    std::uint32_t take_pages(std::uint32_t idx, std::uint32_t n) noexcept {
         const std::uint32_t end = idx + n;
-        *dirty = hwm_ <= idx ? 0 : (hwm_ >= end ? n : hwm_ - idx);
+        const std::uint32_t dirty = hwm_ <= idx ? 0 : (hwm_ >= end ? n : hwm_ - idx);
         if (end > hwm_)
             hwm_ = end;
         stats_.used_pages += n;
         if (stats_.used_pages > stats_.peak_used_pages)
             stats_.peak_used_pages = stats_.used_pages;
         stats_.top_pages = hwm_;
-        return idx;
+        return dirty;
     }
 
     // Resizes the run at idx (kind) to want pages in place: shrinking
@@ -659,17 +667,11 @@ class Heap {
                 add_free(end + more, rn - more);
         }
         set_run(idx, want, kind);
-        const std::uint32_t new_end = idx + want;
+        const std::uint32_t old = take_pages(end, more);
         if (zero_from && dirty) {
             *zero_from = end;
-            *dirty = hwm_ <= end ? 0 : (hwm_ >= new_end ? more : hwm_ - end);
+            *dirty = old;
         }
-        if (new_end > hwm_)
-            hwm_ = new_end;
-        stats_.used_pages += more;
-        if (stats_.used_pages > stats_.peak_used_pages)
-            stats_.peak_used_pages = stats_.used_pages;
-        stats_.top_pages = hwm_;
         return true;
     }
 

@@ -104,6 +104,16 @@ static int run_as(int as_nobody, char **out, const char *fmt, ...)
 
 #define run(out, ...) run_as(0, out, __VA_ARGS__)
 
+/* Runs CMD (printf-style): it exits @rc and its output holds @says. */
+#define EXPECT_RUN_SAYS(rc, says, ...)					\
+	do {								\
+		char *says_out_;					\
+		EXPECT_EQ((rc), run(&says_out_, __VA_ARGS__));		\
+		EXPECT_NE(NULL, strstr(says_out_, (says)))		\
+			TH_LOG("it said: %s", says_out_);		\
+		free(says_out_);					\
+	} while (0)
+
 /* Copies the line of out that starts with the JSON object {"@key":@v,. */
 static int json_line(const char *out, const char *key, uint64_t v, char *line,
 		     size_t len)
@@ -399,17 +409,12 @@ TEST(help_and_usage_errors)
 	EXPECT_NE(NULL, strstr(out, "SYNOPSIS"));
 	EXPECT_NE(NULL, strstr(out, "EXIT STATUS"));
 	free(out);
-	EXPECT_EQ(0, run(&out, "machvmctl object show --help"));
-	EXPECT_NE(NULL, strstr(out, "machvmctl object show NAME"));
-	free(out);
+	EXPECT_RUN_SAYS(0, "machvmctl object show NAME",
+			"machvmctl object show --help");
 
 	/* Bad arguments: exit 2, the message names what is wrong. */
-	EXPECT_EQ(2, run(&out, "machvmctl object show abc 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "'abc'"));
-	free(out);
-	EXPECT_EQ(2, run(&out, "machvmctl frobnicate 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "frobnicate"));
-	free(out);
+	EXPECT_RUN_SAYS(2, "'abc'", "machvmctl object show abc 2>&1");
+	EXPECT_RUN_SAYS(2, "frobnicate", "machvmctl frobnicate 2>&1");
 	EXPECT_EQ(2, run(&out, "machvmctl 2>&1"));
 	free(out);
 	EXPECT_EQ(2, run(&out, "machvmctl objects --bogus 2>&1"));
@@ -426,15 +431,13 @@ TEST(no_such_object)
 {
 	char *out;
 
-	EXPECT_EQ(5, run(&out, "machvmctl object show 999999999 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "no such object"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such object",
+			"machvmctl object show 999999999 2>&1");
 	EXPECT_EQ(5, run(&out, "machvmctl object show 999999999 --json 2>/dev/null"));
 	EXPECT_EQ(0, strlen(out)); /* nothing on stdout */
 	free(out);
-	EXPECT_EQ(5, run(&out, "machvmctl object destroy 999999999 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "no such object"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such object",
+			"machvmctl object destroy 999999999 2>&1");
 }
 
 /*
@@ -717,10 +720,9 @@ TEST_F(ctl, destroy_as_root_revokes_the_mapping)
 	EXPECT_EQ(0, rc == 0 ? jget(out, "resident") : 0);
 	free(out);
 	/* Only live objects can be destroyed. */
-	EXPECT_EQ(5, run(&out, "machvmctl object destroy %llu 2>&1",
-			 (unsigned long long)a.name));
-	EXPECT_NE(NULL, strstr(out, "no such object"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such object",
+			"machvmctl object destroy %llu 2>&1",
+			(unsigned long long)a.name);
 
 	/* --json says what it did. */
 	EXPECT_EQ(0, run(&out, "machvmctl --json object destroy %llu",
@@ -920,9 +922,8 @@ TEST_F_TIMEOUT(ctl, events_human_count_and_timeout, 90)
 	EXPECT_EQ(0, run(&out, "machvmctl events --timeout 0.3"));
 	EXPECT_EQ(0, strlen(out));
 	free(out);
-	EXPECT_EQ(1, run(&out, "machvmctl events --count 1 --timeout 0.3 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "timed out"));
-	free(out);
+	EXPECT_RUN_SAYS(1, "timed out",
+			"machvmctl events --count 1 --timeout 0.3 2>&1");
 
 	/* The human form: TIME EVENT pager_pid=PID, flushed per event. */
 	p = popen("machvmctl events --count 3 --timeout 60", "r");
@@ -1277,9 +1278,8 @@ TEST_F_TIMEOUT(cli, pageout_and_swap_usage, 180)
 	EXPECT_NE(NULL, strstr(out, "machvmctl pageout set --object NAME --limit PAGES"));
 	EXPECT_NE(NULL, strstr(out, "EXIT STATUS"));
 	free(out);
-	EXPECT_EQ(0, run(&out, "machvmctl swap add --help"));
-	EXPECT_NE(NULL, strstr(out, "machvmctl swap add PATH [--size SIZE] [--prio N]"));
-	free(out);
+	EXPECT_RUN_SAYS(0, "machvmctl swap add PATH [--size SIZE] [--prio N]",
+			"machvmctl swap add --help");
 	EXPECT_EQ(0, run(&out, "machvmctl --help"));
 	EXPECT_NE(NULL, strstr(out, "pageout run [--target PAGES]"));
 	EXPECT_NE(NULL, strstr(out, "swap remove ID"));
@@ -1341,9 +1341,8 @@ TEST(pageout_set_then_show)
 	free(out);
 
 	/* One tunable alone; "none" for no object limit. */
-	EXPECT_EQ(0, run(&out, "machvmctl pageout set --object-limit none"));
-	EXPECT_NE(NULL, strstr(out, "object limit  none\n"));
-	free(out);
+	EXPECT_RUN_SAYS(0, "object limit  none\n",
+			"machvmctl pageout set --object-limit none");
 	want.obj_limit = 0;
 	ASSERT_EQ(0, get_pageout(&now));
 	EXPECT_EQ(0, memcmp(&want, &now, sizeof(want)));
@@ -1494,33 +1493,24 @@ TEST(swap_add_list_remove)
 	free(out);
 
 	/* The module's refusals: exit 1 with its reason. */
-	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/ctl0.swap 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "busy"));
-	free(out);
+	EXPECT_RUN_SAYS(1, "busy", "machvmctl swap add /tmp/ctl0.swap 2>&1");
 	/* By any other name too: one file is one store. */
 	unlink("/tmp/ctl-link");
 	ASSERT_EQ(0, symlink("/tmp", "/tmp/ctl-link"));
-	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/ctl-link/ctl0.swap 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "busy"));
-	free(out);
-	EXPECT_EQ(1, run(&out, "cd /tmp && machvmctl swap add ./ctl0.swap 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "busy"));
-	free(out);
+	EXPECT_RUN_SAYS(1, "busy",
+			"machvmctl swap add /tmp/ctl-link/ctl0.swap 2>&1");
+	EXPECT_RUN_SAYS(1, "busy",
+			"cd /tmp && machvmctl swap add ./ctl0.swap 2>&1");
 	unlink("/tmp/ctl-link");
 	fd = open("/tmp/ctl-small.swap", O_CREAT | O_WRONLY, 0600);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ftruncate(fd, 8 * PG));
 	close(fd);
-	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/ctl-small.swap 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "16 pages"));
-	free(out);
-	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "Invalid argument"));
-	free(out);
-	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/no/such/dir.swap "
-			 "--size 1M 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "No such file or directory"));
-	free(out);
+	EXPECT_RUN_SAYS(1, "16 pages",
+			"machvmctl swap add /tmp/ctl-small.swap 2>&1");
+	EXPECT_RUN_SAYS(1, "Invalid argument", "machvmctl swap add /tmp 2>&1");
+	EXPECT_RUN_SAYS(1, "No such file or directory",
+			"machvmctl swap add /tmp/no/such/dir.swap --size 1M 2>&1");
 	/* None of them became a store. */
 	ASSERT_EQ(0, run(&out, "machvmctl swap list --json"));
 	EXPECT_EQ(NULL, strstr(out, "ctl-small"));
@@ -1542,15 +1532,12 @@ TEST(swap_add_list_remove)
 	EXPECT_EQ(NULL, strstr(out, "/tmp/ctl-rel.swap"));
 	free(out);
 	/* Gone: exit 5. */
-	EXPECT_EQ(5, run(&out, "machvmctl swap remove %lld 2>&1",
-			 (long long)a));
-	EXPECT_NE(NULL, strstr(out, "no such swap store"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such swap store",
+			"machvmctl swap remove %lld 2>&1", (long long)a);
 	EXPECT_EQ(5, run(&out, "machvmctl swap remove 4000000000 2>/dev/null"));
 	free(out);
-	EXPECT_EQ(5, run(&out, "machvmctl swap show %lld 2>&1", (long long)b));
-	EXPECT_NE(NULL, strstr(out, "no such swap store"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such swap store",
+			"machvmctl swap show %lld 2>&1", (long long)b);
 
 	unlink("/tmp/ctl0.swap");
 	unlink("/tmp/ctl-rel.swap");
@@ -1619,10 +1606,8 @@ TEST(anonymous_object_and_its_limit)
 	free(out);
 	ASSERT_EQ(0, show_object(name, line, sizeof(line)));
 	EXPECT_EQ(0, jget(line, "limit"));
-	EXPECT_EQ(5, run(&out, "machvmctl pageout set --object 999999999 "
-			 "--limit 32 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "no such object"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such object",
+			"machvmctl pageout set --object 999999999 --limit 32 2>&1");
 	/* The global tunables did not move. */
 	{
 		struct pageout now;
@@ -1660,10 +1645,8 @@ TEST_F_TIMEOUT(ctl, pageout_run_to_swap_and_back, 120)
 		mvm_fill(m + i * PG, i * PG, PG);
 
 	/* No such object: exit 5. */
-	EXPECT_EQ(5, run(&out, "machvmctl pageout run --object 999999999 "
-			 "2>&1"));
-	EXPECT_NE(NULL, strstr(out, "no such object"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such object",
+			"machvmctl pageout run --object 999999999 2>&1");
 
 	/* 8 of its 16 pages go to the default pager, into our store. */
 	ASSERT_EQ(0, run(&out, "machvmctl pageout run --object %llu --target 8 "

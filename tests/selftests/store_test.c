@@ -286,30 +286,30 @@ TEST_F(store, dead_pager_gives_sigbus_not_a_hang)
 	EXPECT_GT(10, t1.tv_sec - t0.tv_sec);
 }
 
+/* Runs @cmd: its exit status (-1 if it did not run), its output in @out. */
+static int run_cmd(const char *cmd, char *out, size_t len)
+{
+	FILE *f = popen(cmd, "r");
+	size_t n;
+
+	out[0] = 0;
+	if (!f)
+		return -1;
+	n = fread(out, 1, len - 1, f);
+	out[n] = 0;
+	return WEXITSTATUS(pclose(f));
+}
+
 /* Bad arguments: one line, exit 2; an unknown store names the known. */
 TEST(store_pager_bad_arguments)
 {
-	char cmd[256], out[512];
-	FILE *f;
-	size_t n;
-	int st;
+	char out[512];
 
-	snprintf(cmd, sizeof(cmd),
-		 "store-pager --store nosuch --socket /tmp/x.s 2>&1");
-	f = popen(cmd, "r");
-	ASSERT_NE(NULL, f);
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = 0;
-	st = pclose(f);
-	EXPECT_EQ(2, WEXITSTATUS(st));
+	EXPECT_EQ(2, run_cmd("store-pager --store nosuch --socket /tmp/x.s 2>&1",
+			     out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "compress"));
-	f = popen("store-pager --store compress:99 --socket /tmp/x.s 2>&1",
-		  "r");
-	ASSERT_NE(NULL, f);
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = 0;
-	st = pclose(f);
-	EXPECT_EQ(2, WEXITSTATUS(st));
+	EXPECT_EQ(2, run_cmd("store-pager --store compress:99 --socket /tmp/x.s 2>&1",
+			     out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "level"));
 }
 

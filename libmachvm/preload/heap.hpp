@@ -282,27 +282,7 @@ class Heap {
 
     // munmap of [p, p + len) where p is in the region: the mmap pages in
     // the range are freed (splitting runs), other pages are left alone.
-    void unmap(void* p, std::size_t len) noexcept {
-        std::uint32_t first = page_of(p);
-        std::uint64_t last = std::uint64_t{first} + pages_for(len); // exclusive
-        Guard g(page_lock_);
-        if (last > top_)
-            last = top_;
-        std::uint32_t i = first;
-        while (i < last) {
-            const std::uint32_t h = resolve(i);
-            if (h == kNone) {
-                ++i; // inside a free run: its tail resolves
-                continue;
-            }
-            const Tag& t = tags_[h];
-            const std::uint32_t end = h + t.len;
-            const std::uint32_t cut_end = end < last ? end : static_cast<std::uint32_t>(last);
-            if (t.kind == kMmap)
-                carve(h, i, cut_end - i);
-            i = cut_end;
-        }
-    }
+    void unmap(void* p, std::size_t len) noexcept { carve_mmap(p, len, kFree); }
 
     // mremap of the mmap block [p, p + old_len) to new_len, in place when
     // possible; with may_move, elsewhere in the region (data copied).
@@ -343,26 +323,7 @@ class Heap {
 
     // The pages of [p, p + len) in mmap runs become foreign: something
     // else was mapped over them; they are never reused.
-    void mark_foreign(const void* p, std::size_t len) noexcept {
-        std::uint32_t first = page_of(p);
-        std::uint64_t last = std::uint64_t{first} + pages_for(len);
-        Guard g(page_lock_);
-        if (last > top_)
-            last = top_;
-        std::uint32_t i = first;
-        while (i < last) {
-            const std::uint32_t h = resolve(i);
-            if (h == kNone) {
-                ++i;
-                continue;
-            }
-            const std::uint32_t end = h + tags_[h].len;
-            const std::uint32_t cut_end = end < last ? end : static_cast<std::uint32_t>(last);
-            if (tags_[h].kind == kMmap)
-                carve(h, i, cut_end - i, kForeign);
-            i = cut_end;
-        }
-    }
+    void mark_foreign(const void* p, std::size_t len) noexcept { carve_mmap(p, len, kForeign); }
 
     // Zero [p, p + len), all mmap pages (a MAP_FIXED anonymous mapping
     // over them).
@@ -673,6 +634,30 @@ class Heap {
             *dirty = old;
         }
         return true;
+    }
+
+    // The mmap pages of [p, p + len) carved out of their runs `as` (free
+    // or foreign); other pages are left alone.
+    void carve_mmap(const void* p, std::size_t len, std::uint8_t as) noexcept {
+        std::uint32_t first = page_of(p);
+        std::uint64_t last = std::uint64_t{first} + pages_for(len); // exclusive
+        Guard g(page_lock_);
+        if (last > top_)
+            last = top_;
+        std::uint32_t i = first;
+        while (i < last) {
+            const std::uint32_t h = resolve(i);
+            if (h == kNone) {
+                ++i; // inside a free run: its tail resolves
+                continue;
+            }
+            const Tag& t = tags_[h];
+            const std::uint32_t end = h + t.len;
+            const std::uint32_t cut_end = end < last ? end : static_cast<std::uint32_t>(last);
+            if (t.kind == kMmap)
+                carve(h, i, cut_end - i, as);
+            i = cut_end;
+        }
     }
 
     // Splits [from, from + n) out of the run at h (kind mmap) and frees it

@@ -179,12 +179,8 @@ int main(int argc, char** argv) {
         std::uint64_t readahead = 1ull << 20;
         std::string path;
         auto own = [&](machvm::ArgReader& args) {
-            if (auto v = args.value("--readahead")) {
-                readahead = machvm::size_arg("--readahead", *v);
-                if (readahead > (64ull << 20))
-                    throw machvm::UsageError("--readahead: " + *v + " is more than 64M");
+            if (machvm::parse_readahead_option(args, readahead))
                 return true;
-            }
             if (!args.at_option() && path.empty()) {
                 path = args.positional();
                 return true;

@@ -163,12 +163,8 @@ int main(int argc, char** argv) {
                     throw machvm::UsageError("--resident: " + *v + " is less than 64K");
                 return true;
             }
-            if (auto v = args.value("--readahead")) {
-                readahead = machvm::size_arg("--readahead", *v);
-                if (readahead > (64ull << 20))
-                    throw machvm::UsageError("--readahead: " + *v + " is more than 64M");
+            if (machvm::parse_readahead_option(args, readahead))
                 return true;
-            }
             if (args.flag("--precious")) {
                 precious = true;
                 return true;

@@ -322,6 +322,16 @@ bool parse_pager_option(ArgReader& args, PagerOptions& o) {
     return false;
 }
 
+bool parse_readahead_option(ArgReader& args, std::uint64_t& bytes) {
+    auto v = args.value("--readahead");
+    if (!v)
+        return false;
+    bytes = size_arg("--readahead", *v);
+    if (bytes > (64ull << 20))
+        throw UsageError("--readahead: " + *v + " is more than 64M");
+    return true;
+}
+
 void validate_pager_options(const PagerOptions& o) {
     if (o.socket_path.empty() && o.exec_argv.empty())
         throw UsageError("nothing would get the object: give --socket PATH and/or --exec CMD");

@@ -86,6 +86,9 @@ struct PagerOptions {
 // Consumes one common pager option at the reader's position; false if the
 // current argument is not one.
 bool parse_pager_option(ArgReader& args, PagerOptions& opts);
+// Consumes "--readahead SIZE" (at most 64M) into `bytes`, for the pagers
+// that read ahead; false if the current argument is not it.
+bool parse_readahead_option(ArgReader& args, std::uint64_t& bytes);
 // Checks the combination (--socket or --exec given, ...); UsageError.
 void validate_pager_options(const PagerOptions& opts);
 

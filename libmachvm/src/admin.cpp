@@ -510,6 +510,15 @@ void expect_reply(Replies& r, const fields::Field<S> (&fs)[N], S& s, const char*
     };
 }
 
+// Every reply parsed by `parse` (parse_objects, parse_swaps) into `out`.
+template <typename S>
+void collect(Replies& r, std::vector<S>& out,
+             std::error_code (*parse)(nlmsghdr*, std::vector<S>&, std::string&)) {
+    r.on_reply = [&out, parse](nlmsghdr* nlh, std::string& detail) {
+        return parse(nlh, out, detail);
+    };
+}
+
 } // namespace
 
 // One request and its replies.
@@ -670,9 +679,7 @@ Result<std::vector<ObjectInfo>> AdminClient::objects() {
     Request req;
     req.cmd = MACHVM_GENL_CMD_GET_OBJECT;
     req.dump = true;
-    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
-        return parse_objects(nlh, out, detail);
-    };
+    collect(req.replies, out, parse_objects);
     if (auto r = exchange(req); !r)
         return r.error();
     return out;
@@ -683,9 +690,7 @@ Result<ObjectInfo> AdminClient::object(std::uint64_t name) {
     Request req;
     req.cmd = MACHVM_GENL_CMD_GET_OBJECT;
     req.name = name;
-    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
-        return parse_objects(nlh, out, detail);
-    };
+    collect(req.replies, out, parse_objects);
     if (auto r = exchange(req); !r)
         return r.error();
     if (out.size() != 1) {
@@ -818,9 +823,7 @@ Result<SwapInfo> AdminClient::swap_add(const std::string& path, std::uint64_t si
             r = nla_put_s32(m, MACHVM_A_SWAP_PRIO, prio);
         return r;
     };
-    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
-        return parse_swaps(nlh, out, detail);
-    };
+    collect(req.replies, out, parse_swaps);
     if (auto r = exchange(req); !r)
         return r.error();
     if (out.size() != 1) {
@@ -843,9 +846,7 @@ Result<std::vector<SwapInfo>> AdminClient::swaps() {
     Request req;
     req.cmd = MACHVM_GENL_CMD_GET_SWAP;
     req.dump = true;
-    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
-        return parse_swaps(nlh, out, detail);
-    };
+    collect(req.replies, out, parse_swaps);
     if (auto r = exchange(req); !r)
         return r.error();
     return out;
@@ -856,9 +857,7 @@ Result<SwapInfo> AdminClient::swap(std::uint32_t id) {
     Request req;
     req.cmd = MACHVM_GENL_CMD_GET_SWAP;
     req.put = [id](nl_msg* m) { return nla_put_u32(m, MACHVM_A_SWAP_ID, id); };
-    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
-        return parse_swaps(nlh, out, detail);
-    };
+    collect(req.replies, out, parse_swaps);
     if (auto r = exchange(req); !r)
         return r.error();
     if (out.size() != 1 || out[0].id != id) {

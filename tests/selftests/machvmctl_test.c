@@ -335,6 +335,23 @@ static int sync_events(int dev, struct reader *r)
 	return -1;
 }
 
+/*
+ * Starts "machvmctl events ARGS" in the background, read by @r, and waits
+ * until it has joined the group: its pipe (to pclose), or NULL.
+ */
+static FILE *start_events(int dev, struct reader *r, const char *args)
+{
+	char cmd[128];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "machvmctl events %s", args);
+	p = popen(cmd, "r");
+	if (!p)
+		return NULL;
+	r->fd = fileno(p);
+	return sync_events(dev, r) ? NULL : p;
+}
+
 /* Probes until the background machvmctl exits (its --count reached). */
 static void drain_events(int dev, struct reader *r)
 {
@@ -842,10 +859,8 @@ TEST_F_TIMEOUT(ctl, events_follow_the_group, 120)
 	char *m;
 
 	ASSERT_NE(NULL, r);
-	p = popen("machvmctl events --count 40 --json --timeout 90", "r");
+	p = start_events(self->dev, r, "--count 40 --json --timeout 90");
 	ASSERT_NE(NULL, p);
-	r->fd = fileno(p);
-	ASSERT_EQ(0, sync_events(self->dev, r));
 
 	/* A pager attaches, creates A and B, serves A, A terminates. */
 	pager2 = mvm_pager(self->dev);
@@ -926,10 +941,8 @@ TEST_F_TIMEOUT(ctl, events_human_count_and_timeout, 90)
 			"machvmctl events --count 1 --timeout 0.3 2>&1");
 
 	/* The human form: TIME EVENT pager_pid=PID, flushed per event. */
-	p = popen("machvmctl events --count 3 --timeout 60", "r");
+	p = start_events(self->dev, r, "--count 3 --timeout 60");
 	ASSERT_NE(NULL, p);
-	r->fd = fileno(p);
-	ASSERT_EQ(0, sync_events(self->dev, r));
 	drain_events(self->dev, r);
 	st = pclose(p);
 	EXPECT_EQ(0, WEXITSTATUS(st));
@@ -1714,10 +1727,8 @@ TEST_F_TIMEOUT(ctl, events_for_swap_add_and_remove, 120)
 
 	ASSERT_NE(NULL, r);
 	unlink("/tmp/ctl-ev.swap");
-	p = popen("machvmctl events --count 12 --json --timeout 90", "r");
+	p = start_events(self->dev, r, "--count 12 --json --timeout 90");
 	ASSERT_NE(NULL, p);
-	r->fd = fileno(p);
-	ASSERT_EQ(0, sync_events(self->dev, r));
 
 	id = swap_add("/tmp/ctl-ev.swap", "--size 64K", &rc, line,
 		      sizeof(line));
@@ -1746,10 +1757,8 @@ TEST_F_TIMEOUT(ctl, events_for_swap_add_and_remove, 120)
 
 	/* The human form: "TIME SWAP_ADDED swap_id=ID path=PATH". */
 	memset(r, 0, sizeof(*r));
-	p = popen("machvmctl events --count 12 --timeout 90", "r");
+	p = start_events(self->dev, r, "--count 12 --timeout 90");
 	ASSERT_NE(NULL, p);
-	r->fd = fileno(p);
-	ASSERT_EQ(0, sync_events(self->dev, r));
 	id = swap_add("/tmp/ctl-ev.swap", "", &rc, line, sizeof(line));
 	ASSERT_EQ(0, rc);
 	swap_remove_quiet(id);
@@ -1785,10 +1794,8 @@ TEST_F_TIMEOUT(ctl, swap_full_event_and_counter, 120)
 	ASSERT_EQ(0, run(&out, "machvmctl stats --json"));
 	full0 = jget(out, "swap_full");
 	free(out);
-	p = popen("machvmctl events --count 12 --json --timeout 90", "r");
+	p = start_events(self->dev, r, "--count 12 --json --timeout 90");
 	ASSERT_NE(NULL, p);
-	r->fd = fileno(p);
-	ASSERT_EQ(0, sync_events(self->dev, r));
 
 	/* 16 slots for 32 pages. */
 	id = swap_add("/tmp/ctl-full.swap", "--size 64K", &rc, line,

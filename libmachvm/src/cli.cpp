@@ -30,10 +30,8 @@ bool is_hex_prefix(std::string_view s) noexcept {
     return s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
 }
 
-// Parses the longest number at the front of s; returns the characters used
-// (0: none).
-std::size_t parse_number_prefix(std::string_view s, std::uint64_t& out,
-                                std::error_code& ec) noexcept {
+// The longest number at the front of s; `rest` is what follows it.
+Result<std::uint64_t> parse_number_prefix(std::string_view s, std::string_view& rest) noexcept {
     int base = 10;
     std::size_t skip = 0;
     if (is_hex_prefix(s)) {
@@ -43,42 +41,34 @@ std::size_t parse_number_prefix(std::string_view s, std::uint64_t& out,
     const char* first = s.data() + skip;
     const char* last = s.data() + s.size();
     if (first == last || !std::isxdigit(static_cast<unsigned char>(*first)) ||
-        (base == 10 && !std::isdigit(static_cast<unsigned char>(*first)))) {
-        ec = std::make_error_code(std::errc::invalid_argument);
-        return 0;
-    }
-    auto [ptr, err] = std::from_chars(first, last, out, base);
-    if (err == std::errc::result_out_of_range) {
-        ec = std::make_error_code(std::errc::result_out_of_range);
-        return 0;
-    }
-    if (err != std::errc()) {
-        ec = std::make_error_code(std::errc::invalid_argument);
-        return 0;
-    }
-    return static_cast<std::size_t>(ptr - s.data());
+        (base == 10 && !std::isdigit(static_cast<unsigned char>(*first))))
+        return std::make_error_code(std::errc::invalid_argument);
+    std::uint64_t v = 0;
+    auto [ptr, err] = std::from_chars(first, last, v, base);
+    if (err == std::errc::result_out_of_range)
+        return std::make_error_code(std::errc::result_out_of_range);
+    if (err != std::errc())
+        return std::make_error_code(std::errc::invalid_argument);
+    rest = s.substr(static_cast<std::size_t>(ptr - s.data()));
+    return v;
 }
 
 } // namespace
 
 Result<std::uint64_t> parse_uint(std::string_view s) noexcept {
-    std::uint64_t v = 0;
-    std::error_code ec;
-    std::size_t used = parse_number_prefix(s, v, ec);
-    if (ec)
-        return ec;
-    if (used != s.size())
+    std::string_view rest;
+    Result<std::uint64_t> v = parse_number_prefix(s, rest);
+    if (v && !rest.empty())
         return std::make_error_code(std::errc::invalid_argument);
     return v;
 }
 
 Result<std::uint64_t> parse_size(std::string_view s) noexcept {
-    std::uint64_t v = 0;
-    std::error_code ec;
-    std::size_t used = parse_number_prefix(s, v, ec);
-    if (ec)
-        return ec;
-    std::string_view suffix = s.substr(used);
+    std::string_view suffix;
+    Result<std::uint64_t> number = parse_number_prefix(s, suffix);
+    if (!number)
+        return number;
+    std::uint64_t v = *number;
     unsigned shift = 0;
     if (!suffix.empty()) {
         switch (std::tolower(static_cast<unsigned char>(suffix[0]))) {

@@ -477,15 +477,20 @@ class Heap {
         bin_mask_[b / 64] |= std::uint64_t{1} << (b % 64);
     }
 
-    void bin_remove(std::uint32_t idx) noexcept {
-        Tag& t = tags_[idx];
-        const unsigned b = bin_of(t.len);
+    // Takes t out of the doubly linked list whose first index is `head`.
+    void list_unlink(Tag& t, std::uint32_t& head) noexcept {
         if (t.prev != kNone)
             tags_[t.prev].next = t.next;
         else
-            bins_[b] = t.next;
+            head = t.next;
         if (t.next != kNone)
             tags_[t.next].prev = t.prev;
+    }
+
+    void bin_remove(std::uint32_t idx) noexcept {
+        Tag& t = tags_[idx];
+        const unsigned b = bin_of(t.len);
+        list_unlink(t, bins_[b]);
         if (bins_[b] == kNone)
             bin_mask_[b / 64] &= ~(std::uint64_t{1} << (b % 64));
     }
@@ -769,12 +774,7 @@ class Heap {
 
     void partial_unlink(unsigned c, std::uint32_t s) noexcept {
         Tag& h = tags_[s];
-        if (h.prev != kNone)
-            tags_[h.prev].next = h.next;
-        else
-            partial_[c] = h.next;
-        if (h.next != kNone)
-            tags_[h.next].prev = h.prev;
+        list_unlink(h, partial_[c]);
         h.prev = h.next = kNone;
     }
 

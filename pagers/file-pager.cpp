@@ -168,9 +168,7 @@ class FilePager final : public machvm::Pager {
     std::vector<std::unique_ptr<machvm::UringFileReader>> readers_;
 };
 
-void print_help() {
-    machvm::print_pager_help(kHead, kExitExtra, kTail);
-}
+const machvm::PagerHelp kHelp{kHead, kExitExtra, kTail};
 
 } // namespace
 
@@ -180,29 +178,21 @@ int main(int argc, char** argv) {
         opts.attr.cluster_pages = 16;
         std::uint64_t readahead = 1ull << 20;
         std::string path;
-        machvm::ArgReader args(argc, argv);
-        while (!args.done()) {
-            if (args.flag("--help", "-h")) {
-                print_help();
-                return machvm::kExitOk;
-            }
-            if (auto v = args.value("--readahead")) {
-                readahead = machvm::size_arg("--readahead", *v);
-                if (readahead > (64ull << 20))
-                    throw machvm::UsageError("--readahead: " + *v + " is more than 64M");
-                continue;
-            }
-            if (machvm::parse_pager_option(args, opts))
-                continue;
+        auto own = [&](machvm::ArgReader& args) {
+            if (machvm::parse_readahead_option(args, readahead))
+                return true;
             if (!args.at_option() && path.empty()) {
                 path = args.positional();
-                continue;
+                return true;
             }
-            args.unknown();
-        }
-        if (path.empty())
-            throw machvm::UsageError("missing FILE");
-        machvm::validate_pager_options(opts);
+            return false;
+        };
+        auto check = [&] {
+            if (path.empty())
+                throw machvm::UsageError("missing FILE");
+        };
+        if (!machvm::parse_pager_args(argc, argv, kHelp, opts, own, check))
+            return machvm::kExitOk;
 
         // Read-write when writable mappings are allowed and the file lets us.
         machvm::Fd file;
@@ -221,10 +211,9 @@ int main(int argc, char** argv) {
             throw machvm::UsageError(path + ": empty file (an object cannot have size 0)");
 
         machvm::PagerSetup setup = machvm::open_pager_setup();
-        const std::uint64_t size = machvm::checked_object_size(
-            setup, static_cast<std::uint64_t>(st.st_size), path.c_str());
-        machvm::MemoryObject object = setup.endpoint.create_object(size, opts.max_prot, opts.attr)
-                                          .value_or_throw("MACHVM_IOC_OBJECT_CREATE");
+        machvm::MemoryObject object = machvm::create_pager_object(
+            setup, static_cast<std::uint64_t>(st.st_size), path.c_str(), opts);
+        const std::uint64_t size = object.size;
         machvm::SequentialDetector::Config ra;
         ra.page_size = setup.version.page_size;
         ra.min_window = std::min<std::uint64_t>(64 * 1024, readahead);

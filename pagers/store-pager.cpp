@@ -86,9 +86,7 @@ const char kTail[] = "\n"
                      "       store-pager --size 1G --socket /tmp/store --json > stats.json &\n"
                      "       kill -USR1 %1          # one more line of statistics\n";
 
-void print_help() {
-    machvm::print_pager_help(kHead, kExitExtra, kTail);
-}
+const machvm::PagerHelp kHelp{kHead, kExitExtra, kTail};
 
 // Prints the statistics on SIGUSR1, from a thread of its own (the serving
 // threads never print).  SIGUSR1 is blocked in every thread; this one
@@ -150,52 +148,41 @@ int main(int argc, char** argv) {
         std::string store_spec = "compress";
         bool precious = false;
         bool json = false;
-        machvm::ArgReader args(argc, argv);
-        while (!args.done()) {
-            if (args.flag("--help", "-h")) {
-                print_help();
-                return machvm::kExitOk;
-            }
+        auto own = [&](machvm::ArgReader& args) {
             if (auto v = args.value("--store")) {
                 store_spec = *v;
-                continue;
+                return true;
             }
             if (auto v = args.value("--size")) {
                 size = machvm::size_arg("--size", *v);
-                continue;
+                return true;
             }
             if (auto v = args.value("--resident")) {
                 resident = machvm::size_arg("--resident", *v);
                 if (resident < (64u << 10))
                     throw machvm::UsageError("--resident: " + *v + " is less than 64K");
-                continue;
+                return true;
             }
-            if (auto v = args.value("--readahead")) {
-                readahead = machvm::size_arg("--readahead", *v);
-                if (readahead > (64ull << 20))
-                    throw machvm::UsageError("--readahead: " + *v + " is more than 64M");
-                continue;
-            }
+            if (machvm::parse_readahead_option(args, readahead))
+                return true;
             if (args.flag("--precious")) {
                 precious = true;
-                continue;
+                return true;
             }
             if (args.flag("--json")) {
                 json = true;
-                continue;
+                return true;
             }
-            if (machvm::parse_pager_option(args, opts))
-                continue;
-            args.unknown();
-        }
-        machvm::validate_pager_options(opts);
+            return false;
+        };
+        if (!machvm::parse_pager_args(argc, argv, kHelp, opts, own))
+            return machvm::kExitOk;
         const auto ps = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
         std::unique_ptr<machvm::Store> store = machvm::make_store(store_spec, ps);
 
         machvm::PagerSetup setup = machvm::open_pager_setup();
-        size = machvm::checked_object_size(setup, size, "--size");
-        machvm::MemoryObject object = setup.endpoint.create_object(size, opts.max_prot, opts.attr)
-                                          .value_or_throw("MACHVM_IOC_OBJECT_CREATE");
+        machvm::MemoryObject object = machvm::create_pager_object(setup, size, "--size", opts);
+        size = object.size;
         if (resident) {
             machvm::AdminClient admin =
                 machvm::AdminClient::open().value_or_throw("machvm generic netlink");

@@ -161,9 +161,7 @@ class TestPager final : public machvm::Pager {
     std::atomic<unsigned> requests_{0};
 };
 
-void print_help() {
-    machvm::print_pager_help(kHead, kExitExtra, kTail);
-}
+const machvm::PagerHelp kHelp{kHead, kExitExtra, kTail};
 
 } // namespace
 
@@ -173,37 +171,29 @@ int main(int argc, char** argv) {
         std::uint64_t size = 64ull << 20;
         machvm::Misbehavior mb;
         bool report = false;
-        machvm::ArgReader args(argc, argv);
-        while (!args.done()) {
-            if (args.flag("--help", "-h")) {
-                print_help();
-                return machvm::kExitOk;
-            }
+        auto own = [&](machvm::ArgReader& args) {
             if (auto v = args.value("--size")) {
                 size = machvm::size_arg("--size", *v);
-                continue;
+                return true;
             }
             if (auto v = args.value("--misbehave")) {
                 mb = machvm::parse_misbehavior(*v);
-                continue;
+                return true;
             }
             if (args.flag("--report")) {
                 report = true;
-                continue;
+                return true;
             }
-            if (machvm::parse_pager_option(args, opts))
-                continue;
-            args.unknown();
-        }
-        machvm::validate_pager_options(opts);
+            return false;
+        };
+        if (!machvm::parse_pager_args(argc, argv, kHelp, opts, own))
+            return machvm::kExitOk;
 
         machvm::PagerSetup setup = machvm::open_pager_setup();
-        size = machvm::checked_object_size(setup, size, "--size");
-        machvm::MemoryObject object = setup.endpoint.create_object(size, opts.max_prot, opts.attr)
-                                          .value_or_throw("MACHVM_IOC_OBJECT_CREATE");
+        machvm::MemoryObject object = machvm::create_pager_object(setup, size, "--size", opts);
         if (mb.any())
             std::fprintf(stderr, "%s: misbehaving: %s\n", kProg, machvm::to_string(mb).c_str());
-        TestPager pager(opts.attr, mb, size, setup.version.page_size, report,
+        TestPager pager(opts.attr, mb, object.size, setup.version.page_size, report,
                         machvm::ready_flags(setup.version));
         return machvm::serve(kProg, setup, pager, std::move(object), opts);
     } catch (...) {

@@ -58,9 +58,7 @@ class ZeroPager final : public machvm::Pager {
     std::uint32_t ready_flags_;
 };
 
-void print_help() {
-    machvm::print_pager_help(kHead, kExitExtra, kTail);
-}
+const machvm::PagerHelp kHelp{kHead, kExitExtra, kTail};
 
 } // namespace
 
@@ -68,26 +66,18 @@ int main(int argc, char** argv) {
     try {
         machvm::PagerOptions opts;
         std::uint64_t size = 64ull << 20;
-        machvm::ArgReader args(argc, argv);
-        while (!args.done()) {
-            if (args.flag("--help", "-h")) {
-                print_help();
-                return machvm::kExitOk;
-            }
+        auto own = [&](machvm::ArgReader& args) {
             if (auto v = args.value("--size")) {
                 size = machvm::size_arg("--size", *v);
-                continue;
+                return true;
             }
-            if (machvm::parse_pager_option(args, opts))
-                continue;
-            args.unknown();
-        }
-        machvm::validate_pager_options(opts);
+            return false;
+        };
+        if (!machvm::parse_pager_args(argc, argv, kHelp, opts, own))
+            return machvm::kExitOk;
 
         machvm::PagerSetup setup = machvm::open_pager_setup();
-        size = machvm::checked_object_size(setup, size, "--size");
-        machvm::MemoryObject object = setup.endpoint.create_object(size, opts.max_prot, opts.attr)
-                                          .value_or_throw("MACHVM_IOC_OBJECT_CREATE");
+        machvm::MemoryObject object = machvm::create_pager_object(setup, size, "--size", opts);
         ZeroPager pager(opts.attr, machvm::ready_flags(setup.version));
         return machvm::serve(kProg, setup, pager, std::move(object), opts);
     } catch (...) {

@@ -282,27 +282,7 @@ class Heap {
 
     // munmap of [p, p + len) where p is in the region: the mmap pages in
     // the range are freed (splitting runs), other pages are left alone.
-    void unmap(void* p, std::size_t len) noexcept {
-        std::uint32_t first = page_of(p);
-        std::uint64_t last = std::uint64_t{first} + pages_for(len); // exclusive
-        Guard g(page_lock_);
-        if (last > top_)
-            last = top_;
-        std::uint32_t i = first;
-        while (i < last) {
-            const std::uint32_t h = resolve(i);
-            if (h == kNone) {
-                ++i; // inside a free run: its tail resolves
-                continue;
-            }
-            const Tag& t = tags_[h];
-            const std::uint32_t end = h + t.len;
-            const std::uint32_t cut_end = end < last ? end : static_cast<std::uint32_t>(last);
-            if (t.kind == kMmap)
-                carve(h, i, cut_end - i);
-            i = cut_end;
-        }
-    }
+    void unmap(void* p, std::size_t len) noexcept { carve_mmap(p, len, kFree); }
 
     // mremap of the mmap block [p, p + old_len) to new_len, in place when
     // possible; with may_move, elsewhere in the region (data copied).
@@ -343,26 +323,7 @@ class Heap {
 
     // The pages of [p, p + len) in mmap runs become foreign: something
     // else was mapped over them; they are never reused.
-    void mark_foreign(const void* p, std::size_t len) noexcept {
-        std::uint32_t first = page_of(p);
-        std::uint64_t last = std::uint64_t{first} + pages_for(len);
-        Guard g(page_lock_);
-        if (last > top_)
-            last = top_;
-        std::uint32_t i = first;
-        while (i < last) {
-            const std::uint32_t h = resolve(i);
-            if (h == kNone) {
-                ++i;
-                continue;
-            }
-            const std::uint32_t end = h + tags_[h].len;
-            const std::uint32_t cut_end = end < last ? end : static_cast<std::uint32_t>(last);
-            if (tags_[h].kind == kMmap)
-                carve(h, i, cut_end - i, kForeign);
-            i = cut_end;
-        }
-    }
+    void mark_foreign(const void* p, std::size_t len) noexcept { carve_mmap(p, len, kForeign); }
 
     // Zero [p, p + len), all mmap pages (a MAP_FIXED anonymous mapping
     // over them).
@@ -516,15 +477,20 @@ class Heap {
         bin_mask_[b / 64] |= std::uint64_t{1} << (b % 64);
     }
 
-    void bin_remove(std::uint32_t idx) noexcept {
-        Tag& t = tags_[idx];
-        const unsigned b = bin_of(t.len);
+    // Takes t out of the doubly linked list whose first index is `head`.
+    void list_unlink(Tag& t, std::uint32_t& head) noexcept {
         if (t.prev != kNone)
             tags_[t.prev].next = t.next;
         else
-            bins_[b] = t.next;
+            head = t.next;
         if (t.next != kNone)
             tags_[t.next].prev = t.prev;
+    }
+
+    void bin_remove(std::uint32_t idx) noexcept {
+        Tag& t = tags_[idx];
+        const unsigned b = bin_of(t.len);
+        list_unlink(t, bins_[b]);
         if (bins_[b] == kNone)
             bin_mask_[b / 64] &= ~(std::uint64_t{1} << (b % 64));
     }
@@ -610,15 +576,23 @@ class Heap {
             top_ = idx + n;
             set_run(idx, n, kind);
         }
+        *dirty = take_pages(idx, n);
+        return idx;
+    }
+
+    // The n pages at idx newly in use: raises the high-water mark and the
+    // usage counts; returns how many of them may hold old data (those
+    // below the old mark).  Page lock held.
+    std::uint32_t take_pages(std::uint32_t idx, std::uint32_t n) noexcept {
         const std::uint32_t end = idx + n;
-        *dirty = hwm_ <= idx ? 0 : (hwm_ >= end ? n : hwm_ - idx);
+        const std::uint32_t dirty = hwm_ <= idx ? 0 : (hwm_ >= end ? n : hwm_ - idx);
         if (end > hwm_)
             hwm_ = end;
         stats_.used_pages += n;
         if (stats_.used_pages > stats_.peak_used_pages)
             stats_.peak_used_pages = stats_.used_pages;
         stats_.top_pages = hwm_;
-        return idx;
+        return dirty;
     }
 
     // Resizes the run at idx (kind) to want pages in place: shrinking
@@ -659,18 +633,36 @@ class Heap {
                 add_free(end + more, rn - more);
         }
         set_run(idx, want, kind);
-        const std::uint32_t new_end = idx + want;
+        const std::uint32_t old = take_pages(end, more);
         if (zero_from && dirty) {
             *zero_from = end;
-            *dirty = hwm_ <= end ? 0 : (hwm_ >= new_end ? more : hwm_ - end);
+            *dirty = old;
         }
-        if (new_end > hwm_)
-            hwm_ = new_end;
-        stats_.used_pages += more;
-        if (stats_.used_pages > stats_.peak_used_pages)
-            stats_.peak_used_pages = stats_.used_pages;
-        stats_.top_pages = hwm_;
         return true;
+    }
+
+    // The mmap pages of [p, p + len) carved out of their runs `as` (free
+    // or foreign); other pages are left alone.
+    void carve_mmap(const void* p, std::size_t len, std::uint8_t as) noexcept {
+        std::uint32_t first = page_of(p);
+        std::uint64_t last = std::uint64_t{first} + pages_for(len); // exclusive
+        Guard g(page_lock_);
+        if (last > top_)
+            last = top_;
+        std::uint32_t i = first;
+        while (i < last) {
+            const std::uint32_t h = resolve(i);
+            if (h == kNone) {
+                ++i; // inside a free run: its tail resolves
+                continue;
+            }
+            const Tag& t = tags_[h];
+            const std::uint32_t end = h + t.len;
+            const std::uint32_t cut_end = end < last ? end : static_cast<std::uint32_t>(last);
+            if (t.kind == kMmap)
+                carve(h, i, cut_end - i, as);
+            i = cut_end;
+        }
     }
 
     // Splits [from, from + n) out of the run at h (kind mmap) and frees it
@@ -782,12 +774,7 @@ class Heap {
 
     void partial_unlink(unsigned c, std::uint32_t s) noexcept {
         Tag& h = tags_[s];
-        if (h.prev != kNone)
-            tags_[h.prev].next = h.next;
-        else
-            partial_[c] = h.next;
-        if (h.next != kNone)
-            tags_[h.next].prev = h.prev;
+        list_unlink(h, partial_[c]);
         h.prev = h.next = kNone;
     }
 

@@ -167,99 +167,72 @@ constexpr nla_policy fixed(std::uint16_t type, std::uint16_t len) noexcept {
     return p;
 }
 
-constexpr nla_policy u8p = fixed(NLA_U8, 1), u32p = fixed(NLA_U32, 4), u64p = fixed(NLA_U64, 8),
-                     s32p = fixed(NLA_S32, 4);
+// The attributes of one enum by type; integers must have exactly their
+// size, so a width mismatch is an error, not a truncation.
+struct Types {
+    std::initializer_list<int> u8 = {}, u32 = {}, u64 = {}, s32 = {}, nested = {};
+    std::initializer_list<int> string = {}; // NUL-terminated
+};
 
-// One policy per attribute enum (the top level and each nest).  Integers
-// must have exactly their size, so a width mismatch is an error, not a
-// truncation.
+template <std::size_t N> std::array<nla_policy, N> make_policy(const Types& t) {
+    std::array<nla_policy, N> a{};
+    auto set = [&a](std::initializer_list<int> types, nla_policy p) {
+        for (int type : types)
+            a[static_cast<std::size_t>(type)] = p;
+    };
+    set(t.u8, fixed(NLA_U8, 1));
+    set(t.u32, fixed(NLA_U32, 4));
+    set(t.u64, fixed(NLA_U64, 8));
+    set(t.s32, fixed(NLA_S32, 4));
+    for (int type : t.nested)
+        a[static_cast<std::size_t>(type)].type = NLA_NESTED;
+    for (int type : t.string)
+        a[static_cast<std::size_t>(type)].type = NLA_STRING;
+    return a;
+}
+
+// One policy per attribute enum (the top level and each nest).
 const nla_policy* attr_policy() noexcept {
-    static const AttrPolicy p = [] {
-        AttrPolicy a{};
-        const nla_policy u8 = u8p, u32 = u32p, u64 = u64p, s32 = s32p;
-        a[MACHVM_A_ABI_VERSION] = u32;
-        a[MACHVM_A_PAGE_SIZE] = u32;
-        a[MACHVM_A_FEATURES] = u64;
-        a[MACHVM_A_NR_OBJECTS] = u32;
-        a[MACHVM_A_NR_PAGERS] = u32;
-        a[MACHVM_A_OBJECT].type = NLA_NESTED;
-        a[MACHVM_A_OBJ_NAME] = u64;
-        a[MACHVM_A_OBJ_LIMIT] = u64;
-        a[MACHVM_A_OBJ_PAGER_PID] = u32;
-        a[MACHVM_A_OBJ_OFFSET] = u64;
-        a[MACHVM_A_STATS].type = NLA_NESTED;
-        a[MACHVM_A_EVENT] = u32;
-        a[MACHVM_A_PO_LIMIT] = u64;
-        a[MACHVM_A_PO_HIGH] = u32;
-        a[MACHVM_A_PO_LOW] = u32;
-        a[MACHVM_A_PO_OBJ_LIMIT] = u64;
-        a[MACHVM_A_PO_BATCH] = u32;
-        a[MACHVM_A_PO_INTERVAL_MS] = u32;
-        a[MACHVM_A_PO_RESIDENT] = u64;
-        a[MACHVM_A_PO_RETURNING] = u64;
-        a[MACHVM_A_PO_STUCK] = u8;
-        a[MACHVM_A_PO_TARGET] = u64;
-        a[MACHVM_A_PO_FORCE] = u8;
-        a[MACHVM_A_PO_SCANNED] = u64;
-        a[MACHVM_A_PO_FREED] = u64;
-        a[MACHVM_A_SWAP].type = NLA_NESTED;
-        a[MACHVM_A_SWAP_ID] = u32;
-        a[MACHVM_A_SWAP_PATH].type = NLA_STRING; // NUL-terminated
-        a[MACHVM_A_SWAP_PRIO] = s32;
-        a[MACHVM_A_SWAP_SIZE] = u64;
-        return a;
-    }();
+    static const AttrPolicy p = make_policy<MACHVM_A_MAX + 1>({
+        .u8 = {MACHVM_A_PO_STUCK, MACHVM_A_PO_FORCE},
+        .u32 = {MACHVM_A_ABI_VERSION, MACHVM_A_PAGE_SIZE, MACHVM_A_NR_OBJECTS, MACHVM_A_NR_PAGERS,
+                MACHVM_A_OBJ_PAGER_PID, MACHVM_A_EVENT, MACHVM_A_PO_HIGH, MACHVM_A_PO_LOW,
+                MACHVM_A_PO_BATCH, MACHVM_A_PO_INTERVAL_MS, MACHVM_A_SWAP_ID},
+        .u64 = {MACHVM_A_FEATURES, MACHVM_A_OBJ_NAME, MACHVM_A_OBJ_LIMIT, MACHVM_A_OBJ_OFFSET,
+                MACHVM_A_PO_LIMIT, MACHVM_A_PO_OBJ_LIMIT, MACHVM_A_PO_RESIDENT,
+                MACHVM_A_PO_RETURNING, MACHVM_A_PO_TARGET, MACHVM_A_PO_SCANNED, MACHVM_A_PO_FREED,
+                MACHVM_A_SWAP_SIZE},
+        .s32 = {MACHVM_A_SWAP_PRIO},
+        .nested = {MACHVM_A_OBJECT, MACHVM_A_STATS, MACHVM_A_SWAP},
+        .string = {MACHVM_A_SWAP_PATH},
+    });
     return p.data();
 }
 
 const nla_policy* obj_policy() noexcept {
-    static const ObjPolicy p = [] {
-        ObjPolicy a{};
-        const nla_policy u8 = u8p, u32 = u32p, u64 = u64p;
-        a[MACHVM_OBJ_A_NAME] = u64;
-        a[MACHVM_OBJ_A_ID] = u64;
-        a[MACHVM_OBJ_A_SIZE] = u64;
-        a[MACHVM_OBJ_A_MAX_PROT] = u32;
-        a[MACHVM_OBJ_A_STATE] = u32;
-        a[MACHVM_OBJ_A_RESIDENT] = u64;
-        a[MACHVM_OBJ_A_MAPPINGS] = u32;
-        a[MACHVM_OBJ_A_PAGER_PID] = u32;
-        a[MACHVM_OBJ_A_PAGER_STATE] = u32;
-        a[MACHVM_OBJ_A_PENDING] = u32;
-        a[MACHVM_OBJ_A_MAY_CACHE] = u8;
-        a[MACHVM_OBJ_A_COPY] = u8;
-        a[MACHVM_OBJ_A_CLUSTER] = u32;
-        a[MACHVM_OBJ_A_TIMEOUT_MS] = u32;
-        a[MACHVM_OBJ_A_FAULTS] = u64;
-        a[MACHVM_OBJ_A_REQUESTS] = u64;
-        a[MACHVM_OBJ_A_SUPPLIED] = u64;
-        a[MACHVM_OBJ_A_ERRORS] = u64;
-        a[MACHVM_OBJ_A_TIMEOUTS] = u64;
-        a[MACHVM_OBJ_A_KIND] = u32;
-        for (int t : {MACHVM_OBJ_A_DIRTY, MACHVM_OBJ_A_SWAPPED, MACHVM_OBJ_A_LIMIT,
-                      MACHVM_OBJ_A_PAGEOUTS, MACHVM_OBJ_A_PAGEINS, MACHVM_OBJ_A_RETURNED,
-                      MACHVM_OBJ_A_DEFAULT_TAKEN, MACHVM_OBJ_A_SCANS, MACHVM_OBJ_A_REF_HITS})
-            a[static_cast<std::size_t>(t)] = u64;
-        return a;
-    }();
+    static const ObjPolicy p = make_policy<MACHVM_OBJ_A_MAX + 1>({
+        .u8 = {MACHVM_OBJ_A_MAY_CACHE, MACHVM_OBJ_A_COPY},
+        .u32 = {MACHVM_OBJ_A_MAX_PROT, MACHVM_OBJ_A_STATE, MACHVM_OBJ_A_MAPPINGS,
+                MACHVM_OBJ_A_PAGER_PID, MACHVM_OBJ_A_PAGER_STATE, MACHVM_OBJ_A_PENDING,
+                MACHVM_OBJ_A_CLUSTER, MACHVM_OBJ_A_TIMEOUT_MS, MACHVM_OBJ_A_KIND},
+        .u64 = {MACHVM_OBJ_A_NAME, MACHVM_OBJ_A_ID, MACHVM_OBJ_A_SIZE, MACHVM_OBJ_A_RESIDENT,
+                MACHVM_OBJ_A_FAULTS, MACHVM_OBJ_A_REQUESTS, MACHVM_OBJ_A_SUPPLIED,
+                MACHVM_OBJ_A_ERRORS, MACHVM_OBJ_A_TIMEOUTS, MACHVM_OBJ_A_DIRTY,
+                MACHVM_OBJ_A_SWAPPED, MACHVM_OBJ_A_LIMIT, MACHVM_OBJ_A_PAGEOUTS,
+                MACHVM_OBJ_A_PAGEINS, MACHVM_OBJ_A_RETURNED, MACHVM_OBJ_A_DEFAULT_TAKEN,
+                MACHVM_OBJ_A_SCANS, MACHVM_OBJ_A_REF_HITS},
+    });
     return p.data();
 }
 
 const nla_policy* swap_policy() noexcept {
-    static const SwapPolicy p = [] {
-        SwapPolicy a{};
-        const nla_policy u8 = u8p, u32 = u32p, u64 = u64p, s32 = s32p;
-        a[MACHVM_SWAP_A_ID] = u32;
-        a[MACHVM_SWAP_A_PATH].type = NLA_STRING; // NUL-terminated
-        a[MACHVM_SWAP_A_KIND] = u32;
-        a[MACHVM_SWAP_A_PRIO] = s32;
-        a[MACHVM_SWAP_A_SLOTS] = u64;
-        a[MACHVM_SWAP_A_USED] = u64;
-        a[MACHVM_SWAP_A_WRITES] = u64;
-        a[MACHVM_SWAP_A_READS] = u64;
-        a[MACHVM_SWAP_A_DIRECT] = u8;
-        return a;
-    }();
+    static const SwapPolicy p = make_policy<MACHVM_SWAP_A_MAX + 1>({
+        .u8 = {MACHVM_SWAP_A_DIRECT},
+        .u32 = {MACHVM_SWAP_A_ID, MACHVM_SWAP_A_KIND},
+        .u64 = {MACHVM_SWAP_A_SLOTS, MACHVM_SWAP_A_USED, MACHVM_SWAP_A_WRITES, MACHVM_SWAP_A_READS},
+        .s32 = {MACHVM_SWAP_A_PRIO},
+        .string = {MACHVM_SWAP_A_PATH},
+    });
     return p.data();
 }
 
@@ -347,36 +320,32 @@ void read_fields(Attrs& a, const fields::Field<S> (&fs)[N], S& s) {
     }
 }
 
-std::error_code parse_object(nlattr* nest, ObjectInfo& o, std::string& detail) {
-    nlattr* tb[MACHVM_OBJ_A_MAX + 1];
-    int r = nla_parse_nested(tb, MACHVM_OBJ_A_MAX, nest, obj_policy());
-    if (r < 0) {
-        detail = std::string("MACHVM_A_OBJECT: ") + nl_geterror(r);
-        return bad_message();
-    }
+// Every attribute of `fields` out of `tb` into `s`; `where` names the
+// message or nest in the error detail.
+template <typename S, std::size_t N>
+std::error_code read_all(nlattr** tb, const fields::Field<S> (&fs)[N], S& s, std::string_view where,
+                         std::string& detail) {
     Attrs a(tb);
-    read_fields(a, fields::kObject, o);
+    read_fields(a, fs, s);
     if (!a.ok()) {
-        detail = a.detail("MACHVM_A_OBJECT");
+        detail = a.detail(where);
         return bad_message();
     }
     return {};
 }
 
-std::error_code parse_swap(nlattr* nest, SwapInfo& w, std::string& detail) {
-    nlattr* tb[MACHVM_SWAP_A_MAX + 1];
-    int r = nla_parse_nested(tb, MACHVM_SWAP_A_MAX, nest, swap_policy());
+// One nest (MACHVM_A_OBJECT, MACHVM_A_SWAP, MACHVM_A_STATS) of
+// attributes up to `Max`.
+template <int Max, typename S, std::size_t N>
+std::error_code parse_nest(nlattr* nest, const nla_policy* policy, const fields::Field<S> (&fs)[N],
+                           S& s, const char* where, std::string& detail) {
+    nlattr* tb[Max + 1];
+    int r = nla_parse_nested(tb, Max, nest, policy);
     if (r < 0) {
-        detail = std::string("MACHVM_A_SWAP: ") + nl_geterror(r);
+        detail = std::string(where) + ": " + nl_geterror(r);
         return bad_message();
     }
-    Attrs a(tb);
-    read_fields(a, fields::kSwap, w);
-    if (!a.ok()) {
-        detail = a.detail("MACHVM_A_SWAP");
-        return bad_message();
-    }
-    return {};
+    return read_all(tb, fs, s, where, detail);
 }
 
 // Validates a genl message against the family's policy into tb.
@@ -389,55 +358,53 @@ std::error_code parse_genl(nlmsghdr* nlh, nlattr** tb, std::string& detail) {
     return {};
 }
 
-// Every MACHVM_A_OBJECT of one reply message (a dump message may hold
-// several).
-std::error_code parse_objects(nlmsghdr* nlh, std::vector<ObjectInfo>& out, std::string& detail) {
+// Every top-level attribute `type` of one reply message (a dump message
+// may hold several), parsed by `parse` into `out`.
+template <typename S, typename Parse>
+std::error_code parse_each(nlmsghdr* nlh, int type, std::vector<S>& out, std::string& detail,
+                           Parse parse) {
     nlattr* tb[MACHVM_A_MAX + 1];
     if (auto ec = parse_genl(nlh, tb, detail))
         return ec;
     genlmsghdr* gh = genlmsg_hdr(nlh);
     int rem = genlmsg_attrlen(gh, 0);
     for (nlattr* a = genlmsg_attrdata(gh, 0); nla_ok(a, rem); a = nla_next(a, &rem)) {
-        if (nla_type(a) != MACHVM_A_OBJECT)
+        if (nla_type(a) != type)
             continue;
-        ObjectInfo o;
-        if (auto ec = parse_object(a, o, detail))
+        S s;
+        if (auto ec = parse(a, s, detail))
             return ec;
-        out.push_back(o);
+        out.push_back(std::move(s));
     }
     return {};
+}
+
+// Every MACHVM_A_OBJECT of one reply message.
+std::error_code parse_objects(nlmsghdr* nlh, std::vector<ObjectInfo>& out, std::string& detail) {
+    return parse_each(nlh, MACHVM_A_OBJECT, out, detail,
+                      [](nlattr* a, ObjectInfo& o, std::string& d) {
+                          return parse_nest<MACHVM_OBJ_A_MAX>(a, obj_policy(), fields::kObject, o,
+                                                              "MACHVM_A_OBJECT", d);
+                      });
 }
 
 // Every MACHVM_A_SWAP of one reply message.
 std::error_code parse_swaps(nlmsghdr* nlh, std::vector<SwapInfo>& out, std::string& detail) {
-    nlattr* tb[MACHVM_A_MAX + 1];
-    if (auto ec = parse_genl(nlh, tb, detail))
-        return ec;
-    genlmsghdr* gh = genlmsg_hdr(nlh);
-    int rem = genlmsg_attrlen(gh, 0);
-    for (nlattr* a = genlmsg_attrdata(gh, 0); nla_ok(a, rem); a = nla_next(a, &rem)) {
-        if (nla_type(a) != MACHVM_A_SWAP)
-            continue;
-        SwapInfo w;
-        if (auto ec = parse_swap(a, w, detail))
-            return ec;
-        out.push_back(std::move(w));
-    }
-    return {};
+    return parse_each(nlh, MACHVM_A_SWAP, out, detail, [](nlattr* a, SwapInfo& w, std::string& d) {
+        return parse_nest<MACHVM_SWAP_A_MAX>(a, swap_policy(), fields::kSwap, w, "MACHVM_A_SWAP",
+                                             d);
+    });
 }
 
-// The reply of GET_PAGEOUT / SET_PAGEOUT.
-std::error_code parse_pageout(nlmsghdr* nlh, PageoutInfo& p, const char* cmd, std::string& detail) {
+// A reply whose top-level attributes are the fields of `fs` (GET_STATUS,
+// GET_PAGEOUT, RUN_PAGEOUT...); `cmd` names it in the error detail.
+template <typename S, std::size_t N>
+std::error_code parse_reply(nlmsghdr* nlh, const fields::Field<S> (&fs)[N], S& s, const char* cmd,
+                            std::string& detail) {
     nlattr* tb[MACHVM_A_MAX + 1];
     if (auto ec = parse_genl(nlh, tb, detail))
         return ec;
-    Attrs a(tb);
-    read_fields(a, fields::kPageout, p);
-    if (!a.ok()) {
-        detail = a.detail(cmd);
-        return bad_message();
-    }
-    return {};
+    return read_all(tb, fs, s, cmd, detail);
 }
 
 std::error_code parse_event(nlmsghdr* nlh, Event& e, std::string& detail) {
@@ -524,11 +491,33 @@ struct Replies {
     // Called for every reply message; an error fails the request (the
     // remaining replies are still read and dropped).
     std::function<std::error_code(nlmsghdr*, std::string& detail)> on_reply;
+    // Set when the request must have a reply: names it in "no reply".
+    const char* what = nullptr;
+    bool got = false; // on_reply has taken a message
 
     int status = 1; // >0 waiting, 0 done, <0 -errno from the kernel
     std::error_code parse_error;
     std::string detail;
 };
+
+// The one reply the request must have, its top-level attributes the
+// fields of `fs` (into `s`); `what` names the command in errors.
+template <typename S, std::size_t N>
+void expect_reply(Replies& r, const fields::Field<S> (&fs)[N], S& s, const char* what) {
+    r.what = what;
+    r.on_reply = [&fs, &s, what](nlmsghdr* nlh, std::string& detail) {
+        return parse_reply(nlh, fs, s, what, detail);
+    };
+}
+
+// Every reply parsed by `parse` (parse_objects, parse_swaps) into `out`.
+template <typename S>
+void collect(Replies& r, std::vector<S>& out,
+             std::error_code (*parse)(nlmsghdr*, std::vector<S>&, std::string&)) {
+    r.on_reply = [&out, parse](nlmsghdr* nlh, std::string& detail) {
+        return parse(nlh, out, detail);
+    };
+}
 
 } // namespace
 
@@ -551,6 +540,8 @@ int on_valid(nl_msg* msg, void* arg) {
     try {
         if (auto ec = r->on_reply(nlmsg_hdr(msg), r->detail))
             r->parse_error = ec;
+        else
+            r->got = true;
     } catch (const std::bad_alloc&) {
         r->parse_error = std::make_error_code(std::errc::not_enough_memory);
     }
@@ -660,33 +651,20 @@ Result<void> AdminClient::exchange(Request& req) {
         detail_ = req.replies.detail;
         return req.replies.parse_error;
     }
+    if (req.replies.what && !req.replies.got) {
+        detail_ = std::string(req.replies.what) + ": no reply";
+        return bad_message();
+    }
     return {};
 }
 
 Result<Status> AdminClient::status() {
     Status s;
-    bool got = false;
     Request req;
     req.cmd = MACHVM_GENL_CMD_GET_STATUS;
-    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) -> std::error_code {
-        nlattr* tb[MACHVM_A_MAX + 1];
-        if (auto ec = parse_genl(nlh, tb, detail))
-            return ec;
-        Attrs a(tb);
-        read_fields(a, fields::kStatus, s);
-        if (!a.ok()) {
-            detail = a.detail("MACHVM_GENL_CMD_GET_STATUS");
-            return bad_message();
-        }
-        got = true;
-        return {};
-    };
+    expect_reply(req.replies, fields::kStatus, s, "MACHVM_GENL_CMD_GET_STATUS");
     if (auto r = exchange(req); !r)
         return r.error();
-    if (!got) {
-        detail_ = "MACHVM_GENL_CMD_GET_STATUS: no reply";
-        return bad_message();
-    }
     try {
         s.module_version = module_release();
         s.tools_version = release();
@@ -701,9 +679,7 @@ Result<std::vector<ObjectInfo>> AdminClient::objects() {
     Request req;
     req.cmd = MACHVM_GENL_CMD_GET_OBJECT;
     req.dump = true;
-    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
-        return parse_objects(nlh, out, detail);
-    };
+    collect(req.replies, out, parse_objects);
     if (auto r = exchange(req); !r)
         return r.error();
     return out;
@@ -714,9 +690,7 @@ Result<ObjectInfo> AdminClient::object(std::uint64_t name) {
     Request req;
     req.cmd = MACHVM_GENL_CMD_GET_OBJECT;
     req.name = name;
-    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
-        return parse_objects(nlh, out, detail);
-    };
+    collect(req.replies, out, parse_objects);
     if (auto r = exchange(req); !r)
         return r.error();
     if (out.size() != 1) {
@@ -734,9 +708,9 @@ Result<ObjectInfo> AdminClient::object(std::uint64_t name) {
 
 Result<Stats> AdminClient::stats() {
     Stats s;
-    bool got = false;
     Request req;
     req.cmd = MACHVM_GENL_CMD_GET_STATS;
+    req.replies.what = "MACHVM_GENL_CMD_GET_STATS";
     req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) -> std::error_code {
         nlattr* tb[MACHVM_A_MAX + 1];
         if (auto ec = parse_genl(nlh, tb, detail))
@@ -745,27 +719,11 @@ Result<Stats> AdminClient::stats() {
             detail = "MACHVM_GENL_CMD_GET_STATS: missing attribute MACHVM_A_STATS";
             return bad_message();
         }
-        nlattr* st[MACHVM_A_STAT_MAX + 1];
-        if (int r = nla_parse_nested(st, MACHVM_A_STAT_MAX, tb[MACHVM_A_STATS], stat_policy());
-            r < 0) {
-            detail = std::string("MACHVM_A_STATS: ") + nl_geterror(r);
-            return bad_message();
-        }
-        Attrs a(st);
-        read_fields(a, fields::kStats, s);
-        if (!a.ok()) {
-            detail = a.detail("MACHVM_A_STATS");
-            return bad_message();
-        }
-        got = true;
-        return {};
+        return parse_nest<MACHVM_A_STAT_MAX>(tb[MACHVM_A_STATS], stat_policy(), fields::kStats, s,
+                                             "MACHVM_A_STATS", detail);
     };
     if (auto r = exchange(req); !r)
         return r.error();
-    if (!got) {
-        detail_ = "MACHVM_GENL_CMD_GET_STATS: no reply";
-        return bad_message();
-    }
     return s;
 }
 
@@ -778,38 +736,14 @@ Result<void> AdminClient::destroy(std::uint64_t name) {
 
 // ---- pageout ----
 
-namespace {
-
-// The request's doit with its reply as GET_PAGEOUT's.
-struct PageoutReply {
-    PageoutInfo info;
-    bool got = false;
-    const char* cmd;
-
-    void arm(Replies& r) {
-        r.on_reply = [this](nlmsghdr* nlh, std::string& detail) -> std::error_code {
-            if (auto ec = parse_pageout(nlh, info, cmd, detail))
-                return ec;
-            got = true;
-            return {};
-        };
-    }
-};
-
-} // namespace
-
 Result<PageoutInfo> AdminClient::pageout() {
-    PageoutReply rep{{}, false, "MACHVM_GENL_CMD_GET_PAGEOUT"};
+    PageoutInfo p;
     Request req;
     req.cmd = MACHVM_GENL_CMD_GET_PAGEOUT;
-    rep.arm(req.replies);
+    expect_reply(req.replies, fields::kPageout, p, "MACHVM_GENL_CMD_GET_PAGEOUT");
     if (auto r = exchange(req); !r)
         return r.error();
-    if (!rep.got) {
-        detail_ = std::string(rep.cmd) + ": no reply";
-        return bad_message();
-    }
-    return rep.info;
+    return p;
 }
 
 Result<PageoutInfo> AdminClient::set_pageout(const PageoutSettings& s) {
@@ -818,7 +752,7 @@ Result<PageoutInfo> AdminClient::set_pageout(const PageoutSettings& s) {
         detail_ = "MACHVM_GENL_CMD_SET_PAGEOUT: nothing to set";
         return errno_code(EINVAL);
     }
-    PageoutReply rep{{}, false, "MACHVM_GENL_CMD_SET_PAGEOUT"};
+    PageoutInfo p;
     Request req;
     req.cmd = MACHVM_GENL_CMD_SET_PAGEOUT;
     req.put = [&s](nl_msg* m) {
@@ -837,35 +771,26 @@ Result<PageoutInfo> AdminClient::set_pageout(const PageoutSettings& s) {
             r = nla_put_u32(m, MACHVM_A_PO_INTERVAL_MS, *s.interval_ms);
         return r;
     };
-    rep.arm(req.replies);
+    expect_reply(req.replies, fields::kPageout, p, "MACHVM_GENL_CMD_SET_PAGEOUT");
     if (auto r = exchange(req); !r)
         return r.error();
-    if (!rep.got) {
-        detail_ = std::string(rep.cmd) + ": no reply";
-        return bad_message();
-    }
-    return rep.info;
+    return p;
 }
 
 Result<PageoutInfo> AdminClient::set_object_limit(std::uint64_t name, std::uint64_t limit) {
-    PageoutReply rep{{}, false, "MACHVM_GENL_CMD_SET_PAGEOUT"};
+    PageoutInfo p;
     Request req;
     req.cmd = MACHVM_GENL_CMD_SET_PAGEOUT;
     req.name = name;
     req.put = [limit](nl_msg* m) { return nla_put_u64(m, MACHVM_A_OBJ_LIMIT, limit); };
-    rep.arm(req.replies);
+    expect_reply(req.replies, fields::kPageout, p, "MACHVM_GENL_CMD_SET_PAGEOUT");
     if (auto r = exchange(req); !r)
         return r.error();
-    if (!rep.got) {
-        detail_ = std::string(rep.cmd) + ": no reply";
-        return bad_message();
-    }
-    return rep.info;
+    return p;
 }
 
 Result<PageoutResult> AdminClient::run_pageout(const PageoutRun& run) {
     PageoutResult res;
-    bool got = false;
     Request req;
     req.cmd = MACHVM_GENL_CMD_RUN_PAGEOUT;
     req.name = run.object;
@@ -877,25 +802,9 @@ Result<PageoutResult> AdminClient::run_pageout(const PageoutRun& run) {
             r = nla_put_u8(m, MACHVM_A_PO_FORCE, 1);
         return r;
     };
-    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) -> std::error_code {
-        nlattr* tb[MACHVM_A_MAX + 1];
-        if (auto ec = parse_genl(nlh, tb, detail))
-            return ec;
-        Attrs a(tb);
-        read_fields(a, fields::kPageoutResult, res);
-        if (!a.ok()) {
-            detail = a.detail("MACHVM_GENL_CMD_RUN_PAGEOUT");
-            return bad_message();
-        }
-        got = true;
-        return {};
-    };
+    expect_reply(req.replies, fields::kPageoutResult, res, "MACHVM_GENL_CMD_RUN_PAGEOUT");
     if (auto r = exchange(req); !r)
         return r.error();
-    if (!got) {
-        detail_ = "MACHVM_GENL_CMD_RUN_PAGEOUT: no reply";
-        return bad_message();
-    }
     return res;
 }
 
@@ -914,9 +823,7 @@ Result<SwapInfo> AdminClient::swap_add(const std::string& path, std::uint64_t si
             r = nla_put_s32(m, MACHVM_A_SWAP_PRIO, prio);
         return r;
     };
-    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
-        return parse_swaps(nlh, out, detail);
-    };
+    collect(req.replies, out, parse_swaps);
     if (auto r = exchange(req); !r)
         return r.error();
     if (out.size() != 1) {
@@ -939,9 +846,7 @@ Result<std::vector<SwapInfo>> AdminClient::swaps() {
     Request req;
     req.cmd = MACHVM_GENL_CMD_GET_SWAP;
     req.dump = true;
-    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
-        return parse_swaps(nlh, out, detail);
-    };
+    collect(req.replies, out, parse_swaps);
     if (auto r = exchange(req); !r)
         return r.error();
     return out;
@@ -952,9 +857,7 @@ Result<SwapInfo> AdminClient::swap(std::uint32_t id) {
     Request req;
     req.cmd = MACHVM_GENL_CMD_GET_SWAP;
     req.put = [id](nl_msg* m) { return nla_put_u32(m, MACHVM_A_SWAP_ID, id); };
-    req.replies.on_reply = [&](nlmsghdr* nlh, std::string& detail) {
-        return parse_swaps(nlh, out, detail);
-    };
+    collect(req.replies, out, parse_swaps);
     if (auto r = exchange(req); !r)
         return r.error();
     if (out.size() != 1 || out[0].id != id) {
@@ -1088,91 +991,82 @@ Result<std::optional<Event>> AdminClient::next_event(std::chrono::milliseconds t
 // ---- names ----
 
 namespace {
-std::string unknown(std::string_view what, std::uint64_t v) {
+
+// A value's name, or "unknown(7)" (`what`(7)) for one the table lacks.
+struct ValueName {
+    std::uint32_t value;
+    const char* name;
+};
+
+template <std::size_t N>
+std::string name_in(const ValueName (&names)[N], std::uint32_t v,
+                    std::string_view what = "unknown") {
+    for (const ValueName& n : names)
+        if (n.value == v)
+            return n.name;
     return std::string(what) + "(" + std::to_string(v) + ")";
 }
+
+constexpr ValueName kObjectStates[] = {
+    {MACHVM_OBJ_STATE_NEW, "new"},
+    {MACHVM_OBJ_STATE_INIT, "init"},
+    {MACHVM_OBJ_STATE_READY, "ready"},
+    {MACHVM_OBJ_STATE_DESTROYED, "destroyed"},
+};
+constexpr ValueName kPagerStates[] = {
+    {MACHVM_PAGER_STATE_LIVE, "live"},
+    {MACHVM_PAGER_STATE_DEAD, "dead"},
+    {MACHVM_PAGER_STATE_NONE, "none"},
+};
+constexpr ValueName kObjectKinds[] = {
+    {MACHVM_OBJ_KIND_PAGER, "pager"},
+    {MACHVM_OBJ_KIND_ANON, "anon"},
+};
+constexpr ValueName kSwapKinds[] = {
+    {MACHVM_SWAP_KIND_FILE, "file"},
+    {MACHVM_SWAP_KIND_BDEV, "bdev"},
+};
+constexpr ValueName kCopyStrategies[] = {
+    {MACHVM_COPY_NONE, "none"},
+    {MACHVM_COPY_CALL, "call"},
+    {MACHVM_COPY_DELAY, "delay"},
+};
+constexpr ValueName kEventTypes[] = {
+    {MACHVM_EVENT_OBJECT_CREATED, "OBJECT_CREATED"},
+    {MACHVM_EVENT_OBJECT_TERMINATED, "OBJECT_TERMINATED"},
+    {MACHVM_EVENT_OBJECT_DESTROYED, "OBJECT_DESTROYED"},
+    {MACHVM_EVENT_PAGER_ATTACHED, "PAGER_ATTACHED"},
+    {MACHVM_EVENT_PAGER_DIED, "PAGER_DIED"},
+    {MACHVM_EVENT_PAGER_TIMEOUT, "PAGER_TIMEOUT"},
+    {MACHVM_EVENT_SWAP_ADDED, "SWAP_ADDED"},
+    {MACHVM_EVENT_SWAP_REMOVED, "SWAP_REMOVED"},
+    {MACHVM_EVENT_SWAP_FULL, "SWAP_FULL"},
+};
+
 } // namespace
 
 std::string object_state_string(std::uint32_t state) {
-    switch (state) {
-    case MACHVM_OBJ_STATE_NEW:
-        return "new";
-    case MACHVM_OBJ_STATE_INIT:
-        return "init";
-    case MACHVM_OBJ_STATE_READY:
-        return "ready";
-    case MACHVM_OBJ_STATE_DESTROYED:
-        return "destroyed";
-    }
-    return unknown("unknown", state);
+    return name_in(kObjectStates, state);
 }
 
 std::string pager_state_string(std::uint32_t state) {
-    switch (state) {
-    case MACHVM_PAGER_STATE_LIVE:
-        return "live";
-    case MACHVM_PAGER_STATE_DEAD:
-        return "dead";
-    case MACHVM_PAGER_STATE_NONE:
-        return "none";
-    }
-    return unknown("unknown", state);
+    return name_in(kPagerStates, state);
 }
 
 std::string object_kind_string(std::uint32_t kind) {
-    switch (kind) {
-    case MACHVM_OBJ_KIND_PAGER:
-        return "pager";
-    case MACHVM_OBJ_KIND_ANON:
-        return "anon";
-    }
-    return unknown("unknown", kind);
+    return name_in(kObjectKinds, kind);
 }
 
 std::string swap_kind_string(std::uint32_t kind) {
-    switch (kind) {
-    case MACHVM_SWAP_KIND_FILE:
-        return "file";
-    case MACHVM_SWAP_KIND_BDEV:
-        return "bdev";
-    }
-    return unknown("unknown", kind);
+    return name_in(kSwapKinds, kind);
 }
 
 std::string copy_strategy_string(std::uint32_t copy) {
-    switch (copy) {
-    case MACHVM_COPY_NONE:
-        return "none";
-    case MACHVM_COPY_CALL:
-        return "call";
-    case MACHVM_COPY_DELAY:
-        return "delay";
-    }
-    return unknown("unknown", copy);
+    return name_in(kCopyStrategies, copy);
 }
 
 std::string event_type_string(std::uint32_t type) {
-    switch (type) {
-    case MACHVM_EVENT_OBJECT_CREATED:
-        return "OBJECT_CREATED";
-    case MACHVM_EVENT_OBJECT_TERMINATED:
-        return "OBJECT_TERMINATED";
-    case MACHVM_EVENT_OBJECT_DESTROYED:
-        return "OBJECT_DESTROYED";
-    case MACHVM_EVENT_PAGER_ATTACHED:
-        return "PAGER_ATTACHED";
-    case MACHVM_EVENT_PAGER_DIED:
-        return "PAGER_DIED";
-    case MACHVM_EVENT_PAGER_TIMEOUT:
-        return "PAGER_TIMEOUT";
-    case MACHVM_EVENT_SWAP_ADDED:
-        return "SWAP_ADDED";
-    case MACHVM_EVENT_SWAP_REMOVED:
-        return "SWAP_REMOVED";
-    case MACHVM_EVENT_SWAP_FULL:
-        return "SWAP_FULL";
-    }
-    return unknown("UNKNOWN", type);
+    return name_in(kEventTypes, type, "UNKNOWN");
 }
 
 std::string prot_string(std::uint32_t prot) {

@@ -30,10 +30,8 @@ bool is_hex_prefix(std::string_view s) noexcept {
     return s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
 }
 
-// Parses the longest number at the front of s; returns the characters used
-// (0: none).
-std::size_t parse_number_prefix(std::string_view s, std::uint64_t& out,
-                                std::error_code& ec) noexcept {
+// The longest number at the front of s; `rest` is what follows it.
+Result<std::uint64_t> parse_number_prefix(std::string_view s, std::string_view& rest) noexcept {
     int base = 10;
     std::size_t skip = 0;
     if (is_hex_prefix(s)) {
@@ -43,42 +41,34 @@ std::size_t parse_number_prefix(std::string_view s, std::uint64_t& out,
     const char* first = s.data() + skip;
     const char* last = s.data() + s.size();
     if (first == last || !std::isxdigit(static_cast<unsigned char>(*first)) ||
-        (base == 10 && !std::isdigit(static_cast<unsigned char>(*first)))) {
-        ec = std::make_error_code(std::errc::invalid_argument);
-        return 0;
-    }
-    auto [ptr, err] = std::from_chars(first, last, out, base);
-    if (err == std::errc::result_out_of_range) {
-        ec = std::make_error_code(std::errc::result_out_of_range);
-        return 0;
-    }
-    if (err != std::errc()) {
-        ec = std::make_error_code(std::errc::invalid_argument);
-        return 0;
-    }
-    return static_cast<std::size_t>(ptr - s.data());
+        (base == 10 && !std::isdigit(static_cast<unsigned char>(*first))))
+        return std::make_error_code(std::errc::invalid_argument);
+    std::uint64_t v = 0;
+    auto [ptr, err] = std::from_chars(first, last, v, base);
+    if (err == std::errc::result_out_of_range)
+        return std::make_error_code(std::errc::result_out_of_range);
+    if (err != std::errc())
+        return std::make_error_code(std::errc::invalid_argument);
+    rest = s.substr(static_cast<std::size_t>(ptr - s.data()));
+    return v;
 }
 
 } // namespace
 
 Result<std::uint64_t> parse_uint(std::string_view s) noexcept {
-    std::uint64_t v = 0;
-    std::error_code ec;
-    std::size_t used = parse_number_prefix(s, v, ec);
-    if (ec)
-        return ec;
-    if (used != s.size())
+    std::string_view rest;
+    Result<std::uint64_t> v = parse_number_prefix(s, rest);
+    if (v && !rest.empty())
         return std::make_error_code(std::errc::invalid_argument);
     return v;
 }
 
 Result<std::uint64_t> parse_size(std::string_view s) noexcept {
-    std::uint64_t v = 0;
-    std::error_code ec;
-    std::size_t used = parse_number_prefix(s, v, ec);
-    if (ec)
-        return ec;
-    std::string_view suffix = s.substr(used);
+    std::string_view suffix;
+    Result<std::uint64_t> number = parse_number_prefix(s, suffix);
+    if (!number)
+        return number;
+    std::uint64_t v = *number;
     unsigned shift = 0;
     if (!suffix.empty()) {
         switch (std::tolower(static_cast<unsigned char>(suffix[0]))) {
@@ -322,6 +312,16 @@ bool parse_pager_option(ArgReader& args, PagerOptions& o) {
     return false;
 }
 
+bool parse_readahead_option(ArgReader& args, std::uint64_t& bytes) {
+    auto v = args.value("--readahead");
+    if (!v)
+        return false;
+    bytes = size_arg("--readahead", *v);
+    if (bytes > (64ull << 20))
+        throw UsageError("--readahead: " + *v + " is more than 64M");
+    return true;
+}
+
 void validate_pager_options(const PagerOptions& o) {
     if (o.socket_path.empty() && o.exec_argv.empty())
         throw UsageError("nothing would get the object: give --socket PATH and/or --exec CMD");
@@ -428,6 +428,27 @@ void print_pager_help(const char* head, const char* exit_extra, const char* tail
     std::fputs("\n", stdout);
     std::fputs(kPagerLifetimeHelp, stdout);
     std::fputs(tail, stdout);
+}
+
+bool parse_pager_args(int argc, char* const* argv, const PagerHelp& help, PagerOptions& opts,
+                      const std::function<bool(ArgReader&)>& own,
+                      const std::function<void()>& check) {
+    ArgReader args(argc, argv);
+    while (!args.done()) {
+        if (args.flag("--help", "-h")) {
+            print_pager_help(help.head, help.exit_extra, help.tail);
+            return false;
+        }
+        if (own && own(args))
+            continue;
+        if (parse_pager_option(args, opts))
+            continue;
+        args.unknown();
+    }
+    if (check)
+        check();
+    validate_pager_options(opts);
+    return true;
 }
 
 } // namespace machvm

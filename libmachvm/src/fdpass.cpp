@@ -15,27 +15,38 @@
 
 namespace machvm {
 
-Result<void> send_fd(int sock, int fd, std::span<const std::byte> payload) noexcept {
-    std::byte one{'M'};
-    iovec iov;
-    if (payload.empty()) {
-        iov.iov_base = &one;
-        iov.iov_len = 1;
-    } else {
-        iov.iov_base = const_cast<std::byte*>(payload.data());
-        iov.iov_len = payload.size();
-    }
-    union {
-        cmsghdr align;
-        char buf[CMSG_SPACE(sizeof(int))];
-    } control;
-    std::memset(&control, 0, sizeof(control));
+namespace {
+
+// A message of the one buffer `data` (or, if empty, `fallback`) and the
+// control buffer `control` (a union of cmsghdr and char buf[]).
+template <typename Control>
+msghdr message(iovec& iov, std::span<std::byte> data, std::span<std::byte> fallback,
+               Control& control) noexcept {
+    const std::span<std::byte> b = data.empty() ? fallback : data;
+    iov.iov_base = b.data();
+    iov.iov_len = b.size();
     msghdr msg;
     std::memset(&msg, 0, sizeof(msg));
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.buf;
     msg.msg_controllen = sizeof(control.buf);
+    return msg;
+}
+
+} // namespace
+
+Result<void> send_fd(int sock, int fd, std::span<const std::byte> payload) noexcept {
+    std::byte one{'M'};
+    iovec iov;
+    union {
+        cmsghdr align;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control;
+    std::memset(&control, 0, sizeof(control));
+    // sendmsg does not write the data; iovec has no const.
+    const std::span<std::byte> data(const_cast<std::byte*>(payload.data()), payload.size());
+    msghdr msg = message(iov, data, std::span(&one, 1), control);
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -53,24 +64,12 @@ Result<void> send_fd(int sock, int fd, std::span<const std::byte> payload) noexc
 Result<Fd> recv_fd(int sock, std::span<std::byte> payload, std::size_t* payload_len) noexcept {
     std::byte scratch[64];
     iovec iov;
-    if (payload.empty()) {
-        iov.iov_base = scratch;
-        iov.iov_len = sizeof(scratch);
-    } else {
-        iov.iov_base = payload.data();
-        iov.iov_len = payload.size();
-    }
     constexpr std::size_t kMaxFds = 8; // room to see (and close) extras
     union {
         cmsghdr align;
         char buf[CMSG_SPACE(sizeof(int) * kMaxFds)];
     } control;
-    msghdr msg;
-    std::memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof(control.buf);
+    msghdr msg = message(iov, payload, scratch, control);
     ssize_t n;
     do
         n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);

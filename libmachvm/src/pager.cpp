@@ -41,55 +41,42 @@ bool Reply::ready(std::uint64_t object, const machvm_attr& attr, std::uint32_t f
     return command(cmd::ready(object, attr, flags));
 }
 
-bool Reply::data_supply(std::uint64_t object, std::uint64_t offset, std::span<const std::byte> data,
-                        std::uint32_t flags, std::uint32_t lock) noexcept {
-    if (data.empty())
-        return true; // nothing to say; the kernel would refuse length 0
-    std::size_t before = cmds_.size();
-    do {
-        std::size_t n = std::min<std::size_t>(data.size(), MACHVM_MAX_XFER);
-        if (!command(cmd::data_supply(object, offset, data.data(), n, flags, lock))) {
+template <typename Make>
+bool Reply::in_pieces(std::uint64_t offset, std::uint64_t length, Make make) noexcept {
+    const std::size_t before = cmds_.size();
+    while (length) {
+        const std::uint64_t n = std::min<std::uint64_t>(length, MACHVM_MAX_XFER);
+        if (!command(make(offset, n))) {
             cmds_.resize(before);
             return false;
         }
         offset += n;
-        data = data.subspan(n);
-    } while (!data.empty());
+        length -= n;
+    }
     return true;
+}
+
+bool Reply::data_supply(std::uint64_t object, std::uint64_t offset, std::span<const std::byte> data,
+                        std::uint32_t flags, std::uint32_t lock) noexcept {
+    // Nothing for empty data: the kernel would refuse length 0.
+    return in_pieces(offset, data.size(), [&](std::uint64_t off, std::uint64_t n) {
+        return cmd::data_supply(object, off, data.data() + (off - offset),
+                                static_cast<std::size_t>(n), flags, lock);
+    });
 }
 
 bool Reply::data_unavailable(std::uint64_t object, std::uint64_t offset,
                              std::uint64_t length) noexcept {
-    if (length == 0)
-        return true;
-    std::size_t before = cmds_.size();
-    do {
-        std::uint64_t n = std::min<std::uint64_t>(length, MACHVM_MAX_XFER);
-        if (!command(cmd::data_unavailable(object, offset, n))) {
-            cmds_.resize(before);
-            return false;
-        }
-        offset += n;
-        length -= n;
-    } while (length);
-    return true;
+    return in_pieces(offset, length, [&](std::uint64_t off, std::uint64_t n) {
+        return cmd::data_unavailable(object, off, n);
+    });
 }
 
 bool Reply::data_error(std::uint64_t object, std::uint64_t offset, std::uint64_t length,
                        int error) noexcept {
-    if (length == 0)
-        return true;
-    std::size_t before = cmds_.size();
-    do {
-        std::uint64_t n = std::min<std::uint64_t>(length, MACHVM_MAX_XFER);
-        if (!command(cmd::data_error(object, offset, n, error))) {
-            cmds_.resize(before);
-            return false;
-        }
-        offset += n;
-        length -= n;
-    } while (length);
-    return true;
+    return in_pieces(offset, length, [&](std::uint64_t off, std::uint64_t n) {
+        return cmd::data_error(object, off, n, error);
+    });
 }
 
 bool Reply::change_attributes(std::uint64_t object, const machvm_attr& attr) noexcept {
@@ -204,35 +191,33 @@ void Pager::on_command_error(const machvm_cmd& c, std::error_code ec) noexcept {
                  static_cast<unsigned long long>(c.length), ec.message().c_str());
 }
 
+namespace {
+
+// Which handler takes which message.
+struct Route {
+    std::uint32_t type;
+    void (Pager::*handler)(const machvm_msg&, Reply&) noexcept;
+};
+
+constexpr Route kRoutes[] = {
+    {MACHVM_MSG_INIT, &Pager::on_init},
+    {MACHVM_MSG_DATA_REQUEST, &Pager::on_data_request},
+    {MACHVM_MSG_SUPPLY_COMPLETED, &Pager::on_supply_completed},
+    {MACHVM_MSG_TERMINATE, &Pager::on_terminate},
+    {MACHVM_MSG_DATA_RETURN, &Pager::on_data_return},
+    {MACHVM_MSG_LOCK_COMPLETED, &Pager::on_lock_completed},
+    {MACHVM_MSG_DATA_UNLOCK, &Pager::on_data_unlock},
+};
+
+} // namespace
+
 void dispatch(Pager& pager, const machvm_msg& msg, Reply& reply) noexcept {
-    switch (msg.type) {
-    case MACHVM_MSG_NOP:
+    if (msg.type == MACHVM_MSG_NOP)
         return;
-    case MACHVM_MSG_INIT:
-        pager.on_init(msg, reply);
-        return;
-    case MACHVM_MSG_DATA_REQUEST:
-        pager.on_data_request(msg, reply);
-        return;
-    case MACHVM_MSG_SUPPLY_COMPLETED:
-        pager.on_supply_completed(msg, reply);
-        return;
-    case MACHVM_MSG_TERMINATE:
-        pager.on_terminate(msg, reply);
-        return;
-    case MACHVM_MSG_DATA_RETURN:
-        pager.on_data_return(msg, reply);
-        return;
-    case MACHVM_MSG_LOCK_COMPLETED:
-        pager.on_lock_completed(msg, reply);
-        return;
-    case MACHVM_MSG_DATA_UNLOCK:
-        pager.on_data_unlock(msg, reply);
-        return;
-    default:
-        pager.on_unknown(msg, reply);
-        return;
-    }
+    for (const Route& r : kRoutes)
+        if (r.type == msg.type)
+            return (pager.*r.handler)(msg, reply);
+    pager.on_unknown(msg, reply);
 }
 
 bool send_commands(PagerEndpoint& ep, Pager& pager, std::span<const machvm_cmd> cmds) noexcept {

@@ -48,6 +48,13 @@ std::uint64_t checked_object_size(const PagerSetup& setup, std::uint64_t size, c
     return rounded;
 }
 
+MemoryObject create_pager_object(PagerSetup& setup, std::uint64_t size, const char* option,
+                                 const PagerOptions& opts) {
+    size = checked_object_size(setup, size, option);
+    return setup.endpoint.create_object(size, opts.max_prot, opts.attr)
+        .value_or_throw("MACHVM_IOC_OBJECT_CREATE");
+}
+
 LoopOptions loop_options(const PagerOptions& opts) noexcept {
     LoopOptions lo;
     lo.threads = opts.threads;
@@ -108,36 +115,25 @@ class ServePager final : public Pager {
             mapped_.store(true, std::memory_order_release);
         inner_.on_init(m, r);
     }
-    void on_data_request(const machvm_msg& m, Reply& r) noexcept override {
-        log(m);
-        inner_.on_data_request(m, r);
-    }
-    void on_supply_completed(const machvm_msg& m, Reply& r) noexcept override {
-        log(m);
-        inner_.on_supply_completed(m, r);
-    }
     void on_terminate(const machvm_msg& m, Reply& r) noexcept override {
         log(m);
         inner_.on_terminate(m, r);
         if (m.object == object_)
             terminated_.store(true, std::memory_order_release);
     }
-    void on_data_return(const machvm_msg& m, Reply& r) noexcept override {
-        log(m);
-        inner_.on_data_return(m, r);
+// The other handlers only log and forward.
+#define MVM_FORWARD(handler)                                                                       \
+    void handler(const machvm_msg& m, Reply& r) noexcept override {                                \
+        log(m);                                                                                    \
+        inner_.handler(m, r);                                                                      \
     }
-    void on_lock_completed(const machvm_msg& m, Reply& r) noexcept override {
-        log(m);
-        inner_.on_lock_completed(m, r);
-    }
-    void on_data_unlock(const machvm_msg& m, Reply& r) noexcept override {
-        log(m);
-        inner_.on_data_unlock(m, r);
-    }
-    void on_unknown(const machvm_msg& m, Reply& r) noexcept override {
-        log(m);
-        inner_.on_unknown(m, r);
-    }
+    MVM_FORWARD(on_data_request)
+    MVM_FORWARD(on_supply_completed)
+    MVM_FORWARD(on_data_return)
+    MVM_FORWARD(on_lock_completed)
+    MVM_FORWARD(on_data_unlock)
+    MVM_FORWARD(on_unknown)
+#undef MVM_FORWARD
     void on_command_error(const machvm_cmd& c, std::error_code ec) noexcept override {
         inner_.on_command_error(c, ec);
     }

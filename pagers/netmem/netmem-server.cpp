@@ -813,9 +813,7 @@ void Node::shutdown() noexcept {
         timer_.join();
 }
 
-void print_help() {
-    machvm::print_pager_help(kHead, kExitExtra, kTail);
-}
+const machvm::PagerHelp kHelp{kHead, kExitExtra, kTail};
 
 } // namespace
 
@@ -824,50 +822,44 @@ int main(int argc, char** argv) {
         machvm::PagerOptions opts;
         Settings s;
         bool have_node = false;
-        machvm::ArgReader args(argc, argv);
-        while (!args.done()) {
-            if (args.flag("--help", "-h")) {
-                print_help();
-                return machvm::kExitOk;
-            }
+        auto own = [&](machvm::ArgReader& args) {
             if (auto v = args.value("--node")) {
                 s.self = static_cast<std::uint32_t>(
                     machvm::uint_arg("--node", *v, 0, nm::kMaxNodes - 1));
                 have_node = true;
-                continue;
+                return true;
             }
             if (auto v = args.value("--peers")) {
                 s.peers_text = *v;
                 s.peers = parse_peers(*v);
-                continue;
+                return true;
             }
             if (auto v = args.value("--size")) {
                 s.size = machvm::size_arg("--size", *v);
-                continue;
+                return true;
             }
             if (auto v = args.value("--hold-us")) {
                 s.hold = std::chrono::microseconds(machvm::uint_arg("--hold-us", *v, 0, 1000000));
-                continue;
+                return true;
             }
             if (auto v = args.value("--peer-timeout")) {
                 s.peer_timeout =
                     std::chrono::milliseconds(machvm::uint_arg("--peer-timeout", *v, 500, 600000));
-                continue;
+                return true;
             }
             if (auto v = args.value("--connect-timeout")) {
                 s.connect_timeout = std::chrono::milliseconds(
                     machvm::uint_arg("--connect-timeout", *v, 100, 3600000));
-                continue;
+                return true;
             }
             if (args.flag("--trace")) {
                 s.trace = true;
-                continue;
+                return true;
             }
-            if (machvm::parse_pager_option(args, opts))
-                continue;
-            args.unknown();
-        }
-        machvm::validate_pager_options(opts);
+            return false;
+        };
+        if (!machvm::parse_pager_args(argc, argv, kHelp, opts, own))
+            return machvm::kExitOk;
         if (!have_node || s.peers.empty())
             throw machvm::UsageError("--node and --peers are required");
         if (s.self >= s.peers.size())
@@ -894,8 +886,7 @@ int main(int argc, char** argv) {
         s.size = machvm::checked_object_size(setup, s.size, "--size");
         Node node(s, setup, opts.attr);
         node.connect_mesh();
-        machvm::MemoryObject object = setup.endpoint.create_object(s.size, opts.max_prot, opts.attr)
-                                          .value_or_throw("MACHVM_IOC_OBJECT_CREATE");
+        machvm::MemoryObject object = machvm::create_pager_object(setup, s.size, "--size", opts);
         node.start(object.id);
         std::fprintf(stderr, "%s: node %u of %zu: serving %llu bytes\n", kProg, s.self,
                      s.peers.size(), static_cast<unsigned long long>(s.size));

@@ -104,15 +104,27 @@ static int run_as(int as_nobody, char **out, const char *fmt, ...)
 
 #define run(out, ...) run_as(0, out, __VA_ARGS__)
 
-/* Copies the line of out that starts with the JSON object of @name. */
-static int object_line(const char *out, uint64_t name, char *line, size_t len)
+/* Runs CMD (printf-style): it exits @rc and its output holds @says. */
+#define EXPECT_RUN_SAYS(rc, says, ...)					\
+	do {								\
+		char *says_out_;					\
+		EXPECT_EQ((rc), run(&says_out_, __VA_ARGS__));		\
+		EXPECT_NE(NULL, strstr(says_out_, (says)))		\
+			TH_LOG("it said: %s", says_out_);		\
+		free(says_out_);					\
+	} while (0)
+
+/* Copies the line of out that starts with the JSON object {"@key":@v,. */
+static int json_line(const char *out, const char *key, uint64_t v, char *line,
+		     size_t len)
 {
-	char key[64];
+	char start[64];
 	const char *p, *e;
 	size_t n;
 
-	snprintf(key, sizeof(key), "{\"name\":%llu,", (unsigned long long)name);
-	p = strstr(out, key);
+	snprintf(start, sizeof(start), "{\"%s\":%llu,", key,
+		 (unsigned long long)v);
+	p = strstr(out, start);
 	if (!p)
 		return -1;
 	e = strchr(p, '\n');
@@ -122,6 +134,12 @@ static int object_line(const char *out, uint64_t name, char *line, size_t len)
 	memcpy(line, p, n);
 	line[n] = 0;
 	return 0;
+}
+
+/* Copies the line of out that starts with the JSON object of @name. */
+static int object_line(const char *out, uint64_t name, char *line, size_t len)
+{
+	return json_line(out, "name", name, line, len);
 }
 
 /* The number after "key": in a one-line JSON object; -1 if absent. */
@@ -317,6 +335,23 @@ static int sync_events(int dev, struct reader *r)
 	return -1;
 }
 
+/*
+ * Starts "machvmctl events ARGS" in the background, read by @r, and waits
+ * until it has joined the group: its pipe (to pclose), or NULL.
+ */
+static FILE *start_events(int dev, struct reader *r, const char *args)
+{
+	char cmd[128];
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "machvmctl events %s", args);
+	p = popen(cmd, "r");
+	if (!p)
+		return NULL;
+	r->fd = fileno(p);
+	return sync_events(dev, r) ? NULL : p;
+}
+
 /* Probes until the background machvmctl exits (its --count reached). */
 static void drain_events(int dev, struct reader *r)
 {
@@ -391,17 +426,12 @@ TEST(help_and_usage_errors)
 	EXPECT_NE(NULL, strstr(out, "SYNOPSIS"));
 	EXPECT_NE(NULL, strstr(out, "EXIT STATUS"));
 	free(out);
-	EXPECT_EQ(0, run(&out, "machvmctl object show --help"));
-	EXPECT_NE(NULL, strstr(out, "machvmctl object show NAME"));
-	free(out);
+	EXPECT_RUN_SAYS(0, "machvmctl object show NAME",
+			"machvmctl object show --help");
 
 	/* Bad arguments: exit 2, the message names what is wrong. */
-	EXPECT_EQ(2, run(&out, "machvmctl object show abc 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "'abc'"));
-	free(out);
-	EXPECT_EQ(2, run(&out, "machvmctl frobnicate 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "frobnicate"));
-	free(out);
+	EXPECT_RUN_SAYS(2, "'abc'", "machvmctl object show abc 2>&1");
+	EXPECT_RUN_SAYS(2, "frobnicate", "machvmctl frobnicate 2>&1");
 	EXPECT_EQ(2, run(&out, "machvmctl 2>&1"));
 	free(out);
 	EXPECT_EQ(2, run(&out, "machvmctl objects --bogus 2>&1"));
@@ -418,15 +448,13 @@ TEST(no_such_object)
 {
 	char *out;
 
-	EXPECT_EQ(5, run(&out, "machvmctl object show 999999999 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "no such object"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such object",
+			"machvmctl object show 999999999 2>&1");
 	EXPECT_EQ(5, run(&out, "machvmctl object show 999999999 --json 2>/dev/null"));
 	EXPECT_EQ(0, strlen(out)); /* nothing on stdout */
 	free(out);
-	EXPECT_EQ(5, run(&out, "machvmctl object destroy 999999999 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "no such object"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such object",
+			"machvmctl object destroy 999999999 2>&1");
 }
 
 /*
@@ -709,10 +737,9 @@ TEST_F(ctl, destroy_as_root_revokes_the_mapping)
 	EXPECT_EQ(0, rc == 0 ? jget(out, "resident") : 0);
 	free(out);
 	/* Only live objects can be destroyed. */
-	EXPECT_EQ(5, run(&out, "machvmctl object destroy %llu 2>&1",
-			 (unsigned long long)a.name));
-	EXPECT_NE(NULL, strstr(out, "no such object"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such object",
+			"machvmctl object destroy %llu 2>&1",
+			(unsigned long long)a.name);
 
 	/* --json says what it did. */
 	EXPECT_EQ(0, run(&out, "machvmctl --json object destroy %llu",
@@ -832,10 +859,8 @@ TEST_F_TIMEOUT(ctl, events_follow_the_group, 120)
 	char *m;
 
 	ASSERT_NE(NULL, r);
-	p = popen("machvmctl events --count 40 --json --timeout 90", "r");
+	p = start_events(self->dev, r, "--count 40 --json --timeout 90");
 	ASSERT_NE(NULL, p);
-	r->fd = fileno(p);
-	ASSERT_EQ(0, sync_events(self->dev, r));
 
 	/* A pager attaches, creates A and B, serves A, A terminates. */
 	pager2 = mvm_pager(self->dev);
@@ -912,15 +937,12 @@ TEST_F_TIMEOUT(ctl, events_human_count_and_timeout, 90)
 	EXPECT_EQ(0, run(&out, "machvmctl events --timeout 0.3"));
 	EXPECT_EQ(0, strlen(out));
 	free(out);
-	EXPECT_EQ(1, run(&out, "machvmctl events --count 1 --timeout 0.3 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "timed out"));
-	free(out);
+	EXPECT_RUN_SAYS(1, "timed out",
+			"machvmctl events --count 1 --timeout 0.3 2>&1");
 
 	/* The human form: TIME EVENT pager_pid=PID, flushed per event. */
-	p = popen("machvmctl events --count 3 --timeout 60", "r");
+	p = start_events(self->dev, r, "--count 3 --timeout 60");
 	ASSERT_NE(NULL, p);
-	r->fd = fileno(p);
-	ASSERT_EQ(0, sync_events(self->dev, r));
 	drain_events(self->dev, r);
 	st = pclose(p);
 	EXPECT_EQ(0, WEXITSTATUS(st));
@@ -1055,21 +1077,7 @@ static int set_pageout(const struct pageout *p)
 /* Copies the line of out that starts with the JSON object of store @id. */
 static int swap_line(const char *out, uint64_t id, char *line, size_t len)
 {
-	char key[64];
-	const char *p, *e;
-	size_t n;
-
-	snprintf(key, sizeof(key), "{\"id\":%llu,", (unsigned long long)id);
-	p = strstr(out, key);
-	if (!p)
-		return -1;
-	e = strchr(p, '\n');
-	n = e ? (size_t)(e - p) : strlen(p);
-	if (n >= len)
-		n = len - 1;
-	memcpy(line, p, n);
-	line[n] = 0;
-	return 0;
+	return json_line(out, "id", id, line, len);
 }
 
 /* swap add PATH ARGS --json: the new store's id, or -1 (*rc: the exit). */
@@ -1089,15 +1097,32 @@ static int64_t swap_add(const char *path, const char *args, int *rc,
 	return -1;
 }
 
-static void swap_remove_quiet(int64_t id)
+/* swap remove ID, quietly: its exit status (-1: no ID). */
+static int swap_remove_quiet(int64_t id)
 {
 	char *out;
+	int rc = -1;
 
 	if (id >= 0) {
-		run(&out, "machvmctl swap remove %lld 2>/dev/null",
-		    (long long)id);
+		rc = run(&out, "machvmctl swap remove %lld 2>/dev/null",
+			 (long long)id);
 		free(out);
 	}
+	return rc;
+}
+
+/* swap remove ID, retried for 5 s while the store is busy: the last exit. */
+static int swap_remove_retry(int64_t id)
+{
+	int rc = -1;
+
+	for (int i = 0; i < 50; i++) {
+		rc = swap_remove_quiet(id);
+		if (rc == 0)
+			break;
+		usleep(100 * 1000);
+	}
+	return rc;
 }
 
 /* An anonymous object (MACHVM_IOC_ANON_CREATE): its fd, or -errno. */
@@ -1266,9 +1291,8 @@ TEST_F_TIMEOUT(cli, pageout_and_swap_usage, 180)
 	EXPECT_NE(NULL, strstr(out, "machvmctl pageout set --object NAME --limit PAGES"));
 	EXPECT_NE(NULL, strstr(out, "EXIT STATUS"));
 	free(out);
-	EXPECT_EQ(0, run(&out, "machvmctl swap add --help"));
-	EXPECT_NE(NULL, strstr(out, "machvmctl swap add PATH [--size SIZE] [--prio N]"));
-	free(out);
+	EXPECT_RUN_SAYS(0, "machvmctl swap add PATH [--size SIZE] [--prio N]",
+			"machvmctl swap add --help");
 	EXPECT_EQ(0, run(&out, "machvmctl --help"));
 	EXPECT_NE(NULL, strstr(out, "pageout run [--target PAGES]"));
 	EXPECT_NE(NULL, strstr(out, "swap remove ID"));
@@ -1330,9 +1354,8 @@ TEST(pageout_set_then_show)
 	free(out);
 
 	/* One tunable alone; "none" for no object limit. */
-	EXPECT_EQ(0, run(&out, "machvmctl pageout set --object-limit none"));
-	EXPECT_NE(NULL, strstr(out, "object limit  none\n"));
-	free(out);
+	EXPECT_RUN_SAYS(0, "object limit  none\n",
+			"machvmctl pageout set --object-limit none");
 	want.obj_limit = 0;
 	ASSERT_EQ(0, get_pageout(&now));
 	EXPECT_EQ(0, memcmp(&want, &now, sizeof(want)));
@@ -1483,33 +1506,24 @@ TEST(swap_add_list_remove)
 	free(out);
 
 	/* The module's refusals: exit 1 with its reason. */
-	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/ctl0.swap 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "busy"));
-	free(out);
+	EXPECT_RUN_SAYS(1, "busy", "machvmctl swap add /tmp/ctl0.swap 2>&1");
 	/* By any other name too: one file is one store. */
 	unlink("/tmp/ctl-link");
 	ASSERT_EQ(0, symlink("/tmp", "/tmp/ctl-link"));
-	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/ctl-link/ctl0.swap 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "busy"));
-	free(out);
-	EXPECT_EQ(1, run(&out, "cd /tmp && machvmctl swap add ./ctl0.swap 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "busy"));
-	free(out);
+	EXPECT_RUN_SAYS(1, "busy",
+			"machvmctl swap add /tmp/ctl-link/ctl0.swap 2>&1");
+	EXPECT_RUN_SAYS(1, "busy",
+			"cd /tmp && machvmctl swap add ./ctl0.swap 2>&1");
 	unlink("/tmp/ctl-link");
 	fd = open("/tmp/ctl-small.swap", O_CREAT | O_WRONLY, 0600);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, ftruncate(fd, 8 * PG));
 	close(fd);
-	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/ctl-small.swap 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "16 pages"));
-	free(out);
-	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "Invalid argument"));
-	free(out);
-	EXPECT_EQ(1, run(&out, "machvmctl swap add /tmp/no/such/dir.swap "
-			 "--size 1M 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "No such file or directory"));
-	free(out);
+	EXPECT_RUN_SAYS(1, "16 pages",
+			"machvmctl swap add /tmp/ctl-small.swap 2>&1");
+	EXPECT_RUN_SAYS(1, "Invalid argument", "machvmctl swap add /tmp 2>&1");
+	EXPECT_RUN_SAYS(1, "No such file or directory",
+			"machvmctl swap add /tmp/no/such/dir.swap --size 1M 2>&1");
 	/* None of them became a store. */
 	ASSERT_EQ(0, run(&out, "machvmctl swap list --json"));
 	EXPECT_EQ(NULL, strstr(out, "ctl-small"));
@@ -1531,15 +1545,12 @@ TEST(swap_add_list_remove)
 	EXPECT_EQ(NULL, strstr(out, "/tmp/ctl-rel.swap"));
 	free(out);
 	/* Gone: exit 5. */
-	EXPECT_EQ(5, run(&out, "machvmctl swap remove %lld 2>&1",
-			 (long long)a));
-	EXPECT_NE(NULL, strstr(out, "no such swap store"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such swap store",
+			"machvmctl swap remove %lld 2>&1", (long long)a);
 	EXPECT_EQ(5, run(&out, "machvmctl swap remove 4000000000 2>/dev/null"));
 	free(out);
-	EXPECT_EQ(5, run(&out, "machvmctl swap show %lld 2>&1", (long long)b));
-	EXPECT_NE(NULL, strstr(out, "no such swap store"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such swap store",
+			"machvmctl swap show %lld 2>&1", (long long)b);
 
 	unlink("/tmp/ctl0.swap");
 	unlink("/tmp/ctl-rel.swap");
@@ -1608,10 +1619,8 @@ TEST(anonymous_object_and_its_limit)
 	free(out);
 	ASSERT_EQ(0, show_object(name, line, sizeof(line)));
 	EXPECT_EQ(0, jget(line, "limit"));
-	EXPECT_EQ(5, run(&out, "machvmctl pageout set --object 999999999 "
-			 "--limit 32 2>&1"));
-	EXPECT_NE(NULL, strstr(out, "no such object"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such object",
+			"machvmctl pageout set --object 999999999 --limit 32 2>&1");
 	/* The global tunables did not move. */
 	{
 		struct pageout now;
@@ -1649,10 +1658,8 @@ TEST_F_TIMEOUT(ctl, pageout_run_to_swap_and_back, 120)
 		mvm_fill(m + i * PG, i * PG, PG);
 
 	/* No such object: exit 5. */
-	EXPECT_EQ(5, run(&out, "machvmctl pageout run --object 999999999 "
-			 "2>&1"));
-	EXPECT_NE(NULL, strstr(out, "no such object"));
-	free(out);
+	EXPECT_RUN_SAYS(5, "no such object",
+			"machvmctl pageout run --object 999999999 2>&1");
 
 	/* 8 of its 16 pages go to the default pager, into our store. */
 	ASSERT_EQ(0, run(&out, "machvmctl pageout run --object %llu --target 8 "
@@ -1702,14 +1709,7 @@ TEST_F_TIMEOUT(ctl, pageout_run_to_swap_and_back, 120)
 	munmap(m, 32 * PG);
 	close(fd);
 	/* The object's slots went with it: the store can go. */
-	for (int i = 0; i < 50; i++) {
-		rc = run(&out, "machvmctl swap remove %lld 2>/dev/null",
-			 (long long)id);
-		free(out);
-		if (rc == 0)
-			break;
-		usleep(100 * 1000);
-	}
+	rc = swap_remove_retry(id);
 	EXPECT_EQ(0, rc);
 	if (rc)
 		swap_remove_quiet(id);
@@ -1727,10 +1727,8 @@ TEST_F_TIMEOUT(ctl, events_for_swap_add_and_remove, 120)
 
 	ASSERT_NE(NULL, r);
 	unlink("/tmp/ctl-ev.swap");
-	p = popen("machvmctl events --count 12 --json --timeout 90", "r");
+	p = start_events(self->dev, r, "--count 12 --json --timeout 90");
 	ASSERT_NE(NULL, p);
-	r->fd = fileno(p);
-	ASSERT_EQ(0, sync_events(self->dev, r));
 
 	id = swap_add("/tmp/ctl-ev.swap", "--size 64K", &rc, line,
 		      sizeof(line));
@@ -1759,10 +1757,8 @@ TEST_F_TIMEOUT(ctl, events_for_swap_add_and_remove, 120)
 
 	/* The human form: "TIME SWAP_ADDED swap_id=ID path=PATH". */
 	memset(r, 0, sizeof(*r));
-	p = popen("machvmctl events --count 12 --timeout 90", "r");
+	p = start_events(self->dev, r, "--count 12 --timeout 90");
 	ASSERT_NE(NULL, p);
-	r->fd = fileno(p);
-	ASSERT_EQ(0, sync_events(self->dev, r));
 	id = swap_add("/tmp/ctl-ev.swap", "", &rc, line, sizeof(line));
 	ASSERT_EQ(0, rc);
 	swap_remove_quiet(id);
@@ -1798,10 +1794,8 @@ TEST_F_TIMEOUT(ctl, swap_full_event_and_counter, 120)
 	ASSERT_EQ(0, run(&out, "machvmctl stats --json"));
 	full0 = jget(out, "swap_full");
 	free(out);
-	p = popen("machvmctl events --count 12 --json --timeout 90", "r");
+	p = start_events(self->dev, r, "--count 12 --json --timeout 90");
 	ASSERT_NE(NULL, p);
-	r->fd = fileno(p);
-	ASSERT_EQ(0, sync_events(self->dev, r));
 
 	/* 16 slots for 32 pages. */
 	id = swap_add("/tmp/ctl-full.swap", "--size 64K", &rc, line,
@@ -1840,14 +1834,7 @@ TEST_F_TIMEOUT(ctl, swap_full_event_and_counter, 120)
 	if (!_metadata->passed)
 		TH_LOG("events seen:\n%s", r->buf);
 	free(r);
-	for (int i = 0; i < 50; i++) {
-		rc = run(&out, "machvmctl swap remove %lld 2>/dev/null",
-			 (long long)id);
-		free(out);
-		if (rc == 0)
-			break;
-		usleep(100 * 1000);
-	}
+	rc = swap_remove_retry(id);
 	EXPECT_EQ(0, rc);
 	unlink("/tmp/ctl-full.swap");
 }

@@ -32,52 +32,9 @@
 #define MLOCK_ONFAULT 1
 #endif
 
-static const char *disk_dir(void)
-{
-	const char *d = getenv("MVM_DISK_DIR");
-
-	return d && *d ? d : "/tmp";
-}
-
-/* An anonymous object: fd, or -errno; *name set. */
-static int anon(uint64_t size, uint64_t limit, uint64_t *name)
-{
-	struct machvm_anon_create ac = { .size = size, .resident_limit = limit };
-	int dev = mvm_dev(), ret;
-
-	if (dev < 0)
-		return -errno;
-	ret = ioctl(dev, MACHVM_IOC_ANON_CREATE, &ac);
-	close(dev);
-	if (ret)
-		return -errno;
-	if (name)
-		*name = ac.name;
-	return ac.fd;
-}
-
-static struct mvm_nlreply info(uint64_t name)
-{
-	struct mvm_nlreply r;
-
-	memset(&r, 0, sizeof(r));
-	mvm_object_info(name, &r);
-	return r;
-}
-
 static uint64_t obj_attr(uint64_t name, int attr)
 {
-	return info(name).obj[attr];
-}
-
-/* Page @i of @base in the page cache (mincore): 1, 0, or -1. */
-static int resident(const void *base, uint64_t i)
-{
-	unsigned char v = 0;
-
-	if (mincore((char *)base + i * PG, PG, &v))
-		return -1;
-	return v & 1;
+	return mvm_info(name).obj[attr];
 }
 
 /* Page @i of @base mapped by a page-table entry (pagemap): 1, 0, -1. */
@@ -103,7 +60,7 @@ static uint64_t count_resident(const void *base, uint64_t n)
 	uint64_t i, c = 0;
 
 	for (i = 0; i < n; i++)
-		c += resident(base, i) == 1;
+		c += mvm_resident(base, i) == 1;
 	return c;
 }
 
@@ -170,11 +127,11 @@ typedef FIXTURE_DATA(lk) lk_fixture;
 FIXTURE_SETUP(lk)
 {
 	snprintf(self->path, sizeof(self->path), "%s/mvm-mmsem.swap",
-		 disk_dir());
+		 mvm_disk_dir());
 	unlink(self->path);
 	self->id = 0;
 	ASSERT_EQ(0, mvm_swap_add(self->path, 4 << 20, 0, &self->id));
-	self->fd = anon(NPG * PG, 0, &self->name);
+	self->fd = mvm_anon(NPG * PG, 0, &self->name);
 	ASSERT_LE(0, self->fd);
 	self->p = NULL;
 }
@@ -210,7 +167,7 @@ TEST_F(lk, mlock_pages_never_paged_out)
 	EXPECT_EQ(out0 + NPG / 2, obj_attr(self->name, MACHVM_OBJ_A_PAGEOUTS));
 	EXPECT_EQ(NPG / 2, obj_attr(self->name, MACHVM_OBJ_A_RESIDENT));
 	for (i = 0; i < NPG / 2; i++) {
-		EXPECT_EQ(1, resident(self->p, i)) TH_LOG("page %lu", i);
+		EXPECT_EQ(1, mvm_resident(self->p, i)) TH_LOG("page %lu", i);
 		EXPECT_EQ(1, mapped(self->p, i)) TH_LOG("page %lu", i);
 	}
 	EXPECT_EQ(NPG / 2, count_resident(self->p, NPG));
@@ -240,7 +197,7 @@ TEST_F(lk, mlock2_onfault_touched_pages_stay)
 	force_pageout(self->name, NPG);
 	force_pageout(self->name, NPG);
 	for (i = 0; i < NPG; i += 2) {
-		EXPECT_EQ(1, resident(self->p, i)) TH_LOG("page %lu", i);
+		EXPECT_EQ(1, mvm_resident(self->p, i)) TH_LOG("page %lu", i);
 		EXPECT_EQ((char)(i + 1), self->p[i * PG]);
 	}
 	ASSERT_EQ(0, munlock(self->p, NPG * PG));
@@ -278,7 +235,7 @@ static int mlockall_child(int fd, uint64_t name, int flags)
 	force_pageout(name, NPG);
 	force_pageout(name, NPG);
 	for (i = 0; i < NPG; i++)
-		if (resident(p, i) != 1 || mapped(p, i) != 1)
+		if (mvm_resident(p, i) != 1 || mapped(p, i) != 1)
 			return 5;
 	if (check(p, NPG, 9))
 		return 6;
@@ -323,7 +280,7 @@ TEST_F(lk, mlock_under_resident_limit)
 	char *q;
 	int fd;
 
-	fd = anon(4 * NPG * PG, NPG, &name);
+	fd = mvm_anon(4 * NPG * PG, NPG, &name);
 	ASSERT_LE(0, fd);
 	q = mmap(NULL, 4 * NPG * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
 		 0);
@@ -334,7 +291,7 @@ TEST_F(lk, mlock_under_resident_limit)
 	for (i = NPG / 2; i < 4 * NPG; i++)
 		memset(q + i * PG, (char)(1 + i), PG);
 	for (i = 0; i < NPG / 2; i++) {
-		EXPECT_EQ(1, resident(q, i)) TH_LOG("page %lu", i);
+		EXPECT_EQ(1, mvm_resident(q, i)) TH_LOG("page %lu", i);
 		EXPECT_EQ(1, mapped(q, i)) TH_LOG("page %lu", i);
 	}
 	EXPECT_EQ(0, check(q, 4 * NPG, 1));
@@ -463,7 +420,7 @@ TEST(fault_around_neighbours_referenced)
 	volatile char c;
 	int fd;
 
-	fd = anon(NPG * PG, 0, &name);
+	fd = mvm_anon(NPG * PG, 0, &name);
 	ASSERT_LE(0, fd);
 	/* A mapping aligned to the fault-around window. */
 	res = mmap(NULL, (NPG + win) * PG, PROT_NONE,
@@ -477,7 +434,7 @@ TEST(fault_around_neighbours_referenced)
 	/* Sweep one clears every bit (and unmaps), sweep two takes page 0. */
 	ASSERT_EQ(0, mvm_pageout_run(1, name, 0, &r));
 	ASSERT_EQ(1, r.a[MACHVM_A_PO_FREED]);
-	ASSERT_EQ(0, resident(p, 0));
+	ASSERT_EQ(0, mvm_resident(p, 0));
 	for (i = 1; i < NPG; i++)
 		ASSERT_EQ(0, mapped(p, i)) TH_LOG("page %lu", i);
 	/* One read fault: fault-around maps pages 1..15 with page 2. */
@@ -490,8 +447,8 @@ TEST(fault_around_neighbours_referenced)
 	ASSERT_EQ(0, mvm_pageout_run(1, name, 0, &r));
 	EXPECT_EQ(1, r.a[MACHVM_A_PO_FREED]);
 	for (i = 1; i < win; i++)
-		EXPECT_EQ(1, resident(p, i)) TH_LOG("page %lu", i);
-	EXPECT_EQ(0, resident(p, win));
+		EXPECT_EQ(1, mvm_resident(p, i)) TH_LOG("page %lu", i);
+	EXPECT_EQ(0, mvm_resident(p, win));
 	munmap(res, (NPG + win) * PG);
 	close(fd);
 }
@@ -637,7 +594,7 @@ static void swap_add_fails_clean(struct __test_metadata *_metadata,
 
 TEST(swap_add_failure_removes_created_file)
 {
-	swap_add_fails_clean(_metadata, disk_dir());
+	swap_add_fails_clean(_metadata, mvm_disk_dir());
 	/* /tmp: tmpfs, without O_DIRECT on 6.1 (the open's second try). */
 	swap_add_fails_clean(_metadata, "/tmp");
 }

@@ -35,5 +35,9 @@ int mvm_object_info(uint64_t name, struct mvm_nlreply *r);
 int mvm_pageout_run(uint64_t target, uint64_t name, int force,
 		    struct mvm_nlreply *r);
 uint64_t mvm_stat(int stat);
+/* The object's GET_OBJECT reply (all zero if it failed). */
+struct mvm_nlreply mvm_info(uint64_t name);
+/* Wait up to @ms for the object's resident count to reach <= @want: 1, or 0. */
+int mvm_wait_resident(uint64_t name, uint64_t want, int ms);
 
 #endif

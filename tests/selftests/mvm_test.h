@@ -28,6 +28,12 @@ int mvm_supply(int pager, uint64_t obj, uint64_t off, uint64_t len,
 int mvm_unavailable(int pager, uint64_t obj, uint64_t off, uint64_t len);
 int mvm_error(int pager, uint64_t obj, uint64_t off, uint64_t len, int err);
 int mvm_region(int dev, void *addr, struct machvm_region *r);
+/* An anonymous object: fd, or -errno; *name set (if name). */
+int mvm_anon(uint64_t size, uint64_t limit, uint64_t *name);
+/* Page @i of @base in the page cache (mincore): 1, 0, or -1. */
+int mvm_resident(const void *base, uint64_t i);
+/* Where swap files go: $MVM_DISK_DIR (an ext4 disk in the VM), or /tmp. */
+const char *mvm_disk_dir(void);
 
 uint64_t mvm_word(uint64_t off);	/* the test pattern at byte off */
 void mvm_fill(void *buf, uint64_t off, size_t len);

@@ -52,6 +52,8 @@ FIXTURE_SETUP(obj)
 	self->server = 0;
 }
 
+typedef FIXTURE_DATA(obj) obj_fixture;
+
 FIXTURE_TEARDOWN(obj)
 {
 	if (self->server)
@@ -68,6 +70,28 @@ static char *map_obj(int fd, size_t len, int prot, int flags, off_t off)
 	char *p = mmap(NULL, len, prot, flags, fd, off);
 
 	return p == MAP_FAILED ? NULL : p;
+}
+
+/* The server started in @mode, then self->map: the object, read-only. */
+static void serve_and_map(struct __test_metadata *_metadata,
+			  obj_fixture *self, enum mvm_mode mode)
+{
+	mvm_server_start(&self->srv, self->pager, mode);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+}
+
+/* Requests time out after @timeout_ms, one page each. */
+static void set_timeout(struct __test_metadata *_metadata,
+			obj_fixture *self, uint32_t timeout_ms)
+{
+	struct machvm_cmd c = { .type = MACHVM_CMD_CHANGE_ATTRIBUTES,
+				.object = self->oc.id };
+
+	c.attr.timeout_ms = timeout_ms;
+	c.attr.cluster_pages = 1;
+	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
 }
 
 TEST_F(obj, create_fields)
@@ -155,10 +179,7 @@ TEST_F(obj, init_on_first_mmap_then_requests_wait_for_ready)
 
 TEST_F(obj, supply_serves_every_page)
 {
-	mvm_server_start(&self->srv, self->pager, MVM_PATTERN);
-	self->server = 1;
-	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
-	ASSERT_NE(NULL, self->map);
+	serve_and_map(_metadata, self, MVM_PATTERN);
 	EXPECT_EQ(0, mvm_check(self->map, 0, self->len));
 	EXPECT_EQ(64, atomic_load(&self->srv.requests));
 	/* Resident now: reading again asks nothing. */
@@ -176,10 +197,7 @@ TEST_F(obj, cluster_requests)
 	close(self->fd);
 	self->fd = oc.fd;
 	self->srv.cluster = 16;
-	mvm_server_start(&self->srv, self->pager, MVM_PATTERN);
-	self->server = 1;
-	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
-	ASSERT_NE(NULL, self->map);
+	serve_and_map(_metadata, self, MVM_PATTERN);
 	EXPECT_EQ(0, mvm_check(self->map, 0, self->len));
 	EXPECT_EQ(4, atomic_load(&self->srv.requests));
 	EXPECT_EQ(64, atomic_load(&self->srv.req_pages));
@@ -202,10 +220,7 @@ TEST_F(obj, data_error_sigbus_at_own_address)
 {
 	void *addr = NULL;
 
-	mvm_server_start(&self->srv, self->pager, MVM_ERROR);
-	self->server = 1;
-	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
-	ASSERT_NE(NULL, self->map);
+	serve_and_map(_metadata, self, MVM_ERROR);
 	EXPECT_EQ(1, mvm_touch(self->map + 7 * PG + 123, 0, &addr));
 	EXPECT_EQ(self->map + 7 * PG + 123, (char *)addr);
 	/* A later fault asks again (and fails again). */
@@ -479,10 +494,7 @@ TEST_F(obj, sixteen_threads_same_and_different_pages)
 	struct thr_arg a[16];
 
 	self->srv.delay_ms = 100;	/* so the faults overlap */
-	mvm_server_start(&self->srv, self->pager, MVM_PATTERN);
-	self->server = 1;
-	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
-	ASSERT_NE(NULL, self->map);
+	serve_and_map(_metadata, self, MVM_PATTERN);
 	for (int i = 0; i < 16; i++) {
 		a[i] = (struct thr_arg){ self->map, i, 0 };
 		ASSERT_EQ(0, pthread_create(&th[i], NULL, fault_thread, &a[i]));
@@ -498,18 +510,11 @@ TEST_F(obj, sixteen_threads_same_and_different_pages)
 
 TEST_F(obj, request_timeout_gives_sigbus)
 {
-	struct machvm_cmd c = { .type = MACHVM_CMD_CHANGE_ATTRIBUTES,
-				.object = self->oc.id };
 	void *addr;
 	double t;
 
-	c.attr.timeout_ms = 300;
-	c.attr.cluster_pages = 1;
-	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
-	mvm_server_start(&self->srv, self->pager, MVM_SILENT);
-	self->server = 1;
-	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
-	ASSERT_NE(NULL, self->map);
+	set_timeout(_metadata, self, 300);
+	serve_and_map(_metadata, self, MVM_SILENT);
 	t = now();
 	EXPECT_EQ(1, mvm_touch(self->map + 2 * PG, 0, &addr));
 	t = now() - t;
@@ -524,10 +529,7 @@ TEST_F(obj, waiting_fault_is_killable)
 	int status;
 	double t;
 
-	mvm_server_start(&self->srv, self->pager, MVM_SILENT);
-	self->server = 1;
-	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
-	ASSERT_NE(NULL, self->map);
+	serve_and_map(_metadata, self, MVM_SILENT);
 	pid = fork();
 	ASSERT_LE(0, pid);
 	if (pid == 0) {
@@ -673,10 +675,7 @@ TEST_F(obj, destroy_revokes_pages)
 				.object = self->oc.id };
 	void *addr;
 
-	mvm_server_start(&self->srv, self->pager, MVM_PATTERN);
-	self->server = 1;
-	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
-	ASSERT_NE(NULL, self->map);
+	serve_and_map(_metadata, self, MVM_PATTERN);
 	EXPECT_EQ(0, mvm_check(self->map, 0, PG));
 	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
 	EXPECT_EQ(1, mvm_touch(self->map, 0, &addr));
@@ -746,10 +745,7 @@ TEST_F(obj, proc_mem_read_does_not_wait_on_the_pager)
 	double t;
 	int fd;
 
-	mvm_server_start(&self->srv, self->pager, MVM_SILENT);
-	self->server = 1;
-	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
-	ASSERT_NE(NULL, self->map);
+	serve_and_map(_metadata, self, MVM_SILENT);
 	snprintf(path, sizeof(path), "/proc/%d/mem", getpid());
 	fd = open(path, O_RDONLY);
 	ASSERT_LE(0, fd);
@@ -771,19 +767,12 @@ static void on_usr1(int sig)
 /* A waiting fault lets signal handlers run, then waits on. */
 TEST_F(obj, waiting_fault_runs_signal_handlers)
 {
-	struct machvm_cmd c = { .type = MACHVM_CMD_CHANGE_ATTRIBUTES,
-				.object = self->oc.id };
 	int to_parent[2];
 	pid_t pid;
 	int status;
 
-	c.attr.timeout_ms = 2000;
-	c.attr.cluster_pages = 1;
-	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
-	mvm_server_start(&self->srv, self->pager, MVM_SILENT);
-	self->server = 1;
-	self->map = map_obj(self->fd, self->len, PROT_READ, MAP_SHARED, 0);
-	ASSERT_NE(NULL, self->map);
+	set_timeout(_metadata, self, 2000);
+	serve_and_map(_metadata, self, MVM_SILENT);
 	ASSERT_EQ(0, pipe(to_parent));
 	pid = fork();
 	ASSERT_LE(0, pid);

@@ -30,34 +30,10 @@
 #include "mvm_test.h"
 #include "mvm_genl.h"
 
-static const char *disk_dir(void)
-{
-	const char *d = getenv("MVM_DISK_DIR");
-
-	return d && *d ? d : "/tmp";
-}
-
 static void swap_path(char *buf, size_t n, const char *name)
 {
-	snprintf(buf, n, "%s/%s", disk_dir(), name);
+	snprintf(buf, n, "%s/%s", mvm_disk_dir(), name);
 	unlink(buf);
-}
-
-/* An anonymous object: fd, or -errno; *name set. */
-static int anon(uint64_t size, uint64_t limit, uint64_t *name)
-{
-	struct machvm_anon_create ac = { .size = size, .resident_limit = limit };
-	int dev = mvm_dev(), ret;
-
-	if (dev < 0)
-		return -errno;
-	ret = ioctl(dev, MACHVM_IOC_ANON_CREATE, &ac);
-	close(dev);
-	if (ret)
-		return -errno;
-	if (name)
-		*name = ac.name;
-	return ac.fd;
 }
 
 /* The pattern of page @i under @seed (seed 0: mvm_word's). */
@@ -79,35 +55,6 @@ static int page_ok(const char *p, uint64_t i, uint64_t seed)
 		if (w[k] != (mvm_word(i * PG + k * 8) ^ seed))
 			return 0;
 	return 1;
-}
-
-static int resident(void *base, uint64_t i)
-{
-	unsigned char v = 0;
-
-	if (mincore((char *)base + i * PG, PG, &v))
-		return -1;
-	return v & 1;
-}
-
-static struct mvm_nlreply info(uint64_t name)
-{
-	struct mvm_nlreply r;
-
-	memset(&r, 0, sizeof(r));
-	mvm_object_info(name, &r);
-	return r;
-}
-
-/* Wait up to @ms for the object's resident count to reach <= @want. */
-static int wait_resident(uint64_t name, uint64_t want, int ms)
-{
-	for (; ms > 0; ms -= 20) {
-		if (info(name).obj[MACHVM_OBJ_A_RESIDENT] <= want)
-			return 1;
-		usleep(20000);
-	}
-	return 0;
 }
 
 /* Wait up to @ms for store @id to have @want slots in use. */
@@ -132,20 +79,20 @@ static void anon_roundtrip(struct __test_metadata *_metadata, uint64_t n,
 	char *p;
 	int fd;
 
-	fd = anon(n * PG, limit, &name);
+	fd = mvm_anon(n * PG, limit, &name);
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
 	for (i = 0; i < n; i++)
 		fill_page(p + i * PG, i, 0x5a5a5a5a12345678ULL);
-	r = info(name);
+	r = mvm_info(name);
 	EXPECT_GE(limit, r.obj[MACHVM_OBJ_A_RESIDENT]);
 	EXPECT_LT(0, r.obj[MACHVM_OBJ_A_PAGEOUTS]);
 	EXPECT_LT(0, r.obj[MACHVM_OBJ_A_SWAPPED]);
 	for (i = 0; i < n; i++)
 		bad += !page_ok(p + i * PG, i, 0x5a5a5a5a12345678ULL);
 	EXPECT_EQ(0, bad);
-	r = info(name);
+	r = mvm_info(name);
 	EXPECT_LT(0, r.obj[MACHVM_OBJ_A_PAGEINS]);
 	EXPECT_GE(limit, r.obj[MACHVM_OBJ_A_RESIDENT]);
 	EXPECT_EQ(MACHVM_OBJ_KIND_ANON, r.obj[MACHVM_OBJ_A_KIND]);
@@ -217,7 +164,7 @@ TEST_F(swp, add_rejects_bad_input)
 {
 	char small[300];
 
-	snprintf(small, sizeof(small), "%s/mvm-small.swap", disk_dir());
+	snprintf(small, sizeof(small), "%s/mvm-small.swap", mvm_disk_dir());
 	unlink(small);
 	EXPECT_EQ(-ENOSPC, mvm_swap_add(small, 8 * PG, 0, &self->id2));
 	unlink(small);
@@ -239,7 +186,7 @@ TEST_F(swp, second_chance_order)
 	int fd;
 
 	ASSERT_EQ(0, mvm_swap_add(self->path, 1 << 20, 0, &self->id));
-	fd = anon(16 * PG, 0, &name);
+	fd = mvm_anon(16 * PG, 0, &name);
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, 16 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
@@ -250,11 +197,11 @@ TEST_F(swp, second_chance_order)
 	 */
 	ASSERT_EQ(0, mvm_pageout_run(1, name, 0, &r));
 	EXPECT_EQ(1, r.a[MACHVM_A_PO_FREED]);
-	EXPECT_EQ(0, resident((void *)p, 0));
-	EXPECT_EQ(1, resident((void *)p, 1));
-	EXPECT_EQ(16, info(name).obj[MACHVM_OBJ_A_REF_HITS]);
+	EXPECT_EQ(0, mvm_resident((void *)p, 0));
+	EXPECT_EQ(1, mvm_resident((void *)p, 1));
+	EXPECT_EQ(16, mvm_info(name).obj[MACHVM_OBJ_A_REF_HITS]);
 	/* The sweep unmapped them all: their dirty bits are known now. */
-	EXPECT_EQ(15, info(name).obj[MACHVM_OBJ_A_DIRTY]);
+	EXPECT_EQ(15, mvm_info(name).obj[MACHVM_OBJ_A_DIRTY]);
 	/*
 	 * Touch page 1 (the next in line), not page 2: by a write, as a
 	 * read's fault-around would map (and reference) page 2 with it.
@@ -262,8 +209,8 @@ TEST_F(swp, second_chance_order)
 	p[1 * PG] = 2;
 	ASSERT_EQ(0, mvm_pageout_run(1, name, 0, &r));
 	EXPECT_EQ(1, r.a[MACHVM_A_PO_FREED]);
-	EXPECT_EQ(1, resident((void *)p, 1));
-	EXPECT_EQ(0, resident((void *)p, 2));
+	EXPECT_EQ(1, mvm_resident((void *)p, 1));
+	EXPECT_EQ(0, mvm_resident((void *)p, 2));
 	for (i = 0; i < 16; i++)
 		EXPECT_EQ((char)(i + 1), p[i * PG]);
 	munmap((void *)p, 16 * PG);
@@ -281,7 +228,7 @@ TEST_F(swp, swap_full)
 	int fd;
 
 	ASSERT_EQ(0, mvm_swap_add(self->path, 32 * PG, 0, &self->id));
-	fd = anon(256 * PG, 32, &name);
+	fd = mvm_anon(256 * PG, 32, &name);
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, 256 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
@@ -339,7 +286,7 @@ TEST_F(swp, store_removal_under_load)
 
 	ASSERT_EQ(0, mvm_swap_add(self->path, 16 << 20, 10, &self->id));
 	ASSERT_EQ(0, mvm_swap_add(self->path2, 16 << 20, 0, &self->id2));
-	fd = anon(n * PG, 256, &name);
+	fd = mvm_anon(n * PG, 256, &name);
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
@@ -408,7 +355,7 @@ TEST_F(swp, memcg_limited_process)
 		if (fd < 0 || dprintf(fd, "%d", getpid()) <= 0)
 			_exit(10);
 		close(fd);
-		fd = anon(n * PG, 0, &name);
+		fd = mvm_anon(n * PG, 0, &name);
 		if (fd < 0)
 			_exit(11);
 		p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
@@ -420,7 +367,7 @@ TEST_F(swp, memcg_limited_process)
 		for (i = 0; i < n; i++)
 			if (!page_ok(p + i * PG, i, 9))
 				_exit(13);
-		if (!info(name).obj[MACHVM_OBJ_A_PAGEOUTS])
+		if (!mvm_info(name).obj[MACHVM_OBJ_A_PAGEOUTS])
 			_exit(14);
 		_exit(0);
 	}
@@ -445,7 +392,7 @@ TEST_F(swp, shrinker_gives_memory_back)
 	char *p;
 
 	ASSERT_EQ(0, mvm_swap_add(self->path, 32 << 20, 0, &self->id));
-	fd = anon(n * PG, 0, &name);
+	fd = mvm_anon(n * PG, 0, &name);
 	ASSERT_LE(0, fd);
 	p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, p);
@@ -453,11 +400,11 @@ TEST_F(swp, shrinker_gives_memory_back)
 		fill_page(p + i * PG, i, 5);
 	/* Everything to swap, then back: resident, clean, with a slot. */
 	ASSERT_EQ(0, mvm_pageout_run(n, name, 1, &r));
-	EXPECT_EQ(0, info(name).obj[MACHVM_OBJ_A_RESIDENT]);
+	EXPECT_EQ(0, mvm_info(name).obj[MACHVM_OBJ_A_RESIDENT]);
 	for (i = 0; i < n; i++)
 		bad += !page_ok(p + i * PG, i, 5);
 	EXPECT_EQ(0, bad);
-	EXPECT_EQ(n, info(name).obj[MACHVM_OBJ_A_RESIDENT]);
+	EXPECT_EQ(n, mvm_info(name).obj[MACHVM_OBJ_A_RESIDENT]);
 	writes = mvm_stat(MACHVM_A_STAT_SWAP_WRITES);
 	/*
 	 * Every page was just read: all referenced.  The shrinker must clear
@@ -470,7 +417,7 @@ TEST_F(swp, shrinker_gives_memory_back)
 		ASSERT_EQ(2, write(dc, "2\n", 2));
 		close(dc);
 	}
-	res = info(name).obj[MACHVM_OBJ_A_RESIDENT];
+	res = mvm_info(name).obj[MACHVM_OBJ_A_RESIDENT];
 	EXPECT_GT(n / 2, res) TH_LOG("still resident: %llu",
 				     (unsigned long long)res);
 	EXPECT_EQ(writes, mvm_stat(MACHVM_A_STAT_SWAP_WRITES));
@@ -697,6 +644,41 @@ static uint64_t ext_check(char *p, uint64_t seed)
 	return bad;
 }
 
+/*
+ * Every page written (0xabc) and paged out, forced, to the pager serving
+ * in @mode; waits (@ms at most) until none is resident.  Returns how many
+ * pages the pass sent back to the pager (MACHVM_A_PO_RETURNING).
+ */
+static uint64_t ext_page_out_all(struct __test_metadata *_metadata,
+				 ext_fixture *self, int mode, int ms)
+{
+	struct mvm_nlreply r;
+
+	ext_start(_metadata, &self->s, mode);
+	ext_dirty_all(_metadata, self->p);
+	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, self->oc.name, 1, &r));
+	ASSERT_TRUE(mvm_wait_resident(self->oc.name, 0, ms));
+	return r.a[MACHVM_A_PO_RETURNING];
+}
+
+/*
+ * The pager took none: every page went to the default pager (swap) and
+ * reads back intact from there, the pager not asked.
+ */
+static void ext_expect_default_took_all(struct __test_metadata *_metadata,
+					ext_fixture *self)
+{
+	struct mvm_nlreply r = mvm_info(self->oc.name);
+	int req0;
+
+	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
+	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_SWAPPED]);
+	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_RETURNED]);
+	req0 = self->s.requests;
+	EXPECT_EQ(0, ext_check(self->p, 0xabc));
+	EXPECT_EQ(0, self->s.requests - req0);
+}
+
 /* Waits (2 s at most) until the srv counter *v reaches want; returns it. */
 static int srv_wait(atomic_int *v, int want)
 {
@@ -732,13 +714,10 @@ TEST_F(ext, pager_takes_returned_pages)
 	uint64_t name = self->oc.name;
 	int req0;
 
-	ext_start(_metadata, &self->s, SRV_ACCEPT);
-	ext_dirty_all(_metadata, self->p);
-	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
-	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_PO_RETURNING]);
-	ASSERT_TRUE(wait_resident(name, 0, 3000));
+	EXPECT_EQ(EXT_PAGES,
+		  ext_page_out_all(_metadata, self, SRV_ACCEPT, 3000));
 	EXPECT_EQ(EXT_PAGES, self->s.dirty_returns);
-	r = info(name);
+	r = mvm_info(name);
 	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_RETURNED]);
 	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
 	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_SWAPPED]);
@@ -750,23 +729,10 @@ TEST_F(ext, pager_takes_returned_pages)
 
 TEST_F(ext, pager_refuses_nothing_lost)
 {
-	struct mvm_nlreply r;
-	uint64_t name = self->oc.name;
-	int req0;
-
-	ext_start(_metadata, &self->s, SRV_REFUSE);
-	ext_dirty_all(_metadata, self->p);
-	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
-	ASSERT_TRUE(wait_resident(name, 0, 3000));
-	r = info(name);
-	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
-	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_SWAPPED]);
-	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_RETURNED]);
+	ext_page_out_all(_metadata, self, SRV_REFUSE, 3000);
 	/* Served from swap, transparently: the pager is not asked. */
-	req0 = self->s.requests;
-	EXPECT_EQ(0, ext_check(self->p, 0xabc));
-	EXPECT_EQ(0, self->s.requests - req0);
-	EXPECT_EQ(EXT_PAGES, info(name).obj[MACHVM_OBJ_A_PAGEINS]);
+	ext_expect_default_took_all(_metadata, self);
+	EXPECT_EQ(EXT_PAGES, mvm_info(self->oc.name).obj[MACHVM_OBJ_A_PAGEINS]);
 }
 
 /*
@@ -785,11 +751,8 @@ TEST_F(ext, cluster_return_carries_contiguous_pages)
 	c.attr.cluster_pages = 1;
 	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));	/* unknown flag */
 	self->s.ready_flags = MACHVM_READY_F_CLUSTER_RETURN;
-	ext_start(_metadata, &self->s, SRV_ACCEPT);
-	ext_dirty_all(_metadata, self->p);
-	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
-	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_PO_RETURNING]);
-	ASSERT_TRUE(wait_resident(name, 0, 3000));
+	EXPECT_EQ(EXT_PAGES,
+		  ext_page_out_all(_metadata, self, SRV_ACCEPT, 3000));
 	EXPECT_EQ(EXT_PAGES, self->s.return_pages);
 	EXPECT_LT(1, self->s.max_return_pages);
 	EXPECT_GT(EXT_PAGES, self->s.returns);
@@ -801,7 +764,7 @@ TEST_F(ext, cluster_return_carries_contiguous_pages)
 	for (i = 0; i < EXT_PAGES; i++)
 		bad += !page_ok(self->s.store + i * PG, i, 0xabc);
 	EXPECT_EQ(0, bad);
-	r = info(name);
+	r = mvm_info(name);
 	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_RETURNED]);
 	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
 	EXPECT_EQ(0, ext_check(self->p, 0xabc));
@@ -810,23 +773,10 @@ TEST_F(ext, cluster_return_carries_contiguous_pages)
 /* A cluster refused: every page to the default pager, none lost. */
 TEST_F(ext, cluster_return_refused_nothing_lost)
 {
-	uint64_t name = self->oc.name;
-	struct mvm_nlreply r;
-	int req0;
-
 	self->s.ready_flags = MACHVM_READY_F_CLUSTER_RETURN;
-	ext_start(_metadata, &self->s, SRV_REFUSE);
-	ext_dirty_all(_metadata, self->p);
-	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
-	ASSERT_TRUE(wait_resident(name, 0, 3000));
+	ext_page_out_all(_metadata, self, SRV_REFUSE, 3000);
 	EXPECT_LT(1, self->s.max_return_pages);
-	r = info(name);
-	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
-	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_SWAPPED]);
-	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_RETURNED]);
-	req0 = self->s.requests;
-	EXPECT_EQ(0, ext_check(self->p, 0xabc));
-	EXPECT_EQ(0, self->s.requests - req0);
+	ext_expect_default_took_all(_metadata, self);
 }
 
 /*
@@ -840,12 +790,9 @@ TEST_F(ext, cluster_return_answered_in_part)
 	struct mvm_nlreply r;
 
 	self->s.ready_flags = MACHVM_READY_F_CLUSTER_RETURN;
-	ext_start(_metadata, &self->s, SRV_HALF);
-	ext_dirty_all(_metadata, self->p);
-	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
-	ASSERT_TRUE(wait_resident(name, 0, 5000));
+	ext_page_out_all(_metadata, self, SRV_HALF, 5000);
 	EXPECT_LT(1, self->s.max_return_pages);
-	r = info(name);
+	r = mvm_info(name);
 	EXPECT_LT(0, r.obj[MACHVM_OBJ_A_RETURNED]);
 	EXPECT_LT(0, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
 	EXPECT_EQ(EXT_PAGES, r.obj[MACHVM_OBJ_A_RETURNED] +
@@ -864,7 +811,7 @@ TEST_F(ext, precious_pages_returned_clean)
 	EXPECT_EQ(0, ext_check(self->p, 0));
 	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
 	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_PO_RETURNING]);
-	ASSERT_TRUE(wait_resident(name, 0, 3000));
+	ASSERT_TRUE(mvm_wait_resident(name, 0, 3000));
 	EXPECT_EQ(EXT_PAGES, self->s.precious_returns);
 	EXPECT_EQ(0, self->s.dirty_returns);
 	EXPECT_EQ(0, ext_check(self->p, 0));
@@ -882,7 +829,7 @@ TEST_F(ext, clean_pages_dropped)
 	EXPECT_EQ(EXT_PAGES, r.a[MACHVM_A_PO_FREED]);
 	EXPECT_EQ(0, r.a[MACHVM_A_PO_RETURNING]);
 	EXPECT_EQ(0, self->s.returns);
-	EXPECT_EQ(0, info(name).obj[MACHVM_OBJ_A_SWAPPED]);
+	EXPECT_EQ(0, mvm_info(name).obj[MACHVM_OBJ_A_SWAPPED]);
 	EXPECT_EQ(0, ext_check(self->p, 0));
 }
 
@@ -895,9 +842,9 @@ TEST_F(ext, pager_silent_times_out)
 	ext_dirty_all(_metadata, self->p);
 	ASSERT_EQ(0, mvm_pageout_run(EXT_PAGES, name, 1, &r));
 	/* timeout_ms is 300; the daemon looks at least once a second. */
-	ASSERT_TRUE(wait_resident(name, 0, 5000));
+	ASSERT_TRUE(mvm_wait_resident(name, 0, 5000));
 	EXPECT_EQ(EXT_PAGES, self->s.returns);
-	EXPECT_EQ(EXT_PAGES, info(name).obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
+	EXPECT_EQ(EXT_PAGES, mvm_info(name).obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
 	EXPECT_EQ(0, ext_check(self->p, 0xabc));
 }
 
@@ -923,7 +870,7 @@ TEST_F(ext, lock_request_return_and_flush)
 	EXPECT_EQ(8, self->s.dirty_returns);
 	/* Returned without flush: still resident and intact. */
 	for (i = 0; i < EXT_PAGES; i++)
-		EXPECT_EQ(1, resident(self->p, i));
+		EXPECT_EQ(1, mvm_resident(self->p, i));
 	/* Flush without return: gone; faults get the pager's copy, which
 	 * has the writes since it took them.
 	 */
@@ -931,7 +878,7 @@ TEST_F(ext, lock_request_return_and_flush)
 	ASSERT_EQ(0, mvm_cmd(self->pager, &c));
 	EXPECT_EQ(2, srv_wait(&self->s.completed, 2));
 	for (i = 0; i < EXT_PAGES; i++)
-		EXPECT_EQ(0, resident(self->p, i));
+		EXPECT_EQ(0, mvm_resident(self->p, i));
 	req0 = self->s.requests;
 	for (i = 0; i < EXT_PAGES; i++)
 		EXPECT_TRUE(page_ok(self->p + i * PG, i, i < 8 ? 0x77 : 0));
@@ -958,8 +905,8 @@ TEST_F(ext, stale_return_answers_ignored)
 	ASSERT_EQ(1, self->s.returns);
 	c.seq = seq + 1000;
 	EXPECT_EQ(0, mvm_cmd(self->pager, &c));		/* skipped */
-	EXPECT_EQ(0, info(name).obj[MACHVM_OBJ_A_RETURNED]);
-	EXPECT_EQ(1, resident(self->p, 0));
+	EXPECT_EQ(0, mvm_info(name).obj[MACHVM_OBJ_A_RETURNED]);
+	EXPECT_EQ(1, mvm_resident(self->p, 0));
 	c.type = MACHVM_CMD_RETURN_COPY;
 	c.addr = (uintptr_t)buf;
 	EXPECT_EQ(-ESTALE, mvm_cmd(self->pager, &c));
@@ -969,8 +916,8 @@ TEST_F(ext, stale_return_answers_ignored)
 	c.type = MACHVM_CMD_RETURN_DONE;
 	c.addr = 0;
 	EXPECT_EQ(0, mvm_cmd(self->pager, &c));
-	EXPECT_EQ(1, info(name).obj[MACHVM_OBJ_A_RETURNED]);
-	EXPECT_EQ(0, resident(self->p, 0));
+	EXPECT_EQ(1, mvm_info(name).obj[MACHVM_OBJ_A_RETURNED]);
+	EXPECT_EQ(0, mvm_resident(self->p, 0));
 	/* seq rides only on RETURN_COPY and RETURN_DONE. */
 	c.type = MACHVM_CMD_DATA_UNAVAILABLE;
 	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
@@ -1015,11 +962,11 @@ TEST_F(ext, lock_request_supersedes_return)
 	c.addr = 0;
 	c.seq = seq1;
 	EXPECT_EQ(0, mvm_cmd(self->pager, &c));		/* skipped */
-	EXPECT_EQ(1, resident(self->p, 0));
+	EXPECT_EQ(1, mvm_resident(self->p, 0));
 	c.seq = seq2;
 	EXPECT_EQ(0, mvm_cmd(self->pager, &c));
-	EXPECT_EQ(0, resident(self->p, 0));		/* flushed */
-	EXPECT_EQ(1, info(name).obj[MACHVM_OBJ_A_RETURNED]);
+	EXPECT_EQ(0, mvm_resident(self->p, 0));		/* flushed */
+	EXPECT_EQ(1, mvm_info(name).obj[MACHVM_OBJ_A_RETURNED]);
 }
 
 /* DATA_SUPPLY with MACHVM_SUPPLY_F_OVERWRITE replaces a resident page
@@ -1218,7 +1165,7 @@ TEST_F(ext, return_commands_validate)
 	EXPECT_EQ(-EINVAL, mvm_cmd(self->pager, &c));
 	c.error = 0;
 	EXPECT_EQ(0, mvm_cmd(self->pager, &c));	/* nothing to end: no-op */
-	EXPECT_EQ(1, resident(self->p, 0));
+	EXPECT_EQ(1, mvm_resident(self->p, 0));
 }
 
 /* Pager killed with dirty pages under DATA_RETURN: the kernel keeps what
@@ -1285,7 +1232,7 @@ TEST(pager_killed_with_returns_outstanding)
 	kill(pid, SIGKILL);
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	/* The default pager took 0-15 when the pager died. */
-	EXPECT_EQ(16, info(name).obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
+	EXPECT_EQ(16, mvm_info(name).obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
 	for (i = 0; i < 16; i++)
 		EXPECT_TRUE(page_ok(p + i * PG, i, 0x99));
 	for (i = 24; i < 32; i++)
@@ -1336,7 +1283,7 @@ TEST(anon_zero_fill_and_private)
 {
 	uint64_t name, i;
 	char *s, *q;
-	int fd = anon(64 * PG, 0, &name);
+	int fd = mvm_anon(64 * PG, 0, &name);
 
 	ASSERT_LE(0, fd);
 	s = mmap(NULL, 64 * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -1349,7 +1296,7 @@ TEST(anon_zero_fill_and_private)
 	EXPECT_EQ(1, q[0]);	/* private, not yet written: shares */
 	q[PG] = 5;
 	EXPECT_EQ(0, s[PG]);	/* private write stays private */
-	EXPECT_EQ(64, info(name).obj[MACHVM_OBJ_A_RESIDENT]);
+	EXPECT_EQ(64, mvm_info(name).obj[MACHVM_OBJ_A_RESIDENT]);
 	munmap(s, 64 * PG);
 	munmap(q, 64 * PG);
 	close(fd);
@@ -1357,7 +1304,7 @@ TEST(anon_zero_fill_and_private)
 
 TEST(unload_refused_while_objects_live)
 {
-	int fd = anon(PG, 0, NULL);
+	int fd = mvm_anon(PG, 0, NULL);
 
 	ASSERT_LE(0, fd);
 	EXPECT_NE(0, syscall(SYS_delete_module, "machvm", O_NONBLOCK));

@@ -43,13 +43,6 @@
 #include "mvm_test.h"
 #include "mvm_genl.h"
 
-static const char *disk_dir(void)
-{
-	const char *d = getenv("MVM_DISK_DIR");
-
-	return d && *d ? d : "/tmp";
-}
-
 /* A field of /proc/meminfo, in kB; 0 if missing. */
 static uint64_t meminfo_kb(const char *field)
 {
@@ -272,7 +265,7 @@ FIXTURE(rcl) {
 FIXTURE_SETUP(rcl)
 {
 	snprintf(self->path, sizeof(self->path), "%s/mvm-reclaim.swap",
-		 disk_dir());
+		 mvm_disk_dir());
 	unlink(self->path);
 	self->id = 0;
 	self->hugepages = read_u64("/proc/sys/vm/nr_hugepages");

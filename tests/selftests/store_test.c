@@ -75,25 +75,6 @@ static int page_ok(const char *p, uint64_t i, uint64_t gen)
 	return !memcmp(p, want, PG);
 }
 
-static struct mvm_nlreply info(uint64_t name)
-{
-	struct mvm_nlreply r;
-
-	memset(&r, 0, sizeof(r));
-	mvm_object_info(name, &r);
-	return r;
-}
-
-static int wait_resident(uint64_t name, uint64_t want, int ms)
-{
-	for (; ms > 0; ms -= 20) {
-		if (info(name).obj[MACHVM_OBJ_A_RESIDENT] <= want)
-			return 1;
-		usleep(20000);
-	}
-	return 0;
-}
-
 /* The object's descriptor from the pager's socket (retrying 10 s). */
 static int get_fd(void)
 {
@@ -205,7 +186,7 @@ FIXTURE_SETUP(store)
 	ASSERT_EQ(0, mvm_region(dev, self->p, &r));
 	close(dev);
 	self->name = r.name;
-	EXPECT_EQ(ST_LIMIT_PAGES, info(self->name).obj[MACHVM_OBJ_A_LIMIT]);
+	EXPECT_EQ(ST_LIMIT_PAGES, mvm_info(self->name).obj[MACHVM_OBJ_A_LIMIT]);
 }
 
 FIXTURE_TEARDOWN(store)
@@ -245,12 +226,12 @@ TEST_F(store, pages_round_trip_through_the_store)
 	for (gen = 1; gen <= 2; gen++) {
 		for (i = 0; i < ST_PAGES; i++)
 			fill(self->p + i * PG, i, gen);
-		EXPECT_GE(ST_LIMIT_PAGES, info(self->name).obj[MACHVM_OBJ_A_RESIDENT]);
+		EXPECT_GE(ST_LIMIT_PAGES, mvm_info(self->name).obj[MACHVM_OBJ_A_RESIDENT]);
 	}
 	/* Everything still resident goes out too. */
 	ASSERT_EQ(0, mvm_pageout_run(ST_PAGES, self->name, 1, &r));
-	ASSERT_TRUE(wait_resident(self->name, 0, 5000));
-	r = info(self->name);
+	ASSERT_TRUE(mvm_wait_resident(self->name, 0, 5000));
+	r = mvm_info(self->name);
 	EXPECT_LE(2 * ST_PAGES - ST_LIMIT_PAGES, r.obj[MACHVM_OBJ_A_RETURNED]);
 	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
 	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_SWAPPED]);
@@ -268,7 +249,7 @@ TEST_F(store, pages_round_trip_through_the_store)
 		if (!page_ok(self->p + i * PG, i, 2))
 			break;
 	EXPECT_EQ((uint64_t)-1, i);
-	r = info(self->name);
+	r = mvm_info(self->name);
 	EXPECT_LE(ST_PAGES, r.obj[MACHVM_OBJ_A_SUPPLIED]);
 	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_ERRORS]);
 	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_TIMEOUTS]);
@@ -289,8 +270,8 @@ TEST_F(store, dead_pager_gives_sigbus_not_a_hang)
 	for (i = 0; i < 64; i++)
 		fill(self->p + i * PG, i, 7);
 	ASSERT_EQ(0, mvm_pageout_run(ST_PAGES, self->name, 1, &r));
-	ASSERT_TRUE(wait_resident(self->name, 0, 5000));
-	EXPECT_LE(64, info(self->name).obj[MACHVM_OBJ_A_RETURNED]);
+	ASSERT_TRUE(mvm_wait_resident(self->name, 0, 5000));
+	EXPECT_LE(64, mvm_info(self->name).obj[MACHVM_OBJ_A_RETURNED]);
 	/* Alive: page 5 comes back. */
 	EXPECT_TRUE(page_ok(self->p + 5 * PG, 5, 7));
 
@@ -305,30 +286,30 @@ TEST_F(store, dead_pager_gives_sigbus_not_a_hang)
 	EXPECT_GT(10, t1.tv_sec - t0.tv_sec);
 }
 
+/* Runs @cmd: its exit status (-1 if it did not run), its output in @out. */
+static int run_cmd(const char *cmd, char *out, size_t len)
+{
+	FILE *f = popen(cmd, "r");
+	size_t n;
+
+	out[0] = 0;
+	if (!f)
+		return -1;
+	n = fread(out, 1, len - 1, f);
+	out[n] = 0;
+	return WEXITSTATUS(pclose(f));
+}
+
 /* Bad arguments: one line, exit 2; an unknown store names the known. */
 TEST(store_pager_bad_arguments)
 {
-	char cmd[256], out[512];
-	FILE *f;
-	size_t n;
-	int st;
+	char out[512];
 
-	snprintf(cmd, sizeof(cmd),
-		 "store-pager --store nosuch --socket /tmp/x.s 2>&1");
-	f = popen(cmd, "r");
-	ASSERT_NE(NULL, f);
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = 0;
-	st = pclose(f);
-	EXPECT_EQ(2, WEXITSTATUS(st));
+	EXPECT_EQ(2, run_cmd("store-pager --store nosuch --socket /tmp/x.s 2>&1",
+			     out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "compress"));
-	f = popen("store-pager --store compress:99 --socket /tmp/x.s 2>&1",
-		  "r");
-	ASSERT_NE(NULL, f);
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = 0;
-	st = pclose(f);
-	EXPECT_EQ(2, WEXITSTATUS(st));
+	EXPECT_EQ(2, run_cmd("store-pager --store compress:99 --socket /tmp/x.s 2>&1",
+			     out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "level"));
 }
 

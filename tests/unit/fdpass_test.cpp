@@ -5,9 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include <machvm/fdpass.hpp>
 
@@ -107,6 +109,10 @@ void test_server() {
                 CHECK(ch == '0' + i); // the same pipe every time
             }
         }
+        // The server counts a descriptor once sendmsg() returns, which
+        // may be after this side has it: wait for the count, 5 s at most.
+        for (int ms = 0; server.served() < 3u && ms < 5000; ++ms)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
         CHECK_EQ(server.served(), 3u);
         CHECK_THROWS(FdServer(path, p.get()), std::system_error);
     }

@@ -14,6 +14,7 @@
 #include <machvm/loop.hpp>
 
 #include "check.hpp"
+#include "socket_endpoint.hpp"
 
 using namespace machvm;
 
@@ -21,7 +22,7 @@ namespace {
 
 class FakeKernel {
   public:
-    explicit FakeKernel(int fd) : fd_(fd) {}
+    explicit FakeKernel(Fd fd) : fd_(std::move(fd)) {}
 
     void send(std::uint32_t type, std::uint64_t offset = 0, std::uint64_t length = 0) {
         machvm_msg m;
@@ -82,10 +83,8 @@ class PatternPager final : public Pager {
 };
 
 void test_single_thread() {
-    int sv[2];
-    CHECK(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
-    PagerEndpoint ep{Fd(sv[0])};
-    FakeKernel k(sv[1]);
+    auto [ep, kernel] = unit::socket_endpoint();
+    FakeKernel k(std::move(kernel));
     PatternPager pager;
     LoopOptions o;
     o.depth = 4;
@@ -130,10 +129,8 @@ void test_single_thread() {
 }
 
 void test_endpoint_gone() {
-    int sv[2];
-    CHECK(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
-    PagerEndpoint ep{Fd(sv[0])};
-    FakeKernel k(sv[1]);
+    auto [ep, kernel] = unit::socket_endpoint();
+    FakeKernel k(std::move(kernel));
     PatternPager pager;
     BlockingLoop loop(ep, pager);
     k.close(); // read(2) returns 0: the loop ends with ENOTCONN
@@ -145,10 +142,8 @@ void test_endpoint_gone() {
 }
 
 void test_threads() {
-    int sv[2];
-    CHECK(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
-    PagerEndpoint ep{Fd(sv[0])};
-    FakeKernel k(sv[1]);
+    auto [ep, kernel] = unit::socket_endpoint();
+    FakeKernel k(std::move(kernel));
     PatternPager pager;
     LoopOptions o;
     o.threads = 3;
@@ -172,10 +167,7 @@ void test_threads() {
 }
 
 void test_bad_options() {
-    int sv[2];
-    CHECK(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
-    PagerEndpoint ep{Fd(sv[0])};
-    Fd other(sv[1]);
+    auto [ep, other] = unit::socket_endpoint();
     PatternPager pager;
     LoopOptions o;
     o.threads = 0;

@@ -13,12 +13,14 @@
 #include <cstring>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <machvm/fdpass.hpp>
 #include <machvm/serve.hpp>
 #include <machvm/version.hpp>
 
 #include "check.hpp"
+#include "socket_endpoint.hpp"
 
 using namespace machvm;
 
@@ -37,12 +39,11 @@ struct Fake {
     MemoryObject object;
 
     Fake() {
-        int sv[2];
-        CHECK(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
-        setup.endpoint = PagerEndpoint(Fd(sv[0]));
+        unit::SocketEndpoint s = unit::socket_endpoint();
+        setup.endpoint = std::move(s.endpoint);
         setup.version.abi_version = MACHVM_ABI_VERSION;
         setup.version.page_size = 4096;
-        kernel = Fd(sv[1]);
+        kernel = std::move(s.kernel);
         object.id = 5;
         object.name = 77;
         object.size = 4096;
@@ -57,6 +58,12 @@ struct Fake {
         m.object = object.id;
         CHECK(::write(kernel.get(), &m, sizeof(m)) == sizeof(m));
     }
+
+    // serve() of the object by a NullPager.
+    int serve(const PagerOptions& o) {
+        NullPager pager;
+        return machvm::serve("serve_test", setup, pager, std::move(object), o);
+    }
 };
 
 PagerOptions blocking_opts() {
@@ -65,60 +72,51 @@ PagerOptions blocking_opts() {
     return o;
 }
 
+PagerOptions exec_opts(std::vector<std::string> argv) {
+    PagerOptions o = blocking_opts();
+    o.exec_argv = std::move(argv);
+    return o;
+}
+
 void test_exec_status() {
     Fake f;
-    PagerOptions o = blocking_opts();
-    // CMD sees its descriptor, then exits 7.
-    o.exec_argv = {"/bin/sh", "-c",
-                   "[ -n \"$MACHVM_FD\" ] && [ -e /proc/self/fd/$MACHVM_FD ] "
-                   "&& exit 7; exit 99"};
     f.send(MACHVM_MSG_TERMINATE); // the object is gone as soon as CMD is
-    NullPager pager;
     auto t0 = std::chrono::steady_clock::now();
-    int status = serve("serve_test", f.setup, pager, std::move(f.object), o);
+    // CMD sees its descriptor, then exits 7.
+    int status = f.serve(exec_opts({"/bin/sh", "-c",
+                                    "[ -n \"$MACHVM_FD\" ] && [ -e /proc/self/fd/$MACHVM_FD ] "
+                                    "&& exit 7; exit 99"}));
     CHECK_EQ(status, 7);
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(4));
 }
 
 void test_exec_signal_status() {
     Fake f;
-    PagerOptions o = blocking_opts();
-    o.exec_argv = {"/bin/sh", "-c", "kill -9 $$"};
     f.send(MACHVM_MSG_TERMINATE);
-    NullPager pager;
-    CHECK_EQ(serve("serve_test", f.setup, pager, std::move(f.object), o), 128 + 9);
+    CHECK_EQ(f.serve(exec_opts({"/bin/sh", "-c", "kill -9 $$"})), 128 + 9);
 }
 
 // Never mapped (no INIT): no TERMINATE will come, so no 5 s wait.
 void test_exec_never_mapped() {
     Fake f;
-    PagerOptions o = blocking_opts();
-    o.exec_argv = {"/bin/sh", "-c", "exit 0"};
-    NullPager pager;
     auto t0 = std::chrono::steady_clock::now();
-    CHECK_EQ(serve("serve_test", f.setup, pager, std::move(f.object), o), 0);
+    CHECK_EQ(f.serve(exec_opts({"/bin/sh", "-c", "exit 0"})), 0);
     CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::seconds(3));
 }
 
 // Mapped (INIT) and the object outlives CMD: give up after 5 s.
 void test_exec_no_terminate() {
     Fake f;
-    PagerOptions o = blocking_opts();
-    o.exec_argv = {"/bin/sh", "-c", "exit 3"};
     f.send(MACHVM_MSG_INIT);
-    NullPager pager;
     auto t0 = std::chrono::steady_clock::now();
-    CHECK_EQ(serve("serve_test", f.setup, pager, std::move(f.object), o), 3);
+    CHECK_EQ(f.serve(exec_opts({"/bin/sh", "-c", "exit 3"})), 3);
     auto took = std::chrono::steady_clock::now() - t0;
     CHECK(took >= std::chrono::seconds(5) && took < std::chrono::seconds(8));
 }
 
 void test_exec_missing_command() {
     Fake f;
-    PagerOptions o = blocking_opts();
-    o.exec_argv = {"/nonexistent/machvm-cmd"};
-    NullPager pager;
-    CHECK_THROWS(serve("serve_test", f.setup, pager, std::move(f.object), o), std::system_error);
+    CHECK_THROWS(f.serve(exec_opts({"/nonexistent/machvm-cmd"})), std::system_error);
 }
 
 void test_socket_until_sigterm(const std::string& dir) {
@@ -141,8 +139,7 @@ void test_socket_until_sigterm(const std::string& dir) {
         }
         ::kill(::getpid(), SIGTERM);
     });
-    NullPager pager;
-    int status = serve("serve_test", f.setup, pager, std::move(f.object), o);
+    int status = f.serve(o);
     client.join();
     CHECK_EQ(status, 0);
     CHECK(got_same);
@@ -155,8 +152,7 @@ void test_endpoint_dies(const std::string& dir) {
     PagerOptions o = blocking_opts();
     o.socket_path = dir + "/dead.sock";
     f.kernel.reset(); // read(2) returns 0: the endpoint is gone
-    NullPager pager;
-    CHECK_EQ(serve("serve_test", f.setup, pager, std::move(f.object), o), 1);
+    CHECK_EQ(f.serve(o), 1);
 }
 
 // A module of another ABI version is refused, with both versions named.

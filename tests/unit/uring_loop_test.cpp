@@ -13,6 +13,7 @@
 #include <machvm/loop.hpp>
 
 #include "check.hpp"
+#include "socket_endpoint.hpp"
 
 using namespace machvm;
 
@@ -37,10 +38,7 @@ int main() {
         return unit::finish("uring_loop_test");
     }
     for (bool defer : {true, false}) {
-        int sv[2];
-        CHECK(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
-        PagerEndpoint ep{Fd(sv[0])};
-        Fd peer(sv[1]);
+        auto [ep, peer] = unit::socket_endpoint(SOCK_STREAM);
         NullPager pager;
         LoopOptions o;
         o.threads = 2;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -85,6 +86,9 @@ struct PagerOptions {
 // Consumes one common pager option at the reader's position; false if the
 // current argument is not one.
 bool parse_pager_option(ArgReader& args, PagerOptions& opts);
+// Consumes "--readahead SIZE" (at most 64M) into `bytes`, for the pagers
+// that read ahead; false if the current argument is not it.
+bool parse_readahead_option(ArgReader& args, std::uint64_t& bytes);
 // Checks the combination (--socket or --exec given, ...); UsageError.
 void validate_pager_options(const PagerOptions& opts);
 
@@ -99,6 +103,23 @@ extern const char kPagerLifetimeHelp[];
 // OPTIONS, EXIT STATUS with the pager's extra lines, the shared lifetime
 // text, then its own tail (EXAMPLES ...).
 void print_pager_help(const char* head, const char* exit_extra, const char* tail);
+
+// A pager's parts of its --help (print_pager_help's arguments).
+struct PagerHelp {
+    const char* head;
+    const char* exit_extra;
+    const char* tail;
+};
+
+// Reads a pager's command line into `opts`, argument by argument:
+// --help/-h prints `help` and makes it return false (exit 0 then); else
+// `own` may consume the argument (returns true if it did: the pager's
+// own options and positionals), else parse_pager_option; anything else
+// is a UsageError.  At the end `check` (the pager's own checks, which
+// come first), then validate_pager_options.
+bool parse_pager_args(int argc, char* const* argv, const PagerHelp& help, PagerOptions& opts,
+                      const std::function<bool(ArgReader&)>& own = {},
+                      const std::function<void()>& check = {});
 
 // Exit statuses.
 inline constexpr int kExitOk = 0;

@@ -101,6 +101,11 @@ class Reply {
         std::size_t capacity = 0;
     };
 
+    // The commands make(offset, n) for [offset, offset + length) in
+    // pieces of at most MACHVM_MAX_XFER bytes: all of them, or none.
+    template <typename Make>
+    bool in_pieces(std::uint64_t offset, std::uint64_t length, Make make) noexcept;
+
     PagerEndpoint* endpoint_;
     unsigned thread_index_;
     Loop* loop_;

@@ -28,6 +28,11 @@ PagerSetup open_pager_setup();
 // UsageError naming `option`.
 std::uint64_t checked_object_size(const PagerSetup& setup, std::uint64_t size, const char* option);
 
+// The object a pager serves: `size` as checked_object_size makes it (the
+// object's size), opts.max_prot and opts.attr.  Throws std::system_error.
+MemoryObject create_pager_object(PagerSetup& setup, std::uint64_t size, const char* option,
+                                 const PagerOptions& opts);
+
 LoopOptions loop_options(const PagerOptions& opts) noexcept;
 
 // io_uring unless --blocking; Auto falls back to the blocking loop (with a

@@ -241,6 +241,25 @@ int mvm_object_info(uint64_t name, struct mvm_nlreply *r)
 	return mvm_nl(MACHVM_GENL_CMD_GET_OBJECT, a, r);
 }
 
+struct mvm_nlreply mvm_info(uint64_t name)
+{
+	struct mvm_nlreply r;
+
+	memset(&r, 0, sizeof(r));
+	mvm_object_info(name, &r);
+	return r;
+}
+
+int mvm_wait_resident(uint64_t name, uint64_t want, int ms)
+{
+	for (; ms > 0; ms -= 20) {
+		if (mvm_info(name).obj[MACHVM_OBJ_A_RESIDENT] <= want)
+			return 1;
+		usleep(20000);
+	}
+	return 0;
+}
+
 int mvm_pageout_run(uint64_t target, uint64_t name, int force,
 		    struct mvm_nlreply *r)
 {

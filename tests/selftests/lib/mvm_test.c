@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,6 +25,38 @@ int mvm_pager(int dev)
 	if (ioctl(dev, MACHVM_IOC_PAGER_CREATE, &pc))
 		return -errno;
 	return pc.fd;
+}
+
+int mvm_anon(uint64_t size, uint64_t limit, uint64_t *name)
+{
+	struct machvm_anon_create ac = { .size = size, .resident_limit = limit };
+	int dev = mvm_dev(), ret;
+
+	if (dev < 0)
+		return -errno;
+	ret = ioctl(dev, MACHVM_IOC_ANON_CREATE, &ac);
+	close(dev);
+	if (ret)
+		return -errno;
+	if (name)
+		*name = ac.name;
+	return ac.fd;
+}
+
+int mvm_resident(const void *base, uint64_t i)
+{
+	unsigned char v = 0;
+
+	if (mincore((char *)base + i * PG, PG, &v))
+		return -1;
+	return v & 1;
+}
+
+const char *mvm_disk_dir(void)
+{
+	const char *d = getenv("MVM_DISK_DIR");
+
+	return d && *d ? d : "/tmp";
 }
 
 int mvm_object(int pager, uint64_t size, uint32_t prot, uint32_t timeout_ms,

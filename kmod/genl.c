@@ -79,6 +79,25 @@ static const u8 *const mvm_genl_takes[MACHVM_GENL_CMD_MAX + 1] = {
 	[MACHVM_GENL_CMD_GET_SWAP] = mvm_takes_swap_id,
 };
 
+/*
+ * The object the request names (MACHVM_A_OBJ_NAME), with a reference, in
+ * @obj; NULL if it names none.  -ENOENT if it names one that is gone.
+ */
+static int mvm_genl_object(struct genl_info *info, struct mvm_object **obj)
+{
+	struct nlattr *name = info->attrs[MACHVM_A_OBJ_NAME];
+
+	*obj = NULL;
+	if (!name)
+		return 0;
+	*obj = mvm_object_get(nla_get_u64(name));
+	if (!*obj) {
+		GENL_SET_ERR_MSG(info, "no such object");
+		return -ENOENT;
+	}
+	return 0;
+}
+
 /* -EINVAL if the request has an attribute its command does not take. */
 static int mvm_genl_check(struct genl_info *info)
 {
@@ -361,13 +380,9 @@ static int mvm_genl_set_pageout(struct sk_buff *skb, struct genl_info *info)
 		GENL_SET_ERR_MSG(info, "an object limit needs a name and a limit");
 		return -EINVAL;
 	}
-	if (a[MACHVM_A_OBJ_NAME]) {
-		obj = mvm_object_get(nla_get_u64(a[MACHVM_A_OBJ_NAME]));
-		if (!obj) {
-			GENL_SET_ERR_MSG(info, "no such object");
-			return -ENOENT;
-		}
-	}
+	ret = mvm_genl_object(info, &obj);
+	if (ret)
+		return ret;
 	ret = -ENOMEM;
 	msg = mvm_reply_new(info, MACHVM_GENL_CMD_SET_PAGEOUT, &hdr);
 	if (!msg)
@@ -413,13 +428,9 @@ static int mvm_genl_run_pageout(struct sk_buff *skb, struct genl_info *info)
 		return -EPERM;
 	if (mvm_genl_check(info))
 		return -EINVAL;
-	if (a[MACHVM_A_OBJ_NAME]) {
-		obj = mvm_object_get(nla_get_u64(a[MACHVM_A_OBJ_NAME]));
-		if (!obj) {
-			GENL_SET_ERR_MSG(info, "no such object");
-			return -ENOENT;
-		}
-	}
+	ret = mvm_genl_object(info, &obj);
+	if (ret)
+		return ret;
 	/* The reply first: once pages went, only the sending can fail. */
 	ret = -ENOMEM;
 	msg = mvm_reply_new(info, MACHVM_GENL_CMD_RUN_PAGEOUT, &hdr);

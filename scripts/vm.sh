@@ -28,8 +28,8 @@
 # kernel for $SOAK_MIN minutes (default 20; $SOAK_SEED replays a seed),
 # then machvm-soak --netmem on a pair of that kernel for $SOAK_PAIR_MIN
 # minutes (default half of SOAK_MIN, at least 1).  $SOAK_ARGS: more
-# machvm-soak options, comma-separated (--no-memcg turns the memory
-# cgroup chaos off).  Every guest's
+# machvm-soak options, comma-separated (soak_test's default: --no-memcg;
+# --memcg turns the memory cgroup chaos on).  Every guest's
 # "# soak|" table is printed here; the run fails on anything the soak or
 # run.py finds.
 set -euo pipefail

@@ -563,6 +563,41 @@ static int mvm_fill_local(struct mvm_object *obj, pgoff_t index)
 	return ret;
 }
 
+/*
+ * Before a fault adds page @index: wait, without the fault lock, for
+ * pageout to make room under @obj's resident limits (@room false:
+ * mvm_throttle()) or to bring free memory back above the high watermarks
+ * (mvm_mem_wait()); then VM_FAULT_RETRY.  A wait that ends with no room
+ * leaves a grant (obj->room_grants) for the retry: it goes ahead, over
+ * the limit, and the next pageout pass trims the excess.  A killed wait
+ * leaves nothing: the retry sees the signal.
+ */
+static vm_fault_t mvm_wait_room(struct vm_fault *vmf, struct mvm_object *obj,
+				pgoff_t index, bool room)
+{
+	struct file *file = vmf->vma->vm_file;
+	int err;
+
+	get_file(file);
+	release_fault_lock(vmf);
+	if (room) {
+		err = mvm_mem_wait();
+		if (!err && mvm_mem_low())
+			atomic_inc(&obj->room_grants);
+	} else {
+		err = mvm_throttle(obj);
+		if (err == -ENOSPC) {
+			pr_warn_ratelimited("object %llu: resident limit reached and nothing can be paged out (swap full?)\n",
+					    obj->name);
+			mvm_owe_sigbus(obj, index);
+		} else if (!err && !mvm_room(obj)) {
+			atomic_inc(&obj->room_grants);
+		}
+	}
+	fput(file);
+	return VM_FAULT_RETRY;
+}
+
 static vm_fault_t mvm_fault(struct vm_fault *vmf)
 {
 	struct file *file = vmf->vma->vm_file;
@@ -571,6 +606,7 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 	pgoff_t index = vmf->pgoff;
 	struct folio *folio;
 	vm_fault_t ret;
+	bool room;
 	int err;
 
 	atomic64_inc(&obj->faults);
@@ -588,40 +624,17 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 		if (mvm_take_owed(obj, index, vmf, NULL, false))
 			goto sigbus;
 		/*
-		 * Room under the resident limits, and free memory above the
-		 * low watermarks: wait for pageout without the fault lock,
-		 * then retry (once; never under GUP's lock).  A wait that
-		 * ended without room leaves a grant for the retry.
+		 * No room under the resident limits, or free memory below
+		 * the low watermarks: wait for pageout (never under GUP's
+		 * lock), unless a wait left a grant, which this fault takes.
+		 * A fault retried after its wait takes it too.
 		 */
-		if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
-		    !(vmf->flags & (FAULT_FLAG_RETRY_NOWAIT | FAULT_FLAG_TRIED)) &&
-		    mvm_room(obj) && mvm_mem_low() &&
-		    !atomic_add_unless(&obj->room_grants, -1, 0)) {
-			get_file(file);
-			release_fault_lock(vmf);
-			/* killed: the retry sees it */
-			if (!mvm_mem_wait() && mvm_mem_low())
-				atomic_inc(&obj->room_grants);
-			fput(file);
-			return VM_FAULT_RETRY;
-		}
-		if ((vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
-		    !(vmf->flags & (FAULT_FLAG_RETRY_NOWAIT | FAULT_FLAG_TRIED)) &&
-		    !mvm_room(obj) &&
-		    !atomic_add_unless(&obj->room_grants, -1, 0)) {
-			get_file(file);
-			release_fault_lock(vmf);
-			err = mvm_throttle(obj);
-			if (err == -ENOSPC) {
-				pr_warn_ratelimited("object %llu: resident limit reached and nothing can be paged out (swap full?)\n",
-						    obj->name);
-				mvm_owe_sigbus(obj, index);
-			} else if (!err && !mvm_room(obj)) {
-				atomic_inc(&obj->room_grants);
-			}
-			fput(file);
-			return VM_FAULT_RETRY;
-		}
+		room = mvm_room(obj);
+		if ((!room || mvm_mem_low()) &&
+		    !atomic_add_unless(&obj->room_grants, -1, 0) &&
+		    (vmf->flags & FAULT_FLAG_ALLOW_RETRY) &&
+		    !(vmf->flags & (FAULT_FLAG_RETRY_NOWAIT | FAULT_FLAG_TRIED)))
+			return mvm_wait_room(vmf, obj, index, room);
 		err = mvm_fill_local(obj, index);
 		if (!err)
 			continue;

@@ -58,11 +58,12 @@ struct mvm_object {
 	atomic_t nr_ret;	/* pages under DATA_RETURN */
 	/*
 	 * Faults that may add a page without waiting for room: one for each
-	 * wait for room (mvm_throttle(), mvm_mem_wait()) that ended with
-	 * none.  The waiting fault returned VM_FAULT_RETRY; its retry takes
-	 * the grant (see mvm_fault()).  A retry from GUP (mlock, MAP_POPULATE,
-	 * madvise populate) starts over without FAULT_FLAG_TRIED, so without
-	 * the grant it would wait again, forever, over mlocked pages.
+	 * wait for room that ended with none (mvm_wait_room()).  The waiting
+	 * fault returned VM_FAULT_RETRY; its retry, or any fault that would
+	 * wait, takes the grant (mvm_fault()).  A retry from GUP (mlock,
+	 * MAP_POPULATE, madvise populate) starts over without
+	 * FAULT_FLAG_TRIED: without the grant it would wait again, forever,
+	 * over mlocked pages.
 	 */
 	atomic_t room_grants;
 	spinlock_t lock;	/* see each field's comment */

@@ -54,7 +54,7 @@ int mvm_nm_wait(pid_t pid, int deadline_ms);
 #define MVM_NM_DATA	5	/* written just before FLAG */
 #define MVM_NM_ACK0	6	/* last value the reader on node 0 saw */
 #define MVM_NM_ACK1	7	/* the reader on node 1's */
-#define MVM_NM_VALUES	200
+#define MVM_NM_VALUES	100
 /*
  * How long a workload may take before it reports 13: generous, because a
  * pair of TCG guests on a 2-core host moves a page in tens of

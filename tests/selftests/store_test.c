@@ -365,7 +365,7 @@ TEST_F_TIMEOUT(mrun, memtester_heap_in_the_compress_store, 300)
 		SKIP(return, "memtester is not in the VM");
 	snprintf(cmd, sizeof(cmd),
 		 "MEMTESTER_TEST_MASK=0x1 /bin/machvm-run --pager compress "
-		 "--resident 2M --size 16M --verbose -- %s 12M 1 "
+		 "--resident 2M --size 16M --verbose -- %s 8M 1 "
 		 ">/tmp/mrun.out 2>/tmp/mrun.err", mt);
 	st = system(cmd);
 	slurp("/tmp/mrun.err", err, sizeof(err));

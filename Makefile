@@ -77,7 +77,7 @@ deps:
 
 # Built out of the source tree: build/kmod/$(KREL)/machvm.ko.
 module: $(DEPS)
-	bash scripts/build-kmod.sh $(KDIR) $(BUILD)/kmod/$(KREL)
+	+bash scripts/build-kmod.sh $(KDIR) $(BUILD)/kmod/$(KREL)
 	@echo "module: $(BUILD)/kmod/$(KREL)/machvm.ko"
 
 user: $(DEPS) $(USER)

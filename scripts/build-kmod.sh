@@ -20,7 +20,14 @@ if [ ! -f "$OUT/compat-generated.h" ] ||
 	sh "$ROOT/kmod/compat/probe.sh" "$KDIR" "$OUT/compat-generated.h"
 	echo "$KDIR" > "$OUT/.kdir"
 fi
+# Under make -j (its jobserver in MAKEFLAGS: the Makefile's recipe is a
+# "+" line) the kernel's make shares those jobs; alone, it takes a job per
+# CPU.
+case " ${MAKEFLAGS:-} " in
+*jobserver*) J= ;;
+*) J=-j$(nproc) ;;
+esac
 rc=0
-make -s -C "$KDIR" M="$OUT" W=1 "$@" modules > "$OUT/build.log" 2>&1 || rc=$?
+make -s $J -C "$KDIR" M="$OUT" W=1 "$@" modules > "$OUT/build.log" 2>&1 || rc=$?
 grep -v 'Skipping BTF generation' "$OUT/build.log" || true
 exit $rc

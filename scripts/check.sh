@@ -28,7 +28,7 @@ add() {	# add STAGE COUNTS_FILE; the stage's time is since the last add
 }
 
 echo "== build"
-if make -s user module >"$BUILD/check/build.log" 2>&1; then
+if make -s -j"$(nproc)" user module >"$BUILD/check/build.log" 2>&1; then
 	echo "1 0 0" > "$BUILD/check/build.counts"
 else
 	cat "$BUILD/check/build.log"

@@ -137,6 +137,13 @@ static bool mvm_stuck;		/* over a limit, nothing can go */
  * Written under mvm_pageout_mutex.
  */
 static unsigned long mvm_passes_begun, mvm_passes_done;
+/*
+ * Faults waiting in mvm_mem_wait() for free memory to be back above the
+ * high watermarks.  While there are any, the daemon's passes free up to
+ * the high marks, not only when memory is below the low ones: a waiter
+ * between the two would otherwise wait out its whole second.
+ */
+static atomic_t mvm_mem_waiters = ATOMIC_INIT(0);
 static atomic_long_t mvm_shrink_want = ATOMIC_LONG_INIT(0);
 /*
  * Reclaim found only referenced pages last time: ignore the bits until a
@@ -1244,19 +1251,27 @@ bool mvm_mem_low(void)
 
 int mvm_mem_wait(void)
 {
-	unsigned long deadline = jiffies + HZ;
+	unsigned long deadline = jiffies + HZ, pass;
 	long ret;
 
 	mvm_count(MACHVM_A_STAT_LIMIT_WAITS, 1);
+	atomic_inc(&mvm_mem_waiters);
 	for (;;) {
+		/* Each pass that ends short of the mark: kick the next. */
+		pass = READ_ONCE(mvm_passes_begun) + 1;
 		mvm_pageout_kick();
 		ret = wait_event_killable_timeout(mvm_room_wq,
-						  !mvm_mem_need(true), HZ / 10);
+						  !mvm_mem_need(true) ||
+						  mvm_pass_ended(pass),
+						  HZ / 10);
 		if (ret < 0)
-			return ret;
-		if (ret || time_after(jiffies, deadline))
-			return 0;
+			break;
+		ret = 0;
+		if (!mvm_mem_need(true) || time_after(jiffies, deadline))
+			break;
 	}
+	atomic_dec(&mvm_mem_waiters);
+	return ret;
 }
 
 /* Returns due: the default pager takes the pages not answered in time. */
@@ -1304,7 +1319,7 @@ static void mvm_daemon_pass(void)
 	bool need;
 
 	p.target = max3(mvm_global_need(), (unsigned long)shrink,
-			mvm_mem_need(false));
+			mvm_mem_need(atomic_read(&mvm_mem_waiters) > 0));
 	if (shrink && READ_ONCE(mvm_shrink_force))
 		p.mode |= MVM_PASS_FORCE;	/* reclaim is waiting */
 	/*

@@ -35,7 +35,9 @@
 #define MACHVM_FS_MAGIC		0x4d61636d	/* "Macm" */
 #define MVM_PROT_ALL		(PROT_READ | PROT_WRITE | PROT_EXEC)
 
-#define MVM_READAHEAD		8	/* pages per swap-in, as page-cluster 3 */
+#define MVM_READAHEAD		8	/* pages per swap-in, as page-cluster 3;
+					 * more for a sequential reader
+					 */
 
 static struct vfsmount *mvm_mnt;
 
@@ -128,8 +130,44 @@ int mvm_folio_insert(struct mvm_object *obj, struct folio *folio,
 }
 
 /*
- * Read @index and the next pages whose slots follow its slot (up to
- * MVM_READAHEAD, not resident) in one request, as Linux's swap
+ * The read-ahead stream of a swap-in at @index, with its window: how many
+ * pages the swap-in reads at most (page_mutex held).  A reader that faults
+ * where a stream's last swap-in ended is sequential: each such swap-in
+ * doubles the window, up to MVM_IO_MAX, so a sequential pass costs one
+ * I/O per MVM_IO_MAX pages rather than one per MVM_READAHEAD (a request
+ * costs about the same at either size).  Any other swap-in starts a
+ * stream at MVM_READAHEAD.  Under a resident limit the window stays
+ * within a quarter of it, so read-ahead never pushes out the object's own
+ * working set.  The caller sets the stream's ->next.
+ */
+static struct mvm_ra_stream *mvm_swapin_window(struct mvm_object *obj,
+					       pgoff_t index)
+{
+	u64 limit = READ_ONCE(obj->limit);
+	struct mvm_ra_stream *ra = NULL;
+	unsigned int i, w = MVM_READAHEAD;
+
+	lockdep_assert_held(&obj->page_mutex);
+	for (i = 0; i < MVM_RA_STREAMS; i++) {
+		if (obj->ra[i].window && obj->ra[i].next == index) {
+			ra = &obj->ra[i];
+			w = min_t(unsigned int, ra->window * 2, MVM_IO_MAX);
+			break;
+		}
+	}
+	if (!ra) {
+		ra = &obj->ra[obj->ra_oldest];
+		obj->ra_oldest = (obj->ra_oldest + 1) % MVM_RA_STREAMS;
+	}
+	if (limit && w > MVM_READAHEAD && w > limit / 4)
+		w = max_t(unsigned int, limit / 4, MVM_READAHEAD);
+	ra->window = w;
+	return ra;
+}
+
+/*
+ * Read @index and the next pages whose slots follow its slot (up to the
+ * read-ahead window, not resident) in one request, as Linux's swap
  * read-ahead does; the extra pages come in unreferenced, so they go first
  * if nobody touches them.  page_mutex held.
  */
@@ -137,18 +175,20 @@ static int mvm_swapin_cluster(struct mvm_object *obj, pgoff_t index, u64 slot,
 			      struct folio **spare)
 {
 	struct address_space *mapping = obj->inode->i_mapping;
-	struct folio *folios[MVM_READAHEAD];
+	struct mvm_ra_stream *ra = mvm_swapin_window(obj, index);
+	struct folio *folios[MVM_IO_MAX];
 	unsigned int n, i, in = 0;
 	void *entry;
 	int ret;
 
-	for (n = 1; n < MVM_READAHEAD && index + n < obj->npages; n++) {
+	for (n = 1; n < ra->window && index + n < obj->npages; n++) {
 		entry = xa_load(&obj->swap, index + n);
 		if (!entry || xa_to_value(entry) != slot + n ||
 		    MVM_SLOT_ID(slot + n) != MVM_SLOT_ID(slot) ||
 		    mvm_page_present(mapping, index + n))
 			break;
 	}
+	ra->next = index + n;
 	for (i = 0; i < n; i++) {
 		folios[i] = mvm_spare_or_alloc(obj, i ? NULL : spare);
 		if (!folios[i])

@@ -19,6 +19,8 @@ struct sk_buff;
 
 enum mvm_obj_state { MVM_OBJ_NEW, MVM_OBJ_INIT_SENT, MVM_OBJ_READY };
 
+#define MVM_RA_STREAMS	4	/* sequential swap-in streams per object */
+
 /*
  * One memory object.  Refcounted: the object file (file->private_data)
  * holds one, the pager's id table holds one while the control id is live;
@@ -46,6 +48,20 @@ struct mvm_object {
 	struct xarray swap;	/* index -> slot value; page_mutex */
 	atomic_long_t nr_resident;	/* tracked pages */
 	atomic_long_t nr_swapped;	/* entries in swap */
+	/*
+	 * Swap read-ahead (mvm_swapin_window()), page_mutex: the sequential
+	 * streams last seen, each the index its reader faults on next (just
+	 * past its last swap-in) and the window that swap-in asked for.  A
+	 * swap-in at a stream's next index doubles its window, up to
+	 * MVM_IO_MAX; any other starts a stream (replacing the oldest) at
+	 * MVM_READAHEAD.  Several, so that threads reading their own parts
+	 * of one object each stay sequential.
+	 */
+	struct mvm_ra_stream {
+		pgoff_t next;
+		unsigned int window;
+	} ra[MVM_RA_STREAMS];
+	unsigned int ra_oldest;	/* the stream a new one replaces */
 	u64 limit;		/* resident limit, pages, 0: none; WRITE_ONCE */
 	bool anon;		/* no pager: zero-fill, default pager */
 	bool releasing;		/* last right gone, returning written pages;

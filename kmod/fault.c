@@ -287,6 +287,51 @@ static void mvm_req_add(struct mvm_object *obj, struct mvm_req *req, u32 type,
 }
 
 /*
+ * A new request, and obj->lock taken, for a lookup that will usually
+ * queue one: allocating before the lock rather than looking twice.  An
+ * ERR_PTR (lock not taken) when memory is short or the object can no
+ * longer be served.  mvm_req_unlock_free() ends the section.
+ */
+static struct mvm_req *mvm_req_lock_new(struct mvm_object *obj)
+{
+	struct mvm_req *new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
+
+	if (!new)
+		return ERR_PTR(-ENOMEM);
+	spin_lock(&obj->lock);
+	if (obj->destroyed || obj->orphaned) {
+		spin_unlock(&obj->lock);
+		kmem_cache_free(mvm_req_cache, new);
+		return ERR_PTR(-EIO);
+	}
+	return new;
+}
+
+/* Queue @new (mvm_req_add()) unless the object has too many already. */
+static struct mvm_req *mvm_req_queue_new(struct mvm_object *obj,
+					 struct mvm_req **new, u32 type,
+					 u32 access, pgoff_t start,
+					 pgoff_t npages)
+{
+	struct mvm_req *req = *new;
+
+	lockdep_assert_held(&obj->lock);
+	if (obj->nr_reqs >= MVM_MAX_REQS)
+		return ERR_PTR(-EBUSY);
+	*new = NULL;
+	mvm_req_add(obj, req, type, access, start, npages);
+	return req;
+}
+
+/* End mvm_req_lock_new()'s section; frees the request if unused. */
+static void mvm_req_unlock_free(struct mvm_object *obj, struct mvm_req *new)
+{
+	spin_unlock(&obj->lock);
+	if (new)
+		kmem_cache_free(mvm_req_cache, new);
+}
+
+/*
  * Find or queue the request for @index.  Returns it with a reference,
  * NULL when the page turned up meanwhile, or an ERR_PTR.
  */
@@ -297,18 +342,9 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 	pgoff_t start, end, lo, hi, cluster;
 	u64 expired = U64_MAX;	/* offset of a request reaped here */
 
-	/*
-	 * A fault on a missing page usually starts the request: allocate
-	 * before the lock rather than look twice.  Freed if unused.
-	 */
-	new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
-	if (!new)
-		return ERR_PTR(-ENOMEM);
-	spin_lock(&obj->lock);
-	if (obj->destroyed || obj->orphaned) {
-		req = ERR_PTR(-EIO);
-		goto out;
-	}
+	new = mvm_req_lock_new(obj);
+	if (IS_ERR(new))
+		return new;
 	list_for_each_entry_safe(req, tmp, &obj->reqs, node) {
 		/* Reap requests nobody waited out (killed, NOWAIT faults). */
 		if (time_after_eq(jiffies, req->deadline)) {
@@ -325,10 +361,6 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 	req = NULL;
 	if (mvm_page_present(obj->inode->i_mapping, index))
 		goto out;
-	if (obj->nr_reqs >= MVM_MAX_REQS) {
-		req = ERR_PTR(-EBUSY);
-		goto out;
-	}
 
 	/* One request for the free run of the cluster around @index. */
 	cluster = obj->attr.cluster_pages;
@@ -338,16 +370,14 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 		start--;
 	for (end = index + 1; end < hi && !mvm_range_busy(obj, end, end + 1);)
 		end++;
-	req = new;
-	new = NULL;
-	mvm_req_add(obj, req, MACHVM_MSG_DATA_REQUEST, access, start,
-		    end - start);
-	atomic64_inc(&obj->requests);
-	mvm_count(MACHVM_A_STAT_REQUESTS, 1);
+	req = mvm_req_queue_new(obj, &new, MACHVM_MSG_DATA_REQUEST, access,
+				start, end - start);
+	if (!IS_ERR(req)) {
+		atomic64_inc(&obj->requests);
+		mvm_count(MACHVM_A_STAT_REQUESTS, 1);
+	}
 out:
-	spin_unlock(&obj->lock);
-	if (new)
-		kmem_cache_free(mvm_req_cache, new);
+	mvm_req_unlock_free(obj, new);
 	if (expired != U64_MAX)
 		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, mvm_object_pid(obj),
 			  expired);
@@ -671,14 +701,9 @@ static struct mvm_req *mvm_get_unlock(struct mvm_object *obj, pgoff_t index)
 {
 	struct mvm_req *req, *new;
 
-	new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
-	if (!new)
-		return ERR_PTR(-ENOMEM);
-	spin_lock(&obj->lock);
-	if (obj->destroyed || obj->orphaned) {
-		req = ERR_PTR(-EIO);
-		goto out;
-	}
+	new = mvm_req_lock_new(obj);
+	if (IS_ERR(new))
+		return new;
 	list_for_each_entry(req, &obj->reqs, node) {
 		if (req->unlock && req->start == index) {
 			kref_get(&req->ref);
@@ -689,18 +714,11 @@ static struct mvm_req *mvm_get_unlock(struct mvm_object *obj, pgoff_t index)
 	/* Under obj->lock: an unlock after this completes the new one. */
 	if (!mvm_page_wlocked(obj, index))
 		goto out;
-	if (obj->nr_reqs >= MVM_MAX_REQS) {
-		req = ERR_PTR(-EBUSY);
-		goto out;
-	}
-	req = new;
-	new = NULL;
-	req->unlock = true;
-	mvm_req_add(obj, req, MACHVM_MSG_DATA_UNLOCK, PROT_WRITE, index, 1);
+	new->unlock = true;	/* before it is on the list */
+	req = mvm_req_queue_new(obj, &new, MACHVM_MSG_DATA_UNLOCK, PROT_WRITE,
+				index, 1);
 out:
-	spin_unlock(&obj->lock);
-	if (new)
-		kmem_cache_free(mvm_req_cache, new);
+	mvm_req_unlock_free(obj, new);
 	return req;
 }
 

@@ -192,6 +192,22 @@ static void sleep_ms(int64_t ms)
 }
 
 /*
+ * Reap child @pid, waiting until the clock reads @end (ms) at most: every
+ * wait for a child in the soak is bounded, so a task hung in the kernel
+ * is reported, never waited on for ever.  0 if reaped (or not a child),
+ * -1 if it still runs.  @status may be NULL.
+ */
+static int reap_by(int pid, int *status, int64_t end)
+{
+	while (waitpid(pid, status, WNOHANG) == 0) {
+		if (now_ms() > end)
+			return -1;
+		sleep_ms(20);
+	}
+	return 0;
+}
+
+/*
  * The page contents: generation gen of page p of object instance oid.
  * Four header words (magic, oid, page, gen), then words derived from them.
  * Generation 0 of an anonymous object is zeros (its first touch).
@@ -512,15 +528,10 @@ static void obj_drop(struct obj *o)
 	close(o->fd);
 	if (pid > 0) {
 		/* Its object is gone: TERMINATE ends it; else kill it. */
-		int64_t end = now_ms() + 5000;
-
-		while (waitpid(pid, NULL, WNOHANG) == 0) {
-			if (now_ms() > end) {
-				kill(pid, SIGKILL);
-				waitpid(pid, NULL, 0);
-				break;
-			}
-			sleep_ms(20);
+		if (reap_by(pid, NULL, now_ms() + 5000)) {
+			kill(pid, SIGKILL);
+			if (reap_by(pid, NULL, now_ms() + 60000))
+				err("pager %d survives SIGKILL", pid);
 		}
 	}
 }
@@ -770,7 +781,6 @@ static void do_fork(struct obj *o)
 	int pp[2];
 	pid_t pid;
 	uint64_t rec[2];
-	int64_t end;
 	int status;
 
 	if (pipe(pp))
@@ -810,15 +820,12 @@ static void do_fork(struct obj *o)
 		}
 	}
 	close(pp[0]);
-	end = now_ms() + 60000;
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (now_ms() > end) {
-			err("forked child of worker %d stuck", me_idx);
-			kill(pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			break;
-		}
-		sleep_ms(10);
+	if (reap_by(pid, &status, now_ms() + 60000)) {
+		err("forked child of worker %d stuck", me_idx);
+		kill(pid, SIGKILL);
+		if (reap_by(pid, &status, now_ms() + 60000))
+			err("forked child of worker %d survives SIGKILL",
+			    me_idx);
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		err("forked child of worker %d: status %#x", me_idx, status);
@@ -1338,19 +1345,15 @@ static void dump_task(int i, int pid)
  */
 static int kill_and_reap(int i, int pid, int *status)
 {
-	int64_t end = now_ms() + 60000;
 	char tag[32];
 
 	kill(pid, SIGKILL);
-	while (waitpid(pid, status, WNOHANG) == 0) {
-		if (now_ms() > end) {
-			snprintf(tag, sizeof(tag), "unkillable worker %d", i);
-			dump_proc(tag, pid);
-			err("worker %d (pid %d) survives SIGKILL: hung in the kernel",
-			    i, pid);
-			return -1;
-		}
-		sleep_ms(50);
+	if (reap_by(pid, status, now_ms() + 60000)) {
+		snprintf(tag, sizeof(tag), "unkillable worker %d", i);
+		dump_proc(tag, pid);
+		err("worker %d (pid %d) survives SIGKILL: hung in the kernel",
+		    i, pid);
+		return -1;
 	}
 	return 0;
 }
@@ -1692,17 +1695,14 @@ int main(int argc, char **argv)
 	atomic_store(&R->stop, 1);
 	end = now_ms() + 120000;
 	for (int k = 0; k < 3; k++) {
-		while (chaos[k] > 0 && waitpid(chaos[k], NULL, WNOHANG) == 0) {
-			if (now_ms() > end) {
-				err("chaos process %d stuck in: %s", k,
-				    op_names[atomic_load(&R->chaos_op[k])]);
-				hung++;
-				kill(chaos[k], SIGKILL);
-				waitpid(chaos[k], NULL, 0);
-				break;
-			}
-			sleep_ms(50);
-		}
+		if (chaos[k] <= 0 || !reap_by(chaos[k], NULL, end))
+			continue;
+		err("chaos process %d stuck in: %s", k,
+		    op_names[atomic_load(&R->chaos_op[k])]);
+		hung++;
+		kill(chaos[k], SIGKILL);
+		if (reap_by(chaos[k], NULL, now_ms() + 60000))
+			err("chaos process %d survives SIGKILL", k);
 	}
 	/* Every pager running again (a chaos stop may have been cut short). */
 	for (int i = 0; i < n; i++)
@@ -1719,17 +1719,12 @@ int main(int argc, char **argv)
 		if (pid <= 0)
 			continue;
 		kill(pid, SIGCONT);
-		while (waitpid(pid, &status, WNOHANG) == 0) {
-			if (now_ms() > end) {
-				dump_task(i, pid);
-				err("worker %d (pid %d) never reported: killed",
-				    i, pid);
-				if (kill_and_reap(i, pid, &status))
-					hung++;
-				silent++;
-				break;
-			}
-			sleep_ms(50);
+		if (reap_by(pid, &status, end)) {
+			dump_task(i, pid);
+			err("worker %d (pid %d) never reported: killed", i, pid);
+			if (kill_and_reap(i, pid, &status))
+				hung++;
+			silent++;
 		}
 		if (!R->slot[i].done) {
 			if (WIFEXITED(status) || WIFSIGNALED(status))

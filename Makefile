@@ -163,7 +163,7 @@ $(BUILD)/tests/pair/%: $(BUILD)/obj/tests/pair/%.o $(SELFTEST_LIB_OBJ)
 	$(CC) $(CFLAGS_T) -static $^ -o $@ -luring
 
 # The soak (make soak) and soak_test, the Kselftest case that runs it:
-# 60 s in each kernel's make check boot, longer in make soak's.
+# 45 s in each kernel's make check boot, longer in make soak's.
 SOAK := $(BUILD)/bin/machvm-soak
 SOAK_T := $(BUILD)/tests/vm/soak_test
 user: $(SOAK) $(SOAK_T)

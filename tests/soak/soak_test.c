@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * soak_test: machvm-soak (tests/soak/soak.c) as one Kselftest case.  In
- * make check it runs for 60 seconds on each kernel (two minutes in all);
+ * make check it runs for 45 seconds on each kernel (90 s in all);
  * make soak's boots set the kernel command line's mvm_soak_seconds,
  * mvm_soak_seed (to replay a run) and mvm_soak_args (more options,
  * comma-separated).  On a pair guest
@@ -27,7 +27,7 @@ int main(void)
 	const char *node = getenv("MVM_NODE");
 	const char *more = getenv("mvm_soak_args");
 	char *argv[32] = { "machvm-soak", "--tap", "--seconds",
-			   (char *)(secs && *secs ? secs : "60") };
+			   (char *)(secs && *secs ? secs : "45") };
 	char args[256], *tok, *save = NULL;
 	int argc = 4;
 

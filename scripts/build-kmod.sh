@@ -13,13 +13,6 @@ while read -r f; do
 	mkdir -p "$OUT/$(dirname "$f")"
 	ln -sfn "$ROOT/kmod/$f" "$OUT/$f"
 done
-# Probe once per kernel: again when a probe changes or KDIR does.
-if [ ! -f "$OUT/compat-generated.h" ] ||
-   [ "$(cat "$OUT/.kdir" 2>/dev/null)" != "$KDIR" ] ||
-   [ -n "$(find "$ROOT/kmod/compat" -newer "$OUT/compat-generated.h")" ]; then
-	sh "$ROOT/kmod/compat/probe.sh" "$KDIR" "$OUT/compat-generated.h"
-	echo "$KDIR" > "$OUT/.kdir"
-fi
 # Under make -j (its jobserver in MAKEFLAGS: the Makefile's recipe is a
 # "+" line) the kernel's make shares those jobs; alone, it takes a job per
 # CPU.
@@ -27,6 +20,15 @@ case " ${MAKEFLAGS:-} " in
 *jobserver*) J= ;;
 *) J=-j$(nproc) ;;
 esac
+# Probe once per kernel: again when a probe changes or KDIR does (with
+# the same jobs as the build).
+if [ ! -f "$OUT/compat-generated.h" ] ||
+   [ "$(cat "$OUT/.kdir" 2>/dev/null)" != "$KDIR" ] ||
+   [ -n "$(find "$ROOT/kmod/compat" -newer "$OUT/compat-generated.h")" ]; then
+	MVM_PROBE_J=$J sh "$ROOT/kmod/compat/probe.sh" "$KDIR" \
+		"$OUT/compat-generated.h"
+	echo "$KDIR" > "$OUT/.kdir"
+fi
 rc=0
 make -s $J -C "$KDIR" M="$OUT" W=1 "$@" modules > "$OUT/build.log" 2>&1 || rc=$?
 grep -v 'Skipping BTF generation' "$OUT/build.log" || true

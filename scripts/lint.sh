@@ -52,9 +52,10 @@ lint_sparse() {	# lint_sparse RELEASE
 	bash scripts/build-kmod.sh "/usr/src/linux-headers-$1" "$out" \
 		C=2 CHECK="sparse -Wno-decl" > "$BUILD/sparse-$1.log" 2>&1
 	rc=$?
-	# Only our own files count; kernel headers are not ours to fix.
-	if grep -qE "^$out/[^:]*:[0-9]+:[0-9]+: (warning|error)" \
-		"$BUILD/sparse-$1.log"; then
+	# Only our own files count; kernel headers are not ours to fix.  The
+	# findings are printed with the result.
+	if grep -E "^$out/[^:]*:[0-9]+:[0-9]+: (warning|error)" \
+		"$BUILD/sparse-$1.log" > "$BUILD/sparse-$1.found"; then
 		rc=1
 	fi
 	return $rc
@@ -76,8 +77,7 @@ grep -E 'ERROR|WARNING|CHECK' "$BUILD/checkpatch-tests.log" | head -40
 result checkpatch-tests $rc
 for rel in "${rels[@]}"; do
 	wait "${job[sparse-$rel]}"; rc=$?
-	grep -E "^$BUILD/kmod/sparse-$rel/[^:]*:[0-9]+:[0-9]+: (warning|error)" \
-		"$BUILD/sparse-$rel.log"
+	cat "$BUILD/sparse-$rel.found"
 	result "sparse-$rel" $rc
 done
 

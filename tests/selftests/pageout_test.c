@@ -101,6 +101,28 @@ static void anon_roundtrip(struct __test_metadata *_metadata, uint64_t n,
 	close(fd);
 }
 
+/*
+ * An anonymous object of @n pages, mapped at *@p, each page filled under
+ * @seed, then every page paged out to swap (a store must be added).
+ */
+static int anon_swapped_out(struct __test_metadata *_metadata, uint64_t n,
+			    uint64_t seed, uint64_t *name, char **p)
+{
+	struct mvm_nlreply r;
+	uint64_t i;
+	int fd;
+
+	fd = mvm_anon(n * PG, 0, name);
+	ASSERT_LE(0, fd);
+	*p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, *p);
+	for (i = 0; i < n; i++)
+		fill_page(*p + i * PG, i, seed);
+	ASSERT_EQ(0, mvm_pageout_run(n, *name, 1, &r));
+	EXPECT_EQ(0, mvm_info(*name).obj[MACHVM_OBJ_A_RESIDENT]);
+	return fd;
+}
+
 FIXTURE(swp) {
 	uint32_t id, id2;
 	char path[256], path2[256];
@@ -386,21 +408,13 @@ TEST_F(swp, memcg_limited_process)
 TEST_F(swp, shrinker_gives_memory_back)
 {
 	const uint64_t n = 4096;
-	struct mvm_nlreply r;
 	uint64_t name, i, bad = 0, writes, res;
 	int fd, k;
 	char *p;
 
 	ASSERT_EQ(0, mvm_swap_add(self->path, 32 << 20, 0, &self->id));
-	fd = mvm_anon(n * PG, 0, &name);
-	ASSERT_LE(0, fd);
-	p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	ASSERT_NE(MAP_FAILED, p);
-	for (i = 0; i < n; i++)
-		fill_page(p + i * PG, i, 5);
 	/* Everything to swap, then back: resident, clean, with a slot. */
-	ASSERT_EQ(0, mvm_pageout_run(n, name, 1, &r));
-	EXPECT_EQ(0, mvm_info(name).obj[MACHVM_OBJ_A_RESIDENT]);
+	fd = anon_swapped_out(_metadata, n, 5, &name, &p);
 	for (i = 0; i < n; i++)
 		bad += !page_ok(p + i * PG, i, 5);
 	EXPECT_EQ(0, bad);
@@ -465,14 +479,7 @@ TEST_F(swp, sequential_swapin_reads_ahead)
 
 	ASSERT_NE(NULL, dev) TH_LOG("no swap partition in this VM");
 	ASSERT_EQ(0, mvm_swap_add(dev, 0, 0, &self->id));
-	fd = mvm_anon(n * PG, 0, &name);
-	ASSERT_LE(0, fd);
-	p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	ASSERT_NE(MAP_FAILED, p);
-	for (i = 0; i < n; i++)
-		fill_page(p + i * PG, i, 7);
-	ASSERT_EQ(0, mvm_pageout_run(n, name, 1, &r));
-	ASSERT_EQ(0, mvm_info(name).obj[MACHVM_OBJ_A_RESIDENT]);
+	fd = anon_swapped_out(_metadata, n, 7, &name, &p);
 
 	/* Every sixteenth page: each read is a new stream, 8 pages. */
 	in0 = mvm_info(name).obj[MACHVM_OBJ_A_PAGEINS];

@@ -287,24 +287,22 @@ static void mvm_req_add(struct mvm_object *obj, struct mvm_req *req, u32 type,
 }
 
 /*
- * A new request, and obj->lock taken, for a lookup that will usually
- * queue one: allocating before the lock rather than looking twice.  An
- * ERR_PTR (lock not taken) when memory is short or the object can no
- * longer be served.  mvm_req_unlock_free() ends the section.
+ * Take obj->lock for a lookup that will usually queue a request, with a
+ * new one in *@new: allocated before the lock rather than looking twice.
+ * -ENOMEM when memory is short, -EIO when the object can no longer be
+ * served; the lock is taken either way, and mvm_req_unlock_free() ends
+ * the section.
  */
-static struct mvm_req *mvm_req_lock_new(struct mvm_object *obj)
+static int mvm_req_lock_new(struct mvm_object *obj, struct mvm_req **new)
+	__acquires(&obj->lock)
 {
-	struct mvm_req *new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
-
-	if (!new)
-		return ERR_PTR(-ENOMEM);
+	*new = kmem_cache_zalloc(mvm_req_cache, GFP_KERNEL);
 	spin_lock(&obj->lock);
-	if (obj->destroyed || obj->orphaned) {
-		spin_unlock(&obj->lock);
-		kmem_cache_free(mvm_req_cache, new);
-		return ERR_PTR(-EIO);
-	}
-	return new;
+	if (!*new)
+		return -ENOMEM;
+	if (obj->destroyed || obj->orphaned)
+		return -EIO;
+	return 0;
 }
 
 /* Queue @new (mvm_req_add()) unless the object has too many already. */
@@ -325,6 +323,7 @@ static struct mvm_req *mvm_req_queue_new(struct mvm_object *obj,
 
 /* End mvm_req_lock_new()'s section; frees the request if unused. */
 static void mvm_req_unlock_free(struct mvm_object *obj, struct mvm_req *new)
+	__releases(&obj->lock)
 {
 	spin_unlock(&obj->lock);
 	if (new)
@@ -341,10 +340,13 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 	struct mvm_req *req, *tmp, *new;
 	pgoff_t start, end, lo, hi, cluster;
 	u64 expired = U64_MAX;	/* offset of a request reaped here */
+	int ret;
 
-	new = mvm_req_lock_new(obj);
-	if (IS_ERR(new))
-		return new;
+	ret = mvm_req_lock_new(obj, &new);
+	if (ret) {
+		req = ERR_PTR(ret);
+		goto out;
+	}
 	list_for_each_entry_safe(req, tmp, &obj->reqs, node) {
 		/* Reap requests nobody waited out (killed, NOWAIT faults). */
 		if (time_after_eq(jiffies, req->deadline)) {
@@ -700,10 +702,13 @@ void mvm_unlock_complete(struct mvm_object *obj, pgoff_t start, pgoff_t end)
 static struct mvm_req *mvm_get_unlock(struct mvm_object *obj, pgoff_t index)
 {
 	struct mvm_req *req, *new;
+	int ret;
 
-	new = mvm_req_lock_new(obj);
-	if (IS_ERR(new))
-		return new;
+	ret = mvm_req_lock_new(obj, &new);
+	if (ret) {
+		req = ERR_PTR(ret);
+		goto out;
+	}
 	list_for_each_entry(req, &obj->reqs, node) {
 		if (req->unlock && req->start == index) {
 			kref_get(&req->ref);

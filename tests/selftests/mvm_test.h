@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <linux/machvm.h>
 
 #define PG 4096UL
@@ -44,6 +45,22 @@ int mvm_touch(volatile char *p, int write, void **bus_addr);
 
 int mvm_send_fd(int sock, int fd);
 int mvm_recv_fd(int sock);
+
+/*
+ * A pager in a process of its own, for tests where it dies: the child
+ * opens an endpoint, creates an object of @size bytes (@prot,
+ * @timeout_ms), calls @prepare (may be NULL; nonzero: exit 2) before it
+ * passes the object's fd to the parent, then exits with what @serve
+ * returns.  The parent gets the fd in *@fd.  The child's pid, or -1.
+ */
+struct mvm_child_pager {
+	int (*prepare)(int pager, void *arg);
+	int (*serve)(int pager, void *arg);
+	void *arg;
+};
+
+pid_t mvm_fork_pager(uint64_t size, uint32_t prot, uint32_t timeout_ms,
+		     const struct mvm_child_pager *cp, int *fd);
 
 enum mvm_mode { MVM_PATTERN, MVM_ZERO, MVM_ERROR, MVM_SILENT };
 

@@ -544,47 +544,38 @@ TEST_F(obj, waiting_fault_is_killable)
 	EXPECT_LT(now() - t, 1.0);
 }
 
+/* Serve page 0, then die on the first request after it. */
+static int serve_one_page_then_die(int pager, void *arg)
+{
+	struct machvm_msg msg;
+	char page[PG];
+
+	mvm_fill(page, 0, PG);
+	for (;;) {
+		if (mvm_read_msg(pager, &msg, 5000))
+			return 3;
+		if (msg.type == MACHVM_MSG_INIT)
+			mvm_ready(pager, msg.object, 1, 0);
+		if (msg.type != MACHVM_MSG_DATA_REQUEST)
+			continue;
+		if (msg.offset)
+			return 0;
+		mvm_supply(pager, msg.object, 0, PG, page, 0);
+	}
+}
+
 /* A pager in another process dies while a fault waits on it. */
 TEST(pager_death_mid_fault)
 {
-	int sv[2], dev, fd, status;
+	const struct mvm_child_pager cp = { .serve = serve_one_page_then_die };
+	int fd, status;
 	void *addr = NULL;
 	pid_t pid;
 	char *m;
 	double t;
 
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		struct machvm_object_create oc;
-		struct machvm_msg msg;
-		char page[PG];
-		int pager, ofd;
-
-		close(sv[0]);
-		dev = mvm_dev();
-		pager = mvm_pager(dev);
-		ofd = mvm_object(pager, 4 * PG, PROT_READ, 60000, &oc);
-		if (ofd < 0 || mvm_send_fd(sv[1], ofd))
-			_exit(2);
-		close(ofd);
-		mvm_fill(page, 0, PG);
-		/* Serve page 0, then die on the first request after it. */
-		for (;;) {
-			if (mvm_read_msg(pager, &msg, 5000))
-				_exit(3);
-			if (msg.type == MACHVM_MSG_INIT)
-				mvm_ready(pager, msg.object, 1, 0);
-			if (msg.type != MACHVM_MSG_DATA_REQUEST)
-				continue;
-			if (msg.offset)
-				_exit(0);
-			mvm_supply(pager, msg.object, 0, PG, page, 0);
-		}
-	}
-	close(sv[1]);
-	fd = mvm_recv_fd(sv[0]);
+	pid = mvm_fork_pager(4 * PG, PROT_READ, 60000, &cp, &fd);
+	ASSERT_LT(0, pid);
 	ASSERT_LE(0, fd);
 	m = mmap(NULL, 4 * PG, PROT_READ, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, m);
@@ -600,7 +591,6 @@ TEST(pager_death_mid_fault)
 	EXPECT_EQ(0, WEXITSTATUS(status));
 	munmap(m, 4 * PG);
 	close(fd);
-	close(sv[0]);
 }
 
 TEST_F(obj, only_the_owning_pager_commands_its_objects)

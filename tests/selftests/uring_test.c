@@ -332,42 +332,43 @@ TEST_F(ur, null_message_buffer_is_efault)
 	io_uring_queue_exit(ring);
 }
 
+static int ring_up(int pager, void *u)
+{
+	return upager_init(u, pager, 16);
+}
+
+/* Answer init, then exit on the first data request. */
+static int answer_init_then_exit(int pager, void *arg)
+{
+	struct upager *u = arg;
+	int res, i;
+
+	for (;;) {
+		i = wait_cqe(&u->ring, &res, 10);
+		if (i < 0 || res)
+			return 3;
+		if (u->slots[i].msg.type == MACHVM_MSG_DATA_REQUEST)
+			return 0;
+		answer(u, i);
+		io_uring_submit(&u->ring);
+	}
+}
+
 /* A pager process exits with FETCHes in flight and a fault waiting. */
 TEST(pager_exits_with_commands_in_flight)
 {
-	int sv[2], fd, status;
+	struct upager u;
+	const struct mvm_child_pager cp = {
+		.prepare = ring_up, .serve = answer_init_then_exit, .arg = &u,
+	};
+	int fd, status;
 	void *addr = NULL;
 	pid_t pid;
 	char *m;
 	double t;
 
-	ASSERT_EQ(0, socketpair(AF_UNIX, SOCK_STREAM, 0, sv));
-	pid = fork();
-	ASSERT_LE(0, pid);
-	if (pid == 0) {
-		struct machvm_object_create oc;
-		struct upager u;
-		int dev = mvm_dev(), pager, ofd, res, i;
-
-		pager = mvm_pager(dev);
-		ofd = mvm_object(pager, 4 * PG, PROT_READ, 60000, &oc);
-		if (ofd < 0 || upager_init(&u, pager, 16) ||
-		    mvm_send_fd(sv[1], ofd))
-			_exit(2);
-		close(ofd);
-		/* Answer init, then exit on the first data request. */
-		for (;;) {
-			i = wait_cqe(&u.ring, &res, 10);
-			if (i < 0 || res)
-				_exit(3);
-			if (u.slots[i].msg.type == MACHVM_MSG_DATA_REQUEST)
-				_exit(0);
-			answer(&u, i);
-			io_uring_submit(&u.ring);
-		}
-	}
-	close(sv[1]);
-	fd = mvm_recv_fd(sv[0]);
+	pid = mvm_fork_pager(4 * PG, PROT_READ, 60000, &cp, &fd);
+	ASSERT_LT(0, pid);
 	ASSERT_LE(0, fd);
 	m = mmap(NULL, 4 * PG, PROT_READ, MAP_SHARED, fd, 0);
 	ASSERT_NE(MAP_FAILED, m);

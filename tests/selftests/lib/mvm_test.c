@@ -224,6 +224,33 @@ int mvm_recv_fd(int sock)
 	return fd;
 }
 
+pid_t mvm_fork_pager(uint64_t size, uint32_t prot, uint32_t timeout_ms,
+		     const struct mvm_child_pager *cp, int *fd)
+{
+	struct machvm_object_create oc;
+	int sv[2], pager, ofd;
+	pid_t pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		pager = mvm_pager(mvm_dev());
+		ofd = mvm_object(pager, size, prot, timeout_ms, &oc);
+		if (ofd < 0 || (cp->prepare && cp->prepare(pager, cp->arg)) ||
+		    mvm_send_fd(sv[1], ofd))
+			_exit(2);
+		close(ofd);
+		close(sv[1]);
+		_exit(cp->serve(pager, cp->arg));
+	}
+	close(sv[1]);
+	*fd = pid > 0 ? mvm_recv_fd(sv[0]) : -1;
+	close(sv[0]);
+	return pid;
+}
+
 static void answer(struct mvm_server *s, const struct machvm_msg *m)
 {
 	static __thread char *buf;

@@ -1,13 +1,15 @@
 #!/bin/bash
 # check.sh: everything `make check` runs, in order, with one summary.
 #   1. build (module W=1 for every stock kernel, all user space)
-#   2. lint (checkpatch --strict, sparse, clang-format), in the background
-#      while 3. runs: host tests, C++ unit tests and the VM harness's own test
-#   4. every Kselftest binary in the VM, on each stock kernel
-#   5. the pair tests (tests/pair) on two guests at once, on each kernel
-#   6. installing (tests/install/check.sh): make install/uninstall, a pager
+#   2. installing (tests/install/check.sh): make install/uninstall, a pager
 #      built with pkg-config, dkms build for each kernel, make deb and
-#      lintian; then one VM boot of the DKMS-built module
+#      lintian
+#   3. lint (checkpatch --strict, sparse, clang-format), in the background
+#      while 4. runs: the C++ unit tests, then at once the VM harness's own
+#      test and one VM boot of the DKMS-built module (both VMs spend most
+#      of their time waiting: timeouts, boots)
+#   5. every Kselftest binary in the VM, on each stock kernel
+#   6. the pair tests (tests/pair) on two guests at once, on each kernel
 # Last line: "N passed, N failed[, N skipped]"; exit status 1 on any failure.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,8 +38,11 @@ else
 fi
 add build "$BUILD/check/build.counts"
 
-# Lint runs alongside the host tests: the harness self-test's VM spends
-# most of its time waiting on timeouts, with CPU to spare.
+echo "== install: make install/uninstall, pkg-config, dkms, deb, lintian"
+bash tests/install/check.sh host "$BUILD/check/install.counts"
+add "install, dkms, deb" "$BUILD/check/install.counts"
+
+# Lint runs alongside the host tests and the two small VM boots.
 echo "== lint (alongside the host tests; its report follows them)"
 bash scripts/lint.sh "$BUILD/check/lint.counts" > "$BUILD/check/lint.log" 2>&1 &
 lint_pid=$!
@@ -56,39 +61,37 @@ done
 echo "$up $uf 0" > "$BUILD/check/unit.counts"
 add "host unit" "$BUILD/check/unit.counts"
 
-echo "== VM harness self-test"
+echo "== VM harness self-test, and the DKMS-built module on $(head -n 1 "$BUILD/kernels.list")"
 newest=$(tail -n 1 "$BUILD/kernels.list")
 python3 tests/harness/run_test.py "$BUILD" "$newest" \
-	"$BUILD/check/harness.counts" > "$BUILD/check/harness.log" 2>&1
+	"$BUILD/check/harness.counts" > "$BUILD/check/harness.log" 2>&1 &
+harness_pid=$!
+bash tests/install/check.sh vm "$BUILD/check/install-vm.counts" \
+	> "$BUILD/check/install-vm.log" 2>&1
+wait "$harness_pid"
 tail -n 3 "$BUILD/check/harness.log"
+cat "$BUILD/check/install-vm.log"
 add "harness self-test" "$BUILD/check/harness.counts"
+add "VM install (DKMS module, with the harness)" "$BUILD/check/install-vm.counts"
 
 echo "== lint"
 wait "$lint_pid"
 cat "$BUILD/check/lint.log"
-add "lint (with the host tests)" "$BUILD/check/lint.counts"
+add "lint (with the host tests and VMs)" "$BUILD/check/lint.counts"
 
-while read -r rel; do
-	echo "== VM tests on $rel"
-	rm -f "$BUILD/vm/$rel/counts"
-	bash scripts/vm.sh check "$rel"
-	add "VM $rel" "$BUILD/vm/$rel/counts"
-done < "$BUILD/kernels.list"
-
-while read -r rel; do
-	echo "== VM pair tests on $rel"
-	rm -f "$BUILD/vm/$rel/pair.counts"
-	bash scripts/vm.sh pair "$rel"
-	add "VM pair $rel" "$BUILD/vm/$rel/pair.counts"
-done < "$BUILD/kernels.list"
-
-echo "== install: make install/uninstall, pkg-config, dkms, deb, lintian"
-bash tests/install/check.sh host "$BUILD/check/install.counts"
-add "install, dkms, deb" "$BUILD/check/install.counts"
-
-echo "== VM install: the DKMS-built module on $(head -n 1 "$BUILD/kernels.list")"
-bash tests/install/check.sh vm "$BUILD/check/install-vm.counts"
-add "VM install (DKMS module)" "$BUILD/check/install-vm.counts"
+# vm_stage MODE WHAT COUNTS: scripts/vm.sh MODE on every kernel, each a
+# stage whose counts are build/vm/<rel>/COUNTS.
+vm_stage() {
+	local rel
+	while read -r rel; do
+		echo "== VM $2 on $rel"
+		rm -f "$BUILD/vm/$rel/$3"
+		bash scripts/vm.sh "$1" "$rel"
+		add "VM $2 $rel" "$BUILD/vm/$rel/$3"
+	done < "$BUILD/kernels.list"
+}
+vm_stage check tests counts
+vm_stage pair "pair tests" pair.counts
 
 echo
 echo "== summary"

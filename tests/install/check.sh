@@ -32,13 +32,14 @@ log=$W/step.log
 mkdir -p "$W"
 
 # step NAME CMD...: one check; its output goes to the log, shown on failure.
-step() {
-	local name=$1
+step() {	# step NAME COMMAND...: one result, with its seconds
+	local name=$1 t=$SECONDS
 	shift
 	if "$@" > "$log" 2>&1; then
-		P=$((P + 1)); echo "  PASS $name"
+		P=$((P + 1)); echo "  PASS $name ($((SECONDS - t)) s)"
 	else
-		F=$((F + 1)); echo "  FAIL $name"; tail -n 25 "$log"
+		F=$((F + 1)); echo "  FAIL $name ($((SECONDS - t)) s)"
+		tail -n 25 "$log"
 	fi
 }
 

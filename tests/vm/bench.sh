@@ -7,6 +7,12 @@
 set -e
 cd /tmp
 machvm-bench-faults --runs 8 --breakdown
+# Sequential readers served a cluster at a time, the same policy on both
+# sides (issue 11's clustered case): pages/s.
+for n in 16 64; do
+	machvm-bench-faults --cases copy,uffd --cluster $n --runs 4 \
+		--json-name faults-cluster$n.json
+done
 machvm-bench-pageout --size 128M --limit 32M --rounds 2
 # Network memory over loopback (both nodes here): the pair's figure
 # (pairbench.sh, netmem.json) without the network between two guests.

@@ -806,13 +806,35 @@ static vm_fault_t mvm_page_mkwrite(struct vm_fault *vmf)
  * Fault-around: the pages it maps count as referenced, as a fault's page
  * does; marked after they are mapped, so that a scan in between unmaps
  * them again rather than find them mapped and unreferenced.
+ *
+ * do_fault_around() asks for fault_around_bytes (64 KiB by default)
+ * around a read fault; an object's cluster may be larger (up to 64
+ * pages), and its pages come in together with the fault's answer.  Map
+ * up to the end of the faulting page's cluster too, within what
+ * do_fault_around() could have chosen: the same page table (whose
+ * address range filemap_map_pages() walks) and the VMA.  The cluster size
+ * is read without obj->lock: a stale one only maps fewer or more pages
+ * that are there anyway.
  */
 static vm_fault_t mvm_map_pages(struct vm_fault *vmf, pgoff_t start,
 				pgoff_t end)
 {
-	vm_fault_t ret = filemap_map_pages(vmf, start, end);
+	struct vm_area_struct *vma = vmf->vma;
+	struct mvm_object *obj = vma->vm_file->private_data;
+	pgoff_t cluster = READ_ONCE(obj->attr.cluster_pages), last;
+	unsigned long addr;
+	vm_fault_t ret;
 
-	mvm_pages_referenced(vmf->vma->vm_file->private_data, start, end);
+	if (cluster > 1 && start <= vmf->pgoff) {
+		addr = vma->vm_start + ((start - vma->vm_pgoff) << PAGE_SHIFT);
+		last = start + PTRS_PER_PTE - 1 -
+		       ((addr >> PAGE_SHIFT) & (PTRS_PER_PTE - 1));
+		last = min3(last, vma->vm_pgoff + vma_pages(vma) - 1,
+			    round_up(vmf->pgoff + 1, cluster) - 1);
+		end = max(end, last);
+	}
+	ret = filemap_map_pages(vmf, start, end);
+	mvm_pages_referenced(obj, start, end);
 	return ret;
 }
 

@@ -4,6 +4,7 @@
  * every message and its errors, coherence, copy-on-write, sparse objects,
  * many threads, pager death, timeouts, capabilities.
  */
+#define _GNU_SOURCE	/* RUSAGE_THREAD */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -201,6 +203,48 @@ TEST_F(obj, cluster_requests)
 	EXPECT_EQ(0, mvm_check(self->map, 0, self->len));
 	EXPECT_EQ(4, atomic_load(&self->srv.requests));
 	EXPECT_EQ(64, atomic_load(&self->srv.req_pages));
+}
+
+/* Page faults (minor and major) the calling thread has taken. */
+static long thread_faults(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru))
+		return -1;
+	return ru.ru_minflt + ru.ru_majflt;
+}
+
+/*
+ * A read fault maps its whole cluster, not only fault_around_bytes (16
+ * pages) of it: 64 pages read in order take one fault that waits for the
+ * pager and its retry, not a fault per 16 pages.  Two if the mapping
+ * straddles a page table's range.
+ */
+TEST_F(obj, cluster_mapped_by_one_fault)
+{
+	struct machvm_object_create oc = { .size = self->len,
+					   .max_prot = PROT_READ };
+	long faults;
+	size_t i;
+	int sum = 0;
+
+	oc.attr.cluster_pages = 64;
+	ASSERT_EQ(0, ioctl(self->pager, MACHVM_IOC_OBJECT_CREATE, &oc));
+	close(self->fd);
+	self->fd = oc.fd;
+	self->srv.cluster = 64;
+	serve_and_map(_metadata, self, MVM_PATTERN);
+	faults = thread_faults();
+	ASSERT_LE(0, faults);
+	for (i = 0; i < self->len; i += PG)
+		sum += ((volatile char *)self->map)[i];
+	faults = thread_faults() - faults;
+	EXPECT_EQ(1, atomic_load(&self->srv.requests));
+	EXPECT_EQ(64, atomic_load(&self->srv.req_pages));
+	EXPECT_GE(2, faults) TH_LOG("%ld faults for one 64-page cluster (sum %d)",
+				    faults, sum);
+	EXPECT_EQ(0, mvm_check(self->map, 0, self->len));
 }
 
 TEST_F(obj, unavailable_zero_fills)

@@ -327,7 +327,8 @@ struct machvm_pager_create {
  *                 copies are always the kernel's copy-on-write.
  * @cluster_pages: pages per data_request, a power of two, 1 to 64; 0 keeps
  *                 the current value (MACHVM_DEFAULT_CLUSTER_PAGES at
- *                 OBJECT_CREATE).
+ *                 OBJECT_CREATE).  A read fault also maps the pages of its
+ *                 cluster that are in memory (within one page table).
  * @timeout_ms:    how long a fault waits for the pager, 10 ms to 600 s; 0
  *                 keeps the current value (MACHVM_DEFAULT_TIMEOUT_MS at
  *                 OBJECT_CREATE).

@@ -422,16 +422,22 @@ TEST_F(swp, shrinker_gives_memory_back)
 	writes = mvm_stat(MACHVM_A_STAT_SWAP_WRITES);
 	/*
 	 * Every page was just read: all referenced.  The shrinker must clear
-	 * the bits and free on its next calls, not stop at the first.
+	 * the bits and free on its next calls, not stop at the first.  A
+	 * call that finds the pageout thread in a pass (kicked by the one
+	 * before) frees nothing and ends that drop_caches, so drop until
+	 * half is gone, ten times at most.
 	 */
-	for (k = 0; k < 3; k++) {
+	res = n;
+	for (k = 0; k < 10 && res >= n / 2; k++) {
 		int dc = open("/proc/sys/vm/drop_caches", O_WRONLY);
 
 		ASSERT_LE(0, dc);
 		ASSERT_EQ(2, write(dc, "2\n", 2));
 		close(dc);
+		res = mvm_info(name).obj[MACHVM_OBJ_A_RESIDENT];
+		if (res >= n / 2)
+			usleep(100000);
 	}
-	res = mvm_info(name).obj[MACHVM_OBJ_A_RESIDENT];
 	EXPECT_GT(n / 2, res) TH_LOG("still resident: %llu",
 				     (unsigned long long)res);
 	EXPECT_EQ(writes, mvm_stat(MACHVM_A_STAT_SWAP_WRITES));

@@ -85,7 +85,7 @@ static void mvm_attr_apply(struct mvm_object *obj, const struct machvm_attr *a)
 	obj->attr.may_cache = a->may_cache;
 	obj->attr.copy_strategy = a->copy_strategy;
 	if (a->cluster_pages)
-		obj->attr.cluster_pages = a->cluster_pages;
+		WRITE_ONCE(obj->attr.cluster_pages, a->cluster_pages);
 	if (a->timeout_ms)
 		obj->attr.timeout_ms = a->timeout_ms;
 }

@@ -95,7 +95,10 @@ struct mvm_object {
 				 * WRITE_ONCE under lock, READ_ONCE
 				 */
 	unsigned int nr_reqs;	/* length of reqs; lock */
-	struct machvm_attr attr;	/* lock */
+	struct machvm_attr attr;	/* lock; cluster_pages also read
+					 * locklessly by fault-around
+					 * (mvm_map_pages): WRITE_ONCE
+					 */
 	struct list_head reqs;	/* pending struct mvm_req (fault.h); lock */
 	struct list_head owed;	/* struct mvm_owed: SIGBUS due on retry,
 				 * or the request an interrupted wait

@@ -189,17 +189,27 @@ TEST_F(obj, supply_serves_every_page)
 	EXPECT_EQ(64, atomic_load(&self->srv.requests));
 }
 
-TEST_F(obj, cluster_requests)
+/*
+ * The fixture's object replaced by a read-only one of @cluster pages per
+ * request, served (MVM_PATTERN, in clusters) and mapped at self->map.
+ */
+static void cluster_object(struct __test_metadata *_metadata,
+			   obj_fixture *self, uint32_t cluster)
 {
 	struct machvm_object_create oc = { .size = self->len,
 					   .max_prot = PROT_READ };
 
-	oc.attr.cluster_pages = 16;
+	oc.attr.cluster_pages = cluster;
 	ASSERT_EQ(0, ioctl(self->pager, MACHVM_IOC_OBJECT_CREATE, &oc));
 	close(self->fd);
 	self->fd = oc.fd;
-	self->srv.cluster = 16;
+	self->srv.cluster = cluster;
 	serve_and_map(_metadata, self, MVM_PATTERN);
+}
+
+TEST_F(obj, cluster_requests)
+{
+	cluster_object(_metadata, self, 16);
 	EXPECT_EQ(0, mvm_check(self->map, 0, self->len));
 	EXPECT_EQ(4, atomic_load(&self->srv.requests));
 	EXPECT_EQ(64, atomic_load(&self->srv.req_pages));
@@ -223,18 +233,11 @@ static long thread_faults(void)
  */
 TEST_F(obj, cluster_mapped_by_one_fault)
 {
-	struct machvm_object_create oc = { .size = self->len,
-					   .max_prot = PROT_READ };
 	long faults;
 	size_t i;
 	int sum = 0;
 
-	oc.attr.cluster_pages = 64;
-	ASSERT_EQ(0, ioctl(self->pager, MACHVM_IOC_OBJECT_CREATE, &oc));
-	close(self->fd);
-	self->fd = oc.fd;
-	self->srv.cluster = 64;
-	serve_and_map(_metadata, self, MVM_PATTERN);
+	cluster_object(_metadata, self, 64);
 	faults = thread_faults();
 	ASSERT_LE(0, faults);
 	for (i = 0; i < self->len; i += PG)

@@ -556,6 +556,7 @@ static unsigned long mvm_memcg_margin(void)
  */
 static int mvm_fill_local(struct mvm_object *obj, pgoff_t index)
 {
+	struct mvm_swapin rd = { .n = 0 };
 	struct folio *spare;
 	unsigned int nofs;
 	int ret, tries;
@@ -576,18 +577,22 @@ static int mvm_fill_local(struct mvm_object *obj, pgoff_t index)
 		 * The page is allocated before page_mutex: under memory
 		 * pressure its reclaim may wait for the pageout thread,
 		 * which takes that mutex.  Under the mutex, allocations stay
-		 * small and, in a NOFS scope, never wait for pageout (see
-		 * mvm_reclaim_may_wait()).
+		 * small (tracking, and read-ahead folios that never retry:
+		 * mvm_swapin_cluster()) and, in a NOFS scope, never wait for
+		 * pageout (see mvm_reclaim_may_wait()).
 		 */
 		spare = obj->anon || xa_load(&obj->swap, index) ?
 			mvm_folio_alloc(obj) : NULL;
 		mutex_lock(&obj->page_mutex);
 		nofs = memalloc_nofs_save();
-		ret = mvm_object_swapin_spare(obj, index, false, &spare);
+		ret = mvm_object_swapin_spare(obj, index, false, &spare, &rd);
 		memalloc_nofs_restore(nofs);
 		mutex_unlock(&obj->page_mutex);
 		if (spare)
 			folio_put(spare);	/* not needed after all */
+		/* The read, without page_mutex: others' faults go on. */
+		if (!ret && rd.n)
+			ret = mvm_swapin_read(obj, &rd);
 		if (ret != -ENOMEM)
 			return ret;
 		mvm_reclaim_object(obj, 32);

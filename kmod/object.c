@@ -108,8 +108,10 @@ static struct folio *mvm_spare_or_alloc(struct mvm_object *obj,
 }
 
 /*
- * Insert locked, uptodate @folio at @index and track it (page_mutex
- * held).  A failed memcg charge is -ENOMEM, never an OOM kill.
+ * Insert locked @folio at @index and track it (page_mutex held).  The
+ * folio is uptodate, or a swap-in's read into it is about to start
+ * (mvm_swapin_read()).  A failed memcg charge is -ENOMEM, never an OOM
+ * kill.
  */
 int mvm_folio_insert(struct mvm_object *obj, struct folio *folio,
 		     pgoff_t index, unsigned long pgflags)
@@ -166,20 +168,26 @@ static struct mvm_ra_stream *mvm_swapin_window(struct mvm_object *obj,
 }
 
 /*
- * Read @index and the next pages whose slots follow its slot (up to the
- * read-ahead window, not resident) in one request, as Linux's swap
+ * Start reading @index and the next pages whose slots follow its slot (up
+ * to the read-ahead window, not resident) in one request, as Linux's swap
  * read-ahead does; the extra pages come in unreferenced, so they go first
- * if nobody touches them.  page_mutex held.
+ * if nobody touches them.  page_mutex held.  The folios go into the page
+ * cache locked and not uptodate, and tracked, as Linux's swap cache does:
+ * from here every lookup of those pages waits on the folio lock, so the
+ * read itself (mvm_swapin_read()) needs no page_mutex.  Read-ahead folios
+ * are allocated as Linux's read-ahead does (no retries, no warning): at
+ * most MVM_IO_MAX - 1 small allocations under page_mutex, each of which
+ * may fail and only shortens the read.
  */
 static int mvm_swapin_cluster(struct mvm_object *obj, pgoff_t index, u64 slot,
-			      struct folio **spare)
+			      struct folio **spare, struct mvm_swapin *rd)
 {
 	struct address_space *mapping = obj->inode->i_mapping;
 	struct mvm_ra_stream *ra = mvm_swapin_window(obj, index);
-	struct folio *folios[MVM_IO_MAX];
-	unsigned int n, i, in = 0;
+	gfp_t ra_gfp = mapping_gfp_mask(mapping) | __GFP_NORETRY | __GFP_NOWARN;
+	struct folio *folio;
+	unsigned int n, i;
 	void *entry;
-	int ret;
 
 	for (n = 1; n < ra->window && index + n < obj->npages; n++) {
 		entry = xa_load(&obj->swap, index + n);
@@ -188,31 +196,71 @@ static int mvm_swapin_cluster(struct mvm_object *obj, pgoff_t index, u64 slot,
 		    mvm_page_present(mapping, index + n))
 			break;
 	}
-	ra->next = index + n;
 	for (i = 0; i < n; i++) {
-		folios[i] = mvm_spare_or_alloc(obj, i ? NULL : spare);
-		if (!folios[i])
+		folio = i ? filemap_alloc_folio(ra_gfp, 0) :
+			    mvm_spare_or_alloc(obj, spare);
+		if (!folio)
 			break;
-	}
-	n = i;
-	if (!n)
-		return -ENOMEM;
-	ret = mvm_slot_io_vec(slot, folios, n, false);
-	for (i = 0; i < n; i++) {
-		if (!ret) {
-			folio_mark_uptodate(folios[i]);
-			if (!mvm_folio_insert(obj, folios[i], index + i,
-					      i ? 0 : BIT(MVM_PG_REF))) {
-				folio_unlock(folios[i]);
-				in++;
-			} else if (!i) {
-				ret = -ENOMEM;
-			}
+		if (mvm_folio_insert(obj, folio, index + i,
+				     i ? 0 : BIT(MVM_PG_REF))) {
+			folio_put(folio);
+			break;
 		}
-		folio_put(folios[i]);
+		rd->folio[i] = folio;
 	}
-	atomic64_add(in, &obj->pageins);
-	mvm_count(MACHVM_A_STAT_PAGEINS, in);
+	ra->next = index + i;	/* where this read really ends */
+	rd->index = index;
+	rd->slot = slot;
+	rd->n = i;
+	return i ? 0 : -ENOMEM;
+}
+
+/*
+ * Read the pages of a swap-in that mvm_swapin_cluster() started (with or
+ * without page_mutex), unlock them, and drop our references.  A failed
+ * read takes its folios out of the page cache before unlocking them, so
+ * no lookup ever returns a page that is not uptodate; their slots stay,
+ * and a later fault reads them again.  Their tracking is left for
+ * mvm_swapin_read() or the caller to end, under page_mutex.
+ */
+static int mvm_swapin_io(struct mvm_object *obj, struct mvm_swapin *rd)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+	unsigned int i;
+	int ret;
+
+	ret = mvm_slot_io_vec(rd->slot, rd->folio, rd->n, false);
+	for (i = 0; i < rd->n; i++) {
+		if (!ret)
+			folio_mark_uptodate(rd->folio[i]);
+		else
+			mvm_remove_folio(mapping, rd->folio[i]);
+		folio_unlock(rd->folio[i]);
+		folio_put(rd->folio[i]);
+	}
+	if (!ret) {
+		atomic64_add(rd->n, &obj->pageins);
+		mvm_count(MACHVM_A_STAT_PAGEINS, rd->n);
+	}
+	return ret;
+}
+
+/*
+ * Finish a swap-in that mvm_object_swapin_spare() left started in @rd,
+ * without page_mutex (the fault path: other faults and pageout go on
+ * while the read runs).  0, or the read's error (the pages are not
+ * resident then).
+ */
+int mvm_swapin_read(struct mvm_object *obj, struct mvm_swapin *rd)
+{
+	int ret = mvm_swapin_io(obj, rd);
+
+	if (ret) {
+		mutex_lock(&obj->page_mutex);
+		mvm_pages_untrack_absent(obj, rd->index, rd->n);
+		mutex_unlock(&obj->page_mutex);
+	}
+	rd->n = 0;
 	return ret;
 }
 
@@ -220,19 +268,26 @@ static int mvm_swapin_cluster(struct mvm_object *obj, pgoff_t index, u64 slot,
  * Read @index back from its swap slot, or zero-fill an anonymous page
  * (page_mutex held).  @dirty: the page's slot is given up and the page is
  * marked dirty (store removal, lock_request returns).  -ENOENT: neither
- * (the pager must supply it).  0 also when the page is already resident.
+ * (the pager must supply it).  0 also when the page is already resident,
+ * or (with @rd, not @dirty) on its way in: a read someone else started.
  * @spare: a folio allocated before page_mutex was taken, used (and set
  * to NULL) if a page is read or zero-filled; the caller puts what is left.
+ * @rd: if not NULL, a read from swap is only started there, and the
+ * caller finishes it with mvm_swapin_read() after dropping page_mutex;
+ * else it is done here.
  */
 int mvm_object_swapin_spare(struct mvm_object *obj, pgoff_t index, bool dirty,
-			    struct folio **spare)
+			    struct folio **spare, struct mvm_swapin *rd)
 {
 	struct address_space *mapping = obj->inode->i_mapping;
 	void *entry = xa_load(&obj->swap, index);
+	struct mvm_swapin here;
 	struct folio *folio;
 	int ret;
 
 	lockdep_assert_held(&obj->page_mutex);
+	if (rd && !dirty && mvm_page_present(mapping, index))
+		return 0;	/* the fault waits on its lock, not here */
 	folio = mvm_folio_lock_get(mapping, index);
 	if (folio)
 		goto found;
@@ -245,8 +300,19 @@ int mvm_object_swapin_spare(struct mvm_object *obj, pgoff_t index, bool dirty,
 	}
 	if (!entry && !obj->anon)
 		return -ENOENT;
-	if (entry && !dirty)
-		return mvm_swapin_cluster(obj, index, xa_to_value(entry), spare);
+	if (entry && !dirty) {
+		if (rd)
+			return mvm_swapin_cluster(obj, index, xa_to_value(entry),
+						  spare, rd);
+		ret = mvm_swapin_cluster(obj, index, xa_to_value(entry), spare,
+					 &here);
+		if (ret)
+			return ret;
+		ret = mvm_swapin_io(obj, &here);
+		if (ret)
+			mvm_pages_untrack_absent(obj, here.index, here.n);
+		return ret;
+	}
 	folio = mvm_spare_or_alloc(obj, spare);
 	if (!folio)
 		return -ENOMEM;
@@ -280,7 +346,7 @@ err:
 
 int mvm_object_swapin_locked(struct mvm_object *obj, pgoff_t index, bool dirty)
 {
-	return mvm_object_swapin_spare(obj, index, dirty, NULL);
+	return mvm_object_swapin_spare(obj, index, dirty, NULL, NULL);
 }
 
 int mvm_object_swapin(struct mvm_object *obj, pgoff_t index, bool dirty)

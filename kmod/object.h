@@ -12,6 +12,7 @@
 #include <linux/spinlock.h>
 #include <linux/xarray.h>
 #include "machvm.h"
+#include "swap.h"
 
 struct mvm_msg;
 struct mvm_pager;
@@ -135,6 +136,37 @@ static inline bool mvm_page_present(struct address_space *mapping,
 	return entry && !xa_is_value(entry);
 }
 
+/*
+ * A page in the cache whose swap-in read is under way: locked, not yet
+ * uptodate (no other page is ever in the cache not uptodate).
+ */
+static inline bool mvm_page_reading(struct address_space *mapping,
+				    pgoff_t index)
+{
+	struct folio *folio;
+	bool reading;
+
+	rcu_read_lock();
+	folio = xa_load(&mapping->i_pages, index);
+	reading = folio && !xa_is_value(folio) && !folio_test_uptodate(folio);
+	rcu_read_unlock();
+	return reading;
+}
+
+/*
+ * A swap-in started under page_mutex and read after it is dropped
+ * (mvm_object_swapin_spare(), mvm_swapin_read()): the folios of
+ * [index, index + n), locked in the page cache, not uptodate, tracked,
+ * each with our reference, read from slots slot .. slot + n - 1.  On the
+ * stack of the task that reads; nobody else sees it.
+ */
+struct mvm_swapin {
+	struct folio *folio[MVM_IO_MAX];
+	pgoff_t index;
+	u64 slot;
+	unsigned int n;
+};
+
 extern const struct file_operations mvm_object_fops;
 
 int mvm_object_init(void);
@@ -165,7 +197,8 @@ int mvm_folio_insert(struct mvm_object *obj, struct folio *folio,
 		     pgoff_t index, unsigned long pgflags);
 int mvm_object_swapin(struct mvm_object *obj, pgoff_t index, bool dirty);
 int mvm_object_swapin_spare(struct mvm_object *obj, pgoff_t index, bool dirty,
-			    struct folio **spare);
+			    struct folio **spare, struct mvm_swapin *rd);
+int mvm_swapin_read(struct mvm_object *obj, struct mvm_swapin *rd);
 int mvm_object_swapin_locked(struct mvm_object *obj, pgoff_t index,
 			     bool dirty);
 

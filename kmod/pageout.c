@@ -306,9 +306,21 @@ int mvm_page_track(struct mvm_object *obj, pgoff_t index,
 		   unsigned long pgflags)
 {
 	struct mvm_page *pg;
+	unsigned int bit;
 	int ret;
 
 	lockdep_assert_held(&obj->page_mutex);
+	pg = xa_load(&obj->pages, index);
+	if (pg) {
+		/*
+		 * Left by a swap-in whose read failed, not untracked yet
+		 * (mvm_swapin_read() takes page_mutex after the folios
+		 * left the cache): it tracks the new page.
+		 */
+		for_each_set_bit(bit, &pgflags, BITS_PER_LONG)
+			set_bit(bit, &pg->flags);
+		return 0;
+	}
 	/*
 	 * Not charged to the faulting task's memcg: under its limit a charge
 	 * here would OOM-kill it rather than let pageout make room.
@@ -369,6 +381,25 @@ static void mvm_page_untrack(struct mvm_object *obj, struct mvm_page *pg)
 		mvm_pageout_unstick();
 	if (wq_has_sleeper(&mvm_room_wq))
 		wake_up_all(&mvm_room_wq);
+}
+
+/*
+ * Stop tracking the pages of [@start, @start + @n) that are not in the
+ * page cache (page_mutex held): a swap-in whose read failed took them out.
+ */
+void mvm_pages_untrack_absent(struct mvm_object *obj, pgoff_t start,
+			      unsigned int n)
+{
+	struct address_space *mapping = obj->inode->i_mapping;
+	struct mvm_page *pg;
+	pgoff_t i;
+
+	lockdep_assert_held(&obj->page_mutex);
+	for (i = start; i < start + n; i++) {
+		pg = xa_load(&obj->pages, i);
+		if (pg && !mvm_page_present(mapping, i))
+			mvm_page_untrack(obj, pg);
+	}
 }
 
 /* Is resident @index write-locked?  Lockless (RCU), as the bit may change. */
@@ -812,6 +843,9 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 	lockdep_assert_held(&obj->page_mutex);
 	pg = xa_load(&obj->pages, index);
 	if (!pg || test_bit(MVM_PG_RETURNING, &pg->flags))
+		return MVM_EV_KEPT;
+	/* Being read in (without page_mutex): not worth a wait here. */
+	if (mvm_page_reading(mapping, index))
 		return MVM_EV_KEPT;
 	folio = mvm_folio_lock_get(mapping, index);
 	if (!folio) {

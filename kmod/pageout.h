@@ -52,6 +52,8 @@ bool mvm_page_wlocked(struct mvm_object *obj, pgoff_t index);
 int mvm_page_overwrite(struct mvm_object *obj, pgoff_t index,
 		       struct folio *src, u32 lock);
 void mvm_pages_release(struct mvm_object *obj);
+void mvm_pages_untrack_absent(struct mvm_object *obj, pgoff_t start,
+			      unsigned int n);
 
 /* Resident limits. */
 bool mvm_room(struct mvm_object *obj);

@@ -516,6 +516,115 @@ TEST_F(swp, sequential_swapin_reads_ahead)
 }
 
 /*
+ * A swap-in whose read fails (the store file cut short under it) ends the
+ * fault with SIGBUS and leaves nothing behind: the page is not in the
+ * page cache, not counted resident, and the next touch fails again rather
+ * than seeing a page that was never read.
+ */
+TEST_F(swp, swapin_read_error_fails_cleanly)
+{
+	const uint64_t n = 64;
+	uint64_t name, i;
+	void *addr;
+	char *p;
+	int fd;
+
+	ASSERT_EQ(0, mvm_swap_add(self->path, 16 << 20, 0, &self->id));
+	fd = anon_swapped_out(_metadata, n, 11, &name, &p);
+	ASSERT_EQ(0, truncate(self->path, 0));
+	for (i = 0; i < n; i += 8) {
+		addr = NULL;
+		EXPECT_EQ(1, mvm_touch(p + i * PG, 0, &addr));
+		EXPECT_EQ(p + i * PG, addr);
+		EXPECT_EQ(1, mvm_touch(p + i * PG, 0, NULL));
+		EXPECT_EQ(0, mvm_resident(p, i));
+	}
+	EXPECT_EQ(0, mvm_info(name).obj[MACHVM_OBJ_A_RESIDENT]);
+	EXPECT_EQ(n, mvm_info(name).obj[MACHVM_OBJ_A_SWAPPED]);
+	EXPECT_EQ(0, mvm_info(name).obj[MACHVM_OBJ_A_PAGEINS]);
+	munmap(p, n * PG);
+	close(fd);
+	EXPECT_TRUE(wait_swap_used(self->id, 0, 3000));
+}
+
+/* Reads in flight on @dev's queue (/sys/block/X/inflight), or -1. */
+static long dev_inflight_reads(int fd)
+{
+	char buf[64];
+	long reads;
+	ssize_t len;
+
+	len = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (len <= 0)
+		return -1;
+	buf[len] = '\0';
+	return sscanf(buf, "%ld", &reads) == 1 ? reads : -1;
+}
+
+struct par_reader {
+	char *p;
+	uint64_t first, n, bad;
+	atomic_int *finished;
+};
+
+static void *par_read_fn(void *arg)
+{
+	struct par_reader *r = arg;
+	uint64_t i;
+
+	for (i = r->first; i < r->first + r->n; i++)
+		r->bad += !page_ok(r->p + i * PG, i, 13);
+	atomic_fetch_add(r->finished, 1);
+	return NULL;
+}
+
+/*
+ * A swap-in reads without the object's page_mutex (the folios wait in the
+ * page cache, locked, as Linux's swap cache does): two threads faulting
+ * on different paged-out parts of one object have their reads in flight
+ * at once, where one object used to read one request at a time.  Seen on
+ * the partition's own queue.
+ */
+TEST_F(swp, swapin_reads_run_in_parallel)
+{
+	const char *dev = getenv("MVM_SWAP_DEV");
+	const uint64_t n = 4096;
+	struct par_reader rd[2];
+	atomic_int finished = 0;
+	pthread_t th[2];
+	char path[128];
+	uint64_t name;
+	long most = 0, v;
+	int fd, qfd, k;
+	char *p;
+
+	ASSERT_NE(NULL, dev) TH_LOG("no swap partition in this VM");
+	snprintf(path, sizeof(path), "/sys/block/%s/inflight",
+		 strrchr(dev, '/') ? strrchr(dev, '/') + 1 : dev);
+	qfd = open(path, O_RDONLY);
+	ASSERT_LE(0, qfd);
+	ASSERT_EQ(0, mvm_swap_add(dev, 0, 0, &self->id));
+	fd = anon_swapped_out(_metadata, n, 13, &name, &p);
+	for (k = 0; k < 2; k++) {
+		rd[k] = (struct par_reader){ p, k * n / 2, n / 2, 0,
+					     &finished };
+		ASSERT_EQ(0, pthread_create(&th[k], NULL, par_read_fn, &rd[k]));
+	}
+	while (atomic_load(&finished) < 2 && most < 2) {
+		v = dev_inflight_reads(qfd);
+		most = v > most ? v : most;
+	}
+	for (k = 0; k < 2; k++) {
+		pthread_join(th[k], NULL);
+		EXPECT_EQ(0, rd[k].bad);
+	}
+	EXPECT_LE(2, most) TH_LOG("at most %ld reads in flight", most);
+	close(qfd);
+	munmap(p, n * PG);
+	close(fd);
+}
+
+/*
  * A pager thread with a copy of its object in memory.  SRV_HALF: take the
  * first half of a return of several pages, ignore the rest (a single page
  * is taken).

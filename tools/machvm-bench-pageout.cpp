@@ -38,6 +38,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -70,7 +71,7 @@ const char kHelp[] =
     "\n"
     "SYNOPSIS\n"
     "       machvm-bench-pageout [--size BYTES] [--limit BYTES] [--file-size BYTES]\n"
-    "                            [--rounds N]\n"
+    "                            [--rounds N] [--threads N]\n"
     "                            [--targets file,partition] [--sides linux,machvm]\n"
     "                            [--dir DIR] [--dev DEVICE] [--timeout SEC]\n"
     "                            [--json PATH] [--json-name NAME] [--quiet]\n"
@@ -125,6 +126,10 @@ const char kHelp[] =
     "       --rounds N\n"
     "              Repeat every case N times (1-100, default 1); results are the\n"
     "              total bytes over the total time of each case.\n"
+    "       --threads N\n"
+    "              Threads per case (1-16, default 1): each writes, then reads,\n"
+    "              its own contiguous part of the buffer, in order.  Several\n"
+    "              threads fault on one object (machvm) or one mm (Linux) at once.\n"
     "       --targets LIST\n"
     "              file, partition or both (default file,partition).\n"
     "       --sides LIST\n"
@@ -161,6 +166,7 @@ struct Options {
     std::uint64_t limit = 64ull << 20;
     std::uint64_t file_size = 512ull << 20;
     unsigned rounds = 1;
+    unsigned threads = 1;
     std::vector<Target> targets{Target::File, Target::Partition};
     std::vector<Side> sides{Side::Linux, Side::Machvm};
     std::string dir;
@@ -184,6 +190,8 @@ bool option(machvm::ArgReader& args, Options& o) {
         o.file_size = machvm::size_arg("--file-size", *v);
     } else if (auto v = args.value("--rounds")) {
         o.rounds = static_cast<unsigned>(machvm::uint_arg("--rounds", *v, 1, 100));
+    } else if (auto v = args.value("--threads")) {
+        o.threads = static_cast<unsigned>(machvm::uint_arg("--threads", *v, 1, 16));
     } else if (auto v = args.value("--targets")) {
         o.targets = bench::list_arg<Target>(
             "--targets", *v, {{"file", Target::File}, {"partition", Target::Partition}});
@@ -560,34 +568,51 @@ std::uint64_t page_seed(std::uint64_t page) noexcept {
 }
 
 // Writes every word of every page, then reads every word back, summing each
-// page: the two timed passes.  Pages whose sum is wrong go to r.bad_pages.
+// page: the two timed passes, each split into @threads contiguous parts
+// done at once.  Pages whose sum is wrong go to r.bad_pages.
 template <class Count>
-void workload(std::byte* buf, std::uint64_t size, std::uint64_t page, Count count, ChildReport& r) {
+void workload(std::byte* buf, std::uint64_t size, std::uint64_t page, unsigned threads, Count count,
+              ChildReport& r) {
     const std::uint64_t pages = size / page;
     const std::uint64_t words = page / 8;
-    r.c0 = count();
-    std::uint64_t t0 = now_ns();
-    for (std::uint64_t p = 0; p < pages; ++p) {
-        auto* w = reinterpret_cast<volatile std::uint64_t*>(buf + p * page);
-        const std::uint64_t s = page_seed(p);
-        for (std::uint64_t i = 0; i < words; ++i)
-            w[i] = s + i;
-    }
-    r.write_ns = now_ns() - t0;
-    r.c1 = count();
     // sum of (s + i) for i in [0, words): words * s + words * (words - 1) / 2
     const std::uint64_t tri = words * (words - 1) / 2;
+    std::vector<std::uint64_t> bad(threads);
+    auto write_part = [&](unsigned k) {
+        for (std::uint64_t p = pages * k / threads; p < pages * (k + 1) / threads; ++p) {
+            auto* w = reinterpret_cast<volatile std::uint64_t*>(buf + p * page);
+            const std::uint64_t s = page_seed(p);
+            for (std::uint64_t i = 0; i < words; ++i)
+                w[i] = s + i;
+        }
+    };
+    auto read_part = [&](unsigned k) {
+        for (std::uint64_t p = pages * k / threads; p < pages * (k + 1) / threads; ++p) {
+            const auto* w = reinterpret_cast<const volatile std::uint64_t*>(buf + p * page);
+            std::uint64_t sum = 0;
+            for (std::uint64_t i = 0; i < words; ++i)
+                sum += w[i];
+            if (sum != words * page_seed(p) + tri)
+                ++bad[k];
+        }
+    };
+    auto run = [threads](auto& part) {
+        std::vector<std::jthread> ts;
+        for (unsigned k = 1; k < threads; ++k)
+            ts.emplace_back(part, k);
+        part(0);
+    };
+    r.c0 = count();
+    std::uint64_t t0 = now_ns();
+    run(write_part);
+    r.write_ns = now_ns() - t0;
+    r.c1 = count();
     t0 = now_ns();
-    for (std::uint64_t p = 0; p < pages; ++p) {
-        const auto* w = reinterpret_cast<const volatile std::uint64_t*>(buf + p * page);
-        std::uint64_t sum = 0;
-        for (std::uint64_t i = 0; i < words; ++i)
-            sum += w[i];
-        if (sum != words * page_seed(p) + tri)
-            ++r.bad_pages;
-    }
+    run(read_part);
     r.read_ns = now_ns() - t0;
     r.c2 = count();
+    for (std::uint64_t b : bad)
+        r.bad_pages += b;
 }
 
 void child_fail(ChildReport& r, const char* what) {
@@ -605,7 +630,7 @@ void child_main(Side side, const Options& o, const std::string& disk, ChildRepor
             return child_fail(r, "mmap anonymous buffer");
         ::madvise(p, o.size, MADV_NOHUGEPAGE);
         workload(
-            static_cast<std::byte*>(p), o.size, page,
+            static_cast<std::byte*>(p), o.size, page, o.threads,
             [&] {
                 Counters c = linux_counters();
                 add_disk_stat(disk, c);
@@ -637,7 +662,7 @@ void child_main(Side side, const Options& o, const std::string& disk, ChildRepor
         return child_fail(r, "mmap machvm object");
     try {
         workload(
-            static_cast<std::byte*>(p), o.size, page,
+            static_cast<std::byte*>(p), o.size, page, o.threads,
             [&] {
                 Counters c = machvm_counters(*admin);
                 add_disk_stat(disk, c);
@@ -867,7 +892,8 @@ std::string json_document(const Machine& m, const Options& o,
     j += " \"config\": {\"size_bytes\": " + std::to_string(o.size) +
          ", \"limit_bytes\": " + std::to_string(o.limit) +
          ", \"swap_file_bytes\": " + std::to_string(o.file_size) +
-         ", \"rounds\": " + std::to_string(o.rounds) + ", \"swap_dir\": " + json_string(o.dir) +
+         ", \"rounds\": " + std::to_string(o.rounds) +
+         ", \"threads\": " + std::to_string(o.threads) + ", \"swap_dir\": " + json_string(o.dir) +
          ", \"swap_dir_fs\": " + json_string(m.fs) + ", \"swap_dev\": " + json_string(o.dev) +
          ", \"vm_page_cluster\": " + json_string(m.page_cluster) +
          ", \"zswap_before\": " + json_string(m.zswap) + ", \"machvm_pageout\": {";

@@ -704,6 +704,31 @@ static void mvm_obj_unlock(struct mvm_object *obj)
 }
 
 /*
+ * Order @wb's pages by index (insertion sort: at most MVM_IO_MAX), so
+ * that pages next to each other in the object get slots next to each
+ * other: pages evicted in FIFO order come interleaved when several
+ * threads fault on one object, and a swap-in reads ahead only along
+ * consecutive slots (mvm_swapin_cluster()).
+ */
+static void mvm_wb_sort(struct mvm_wb *wb)
+{
+	struct mvm_page *pg;
+	struct folio *folio;
+	unsigned int i, j;
+
+	for (i = 1; i < wb->n; i++) {
+		pg = wb->pg[i];
+		folio = wb->folio[i];
+		for (j = i; j > 0 && wb->pg[j - 1]->index > pg->index; j--) {
+			wb->pg[j] = wb->pg[j - 1];
+			wb->folio[j] = wb->folio[j - 1];
+		}
+		wb->pg[j] = pg;
+		wb->folio[j] = folio;
+	}
+}
+
+/*
  * Write the batch: pages without a slot get a run of contiguous slots and
  * go in one request; pages with one go in runs of consecutive slots.
  * Then each is dropped (unless wb->keep) and its folio unlocked and put.
@@ -717,6 +742,7 @@ static void mvm_wb_flush(struct mvm_object *obj, struct mvm_wb *wb)
 	int ret;
 
 	lockdep_assert_held(&obj->page_mutex);
+	mvm_wb_sort(wb);
 	while (i < wb->n) {
 		entry = xa_load(&obj->swap, wb->pg[i]->index);
 		new = !entry;

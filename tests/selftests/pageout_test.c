@@ -516,6 +516,48 @@ TEST_F(swp, sequential_swapin_reads_ahead)
 }
 
 /*
+ * Pages written in an interleaved order (as several threads each filling
+ * their own part of one object would) still get slots in index order
+ * within a pageout batch, so reading one part back in order reads ahead:
+ * here 4 parts of 256 pages, written a page of each in turn under a
+ * resident limit of 256 (pageout takes them in FIFO order), then the rest
+ * paged out.  Batches of up to 32 pages hold runs of 8 of each part; with
+ * slots in FIFO order instead, every swap-in of part 0 was one page.
+ */
+TEST_F(swp, interleaved_writers_get_contiguous_slots)
+{
+	const char *dev = getenv("MVM_SWAP_DEV");
+	const uint64_t part = 256, n = 4 * part;
+	struct mvm_nlreply r;
+	uint64_t name, i, k, bad = 0;
+	long reads;
+	char *p;
+	int fd;
+
+	ASSERT_NE(NULL, dev) TH_LOG("no swap partition in this VM");
+	ASSERT_EQ(0, mvm_swap_add(dev, 0, 0, &self->id));
+	fd = mvm_anon(n * PG, part, &name);
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, n * PG, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < part; i++)
+		for (k = 0; k < 4; k++)
+			fill_page(p + (k * part + i) * PG, k * part + i, 3);
+	ASSERT_EQ(0, mvm_pageout_run(n, name, 1, &r));
+	ASSERT_EQ(0, mvm_info(name).obj[MACHVM_OBJ_A_RESIDENT]);
+	reads = dev_reads(dev);
+	ASSERT_LE(0, reads);
+	for (i = 0; i < part; i++)
+		bad += !page_ok(p + i * PG, i, 3);
+	reads = dev_reads(dev) - reads;
+	EXPECT_EQ(0, bad);
+	EXPECT_GE((long)(part / 4), reads) TH_LOG("%ld reads for %llu pages",
+						reads, (unsigned long long)part);
+	munmap(p, n * PG);
+	close(fd);
+}
+
+/*
  * A swap-in whose read fails (the store file cut short under it) ends the
  * fault with SIGBUS and leaves nothing behind: the page is not in the
  * page cache, not counted resident, and the next touch fails again rather

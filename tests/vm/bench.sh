@@ -14,6 +14,9 @@ for n in 16 64; do
 		--json-name faults-cluster$n.json
 done
 machvm-bench-pageout --size 128M --limit 32M --rounds 2
+# Four threads, each on its own quarter: several faults on one object.
+machvm-bench-pageout --size 128M --limit 32M --rounds 2 --threads 4 \
+	--json-name pageout-threads4.json
 # Network memory over loopback (both nodes here): the pair's figure
 # (pairbench.sh, netmem.json) without the network between two guests.
 machvm-bench-netmem --local --rounds 200 --json-name netmem-local.json

@@ -551,8 +551,9 @@ TEST_F(swp, interleaved_writers_get_contiguous_slots)
 		bad += !page_ok(p + i * PG, i, 3);
 	reads = dev_reads(dev) - reads;
 	EXPECT_EQ(0, bad);
-	EXPECT_GE((long)(part / 4), reads) TH_LOG("%ld reads for %llu pages",
-						reads, (unsigned long long)part);
+	EXPECT_GE((long)(part / 4), reads)
+		TH_LOG("%ld reads for %llu pages", reads,
+		       (unsigned long long)part);
 	munmap(p, n * PG);
 	close(fd);
 }
@@ -592,15 +593,16 @@ TEST_F(swp, swapin_read_error_fails_cleanly)
 /* Reads in flight on @dev's queue (/sys/block/X/inflight), or -1. */
 static long dev_inflight_reads(int fd)
 {
-	char buf[64];
-	long reads;
+	char buf[64], *end;
 	ssize_t len;
+	long reads;
 
 	len = pread(fd, buf, sizeof(buf) - 1, 0);
 	if (len <= 0)
 		return -1;
 	buf[len] = '\0';
-	return sscanf(buf, "%ld", &reads) == 1 ? reads : -1;
+	reads = strtol(buf, &end, 10);
+	return end == buf ? -1 : reads;
 }
 
 struct par_reader {

@@ -42,11 +42,11 @@ LIB      := $(BUILD)/lib/libmachvm.a
 PAGERS   := $(patsubst pagers/%.cpp,$(BUILD)/bin/%,$(wildcard pagers/*.cpp)) \
 	    $(BUILD)/bin/netmem-server
 # What the tests share (tests/lib): test-pager's pattern and misbehaviour,
-# machvm-map's fill specs; test-pager, machvm-map and machvm-bench-faults
+# machvm-map's fill specs; test-pager, machvm-map, machvm-bench-faults and -file
 # use them too.  Not part of libmachvm, not installed.
 TESTLIB_OBJ := $(patsubst %.cpp,$(BUILD)/obj/%.o,$(wildcard tests/lib/*.cpp))
 TESTLIB  := $(BUILD)/tests/lib/libtesthelpers.a
-# What the three benchmark tools share (tools/bench), and its unit test.
+# What the benchmark tools share (tools/bench), and its unit test.
 BENCH_OBJ := $(BUILD)/obj/tools/bench/bench.o
 # netmem-server's coherence engine, which its unit test links too.
 NETMEM_OBJ := $(BUILD)/obj/pagers/netmem/netmem.o
@@ -119,13 +119,16 @@ $(BUILD)/tests/unit/machvmctl_test: $(CTL_OBJ)
 $(BUILD)/bin/netmem-server: $(BUILD)/obj/pagers/netmem/netmem-server.o $(NETMEM_OBJ) $(LIB)
 	$(LINK_CXX)
 $(BUILD)/tests/unit/netmem_test: $(NETMEM_OBJ)
-$(addprefix $(BUILD)/bin/machvm-bench-,faults netmem pageout) \
+$(addprefix $(BUILD)/bin/machvm-bench-,faults file netmem pageout) \
 	$(BUILD)/tests/unit/bench_test: $(BENCH_OBJ)
+# bench_test runs machvm-bench-file (its command line, its mmap case).
+$(BUILD)/tests/unit/bench_test: | $(BUILD)/bin/machvm-bench-file
 TESTLIB_USERS := $(BUILD)/bin/test-pager $(BUILD)/bin/machvm-map \
-	$(BUILD)/bin/machvm-bench-faults $(UNIT)
+	$(BUILD)/bin/machvm-bench-faults $(BUILD)/bin/machvm-bench-file $(UNIT)
 $(TESTLIB_USERS): $(TESTLIB)
 $(BUILD)/obj/pagers/test-pager.o $(BUILD)/obj/tools/machvm-map.o \
-	$(BUILD)/obj/tools/machvm-bench-faults.o: CXXFLAGS += -Itests/lib
+	$(BUILD)/obj/tools/machvm-bench-faults.o \
+	$(BUILD)/obj/tools/machvm-bench-file.o: CXXFLAGS += -Itests/lib
 # The unit tests include the headers of the tools and pagers they test.
 $(BUILD)/obj/tests/unit/%.o: CXXFLAGS += -Itools -Ipagers -Itests/lib
 

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 // What the benchmark tools share (tools/bench): the report make bench
 // collects, the clock, SIGBUS reporting, percentiles, numbers and ratios,
-// the output options and the machine description.
+// the output options and the machine description.  And machvm-bench-file's
+// command line, run as a program (build/bin, beside build/tests/unit).
+#include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -169,6 +174,116 @@ void test_machine() {
     CHECK(clock_gettime_ns() > 0);
 }
 
+// build/bin/NAME, found from this test's own path.
+std::string tool(const char* name) {
+    char buf[4096];
+    const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+    std::string p(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    return p.substr(0, p.rfind('/')) + "/../../bin/" + name;
+}
+
+// Runs machvm-bench-file with `args` (MVM_DISK_DIR set to `disk_dir`
+// unless it is empty); its exit status, its stdout and stderr in *out.
+int bench_file(std::vector<std::string> args, const std::string& disk_dir, std::string* out) {
+    const std::string prog = tool("machvm-bench-file");
+    int p[2];
+    if (::pipe(p) != 0)
+        return -1;
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+        ::close(p[0]);
+        ::dup2(p[1], STDOUT_FILENO);
+        ::dup2(p[1], STDERR_FILENO);
+        if (disk_dir.empty())
+            ::unsetenv("MVM_DISK_DIR");
+        else
+            ::setenv("MVM_DISK_DIR", disk_dir.c_str(), 1);
+        std::vector<char*> argv{const_cast<char*>(prog.c_str())};
+        for (std::string& a : args)
+            argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv(argv[0], argv.data());
+        ::_exit(127);
+    }
+    ::close(p[1]);
+    out->clear();
+    char buf[4096];
+    for (ssize_t n; (n = ::read(p[0], buf, sizeof(buf))) > 0;)
+        out->append(buf, static_cast<std::size_t>(n));
+    ::close(p[0]);
+    int st = 0;
+    if (::waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+// machvm-bench-file: --help, every bad command line (status 2, no file
+// written), and its mmap case with the caches left alone, which needs no
+// module and no root: one JSON block, the file gone afterwards.
+void test_bench_file() {
+    char dir[] = "/tmp/bench_file_test.XXXXXX";
+    CHECK(::mkdtemp(dir) != nullptr);
+    std::string out;
+    CHECK_EQ(bench_file({"--help"}, dir, &out), kExitOk);
+    CHECK(out.find("NAME\n       machvm-bench-file") != std::string::npos);
+    CHECK(out.find("EXIT STATUS") != std::string::npos);
+
+    const std::vector<std::vector<std::string>> bad{
+        {"--bogus"},
+        {"--size", "0"},
+        {"--size", "17G"},
+        {"--size", "x"},
+        {"--size", "4K", "--threads", "2"},
+        {"--dir", ""},
+        {"--threads", "0"},
+        {"--threads", "65"},
+        {"--threads", "1,"},
+        {"--cluster", "3"},
+        {"--cluster", "128"},
+        {"--cluster", "0"},
+        {"--cases", "machvm,disk"},
+        {"--cases", ""},
+        {"--server-threads", "0"},
+        {"--readahead", "65M"},
+        {"--runs", "0"},
+        {"--timeout", "0"},
+        {"--pager", ""},
+        {"--json-name", "a/b"},
+        {"stray"},
+    };
+    for (const auto& args : bad) {
+        const int rc = bench_file(args, dir, &out);
+        CHECK_EQ(rc, kExitUsage);
+        if (rc != kExitUsage)
+            std::fprintf(stderr, "bench_test: %s: %s\n", args[0].c_str(), out.c_str());
+    }
+    CHECK_EQ(bench_file({}, "", &out), kExitUsage); // no --dir, no MVM_DISK_DIR
+    CHECK(out.find("MVM_DISK_DIR") != std::string::npos);
+
+    const std::string json = std::string(dir) + "/out.json";
+    CHECK_EQ(bench_file({"--cases", "mmap", "--no-drop-caches", "--size", "1M", "--threads", "1,2",
+                         "--cluster", "16", "-q", "--json", json},
+                        dir, &out),
+             kExitOk);
+    CHECK(out.find("@@JSON file.json\n") != std::string::npos);
+    CHECK(out.find("@@END") != std::string::npos);
+    std::ifstream f(json);
+    std::stringstream doc;
+    doc << f.rdbuf();
+    CHECK(doc.str().find("\"case\": \"mmap\", \"cluster_pages\": 16, \"threads\": 2") !=
+          std::string::npos);
+    // Nothing left in DIR but the JSON.
+    unsigned entries = 0;
+    if (DIR* d = ::opendir(dir)) {
+        while (const dirent* e = ::readdir(d))
+            entries += e->d_name[0] != '.';
+        ::closedir(d);
+    }
+    CHECK_EQ(entries, 1u);
+    ::unlink(json.c_str());
+    ::rmdir(dir);
+}
+
 } // namespace
 
 int main() {
@@ -181,5 +296,6 @@ int main() {
     test_choices();
     test_parse_options();
     test_machine();
+    test_bench_file();
     return unit::finish("bench_test");
 }

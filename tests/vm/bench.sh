@@ -13,6 +13,10 @@ for n in 16 64; do
 	machvm-bench-faults --cases copy,uffd --cluster $n --runs 4 \
 		--json-name faults-cluster$n.json
 done
+# A cold 128M file on the ext4 disk read through file-pager's object,
+# through a userfaultfd handler preading the same clusters, and through a
+# plain mmap (issue 11's cold file case): MB/s, file.json.
+machvm-bench-file --threads 1,2
 machvm-bench-pageout --size 128M --limit 32M --rounds 2
 # Four threads, each on its own quarter: several faults on one object.
 machvm-bench-pageout --size 128M --limit 32M --rounds 2 --threads 4 \

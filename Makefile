@@ -33,7 +33,7 @@ CXXFLAGS = -std=c++20 -O2 -g -Wall -Wextra -Werror -pthread \
 CFLAGS_T := -std=gnu11 -O2 -g -Wall -Wextra -Wno-unused-parameter \
 	    -Wno-sign-compare -Werror -pthread -I$(SELFTEST) -Ikmod/uapi \
 	    -Itests/selftests
-LDLIBS   := -luring -lnl-genl-3 -lnl-3 -lzstd -pthread
+LDLIBS   := -luring -lnl-genl-3 -lnl-3 -lzstd -lhiredis -pthread
 
 LIB_SRC  := $(wildcard libmachvm/src/*.cpp)
 LIB_OBJ  := $(LIB_SRC:%.cpp=$(BUILD)/obj/%.o)

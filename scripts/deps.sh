@@ -17,8 +17,10 @@ PKGS=(build-essential bc kmod flex bison libelf-dev libssl-dev
       qemu-system-x86 busybox-static cpio gzip xz-utils zstd
       liburing-dev libnl-3-dev libnl-genl-3-dev pkg-config
       sparse clang-format python3 perl file git e2fsprogs
-      nlohmann-json3-dev libzstd-dev)
+      nlohmann-json3-dev libzstd-dev libhiredis-dev)
 PKGS+=(memtester)	# run_test: a real program under machvm-run in the VM
+# redis_test (host) and redis_store_test (VM): real servers and a cluster
+PKGS+=(redis-server redis-tools)
 PKGS+=(sqlite3 xz-utils coreutils)	# tests/vm/programs.sh (make bench)
 # Installing: make deb (debhelper, dh-dkms), its check (lintian, dkms,
 # man for groff warnings on the man pages).

@@ -11,6 +11,7 @@
 //              the store; a DATA_RETURN is copied, put, and only once the
 //              store holds it answered RETURN_DONE; TERMINATE erases.
 //  CompressStore  pages compressed with zstd in the pager's own memory.
+//  RedisStore  pages in Redis or a Redis Cluster (redis_store.hpp).
 #pragma once
 
 #include <atomic>
@@ -149,9 +150,13 @@ class CompressStore final : public Store {
     std::vector<std::unique_ptr<Shard>> shards_;
 };
 
-// Parses a --store value ("compress", "compress:LEVEL") into a store;
-// throws UsageError (naming the option) for anything else.
+// Parses a --store value ("compress", "compress:LEVEL",
+// "redis://HOST:PORT[,HOST:PORT...]", see redis_store.hpp) into a store;
+// throws UsageError (naming the option) for anything else, and what the
+// store's constructor throws (a Redis server unreachable, say).
 std::unique_ptr<Store> make_store(const std::string& spec, std::uint64_t page_size);
+// The same checks of the value, without making the store (no connection).
+void check_store_spec(const std::string& spec);
 
 // "pages 12 bytes_stored 3456 ratio 14.22 ..." or, json, one JSON object.
 std::string format_store_stats(const Store& store, bool json);

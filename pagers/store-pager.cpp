@@ -2,7 +2,7 @@
 //
 // store-pager: serves a memory object whose pages, once the kernel pages
 // them out, live in a store (libmachvm's StorePager).  Stores: compress
-// (zstd in this process's memory).
+// (zstd in this process's memory), redis:// (Redis or a Redis Cluster).
 #include <pthread.h>
 #include <signal.h>
 #include <unistd.h>
@@ -59,6 +59,24 @@ const char kHead[] =
     "              process's memory; a page made of one repeated 64-bit word is\n"
     "              held as that word, a page zstd cannot shrink by an eighth is\n"
     "              held as it is.  Default compress.\n"
+    "\n"
+    "              redis://[[USER]:PASSWORD@]HOST[:PORT][,HOST[:PORT]...][?PARAMS]:\n"
+    "              pages in Redis (port 6379 by default), or in a Redis Cluster\n"
+    "              when several servers are given or the one given is a cluster\n"
+    "              node: each page goes to its slot's master, MOVED and ASK are\n"
+    "              followed.  Keys are mvm:{NS.OBJECT.GROUP}:PAGE, a hash tag per\n"
+    "              16 pages; NS is random unless ns=NAME is given, so pagers can\n"
+    "              share servers.  PARAMS: ns=NAME, timeout=MS (default 3000: a\n"
+    "              call the server has not answered by then fails; keep it under\n"
+    "              --timeout).  The servers must run with maxmemory-policy\n"
+    "              noeviction (checked with CONFIG GET).  An unreachable server,\n"
+    "              a refused AUTH or a server that may evict: one line, exit 1.\n"
+    "              While a server is down, a fault on a page only it holds ends\n"
+    "              with SIGBUS and a page-out is refused (the kernel's default\n"
+    "              pager keeps the page, in swap); the connection comes back by\n"
+    "              itself, with backoff.  A page the\n"
+    "              server acknowledged and then lost (restarted without its\n"
+    "              data) is an error, never zeros.\n"
     "       --size SIZE\n"
     "              Object size in bytes (K, M, G, T suffixes).  Rounded up to\n"
     "              the page size.  Default 64M.\n"
@@ -84,7 +102,10 @@ const char kTail[] = "\n"
                      "                   --exec machvm-map --write pattern\n"
                      "\n"
                      "       store-pager --size 1G --socket /tmp/store --json > stats.json &\n"
-                     "       kill -USR1 %1          # one more line of statistics\n";
+                     "       kill -USR1 %1          # one more line of statistics\n"
+                     "\n"
+                     "       store-pager --store redis://10.0.0.1:7000,10.0.0.2:7000 \\\n"
+                     "                   --size 4G --resident 256M --exec ./server\n";
 
 const machvm::PagerHelp kHelp{kHead, kExitExtra, kTail};
 

@@ -81,7 +81,10 @@ const char kHelp[] =
     "              Keep the heap's paged-out pages in STORE, served by\n"
     "              store-pager (looked for next to machvm-run, then in PATH):\n"
     "              compress or compress:LEVEL, pages compressed with zstd at\n"
-    "              LEVEL (default 3) in the pager's memory.  Setting the\n"
+    "              LEVEL (default 3) in the pager's memory, or\n"
+    "              redis://HOST:PORT[,HOST:PORT...], pages in Redis or a Redis\n"
+    "              Cluster (maxmemory-policy noeviction; options and what a\n"
+    "              server's loss does: store-pager --help).  Setting the\n"
     "              object's resident limit needs CAP_SYS_ADMIN.\n"
     "       --resident SIZE\n"
     "              Most bytes of the object kept in memory (default 64M; at\n"
@@ -127,6 +130,8 @@ const char kHelp[] =
     "       COMMAND (exec); with it, it waits and exits 128+N if a signal N\n"
     "       killed COMMAND.\n"
     "       125    machvm-run failed (bad option, module not loaded, no library)\n"
+    "       With --pager, store-pager's own failures (a Redis server that\n"
+    "       cannot be reached, say) exit 1 with its message.\n"
     "       126    COMMAND could not be executed\n"
     "       127    COMMAND was not found\n"
     "\n"
@@ -134,6 +139,7 @@ const char kHelp[] =
     "       sudo machvmctl swap add /var/tmp/machvm.swap --size 1G\n"
     "       machvm-run --resident 16M --verbose -- memtester 64M 1\n"
     "       machvm-run --pager compress --resident 16M -- memtester 64M 1\n"
+    "       machvm-run --pager redis://127.0.0.1:6379 --resident 16M -- memtester 64M 1\n"
     "       machvm-run --resident 256M -- python3 big_script.py\n";
 
 struct Options {
@@ -373,9 +379,10 @@ int run(int argc, char** argv) {
     const std::string lib = find_library();
     check_module(o.size);
     if (!o.pager.empty()) {
-        // Checked here so a bad STORE is machvm-run's own error (125).
+        // Checked here so a bad STORE is machvm-run's own error (125); a
+        // server that cannot be reached is store-pager's (exit 1).
         try {
-            machvm::make_store(o.pager, 4096);
+            machvm::check_store_spec(o.pager);
         } catch (const machvm::UsageError& e) {
             throw machvm::UsageError(std::string("--pager: ") + e.what());
         }

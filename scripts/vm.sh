@@ -85,6 +85,13 @@ make_initrd() {
 			{ echo "vm.sh: /usr/bin/$b missing (make deps)" >&2; exit 1; }
 		bins+=(--file "/usr/bin/$b:usr/bin/$b")
 	done
+	# redis_store_test: a real Redis server in the guest (the ELF is
+	# redis-check-rdb behind a symlink; named redis-server it serves)
+	for b in redis-server redis-cli; do
+		[ -x "/usr/bin/$b" ] ||
+			{ echo "vm.sh: /usr/bin/$b missing (make deps)" >&2; exit 1; }
+		bins+=(--file "/usr/bin/$b:usr/bin/$b")
+	done
 	mkdir -p "$(dirname "$initrd")"
 	local f
 	for f in ${MVM_EXTRA_FILES:-}; do

@@ -1,0 +1,493 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * store-pager over Redis (RedisStore) against the real module, with a
+ * real redis-server in the guest (on 127.0.0.1, append-only file fsynced
+ * on every write, so that a restart keeps what it acknowledged):
+ *  - a checksummed workload eight times the resident limit goes out to
+ *    Redis (one key per page) and comes back byte for byte;
+ *  - the server killed: a fault on a page only Redis holds ends with
+ *    SIGBUS within the store's timeout, never a hang; the server
+ *    restarted: store-pager reconnects and every page it had is back;
+ *  - memtester under machvm-run --pager redis://, the server killed and
+ *    restarted mid-run: memtester ends (passes, or dies of SIGBUS) in
+ *    bounded time and never sees a wrong byte;
+ *  - an unreachable server is one line and exit 1.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kselftest_harness.h"
+#include "mvm_genl.h"
+#include "mvm_test.h"
+
+#define RS_PORT		6391
+#define RS_URL		"redis://127.0.0.1:6391?timeout=1500"
+#define RS_DIR		"/tmp/redis-vm"
+#define RS_SIZE		(2UL << 20)
+#define RS_PAGES	(RS_SIZE / PG)
+#define RS_LIMIT	"256K"
+#define RS_TIMEOUT	"4000"
+#define RS_SOCK		"/tmp/rstore.s"
+#define RS_STATS	"/tmp/rstore.json"
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* 0 if the server on RS_PORT answers PING with +PONG. */
+static int redis_ping(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons(RS_PORT) };
+	struct timeval tv = { 1, 0 };
+	char buf[16] = "";
+	int s, rc = -1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (!connect(s, (struct sockaddr *)&a, sizeof(a)) &&
+	    write(s, "PING\r\n", 6) == 6 && read(s, buf, sizeof(buf) - 1) > 0 &&
+	    !strncmp(buf, "+PONG", 5))
+		rc = 0;
+	close(s);
+	return rc;
+}
+
+/* Starts redis-server (its data in RS_DIR); its pid once it answers. */
+static pid_t redis_start(void)
+{
+	pid_t pid;
+	int i;
+
+	mkdir(RS_DIR, 0755);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		int fd = open("/tmp/redis-vm.log", O_WRONLY | O_CREAT | O_APPEND, 0644);
+
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl("/usr/bin/redis-server", "redis-server", "--port", "6391",
+		      "--bind", "127.0.0.1", "--dir", RS_DIR, "--save", "",
+		      "--appendonly", "yes", "--appendfsync", "always",
+		      "--daemonize", "no", "--protected-mode", "no",
+		      "--maxmemory-policy", "noeviction", NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 500; i++) {
+		if (!redis_ping())
+			return pid;
+		if (waitpid(pid, NULL, WNOHANG) == pid)
+			return -1;
+		usleep(20000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}
+
+static void redis_kill(pid_t *pid)
+{
+	if (*pid > 0) {
+		kill(*pid, SIGKILL);
+		waitpid(*pid, NULL, 0);
+	}
+	*pid = 0;
+}
+
+/* Runs @cmd: its exit status (-1 if it did not run), its output in @out. */
+static int run_cmd(const char *cmd, char *out, size_t len)
+{
+	FILE *f = popen(cmd, "r");
+	size_t n;
+
+	out[0] = 0;
+	if (!f)
+		return -1;
+	n = fread(out, 1, len - 1, f);
+	out[n] = 0;
+	return WEXITSTATUS(pclose(f));
+}
+
+/* Page i of generation gen: xorshift noise seeded by both. */
+static void fill(char *pg, uint64_t i, uint64_t gen)
+{
+	uint64_t *w = (uint64_t *)pg;
+	uint64_t x = (i + 1) * 0x9e3779b97f4a7c15ULL ^ gen;
+	size_t k;
+
+	for (k = 0; k < PG / 8; k++) {
+		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+		w[k] = x;
+	}
+}
+
+static int page_ok(const char *p, uint64_t i, uint64_t gen)
+{
+	static char want[PG];
+
+	fill(want, i, gen);
+	return !memcmp(p, want, PG);
+}
+
+/* The object's descriptor from the pager's socket (retrying 10 s). */
+static int get_fd(void)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int i, s, fd;
+
+	strcpy(a.sun_path, RS_SOCK);
+	for (i = 0; i < 500; i++) {
+		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0)
+			return -1;
+		if (!connect(s, (struct sockaddr *)&a, sizeof(a))) {
+			fd = mvm_recv_fd(s);
+			close(s);
+			return fd;
+		}
+		close(s);
+		usleep(20000);
+	}
+	return -1;
+}
+
+/* A value from store-pager's last line of JSON statistics, or -1. */
+static long long stat_of(const char *key)
+{
+	char buf[8192], pat[64], *line, *at;
+	ssize_t n;
+	int fd = open(RS_STATS, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = 0;
+	line = strrchr(buf, '\n');
+	line = line ? line + 1 : buf;
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	at = strstr(line, pat);
+	return at ? atoll(at + strlen(pat)) : -1;
+}
+
+/* Asks store-pager for a line of statistics; waits (5 s) for it. */
+static int request_stats(pid_t pid)
+{
+	struct stat st0, st1;
+	int i;
+
+	if (stat(RS_STATS, &st0))
+		st0.st_size = 0;
+	kill(pid, SIGUSR1);
+	for (i = 0; i < 250; i++) {
+		if (!stat(RS_STATS, &st1) && st1.st_size > st0.st_size)
+			return 0;
+		usleep(20000);
+	}
+	return -1;
+}
+
+FIXTURE(rstore)
+{
+	pid_t redis;
+	pid_t pid;
+	int fd;
+	char *p;
+	uint64_t name;
+};
+
+FIXTURE_SETUP(rstore)
+{
+	struct machvm_region r;
+	double t0 = now();
+	int dev;
+
+	system("rm -rf " RS_DIR);
+	unlink(RS_SOCK);
+	unlink(RS_STATS);
+	self->redis = redis_start();
+	ASSERT_LT(0, self->redis) TH_LOG("redis-server did not start: see /tmp/redis-vm.log");
+	ksft_print_msg("redis-server up in %.1f s\n", now() - t0);
+	self->pid = fork();
+	ASSERT_LE(0, self->pid);
+	if (self->pid == 0) {
+		int out = open(RS_STATS, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(out, 1);
+		execlp("store-pager", "store-pager", "--store", RS_URL,
+		       "--size", "2M", "--resident", RS_LIMIT, "--timeout",
+		       RS_TIMEOUT, "--json", "--socket", RS_SOCK, NULL);
+		_exit(127);
+	}
+	self->fd = get_fd();
+	ASSERT_LE(0, self->fd);
+	self->p = mmap(NULL, RS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       self->fd, 0);
+	ASSERT_NE(MAP_FAILED, self->p);
+	dev = mvm_dev();
+	ASSERT_LE(0, dev);
+	ASSERT_EQ(0, mvm_region(dev, self->p, &r));
+	close(dev);
+	self->name = r.name;
+	ksft_print_msg("store-pager serving %.1f s after the start\n", now() - t0);
+}
+
+FIXTURE_TEARDOWN(rstore)
+{
+	int st;
+
+	if (self->p && self->p != MAP_FAILED)
+		munmap(self->p, RS_SIZE);
+	if (self->fd >= 0)
+		close(self->fd);
+	if (self->pid > 0) {
+		kill(self->pid, SIGTERM);
+		waitpid(self->pid, &st, 0);
+	}
+	redis_kill(&self->redis);
+	unlink(RS_STATS);
+}
+
+static uint64_t check_all(char *p, uint64_t gen)
+{
+	uint64_t i, bad = 0;
+
+	for (i = 0; i < RS_PAGES; i++)
+		bad += !page_ok(p + i * PG, i, gen);
+	return bad;
+}
+
+/* Writes generation gen everywhere, then pages it all out to Redis. */
+static int write_all_out(char *p, uint64_t name, uint64_t gen)
+{
+	struct mvm_nlreply r;
+	uint64_t i;
+
+	for (i = 0; i < RS_PAGES; i++)
+		fill(p + i * PG, i, gen);
+	if (mvm_pageout_run(RS_PAGES, name, 1, &r))
+		return -1;
+	return mvm_wait_resident(name, 0, 10000) ? 0 : -1;
+}
+
+/*
+ * 2M through a 256K limit: every page a key in Redis, every byte back.
+ */
+TEST_F(rstore, pages_round_trip_through_redis)
+{
+	struct mvm_nlreply r;
+	char out[256];
+
+	ASSERT_EQ(0, write_all_out(self->p, self->name, 1));
+	r = mvm_info(self->name);
+	EXPECT_LE(RS_PAGES, r.obj[MACHVM_OBJ_A_RETURNED]);
+	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
+	ASSERT_EQ(0, request_stats(self->pid));
+	EXPECT_EQ(RS_PAGES, stat_of("pages"));
+	if (!access("/usr/bin/redis-cli", X_OK)) {
+		EXPECT_EQ(0, run_cmd("redis-cli -p 6391 dbsize", out, sizeof(out)));
+		EXPECT_EQ(RS_PAGES, strtoull(out, NULL, 10));
+	}
+	EXPECT_EQ(0, check_all(self->p, 1));
+	r = mvm_info(self->name);
+	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_ERRORS]);
+	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_TIMEOUTS]);
+}
+
+/*
+ * The server killed: a fault on a page only Redis holds gets SIGBUS in
+ * bounded time.  Restarted from its append-only file: every page that
+ * Redis acknowledged comes back, byte for byte.
+ */
+TEST_F(rstore, server_killed_then_restarted)
+{
+	double t0, t;
+	void *bus = NULL;
+
+	ASSERT_EQ(0, write_all_out(self->p, self->name, 2));
+	redis_kill(&self->redis);
+	t0 = now();
+	EXPECT_EQ(1, mvm_touch(self->p + 40 * PG, 0, &bus));
+	t = now() - t0;
+	EXPECT_EQ(self->p + 40 * PG, (char *)bus);
+	ksft_print_msg("server down: SIGBUS after %.1f s\n", t);
+	EXPECT_GT(10, t);
+
+	self->redis = redis_start();
+	ASSERT_LT(0, self->redis);
+	t0 = now();
+	EXPECT_EQ(0, check_all(self->p, 2));
+	ksft_print_msg("server back: all %lu pages read back in %.1f s\n",
+		       RS_PAGES, now() - t0);
+	/* And the store takes pages again. */
+	ASSERT_EQ(0, write_all_out(self->p, self->name, 3));
+	EXPECT_EQ(0, check_all(self->p, 3));
+	EXPECT_EQ(0, mvm_info(self->name).obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
+}
+
+static int lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* An unreachable server: one line, exit 1.  A bad URL: exit 2. */
+TEST(redis_store_refusals)
+{
+	char out[1024];
+
+	EXPECT_EQ(1, run_cmd("store-pager --store redis://127.0.0.1:1 "
+			     "--socket /tmp/x.s 2>&1", out, sizeof(out)));
+	EXPECT_NE(NULL, strstr(out, "Connection refused"));
+	EXPECT_EQ(1, lines(out));
+	EXPECT_EQ(2, run_cmd("store-pager --store redis://h:x --socket /tmp/x.s 2>&1",
+			     out, sizeof(out)));
+	EXPECT_NE(NULL, strstr(out, "bad redis URL"));
+}
+
+static const char *memtester_path(void)
+{
+	static const char *const paths[] = {
+		"/usr/bin/memtester", "/usr/sbin/memtester", "/bin/memtester",
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(paths); i++)
+		if (!access(paths[i], X_OK))
+			return paths[i];
+	return NULL;
+}
+
+static char *slurp(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd < 0 ? 0 : read(fd, buf, len - 1);
+
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return buf;
+}
+
+/*
+ * memtester's heap in Redis through machvm-run --pager, 512K through a
+ * 256K limit (its Stuck Address pass alone moves some 5,000 pages); the
+ * server killed and restarted while it runs.  memtester must end within
+ * the bound: Done (the server came back in time) or killed by SIGBUS (a
+ * fault the store could not serve) -- never a FAILURE line, which a page
+ * of wrong bytes would give.
+ */
+FIXTURE(mrun)
+{
+	int unused;
+};
+
+FIXTURE_SETUP(mrun)
+{
+}
+
+FIXTURE_TEARDOWN(mrun)
+{
+}
+
+TEST_F_TIMEOUT(mrun, memtester_heap_in_redis_server_restarted, 240)
+{
+	static char err[65536], out[65536];
+	const char *mt = memtester_path();
+	char cmd[512];
+	pid_t redis, run;
+	double t0;
+	int st = 0, i, done = 0, restarted = 0;
+	const char *puts;
+
+	if (!mt)
+		SKIP(return, "memtester is not in the VM");
+	system("rm -rf " RS_DIR);
+	redis = redis_start();
+	ASSERT_LT(0, redis);
+	snprintf(cmd, sizeof(cmd),
+		 "MEMTESTER_TEST_MASK=0x1 exec /bin/machvm-run --pager '%s' "
+		 "--resident 256K --size 16M --verbose -- %s 512K 1 "
+		 ">/tmp/mrr.out 2>/tmp/mrr.err", RS_URL, mt);
+	t0 = now();
+	run = fork();
+	ASSERT_LE(0, run);
+	if (run == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, NULL);
+		_exit(127);
+	}
+	/* Let it page out for a while, then take the server away briefly. */
+	for (i = 0; i < 75 && waitpid(run, &st, WNOHANG) == 0; i++)
+		usleep(20000);
+	if (waitpid(run, &st, WNOHANG) == 0) {
+		redis_kill(&redis);
+		usleep(300000);
+		redis = redis_start();
+		EXPECT_LT(0, redis);
+		restarted = 1;
+	} else {
+		done = 1;
+	}
+	/* The server must have gone away while memtester ran. */
+	EXPECT_TRUE(restarted);
+	for (i = 0; !done && i < 9000; i++) {	/* 180 s */
+		if (waitpid(run, &st, WNOHANG) == run) {
+			done = 1;
+			break;
+		}
+		usleep(20000);
+	}
+	if (!done) {
+		kill(run, SIGKILL);
+		waitpid(run, &st, 0);
+	}
+	redis_kill(&redis);
+	slurp("/tmp/mrr.err", err, sizeof(err));
+	slurp("/tmp/mrr.out", out, sizeof(out));
+	ksft_print_msg("after %.1f s, status %d; machvm-run said:\n%s", now() - t0,
+		       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), err);
+	ASSERT_TRUE(done);
+	EXPECT_EQ(NULL, strstr(out, "FAILURE"));
+	EXPECT_TRUE(WIFEXITED(st));
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		EXPECT_NE(NULL, strstr(out, "Done."));
+	} else {
+		/* A clear end: memtester killed by SIGBUS (store-pager exits 128+7). */
+		EXPECT_EQ(128 + SIGBUS, WEXITSTATUS(st));
+	}
+	/* store-pager's last word: pages went through Redis. */
+	puts = strstr(err, ", puts ");
+	ASSERT_NE(NULL, puts);
+	EXPECT_LT(128, atoll(puts + 7));
+}
+
+TEST_HARNESS_MAIN

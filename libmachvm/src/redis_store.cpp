@@ -87,7 +87,8 @@ ContextPtr sync_connect(const Node& n, const RedisOptions& o) {
     if (!c)
         fail(n, ENOMEM, "connecting");
     if (c->err) {
-        const int code = c->err == REDIS_ERR_IO && e ? e : ECONNREFUSED;
+        // Not an I/O error: the name did not resolve, say.
+        const int code = c->err == REDIS_ERR_IO && e ? e : EHOSTUNREACH;
         fail(n, code,
              std::strcmp(c->errstr, std::strerror(code)) == 0
                  ? std::string("cannot connect")

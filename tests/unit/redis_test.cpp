@@ -461,6 +461,22 @@ void test_single_server(const std::string& root) {
     CHECK(erase_object(s, 99)); // nothing to erase
     CHECK(cmd(srv.port(), {"DBSIZE"}) == "0");
 
+    // What a page costs on loopback (printed, not checked): one batch of
+    // 1024 pages each way.
+    {
+        const auto t0 = Clock::now();
+        pe = put_range(s, 4, 0, 1024, 1);
+        const auto t1 = Clock::now();
+        g = get_range(s, 4, 0, 1024, 1);
+        const auto t2 = Clock::now();
+        CHECK(pe && !*pe);
+        CHECK_EQ(g.matched, 1024u);
+        std::printf("  1024 pages: put %.1f us/page, get %.1f us/page (appendfsync always)\n",
+                    std::chrono::duration<double, std::micro>(t1 - t0).count() / 1024,
+                    std::chrono::duration<double, std::micro>(t2 - t1).count() / 1024);
+        CHECK(erase_object(s, 4));
+    }
+
     // Killed: gets and puts fail within the timeout, never hang.
     pe = put_range(s, 3, 0, 32, 7);
     CHECK(pe && !*pe);

@@ -11,7 +11,10 @@
  *  - memtester under machvm-run --pager redis://, the server killed and
  *    restarted mid-run: memtester ends (passes, or dies of SIGBUS) in
  *    bounded time and never sees a wrong byte;
- *  - an unreachable server is one line and exit 1.
+ *  - an unreachable server is one line and exit 1;
+ *  - a 3-master cluster (redis-cli --cluster create): pages spread over
+ *    the masters, then redis-cli --cluster reshard moves slots holding
+ *    them while the workload runs, and no page is lost.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -51,11 +54,11 @@ static double now(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* 0 if the server on RS_PORT answers PING with +PONG. */
-static int redis_ping(void)
+/* 0 if the server on @port answers PING with +PONG. */
+static int redis_ping(int port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons(RS_PORT) };
+				 .sin_port = htons(port) };
 	struct timeval tv = { 1, 0 };
 	char buf[16] = "";
 	int s, rc = -1;
@@ -73,13 +76,20 @@ static int redis_ping(void)
 	return rc;
 }
 
-/* Starts redis-server (its data in RS_DIR); its pid once it answers. */
-static pid_t redis_start(void)
+/*
+ * Starts redis-server on @port, its data in @dir: an append-only file
+ * fsynced on every write, or (@cluster) a cluster node without one.  Its
+ * pid once it answers, or -1.
+ */
+static pid_t redis_start_on(int port, const char *dir, int cluster)
 {
+	char p[16], conf[128];
 	pid_t pid;
 	int i;
 
-	mkdir(RS_DIR, 0755);
+	mkdir(dir, 0755);
+	snprintf(p, sizeof(p), "%d", port);
+	snprintf(conf, sizeof(conf), "%s/nodes.conf", dir);
 	pid = fork();
 	if (pid < 0)
 		return -1;
@@ -88,15 +98,23 @@ static pid_t redis_start(void)
 
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execl("/usr/bin/redis-server", "redis-server", "--port", "6391",
-		      "--bind", "127.0.0.1", "--dir", RS_DIR, "--save", "",
-		      "--appendonly", "yes", "--appendfsync", "always",
-		      "--daemonize", "no", "--protected-mode", "no",
-		      "--maxmemory-policy", "noeviction", NULL);
+		if (cluster)
+			execl("/usr/bin/redis-server", "redis-server", "--port", p,
+			      "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+			      "--appendonly", "no", "--daemonize", "no",
+			      "--protected-mode", "no", "--cluster-enabled", "yes",
+			      "--cluster-config-file", conf,
+			      "--cluster-node-timeout", "5000", NULL);
+		else
+			execl("/usr/bin/redis-server", "redis-server", "--port", p,
+			      "--bind", "127.0.0.1", "--dir", dir, "--save", "",
+			      "--appendonly", "yes", "--appendfsync", "always",
+			      "--daemonize", "no", "--protected-mode", "no",
+			      "--maxmemory-policy", "noeviction", NULL);
 		_exit(127);
 	}
 	for (i = 0; i < 500; i++) {
-		if (!redis_ping())
+		if (!redis_ping(port))
 			return pid;
 		if (waitpid(pid, NULL, WNOHANG) == pid)
 			return -1;
@@ -105,6 +123,11 @@ static pid_t redis_start(void)
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	return -1;
+}
+
+static pid_t redis_start(void)
+{
+	return redis_start_on(RS_PORT, RS_DIR, 0);
 }
 
 static void redis_kill(pid_t *pid)
@@ -152,12 +175,12 @@ static int page_ok(const char *p, uint64_t i, uint64_t gen)
 }
 
 /* The object's descriptor from the pager's socket (retrying 10 s). */
-static int get_fd(void)
+static int get_fd_at(const char *path)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	int i, s, fd;
 
-	strcpy(a.sun_path, RS_SOCK);
+	strcpy(a.sun_path, path);
 	for (i = 0; i < 500; i++) {
 		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (s < 0)
@@ -213,6 +236,26 @@ static int request_stats(pid_t pid)
 	return -1;
 }
 
+/*
+ * Stops store-pager: SIGTERM, then (after 1 s of draining the object's
+ * last returns) SIGTERM again, which it takes as "go now".
+ */
+static void pager_stop(pid_t *pid)
+{
+	int i, st;
+
+	if (*pid <= 0)
+		return;
+	kill(*pid, SIGTERM);
+	for (i = 0; i < 50 && waitpid(*pid, &st, WNOHANG) == 0; i++)
+		usleep(20000);
+	if (i == 50) {
+		kill(*pid, SIGTERM);
+		waitpid(*pid, &st, 0);
+	}
+	*pid = 0;
+}
+
 FIXTURE(rstore)
 {
 	pid_t redis;
@@ -245,7 +288,7 @@ FIXTURE_SETUP(rstore)
 		       RS_TIMEOUT, "--json", "--socket", RS_SOCK, NULL);
 		_exit(127);
 	}
-	self->fd = get_fd();
+	self->fd = get_fd_at(RS_SOCK);
 	ASSERT_LE(0, self->fd);
 	self->p = mmap(NULL, RS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       self->fd, 0);
@@ -260,18 +303,16 @@ FIXTURE_SETUP(rstore)
 
 FIXTURE_TEARDOWN(rstore)
 {
-	int st;
+	double t0 = now();
 
 	if (self->p && self->p != MAP_FAILED)
 		munmap(self->p, RS_SIZE);
 	if (self->fd >= 0)
 		close(self->fd);
-	if (self->pid > 0) {
-		kill(self->pid, SIGTERM);
-		waitpid(self->pid, &st, 0);
-	}
+	pager_stop(&self->pid);
 	redis_kill(&self->redis);
 	unlink(RS_STATS);
+	ksft_print_msg("teardown took %.1f s\n", now() - t0);
 }
 
 static uint64_t check_all(char *p, uint64_t gen)
@@ -298,11 +339,16 @@ static int write_all_out(char *p, uint64_t name, uint64_t gen)
 
 /*
  * 2M through a 256K limit: every page a key in Redis, every byte back.
+ * Then the server killed: a fault on a page only Redis holds gets SIGBUS
+ * in bounded time.  Restarted from its append-only file: every page that
+ * Redis acknowledged comes back, byte for byte.
  */
-TEST_F(rstore, pages_round_trip_through_redis)
+TEST_F(rstore, round_trip_server_killed_and_restarted)
 {
 	struct mvm_nlreply r;
 	char out[256];
+	double t0, t;
+	void *bus = NULL;
 
 	ASSERT_EQ(0, write_all_out(self->p, self->name, 1));
 	r = mvm_info(self->name);
@@ -310,25 +356,12 @@ TEST_F(rstore, pages_round_trip_through_redis)
 	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
 	ASSERT_EQ(0, request_stats(self->pid));
 	EXPECT_EQ(RS_PAGES, stat_of("pages"));
-	if (!access("/usr/bin/redis-cli", X_OK)) {
-		EXPECT_EQ(0, run_cmd("redis-cli -p 6391 dbsize", out, sizeof(out)));
-		EXPECT_EQ(RS_PAGES, strtoull(out, NULL, 10));
-	}
+	EXPECT_EQ(0, run_cmd("redis-cli -p 6391 dbsize", out, sizeof(out)));
+	EXPECT_EQ(RS_PAGES, strtoull(out, NULL, 10));
 	EXPECT_EQ(0, check_all(self->p, 1));
 	r = mvm_info(self->name);
 	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_ERRORS]);
 	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_TIMEOUTS]);
-}
-
-/*
- * The server killed: a fault on a page only Redis holds gets SIGBUS in
- * bounded time.  Restarted from its append-only file: every page that
- * Redis acknowledged comes back, byte for byte.
- */
-TEST_F(rstore, server_killed_then_restarted)
-{
-	double t0, t;
-	void *bus = NULL;
 
 	ASSERT_EQ(0, write_all_out(self->p, self->name, 2));
 	redis_kill(&self->redis);
@@ -488,6 +521,204 @@ TEST_F_TIMEOUT(mrun, memtester_heap_in_redis_server_restarted, 240)
 	puts = strstr(err, ", puts ");
 	ASSERT_NE(NULL, puts);
 	EXPECT_LT(128, atoll(puts + 7));
+}
+
+/* ---- a 3-master cluster ---- */
+
+#define RC_PORT		7101	/* and 7102, 7103; buses 17101.. */
+#define RC_URL		"redis://127.0.0.1:7101,127.0.0.1:7102,127.0.0.1:7103?timeout=3000"
+#define RC_SOCK		"/tmp/rcluster.s"
+
+/* The slots redis-cli --cluster create gives three masters, in order. */
+static const unsigned int rc_first[3] = { 0, 5461, 10923 };
+
+/* CRC16-CCITT (XMODEM) of the key's hash tag, mod 16384: its slot. */
+static unsigned int key_slot(const char *key)
+{
+	const char *open = strchr(key, '{'), *close;
+	size_t len = strlen(key), i;
+	uint16_t crc = 0;
+	int b;
+
+	if (open) {
+		close = strchr(open + 1, '}');
+		if (close && close > open + 1) {
+			key = open + 1;
+			len = close - key;
+		}
+	}
+	for (i = 0; i < len; i++) {
+		crc ^= (uint16_t)((unsigned char)key[i] << 8);
+		for (b = 0; b < 8; b++)
+			crc = crc & 0x8000 ? (uint16_t)(crc << 1 ^ 0x1021) : (uint16_t)(crc << 1);
+	}
+	return crc & 16383;
+}
+
+FIXTURE(rcluster)
+{
+	pid_t redis[3];
+	pid_t pid;
+	int fd;
+	char *p;
+	uint64_t name;
+};
+
+FIXTURE_SETUP(rcluster)
+{
+	char cmd[512], out[4096], dir[64];
+	struct machvm_region r;
+	double t0 = now();
+	int i, dev, ok = 0;
+
+	system("rm -rf /tmp/rc-0 /tmp/rc-1 /tmp/rc-2");
+	unlink(RC_SOCK);
+	for (i = 0; i < 3; i++) {
+		snprintf(dir, sizeof(dir), "/tmp/rc-%d", i);
+		self->redis[i] = redis_start_on(RC_PORT + i, dir, 1);
+		ASSERT_LT(0, self->redis[i]);
+	}
+	ASSERT_EQ(0, run_cmd("redis-cli --cluster create 127.0.0.1:7101 127.0.0.1:7102 "
+			     "127.0.0.1:7103 --cluster-yes 2>&1", out, sizeof(out)))
+		TH_LOG("%s", out);
+	for (i = 0; i < 500 && !ok; i++) {
+		ok = 1;
+		for (dev = 0; dev < 3; dev++) {
+			snprintf(cmd, sizeof(cmd), "redis-cli -p %d cluster info", RC_PORT + dev);
+			run_cmd(cmd, out, sizeof(out));
+			ok = ok && strstr(out, "cluster_state:ok");
+		}
+		if (!ok)
+			usleep(20000);
+	}
+	ASSERT_TRUE(ok);
+	ksft_print_msg("cluster of 3 masters up in %.1f s\n", now() - t0);
+	self->pid = fork();
+	ASSERT_LE(0, self->pid);
+	if (self->pid == 0) {
+		int out = open("/tmp/rcluster.json", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(out, 1);
+		execlp("store-pager", "store-pager", "--store", RC_URL, "--size", "2M",
+		       "--resident", RS_LIMIT, "--timeout", "8000", "--json",
+		       "--socket", RC_SOCK, NULL);
+		_exit(127);
+	}
+	self->fd = get_fd_at(RC_SOCK);
+	ASSERT_LE(0, self->fd);
+	self->p = mmap(NULL, RS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       self->fd, 0);
+	ASSERT_NE(MAP_FAILED, self->p);
+	dev = mvm_dev();
+	ASSERT_LE(0, dev);
+	ASSERT_EQ(0, mvm_region(dev, self->p, &r));
+	close(dev);
+	self->name = r.name;
+}
+
+FIXTURE_TEARDOWN(rcluster)
+{
+	double t0 = now();
+	int i;
+
+	if (self->p && self->p != MAP_FAILED)
+		munmap(self->p, RS_SIZE);
+	if (self->fd >= 0)
+		close(self->fd);
+	pager_stop(&self->pid);
+	for (i = 0; i < 3; i++)
+		redis_kill(&self->redis[i]);
+	ksft_print_msg("teardown took %.1f s\n", now() - t0);
+}
+
+/*
+ * Pages spread over the three masters; then redis-cli --cluster reshard
+ * moves slots from one master to the next while the workload keeps
+ * reading every page back and writing a new generation out.  The slots
+ * moved are the source's first ones (redis-cli's order), as many as it
+ * takes to include one that holds our pages.  No page lost, none wrong.
+ */
+TEST_F_TIMEOUT(rcluster, resharded_mid_run, 240)
+{
+	char cmd[512], from_id[64], to_id[64], line[256];
+	unsigned int slot, best_slot = 0, best = 16384, n;
+	int i, src = -1, keys[3] = { 0 }, st = 0, done = 0;
+	uint64_t gen = 1, rounds = 0, bad = 0;
+	pid_t reshard;
+	double t0;
+	FILE *f;
+
+	ASSERT_EQ(0, write_all_out(self->p, self->name, gen));
+	for (i = 0; i < 3; i++) {
+		snprintf(cmd, sizeof(cmd), "redis-cli -p %d --scan --pattern 'mvm:*'",
+			 RC_PORT + i);
+		f = popen(cmd, "r");
+		ASSERT_NE(NULL, f);
+		while (fgets(line, sizeof(line), f)) {
+			line[strcspn(line, "\n")] = 0;
+			slot = key_slot(line);
+			keys[i]++;
+			if (slot >= rc_first[i] && slot - rc_first[i] < best) {
+				best = slot - rc_first[i];
+				best_slot = slot;
+				src = i;
+			}
+		}
+		pclose(f);
+	}
+	ksft_print_msg("keys per master: %d %d %d\n", keys[0], keys[1], keys[2]);
+	EXPECT_EQ(RS_PAGES, keys[0] + keys[1] + keys[2]);
+	EXPECT_LT(0, keys[0]);
+	EXPECT_LT(0, keys[1]);
+	EXPECT_LT(0, keys[2]);
+	ASSERT_LE(0, src);
+	n = best + 1;
+	snprintf(cmd, sizeof(cmd), "redis-cli -p %d cluster myid", RC_PORT + src);
+	ASSERT_EQ(0, run_cmd(cmd, from_id, sizeof(from_id)));
+	from_id[strcspn(from_id, "\n")] = 0;
+	snprintf(cmd, sizeof(cmd), "redis-cli -p %d cluster myid", RC_PORT + (src + 1) % 3);
+	ASSERT_EQ(0, run_cmd(cmd, to_id, sizeof(to_id)));
+	to_id[strcspn(to_id, "\n")] = 0;
+	ksft_print_msg("resharding %u slots (up to slot %u) from master %d to %d\n",
+		       n, best_slot, src + 1, (src + 1) % 3 + 1);
+
+	snprintf(cmd, sizeof(cmd),
+		 "exec redis-cli --cluster reshard 127.0.0.1:%d --cluster-from %s "
+		 "--cluster-to %s --cluster-slots %u --cluster-yes >/tmp/reshard.log 2>&1",
+		 RC_PORT, from_id, to_id, n);
+	t0 = now();
+	reshard = fork();
+	ASSERT_LE(0, reshard);
+	if (reshard == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, NULL);
+		_exit(127);
+	}
+	/* Read every page back, write the next generation out, until done. */
+	while (now() - t0 < 120) {
+		done = waitpid(reshard, &st, WNOHANG) == reshard;
+		bad += check_all(self->p, gen);
+		if (write_all_out(self->p, self->name, ++gen))
+			bad++;
+		rounds++;
+		if (done)
+			break;
+	}
+	if (!done) {
+		kill(reshard, SIGKILL);
+		waitpid(reshard, &st, 0);
+	}
+	ksft_print_msg("reshard took %.1f s; %llu rounds of 512 pages beside it, %llu bad\n",
+		       now() - t0, (unsigned long long)rounds, (unsigned long long)bad);
+	ASSERT_TRUE(done);
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, check_all(self->p, gen));
+	/* The slot really moved, with our pages. */
+	snprintf(cmd, sizeof(cmd), "redis-cli -p %d cluster countkeysinslot %u",
+		 RC_PORT + (src + 1) % 3, best_slot);
+	ASSERT_EQ(0, run_cmd(cmd, line, sizeof(line)));
+	EXPECT_LT(0, atoi(line));
+	EXPECT_EQ(0, mvm_info(self->name).obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
 }
 
 TEST_HARNESS_MAIN

@@ -250,6 +250,7 @@ static void pager_stop(pid_t *pid)
 	for (i = 0; i < 50 && waitpid(*pid, &st, WNOHANG) == 0; i++)
 		usleep(20000);
 	if (i == 50) {
+		ksft_print_msg("store-pager still draining after 1 s: told again\n");
 		kill(*pid, SIGTERM);
 		waitpid(*pid, &st, 0);
 	}
@@ -290,6 +291,8 @@ FIXTURE_SETUP(rstore)
 	}
 	self->fd = get_fd_at(RS_SOCK);
 	ASSERT_LE(0, self->fd);
+	/* Not for the redis-servers this test starts later. */
+	fcntl(self->fd, F_SETFD, FD_CLOEXEC);
 	self->p = mmap(NULL, RS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       self->fd, 0);
 	ASSERT_NE(MAP_FAILED, self->p);
@@ -606,6 +609,7 @@ FIXTURE_SETUP(rcluster)
 	}
 	self->fd = get_fd_at(RC_SOCK);
 	ASSERT_LE(0, self->fd);
+	fcntl(self->fd, F_SETFD, FD_CLOEXEC);
 	self->p = mmap(NULL, RS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       self->fd, 0);
 	ASSERT_NE(MAP_FAILED, self->p);

@@ -41,8 +41,11 @@ struct mvm_object {
 	/*
 	 * Serializes every change of which pages are resident or in swap:
 	 * insertions (supply, swap-in, zero-fill), removals (pageout,
-	 * flush, destroy), obj->pages and obj->swap.  Held across one page's
-	 * swap I/O, never while waiting on user space.
+	 * flush, destroy), obj->pages and obj->swap.  Not held across swap
+	 * I/O of the fault path and the pageout thread (the pages under I/O
+	 * stay locked in the page cache instead: mvm_swapin_read(),
+	 * mvm_wb_write()); held across other callers' swap I/O, never while
+	 * waiting on user space.
 	 */
 	struct mutex page_mutex;
 	struct xarray pages;	/* index -> struct mvm_page; page_mutex */

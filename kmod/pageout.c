@@ -20,12 +20,14 @@
  *  - otherwise written to a swap slot, then dropped.
  *
  * Eviction holds the object's page_mutex (fault-path swap-in and zero-fill
- * hold it too) and the folio lock from the unmap to the removal: nothing
- * can map the page meanwhile, and a page with references beyond the page
- * cache's (pinned, GUP, in flight) is not removed; it simply stays.
+ * hold it too; the swap write itself runs without it, see mvm_wb_write())
+ * and the folio lock from the unmap to the removal: nothing can map the
+ * page meanwhile, and a page with references beyond the page cache's
+ * (pinned, GUP, in flight) is not removed; it simply stays.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/delay.h>
 #include <linux/freezer.h>
 #include <linux/highmem.h>
 #include <linux/kthread.h>
@@ -187,11 +189,14 @@ struct mvm_wb {
 	 */
 	unsigned int nret;
 	bool keep;
+	bool unlocked;		/* writes drop page_mutex: mvm_wb_write() */
 	u64 written, freed;
 	unsigned long full;
 	struct mvm_page *pg[MVM_IO_MAX];
 	struct folio *folio[MVM_IO_MAX];
 };
+
+#define MVM_WB_RELOCK_TRIES	100	/* of page_mutex after a write */
 
 #define MVM_PASS_FORCE	BIT(0)	/* ignore reference bits */
 #define MVM_PASS_NOIO	BIT(1)	/* drop only; no I/O, no messages */
@@ -729,6 +734,50 @@ static void mvm_wb_sort(struct mvm_wb *wb)
 }
 
 /*
+ * Write @run pages of @wb from @i to slots from @slot (page_mutex held,
+ * their folios locked, unmapped and cleaned for I/O; @new: the slots are
+ * new).  With wb->unlocked, the write runs without page_mutex, as Linux's
+ * reclaim writes under the folio lock alone: faults on the object's other
+ * pages (swap-ins, zero-fills) go on meanwhile, and nobody can map,
+ * change or drop the batch's pages, whose folios stay locked.  Taking
+ * page_mutex back while holding them would invert the lock order
+ * (page_mutex, then a folio lock) for a holder that waits for one of
+ * them (a store removal's swap-in, a supply), so it is only tried, for a
+ * few milliseconds.  If it stays taken, the batch is given up: this
+ * run's pages stay, dirty, their new slots given back, the later runs'
+ * pages stay unwritten, every folio is unlocked, and only then is the
+ * mutex taken.  -EAGAIN then, with wb->n 0.
+ */
+static int mvm_wb_write(struct mvm_object *obj, struct mvm_wb *wb,
+			unsigned int i, unsigned int run, u64 slot, bool new)
+{
+	unsigned int j, tries;
+	int ret;
+
+	if (!wb->unlocked)
+		return mvm_slot_io_vec(slot, &wb->folio[i], run, true);
+	mutex_unlock(&obj->page_mutex);
+	ret = mvm_slot_io_vec(slot, &wb->folio[i], run, true);
+	for (tries = 0; tries < MVM_WB_RELOCK_TRIES; tries++) {
+		if (mutex_trylock(&obj->page_mutex))
+			return ret;
+		usleep_range(20, 50);
+	}
+	for (j = i; j < wb->n; j++) {
+		if (j < i + run) {
+			folio_mark_dirty(wb->folio[j]);
+			if (new)
+				mvm_slot_free(slot + j - i);
+		}
+		folio_unlock(wb->folio[j]);
+		folio_put(wb->folio[j]);
+	}
+	wb->n = 0;
+	mutex_lock(&obj->page_mutex);
+	return -EAGAIN;
+}
+
+/*
  * Write the batch: pages without a slot get a run of contiguous slots and
  * go in one request; pages with one go in runs of consecutive slots.
  * Then each is dropped (unless wb->keep) and its folio unlocked and put.
@@ -771,7 +820,9 @@ static void mvm_wb_flush(struct mvm_object *obj, struct mvm_wb *wb)
 		}
 		for (j = i; j < i + run; j++)
 			folio_clear_dirty_for_io(wb->folio[j]);
-		ret = mvm_slot_io_vec(slot, &wb->folio[i], run, true);
+		ret = mvm_wb_write(obj, wb, i, run, slot, new);
+		if (ret == -EAGAIN)
+			return;	/* the batch was given up */
 		for (j = i; j < i + run; j++) {
 			struct mvm_page *pg = wb->pg[j];
 			struct folio *folio = wb->folio[j];
@@ -1052,6 +1103,8 @@ static void mvm_batch_flush(struct mvm_pass *p, struct mvm_batch *b)
 	} else {
 		mutex_lock(&obj->page_mutex);
 	}
+	/* From reclaim, never sleep on the mutex again (see above). */
+	wb.unlocked = !(p->mode & MVM_PASS_TRY);
 	for (i = 0; i < b->n; i++) {
 		ret = mvm_evict(obj, b->index[i], p->mode, &wb);
 		if (ret == MVM_EV_FREED)

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -126,6 +128,7 @@ static int anon_swapped_out(struct __test_metadata *_metadata, uint64_t n,
 FIXTURE(swp) {
 	uint32_t id, id2;
 	char path[256], path2[256];
+	int frozen;	/* fd of mvm_disk_dir() while frozen, or -1 */
 };
 
 FIXTURE_SETUP(swp)
@@ -134,10 +137,15 @@ FIXTURE_SETUP(swp)
 	swap_path(self->path2, sizeof(self->path2), "mvm-test2.swap");
 	self->id = 0;
 	self->id2 = 0;
+	self->frozen = -1;
 }
 
 FIXTURE_TEARDOWN(swp)
 {
+	if (self->frozen >= 0) {
+		ioctl(self->frozen, FITHAW, 0);
+		close(self->frozen);
+	}
 	if (self->id)
 		mvm_swap_remove(self->id);
 	if (self->id2)
@@ -588,6 +596,118 @@ TEST_F(swp, swapin_read_error_fails_cleanly)
 	munmap(p, n * PG);
 	close(fd);
 	EXPECT_TRUE(wait_swap_used(self->id, 0, 3000));
+}
+
+struct po_run {
+	uint64_t name;
+	atomic_int tid;
+	int ret;
+	atomic_int done;
+};
+
+static void *po_run_fn(void *arg)
+{
+	struct po_run *po = arg;
+	struct mvm_nlreply r;
+
+	atomic_store(&po->tid, syscall(SYS_gettid));
+	po->ret = mvm_pageout_run(0, po->name, 1, &r);
+	atomic_store(&po->done, 1);
+	return NULL;
+}
+
+/* Has thread @tid slept in @fn (its wchan) within @ms? */
+static int sleeps_in(pid_t tid, const char *fn, int ms)
+{
+	char path[64], buf[128];
+	ssize_t len;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/wchan", tid);
+	for (; ms > 0; ms -= 10) {
+		fd = open(path, O_RDONLY);
+		if (fd >= 0) {
+			len = read(fd, buf, sizeof(buf) - 1);
+			close(fd);
+			if (len > 0) {
+				buf[len] = '\0';
+				if (strstr(buf, fn))
+					return 1;
+			}
+		}
+		usleep(10000);
+	}
+	return 0;
+}
+
+struct touch_run {
+	volatile char *p;
+	atomic_int done;
+};
+
+static void *touch_fn(void *arg)
+{
+	struct touch_run *t = arg;
+
+	(void)t->p[0];
+	atomic_store(&t->done, 1);
+	return NULL;
+}
+
+/*
+ * Pageout writes without the object's page_mutex: while its write to the
+ * swap file waits (the file system frozen: the write waits for the thaw),
+ * a fault on another page of the object, one in swap, still reads it
+ * back.  When pageout held the mutex across the write, that fault waited
+ * for the thaw.
+ */
+TEST_F(swp, fault_not_held_up_by_pageout_write)
+{
+	const uint64_t n = 64;
+	struct po_run po = { 0 };
+	struct touch_run t = { 0 };
+	pthread_t po_th, t_th;
+	uint64_t name, i, bad = 0;
+	int fd, ms;
+	char *p;
+
+	ASSERT_EQ(0, mvm_swap_add(self->path, 16 << 20, 0, &self->id));
+	fd = anon_swapped_out(_metadata, n, 21, &name, &p);
+	/* The second half back in, and written again: dirty. */
+	for (i = n / 2; i < n; i++)
+		fill_page(p + i * PG, i, 21);
+	ASSERT_EQ(n / 2, mvm_info(name).obj[MACHVM_OBJ_A_RESIDENT]);
+
+	self->frozen = open(mvm_disk_dir(), O_RDONLY | O_DIRECTORY);
+	ASSERT_LE(0, self->frozen);
+	ASSERT_EQ(0, ioctl(self->frozen, FIFREEZE, 0)) {
+		close(self->frozen);
+		self->frozen = -1;
+	}
+	po.name = name;
+	ASSERT_EQ(0, pthread_create(&po_th, NULL, po_run_fn, &po));
+	for (ms = 0; ms < 5000 && !atomic_load(&po.tid); ms += 10)
+		usleep(10000);
+	/* Pageout's write of the dirty half waits for the thaw. */
+	EXPECT_TRUE(sleeps_in(atomic_load(&po.tid), "rwsem", 5000));
+	EXPECT_EQ(0, atomic_load(&po.done));
+	/* Page 0 is in swap: reading it needs no write. */
+	t.p = p;
+	ASSERT_EQ(0, pthread_create(&t_th, NULL, touch_fn, &t));
+	for (ms = 0; ms < 10000 && !atomic_load(&t.done); ms += 10)
+		usleep(10000);
+	EXPECT_TRUE(atomic_load(&t.done)) TH_LOG("the fault waited for the write");
+	ASSERT_EQ(0, ioctl(self->frozen, FITHAW, 0));
+	close(self->frozen);
+	self->frozen = -1;
+	pthread_join(t_th, NULL);
+	pthread_join(po_th, NULL);
+	EXPECT_EQ(0, po.ret);
+	for (i = 0; i < n; i++)
+		bad += !page_ok(p + i * PG, i, 21);
+	EXPECT_EQ(0, bad);
+	munmap(p, n * PG);
+	close(fd);
 }
 
 /* Reads in flight on @dev's queue (/sys/block/X/inflight), or -1. */

@@ -45,6 +45,15 @@ int mvm_touch(volatile char *p, int write, void **bus_addr);
 
 int mvm_send_fd(int sock, int fd);
 int mvm_recv_fd(int sock);
+/* The object's descriptor from a pager's --socket @path (retrying 10 s). */
+int mvm_pager_socket_fd(const char *path);
+/*
+ * A pager's --json statistics, one JSON object a line, in file @path:
+ * @key's number in the last line (or -1); mvm_stats_request() asks
+ * process @pid for a new line (SIGUSR1) and waits 5 s for it (0 or -1).
+ */
+long long mvm_stats_value(const char *path, const char *key);
+int mvm_stats_request(pid_t pid, const char *path);
 
 /*
  * A pager in a process of its own, for tests where it dies: the child

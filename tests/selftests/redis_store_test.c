@@ -175,68 +175,6 @@ static int page_ok(const char *p, uint64_t i, uint64_t gen)
 	return !memcmp(p, want, PG);
 }
 
-/* The object's descriptor from the pager's socket (retrying 10 s). */
-static int get_fd_at(const char *path)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int i, s, fd;
-
-	strcpy(a.sun_path, path);
-	for (i = 0; i < 500; i++) {
-		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (s < 0)
-			return -1;
-		if (!connect(s, (struct sockaddr *)&a, sizeof(a))) {
-			fd = mvm_recv_fd(s);
-			close(s);
-			return fd;
-		}
-		close(s);
-		usleep(20000);
-	}
-	return -1;
-}
-
-/* A value from store-pager's last line of JSON statistics, or -1. */
-static long long stat_of(const char *key)
-{
-	char buf[8192], pat[64], *line, *at;
-	ssize_t n;
-	int fd = open(RS_STATS, O_RDONLY);
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	while (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = 0;
-	line = strrchr(buf, '\n');
-	line = line ? line + 1 : buf;
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	at = strstr(line, pat);
-	return at ? atoll(at + strlen(pat)) : -1;
-}
-
-/* Asks store-pager for a line of statistics; waits (5 s) for it. */
-static int request_stats(pid_t pid)
-{
-	struct stat st0, st1;
-	int i;
-
-	if (stat(RS_STATS, &st0))
-		st0.st_size = 0;
-	kill(pid, SIGUSR1);
-	for (i = 0; i < 250; i++) {
-		if (!stat(RS_STATS, &st1) && st1.st_size > st0.st_size)
-			return 0;
-		usleep(20000);
-	}
-	return -1;
-}
-
 /*
  * Stops store-pager: SIGTERM, then (after 0.3 s of draining the object's
  * last returns) SIGTERM again, which it takes as "go now".
@@ -289,7 +227,7 @@ FIXTURE_SETUP(rstore)
 		       RS_TIMEOUT, "--json", "--socket", RS_SOCK, NULL);
 		_exit(127);
 	}
-	self->fd = get_fd_at(RS_SOCK);
+	self->fd = mvm_pager_socket_fd(RS_SOCK);
 	ASSERT_LE(0, self->fd);
 	/* Not for the redis-servers this test starts later. */
 	fcntl(self->fd, F_SETFD, FD_CLOEXEC);
@@ -357,8 +295,8 @@ TEST_F(rstore, round_trip_server_killed_and_restarted)
 	r = mvm_info(self->name);
 	EXPECT_LE(RS_PAGES, r.obj[MACHVM_OBJ_A_RETURNED]);
 	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
-	ASSERT_EQ(0, request_stats(self->pid));
-	EXPECT_EQ(RS_PAGES, stat_of("pages"));
+	ASSERT_EQ(0, mvm_stats_request(self->pid, RS_STATS));
+	EXPECT_EQ(RS_PAGES, mvm_stats_value(RS_STATS, "pages"));
 	EXPECT_EQ(0, run_cmd("redis-cli -p 6391 dbsize", out, sizeof(out)));
 	EXPECT_EQ(RS_PAGES, strtoull(out, NULL, 10));
 	EXPECT_EQ(0, check_all(self->p, 1));
@@ -672,7 +610,7 @@ FIXTURE_SETUP(rcluster)
 		       "--socket", RC_SOCK, NULL);
 		_exit(127);
 	}
-	self->fd = get_fd_at(RC_SOCK);
+	self->fd = mvm_pager_socket_fd(RC_SOCK);
 	ASSERT_LE(0, self->fd);
 	fcntl(self->fd, F_SETFD, FD_CLOEXEC);
 	self->p = mmap(NULL, RS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,

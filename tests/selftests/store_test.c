@@ -75,81 +75,6 @@ static int page_ok(const char *p, uint64_t i, uint64_t gen)
 	return !memcmp(p, want, PG);
 }
 
-/* The object's descriptor from the pager's socket (retrying 10 s). */
-static int get_fd(void)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int i, s, fd;
-
-	strcpy(a.sun_path, ST_SOCK);
-	for (i = 0; i < 500; i++) {
-		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (s < 0)
-			return -1;
-		if (!connect(s, (struct sockaddr *)&a, sizeof(a))) {
-			fd = mvm_recv_fd(s);
-			close(s);
-			return fd;
-		}
-		close(s);
-		usleep(20000);
-	}
-	return -1;
-}
-
-/* A value from store-pager's last line of JSON statistics, or -1. */
-static long long stat_of(const char *key)
-{
-	char buf[8192], pat[64], *line, *at;
-	ssize_t n;
-	int fd = open(ST_STATS, O_RDONLY);
-
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	while (n > 0 && buf[n - 1] == '\n')
-		buf[--n] = 0;
-	line = strrchr(buf, '\n');
-	line = line ? line + 1 : buf;
-	snprintf(pat, sizeof(pat), "\"%s\":", key);
-	at = strstr(line, pat);
-	return at ? atoll(at + strlen(pat)) : -1;
-}
-
-/* Lines in store-pager's statistics file so far. */
-static int stat_lines(void)
-{
-	char buf[8192];
-	int fd = open(ST_STATS, O_RDONLY), lines = 0;
-	ssize_t n, k;
-
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf));
-	close(fd);
-	for (k = 0; k < n; k++)
-		lines += buf[k] == '\n';
-	return lines;
-}
-
-/* Asks store-pager for a line of statistics and waits (5 s) for it. */
-static int request_stats(pid_t pid)
-{
-	int before = stat_lines(), i;
-
-	kill(pid, SIGUSR1);
-	for (i = 0; i < 250; i++) {
-		if (stat_lines() > before)
-			return 0;
-		usleep(20000);
-	}
-	return -1;
-}
-
 FIXTURE(store)
 {
 	pid_t pid;
@@ -176,7 +101,7 @@ FIXTURE_SETUP(store)
 		       ST_TIMEOUT, "--json", "--socket", ST_SOCK, NULL);
 		_exit(127);
 	}
-	self->fd = get_fd();
+	self->fd = mvm_pager_socket_fd(ST_SOCK);
 	ASSERT_LE(0, self->fd);
 	self->p = mmap(NULL, ST_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
 		       self->fd, 0);
@@ -236,13 +161,13 @@ TEST_F(store, pages_round_trip_through_the_store)
 	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_DEFAULT_TAKEN]);
 	EXPECT_EQ(0, r.obj[MACHVM_OBJ_A_SWAPPED]);
 
-	ASSERT_EQ(0, request_stats(self->pid));
-	EXPECT_EQ(ST_PAGES, stat_of("pages"));
-	EXPECT_LE((ST_PAGES + 2) / 3, stat_of("same_filled"));
-	EXPECT_LE(ST_PAGES / 3, stat_of("incompressible"));
+	ASSERT_EQ(0, mvm_stats_request(self->pid, ST_STATS));
+	EXPECT_EQ(ST_PAGES, mvm_stats_value(ST_STATS, "pages"));
+	EXPECT_LE((ST_PAGES + 2) / 3, mvm_stats_value(ST_STATS, "same_filled"));
+	EXPECT_LE(ST_PAGES / 3, mvm_stats_value(ST_STATS, "incompressible"));
 	/* Same-filled pages cost 8 bytes, text a few dozen: well under. */
-	EXPECT_GT(ST_SIZE * 3 / 4, stat_of("bytes_stored"));
-	EXPECT_LT(0, stat_of("bytes_stored"));
+	EXPECT_GT(ST_SIZE * 3 / 4, mvm_stats_value(ST_STATS, "bytes_stored"));
+	EXPECT_LT(0, mvm_stats_value(ST_STATS, "bytes_stored"));
 
 	EXPECT_EQ(0, check_all(self->p, 2));
 	for (i = ST_PAGES; i-- > 0;)

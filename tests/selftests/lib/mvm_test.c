@@ -4,11 +4,14 @@
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include "mvm_test.h"
@@ -319,4 +322,65 @@ void mvm_server_stop(struct mvm_server *s)
 {
 	atomic_store(&s->stop, 1);
 	pthread_join(s->th, NULL);
+}
+
+int mvm_pager_socket_fd(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int i, s, fd;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -1;
+	strcpy(a.sun_path, path);
+	for (i = 0; i < 500; i++) {
+		s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (s < 0)
+			return -1;
+		if (!connect(s, (struct sockaddr *)&a, sizeof(a))) {
+			fd = mvm_recv_fd(s);
+			close(s);
+			return fd;
+		}
+		close(s);
+		usleep(20000);
+	}
+	return -1;
+}
+
+long long mvm_stats_value(const char *path, const char *key)
+{
+	char buf[8192], pat[64], *line, *at;
+	ssize_t n;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = 0;
+	line = strrchr(buf, '\n');
+	line = line ? line + 1 : buf;
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	at = strstr(line, pat);
+	return at ? atoll(at + strlen(pat)) : -1;
+}
+
+int mvm_stats_request(pid_t pid, const char *path)
+{
+	struct stat st0, st1;
+	int i;
+
+	if (stat(path, &st0))
+		st0.st_size = 0;
+	kill(pid, SIGUSR1);
+	for (i = 0; i < 250; i++) {
+		if (!stat(path, &st1) && st1.st_size > st0.st_size)
+			return 0;
+		usleep(20000);
+	}
+	return -1;
 }

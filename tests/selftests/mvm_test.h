@@ -54,6 +54,10 @@ int mvm_pager_socket_fd(const char *path);
  */
 long long mvm_stats_value(const char *path, const char *key);
 int mvm_stats_request(pid_t pid, const char *path);
+/* memtester's path in the VM, or NULL. */
+const char *mvm_memtester_path(void);
+/* The first @len - 1 bytes of file @path in @buf, NUL-terminated ("" if none). */
+char *mvm_slurp(const char *path, char *buf, size_t len);
 
 /*
  * A pager in a process of its own, for tests where it dies: the child

@@ -348,30 +348,6 @@ TEST(redis_store_refusals)
 	EXPECT_NE(NULL, strstr(out, "bad redis URL"));
 }
 
-static const char *memtester_path(void)
-{
-	static const char *const paths[] = {
-		"/usr/bin/memtester", "/usr/sbin/memtester", "/bin/memtester",
-	};
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(paths); i++)
-		if (!access(paths[i], X_OK))
-			return paths[i];
-	return NULL;
-}
-
-static char *slurp(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n = fd < 0 ? 0 : read(fd, buf, len - 1);
-
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	return buf;
-}
-
 /*
  * memtester's heap in Redis through machvm-run --pager, 512K through a
  * 256K limit (its Stuck Address pass alone moves some 5,000 pages); the
@@ -396,7 +372,7 @@ FIXTURE_TEARDOWN(mrun)
 TEST_F_TIMEOUT(mrun, memtester_heap_in_redis_server_restarted, 240)
 {
 	static char err[65536], out[65536];
-	const char *mt = memtester_path();
+	const char *mt = mvm_memtester_path();
 	char cmd[512];
 	pid_t redis, run;
 	double t0;
@@ -445,8 +421,8 @@ TEST_F_TIMEOUT(mrun, memtester_heap_in_redis_server_restarted, 240)
 		waitpid(run, &st, 0);
 	}
 	redis_kill(&redis);
-	slurp("/tmp/mrr.err", err, sizeof(err));
-	slurp("/tmp/mrr.out", out, sizeof(out));
+	mvm_slurp("/tmp/mrr.err", err, sizeof(err));
+	mvm_slurp("/tmp/mrr.out", out, sizeof(out));
 	ksft_print_msg("after %.1f s, status %d; machvm-run said:\n%s", now() - t0,
 		       WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), err);
 	ASSERT_TRUE(done);
@@ -512,7 +488,7 @@ TEST_F_TIMEOUT(mrun, sort_heap_in_redis, 240)
 		    "--size 16M -- /usr/bin/sort -S 8M -o /tmp/sort.out /tmp/sort.in "
 		    "2>/tmp/sort.err");
 	redis_kill(&redis);
-	slurp("/tmp/sort.err", err, sizeof(err));
+	mvm_slurp("/tmp/sort.err", err, sizeof(err));
 	ksft_print_msg("sort took %.1f s, status %d; it said:\n%s", now() - t0,
 		       WIFEXITED(st) ? WEXITSTATUS(st) : -1, err);
 	ASSERT_TRUE(WIFEXITED(st));

@@ -80,20 +80,6 @@ static char *slurp(const char *path)
 	return buf;
 }
 
-static const char *memtester_path(void)
-{
-	static const char *const paths[] = {
-		"/usr/bin/memtester", "/usr/sbin/memtester", "/bin/memtester",
-		"/sbin/memtester",
-	};
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(paths); i++)
-		if (access(paths[i], X_OK) == 0)
-			return paths[i];
-	return NULL;
-}
-
 /*
  * A swap store for the default pager: machvmctl if it can, else genl.  The
  * file is created first: the module then opens an existing regular file,
@@ -170,7 +156,7 @@ TEST_F_TIMEOUT(run, memtester_pages_through_swap, 540)
 	};
 	uint64_t before[MACHVM_A_STAT_MAX + 1], after[MACHVM_A_STAT_MAX + 1];
 	unsigned int i;
-	const char *mt = memtester_path();
+	const char *mt = mvm_memtester_path();
 	char mtbuf[64];
 	char *env[] = { NULL, NULL };
 	char *argv[] = { RUN, "--resident", "8M", "--verbose", "--",

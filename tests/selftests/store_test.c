@@ -254,34 +254,10 @@ FIXTURE_TEARDOWN(mrun)
 {
 }
 
-static const char *memtester_path(void)
-{
-	static const char *const paths[] = {
-		"/usr/bin/memtester", "/usr/sbin/memtester", "/bin/memtester",
-	};
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(paths); i++)
-		if (!access(paths[i], X_OK))
-			return paths[i];
-	return NULL;
-}
-
-static char *slurp(const char *path, char *buf, size_t len)
-{
-	int fd = open(path, O_RDONLY);
-	ssize_t n = fd < 0 ? 0 : read(fd, buf, len - 1);
-
-	if (fd >= 0)
-		close(fd);
-	buf[n > 0 ? n : 0] = 0;
-	return buf;
-}
-
 TEST_F_TIMEOUT(mrun, memtester_heap_in_the_compress_store, 300)
 {
 	static char err[65536], out[65536];
-	const char *mt = memtester_path();
+	const char *mt = mvm_memtester_path();
 	char cmd[512];
 	const char *puts;
 	int st;
@@ -293,8 +269,8 @@ TEST_F_TIMEOUT(mrun, memtester_heap_in_the_compress_store, 300)
 		 "--resident 2M --size 16M --verbose -- %s 8M 1 "
 		 ">/tmp/mrun.out 2>/tmp/mrun.err", mt);
 	st = system(cmd);
-	slurp("/tmp/mrun.err", err, sizeof(err));
-	slurp("/tmp/mrun.out", out, sizeof(out));
+	mvm_slurp("/tmp/mrun.err", err, sizeof(err));
+	mvm_slurp("/tmp/mrun.out", out, sizeof(out));
 	ksft_print_msg("machvm-run said:\n%s", err);
 	ASSERT_TRUE(WIFEXITED(st));
 	ASSERT_EQ(0, WEXITSTATUS(st));

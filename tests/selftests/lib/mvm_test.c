@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#include "kselftest.h"
 #include "mvm_test.h"
 
 int mvm_dev(void)
@@ -383,4 +384,29 @@ int mvm_stats_request(pid_t pid, const char *path)
 		usleep(20000);
 	}
 	return -1;
+}
+
+const char *mvm_memtester_path(void)
+{
+	static const char *const paths[] = {
+		"/usr/bin/memtester", "/usr/sbin/memtester", "/bin/memtester",
+		"/sbin/memtester",
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(paths); i++)
+		if (!access(paths[i], X_OK))
+			return paths[i];
+	return NULL;
+}
+
+char *mvm_slurp(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd < 0 ? 0 : read(fd, buf, len - 1);
+
+	if (fd >= 0)
+		close(fd);
+	buf[n > 0 ? n : 0] = 0;
+	return buf;
 }

@@ -51,7 +51,9 @@
 
 /*
  * Pageout bookkeeping of one resident page.  Exists while the page is in
- * the object's page cache and tracked; created and freed only under
+ * the object's page cache and tracked (and, after a swap-in whose read
+ * failed, until mvm_swapin_read() untracks it or mvm_page_track() takes
+ * it for the page's next insertion); created and freed only under
  * obj->page_mutex, so holding that mutex keeps every mvm_page of the
  * object alive.  Holds no references: the object frees its pages (all of
  * them, under page_mutex) before it goes.

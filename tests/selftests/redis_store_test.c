@@ -195,6 +195,28 @@ static void pager_stop(pid_t *pid)
 	*pid = 0;
 }
 
+/*
+ * The object store-pager serves on @sock, mapped: its fd (close-on-exec:
+ * not for the redis-servers a test starts later), mapping and name.
+ */
+static void map_served(struct __test_metadata *_metadata, const char *sock,
+		       int *fd, char **p, uint64_t *name)
+{
+	struct machvm_region r;
+	int dev;
+
+	*fd = mvm_pager_socket_fd(sock);
+	ASSERT_LE(0, *fd);
+	fcntl(*fd, F_SETFD, FD_CLOEXEC);
+	*p = mmap(NULL, RS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *fd, 0);
+	ASSERT_NE(MAP_FAILED, *p);
+	dev = mvm_dev();
+	ASSERT_LE(0, dev);
+	ASSERT_EQ(0, mvm_region(dev, *p, &r));
+	close(dev);
+	*name = r.name;
+}
+
 FIXTURE(rstore)
 {
 	pid_t redis;
@@ -206,9 +228,7 @@ FIXTURE(rstore)
 
 FIXTURE_SETUP(rstore)
 {
-	struct machvm_region r;
 	double t0 = now();
-	int dev;
 
 	system("rm -rf " RS_DIR);
 	unlink(RS_SOCK);
@@ -227,18 +247,7 @@ FIXTURE_SETUP(rstore)
 		       RS_TIMEOUT, "--json", "--socket", RS_SOCK, NULL);
 		_exit(127);
 	}
-	self->fd = mvm_pager_socket_fd(RS_SOCK);
-	ASSERT_LE(0, self->fd);
-	/* Not for the redis-servers this test starts later. */
-	fcntl(self->fd, F_SETFD, FD_CLOEXEC);
-	self->p = mmap(NULL, RS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       self->fd, 0);
-	ASSERT_NE(MAP_FAILED, self->p);
-	dev = mvm_dev();
-	ASSERT_LE(0, dev);
-	ASSERT_EQ(0, mvm_region(dev, self->p, &r));
-	close(dev);
-	self->name = r.name;
+	map_served(_metadata, RS_SOCK, &self->fd, &self->p, &self->name);
 	ksft_print_msg("store-pager serving %.1f s after the start\n", now() - t0);
 }
 
@@ -549,7 +558,6 @@ FIXTURE(rcluster)
 FIXTURE_SETUP(rcluster)
 {
 	char cmd[512], out[4096], dir[64];
-	struct machvm_region r;
 	double t0 = now();
 	int i, dev, ok = 0;
 
@@ -586,17 +594,7 @@ FIXTURE_SETUP(rcluster)
 		       "--socket", RC_SOCK, NULL);
 		_exit(127);
 	}
-	self->fd = mvm_pager_socket_fd(RC_SOCK);
-	ASSERT_LE(0, self->fd);
-	fcntl(self->fd, F_SETFD, FD_CLOEXEC);
-	self->p = mmap(NULL, RS_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       self->fd, 0);
-	ASSERT_NE(MAP_FAILED, self->p);
-	dev = mvm_dev();
-	ASSERT_LE(0, dev);
-	ASSERT_EQ(0, mvm_region(dev, self->p, &r));
-	close(dev);
-	self->name = r.name;
+	map_served(_metadata, RC_SOCK, &self->fd, &self->p, &self->name);
 }
 
 FIXTURE_TEARDOWN(rcluster)

@@ -435,6 +435,7 @@ static void mvm_object_free(struct kref *ref)
 		mvm_pages_release(obj);
 		mvm_swap_free_slots(obj);
 	}
+	mvm_pageout_forget(obj);
 	mvm_pageout_limit_changed(obj->limit, 0);
 	mvm_owed_free_all(obj);
 	kfree(obj->init_msg);
@@ -564,6 +565,7 @@ static struct mvm_object *mvm_object_alloc(struct mvm_pager *pager, u64 size,
 	init_rwsem(&obj->supply_sem);
 	mutex_init(&obj->page_mutex);
 	xa_init(&obj->pages);
+	xa_init(&obj->rets);
 	xa_init(&obj->swap);
 	spin_lock_init(&obj->lock);
 	INIT_LIST_HEAD(&obj->reqs);

@@ -48,7 +48,23 @@ struct mvm_object {
 	 * waiting on user space.
 	 */
 	struct mutex page_mutex;
-	struct xarray pages;	/* index -> struct mvm_page; page_mutex */
+	struct xarray pages;	/* index / BITS_PER_LONG -> struct mvm_pgbits
+				 * (pageout.c); page_mutex, and RCU for
+				 * lockless readers
+				 */
+	struct xarray rets;	/* index -> struct mvm_ret (pageout.c) of a
+				 * page under DATA_RETURN; page_mutex
+				 */
+	/*
+	 * The pageout clock (pageout.c): the object's place on mvm_clock,
+	 * from its first tracked page to its free (clock: mvm_lru_lock;
+	 * clocked: set under page_mutex, cleared when the last reference
+	 * is gone), and the index its next visit begins at (hand: passes,
+	 * under mvm_pageout_mutex).
+	 */
+	struct list_head clock;
+	bool clocked;
+	pgoff_t hand;
 	struct xarray swap;	/* index -> slot value; page_mutex */
 	atomic_long_t nr_resident;	/* tracked pages */
 	atomic_long_t nr_swapped;	/* entries in swap */

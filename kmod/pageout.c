@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Pageout: FIFO with second chance over every resident machvm page, the
+ * Pageout: a second-chance clock over every resident machvm page, the
  * data_return protocol with pagers, lock_request, and the default pager's
  * side of eviction (writing pages to swap slots).
  *
- * Every tracked page sits on one global FIFO (mvm_fifo) in the order it
- * became resident.  The kthread machvm-pageoutd walks it from the head
- * with a marker: a page whose reference bit is set loses the bit, is
- * unmapped (its next touch is a soft fault that sets the bit again: the
- * reference bit is emulated, Linux does not export the page-table walk)
- * and goes to the tail; an unreferenced page is evicted:
+ * Every tracked page has a few bits of state (struct mvm_pgbits), and
+ * every object with tracked pages is on the pageout clock (mvm_clock).
+ * The kthread machvm-pageoutd visits the objects in turn and sweeps each
+ * one's pages in index order from where its hand stopped last, as a
+ * clock: a page whose reference bit is set loses the bit and is unmapped
+ * (its next touch is a soft fault that sets the bit again: the reference
+ * bit is emulated, Linux does not export the page-table walk); an
+ * unreferenced page is evicted, in batches of neighbours:
  *
  *  - clean, and a copy exists (its pager's, or a swap slot, or it is an
  *    anonymous page never written, i.e. still zero): dropped;
@@ -50,37 +52,49 @@
 #define MVM_MAX_LIMIT	BIT_ULL(40)	/* pages; keeps the arithmetic sane */
 
 /*
- * Pageout bookkeeping of one resident page.  Exists while the page is in
- * the object's page cache and tracked (and, after a swap-in whose read
- * failed, until mvm_swapin_read() untracks it or mvm_page_track() takes
- * it for the page's next insertion); created and freed only under
- * obj->page_mutex, so holding that mutex keeps every mvm_page of the
- * object alive.  Holds no references: the object frees its pages (all of
- * them, under page_mutex) before it goes.
+ * Pageout state of resident pages, 64 (BITS_PER_LONG) to a struct: word
+ * w[MVM_PG_x] holds flag MVM_PG_x of pages base..base + 63, where base is
+ * the struct's obj->pages key times 64.  A page is tracked while
+ * MVM_PG_TRACKED is set: from its insertion in the object's page cache to
+ * its removal (and, after a swap-in whose read failed, until
+ * mvm_swapin_read() untracks it or mvm_page_track() takes it for the
+ * page's next insertion).  Bits change with atomic bitops; TRACKED,
+ * RETURNING, PRECIOUS, KEEP and WLOCK only under obj->page_mutex, REF
+ * also without it (faults set it, passes clear it), and a page's bits
+ * other than REF are clear while it is untracked.  Allocated by the
+ * first tracked page of its 64 and freed, after an RCU grace period, with
+ * the last (both under page_mutex): lockless readers (faults) look it up
+ * under rcu_read_lock().  Holds no references: the object untracks all
+ * its pages (mvm_pages_release()) before it goes.
+ *
+ * This is the whole per-page cost of pageout: about one byte per
+ * resident page where pages are dense, and the eviction order comes from
+ * a clock over each object's indexes (mvm_clock_scan()), not from a list
+ * node per page.
  */
-struct mvm_page {
-	union {
-		struct list_head lru;	/* mvm_fifo or mvm_returning;
-					 * mvm_lru_lock
-					 */
-		struct rcu_head rcu;	/* once off both lists: freed after a
-					 * grace period, as faults set
-					 * MVM_PG_REF under rcu_read_lock()
-					 * only (they never touch @lru)
-					 */
-	};
-	struct mvm_object *obj;	/* owner; no reference (see above) */
-	pgoff_t index;		/* constant */
-	unsigned long flags;	/* MVM_PG_* (pageout.h); atomic bitops */
-	unsigned long deadline;	/* RETURNING: answer due (jiffies);
-				 * mvm_lru_lock
-				 */
-	u64 ret_seq;		/* RETURNING: seq of its DATA_RETURN;
-				 * page_mutex
-				 */
+struct mvm_pgbits {
+	unsigned long w[MVM_PG_NR];
+	struct rcu_head rcu;
 };
 
-static struct kmem_cache *mvm_page_cache;
+#define MVM_PGB_SHIFT	ilog2(BITS_PER_LONG)
+#define MVM_PGB_MASK	(BITS_PER_LONG - 1)
+
+/*
+ * A page under DATA_RETURN (MVM_PG_RETURNING): in obj->rets under
+ * page_mutex and on mvm_returning under mvm_lru_lock, from
+ * mvm_return_start_run() to mvm_return_end(), which frees it.  Only pages
+ * on their way back to a pager have one.
+ */
+struct mvm_ret {
+	struct list_head lru;	/* mvm_returning; mvm_lru_lock */
+	struct mvm_object *obj;	/* owner; no reference (see above) */
+	pgoff_t index;		/* constant */
+	unsigned long deadline;	/* answer due (jiffies); constant */
+	u64 seq;		/* of its DATA_RETURN; page_mutex */
+};
+
+static struct kmem_cache *mvm_pgbits_cache;
 
 static unsigned long resident_limit;
 module_param(resident_limit, ulong, 0444);
@@ -111,13 +125,17 @@ static DEFINE_SPINLOCK(mvm_tun_lock);
 static struct mvm_tunables mvm_tun;
 
 /*
- * mvm_lru_lock protects mvm_fifo, mvm_returning, mvm_nr_fifo,
- * mvm_nr_returning, and every mvm_page's lru and deadline.  Innermost.
+ * mvm_lru_lock protects mvm_clock (the objects with tracked pages, in the
+ * order the pageout clock visits them: each visit moves one to the tail),
+ * mvm_nr_clocked, mvm_returning (every struct mvm_ret) and
+ * mvm_nr_returning.  Taken when an object gets its first page and when it
+ * goes, when a DATA_RETURN starts and ends, and by passes; never per
+ * fault.  Innermost.
  */
 static DEFINE_SPINLOCK(mvm_lru_lock);
-static LIST_HEAD(mvm_fifo);
+static LIST_HEAD(mvm_clock);
 static LIST_HEAD(mvm_returning);
-static unsigned long mvm_nr_fifo, mvm_nr_returning;
+static unsigned long mvm_nr_clocked, mvm_nr_returning;
 
 static atomic_long_t mvm_nr_resident = ATOMIC_LONG_INIT(0);
 static atomic_t mvm_nr_limited = ATOMIC_INIT(0);	/* objects with a limit */
@@ -186,7 +204,7 @@ struct mvm_wb {
 	unsigned int n;
 	/*
 	 * DATA_RETURN candidates (folios locked and unmapped) of a pager
-	 * taking cluster returns, at the end of pg[] and folio[]: a batch
+	 * taking cluster returns, at the end of idx[] and folio[]: a batch
 	 * has at most MVM_IO_MAX pages, each queued here or above once.
 	 */
 	unsigned int nret;
@@ -194,7 +212,7 @@ struct mvm_wb {
 	bool unlocked;		/* writes drop page_mutex: mvm_wb_write() */
 	u64 written, freed;
 	unsigned long full;
-	struct mvm_page *pg[MVM_IO_MAX];
+	pgoff_t idx[MVM_IO_MAX];
 	struct folio *folio[MVM_IO_MAX];
 };
 
@@ -277,6 +295,15 @@ static void mvm_mem_state(unsigned long *free, unsigned long *low,
 	}
 }
 
+/* Tracked pages not under DATA_RETURN: what a pass may scan.  A hint. */
+static unsigned long mvm_nr_scannable(void)
+{
+	long n = atomic_long_read(&mvm_nr_resident) -
+		 (long)READ_ONCE(mvm_nr_returning);
+
+	return n > 0 ? n : 0;
+}
+
 /*
  * Pages machvm should free for Linux: memory fell below the low
  * watermarks (where kswapd wakes; direct reclaim and the OOM killer are
@@ -286,15 +313,15 @@ static void mvm_mem_state(unsigned long *free, unsigned long *low,
 static unsigned long mvm_mem_need(bool waiting)
 {
 	/* Lockless: read on every fault that adds a page; a hint. */
-	unsigned long free, low, high, fifo = READ_ONCE(mvm_nr_fifo);
+	unsigned long free, low, high, can = mvm_nr_scannable();
 
-	if (READ_ONCE(mvm_stuck) || !fifo)
+	if (READ_ONCE(mvm_stuck) || !can)
 		return 0;
 	mvm_mem_state(&free, &low, &high);
 	/* A waiter waits until the high mark: hysteresis. */
 	if (free >= (waiting ? high : low))
 		return 0;
-	return min(high - free, fifo);
+	return min(high - free, can);
 }
 
 /* Pages to free now to get from above the high mark down to the low. */
@@ -308,45 +335,145 @@ static unsigned long mvm_global_need(void)
 	return res > high ? res - low : 0;
 }
 
+/* The bits of @index, or NULL (page_mutex or rcu_read_lock() held). */
+static struct mvm_pgbits *mvm_pgb(struct mvm_object *obj, pgoff_t index)
+{
+	return xa_load(&obj->pages, index >> MVM_PGB_SHIFT);
+}
+
+static bool mvm_pg_test(struct mvm_object *obj, pgoff_t index, int flag)
+{
+	struct mvm_pgbits *b = mvm_pgb(obj, index);
+
+	return b && test_bit(index & MVM_PGB_MASK, &b->w[flag]);
+}
+
+/* Is @index tracked?  page_mutex held. */
+static bool mvm_tracked(struct mvm_object *obj, pgoff_t index)
+{
+	lockdep_assert_held(&obj->page_mutex);
+	return mvm_pg_test(obj, index, MVM_PG_TRACKED);
+}
+
+/* Set or clear @flag of tracked @index.  page_mutex held. */
+static void mvm_pg_set(struct mvm_object *obj, pgoff_t index, int flag)
+{
+	struct mvm_pgbits *b = mvm_pgb(obj, index);
+
+	if (b)
+		set_bit(index & MVM_PGB_MASK, &b->w[flag]);
+}
+
+static bool mvm_pg_test_clear(struct mvm_object *obj, pgoff_t index,
+			      int flag)
+{
+	struct mvm_pgbits *b = mvm_pgb(obj, index);
+
+	return b && test_and_clear_bit(index & MVM_PGB_MASK, &b->w[flag]);
+}
+
+/*
+ * The first page in [*@index, @stop] with @flag set (page_mutex or
+ * rcu_read_lock() held): true, with *@index set and *@pgbp its bits, or
+ * false.
+ */
+static bool mvm_pg_find(struct mvm_object *obj, pgoff_t *index, pgoff_t stop,
+			int flag, struct mvm_pgbits **pgbp)
+{
+	unsigned long key = *index >> MVM_PGB_SHIFT;
+	unsigned long bit = *index & MVM_PGB_MASK;
+	struct mvm_pgbits *b;
+
+	for (b = xa_find(&obj->pages, &key, stop >> MVM_PGB_SHIFT, XA_PRESENT);
+	     b; b = xa_find_after(&obj->pages, &key, stop >> MVM_PGB_SHIFT,
+				  XA_PRESENT)) {
+		if (key != *index >> MVM_PGB_SHIFT)
+			bit = 0;
+		bit = find_next_bit(&b->w[flag], BITS_PER_LONG, bit);
+		if (bit >= BITS_PER_LONG)
+			continue;
+		if ((key << MVM_PGB_SHIFT) + bit > stop)
+			return false;
+		*index = (key << MVM_PGB_SHIFT) + bit;
+		*pgbp = b;
+		return true;
+	}
+	return false;
+}
+
+static void mvm_pgbits_free_rcu(struct rcu_head *head)
+{
+	kmem_cache_free(mvm_pgbits_cache,
+			container_of(head, struct mvm_pgbits, rcu));
+}
+
+/* Put @obj on the pageout clock, the first time it has a page. */
+static void mvm_clock_join(struct mvm_object *obj)
+{
+	lockdep_assert_held(&obj->page_mutex);
+	if (obj->clocked)
+		return;
+	spin_lock(&mvm_lru_lock);
+	list_add_tail(&obj->clock, &mvm_clock);
+	mvm_nr_clocked++;
+	spin_unlock(&mvm_lru_lock);
+	obj->clocked = true;
+}
+
+/* @obj is going (no reference left, its pages untracked): off the clock. */
+void mvm_pageout_forget(struct mvm_object *obj)
+{
+	if (!obj->clocked)
+		return;
+	spin_lock(&mvm_lru_lock);
+	list_del(&obj->clock);
+	mvm_nr_clocked--;
+	spin_unlock(&mvm_lru_lock);
+	obj->clocked = false;
+	WARN_ON_ONCE(!xa_empty(&obj->pages) || !xa_empty(&obj->rets));
+}
+
 /* Start tracking @index of @obj (page_mutex held, page just inserted). */
 int mvm_page_track(struct mvm_object *obj, pgoff_t index,
 		   unsigned long pgflags)
 {
-	struct mvm_page *pg;
-	unsigned int bit;
+	unsigned int bit = index & MVM_PGB_MASK, flag;
+	struct mvm_pgbits *b;
 	int ret;
 
 	lockdep_assert_held(&obj->page_mutex);
-	pg = xa_load(&obj->pages, index);
-	if (pg) {
+	b = mvm_pgb(obj, index);
+	if (b && test_bit(bit, &b->w[MVM_PG_TRACKED])) {
 		/*
 		 * Left by a swap-in whose read failed, not untracked yet
 		 * (mvm_swapin_read() takes page_mutex after the folios
 		 * left the cache): it tracks the new page.
 		 */
-		for_each_set_bit(bit, &pgflags, BITS_PER_LONG)
-			set_bit(bit, &pg->flags);
+		for_each_set_bit(flag, &pgflags, MVM_PG_NR)
+			set_bit(bit, &b->w[flag]);
 		return 0;
 	}
-	/*
-	 * Not charged to the faulting task's memcg: under its limit a charge
-	 * here would OOM-kill it rather than let pageout make room.
-	 */
-	pg = kmem_cache_alloc(mvm_page_cache, GFP_KERNEL);
-	if (!pg)
-		return -ENOMEM;
-	pg->obj = obj;
-	pg->index = index;
-	pg->flags = pgflags;	/* MVM_PG_REF: just touched */
-	ret = xa_err(xa_store(&obj->pages, index, pg, GFP_KERNEL));
-	if (ret) {
-		kmem_cache_free(mvm_page_cache, pg);
-		return ret;	/* stays resident, untracked */
+	if (!b) {
+		/*
+		 * Not charged to the faulting task's memcg: under its limit
+		 * a charge here would OOM-kill it rather than let pageout
+		 * make room.
+		 */
+		b = kmem_cache_zalloc(mvm_pgbits_cache, GFP_KERNEL);
+		if (!b)
+			return -ENOMEM;
+		ret = xa_err(xa_store(&obj->pages, index >> MVM_PGB_SHIFT, b,
+				      GFP_KERNEL));
+		if (ret) {
+			kmem_cache_free(mvm_pgbits_cache, b);
+			return ret;	/* stays resident, untracked */
+		}
 	}
-	spin_lock(&mvm_lru_lock);
-	list_add_tail(&pg->lru, &mvm_fifo);
-	mvm_nr_fifo++;
-	spin_unlock(&mvm_lru_lock);
+	/* MVM_PG_REF: just touched.  A stale REF (see above) may stay. */
+	for_each_set_bit(flag, &pgflags, MVM_PG_NR)
+		set_bit(bit, &b->w[flag]);
+	set_bit(bit, &b->w[MVM_PG_TRACKED]);
+	mvm_clock_join(obj);
 	atomic_long_inc(&obj->nr_resident);
 	atomic_long_inc(&mvm_nr_resident);
 	mvm_count(MACHVM_A_STAT_RESIDENT, 1);
@@ -355,35 +482,35 @@ int mvm_page_track(struct mvm_object *obj, pgoff_t index,
 	return 0;
 }
 
-static void mvm_page_free_rcu(struct rcu_head *head)
-{
-	kmem_cache_free(mvm_page_cache,
-			container_of(head, struct mvm_page, rcu));
-}
+static void mvm_return_end(struct mvm_object *obj, pgoff_t index);
 
-/* Stop tracking @pg (page_mutex held; the page left the cache). */
-static void mvm_page_untrack(struct mvm_object *obj, struct mvm_page *pg)
+/* Stop tracking @index (page_mutex held; the page left the cache). */
+static void mvm_page_untrack(struct mvm_object *obj, pgoff_t index)
 {
+	unsigned int bit = index & MVM_PGB_MASK, flag;
+	struct mvm_pgbits *b = mvm_pgb(obj, index);
+	bool wlocked;
+
 	lockdep_assert_held(&obj->page_mutex);
-	xa_erase(&obj->pages, pg->index);
-	spin_lock(&mvm_lru_lock);
-	list_del(&pg->lru);
-	if (test_bit(MVM_PG_RETURNING, &pg->flags)) {
-		mvm_nr_returning--;
-		atomic_dec(&obj->nr_ret);
-	} else {
-		mvm_nr_fifo--;
+	if (WARN_ON_ONCE(!b || !test_bit(bit, &b->w[MVM_PG_TRACKED])))
+		return;
+	mvm_return_end(obj, index);
+	wlocked = test_bit(bit, &b->w[MVM_PG_WLOCK]);
+	for (flag = 0; flag < MVM_PG_NR; flag++)
+		clear_bit(bit, &b->w[flag]);
+	if (!b->w[MVM_PG_TRACKED]) {
+		xa_erase(&obj->pages, index >> MVM_PGB_SHIFT);
+		/* Faults may be reading it: see mvm_page_referenced(). */
+		call_rcu(&b->rcu, mvm_pgbits_free_rcu);
 	}
-	spin_unlock(&mvm_lru_lock);
 	atomic_long_dec(&obj->nr_resident);
 	atomic_long_dec(&mvm_nr_resident);
 	mvm_count(MACHVM_A_STAT_RESIDENT, -1);
 	if (atomic_read(&mvm_reclaim_waiters))
 		atomic_long_inc(&mvm_reclaim_credit);	/* woken below */
 	/* Writers waiting for an unlock retry and find the page gone. */
-	if (test_bit(MVM_PG_WLOCK, &pg->flags))
-		mvm_unlock_complete(obj, pg->index, pg->index + 1);
-	call_rcu(&pg->rcu, mvm_page_free_rcu);	/* see mvm_page_referenced */
+	if (wlocked)
+		mvm_unlock_complete(obj, index, index + 1);
 	if (READ_ONCE(mvm_stuck))
 		mvm_pageout_unstick();
 	if (wq_has_sleeper(&mvm_room_wq))
@@ -398,72 +525,76 @@ void mvm_pages_untrack_absent(struct mvm_object *obj, pgoff_t start,
 			      unsigned int n)
 {
 	struct address_space *mapping = obj->inode->i_mapping;
-	struct mvm_page *pg;
 	pgoff_t i;
 
 	lockdep_assert_held(&obj->page_mutex);
-	for (i = start; i < start + n; i++) {
-		pg = xa_load(&obj->pages, i);
-		if (pg && !mvm_page_present(mapping, i))
-			mvm_page_untrack(obj, pg);
-	}
+	for (i = start; i < start + n; i++)
+		if (mvm_tracked(obj, i) && !mvm_page_present(mapping, i))
+			mvm_page_untrack(obj, i);
 }
 
 /* Is resident @index write-locked?  Lockless (RCU), as the bit may change. */
 bool mvm_page_wlocked(struct mvm_object *obj, pgoff_t index)
 {
-	struct mvm_page *pg;
 	bool locked;
 
 	rcu_read_lock();
-	pg = xa_load(&obj->pages, index);
-	locked = pg && test_bit(MVM_PG_WLOCK, &pg->flags);
+	locked = mvm_pg_test(obj, index, MVM_PG_WLOCK);
 	rcu_read_unlock();
 	return locked;
+}
+
+/*
+ * Set the reference bits of the tracked pages of [@start, @end] that do
+ * not have it yet (a bit already set is not written again).  Lockless:
+ * under rcu_read_lock() the bits stay readable even if their pages go
+ * meanwhile; a bit set on a page just untracked is harmless (see struct
+ * mvm_pgbits).
+ */
+static void mvm_pages_ref(struct mvm_object *obj, pgoff_t start, pgoff_t end)
+{
+	struct mvm_pgbits *b = NULL;
+	unsigned int bit;
+	pgoff_t i;
+
+	rcu_read_lock();
+	for (i = start; i <= end; i++) {
+		bit = i & MVM_PGB_MASK;
+		if (i == start || !bit)
+			b = mvm_pgb(obj, i);
+		if (b && test_bit(bit, &b->w[MVM_PG_TRACKED]) &&
+		    !test_bit(bit, &b->w[MVM_PG_REF]))
+			set_bit(bit, &b->w[MVM_PG_REF]);
+	}
+	rcu_read_unlock();
 }
 
 /* A fault found @index resident: set its reference bit.  Lockless. */
 void mvm_page_referenced(struct mvm_object *obj, pgoff_t index)
 {
-	struct mvm_page *pg;
-
-	rcu_read_lock();
-	pg = xa_load(&obj->pages, index);
-	if (pg && !test_bit(MVM_PG_REF, &pg->flags))
-		set_bit(MVM_PG_REF, &pg->flags);
-	rcu_read_unlock();
+	mvm_pages_ref(obj, index, index);
 }
 
 /*
  * Fault-around mapped the resident pages of [start, end]: they count as
- * touched, as the faulting page does (x86 maps them young).  One lockless
- * walk of the object's pages after the mapping; a bit already set is not
- * written again.
+ * touched, as the faulting page does (x86 maps them young).
  */
 void mvm_pages_referenced(struct mvm_object *obj, pgoff_t start, pgoff_t end)
 {
-	XA_STATE(xas, &obj->pages, start);
-	struct mvm_page *pg;
-
-	rcu_read_lock();
-	xas_for_each(&xas, pg, end) {
-		if (xas_retry(&xas, pg))
-			continue;
-		if (!test_bit(MVM_PG_REF, &pg->flags))
-			set_bit(MVM_PG_REF, &pg->flags);
-	}
-	rcu_read_unlock();
+	mvm_pages_ref(obj, start, end);
 }
 
 /* The object's pages are gone or going (destroy, free): forget them. */
 void mvm_pages_release(struct mvm_object *obj)
 {
-	struct mvm_page *pg;
-	unsigned long index;
+	struct mvm_pgbits *pgb;
+	pgoff_t index;
 
 	mutex_lock(&obj->page_mutex);
-	xa_for_each(&obj->pages, index, pg)
-		mvm_page_untrack(obj, pg);
+	for (index = 0;
+	     mvm_pg_find(obj, &index, ULONG_MAX, MVM_PG_TRACKED, &pgb);
+	     index++)
+		mvm_page_untrack(obj, index);
 	mutex_unlock(&obj->page_mutex);
 }
 
@@ -547,10 +678,11 @@ enum {
 };
 
 /*
- * Remove @pg's locked, unmapped folio from the cache (page_mutex held).
- * Nothing can map it while it is locked; a page pinned for DMA stays.
+ * Remove the locked, unmapped @folio of tracked @index from the cache
+ * (page_mutex held).  Nothing can map it while it is locked; a page
+ * pinned for DMA stays.
  */
-static bool mvm_drop(struct mvm_object *obj, struct mvm_page *pg,
+static bool mvm_drop(struct mvm_object *obj, pgoff_t index,
 		     struct folio *folio, unsigned int how)
 {
 	/* The cache's and the caller's; and a per-CPU LRU batch's, maybe. */
@@ -564,7 +696,7 @@ static bool mvm_drop(struct mvm_object *obj, struct mvm_page *pg,
 		return false;
 	atomic64_inc(&obj->pageouts);
 	mvm_count(MACHVM_A_STAT_PAGEOUTS, 1);
-	mvm_page_untrack(obj, pg);	/* wakes writers waiting for an unlock */
+	mvm_page_untrack(obj, index);	/* wakes writers waiting for unlock */
 	return true;
 }
 
@@ -577,7 +709,6 @@ static bool mvm_drop(struct mvm_object *obj, struct mvm_page *pg,
 int mvm_page_overwrite(struct mvm_object *obj, pgoff_t index,
 		       struct folio *src, u32 lock)
 {
-	struct mvm_page *pg = xa_load(&obj->pages, index);
 	struct folio *folio;
 	void *from, *to;
 
@@ -593,47 +724,59 @@ int mvm_page_overwrite(struct mvm_object *obj, pgoff_t index,
 	kunmap_local(to);
 	folio_cancel_dirty(folio);
 	mvm_swap_forget_slot(obj, index);
-	if (pg && (lock & PROT_WRITE))
-		set_bit(MVM_PG_WLOCK, &pg->flags);
-	else if (pg && test_and_clear_bit(MVM_PG_WLOCK, &pg->flags))
+	if (!mvm_tracked(obj, index))
+		;
+	else if (lock & PROT_WRITE)
+		mvm_pg_set(obj, index, MVM_PG_WLOCK);
+	else if (mvm_pg_test_clear(obj, index, MVM_PG_WLOCK))
 		mvm_unlock_complete(obj, index, index + 1);
 	folio_unlock(folio);
 	folio_put(folio);
 	return 0;
 }
 
-/* Put a page back from mvm_returning to the FIFO tail. */
-static void mvm_return_end(struct mvm_page *pg)
+/*
+ * The DATA_RETURN of @index, if any, ends: the page is the pageout
+ * clock's again (page_mutex held).
+ */
+static void mvm_return_end(struct mvm_object *obj, pgoff_t index)
 {
+	struct mvm_ret *r;
+
+	lockdep_assert_held(&obj->page_mutex);
+	if (!mvm_pg_test_clear(obj, index, MVM_PG_RETURNING))
+		return;
+	mvm_pg_test_clear(obj, index, MVM_PG_KEEP);
+	r = xa_erase(&obj->rets, index);
+	if (WARN_ON_ONCE(!r))
+		return;
 	spin_lock(&mvm_lru_lock);
-	if (test_bit(MVM_PG_RETURNING, &pg->flags)) {
-		clear_bit(MVM_PG_KEEP, &pg->flags);
-		clear_bit(MVM_PG_RETURNING, &pg->flags);
-		list_move_tail(&pg->lru, &mvm_fifo);
-		mvm_nr_returning--;
-		mvm_nr_fifo++;
-		atomic_dec(&pg->obj->nr_ret);
-	}
+	list_del(&r->lru);
+	mvm_nr_returning--;
 	spin_unlock(&mvm_lru_lock);
+	atomic_dec(&obj->nr_ret);
+	kfree(r);
 }
 
 /*
- * Send @n pages of @obj, contiguous from @pg[0]->index (their folios
- * locked and unmapped), to the pager in one DATA_RETURN of @n pages
+ * Send @n pages of @obj, contiguous from @idx[0] (their folios locked and
+ * unmapped), to the pager in one DATA_RETURN of @n pages
  * (n <= MACHVM_RETURN_MAX_PAGES; n > 1 only if the pager said
  * MACHVM_READY_F_CLUSTER_RETURN, and all with the same dirty and precious
  * state, see mvm_ret_key()).  Every page gets the message's seq and its
  * own deadline; each is answered, copied and timed out on its own.
- * page_mutex held.  -EBUSY when the pager cannot take messages (then no
- * page changed).
+ * page_mutex held.  -EBUSY when the pager cannot take messages, -ENOMEM
+ * (then no page changed).
  */
-static int mvm_return_start_run(struct mvm_object *obj, struct mvm_page **pg,
+static int mvm_return_start_run(struct mvm_object *obj, pgoff_t *idx,
 				struct folio **folio, unsigned int n,
 				unsigned long extra, u32 msgflags)
 {
 	struct mvm_pager *pager = obj->pager;
-	bool precious = test_bit(MVM_PG_PRECIOUS, &pg[0]->flags);
+	bool precious = mvm_pg_test(obj, idx[0], MVM_PG_PRECIOUS);
 	unsigned long deadline, was_dirty = 0;
+	LIST_HEAD(rets);
+	struct mvm_ret *r, *tmp;
 	struct mvm_msg *msg;
 	unsigned int i;
 	u64 seq;
@@ -648,52 +791,72 @@ static int mvm_return_start_run(struct mvm_object *obj, struct mvm_page **pg,
 	msg = kzalloc(sizeof(*msg), GFP_KERNEL_ACCOUNT);
 	if (!msg)
 		return -ENOMEM;
+	deadline = jiffies + msecs_to_jiffies(READ_ONCE(obj->attr.timeout_ms));
+	for (i = 0; i < n; i++) {
+		r = kmalloc(sizeof(*r), GFP_KERNEL);
+		if (!r)
+			goto nomem;
+		r->obj = obj;
+		r->index = idx[i];
+		r->deadline = deadline;
+		r->seq = 0;
+		list_add_tail(&r->lru, &rets);
+		if (xa_insert(&obj->rets, idx[i], r, GFP_KERNEL))
+			goto nomem;
+	}
 	/* A page the default pager holds is newer than the pager's copy. */
 	for (i = 0; i < n; i++)
 		if (folio_clear_dirty_for_io(folio[i]) ||
-		    xa_load(&obj->swap, pg[i]->index))
+		    xa_load(&obj->swap, idx[i]))
 			__set_bit(i, &was_dirty);
 	INIT_LIST_HEAD(&msg->node);
 	msg->owned = true;
 	msg->m.type = MACHVM_MSG_DATA_RETURN;
 	msg->m.object = obj->id;
 	msg->m.name = obj->name;
-	msg->m.offset = (u64)pg[0]->index << PAGE_SHIFT;
+	msg->m.offset = (u64)idx[0] << PAGE_SHIFT;
 	msg->m.length = (u64)n << PAGE_SHIFT;
 	msg->m.flags = msgflags | (was_dirty ? MACHVM_RETURN_F_DIRTY : 0) |
 		       (precious ? MACHVM_RETURN_F_PRECIOUS : 0);
-	deadline = jiffies + msecs_to_jiffies(READ_ONCE(obj->attr.timeout_ms));
-	spin_lock(&mvm_lru_lock);
 	for (i = 0; i < n; i++) {
 		if (extra & BIT(MVM_PG_KEEP))
-			set_bit(MVM_PG_KEEP, &pg[i]->flags);
-		set_bit(MVM_PG_RETURNING, &pg[i]->flags);
-		pg[i]->deadline = deadline;
-		list_move_tail(&pg[i]->lru, &mvm_returning);
+			mvm_pg_set(obj, idx[i], MVM_PG_KEEP);
+		mvm_pg_set(obj, idx[i], MVM_PG_RETURNING);
 	}
-	mvm_nr_fifo -= n;
+	spin_lock(&mvm_lru_lock);
+	list_splice_tail(&rets, &mvm_returning);
 	mvm_nr_returning += n;
-	atomic_add(n, &obj->nr_ret);
 	spin_unlock(&mvm_lru_lock);
-	/* Answers need page_mutex, held here: ret_seq is set before any. */
+	atomic_add(n, &obj->nr_ret);
+	/* Answers need page_mutex, held here: the seq is set before any. */
 	seq = mvm_pager_queue(pager, msg);
 	for (i = 0; i < n; i++) {
-		pg[i]->ret_seq = seq;
-		if (seq)
+		if (seq) {
+			r = xa_load(&obj->rets, idx[i]);
+			r->seq = seq;
 			continue;
-		mvm_return_end(pg[i]);		/* the pager just went */
+		}
+		mvm_return_end(obj, idx[i]);	/* the pager just went */
 		if (test_bit(i, &was_dirty))
 			folio_mark_dirty(folio[i]);
 	}
 	return seq ? 0 : -EBUSY;
+
+nomem:
+	list_for_each_entry_safe(r, tmp, &rets, lru) {
+		xa_cmpxchg(&obj->rets, r->index, r, NULL, 0);
+		kfree(r);
+	}
+	kfree(msg);
+	return -ENOMEM;
 }
 
 /* One page: see mvm_return_start_run(). */
-static int mvm_return_start(struct mvm_object *obj, struct mvm_page *pg,
+static int mvm_return_start(struct mvm_object *obj, pgoff_t index,
 			    struct folio *folio, unsigned long extra,
 			    u32 msgflags)
 {
-	return mvm_return_start_run(obj, &pg, &folio, 1, extra, msgflags);
+	return mvm_return_start_run(obj, &index, &folio, 1, extra, msgflags);
 }
 
 /*
@@ -713,24 +876,24 @@ static void mvm_obj_unlock(struct mvm_object *obj)
 /*
  * Order @wb's pages by index (insertion sort: at most MVM_IO_MAX), so
  * that pages next to each other in the object get slots next to each
- * other: pages evicted in FIFO order come interleaved when several
- * threads fault on one object, and a swap-in reads ahead only along
- * consecutive slots (mvm_swapin_cluster()).
+ * other: a swap-in reads ahead only along consecutive slots
+ * (mvm_swapin_cluster()).  The clock batches pages in index order, but
+ * a return run the pager could not take joins the batch after them.
  */
 static void mvm_wb_sort(struct mvm_wb *wb)
 {
-	struct mvm_page *pg;
 	struct folio *folio;
 	unsigned int i, j;
+	pgoff_t index;
 
 	for (i = 1; i < wb->n; i++) {
-		pg = wb->pg[i];
+		index = wb->idx[i];
 		folio = wb->folio[i];
-		for (j = i; j > 0 && wb->pg[j - 1]->index > pg->index; j--) {
-			wb->pg[j] = wb->pg[j - 1];
+		for (j = i; j > 0 && wb->idx[j - 1] > index; j--) {
+			wb->idx[j] = wb->idx[j - 1];
 			wb->folio[j] = wb->folio[j - 1];
 		}
-		wb->pg[j] = pg;
+		wb->idx[j] = index;
 		wb->folio[j] = folio;
 	}
 }
@@ -795,18 +958,18 @@ static void mvm_wb_flush(struct mvm_object *obj, struct mvm_wb *wb)
 	lockdep_assert_held(&obj->page_mutex);
 	mvm_wb_sort(wb);
 	while (i < wb->n) {
-		entry = xa_load(&obj->swap, wb->pg[i]->index);
+		entry = xa_load(&obj->swap, wb->idx[i]);
 		new = !entry;
 		if (entry) {
 			slot = xa_to_value(entry);
 			for (run = 1; i + run < wb->n; run++) {
-				entry = xa_load(&obj->swap, wb->pg[i + run]->index);
+				entry = xa_load(&obj->swap, wb->idx[i + run]);
 				if (!entry || xa_to_value(entry) != slot + run)
 					break;
 			}
 		} else {
 			for (run = 1; i + run < wb->n; run++)
-				if (xa_load(&obj->swap, wb->pg[i + run]->index))
+				if (xa_load(&obj->swap, wb->idx[i + run]))
 					break;
 			ret = mvm_slot_alloc_run(run, &slot);
 			if (ret < 0) {
@@ -826,11 +989,11 @@ static void mvm_wb_flush(struct mvm_object *obj, struct mvm_wb *wb)
 		if (ret == -EAGAIN)
 			return;	/* the batch was given up */
 		for (j = i; j < i + run; j++) {
-			struct mvm_page *pg = wb->pg[j];
+			pgoff_t index = wb->idx[j];
 			struct folio *folio = wb->folio[j];
 
 			if (!ret && new &&
-			    xa_err(xa_store(&obj->swap, pg->index,
+			    xa_err(xa_store(&obj->swap, index,
 					    xa_mk_value(slot + j - i),
 					    GFP_KERNEL)))
 				ret = -ENOMEM;	/* this one and the rest stay */
@@ -849,7 +1012,7 @@ static void mvm_wb_flush(struct mvm_object *obj, struct mvm_wb *wb)
 				mvm_count(MACHVM_A_STAT_SWAP_WRITES, 1);
 				wb->written++;
 				if (!wb->keep)
-					wb->freed += mvm_drop(obj, pg, folio,
+					wb->freed += mvm_drop(obj, index, folio,
 							      0);
 			}
 			folio_unlock(folio);
@@ -865,31 +1028,31 @@ static void mvm_wb_flush(struct mvm_object *obj, struct mvm_wb *wb)
  * or lost with its death: write it to swap, then drop it (unless a
  * lock_request asked to keep it).  page_mutex held.
  */
-static int mvm_default_take(struct mvm_object *obj, struct mvm_page *pg)
+static int mvm_default_take(struct mvm_object *obj, pgoff_t index)
 {
-	bool keep = test_bit(MVM_PG_KEEP, &pg->flags);
+	bool keep = mvm_pg_test(obj, index, MVM_PG_KEEP);
 	struct mvm_wb wb = { .n = 0 };
 	struct folio *folio;
 	int ret;
 
 	lockdep_assert_held(&obj->page_mutex);
-	mvm_return_end(pg);
-	folio = mvm_folio_lock_get(obj->inode->i_mapping, pg->index);
+	mvm_return_end(obj, index);
+	folio = mvm_folio_lock_get(obj->inode->i_mapping, index);
 	if (!folio) {
-		mvm_page_untrack(obj, pg);
+		mvm_page_untrack(obj, index);
 		return MVM_EV_FREED;
 	}
-	if (!keep && mvm_mlocked(obj, pg->index, 0)) {
+	if (!keep && mvm_mlocked(obj, index, 0)) {
 		/* mlocked since the return began: stays, still to write. */
 		folio_mark_dirty(folio);
 		folio_unlock(folio);
 		folio_put(folio);
 		return MVM_EV_KEPT;
 	}
-	mvm_unmap_page(obj, pg->index);
+	mvm_unmap_page(obj, index);
 	if (READ_ONCE(obj->releasing)) {
 		/* Nobody can read it any more: no need to keep it. */
-		ret = mvm_drop(obj, pg, folio, MVM_DROP_DISCARD) ?
+		ret = mvm_drop(obj, index, folio, MVM_DROP_DISCARD) ?
 		      MVM_EV_FREED : MVM_EV_KEPT;
 		folio_unlock(folio);
 		folio_put(folio);
@@ -898,7 +1061,7 @@ static int mvm_default_take(struct mvm_object *obj, struct mvm_page *pg)
 	/* The pager's copy is stale or missing: always written. */
 	folio_mark_dirty(folio);
 	wb.keep = keep;
-	wb.pg[0] = pg;
+	wb.idx[0] = index;
 	wb.folio[0] = folio;
 	wb.n = 1;
 	mvm_wb_flush(obj, &wb);
@@ -915,20 +1078,19 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 {
 	struct address_space *mapping = obj->inode->i_mapping;
 	bool dirty, precious, live, has_slot, mapped;
-	struct mvm_page *pg;
 	struct folio *folio;
 	int ret;
 
 	lockdep_assert_held(&obj->page_mutex);
-	pg = xa_load(&obj->pages, index);
-	if (!pg || test_bit(MVM_PG_RETURNING, &pg->flags))
+	if (!mvm_tracked(obj, index) ||
+	    mvm_pg_test(obj, index, MVM_PG_RETURNING))
 		return MVM_EV_KEPT;
 	/* Being read in (without page_mutex): not worth a wait here. */
 	if (mvm_page_reading(mapping, index))
 		return MVM_EV_KEPT;
 	folio = mvm_folio_lock_get(mapping, index);
 	if (!folio) {
-		mvm_page_untrack(obj, pg);	/* it went some other way */
+		mvm_page_untrack(obj, index);	/* it went some other way */
 		return MVM_EV_FREED;
 	}
 	/*
@@ -946,13 +1108,13 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 	    mvm_mlocked(obj, index, mode))
 		goto keep;
 	dirty = folio_test_dirty(folio);
-	precious = test_bit(MVM_PG_PRECIOUS, &pg->flags);
+	precious = mvm_pg_test(obj, index, MVM_PG_PRECIOUS);
 	has_slot = xa_load(&obj->swap, index);
 	live = obj->pager && !READ_ONCE(obj->orphaned) &&
 	       (!READ_ONCE(obj->destroyed) || READ_ONCE(obj->releasing));
 	if (READ_ONCE(obj->destroyed) && !READ_ONCE(obj->releasing)) {
 		/* Destroyed, or gone with no pager to tell: never read again. */
-		ret = mvm_drop(obj, pg, folio, MVM_DROP_DISCARD) ?
+		ret = mvm_drop(obj, index, folio, MVM_DROP_DISCARD) ?
 		      MVM_EV_FREED : MVM_EV_KEPT;
 		goto out;
 	}
@@ -964,11 +1126,11 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 		    !WARN_ON_ONCE(wb->n + wb->nret >= MVM_IO_MAX)) {
 			/* With its neighbours, in mvm_ret_flush(). */
 			wb->nret++;
-			wb->pg[MVM_IO_MAX - wb->nret] = pg;
+			wb->idx[MVM_IO_MAX - wb->nret] = index;
 			wb->folio[MVM_IO_MAX - wb->nret] = folio;
 			return MVM_EV_RETURNING;
 		}
-		if (!mvm_return_start(obj, pg, folio, 0, 0)) {
+		if (!mvm_return_start(obj, index, folio, 0, 0)) {
 			folio_unlock(folio);
 			folio_put(folio);
 			return MVM_EV_RETURNING;
@@ -988,11 +1150,11 @@ static int mvm_evict(struct mvm_object *obj, pgoff_t index, unsigned int mode,
 		/* Written with its neighbours in mvm_wb_flush(). */
 		if (WARN_ON_ONCE(wb->n + wb->nret >= MVM_IO_MAX))
 			goto keep;
-		wb->pg[wb->n] = pg;
+		wb->idx[wb->n] = index;
 		wb->folio[wb->n++] = folio;
 		return MVM_EV_WRITE;
 	}
-	ret = mvm_drop(obj, pg, folio, 0) ? MVM_EV_FREED : MVM_EV_KEPT;
+	ret = mvm_drop(obj, index, folio, 0) ? MVM_EV_FREED : MVM_EV_KEPT;
 out:
 	folio_unlock(folio);
 	folio_put(folio);
@@ -1009,17 +1171,17 @@ struct mvm_pass {
 	unsigned int mode;		/* MVM_PASS_* */
 	struct mvm_pageout_result res;
 	unsigned long full;
-	unsigned long max_scan;		/* 0: two sweeps of the FIFO */
+	unsigned long max_scan;		/* 0: two sweeps of the clock */
 	unsigned int pending;		/* candidates batched, not yet done */
 	unsigned long aged;		/* reference bits cleared (unlocked) */
 };
 
 /* Pages of one DATA_RETURN share this: written (or in swap), precious. */
-static unsigned int mvm_ret_key(struct mvm_object *obj, struct mvm_page *pg,
+static unsigned int mvm_ret_key(struct mvm_object *obj, pgoff_t index,
 				struct folio *folio)
 {
-	return (folio_test_dirty(folio) || xa_load(&obj->swap, pg->index)) |
-	       test_bit(MVM_PG_PRECIOUS, &pg->flags) << 1;
+	return (folio_test_dirty(folio) || xa_load(&obj->swap, index)) |
+	       mvm_pg_test(obj, index, MVM_PG_PRECIOUS) << 1;
 }
 
 /*
@@ -1033,23 +1195,23 @@ static unsigned int mvm_ret_key(struct mvm_object *obj, struct mvm_page *pg,
 static unsigned int mvm_ret_flush(struct mvm_object *obj, struct mvm_wb *wb)
 {
 	unsigned int i, j, run, n = wb->nret, failed = 0;
-	struct mvm_page **pg = &wb->pg[MVM_IO_MAX - n];
+	pgoff_t *idx = &wb->idx[MVM_IO_MAX - n];
 	struct folio **folio = &wb->folio[MVM_IO_MAX - n];
 
 	lockdep_assert_held(&obj->page_mutex);
 	BUILD_BUG_ON(MVM_IO_MAX > MACHVM_RETURN_MAX_PAGES);
 	for (i = 1; i < n; i++)		/* insertion sort: n <= 32 */
-		for (j = i; j && pg[j - 1]->index > pg[j]->index; j--) {
-			swap(pg[j - 1], pg[j]);
+		for (j = i; j && idx[j - 1] > idx[j]; j--) {
+			swap(idx[j - 1], idx[j]);
 			swap(folio[j - 1], folio[j]);
 		}
 	for (i = 0; i < n; i += run) {
 		for (run = 1; i + run < n; run++)
-			if (pg[i + run]->index != pg[i]->index + run ||
-			    mvm_ret_key(obj, pg[i + run], folio[i + run]) !=
-			    mvm_ret_key(obj, pg[i], folio[i]))
+			if (idx[i + run] != idx[i] + run ||
+			    mvm_ret_key(obj, idx[i + run], folio[i + run]) !=
+			    mvm_ret_key(obj, idx[i], folio[i]))
 				break;
-		if (!mvm_return_start_run(obj, &pg[i], &folio[i], run, 0, 0)) {
+		if (!mvm_return_start_run(obj, &idx[i], &folio[i], run, 0, 0)) {
 			for (j = i; j < i + run; j++) {
 				folio_unlock(folio[j]);
 				folio_put(folio[j]);
@@ -1064,7 +1226,7 @@ static unsigned int mvm_ret_flush(struct mvm_object *obj, struct mvm_wb *wb)
 		for (j = i; j < i + run; j++) {
 			atomic64_inc(&obj->default_taken);
 			mvm_count(MACHVM_A_STAT_DEFAULT_TAKEN, 1);
-			wb->pg[wb->n] = pg[j];
+			wb->idx[wb->n] = idx[j];
 			wb->folio[wb->n++] = folio[j];
 		}
 		failed += run;
@@ -1075,29 +1237,18 @@ static unsigned int mvm_ret_flush(struct mvm_object *obj, struct mvm_wb *wb)
 
 /* Candidates of one object, evicted together under its page_mutex. */
 struct mvm_batch {
-	struct mvm_object *obj;		/* holds a reference */
 	unsigned int n;
 	pgoff_t index[MVM_IO_MAX];
 };
 
-static bool mvm_batch_has(struct mvm_batch *b, pgoff_t index)
+static void mvm_batch_flush(struct mvm_pass *p, struct mvm_object *obj,
+			    struct mvm_batch *b)
 {
-	unsigned int i;
-
-	for (i = 0; i < b->n; i++)
-		if (b->index[i] == index)
-			return true;
-	return false;
-}
-
-static void mvm_batch_flush(struct mvm_pass *p, struct mvm_batch *b)
-{
-	struct mvm_object *obj = b->obj;
 	struct mvm_wb wb = { .n = 0 };
 	unsigned int i;
 	int ret;
 
-	if (!obj)
+	if (!b->n)
 		return;
 	if (p->mode & MVM_PASS_TRY) {
 		if (!mutex_trylock(&obj->page_mutex))
@@ -1122,8 +1273,6 @@ static void mvm_batch_flush(struct mvm_pass *p, struct mvm_batch *b)
 	p->full += wb.full;
 	mvm_obj_unlock(obj);
 out:
-	mvm_object_put(obj);
-	b->obj = NULL;
 	b->n = 0;
 	p->pending = 0;
 }
@@ -1145,105 +1294,141 @@ static bool mvm_pass_done(struct mvm_pass *p)
 }
 
 /*
- * One FIFO pass (mvm_pageout_mutex held).  A marker entry (obj NULL)
- * keeps the place across lock drops; pages it passes stay where they are
- * unless they were wanted.  At most two sweeps of the FIFO.
+ * The next object for the clock to visit, with a reference: the pass's
+ * only object, or the head of mvm_clock, which goes to the tail.  NULL
+ * when there is none.
+ */
+static struct mvm_object *mvm_clock_next(struct mvm_pass *p)
+{
+	struct mvm_object *obj, *found = NULL;
+	unsigned long n;
+
+	if (p->only) {
+		kref_get(&p->only->ref);
+		return p->only;
+	}
+	spin_lock(&mvm_lru_lock);
+	for (n = mvm_nr_clocked; n && !found; n--) {
+		obj = list_first_entry(&mvm_clock, struct mvm_object, clock);
+		list_move_tail(&obj->clock, &mvm_clock);
+		if (kref_get_unless_zero(&obj->ref))
+			found = obj;
+	}
+	spin_unlock(&mvm_lru_lock);
+	return found;
+}
+
+#define MVM_CLOCK_VISIT	64	/* pages a visit looks at, at most */
+
+/*
+ * One visit of the clock to @obj: from its hand on, in index order
+ * (wrapping around at the end), look at up to MVM_CLOCK_VISIT tracked
+ * pages not under DATA_RETURN, while the pass wants pages of @obj.  A
+ * referenced page loses its bit and is unmapped (its second chance: its
+ * next touch faults and sets the bit again); an unreferenced one is
+ * batched and, at the end of the visit, evicted.  As Linux's clock over
+ * its LRU lists, and Mach's FIFO before it, a page touched since the
+ * hand last passed it stays.  Pages are read and bits cleared without
+ * page_mutex (under RCU); eviction looks at each page again under it.
+ * Returns the pages looked at.
+ */
+static unsigned int mvm_clock_scan(struct mvm_pass *p, struct mvm_object *obj,
+				   unsigned long budget)
+{
+	pgoff_t index = obj->hand, stop = ULONG_MAX, aged[MVM_CLOCK_VISIT];
+	struct mvm_batch b = { .n = 0 };
+	unsigned int naged = 0, seen = 0, i, bit;
+	struct mvm_pgbits *pgb;
+	bool wrapped = false;
+
+	budget = min_t(unsigned long, budget, MVM_CLOCK_VISIT);
+	rcu_read_lock();
+	for (;;) {
+		if (!mvm_pg_find(obj, &index, stop, MVM_PG_TRACKED, &pgb)) {
+			/* Around once, back to where the visit began. */
+			index = obj->hand;
+			if (wrapped || !index)
+				break;
+			wrapped = true;
+			stop = index - 1;
+			index = 0;
+			continue;
+		}
+		bit = index & MVM_PGB_MASK;
+		if (test_bit(bit, &pgb->w[MVM_PG_RETURNING])) {
+			index++;
+			continue;
+		}
+		if (seen == budget || b.n == MVM_IO_MAX ||
+		    !mvm_pass_wants(p, obj))
+			break;		/* the hand stops here */
+		seen++;
+		if (!(p->mode & MVM_PASS_FORCE) &&
+		    test_and_clear_bit(bit, &pgb->w[MVM_PG_REF])) {
+			aged[naged++] = index++;
+			continue;
+		}
+		b.index[b.n++] = index++;
+		p->pending = b.n;
+	}
+	obj->hand = index;
+	rcu_read_unlock();
+	p->res.scanned += seen;
+	mvm_count(MACHVM_A_STAT_SCANS, seen);
+	atomic64_add(seen, &obj->scans);
+	for (i = 0; i < naged; i++) {
+		/*
+		 * Second chance; the next touch faults and says so.  An
+		 * mlocked page stays mapped: no fault on it.
+		 */
+		if (mvm_mlocked(obj, aged[i], p->mode))
+			continue;
+		p->aged++;
+		if (mvm_unmap_try(obj, aged[i], p->mode)) {
+			atomic64_inc(&obj->ref_hits);
+			mvm_count(MACHVM_A_STAT_REF_HITS, 1);
+		}
+	}
+	mvm_batch_flush(p, obj, &b);
+	return seen;
+}
+
+/*
+ * One pass of the pageout clock (mvm_pageout_mutex held): the objects in
+ * turn, a visit each (mvm_clock_scan()), until the pass has what it
+ * wants or has looked at every page twice.
  */
 static void mvm_pass_run(struct mvm_pass *p)
 {
-	struct mvm_page marker = { .obj = NULL }, *pg, *cand;
-	struct mvm_batch b = { .obj = NULL };
-	unsigned long max_scan, skipped;
+	unsigned long max_scan, idle = 0;
 	struct mvm_object *obj;
-	pgoff_t index;
-	bool ref;
+	unsigned int seen;
 
 	lockdep_assert_held(&mvm_pageout_mutex);
 	WRITE_ONCE(mvm_pass_owner, current);
-	spin_lock(&mvm_lru_lock);
-	max_scan = 2 * mvm_nr_fifo + READ_ONCE(mvm_tun.batch);
+	max_scan = 2 * mvm_nr_scannable() + READ_ONCE(mvm_tun.batch);
 	if (p->max_scan)
 		max_scan = min(max_scan, p->max_scan);
-	list_add(&marker.lru, &mvm_fifo);
-	spin_unlock(&mvm_lru_lock);
 
 	while (p->res.scanned < max_scan && !mvm_pass_done(p)) {
 		if (fatal_signal_pending(current) ||
 		    (current == mvm_pageoutd && kthread_should_stop()))
 			break;
-		cand = NULL;
-		skipped = 0;
-		spin_lock(&mvm_lru_lock);
-		pg = &marker;
-		list_for_each_entry_continue(pg, &mvm_fifo, lru) {
-			if (pg->obj && mvm_pass_wants(p, pg->obj)) {
-				cand = pg;
-				break;
-			}
-			/* Long stretches of unwanted pages: let go now and then. */
-			if (++skipped >= 256)
-				break;
-		}
-		if (!cand && skipped >= 256) {
-			list_move(&marker.lru, &pg->lru);
-			spin_unlock(&mvm_lru_lock);
-			cond_resched();
-			continue;
-		}
-		if (!cand) {
-			spin_unlock(&mvm_lru_lock);
-			break;
-		}
-		/* The marker takes the candidate's place; it goes last. */
-		list_move(&marker.lru, &cand->lru);
-		list_move_tail(&cand->lru, &mvm_fifo);
-		ref = !(p->mode & MVM_PASS_FORCE) &&
-		      test_and_clear_bit(MVM_PG_REF, &cand->flags);
-		obj = cand->obj;
-		index = cand->index;
-		if (!kref_get_unless_zero(&obj->ref))
-			obj = NULL;
-		spin_unlock(&mvm_lru_lock);
-		p->res.scanned++;
-		mvm_count(MACHVM_A_STAT_SCANS, 1);
+		obj = mvm_clock_next(p);
 		if (!obj)
-			continue;
-		atomic64_inc(&obj->scans);
-		if (ref) {
-			/*
-			 * Second chance; the next touch faults and says so.
-			 * An mlocked page stays mapped: no fault on it.
-			 */
-			if (!mvm_mlocked(obj, index, p->mode)) {
-				p->aged++;
-				if (mvm_unmap_try(obj, index, p->mode)) {
-					atomic64_inc(&obj->ref_hits);
-					mvm_count(MACHVM_A_STAT_REF_HITS, 1);
-				}
-			}
-			mvm_object_put(obj);
-			continue;
-		}
-		/*
-		 * Batch consecutive candidates of one object.  A page seen
-		 * again (the second sweep) while still batched flushes the
-		 * batch first: its folio may be locked there.
-		 */
-		if (b.obj && (b.obj != obj || b.n == MVM_IO_MAX ||
-			      mvm_batch_has(&b, index)))
-			mvm_batch_flush(p, &b);
-		if (b.obj)
-			mvm_object_put(obj);	/* the batch holds one */
-		else
-			b.obj = obj;
-		b.index[b.n++] = index;
-		p->pending = b.n;
+			break;
+		seen = 0;
+		if (mvm_pass_wants(p, obj))
+			seen = mvm_clock_scan(p, obj,
+					      max_scan - p->res.scanned);
+		mvm_object_put(obj);
+		/* A round of the objects in which no page was looked at. */
+		if (seen)
+			idle = 0;
+		else if (p->only || ++idle > READ_ONCE(mvm_nr_clocked))
+			break;
 		cond_resched();
 	}
-	mvm_batch_flush(p, &b);
-	spin_lock(&mvm_lru_lock);
-	list_del(&marker.lru);
-	spin_unlock(&mvm_lru_lock);
 	WRITE_ONCE(mvm_pass_owner, NULL);
 	if (p->res.freed && wq_has_sleeper(&mvm_room_wq))
 		wake_up_all(&mvm_room_wq);
@@ -1393,20 +1578,20 @@ int mvm_mem_wait(void)
 static void mvm_expire_returns(void)
 {
 	struct { struct mvm_object *obj; pgoff_t index; } due[32];
-	struct mvm_page *pg;
+	struct mvm_ret *r;
 	unsigned int n, i;
 
 	do {
 		n = 0;
 		spin_lock(&mvm_lru_lock);
-		list_for_each_entry(pg, &mvm_returning, lru) {
+		list_for_each_entry(r, &mvm_returning, lru) {
 			if (n == ARRAY_SIZE(due))
 				break;
-			if (time_before(jiffies, pg->deadline) ||
-			    !kref_get_unless_zero(&pg->obj->ref))
+			if (time_before(jiffies, r->deadline) ||
+			    !kref_get_unless_zero(&r->obj->ref))
 				continue;
-			due[n].obj = pg->obj;
-			due[n].index = pg->index;
+			due[n].obj = r->obj;
+			due[n].index = r->index;
 			n++;
 		}
 		spin_unlock(&mvm_lru_lock);
@@ -1414,12 +1599,11 @@ static void mvm_expire_returns(void)
 			struct mvm_object *obj = due[i].obj;
 
 			mutex_lock(&obj->page_mutex);
-			pg = xa_load(&obj->pages, due[i].index);
-			if (pg && test_bit(MVM_PG_RETURNING, &pg->flags) &&
-			    time_after_eq(jiffies, pg->deadline)) {
+			r = xa_load(&obj->rets, due[i].index);
+			if (r && time_after_eq(jiffies, r->deadline)) {
 				pr_info_ratelimited("object %llu: pager did not take page %lu in time; default pager takes it\n",
 						    obj->name, due[i].index);
-				mvm_default_take(obj, pg);
+				mvm_default_take(obj, due[i].index);
 			}
 			mvm_obj_unlock(obj);
 			mvm_object_put(obj);
@@ -1488,13 +1672,14 @@ static int mvm_pageoutd_fn(void *unused)
 /* The pager of @obj died: the default pager takes what it was given. */
 void mvm_pageout_orphan(struct mvm_object *obj)
 {
-	struct mvm_page *pg;
-	unsigned long index;
+	struct mvm_pgbits *pgb;
+	pgoff_t index;
 
 	mutex_lock(&obj->page_mutex);
-	xa_for_each(&obj->pages, index, pg)
-		if (test_bit(MVM_PG_RETURNING, &pg->flags))
-			mvm_default_take(obj, pg);
+	for (index = 0;
+	     mvm_pg_find(obj, &index, ULONG_MAX, MVM_PG_RETURNING, &pgb);
+	     index++)
+		mvm_default_take(obj, index);
 	mvm_obj_unlock(obj);
 }
 
@@ -1505,7 +1690,7 @@ void mvm_pageout_orphan(struct mvm_object *obj)
  */
 bool mvm_pageout_terminate(struct mvm_object *obj)
 {
-	struct mvm_page *pg;
+	struct mvm_pgbits *pgb;
 	struct folio *folio;
 	unsigned long index;
 	void *entry;
@@ -1518,18 +1703,20 @@ bool mvm_pageout_terminate(struct mvm_object *obj)
 	 * to return them (memory for them is needed only until then).
 	 */
 	xa_for_each(&obj->swap, index, entry)
-		if (!xa_load(&obj->pages, index))
+		if (!mvm_tracked(obj, index))
 			mvm_object_swapin_locked(obj, index, false);
-	xa_for_each(&obj->pages, index, pg) {
-		if (test_bit(MVM_PG_RETURNING, &pg->flags))
+	for (index = 0;
+	     mvm_pg_find(obj, &index, ULONG_MAX, MVM_PG_TRACKED, &pgb);
+	     index++) {
+		if (test_bit(index & MVM_PGB_MASK, &pgb->w[MVM_PG_RETURNING]))
 			continue;
 		folio = mvm_folio_lock_get(obj->inode->i_mapping, index);
 		if (!folio)
 			continue;
 		mvm_unmap_page(obj, index);
 		if (folio_test_dirty(folio) || xa_load(&obj->swap, index) ||
-		    test_bit(MVM_PG_PRECIOUS, &pg->flags)) {
-			ret = mvm_return_start(obj, pg, folio, 0, 0);
+		    mvm_pg_test(obj, index, MVM_PG_PRECIOUS)) {
+			ret = mvm_return_start(obj, index, folio, 0, 0);
 			if (ret)
 				pr_warn_ratelimited("object %llu: written page %lu dropped at terminate: its pager cannot take it (%d)\n",
 						    obj->name, index, ret);
@@ -1547,12 +1734,12 @@ bool mvm_pageout_terminate(struct mvm_object *obj)
 /* 0 if page @index is under the DATA_RETURN @seq, else -ENOENT/-ESTALE. */
 static int mvm_return_check(struct mvm_object *obj, pgoff_t index, u64 seq)
 {
-	struct mvm_page *pg = xa_load(&obj->pages, index);
+	struct mvm_ret *r = xa_load(&obj->rets, index);
 
 	lockdep_assert_held(&obj->page_mutex);
-	if (!pg || !test_bit(MVM_PG_RETURNING, &pg->flags))
+	if (!r)
 		return -ENOENT;
-	return pg->ret_seq == seq ? 0 : -ESTALE;
+	return r->seq == seq ? 0 : -ESTALE;
 }
 
 /*
@@ -1604,23 +1791,20 @@ int mvm_return_copy(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		    u64 seq, int error)
 {
-	struct mvm_page *pg;
 	struct folio *folio;
 	pgoff_t i;
 	bool keep;
 
 	mutex_lock(&obj->page_mutex);
 	for (i = start; i < start + n; i++) {
-		pg = xa_load(&obj->pages, i);
-		if (!pg || !test_bit(MVM_PG_RETURNING, &pg->flags) ||
-		    pg->ret_seq != seq)
+		if (mvm_return_check(obj, i, seq))
 			continue;
 		if (error) {
-			mvm_default_take(obj, pg);
+			mvm_default_take(obj, i);
 			continue;
 		}
-		keep = test_bit(MVM_PG_KEEP, &pg->flags);
-		mvm_return_end(pg);
+		keep = mvm_pg_test(obj, i, MVM_PG_KEEP);
+		mvm_return_end(obj, i);
 		mvm_swap_forget_slot(obj, i);	/* the pager has it now */
 		atomic64_inc(&obj->returned);
 		mvm_count(MACHVM_A_STAT_RETURNED, 1);
@@ -1628,14 +1812,14 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 			continue;
 		folio = mvm_folio_lock_get(obj->inode->i_mapping, i);
 		if (!folio) {
-			mvm_page_untrack(obj, pg);
+			mvm_page_untrack(obj, i);
 			continue;
 		}
 		/* mlocked since: stays, mapped (the pager has a copy). */
 		if (!mvm_mlocked(obj, i, 0)) {
 			mvm_unmap_page(obj, i);
 			/* Written since: stays; the pager has it: it goes. */
-			mvm_drop(obj, pg, folio, MVM_DROP_FORCE);
+			mvm_drop(obj, i, folio, MVM_DROP_FORCE);
 		}
 		folio_unlock(folio);
 		folio_put(folio);
@@ -1652,7 +1836,6 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 	bool flush = flags & MACHVM_LOCK_F_FLUSH;
 	struct address_space *mapping = obj->inode->i_mapping;
 	struct mvm_msg *done;
-	struct mvm_page *pg;
 	struct folio *folio;
 	bool dirty, ret, superseded, ended = false;
 	unsigned int failed = 0;	/* pages that could not be returned */
@@ -1664,24 +1847,22 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 	mvm_count(MACHVM_A_STAT_LOCK_REQUESTS, 1);
 	mutex_lock(&obj->page_mutex);
 	for (i = start; i < start + n; i++) {
-		pg = xa_load(&obj->pages, i);
-		if (!pg && xa_load(&obj->swap, i)) {
+		if (!mvm_tracked(obj, i) && xa_load(&obj->swap, i)) {
 			if (should_return != MACHVM_LOCK_RETURN_NONE) {
 				/* The default pager holds it: it is dirty. */
 				if (mvm_object_swapin_locked(obj, i, true))
 					failed++;
-				pg = xa_load(&obj->pages, i);
 			} else if (flush) {
 				mvm_swap_forget_slot(obj, i);
 			}
 		}
-		if (!pg)
+		if (!mvm_tracked(obj, i))
 			continue;
 		superseded = false;
-		if (test_bit(MVM_PG_RETURNING, &pg->flags)) {
+		if (mvm_pg_test(obj, i, MVM_PG_RETURNING)) {
 			if (should_return == MACHVM_LOCK_RETURN_NONE) {
 				if (flush)
-					clear_bit(MVM_PG_KEEP, &pg->flags);
+					mvm_pg_test_clear(obj, i, MVM_PG_KEEP);
 				continue;
 			}
 			/*
@@ -1690,13 +1871,13 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 			 * answers are stale) and the page goes back again,
 			 * as this request says, before LOCK_COMPLETED.
 			 */
-			mvm_return_end(pg);
+			mvm_return_end(obj, i);
 			superseded = true;
 			ended = true;
 		}
 		folio = mvm_folio_lock_get(mapping, i);
 		if (!folio) {
-			mvm_page_untrack(obj, pg);
+			mvm_page_untrack(obj, i);
 			continue;
 		}
 		/*
@@ -1707,7 +1888,7 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		 * test, a write in between would stay, unreturned.
 		 */
 		if ((flags & MACHVM_LOCK_F_LOCK) && (lock & PROT_WRITE))
-			set_bit(MVM_PG_WLOCK, &pg->flags);
+			mvm_pg_set(obj, i, MVM_PG_WLOCK);
 		mvm_unmap_page(obj, i);
 		if (superseded)		/* the pager may not have its data */
 			folio_mark_dirty(folio);
@@ -1715,14 +1896,14 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		dirty = folio_test_dirty(folio) || xa_load(&obj->swap, i);
 		ret = should_return == MACHVM_LOCK_RETURN_ALL ||
 		      (should_return == MACHVM_LOCK_RETURN_DIRTY &&
-		       (dirty || test_bit(MVM_PG_PRECIOUS, &pg->flags)));
+		       (dirty || mvm_pg_test(obj, i, MVM_PG_PRECIOUS)));
 		if (ret) {
 			/* Not returned (-EBUSY, -ENOMEM): kept, not flushed. */
-			if (mvm_return_start(obj, pg, folio,
+			if (mvm_return_start(obj, i, folio,
 					     flush ? 0 : BIT(MVM_PG_KEEP),
 					     flush ? MACHVM_RETURN_F_FLUSH : 0))
 				failed++;
-		} else if (flush && mvm_drop(obj, pg, folio, MVM_DROP_DISCARD |
+		} else if (flush && mvm_drop(obj, i, folio, MVM_DROP_DISCARD |
 							 MVM_DROP_FORCE)) {
 			/* Flush without return discards, changes or not. */
 			mvm_swap_forget_slot(obj, i);
@@ -1735,14 +1916,15 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 	 * looked at above are set already).
 	 */
 	for (i = start; i < start + n && (flags & MACHVM_LOCK_F_LOCK); i++) {
-		pg = xa_load(&obj->pages, i);
-		if (!pg)
+		if (!mvm_tracked(obj, i))
 			continue;
 		if (lock & PROT_WRITE) {
 			/* Write-protect it everywhere: writes fault again. */
-			if (!test_and_set_bit(MVM_PG_WLOCK, &pg->flags))
+			if (!mvm_pg_test(obj, i, MVM_PG_WLOCK)) {
+				mvm_pg_set(obj, i, MVM_PG_WLOCK);
 				mvm_unmap_page(obj, i);
-		} else if (test_and_clear_bit(MVM_PG_WLOCK, &pg->flags)) {
+			}
+		} else if (mvm_pg_test_clear(obj, i, MVM_PG_WLOCK)) {
 			mvm_unlock_complete(obj, i, i + 1);
 		}
 	}
@@ -1765,12 +1947,7 @@ int mvm_lock_request(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 static unsigned long mvm_shrink_count(struct shrinker *s,
 				      struct shrink_control *sc)
 {
-	unsigned long n;
-
-	spin_lock(&mvm_lru_lock);
-	n = mvm_nr_fifo;
-	spin_unlock(&mvm_lru_lock);
-	return n;
+	return mvm_nr_scannable();
 }
 
 /*
@@ -2015,8 +2192,8 @@ int mvm_pageout_init(void)
 		return ret;
 	}
 	mvm_tun = t;
-	mvm_page_cache = KMEM_CACHE(mvm_page, 0);
-	if (!mvm_page_cache)
+	mvm_pgbits_cache = KMEM_CACHE(mvm_pgbits, 0);
+	if (!mvm_pgbits_cache)
 		return -ENOMEM;
 	mvm_pageoutd = kthread_run(mvm_pageoutd_fn, NULL, "machvm-pageoutd");
 	if (IS_ERR(mvm_pageoutd)) {
@@ -2033,7 +2210,7 @@ int mvm_pageout_init(void)
 err_thread:
 	kthread_stop(mvm_pageoutd);
 err_cache:
-	kmem_cache_destroy(mvm_page_cache);
+	kmem_cache_destroy(mvm_pgbits_cache);
 	return ret;
 }
 
@@ -2041,6 +2218,6 @@ void mvm_pageout_exit(void)
 {
 	mvm_shrinker_destroy(mvm_shrinker);
 	kthread_stop(mvm_pageoutd);
-	rcu_barrier();	/* mvm_page frees in flight */
-	kmem_cache_destroy(mvm_page_cache);
+	rcu_barrier();	/* mvm_pgbits frees in flight */
+	kmem_cache_destroy(mvm_pgbits_cache);
 }

@@ -12,13 +12,18 @@
 struct folio;
 struct mvm_object;
 
-/* struct mvm_page flag bits (pgflags of mvm_page_track(), atomic bitops). */
+/*
+ * Per-page pageout flags (struct mvm_pgbits in pageout.c; pgflags of
+ * mvm_page_track() is a mask of BIT(MVM_PG_x)).
+ */
 enum {
 	MVM_PG_REF,		/* referenced since the last scan */
-	MVM_PG_RETURNING,	/* under DATA_RETURN; on mvm_returning */
+	MVM_PG_RETURNING,	/* under DATA_RETURN: has a struct mvm_ret */
 	MVM_PG_PRECIOUS,	/* supplied precious: return even when clean */
 	MVM_PG_KEEP,		/* RETURNING for a lock_request without flush */
 	MVM_PG_WLOCK,		/* write-locked: mapped read-only */
+	MVM_PG_TRACKED,		/* resident and tracked */
+	MVM_PG_NR
 };
 
 struct mvm_pageout_result {
@@ -52,6 +57,7 @@ bool mvm_page_wlocked(struct mvm_object *obj, pgoff_t index);
 int mvm_page_overwrite(struct mvm_object *obj, pgoff_t index,
 		       struct folio *src, u32 lock);
 void mvm_pages_release(struct mvm_object *obj);
+void mvm_pageout_forget(struct mvm_object *obj);
 void mvm_pages_untrack_absent(struct mvm_object *obj, pgoff_t start,
 			      unsigned int n);
 

@@ -73,7 +73,8 @@ const char kHelp[] =
     "                           [--cluster N] [--transport uring|blocking]\n"
     "                           [--no-defer-taskrun]\n"
     "                           [--uffd-threads N] [--runs N] [--breakdown]\n"
-    "                           [--timeout SEC] [--json PATH] [--json-name NAME]\n"
+    "                           [--metadata-pages N] [--timeout SEC]\n"
+    "                           [--json PATH] [--json-name NAME]\n"
     "                           [--quiet | --verbose]\n"
     "\n"
     "DESCRIPTION\n"
@@ -114,6 +115,13 @@ const char kHelp[] =
     "              userfaultfd: a read maps the shared zero page, a write\n"
     "              allocates a zeroed anonymous page.  The floor of what\n"
     "              UFFDIO_COPY builds, where shmem is that of machvm's page cache.\n"
+    "\n"
+    "       Then, memory per resident page: the slab memory (/proc/meminfo's Slab)\n"
+    "       that --metadata-pages pages of an anonymous machvm object add when each\n"
+    "       is written once (made resident), less what the same number of pages of\n"
+    "       a memfd add (Linux's own page cache of the same size: its index is in\n"
+    "       the slab too), over the pages: metadata_bytes_per_page, the module's\n"
+    "       own bookkeeping per resident page.  The median of three rounds.\n"
     "\n"
     "       Ratios are to userfaultfd with the same number of faulting threads:\n"
     "       faults/s over userfaultfd's (above 1 is faster) and p50 and p99 over\n"
@@ -179,6 +187,9 @@ const char kHelp[] =
     "              and split every fault's time into \"to server\" (fault to\n"
     "              there) and \"back\" (answer, wake-up and retry of the fault).\n"
     "              Costs one clock read per fault on the server side.\n"
+    "       --metadata-pages N\n"
+    "              Pages of the memory-per-page measurement (0-1048576, default\n"
+    "              65536: 256 MiB with 4 KiB pages; 0 skips it).\n"
     "       --timeout SEC\n"
     "              Give up (exit status 1) when one run takes longer (default 600).\n"
     "       --json PATH\n"
@@ -243,6 +254,7 @@ struct Options {
     std::optional<unsigned> uffd_threads;
     unsigned runs = 1;
     unsigned timeout_s = 600;
+    std::uint64_t metadata_pages = 65536;
     bench::Output out{"", "faults.json"};
     bool verbose = false;
     bool breakdown = false;
@@ -283,6 +295,8 @@ bool option(machvm::ArgReader& args, Options& o) {
         o.uffd_threads = static_cast<unsigned>(machvm::uint_arg("--uffd-threads", *v, 1, 64));
     } else if (auto v = args.value("--runs")) {
         o.runs = static_cast<unsigned>(machvm::uint_arg("--runs", *v, 1, 100));
+    } else if (auto v = args.value("--metadata-pages")) {
+        o.metadata_pages = machvm::uint_arg("--metadata-pages", *v, 0, 1u << 20);
     } else if (auto v = args.value("--timeout")) {
         o.timeout_s = static_cast<unsigned>(machvm::uint_arg("--timeout", *v, 1, 86400));
     } else if (bench::output_option(args, o.out)) {
@@ -859,10 +873,81 @@ Machine describe_machine() {
     return m;
 }
 
+// ---- memory per resident page ----
+
+// /proc/meminfo's Slab, in bytes.
+std::int64_t slab_bytes() {
+    std::ifstream f("/proc/meminfo");
+    std::string key, rest;
+    std::int64_t kib = 0;
+    while (f >> key >> kib) {
+        std::getline(f, rest);
+        if (key == "Slab:")
+            return kib * 1024;
+    }
+    throw std::runtime_error("/proc/meminfo: no Slab line");
+}
+
+// Slab bytes that writing one byte to each page of `m` (making it resident)
+// adds.
+std::int64_t slab_growth(const Mapping& m, long page) {
+    const std::int64_t before = slab_bytes();
+    for (std::size_t off = 0; off < m.size(); off += static_cast<std::size_t>(page))
+        m.data()[off] = std::byte{1};
+    return slab_bytes() - before;
+}
+
+struct Metadata {
+    std::uint64_t pages = 0;
+    double machvm_slab_bytes = 0; // medians of the rounds
+    double memfd_slab_bytes = 0;
+    double bytes_per_page = 0;
+};
+
+// See "memory per resident page" in the manual.
+Metadata measure_metadata(std::uint64_t pages, long page) {
+    const std::size_t len = pages * static_cast<std::size_t>(page);
+    std::vector<double> mvm, memfd, per_page;
+    for (int round = 0; round < 3; ++round) {
+        machvm::Fd mfd(::memfd_create("machvm-bench-metadata", MFD_CLOEXEC));
+        if (!mfd)
+            throw_errno("memfd_create");
+        if (::ftruncate(mfd.get(), static_cast<off_t>(len)) < 0)
+            throw_errno("ftruncate memfd");
+        std::int64_t f = 0;
+        {
+            const Mapping m = Mapping::map(len, PROT_READ | PROT_WRITE, MAP_SHARED, std::move(mfd),
+                                           "mmap memfd");
+            f = slab_growth(m, page);
+        }
+        machvm::Fd dev(::open(MACHVM_DEVICE, O_RDWR | O_CLOEXEC));
+        if (!dev)
+            throw_errno("open " MACHVM_DEVICE);
+        machvm_anon_create ac{};
+        ac.size = len;
+        if (::ioctl(dev.get(), MACHVM_IOC_ANON_CREATE, &ac) < 0)
+            throw_errno("MACHVM_IOC_ANON_CREATE");
+        std::int64_t g = 0;
+        {
+            const Mapping m = Mapping::map(len, PROT_READ | PROT_WRITE, MAP_SHARED,
+                                           machvm::Fd(ac.fd), "mmap machvm object");
+            g = slab_growth(m, page);
+        }
+        mvm.push_back(static_cast<double>(g));
+        memfd.push_back(static_cast<double>(f));
+        per_page.push_back(static_cast<double>(g - f) / static_cast<double>(pages));
+    }
+    const auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    return {pages, median(mvm), median(memfd), median(per_page)};
+}
+
 // ---- output ----
 
 std::string json_document(const Machine& m, const Options& o, unsigned uffd_threads,
-                          const std::vector<Row>& rows) {
+                          const std::vector<Row>& rows, const std::optional<Metadata>& md) {
     std::string j = "{\n";
     j += " \"benchmark\": \"faults\",\n";
     j += " \"machine\": {\"kernel\": " + json_string(m.kernel) +
@@ -906,12 +991,18 @@ std::string json_document(const Machine& m, const Options& o, unsigned uffd_thre
         }
         j += "}";
     }
-    j += "\n ]\n}\n";
+    j += "\n ]";
+    if (md)
+        j += ",\n \"metadata_bytes_per_page\": " + bench::number(md->bytes_per_page, "%.2f") +
+             ",\n \"metadata\": {\"pages\": " + std::to_string(md->pages) +
+             ", \"machvm_slab_bytes\": " + bench::number(md->machvm_slab_bytes, "%.0f") +
+             ", \"memfd_slab_bytes\": " + bench::number(md->memfd_slab_bytes, "%.0f") + "}";
+    j += "\n}\n";
     return j;
 }
 
 void print_table(const Machine& m, const Options& o, unsigned uffd_threads,
-                 const std::vector<Row>& rows) {
+                 const std::vector<Row>& rows, const std::optional<Metadata>& md) {
     std::printf("page faults: %s, %ld CPUs, %s, clocksource %s (clock_gettime %.0f ns)\n",
                 m.kernel.c_str(), m.nproc, m.cpu.empty() ? "?" : m.cpu.c_str(),
                 m.clocksource.empty() ? "?" : m.clocksource.c_str(), m.clock_ns);
@@ -927,6 +1018,11 @@ void print_table(const Machine& m, const Options& o, unsigned uffd_threads,
         std::printf("%-12s %7u %12.0f %9.2f %9.2f %10s %10s %10s\n", case_name(r.kind), r.threads,
                     r.fps, r.p50_us, r.p99_us, ratio_cell(r.fps_ratio).c_str(),
                     ratio_cell(r.p50_ratio).c_str(), ratio_cell(r.p99_ratio).c_str());
+    if (md)
+        std::printf("\nmemory per resident page: %.2f bytes of slab (%llu pages: machvm object "
+                    "%.0f bytes, memfd %.0f bytes)\n",
+                    md->bytes_per_page, static_cast<unsigned long long>(md->pages),
+                    md->machvm_slab_bytes, md->memfd_slab_bytes);
     if (!o.breakdown)
         return;
     std::printf("\nbreakdown: \"to server\" is fault start to the server's user code having the\n"
@@ -989,10 +1085,13 @@ int run(const Options& o) {
             rows.push_back(
                 summarize(o.cases[ci], o.threads[ti], samples[ci * o.threads.size() + ti]));
     add_ratios(rows);
+    std::optional<Metadata> md;
+    if (o.metadata_pages)
+        md = measure_metadata(o.metadata_pages, machine.page);
 
     std::fflush(stderr);
-    print_table(machine, o, uffd_threads, rows);
-    bench::emit_json(o.out, json_document(machine, o, uffd_threads, rows));
+    print_table(machine, o, uffd_threads, rows, md);
+    bench::emit_json(o.out, json_document(machine, o, uffd_threads, rows, md));
     return machvm::kExitOk;
 }
 

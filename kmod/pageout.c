@@ -37,6 +37,7 @@
 #include <linux/mman.h>
 #include <linux/module.h>
 #include <linux/pagemap.h>
+#include <linux/percpu_counter.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -137,7 +138,12 @@ static LIST_HEAD(mvm_clock);
 static LIST_HEAD(mvm_returning);
 static unsigned long mvm_nr_clocked, mvm_nr_returning;
 
-static atomic_long_t mvm_nr_resident = ATOMIC_LONG_INIT(0);
+/*
+ * Tracked pages of every object.  Per-CPU: every fault that adds a page
+ * counts it, and a shared counter would be a cache line every CPU writes.
+ * Reads near a limit add the CPUs' parts up (percpu_counter_compare()).
+ */
+static struct percpu_counter mvm_nr_resident;
 static atomic_t mvm_nr_limited = ATOMIC_INIT(0);	/* objects with a limit */
 
 /*
@@ -223,8 +229,14 @@ struct mvm_wb {
 #define MVM_PASS_AUTO	BIT(2)	/* watermarks and object limits */
 #define MVM_PASS_TRY	BIT(3)	/* never sleep on a page_mutex */
 
+/*
+ * Wake the daemon.  Faults kick on every page added above a mark: one
+ * already kicked, and not yet awake, is not written or woken again.
+ */
 static void mvm_pageout_kick(void)
 {
+	if (READ_ONCE(mvm_kicked))
+		return;
 	WRITE_ONCE(mvm_kicked, true);
 	wake_up(&mvm_pageout_wq);
 }
@@ -262,7 +274,8 @@ bool mvm_room(struct mvm_object *obj)
 {
 	u64 limit = READ_ONCE(obj->limit);
 
-	if (atomic_long_read(&mvm_nr_resident) >= READ_ONCE(mvm_tun.limit))
+	if (percpu_counter_compare(&mvm_nr_resident,
+				   READ_ONCE(mvm_tun.limit)) >= 0)
 		return false;
 	return !limit || atomic_long_read(&obj->nr_resident) < limit;
 }
@@ -298,7 +311,7 @@ static void mvm_mem_state(unsigned long *free, unsigned long *low,
 /* Tracked pages not under DATA_RETURN: what a pass may scan.  A hint. */
 static unsigned long mvm_nr_scannable(void)
 {
-	long n = atomic_long_read(&mvm_nr_resident) -
+	long n = percpu_counter_read_positive(&mvm_nr_resident) -
 		 (long)READ_ONCE(mvm_nr_returning);
 
 	return n > 0 ? n : 0;
@@ -328,11 +341,21 @@ static unsigned long mvm_mem_need(bool waiting)
 static unsigned long mvm_global_need(void)
 {
 	u64 limit = READ_ONCE(mvm_tun.limit);
-	long res = atomic_long_read(&mvm_nr_resident);
+	long res = percpu_counter_sum(&mvm_nr_resident);
 	long high = mvm_mark(limit, READ_ONCE(mvm_tun.high));
 	long low = mvm_mark(limit, READ_ONCE(mvm_tun.low));
 
 	return res > high ? res - low : 0;
+}
+
+/* Above the high mark?  Per fault: exact only near the mark. */
+static bool mvm_global_high(void)
+{
+	u64 limit = READ_ONCE(mvm_tun.limit);
+
+	return percpu_counter_compare(&mvm_nr_resident,
+				      mvm_mark(limit,
+					       READ_ONCE(mvm_tun.high))) > 0;
 }
 
 /* The bits of @index, or NULL (page_mutex or rcu_read_lock() held). */
@@ -475,9 +498,9 @@ int mvm_page_track(struct mvm_object *obj, pgoff_t index,
 	set_bit(bit, &b->w[MVM_PG_TRACKED]);
 	mvm_clock_join(obj);
 	atomic_long_inc(&obj->nr_resident);
-	atomic_long_inc(&mvm_nr_resident);
+	percpu_counter_inc(&mvm_nr_resident);
 	mvm_count(MACHVM_A_STAT_RESIDENT, 1);
-	if (mvm_global_need() || mvm_obj_over(obj, true))
+	if (mvm_global_high() || mvm_obj_over(obj, true))
 		mvm_pageout_kick();
 	return 0;
 }
@@ -504,7 +527,7 @@ static void mvm_page_untrack(struct mvm_object *obj, pgoff_t index)
 		call_rcu(&b->rcu, mvm_pgbits_free_rcu);
 	}
 	atomic_long_dec(&obj->nr_resident);
-	atomic_long_dec(&mvm_nr_resident);
+	percpu_counter_dec(&mvm_nr_resident);
 	mvm_count(MACHVM_A_STAT_RESIDENT, -1);
 	if (atomic_read(&mvm_reclaim_waiters))
 		atomic_long_inc(&mvm_reclaim_credit);	/* woken below */
@@ -1486,8 +1509,9 @@ static bool mvm_returns_make_room(struct mvm_object *obj)
 	if (limit && atomic_long_read(&obj->nr_resident) -
 		     atomic_read(&obj->nr_ret) >= limit)
 		return false;
-	return atomic_long_read(&mvm_nr_resident) -
-	       (long)READ_ONCE(mvm_nr_returning) < READ_ONCE(mvm_tun.limit);
+	return percpu_counter_compare(&mvm_nr_resident,
+				      READ_ONCE(mvm_tun.limit) +
+				      READ_ONCE(mvm_nr_returning)) < 0;
 }
 
 /*
@@ -2087,7 +2111,7 @@ void mvm_pageout_get(struct mvm_tunables *t, u64 *resident, u64 *returning,
 	spin_lock(&mvm_tun_lock);
 	*t = mvm_tun;
 	spin_unlock(&mvm_tun_lock);
-	*resident = atomic_long_read(&mvm_nr_resident);
+	*resident = percpu_counter_sum_positive(&mvm_nr_resident);
 	spin_lock(&mvm_lru_lock);
 	*returning = mvm_nr_returning;
 	spin_unlock(&mvm_lru_lock);
@@ -2192,9 +2216,14 @@ int mvm_pageout_init(void)
 		return ret;
 	}
 	mvm_tun = t;
+	ret = percpu_counter_init(&mvm_nr_resident, 0, GFP_KERNEL);
+	if (ret)
+		return ret;
 	mvm_pgbits_cache = KMEM_CACHE(mvm_pgbits, 0);
-	if (!mvm_pgbits_cache)
-		return -ENOMEM;
+	if (!mvm_pgbits_cache) {
+		ret = -ENOMEM;
+		goto err_counter;
+	}
 	mvm_pageoutd = kthread_run(mvm_pageoutd_fn, NULL, "machvm-pageoutd");
 	if (IS_ERR(mvm_pageoutd)) {
 		ret = PTR_ERR(mvm_pageoutd);
@@ -2211,6 +2240,8 @@ err_thread:
 	kthread_stop(mvm_pageoutd);
 err_cache:
 	kmem_cache_destroy(mvm_pgbits_cache);
+err_counter:
+	percpu_counter_destroy(&mvm_nr_resident);
 	return ret;
 }
 
@@ -2220,4 +2251,5 @@ void mvm_pageout_exit(void)
 	kthread_stop(mvm_pageoutd);
 	rcu_barrier();	/* mvm_pgbits frees in flight */
 	kmem_cache_destroy(mvm_pgbits_cache);
+	percpu_counter_destroy(&mvm_nr_resident);
 }

@@ -654,6 +654,9 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 		folio = mvm_folio_lock_get(mapping, index);
 		if (folio) {
 			mvm_page_referenced(obj, index);
+			/* Brought in by read-ahead: it was worth it. */
+			if (folio_test_clear_readahead(folio))
+				atomic_inc(&obj->ra_hits);
 			vmf->page = folio_file_page(folio, index);
 			return VM_FAULT_LOCKED;
 		}

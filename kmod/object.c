@@ -134,20 +134,26 @@ int mvm_folio_insert(struct mvm_object *obj, struct folio *folio,
 /*
  * The read-ahead stream of a swap-in at @index, with its window: how many
  * pages the swap-in reads at most (page_mutex held).  A reader that faults
- * where a stream's last swap-in ended is sequential: each such swap-in
- * doubles the window, up to MVM_IO_MAX, so a sequential pass costs one
- * I/O per MVM_IO_MAX pages rather than one per MVM_READAHEAD (a request
- * costs about the same at either size).  Any other swap-in starts a
- * stream at MVM_READAHEAD.  Under a resident limit the window stays
- * within a quarter of it, so read-ahead never pushes out the object's own
- * working set.  The caller sets the stream's ->next.
+ * where a stream's last swap-in ended is sequential (*@seq set): each such
+ * swap-in doubles the window, up to MVM_IO_MAX, so a sequential pass costs
+ * one I/O per MVM_IO_MAX pages rather than one per MVM_READAHEAD (a request
+ * costs about the same at either size).  Any other swap-in starts a stream
+ * with the window earned by its read-ahead, as Linux's swap read-ahead
+ * does (__swapin_nr_pages()): the hits since the last such swap-in plus
+ * two, rounded up to a power of two, up to MVM_READAHEAD; one page
+ * without hits, and never less than half the last window.  A random
+ * reader, whose read-ahead is never used, reads one page at a time: its
+ * neighbours in swap would only push out its working set.  Under a
+ * resident limit the window stays within a quarter of it, so read-ahead
+ * never pushes out the object's own working set.  The caller sets the
+ * stream's ->next.
  */
 static struct mvm_ra_stream *mvm_swapin_window(struct mvm_object *obj,
-					       pgoff_t index)
+					       pgoff_t index, bool *seq)
 {
 	u64 limit = READ_ONCE(obj->limit);
 	struct mvm_ra_stream *ra = NULL;
-	unsigned int i, w = MVM_READAHEAD;
+	unsigned int i, w, hits;
 
 	lockdep_assert_held(&obj->page_mutex);
 	for (i = 0; i < MVM_RA_STREAMS; i++) {
@@ -157,9 +163,16 @@ static struct mvm_ra_stream *mvm_swapin_window(struct mvm_object *obj,
 			break;
 		}
 	}
+	*seq = ra != NULL;
 	if (!ra) {
 		ra = &obj->ra[obj->ra_oldest];
 		obj->ra_oldest = (obj->ra_oldest + 1) % MVM_RA_STREAMS;
+		hits = atomic_xchg(&obj->ra_hits, 0);
+		w = hits ? roundup_pow_of_two(min_t(unsigned int, hits + 2,
+						    MVM_READAHEAD)) : 1;
+		w = min_t(unsigned int, max(w, obj->ra_window / 2),
+			  MVM_READAHEAD);
+		obj->ra_window = w;
 	}
 	if (limit && w > MVM_READAHEAD && w > limit / 4)
 		w = max_t(unsigned int, limit / 4, MVM_READAHEAD);
@@ -171,7 +184,10 @@ static struct mvm_ra_stream *mvm_swapin_window(struct mvm_object *obj,
  * Start reading @index and the next pages whose slots follow its slot (up
  * to the read-ahead window, not resident) in one request, as Linux's swap
  * read-ahead does; the extra pages come in unreferenced, so they go first
- * if nobody touches them.  page_mutex held.  The folios go into the page
+ * if nobody touches them.  Outside a sequential stream they are flagged
+ * readahead, as Linux flags its swap read-ahead: fault-around leaves them
+ * unmapped, so their first touch faults and counts as a hit of the
+ * read-ahead (mvm_fault()), which sizes the next window.  page_mutex held.  The folios go into the page
  * cache locked and not uptodate, and tracked, as Linux's swap cache does:
  * from here every lookup of those pages waits on the folio lock, so the
  * read itself (mvm_swapin_read()) needs no page_mutex.  Read-ahead folios
@@ -183,7 +199,8 @@ static int mvm_swapin_cluster(struct mvm_object *obj, pgoff_t index, u64 slot,
 			      struct folio **spare, struct mvm_swapin *rd)
 {
 	struct address_space *mapping = obj->inode->i_mapping;
-	struct mvm_ra_stream *ra = mvm_swapin_window(obj, index);
+	bool seq;
+	struct mvm_ra_stream *ra = mvm_swapin_window(obj, index, &seq);
 	gfp_t ra_gfp = mapping_gfp_mask(mapping) | __GFP_NORETRY | __GFP_NOWARN;
 	struct folio *folio;
 	unsigned int n, i;
@@ -201,6 +218,8 @@ static int mvm_swapin_cluster(struct mvm_object *obj, pgoff_t index, u64 slot,
 			    mvm_spare_or_alloc(obj, spare);
 		if (!folio)
 			break;
+		if (i && !seq)
+			folio_set_readahead(folio);
 		if (mvm_folio_insert(obj, folio, index + i,
 				     i ? 0 : BIT(MVM_PG_REF))) {
 			folio_put(folio);
@@ -566,6 +585,8 @@ static struct mvm_object *mvm_object_alloc(struct mvm_pager *pager, u64 size,
 	mutex_init(&obj->page_mutex);
 	xa_init(&obj->pages);
 	xa_init(&obj->rets);
+	/* The first window outside a stream: MVM_READAHEAD. */
+	atomic_set(&obj->ra_hits, MVM_READAHEAD - 2);
 	xa_init(&obj->swap);
 	spin_lock_init(&obj->lock);
 	INIT_LIST_HEAD(&obj->reqs);

@@ -73,15 +73,25 @@ struct mvm_object {
 	 * streams last seen, each the index its reader faults on next (just
 	 * past its last swap-in) and the window that swap-in asked for.  A
 	 * swap-in at a stream's next index doubles its window, up to
-	 * MVM_IO_MAX; any other starts a stream (replacing the oldest) at
-	 * MVM_READAHEAD.  Several, so that threads reading their own parts
-	 * of one object each stay sequential.
+	 * MVM_IO_MAX; any other starts a stream (replacing the oldest) with
+	 * the window its read-ahead has earned (ra_window).  Several, so
+	 * that threads reading their own parts of one object each stay
+	 * sequential.
 	 */
 	struct mvm_ra_stream {
 		pgoff_t next;
 		unsigned int window;
 	} ra[MVM_RA_STREAMS];
 	unsigned int ra_oldest;	/* the stream a new one replaces */
+	/*
+	 * Read-ahead outside streams, as Linux's swap read-ahead adapts its
+	 * window: ra_hits counts faults that found a page such a read brought
+	 * in (folio flag readahead; mvm_fault(), without page_mutex), and
+	 * each such swap-in sizes its window from the hits since the last one
+	 * (ra_window: the last such window; page_mutex).
+	 */
+	atomic_t ra_hits;
+	unsigned int ra_window;
 	u64 limit;		/* resident limit, pages, 0: none; WRITE_ONCE */
 	bool anon;		/* no pager: zero-fill, default pager */
 	bool releasing;		/* last right gone, returning written pages;

@@ -121,7 +121,8 @@ const char kHelp[] =
     "       is written once (made resident), less what the same number of pages of\n"
     "       a memfd add (Linux's own page cache of the same size: its index is in\n"
     "       the slab too), over the pages: metadata_bytes_per_page, the module's\n"
-    "       own bookkeeping per resident page.  The median of three rounds.\n"
+    "       own bookkeeping per resident page, from the medians of three rounds.\n"
+    "       Other slab users make it vary by a few bytes either way.\n"
     "\n"
     "       Ratios are to userfaultfd with the same number of faulting threads:\n"
     "       faults/s over userfaultfd's (above 1 is faster) and p50 and p99 over\n"
@@ -907,7 +908,7 @@ struct Metadata {
 // See "memory per resident page" in the manual.
 Metadata measure_metadata(std::uint64_t pages, long page) {
     const std::size_t len = pages * static_cast<std::size_t>(page);
-    std::vector<double> mvm, memfd, per_page;
+    std::vector<double> mvm, memfd;
     for (int round = 0; round < 3; ++round) {
         machvm::Fd mfd(::memfd_create("machvm-bench-metadata", MFD_CLOEXEC));
         if (!mfd)
@@ -935,13 +936,13 @@ Metadata measure_metadata(std::uint64_t pages, long page) {
         }
         mvm.push_back(static_cast<double>(g));
         memfd.push_back(static_cast<double>(f));
-        per_page.push_back(static_cast<double>(g - f) / static_cast<double>(pages));
     }
     const auto median = [](std::vector<double> v) {
         std::sort(v.begin(), v.end());
         return v[v.size() / 2];
     };
-    return {pages, median(mvm), median(memfd), median(per_page)};
+    const double m = median(mvm), f = median(memfd);
+    return {pages, m, f, (m - f) / static_cast<double>(pages)};
 }
 
 // ---- output ----

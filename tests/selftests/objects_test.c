@@ -517,6 +517,69 @@ TEST(sparse_1tib_object)
 	close(dev);
 }
 
+/* /proc/meminfo's Slab, in bytes; -1 if unreadable. */
+static long long slab_bytes(void)
+{
+	char buf[8192], *l;
+
+	if (!mvm_slurp("/proc/meminfo", buf, sizeof(buf)))
+		return -1;
+	l = strstr(buf, "\nSlab:");
+	return l ? strtoll(l + 6, NULL, 10) * 1024 : -1;
+}
+
+/*
+ * Slab bytes that writing each page of a @size mapping of @fd adds, to
+ * *@grew (may be negative: others free meanwhile).  Closes @fd.
+ */
+static int slab_growth(int fd, uint64_t size, long long *grew)
+{
+	long long before = slab_bytes();
+	uint64_t off;
+	char *p;
+
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED || before < 0)
+		return -1;
+	for (off = 0; off < size; off += PG)
+		p[off] = 1;
+	*grew = slab_bytes() - before;
+	munmap(p, size);
+	return 0;
+}
+
+/*
+ * The module's own bookkeeping of a resident page is a few bytes
+ * (ARCHITECTURE.md, decision 9: 16 at most): the slab
+ * that 256 MiB of an anonymous object adds, less what as many pages of a
+ * memfd add (Linux's own page cache index), over the pages.  The best of
+ * two rounds, as other slab users come and go meanwhile.
+ */
+TEST(resident_pages_cost_little_metadata)
+{
+	const uint64_t n = 65536, size = n * PG;
+	long long best = -1, m = 0, f = 0;
+	uint64_t name;
+	int round, fd;
+
+	for (round = 0; round < 2; round++) {
+		fd = memfd_create("metadata", MFD_CLOEXEC);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, ftruncate(fd, size));
+		ASSERT_EQ(0, slab_growth(fd, size, &f));
+		fd = mvm_anon(size, 0, &name);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, slab_growth(fd, size, &m));
+		TH_LOG("slab: machvm object %lld bytes, memfd %lld bytes",
+		       m, f);
+		if (best < 0 || m - f < best)
+			best = m - f > 0 ? m - f : 0;
+	}
+	EXPECT_GE(16 * n, best) TH_LOG("%.1f bytes per resident page",
+					(double)best / n);
+}
+
 struct thr_arg {
 	char *map;
 	int idx;

@@ -247,6 +247,58 @@ TEST_F(swp, second_chance_order)
 	close(fd);
 }
 
+/*
+ * The clock sweeps an object in index order, from where its hand stopped,
+ * not in the order pages came in: here they come in out of order and far
+ * apart (64-page groups 0, 1, 3, 1093 and 4093 of a sparse 1 GiB object).
+ */
+TEST_F(swp, clock_sweeps_sparse_object_in_index_order)
+{
+	const uint64_t touch[] = { 5, 70000, 200, 262000, 64, 63 };
+	const uint64_t n = ARRAY_SIZE(touch), size = 1ULL << 30;
+	struct mvm_nlreply r;
+	uint64_t name, i;
+	char *p;
+	int fd;
+
+	ASSERT_EQ(0, mvm_swap_add(self->path, 1 << 20, 0, &self->id));
+	fd = mvm_anon(size, 0, &name);
+	ASSERT_LE(0, fd);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_NE(MAP_FAILED, p);
+	for (i = 0; i < n; i++)
+		fill_page(p + touch[i] * PG, touch[i], 9);
+	/* One sweep clears every bit, the next takes the lowest index. */
+	ASSERT_EQ(0, mvm_pageout_run(1, name, 0, &r));
+	EXPECT_EQ(1, r.a[MACHVM_A_PO_FREED]);
+	EXPECT_EQ(n, mvm_info(name).obj[MACHVM_OBJ_A_REF_HITS]);
+	EXPECT_EQ(0, mvm_resident(p, 5));
+	/* FIFO order would take 70000 next; the hand is at 6. */
+	ASSERT_EQ(0, mvm_pageout_run(1, name, 0, &r));
+	EXPECT_EQ(1, r.a[MACHVM_A_PO_FREED]);
+	EXPECT_EQ(0, mvm_resident(p, 63));
+	EXPECT_EQ(1, mvm_resident(p, 70000));
+	/* Touched since the hand passed: 64 stays, 200 goes. */
+	*(volatile char *)(p + 64 * PG) = p[64 * PG];
+	ASSERT_EQ(0, mvm_pageout_run(1, name, 0, &r));
+	EXPECT_EQ(1, r.a[MACHVM_A_PO_FREED]);
+	EXPECT_EQ(1, mvm_resident(p, 64));
+	EXPECT_EQ(0, mvm_resident(p, 200));
+	EXPECT_EQ(n + 1, mvm_info(name).obj[MACHVM_OBJ_A_REF_HITS]);
+	ASSERT_EQ(0, mvm_pageout_run(2, name, 0, &r));
+	EXPECT_EQ(2, r.a[MACHVM_A_PO_FREED]);
+	EXPECT_EQ(0, mvm_resident(p, 70000));
+	EXPECT_EQ(0, mvm_resident(p, 262000));
+	EXPECT_EQ(1, mvm_resident(p, 64));
+	EXPECT_EQ(1, mvm_info(name).obj[MACHVM_OBJ_A_RESIDENT]);
+	for (i = 0; i < n; i++) {
+		EXPECT_TRUE(page_ok(p + touch[i] * PG, touch[i], 9))
+			TH_LOG("page %llu", (unsigned long long)touch[i]);
+	}
+	munmap(p, size);
+	close(fd);
+}
+
 /* Every store full: the fault that needs room gets SIGBUS, nothing is
  * corrupted, and a new store makes everything readable again.
  */

@@ -163,7 +163,7 @@ static struct mvm_ra_stream *mvm_swapin_window(struct mvm_object *obj,
 			break;
 		}
 	}
-	*seq = ra != NULL;
+	*seq = !!ra;
 	if (!ra) {
 		ra = &obj->ra[obj->ra_oldest];
 		obj->ra_oldest = (obj->ra_oldest + 1) % MVM_RA_STREAMS;
@@ -187,8 +187,9 @@ static struct mvm_ra_stream *mvm_swapin_window(struct mvm_object *obj,
  * if nobody touches them.  Outside a sequential stream they are flagged
  * readahead, as Linux flags its swap read-ahead: fault-around leaves them
  * unmapped, so their first touch faults and counts as a hit of the
- * read-ahead (mvm_fault()), which sizes the next window.  page_mutex held.  The folios go into the page
- * cache locked and not uptodate, and tracked, as Linux's swap cache does:
+ * read-ahead (mvm_fault()), which sizes the next window.  page_mutex
+ * held.  The folios go into the page cache locked and not uptodate, and
+ * tracked, as Linux's swap cache does:
  * from here every lookup of those pages waits on the folio lock, so the
  * read itself (mvm_swapin_read()) needs no page_mutex.  Read-ahead folios
  * are allocated as Linux's read-ahead does (no retries, no warning): at

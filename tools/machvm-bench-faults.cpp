@@ -917,8 +917,8 @@ Metadata measure_metadata(std::uint64_t pages, long page) {
             throw_errno("ftruncate memfd");
         std::int64_t f = 0;
         {
-            const Mapping m = Mapping::map(len, PROT_READ | PROT_WRITE, MAP_SHARED, std::move(mfd),
-                                           "mmap memfd");
+            const Mapping m =
+                Mapping::map(len, PROT_READ | PROT_WRITE, MAP_SHARED, std::move(mfd), "mmap memfd");
             f = slab_growth(m, page);
         }
         machvm::Fd dev(::open(MACHVM_DEVICE, O_RDWR | O_CLOEXEC));

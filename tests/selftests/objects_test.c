@@ -576,8 +576,8 @@ TEST(resident_pages_cost_little_metadata)
 		if (best < 0 || m - f < best)
 			best = m - f > 0 ? m - f : 0;
 	}
-	EXPECT_GE(16 * n, best) TH_LOG("%.1f bytes per resident page",
-					(double)best / n);
+	EXPECT_GE(16 * n, best)
+		TH_LOG("%.1f bytes per resident page", (double)best / n);
 }
 
 struct thr_arg {

@@ -531,7 +531,8 @@ static long dev_reads(const char *dev)
  * pages, then 16, then 32 per read from the store (README).  Counted on
  * the partition's own read requests: at 8 pages a read, 1024 pages would
  * take 128 of them; with the window grown, about 33.  A reader of every
- * sixteenth page (never where a read-ahead ended) stays at 8 a read.
+ * sixteenth page (never where a read-ahead ended, never using what it
+ * read ahead) reads at most 8 pages a fault, fewer as its window shrinks.
  */
 TEST_F(swp, sequential_swapin_reads_ahead)
 {
@@ -547,7 +548,7 @@ TEST_F(swp, sequential_swapin_reads_ahead)
 	ASSERT_EQ(0, mvm_swap_add(dev, 0, 0, &self->id));
 	fd = anon_swapped_out(_metadata, n, 7, &name, &p);
 
-	/* Every sixteenth page: each read is a new stream, 8 pages. */
+	/* Every sixteenth page: each read is a new stream, 8 pages or less. */
 	in0 = mvm_info(name).obj[MACHVM_OBJ_A_PAGEINS];
 	reads = dev_reads(dev);
 	ASSERT_LE(0, reads);

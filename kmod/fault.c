@@ -653,7 +653,7 @@ static vm_fault_t mvm_fault(struct vm_fault *vmf)
 	for (;;) {
 		folio = mvm_folio_lock_get(mapping, index);
 		if (folio) {
-			mvm_page_referenced(obj, index);
+			mvm_pages_referenced(obj, index, index);
 			/* Brought in by read-ahead: it was worth it. */
 			if (folio_test_clear_readahead(folio))
 				atomic_inc(&obj->ra_hits);

@@ -378,7 +378,7 @@ static bool mvm_tracked(struct mvm_object *obj, pgoff_t index)
 	return mvm_pg_test(obj, index, MVM_PG_TRACKED);
 }
 
-/* Set or clear @flag of tracked @index.  page_mutex held. */
+/* Set @flag of tracked @index.  page_mutex held. */
 static void mvm_pg_set(struct mvm_object *obj, pgoff_t index, int flag)
 {
 	struct mvm_pgbits *b = mvm_pgb(obj, index);
@@ -523,7 +523,7 @@ static void mvm_page_untrack(struct mvm_object *obj, pgoff_t index)
 		clear_bit(bit, &b->w[flag]);
 	if (!b->w[MVM_PG_TRACKED]) {
 		xa_erase(&obj->pages, index >> MVM_PGB_SHIFT);
-		/* Faults may be reading it: see mvm_page_referenced(). */
+		/* Faults may be reading it: see mvm_pages_referenced(). */
 		call_rcu(&b->rcu, mvm_pgbits_free_rcu);
 	}
 	atomic_long_dec(&obj->nr_resident);
@@ -568,13 +568,14 @@ bool mvm_page_wlocked(struct mvm_object *obj, pgoff_t index)
 }
 
 /*
- * Set the reference bits of the tracked pages of [@start, @end] that do
- * not have it yet (a bit already set is not written again).  Lockless:
- * under rcu_read_lock() the bits stay readable even if their pages go
- * meanwhile; a bit set on a page just untracked is harmless (see struct
- * mvm_pgbits).
+ * A fault found [@start, @end] resident, or fault-around mapped it (x86
+ * maps those pages young): set the reference bits of its tracked pages
+ * that do not have it yet (a bit already set is not written again).
+ * Lockless: under rcu_read_lock() the bits stay readable even if their
+ * pages go meanwhile; a bit set on a page just untracked is harmless (see
+ * struct mvm_pgbits).
  */
-static void mvm_pages_ref(struct mvm_object *obj, pgoff_t start, pgoff_t end)
+void mvm_pages_referenced(struct mvm_object *obj, pgoff_t start, pgoff_t end)
 {
 	struct mvm_pgbits *b = NULL;
 	unsigned int bit;
@@ -590,21 +591,6 @@ static void mvm_pages_ref(struct mvm_object *obj, pgoff_t start, pgoff_t end)
 			set_bit(bit, &b->w[MVM_PG_REF]);
 	}
 	rcu_read_unlock();
-}
-
-/* A fault found @index resident: set its reference bit.  Lockless. */
-void mvm_page_referenced(struct mvm_object *obj, pgoff_t index)
-{
-	mvm_pages_ref(obj, index, index);
-}
-
-/*
- * Fault-around mapped the resident pages of [start, end]: they count as
- * touched, as the faulting page does (x86 maps them young).
- */
-void mvm_pages_referenced(struct mvm_object *obj, pgoff_t start, pgoff_t end)
-{
-	mvm_pages_ref(obj, start, end);
 }
 
 /* The object's pages are gone or going (destroy, free): forget them. */
@@ -747,12 +733,12 @@ int mvm_page_overwrite(struct mvm_object *obj, pgoff_t index,
 	kunmap_local(to);
 	folio_cancel_dirty(folio);
 	mvm_swap_forget_slot(obj, index);
-	if (!mvm_tracked(obj, index))
-		;
-	else if (lock & PROT_WRITE)
-		mvm_pg_set(obj, index, MVM_PG_WLOCK);
-	else if (mvm_pg_test_clear(obj, index, MVM_PG_WLOCK))
-		mvm_unlock_complete(obj, index, index + 1);
+	if (mvm_tracked(obj, index)) {
+		if (lock & PROT_WRITE)
+			mvm_pg_set(obj, index, MVM_PG_WLOCK);
+		else if (mvm_pg_test_clear(obj, index, MVM_PG_WLOCK))
+			mvm_unlock_complete(obj, index, index + 1);
+	}
 	folio_unlock(folio);
 	folio_put(folio);
 	return 0;

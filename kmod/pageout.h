@@ -51,7 +51,6 @@ void mvm_pageout_exit(void);
 /* Tracking, for object.c and fault.c. */
 int mvm_page_track(struct mvm_object *obj, pgoff_t index,
 		   unsigned long pgflags);
-void mvm_page_referenced(struct mvm_object *obj, pgoff_t index);
 void mvm_pages_referenced(struct mvm_object *obj, pgoff_t start, pgoff_t end);
 bool mvm_page_wlocked(struct mvm_object *obj, pgoff_t index);
 int mvm_page_overwrite(struct mvm_object *obj, pgoff_t index,

@@ -4,7 +4,8 @@
  * pager and back, and the data_requests and data_unlocks it waits on.
  *
  * A fault on a missing page queues one data_request (shared by every fault
- * on the same pages), drops the fault lock and sleeps killably until the
+ * on the same pages), drops the fault lock, spins a while for a fast
+ * pager's answer (mvm_wait_spin()) and then sleeps killably until the
  * pager answers, the request times out, or the pager goes away; then it
  * returns VM_FAULT_RETRY, as userfaultfd does.  A fault whose request
  * failed owes its task a SIGBUS, paid on the retry.  Only a user-mode
@@ -28,8 +29,10 @@
 #include <linux/memcontrol.h>
 #include <linux/mman.h>
 #include <linux/pagemap.h>
+#include <linux/sched/clock.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
+#include <linux/sched/stat.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
 #include "fault.h"
@@ -62,6 +65,17 @@ struct mvm_owed {
 };
 
 static struct kmem_cache *mvm_req_cache;
+
+/*
+ * The longest a fault spins for its pager's answer before it sleeps, in
+ * microseconds (0: never spin).  KVM's halt_poll_ns default, 200 us.
+ */
+static unsigned int fault_spin_us = 200;
+module_param(fault_spin_us, uint, 0644);
+MODULE_PARM_DESC(fault_spin_us,
+		 "longest spin of a fault for its pager's answer before it sleeps, us (0: none)");
+
+#define MVM_SPIN_MIN_NS		(2 * NSEC_PER_USEC)
 
 static void mvm_req_free(struct kref *ref)
 {
@@ -420,6 +434,54 @@ static bool mvm_fault_interruptible(struct vm_fault *vmf)
 	       (vmf->flags & FAULT_FLAG_USER);
 }
 
+/*
+ * Before a fault sleeps on @req, spin a while for the answer, as KVM polls
+ * before it halts a vCPU: a pager that answers within microseconds then
+ * costs neither the sleep nor the wake-up (a reschedule IPI, a CPU back
+ * from idle), which on a fast pager are most of a fault's return trip.
+ * The spin gives way at once to any other task that wants this CPU (the
+ * pager's own thread, say), and stops at a signal or after @obj's window
+ * (obj->spin_ns).  Called without the fault lock.  True if @req settled.
+ */
+static bool mvm_wait_spin(struct mvm_object *obj, struct mvm_req *req,
+			  u64 start)
+{
+	u64 window = READ_ONCE(obj->spin_ns);
+
+	if (!window)
+		return false;
+	for (;;) {
+		if (mvm_req_settled(req))
+			return true;
+		if (local_clock() - start >= window || need_resched() ||
+		    !single_task_running() || signal_pending(current))
+			return false;
+		cpu_relax();
+	}
+}
+
+/*
+ * Adapt @obj's spin window to a wait that took @waited ns, as KVM adapts
+ * halt polling: an answer within fault_spin_us doubles it (up to
+ * fault_spin_us; from 0, to MVM_SPIN_MIN_NS), a later one halves it, so a
+ * slow pager soon costs its faults no spinning at all.
+ */
+static void mvm_spin_adapt(struct mvm_object *obj, u64 waited)
+{
+	u64 max = (u64)READ_ONCE(fault_spin_us) * NSEC_PER_USEC;
+	u64 w = READ_ONCE(obj->spin_ns), nw;
+
+	max = min_t(u64, max, U32_MAX);
+	if (waited > max)
+		nw = w / 2 < MVM_SPIN_MIN_NS ? 0 : w / 2;
+	else
+		nw = clamp_t(u64, w * 2, MVM_SPIN_MIN_NS, max);
+	if (!max)
+		nw = 0;
+	if (nw != w)
+		WRITE_ONCE(obj->spin_ns, nw);
+}
+
 /* Time @req out if its deadline has passed; true if this call did. */
 static bool mvm_req_expire(struct mvm_object *obj, struct mvm_req *req)
 {
@@ -442,8 +504,9 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 {
 	struct address_space *mapping = obj->inode->i_mapping;
 	struct file *file = vmf->vma->vm_file;
-	bool timed_out = false, arrived;
+	bool timed_out = false, arrived, spun;
 	struct mvm_req *req;
+	u64 start;
 	long ret;
 	int state;
 
@@ -498,14 +561,16 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 	get_file(file);
 	release_fault_lock(vmf);
 
+	start = local_clock();
 	ret = (long)req->deadline - (long)jiffies;
 	if (ret <= 0)
 		ret = 1;
-	if (mvm_fault_interruptible(vmf))
+	spun = mvm_wait_spin(obj, req, start);
+	if (!spun && mvm_fault_interruptible(vmf))
 		ret = wait_event_interruptible_timeout(req->wq,
 						       mvm_req_done_for(req, mapping, index),
 						       ret);
-	else
+	else if (!spun)
 		ret = wait_event_killable_timeout(req->wq,
 						  mvm_req_done_for(req, mapping, index),
 						  ret);
@@ -516,6 +581,8 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 	}
 	state = smp_load_acquire(&req->state);	/* see mvm_req_finish() */
 	arrived = mvm_page_present(mapping, index);
+	if (ret > 0)
+		mvm_spin_adapt(obj, local_clock() - start);
 
 	if (timed_out)
 		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, mvm_object_pid(obj),

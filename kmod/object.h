@@ -112,6 +112,13 @@ struct mvm_object {
 	 * over mlocked pages.
 	 */
 	atomic_t room_grants;
+	/*
+	 * How long a fault spins for its pager's answer before it sleeps
+	 * (mvm_wait_spin()), nanoseconds, 0: it sleeps at once.  Adapted by
+	 * the faults that wait (mvm_spin_adapt()); READ_ONCE/WRITE_ONCE, a
+	 * lost update costs one fault a spin too long or too short.
+	 */
+	u32 spin_ns;
 	spinlock_t lock;	/* see each field's comment */
 	enum mvm_obj_state state;	/* lock */
 	bool destroyed;		/* DESTROY or terminate: no more pages; lock */

@@ -74,10 +74,10 @@ static u64 mvm_pager_add(struct mvm_pager *pager, struct mvm_msg *msg,
 	seq = msg->m.seq;	/* @msg may be gone once unlocked */
 	pager->nr_msgs++;
 	f = mvm_uring_pair(pager);	/* an idle FETCH takes it now */
+	if (f)
+		mvm_uring_send(f);	/* in seq order: see mvm_uring_send() */
 	readers = pager->nr_msgs;	/* what is left is for read(2) */
 	spin_unlock(&pager->lock);
-	if (f)
-		mvm_uring_send(f);
 	if (readers && wq_has_sleeper(&pager->wq))
 		wake_up_interruptible(&pager->wq);
 	return seq;

@@ -148,8 +148,8 @@ static struct mvm_fetch *mvm_pick_fetch(struct mvm_pager *pager)
 /*
  * Pair the oldest queued message with an idle FETCH (pager->lock held):
  * the FETCH, now KICKED and owning a copy of the message, or NULL when
- * either is missing.  The caller sends it (mvm_uring_send()) once the
- * lock is dropped.  Queueing a message and parking a FETCH each pair in
+ * either is missing.  The caller sends it (mvm_uring_send()) before it
+ * drops the lock.  Queueing a message and parking a FETCH each pair in
  * the same critical section, so that after either there are never both
  * queued messages and idle FETCHes: one pairing is always enough.
  */
@@ -170,9 +170,20 @@ struct mvm_fetch *mvm_uring_pair(struct mvm_pager *pager)
 	return f;
 }
 
-/* Hand a FETCH paired by mvm_uring_pair() to its task work. */
+/*
+ * Hand a FETCH paired by mvm_uring_pair() to its task work, under the
+ * same pager->lock section as the pairing.  Messages are paired in seq
+ * order, so each ring gets its task works in seq order too, and io_uring
+ * runs a ring's task works in batches taken in the order they were added
+ * (within a batch the order may be reversed): a message given to a ring
+ * is never reaped before one given to it earlier, except within the same
+ * batch of completions, where the pager sorts by seq.  This is the order
+ * the ABI header promises.  Adding task work only takes locks that nest
+ * inside a spinlock (the task's, the ring's wait queue's).
+ */
 void mvm_uring_send(struct mvm_fetch *f)
 {
+	lockdep_assert_held(&f->pager->lock);
 	io_uring_cmd_complete_in_task(f->cmd, mvm_fetch_tw);
 }
 
@@ -323,9 +334,9 @@ int mvm_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	spin_lock(&pager->lock);
 	mvm_fetch_park(pager, f);
 	f = mvm_uring_pair(pager);
-	spin_unlock(&pager->lock);
 	if (f)
 		mvm_uring_send(f);
+	spin_unlock(&pager->lock);
 	return -EIOCBQUEUED;
 }
 

@@ -19,6 +19,7 @@ namespace {
 
 constexpr const char* kProg = "test-pager";
 constexpr int kExitDied = 3;
+constexpr int kExitOrder = 5;
 
 const char kHead[] = "NAME\n"
                      "       test-pager - a machvm pager serving a known pattern, well or badly\n"
@@ -56,10 +57,16 @@ const char kHead[] = "NAME\n"
                      "              none          behave (the default)\n"
                      "       --report\n"
                      "              Ask for supply_completed (MACHVM_SUPPLY_F_REPORT) on every\n"
-                     "              supply and log each one on stderr.\n";
+                     "              supply and log each one on stderr.\n"
+                     "       --check-order\n"
+                     "              Check that messages are handled in the order the kernel\n"
+                     "              queued them (each seq above the last), as the loop promises\n"
+                     "              with one thread at any --depth; on the first that is not,\n"
+                     "              say so on stderr and exit with status 5.  Needs --threads 1.\n";
 
 const char kExitExtra[] =
-    "       3      --misbehave die: exited on purpose with a request pending.\n";
+    "       3      --misbehave die: exited on purpose with a request pending.\n"
+    "       5      --check-order: a message came out of order.\n";
 
 const char kTail[] =
     "\n"
@@ -74,11 +81,12 @@ const char kTail[] =
 class TestPager final : public machvm::Pager {
   public:
     TestPager(const machvm_attr& attr, const machvm::Misbehavior& mb, std::uint64_t size,
-              std::uint64_t page_size, bool report, std::uint32_t ready_flags)
+              std::uint64_t page_size, bool report, std::uint32_t ready_flags, bool check_order)
         : attr_(attr), ready_flags_(ready_flags), mb_(mb), size_(size), page_(page_size),
-          flags_(report ? MACHVM_SUPPLY_F_REPORT : 0), report_(report) {}
+          flags_(report ? MACHVM_SUPPLY_F_REPORT : 0), report_(report), check_order_(check_order) {}
 
     void on_init(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
+        in_order(msg);
         if (mb_.mute)
             return;
         delay();
@@ -87,6 +95,7 @@ class TestPager final : public machvm::Pager {
     }
 
     void on_data_request(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
+        in_order(msg);
         if (mb_.mute || mb_.silent)
             return;
         unsigned n = requests_.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -125,6 +134,7 @@ class TestPager final : public machvm::Pager {
     }
 
     void on_supply_completed(const machvm_msg& msg, machvm::Reply&) noexcept override {
+        in_order(msg);
         if (report_)
             std::fprintf(stderr,
                          "%s: supply_completed object %llu offset %llu length %llu "
@@ -135,6 +145,19 @@ class TestPager final : public machvm::Pager {
     }
 
   private:
+    // One serving thread calls this (--threads 1), so no lock.
+    void in_order(const machvm_msg& msg) noexcept {
+        if (!check_order_)
+            return;
+        if (msg.seq <= last_seq_) {
+            std::fprintf(stderr, "%s: --check-order: message seq %llu (type %u) after seq %llu\n",
+                         kProg, static_cast<unsigned long long>(msg.seq), msg.type,
+                         static_cast<unsigned long long>(last_seq_));
+            ::_exit(kExitOrder);
+        }
+        last_seq_ = msg.seq;
+    }
+
     void delay() const noexcept {
         if (mb_.delay_ms)
             std::this_thread::sleep_for(std::chrono::milliseconds(mb_.delay_ms));
@@ -158,6 +181,8 @@ class TestPager final : public machvm::Pager {
     std::uint64_t page_;
     std::uint32_t flags_;
     bool report_;
+    bool check_order_;
+    std::uint64_t last_seq_ = 0;
     std::atomic<unsigned> requests_{0};
 };
 
@@ -171,6 +196,7 @@ int main(int argc, char** argv) {
         std::uint64_t size = 64ull << 20;
         machvm::Misbehavior mb;
         bool report = false;
+        bool check_order = false;
         auto own = [&](machvm::ArgReader& args) {
             if (auto v = args.value("--size")) {
                 size = machvm::size_arg("--size", *v);
@@ -184,17 +210,23 @@ int main(int argc, char** argv) {
                 report = true;
                 return true;
             }
+            if (args.flag("--check-order")) {
+                check_order = true;
+                return true;
+            }
             return false;
         };
         if (!machvm::parse_pager_args(argc, argv, kHelp, opts, own))
             return machvm::kExitOk;
+        if (check_order && opts.threads != 1)
+            throw machvm::UsageError("--check-order: one serving thread (--threads 1)");
 
         machvm::PagerSetup setup = machvm::open_pager_setup();
         machvm::MemoryObject object = machvm::create_pager_object(setup, size, "--size", opts);
         if (mb.any())
             std::fprintf(stderr, "%s: misbehaving: %s\n", kProg, machvm::to_string(mb).c_str());
         TestPager pager(opts.attr, mb, object.size, setup.version.page_size, report,
-                        machvm::ready_flags(setup.version));
+                        machvm::ready_flags(setup.version), check_order);
         return machvm::serve(kProg, setup, pager, std::move(object), opts);
     } catch (...) {
         return machvm::report_exception(kProg);

@@ -23,6 +23,7 @@
 #include <liburing.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
@@ -321,6 +322,10 @@ void PagerLoop::run(Ring& r) noexcept {
         }
     };
 
+    // At most one completion per slot and the stop poll's in flight.
+    std::vector<io_uring_cqe> batch;
+    batch.reserve(slots.size() + 1);
+
     using Clock = std::chrono::steady_clock;
     Clock::time_point drain_deadline{};
     bool drain_started = false;
@@ -375,14 +380,23 @@ void PagerLoop::run(Ring& r) noexcept {
             record_error(neg_errno_code(res));
             break;
         }
+        // The kernel's messages in seq order: one ring never reaps a
+        // message before one given to it earlier, except within the same
+        // batch of completions (see the ABI header), so the batch is
+        // sorted.  Completions without a message (errors, the stop poll)
+        // go first, in ring order.
+        batch.clear();
         unsigned head;
-        unsigned seen = 0;
         io_uring_cqe* cqe;
         io_uring_for_each_cqe(ring, head, cqe) {
-            handle(cqe);
-            ++seen;
+            batch.push_back(*cqe);
         }
-        io_uring_cq_advance(ring, seen);
+        io_uring_cq_advance(ring, static_cast<unsigned>(batch.size()));
+        std::ranges::stable_sort(batch, {}, [&](const io_uring_cqe& c) {
+            return c.res >= 0 && c.user_data < slots.size() ? slots[c.user_data].msg.seq : 0;
+        });
+        for (const io_uring_cqe& c : batch)
+            handle(&c);
         if (failed && !stopping_local) {
             // A dead endpoint: stop re-arming, let the others complete.
             stopping_local = true;

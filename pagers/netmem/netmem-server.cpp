@@ -114,8 +114,9 @@ const char kHead[] =
     "       --trace\n"
     "              Log every protocol message and kernel command on stderr.\n"
     "       The common --timeout defaults to 30000 ms here; --threads must be\n"
-    "       1 and --cluster 1, and --depth is always 1: the engine needs the\n"
-    "       kernel's messages in the order they were queued.\n";
+    "       1 and --cluster 1.  The engine needs the kernel's messages in the\n"
+    "       order they were queued: the loop sorts each batch of completions\n"
+    "       by seq, so any --depth keeps that order.\n";
 
 const char kExitExtra[] =
     "       The server also exits 1 when a peer cannot be reached at start-up,\n"
@@ -874,9 +875,8 @@ int main(int argc, char** argv) {
         if (opts.attr.timeout_ms == 0)
             opts.attr.timeout_ms = 30000;
         // The engine needs the kernel's messages in queue order (the
-        // DATA_RETURNs of a lock_request before its LOCK_COMPLETED): one
-        // FETCH in flight.
-        opts.depth = 1;
+        // DATA_RETURNs of a lock_request before its LOCK_COMPLETED): with
+        // one thread, PagerLoop hands them over in that order at any depth.
         opts.max_prot = PROT_READ | PROT_WRITE | (opts.max_prot & PROT_EXEC);
 
         machvm::block_serve_signals(); // before any thread

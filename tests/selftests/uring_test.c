@@ -332,6 +332,122 @@ TEST_F(ur, null_message_buffer_is_efault)
 	io_uring_queue_exit(ring);
 }
 
+/* What upager_run_ordered() saw of the kernel's message order. */
+struct order {
+	unsigned long long prev_max;	/* highest seq of earlier batches */
+	int inversions;	/* batches with a seq below prev_max */
+	int multi;	/* batches of more than one message */
+	int msgs;
+};
+
+/*
+ * Serve as upager_run() does, taking what each wait left in the CQ ring as
+ * one batch: no message of a batch may have a seq below one of an earlier
+ * batch (the ABI header's "Message order"), and seqs only grow.
+ */
+static int upager_run_ordered(struct upager *u, volatile int *done,
+			      struct order *o)
+{
+	struct __kernel_timespec ts = { .tv_nsec = 50 * 1000 * 1000 };
+	struct io_uring_cqe *cqe;
+	int bad = 0;
+
+	while (!*done) {
+		unsigned long long lo = ~0ULL, hi = 0;
+		int idx[SLOTS], k = 0, n = 0;
+		unsigned int head, seen = 0;
+
+		if (io_uring_wait_cqe_timeout(&u->ring, &cqe, &ts))
+			continue;
+		io_uring_for_each_cqe(&u->ring, head, cqe) {
+			struct machvm_msg *m;
+
+			seen++;
+			if (cqe->res || cqe->user_data >= SLOTS) {
+				bad++;
+				continue;
+			}
+			idx[k++] = cqe->user_data;
+			m = &u->slots[cqe->user_data].msg;
+			if (m->type == MACHVM_MSG_NOP)
+				continue;
+			lo = m->seq < lo ? m->seq : lo;
+			hi = m->seq > hi ? m->seq : hi;
+			n++;
+		}
+		io_uring_cq_advance(&u->ring, seen);
+		if (n) {
+			if (lo <= o->prev_max)
+				o->inversions++;
+			if (hi > o->prev_max)
+				o->prev_max = hi;
+			o->msgs += n;
+			o->multi += n > 1;
+		}
+		for (int j = 0; j < k; j++)
+			answer(u, idx[j]);
+		io_uring_submit(&u->ring);
+	}
+	return bad;
+}
+
+/*
+ * Many faulting threads, one ring with 32 FETCHes: every message a ring
+ * reaps comes after those of its earlier batches, with the default task
+ * work and with DEFER_TASKRUN.  (Not SQPOLL: there the task work runs in
+ * the SQ thread while the pager reaps, and the header makes no promise.)
+ */
+TEST(messages_reaped_in_seq_order)
+{
+	const unsigned int flags[] = {
+		0, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+	};
+
+	for (int f = 0; f < 2; f++) {
+		pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+		struct machvm_object_create oc;
+		struct order o = { 0 };
+		volatile int done = 0;
+		int dev, pager, ofd, left = 16;
+		struct client c[16];
+		pthread_t th[16];
+		struct upager u;
+		char *map;
+
+		dev = mvm_dev();
+		ASSERT_LE(0, dev);
+		pager = mvm_pager(dev);
+		ASSERT_LE(0, pager);
+		ofd = mvm_object(pager, 1024 * PG, PROT_READ, 0, &oc);
+		ASSERT_LE(0, ofd);
+		ASSERT_EQ(0, upager_init_flags(&u, pager, SLOTS, flags[f]));
+		map = mmap(NULL, 1024 * PG, PROT_READ, MAP_SHARED, ofd, 0);
+		ASSERT_NE(MAP_FAILED, map);
+		for (int i = 0; i < 16; i++) {
+			c[i] = (struct client){ map, 64, 64 * i, 0, &done,
+						&left, &lock };
+			ASSERT_EQ(0, pthread_create(&th[i], NULL, client_main,
+						    &c[i]));
+		}
+		EXPECT_EQ(0, upager_run_ordered(&u, &done, &o));
+		for (int i = 0; i < 16; i++) {
+			pthread_join(th[i], NULL);
+			EXPECT_EQ(0, c[i].bad);
+		}
+		TH_LOG("ring flags %#x: %d messages, %d batches of several, %d out of order",
+		       flags[f], o.msgs, o.multi, o.inversions);
+		EXPECT_EQ(1024, u.requests);
+		EXPECT_EQ(0, o.inversions);
+		EXPECT_LT(0, o.multi);	/* the order was put to the test */
+		munmap(map, 1024 * PG);
+		io_uring_queue_exit(&u.ring);
+		free(u.buf);
+		close(ofd);
+		close(pager);
+		close(dev);
+	}
+}
+
 static int ring_up(int pager, void *u)
 {
 	return upager_init(u, pager, 16);

@@ -241,10 +241,18 @@
  *                                so an error CQE means it did not run (but
  *                                see the partial DATA_SUPPLY above).
  *
- * Messages leave the queue in order, but with several FETCH commands in
- * flight their completions may be reaped in another order.  A pager that
- * depends on the order (a DATA_RETURN before the LOCK_COMPLETED of the
- * LOCK_REQUEST that caused it) keeps one FETCH in flight, or uses read(2).
+ * Message order.  Messages leave the queue in order of their seq, and
+ * each goes to one FETCH.  On one ring, a message is never reaped before a
+ * message given to that ring earlier, except within the same batch of
+ * completions (the CQEs one io_uring_enter(2) wait leaves in the CQ ring),
+ * where they may come in any order: a pager that depends on the order (a
+ * DATA_RETURN before the LOCK_COMPLETED of the LOCK_REQUEST that caused
+ * it) sorts each batch by seq and may keep many FETCHes in flight.  The
+ * one exception is a message whose slot died (-ECANCELED below): it is
+ * given again, first in line, keeping its seq.  Rings of one endpoint
+ * (pager threads) get disjoint subsets of the messages; their order across
+ * rings is the pager's own business, seq tells it.  read(2) returns
+ * messages in seq order.
  *
  * msg must be 8-byte aligned and writable (-EFAULT).  Unknown cmd_op:
  * -EOPNOTSUPP; IOPOLL rings: -EOPNOTSUPP.  A command never fails with
@@ -463,9 +471,14 @@ struct machvm_anon_create {
  *             LOCK_COMPLETED: pages not returned (see above).
  * @flags:     DATA_RETURN: MACHVM_RETURN_F_* (shares @count's place),
  *             the same for every page of the range.
- * @seq:       per-endpoint sequence number, for tracing.  DATA_RETURN: the
- *             value RETURN_COPY and RETURN_DONE quote in their @seq; every
- *             page of the range is under this one seq.
+ * @seq:       per-endpoint sequence number, from 1, increasing in the
+ *             order messages were queued (NOP: 0).  Numbers of messages
+ *             that became moot before any pager took them (a request the
+ *             fault no longer waits for) are skipped.  See "Message order"
+ *             for how to restore the queue order with many FETCHes in
+ *             flight.  DATA_RETURN: the value RETURN_COPY and RETURN_DONE
+ *             quote in their @seq; every page of the range is under this
+ *             one seq.
  *
  * DATA_RETURN and LOCK_COMPLETED fill object, offset, length and name.
  */

@@ -52,6 +52,7 @@ namespace {
 
 namespace bench = machvm::bench;
 using bench::json_string;
+using bench::Mapping;
 using bench::mean_us;
 using bench::now_ns;
 using bench::page_size;
@@ -319,62 +320,6 @@ void check(Options& o) {
 
 // ---- small helpers ----
 
-// For threads that cannot hand an error back (a fault would wait forever):
-// say why and end the process with status 1.
-[[noreturn]] void die(const char* what, int err) noexcept {
-    std::fprintf(stderr, "%s: %s: %s\n", kProg, what, std::strerror(err));
-    std::fflush(stderr);
-    ::_exit(machvm::kExitFailure);
-}
-
-// An mmap(2)ed region, unmapped (and the descriptor it maps, if any, closed)
-// when it goes.
-class Mapping {
-  public:
-    Mapping() noexcept = default;
-    Mapping(void* addr, std::size_t len, machvm::Fd fd = machvm::Fd()) noexcept
-        : addr_(static_cast<std::byte*>(addr)), len_(len), fd_(std::move(fd)) {}
-    Mapping(const Mapping&) = delete;
-    Mapping& operator=(const Mapping&) = delete;
-    Mapping(Mapping&& o) noexcept
-        : addr_(std::exchange(o.addr_, nullptr)), len_(std::exchange(o.len_, 0)),
-          fd_(std::move(o.fd_)) {}
-    Mapping& operator=(Mapping&& o) noexcept {
-        if (this != &o) {
-            reset();
-            addr_ = std::exchange(o.addr_, nullptr);
-            len_ = std::exchange(o.len_, 0);
-            fd_ = std::move(o.fd_);
-        }
-        return *this;
-    }
-    ~Mapping() { reset(); }
-
-    std::byte* data() const noexcept { return addr_; }
-    std::size_t size() const noexcept { return len_; }
-
-    void reset() noexcept {
-        if (addr_)
-            ::munmap(addr_, len_);
-        addr_ = nullptr;
-        len_ = 0;
-        fd_.reset();
-    }
-
-    // mmap(2) or throw.
-    static Mapping map(std::size_t len, int prot, int flags, machvm::Fd fd, const char* what) {
-        void* p = ::mmap(nullptr, len, prot, flags, fd.get(), 0);
-        if (p == MAP_FAILED)
-            throw_errno(what);
-        return Mapping(p, len, std::move(fd));
-    }
-
-  private:
-    std::byte* addr_ = nullptr;
-    std::size_t len_ = 0;
-    machvm::Fd fd_;
-};
-
 // The data the copying cases serve: the test pattern, resident.
 Mapping make_source(std::size_t bytes) {
     Mapping m = Mapping::map(bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
@@ -584,7 +529,7 @@ class UffdCase final : public Case {
             if (errno == EEXIST)
                 return false;
             if (errno != EAGAIN && errno != EINTR)
-                die("UFFDIO_COPY", errno);
+                bench::die(kProg, "UFFDIO_COPY", errno);
         }
     }
 
@@ -598,7 +543,7 @@ class UffdCase final : public Case {
         const std::uint64_t dst = address & ~(page_ - 1);
         const std::uint64_t off = dst - base;
         if (dst < base || off >= src_.size() || off >= len)
-            die("userfaultfd: fault outside the region", EFAULT);
+            bench::die(kProg, "userfaultfd: fault outside the region", EFAULT);
         g_probe.mark(off, page_);
         const std::uint64_t span = page_ * cluster_;
         const std::uint64_t lo = off - off % span;
@@ -618,9 +563,9 @@ class UffdCase final : public Case {
                 if (errno == EINTR)
                     continue;
                 if (errno != EAGAIN)
-                    die("read userfaultfd", errno);
+                    bench::die(kProg, "read userfaultfd", errno);
                 if (::poll(fds, 2, -1) < 0 && errno != EINTR)
-                    die("poll userfaultfd", errno);
+                    bench::die(kProg, "poll userfaultfd", errno);
                 if (fds[1].revents)
                     return;
                 continue;
@@ -750,7 +695,7 @@ void run_once(CaseKind kind, Case& c, unsigned nthreads, const Options& o, Sampl
     {
         std::unique_lock<std::mutex> lock(mu);
         if (!cv.wait_for(lock, std::chrono::seconds(o.timeout_s), [&] { return done == nthreads; }))
-            die("a run timed out (--timeout); faults are stuck", ETIMEDOUT);
+            bench::die(kProg, "a run timed out (--timeout); faults are stuck", ETIMEDOUT);
     }
     for (std::thread& t : threads)
         t.join();

@@ -56,6 +56,7 @@ namespace {
 
 namespace bench = machvm::bench;
 using bench::json_string;
+using bench::Mapping;
 using bench::now_ns;
 using bench::page_size;
 using bench::ratio_cell;
@@ -286,56 +287,6 @@ void check(Options& o) {
 }
 
 // ---- small helpers ----
-
-// For threads that cannot hand an error back (a fault would wait forever):
-// say why and end the process with status 1.
-[[noreturn]] void die(const char* what, int err) noexcept {
-    std::fprintf(stderr, "%s: %s: %s\n", kProg, what, std::strerror(err));
-    std::fflush(stderr);
-    ::_exit(machvm::kExitFailure);
-}
-
-// An mmap(2)ed region, unmapped when it goes.
-class Mapping {
-  public:
-    Mapping() noexcept = default;
-    Mapping(void* addr, std::size_t len) noexcept
-        : addr_(static_cast<std::byte*>(addr)), len_(len) {}
-    Mapping(const Mapping&) = delete;
-    Mapping& operator=(const Mapping&) = delete;
-    Mapping(Mapping&& o) noexcept
-        : addr_(std::exchange(o.addr_, nullptr)), len_(std::exchange(o.len_, 0)) {}
-    Mapping& operator=(Mapping&& o) noexcept {
-        if (this != &o) {
-            reset();
-            addr_ = std::exchange(o.addr_, nullptr);
-            len_ = std::exchange(o.len_, 0);
-        }
-        return *this;
-    }
-    ~Mapping() { reset(); }
-
-    std::byte* data() const noexcept { return addr_; }
-    std::size_t size() const noexcept { return len_; }
-    void reset() noexcept {
-        if (addr_)
-            ::munmap(addr_, len_);
-        addr_ = nullptr;
-        len_ = 0;
-    }
-
-    // mmap(2) or throw.
-    static Mapping map(std::size_t len, int prot, int flags, int fd, const char* what) {
-        void* p = ::mmap(nullptr, len, prot, flags, fd, 0);
-        if (p == MAP_FAILED)
-            throw_errno(what);
-        return Mapping(p, len);
-    }
-
-  private:
-    std::byte* addr_ = nullptr;
-    std::size_t len_ = 0;
-};
 
 // The benchmark's file: written with the pattern and fsynced, removed when
 // it goes.
@@ -663,7 +614,7 @@ class UffdCase final : public Case {
             if (errno == EEXIST)
                 return false;
             if (errno != EAGAIN && errno != EINTR)
-                die("UFFDIO_COPY", errno);
+                bench::die(kProg, "UFFDIO_COPY", errno);
             if (c.copy > 0) { // a part went in: go on after it
                 const auto done = static_cast<std::uint64_t>(c.copy);
                 pages_.fetch_add(done / page_, std::memory_order_relaxed);
@@ -684,7 +635,7 @@ class UffdCase final : public Case {
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0)
-                die("pread", n < 0 ? errno : EIO);
+                bench::die(kProg, "pread", n < 0 ? errno : EIO);
             done += static_cast<std::uint64_t>(n);
         }
     }
@@ -698,7 +649,7 @@ class UffdCase final : public Case {
         const std::uint64_t dst = address & ~(page_ - 1);
         const std::uint64_t off = dst - base;
         if (dst < base || off >= len)
-            die("userfaultfd: fault outside the region", EFAULT);
+            bench::die(kProg, "userfaultfd: fault outside the region", EFAULT);
         const std::uint64_t span = page_ * cluster_;
         const std::uint64_t lo = off - off % span;
         const std::uint64_t hi = std::min(lo + span, len);
@@ -711,7 +662,7 @@ class UffdCase final : public Case {
             return;
         uffdio_range r{base + off, page_};
         if (::ioctl(uffd_.get(), UFFDIO_WAKE, &r) < 0)
-            die("UFFDIO_WAKE", errno);
+            bench::die(kProg, "UFFDIO_WAKE", errno);
     }
 
     // Read until EAGAIN, then poll; answer every fault.
@@ -729,9 +680,9 @@ class UffdCase final : public Case {
                 if (errno == EINTR)
                     continue;
                 if (errno != EAGAIN)
-                    die("read userfaultfd", errno);
+                    bench::die(kProg, "read userfaultfd", errno);
                 if (::poll(fds, 2, -1) < 0 && errno != EINTR)
-                    die("poll userfaultfd", errno);
+                    bench::die(kProg, "poll userfaultfd", errno);
                 if (fds[1].revents)
                     return;
                 continue;
@@ -833,7 +784,7 @@ void run_once(CaseKind kind, unsigned cluster, Case& c, unsigned nthreads, const
     {
         std::unique_lock<std::mutex> lock(mu);
         if (!cv.wait_for(lock, std::chrono::seconds(o.timeout_s), [&] { return done == nthreads; }))
-            die("a run timed out (--timeout); reads are stuck", ETIMEDOUT);
+            bench::die(kProg, "a run timed out (--timeout); reads are stuck", ETIMEDOUT);
     }
     for (std::thread& t : threads)
         t.join();

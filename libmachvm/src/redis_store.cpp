@@ -634,6 +634,22 @@ struct RedisStore::Impl {
             dispatch(*c);
     }
 
+    // A new batch of @op, filled by @fill, to the I/O thread.  Only making
+    // it can fail (submit() cannot): then @done gets ENOMEM at once.
+    template <class Fill> void start(Op op, Done done, Fill&& fill) noexcept {
+        std::unique_ptr<Batch> b;
+        try {
+            b = std::make_unique<Batch>();
+        } catch (...) {
+            done(std::make_error_code(std::errc::not_enough_memory));
+            return;
+        }
+        b->op = op;
+        fill(*b);
+        b->done = std::move(done);
+        submit(std::move(b));
+    }
+
     void submit(std::unique_ptr<Batch> b) noexcept {
         {
             std::lock_guard<std::mutex> lock(mu);
@@ -843,39 +859,15 @@ RedisStore::~RedisStore() {
 }
 
 void RedisStore::get(std::span<StoreGet> batch, Done done) noexcept {
-    try {
-        auto b = std::make_unique<Impl::Batch>();
-        b->op = Impl::Op::Get;
-        b->gets = batch;
-        b->done = std::move(done);
-        impl_->submit(std::move(b));
-    } catch (...) {
-        done(std::make_error_code(std::errc::not_enough_memory));
-    }
+    impl_->start(Impl::Op::Get, std::move(done), [&](Impl::Batch& b) { b.gets = batch; });
 }
 
 void RedisStore::put(std::span<const StorePut> batch, Done done) noexcept {
-    try {
-        auto b = std::make_unique<Impl::Batch>();
-        b->op = Impl::Op::Put;
-        b->puts = batch;
-        b->done = std::move(done);
-        impl_->submit(std::move(b));
-    } catch (...) {
-        done(std::make_error_code(std::errc::not_enough_memory));
-    }
+    impl_->start(Impl::Op::Put, std::move(done), [&](Impl::Batch& b) { b.puts = batch; });
 }
 
 void RedisStore::erase(std::uint64_t object, Done done) noexcept {
-    try {
-        auto b = std::make_unique<Impl::Batch>();
-        b->op = Impl::Op::Erase;
-        b->object = object;
-        b->done = std::move(done);
-        impl_->submit(std::move(b));
-    } catch (...) {
-        done(std::make_error_code(std::errc::not_enough_memory));
-    }
+    impl_->start(Impl::Op::Erase, std::move(done), [&](Impl::Batch& b) { b.object = object; });
 }
 
 StoreStats RedisStore::stats() const noexcept {

@@ -2,6 +2,7 @@
 #include "bench.hpp"
 
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,34 @@ namespace machvm::bench {
 
 void throw_errno(const std::string& what, int err) {
     throw std::system_error(errno_code(err), what);
+}
+
+void die(const char* prog, const char* what, int err) noexcept {
+    std::fprintf(stderr, "%s: %s: %s\n", prog, what, std::strerror(err));
+    std::fflush(stderr);
+    ::_exit(kExitFailure);
+}
+
+void Mapping::reset() noexcept {
+    if (addr_)
+        ::munmap(addr_, len_);
+    addr_ = nullptr;
+    len_ = 0;
+    fd_.reset();
+}
+
+Mapping Mapping::map(std::size_t len, int prot, int flags, Fd fd, const char* what) {
+    void* p = ::mmap(nullptr, len, prot, flags, fd.get(), 0);
+    if (p == MAP_FAILED)
+        throw_errno(what);
+    return Mapping(p, len, std::move(fd));
+}
+
+Mapping Mapping::map(std::size_t len, int prot, int flags, int fd, const char* what) {
+    void* p = ::mmap(nullptr, len, prot, flags, fd, 0);
+    if (p == MAP_FAILED)
+        throw_errno(what);
+    return Mapping(p, len);
 }
 
 void emit_json(const Output& out, const std::string& doc) {

@@ -4,13 +4,15 @@
 // machvm-bench-pageout) share: main, its option loop and error handling;
 // option values that name choices or lists of them; the output options
 // (--json, --json-name, --quiet) and the report that `make bench`
-// collects; the clock and the page size, the machine a run describes,
+// collects; an mmap(2)ed region and the end of a thread that cannot
+// report an error; the clock and the page size, the machine a run describes,
 // nearest-rank percentiles, and the numbers and ratios of the JSON and
 // of the tables.
 #pragma once
 
 #include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <initializer_list>
@@ -21,6 +23,7 @@
 #include <vector>
 
 #include <machvm/cli.hpp>
+#include <machvm/fd.hpp>
 
 namespace machvm::bench {
 
@@ -126,6 +129,50 @@ int main(int argc, char** argv, const char* prog, const char* help, Options defa
 
 // std::system_error of errno `err`, "what: strerror".
 [[noreturn]] void throw_errno(const std::string& what, int err = errno);
+
+// For threads that cannot hand an error back (a fault would wait
+// forever): "PROG: what: strerror" on stderr, and the process ends with
+// status 1.
+[[noreturn]] void die(const char* prog, const char* what, int err) noexcept;
+
+// An mmap(2)ed region, unmapped (and the descriptor it owns, if any,
+// closed) when it goes.
+class Mapping {
+  public:
+    Mapping() noexcept = default;
+    Mapping(void* addr, std::size_t len, Fd fd = Fd()) noexcept
+        : addr_(static_cast<std::byte*>(addr)), len_(len), fd_(std::move(fd)) {}
+    Mapping(const Mapping&) = delete;
+    Mapping& operator=(const Mapping&) = delete;
+    Mapping(Mapping&& o) noexcept
+        : addr_(std::exchange(o.addr_, nullptr)), len_(std::exchange(o.len_, 0)),
+          fd_(std::move(o.fd_)) {}
+    Mapping& operator=(Mapping&& o) noexcept {
+        if (this != &o) {
+            reset();
+            addr_ = std::exchange(o.addr_, nullptr);
+            len_ = std::exchange(o.len_, 0);
+            fd_ = std::move(o.fd_);
+        }
+        return *this;
+    }
+    ~Mapping() { reset(); }
+
+    std::byte* data() const noexcept { return addr_; }
+    std::size_t size() const noexcept { return len_; }
+    void reset() noexcept;
+
+    // mmap(2) of `fd` (kept open as long as the mapping), or throw
+    // std::system_error "what: strerror".
+    static Mapping map(std::size_t len, int prot, int flags, Fd fd, const char* what);
+    // The same over a descriptor the caller keeps (-1: anonymous).
+    static Mapping map(std::size_t len, int prot, int flags, int fd, const char* what);
+
+  private:
+    std::byte* addr_ = nullptr;
+    std::size_t len_ = 0;
+    Fd fd_;
+};
 
 // CLOCK_MONOTONIC in nanoseconds; the page size (4096 if sysconf fails).
 std::uint64_t now_ns() noexcept;

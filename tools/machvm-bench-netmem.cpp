@@ -114,6 +114,13 @@ const char kHelp[] =
     "       Node a prints p50, p99, min, mean and max of each, in microseconds, and\n"
     "       the ratios pingpong / tcp_rtt and read_fault / tcp_rtt, of the p50s\n"
     "       and of the means: how many network round trips a coherent page costs.\n"
+    "       Then, in units the network cannot blur, what both servers did per\n"
+    "       operation (each server counts into its --stats-file; the counts cover\n"
+    "       each whole phase, warmup included, over warmup + rounds operations):\n"
+    "       protocol messages sent between them (messages_per_pingpong,\n"
+    "       messages_per_read_fault; not their idle pings) and commands issued to\n"
+    "       their kernels (commands_per_pingpong, commands_per_read_fault).  A\n"
+    "       read_fault round includes b's write of the page as well as a's read.\n"
     "       Node b notes its progress on stderr.  At the end both nodes meet once\n"
     "       more, unmap the object, stop their server (SIGTERM) and reap it.\n"
     "\n"
@@ -630,11 +637,37 @@ std::string find_server(const Options& o) {
     return "netmem-server"; // from PATH
 }
 
+// A netmem-server's counts: protocol messages sent to its peers, and
+// commands issued to its kernel.
+struct Counts {
+    std::uint64_t messages = 0;
+    std::uint64_t commands = 0;
+    Counts operator-(const Counts& o) const noexcept {
+        return {messages - o.messages, commands - o.commands};
+    }
+    Counts operator+(const Counts& o) const noexcept {
+        return {messages + o.messages, commands + o.commands};
+    }
+};
+
+// Both nodes' counts over a phase: each takes its own server's after the
+// phase (both done: a barrier first); b sends its to a, which adds them.
+Counts both_nodes(int ctl, char role, const Counts& mine, const char* what) {
+    std::uint64_t wire[2] = {mine.messages, mine.commands};
+    if (role == 'b') {
+        send_all(ctl, wire, sizeof(wire), what);
+        return mine;
+    }
+    recv_all(ctl, wire, sizeof(wire), what);
+    return mine + Counts{wire[0], wire[1]};
+}
+
 class Server {
   public:
     Server(const Options& o, char role, Watchdog& wd) : wd_(wd) {
         const bool a = role == 'a';
         socket_ = std::string("/tmp/netmem-bench-") + role + ".sock";
+        stats_ = std::string("/tmp/netmem-bench-") + role + ".stats";
         const std::string peer_a = a ? o.self : o.peer;
         const std::string peer_b = a ? o.peer : o.self;
         const std::uint16_t port_b = o.local ? static_cast<std::uint16_t>(o.port + 1) : o.port;
@@ -654,10 +687,14 @@ class Server {
                                       std::to_string(o.hold_us)};
         for (const std::string& s : o.server_args)
             argv.push_back(s);
+        argv.push_back("--stats-file");
+        argv.push_back(stats_);
         argv.push_back("--socket");
         argv.push_back(socket_);
         if (::unlink(socket_.c_str()) < 0 && errno != ENOENT)
             throw_errno("remove stale " + socket_);
+        if (::unlink(stats_.c_str()) < 0 && errno != ENOENT)
+            throw_errno("remove stale " + stats_);
         cmd_.clear();
         for (const std::string& s : argv)
             cmd_ += (cmd_.empty() ? "" : " ") + s;
@@ -692,9 +729,27 @@ class Server {
             wd_.wait_exit(pid_, 5000);
         }
         ::unlink(socket_.c_str());
+        ::unlink(stats_.c_str());
     }
 
     const std::string& command() const noexcept { return cmd_; }
+
+    // The server's counts (--stats-file) once it is quiet: read after
+    // 100 ms, which covers its 20 ms refresh and what was in flight.
+    Counts counts() const {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        Counts c;
+        std::ifstream in(stats_);
+        std::string key;
+        std::uint64_t v = 0;
+        while (in >> key >> v) {
+            if (key == "messages")
+                c.messages = v;
+            else if (key == "commands")
+                c.commands = v;
+        }
+        return c;
+    }
 
     // The object's descriptor, once the server's socket appears.
     machvm::Fd object() {
@@ -741,6 +796,7 @@ class Server {
   private:
     Watchdog& wd_;
     std::string socket_;
+    std::string stats_;
     std::string cmd_;
     pid_t pid_ = -1;
     bool stopped_ = false; // stop() ran: reaped, or killed and reaped
@@ -945,8 +1001,15 @@ struct Node {
 
 struct Report {
     Stats rtt, pingpong, read;
+    Counts pingpong_counts, read_counts; // both nodes, the whole phase
+    unsigned cycles = 0;                 // per phase: warmup + rounds
     bool netmem = false;
 };
+
+// Per operation (a pingpong cycle, a read_fault round), 3 decimals.
+std::string per_op(std::uint64_t n, unsigned ops) {
+    return ops ? bench::number(static_cast<double>(n) / ops, "%.3f") : "null";
+}
 
 std::string json_stats(const Stats& s) {
     return "{\"samples\": " + std::to_string(s.samples) +
@@ -983,9 +1046,21 @@ std::string json_document(const bench::Machine& m, const Options& o, const std::
              bench::json_ratio(ratio(r.pingpong.mean_us, r.rtt.mean_us)) +
              ", \"read_p50_vs_rtt_p50\": " + bench::json_ratio(ratio(r.read.p50_us, r.rtt.p50_us)) +
              ", \"read_mean_vs_rtt_mean\": " +
-             bench::json_ratio(ratio(r.read.mean_us, r.rtt.mean_us)) + "}\n";
+             bench::json_ratio(ratio(r.read.mean_us, r.rtt.mean_us)) + "},\n";
+        auto counts = [](const Counts& c) {
+            return "{\"messages\": " + std::to_string(c.messages) +
+                   ", \"commands\": " + std::to_string(c.commands) + "}";
+        };
+        j += " \"counts\": {\"cycles\": " + std::to_string(r.cycles) +
+             ", \"pingpong\": " + counts(r.pingpong_counts) +
+             ", \"read_fault\": " + counts(r.read_counts) +
+             ", \"messages_per_pingpong\": " + per_op(r.pingpong_counts.messages, r.cycles) +
+             ", \"messages_per_read_fault\": " + per_op(r.read_counts.messages, r.cycles) +
+             ", \"commands_per_pingpong\": " + per_op(r.pingpong_counts.commands, r.cycles) +
+             ", \"commands_per_read_fault\": " + per_op(r.read_counts.commands, r.cycles) + "}\n";
     } else {
-        j += " \"pingpong\": null,\n \"read_fault\": null,\n \"ratios\": null\n";
+        j += " \"pingpong\": null,\n \"read_fault\": null,\n \"ratios\": null,\n"
+             " \"counts\": null\n";
     }
     j += "}\n";
     return j;
@@ -1012,6 +1087,12 @@ void print_table(const bench::Machine& m, const Options& o, const Report& r) {
     if (r.netmem) {
         row("pingpong", r.pingpong);
         row("read_fault", r.read);
+        std::printf("both servers, per operation (%u of each): messages %s per pingpong cycle, "
+                    "%s per read_fault round; kernel commands %s and %s\n",
+                    r.cycles, per_op(r.pingpong_counts.messages, r.cycles).c_str(),
+                    per_op(r.read_counts.messages, r.cycles).c_str(),
+                    per_op(r.pingpong_counts.commands, r.cycles).c_str(),
+                    per_op(r.read_counts.commands, r.cycles).c_str());
     }
 }
 
@@ -1053,12 +1134,22 @@ int run_node_(const Options& o, char role, std::optional<pid_t> local_b) {
 
     r.rtt = stats_of(node.tcp_rtt());
     if (r.netmem) {
+        r.cycles = o.warmup + o.rounds;
         wd.phase("before pingpong");
+        Counts c0 = server->counts();
         barrier(ctl.get(), "pingpong");
         r.pingpong = stats_of(node.pingpong(*map));
+        wd.phase("after pingpong");
+        barrier(ctl.get(), "pingpong done");
+        Counts c1 = server->counts();
+        r.pingpong_counts = both_nodes(ctl.get(), role, c1 - c0, "pingpong counts");
         wd.phase("before read_fault");
         barrier(ctl.get(), "read_fault");
         r.read = stats_of(node.read_fault(*map));
+        wd.phase("after read_fault");
+        barrier(ctl.get(), "read_fault done");
+        c0 = server->counts();
+        r.read_counts = both_nodes(ctl.get(), role, c0 - c1, "read_fault counts");
     }
     // Neither lets go of the object, nor then stops its server, while the
     // other may still need it.

@@ -111,6 +111,12 @@ const char kHead[] =
     "              when idle; 500 to 600000, default 3000).\n"
     "       --connect-timeout MS\n"
     "              How long start-up waits for every peer (default 30000).\n"
+    "       --stats-file PATH\n"
+    "              Keep PATH (replaced whole, within 20 ms of a change) holding\n"
+    "              two lines, \"messages N\" and \"commands N\": the protocol\n"
+    "              messages this server has sent to its peers (not the idle\n"
+    "              pings) and the commands it has issued to its kernel.  For\n"
+    "              benchmarks (machvm-bench-netmem counts them per operation).\n"
     "       --trace\n"
     "              Log every protocol message and kernel command on stderr.\n"
     "       The common --timeout defaults to 30000 ms here; --threads must be\n"
@@ -304,6 +310,7 @@ struct Settings {
     std::chrono::milliseconds peer_timeout{3000};
     std::chrono::milliseconds connect_timeout{30000};
     bool trace = false;
+    std::string stats_file; // --stats-file, "" for none
 };
 
 class Node final : public machvm::Pager, public nm::Outputs {
@@ -360,6 +367,7 @@ class Node final : public machvm::Pager, public nm::Outputs {
             return;
         try {
             conns_[to]->enqueue(frame(m));
+            sent_.fetch_add(1, std::memory_order_relaxed);
         } catch (const std::bad_alloc&) {
             // A message we cannot send: that peer is lost (the reader
             // sees the connection closed).
@@ -373,6 +381,7 @@ class Node final : public machvm::Pager, public nm::Outputs {
         conns_[peer]->hang_up();
     }
     int kernel(const machvm_cmd& c) noexcept override {
+        commands_.fetch_add(1, std::memory_order_relaxed);
         machvm::Result<void> r = setup_.endpoint.command(c);
         return r ? 0 : r.error().value();
     }
@@ -388,6 +397,7 @@ class Node final : public machvm::Pager, public nm::Outputs {
     void on_init(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
         // on_data_return takes any range: clusters welcome.
         reply.ready(msg.object, attr_, machvm::ready_flags(setup_.version));
+        commands_.fetch_add(1, std::memory_order_relaxed);
     }
     void on_data_request(const machvm_msg& msg, machvm::Reply&) noexcept override {
         const nm::Access a = (msg.access & PROT_WRITE) ? nm::Access::Write : nm::Access::Read;
@@ -400,17 +410,23 @@ class Node final : public machvm::Pager, public nm::Outputs {
     }
     // Refused (non-zero) returns stay with the kernel's default pager.
     void on_data_return(const machvm_msg& msg, machvm::Reply& reply) noexcept override {
+        auto done = [&](int err) noexcept {
+            commands_.fetch_add(1, std::memory_order_relaxed);
+            reply.return_done(msg, err);
+        };
         if (!in_range(msg)) {
-            reply.return_done(msg, EINVAL);
+            done(EINVAL);
             return;
         }
         std::span<std::byte> buf = reply.buffer(msg.length);
         if (buf.empty()) {
-            reply.return_done(msg, ENOMEM);
+            done(ENOMEM);
             return;
         }
         // A stale copy (a newer DATA_RETURN superseded this one) is not
-        // ours to store or answer.
+        // ours to store or answer.  RETURN_COPY: one per MACHVM_MAX_XFER.
+        commands_.fetch_add((msg.length + MACHVM_MAX_XFER - 1) / MACHVM_MAX_XFER,
+                            std::memory_order_relaxed);
         if (!reply.copy_returned(msg, buf))
             return;
         try {
@@ -419,10 +435,10 @@ class Node final : public machvm::Pager, public nm::Outputs {
                 engine_->data_returned(msg.offset / page_size_ + i,
                                        buf.subspan(i * page_size_, page_size_));
         } catch (const std::bad_alloc&) {
-            reply.return_done(msg, ENOMEM);
+            done(ENOMEM);
             return;
         }
-        reply.return_done(msg, 0);
+        done(0);
     }
     void on_lock_completed(const machvm_msg& msg, machvm::Reply&) noexcept override {
         each_page(msg, [&](std::uint64_t p, Clock::time_point now) {
@@ -503,6 +519,11 @@ class Node final : public machvm::Pager, public nm::Outputs {
     std::atomic<bool> stop_{false};
     std::thread timer_;
     const Clock::time_point start_ = Clock::now(); // for the log's times
+    // What --stats-file reports, and the thread that writes it.
+    std::atomic<std::uint64_t> sent_{0};
+    std::atomic<std::uint64_t> commands_{0};
+    std::thread stats_;
+    void stats_loop() noexcept;
 };
 
 void Conn::start() {
@@ -781,6 +802,31 @@ void Node::start(std::uint64_t object_id) {
         if (c2)
             c2->start();
     timer_ = std::thread([this] { timer_loop(); });
+    if (!s_.stats_file.empty())
+        stats_ = std::thread([this] { stats_loop(); });
+}
+
+// --stats-file: rewritten (a new file renamed over it) when a count moved.
+void Node::stats_loop() noexcept {
+    const std::string tmp = s_.stats_file + ".tmp";
+    std::uint64_t last_sent = ~0ull, last_cmds = ~0ull;
+    while (!stop_.load()) {
+        const std::uint64_t sent = sent_.load(std::memory_order_relaxed);
+        const std::uint64_t cmds = commands_.load(std::memory_order_relaxed);
+        if (sent != last_sent || cmds != last_cmds) {
+            FILE* f = std::fopen(tmp.c_str(), "w");
+            bool ok = f && std::fprintf(f, "messages %llu\ncommands %llu\n",
+                                        static_cast<unsigned long long>(sent),
+                                        static_cast<unsigned long long>(cmds)) > 0;
+            if (f && std::fclose(f) != 0)
+                ok = false;
+            if (ok && std::rename(tmp.c_str(), s_.stats_file.c_str()) == 0) {
+                last_sent = sent;
+                last_cmds = cmds;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
 }
 
 void Node::timer_loop() noexcept {
@@ -812,6 +858,8 @@ void Node::shutdown() noexcept {
     }
     if (timer_.joinable())
         timer_.join();
+    if (stats_.joinable())
+        stats_.join();
 }
 
 const machvm::PagerHelp kHelp{kHead, kExitExtra, kTail};
@@ -855,6 +903,12 @@ int main(int argc, char** argv) {
             }
             if (args.flag("--trace")) {
                 s.trace = true;
+                return true;
+            }
+            if (auto v = args.value("--stats-file")) {
+                if (v->empty())
+                    throw machvm::UsageError("--stats-file: an empty path");
+                s.stats_file = *v;
                 return true;
             }
             return false;

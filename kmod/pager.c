@@ -262,6 +262,10 @@ static long mvm_pager_ioctl(struct file *file, unsigned int cmd,
 		if (copy_from_user(&oc, uarg, sizeof(oc)))
 			return -EFAULT;
 		return mvm_object_create(pager, &oc, uarg);
+	case MACHVM_IOC_FETCH_RELEASE:
+		if (arg)
+			return -EINVAL;
+		return mvm_uring_release_idle(pager);
 	default:
 		return -ENOTTY;
 	}

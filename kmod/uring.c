@@ -187,12 +187,16 @@ void mvm_uring_send(struct mvm_fetch *f)
 	io_uring_cmd_complete_in_task(f->cmd, mvm_fetch_tw);
 }
 
-/* Expire idle FETCHes: one at a time, so none is ever off-list and IDLE. */
-void mvm_uring_monitor(struct work_struct *work)
+/*
+ * Complete idle FETCHes: those whose task is exiting (-ECANCELED) and,
+ * with @all, every other one, else those idle for MACHVM_FETCH_IDLE_MS
+ * (a NOP message).  One at a time, so none is ever off-list and IDLE.
+ * Returns how many were given a NOP.
+ */
+static unsigned int mvm_uring_kick_idle(struct mvm_pager *pager, bool all)
 {
-	struct mvm_pager *pager = container_of(to_delayed_work(work),
-					       struct mvm_pager, monitor);
 	unsigned long idle = msecs_to_jiffies(MACHVM_FETCH_IDLE_MS);
+	unsigned int nops = 0;
 	struct mvm_fetch *f;
 	bool found;
 
@@ -202,10 +206,11 @@ void mvm_uring_monitor(struct work_struct *work)
 		list_for_each_entry(f, &pager->fetches, node) {
 			if (!f->iowq && (f->task->flags & PF_EXITING))
 				f->action = MVM_FETCH_CANCEL;
-			else if (time_after(jiffies, f->armed + idle))
+			else if (all || time_after(jiffies, f->armed + idle))
 				f->action = MVM_FETCH_NOP;
 			else
 				continue;
+			nops += f->action == MVM_FETCH_NOP;
 			list_del_init(&f->node);
 			f->state = MVM_FETCH_KICKED;
 			found = true;
@@ -215,7 +220,22 @@ void mvm_uring_monitor(struct work_struct *work)
 		if (found)
 			io_uring_cmd_complete_in_task(f->cmd, mvm_fetch_tw);
 	} while (found);
+	return nops;
+}
 
+/* MACHVM_IOC_FETCH_RELEASE: every idle FETCH completes now (a NOP). */
+unsigned int mvm_uring_release_idle(struct mvm_pager *pager)
+{
+	return mvm_uring_kick_idle(pager, true);
+}
+
+/* Expire idle FETCHes, and look again later while any is left. */
+void mvm_uring_monitor(struct work_struct *work)
+{
+	struct mvm_pager *pager = container_of(to_delayed_work(work),
+					       struct mvm_pager, monitor);
+
+	mvm_uring_kick_idle(pager, false);
 	spin_lock(&pager->lock);
 	if (!list_empty(&pager->fetches))
 		schedule_delayed_work(&pager->monitor, MVM_MONITOR_PERIOD);

@@ -14,6 +14,7 @@ int mvm_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags);
 struct mvm_fetch *mvm_uring_pair(struct mvm_pager *pager);
 void mvm_uring_send(struct mvm_fetch *f);
 void mvm_uring_monitor(struct work_struct *work);
+unsigned int mvm_uring_release_idle(struct mvm_pager *pager);
 void mvm_uring_release(struct mvm_pager *pager);
 
 #endif /* _MVM_URING_H */

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -526,6 +527,46 @@ TEST(ring_closed_while_pager_lives)
 	EXPECT_EQ(MACHVM_MSG_INIT, msg.type);
 	munmap(m, PG);
 	close(ofd);
+	close(pager);
+	close(dev);
+}
+
+/*
+ * MACHVM_IOC_FETCH_RELEASE: every idle FETCH completes at once with a NOP
+ * (not after MACHVM_FETCH_IDLE_MS), and says how many it released.
+ */
+TEST(fetch_release_completes_idle_fetches)
+{
+	struct machvm_version v;
+	int dev = mvm_dev(), pager, res, i, n;
+	struct upager u;
+	double t;
+
+	ASSERT_LE(0, dev);
+	ASSERT_EQ(0, ioctl(dev, MACHVM_IOC_VERSION, &v));
+	EXPECT_TRUE(v.features & MACHVM_F_FETCH_RELEASE);
+	pager = mvm_pager(dev);
+	ASSERT_LE(0, pager);
+	EXPECT_EQ(-1, ioctl(pager, MACHVM_IOC_FETCH_RELEASE, 1));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, ioctl(dev, MACHVM_IOC_FETCH_RELEASE, 0));
+	EXPECT_EQ(ENOTTY, errno);
+	ASSERT_EQ(0, upager_init(&u, pager, 8));
+	t = now();
+	EXPECT_EQ(8, ioctl(pager, MACHVM_IOC_FETCH_RELEASE, 0));
+	for (n = 0; n < 8; n++) {
+		i = wait_cqe(&u.ring, &res, 1.0);
+		if (i < 0)
+			break;
+		EXPECT_EQ(0, res);
+		EXPECT_EQ(MACHVM_MSG_NOP, u.slots[i].msg.type);
+	}
+	EXPECT_EQ(8, n);
+	/* Well within the idle period (MACHVM_FETCH_IDLE_MS, 2 s). */
+	EXPECT_GT(MACHVM_FETCH_IDLE_MS / 2000.0, now() - t);
+	EXPECT_EQ(0, ioctl(pager, MACHVM_IOC_FETCH_RELEASE, 0));
+	io_uring_queue_exit(&u.ring);
+	free(u.buf);
 	close(pager);
 	close(dev);
 }

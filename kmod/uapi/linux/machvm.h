@@ -290,6 +290,7 @@
 #define MACHVM_F_ANON		(1ULL << 4)	/* MACHVM_IOC_ANON_CREATE */
 #define MACHVM_F_LOCKS		(1ULL << 5)	/* write locks, data_unlock */
 #define MACHVM_F_CLUSTER_RETURN	(1ULL << 6)	/* MACHVM_READY_F_CLUSTER_RETURN */
+#define MACHVM_F_FETCH_RELEASE	(1ULL << 7)	/* MACHVM_IOC_FETCH_RELEASE */
 
 /**
  * struct machvm_version - MACHVM_IOC_VERSION (out; 64 bytes)
@@ -612,6 +613,16 @@ struct machvm_uring_cmd {
 #define MACHVM_IOC_ANON_CREATE	_IOWR(MACHVM_IOC_MAGIC, 0x03, struct machvm_anon_create)
 /* On a pager endpoint only. */
 #define MACHVM_IOC_OBJECT_CREATE _IOWR(MACHVM_IOC_MAGIC, 0x10, struct machvm_object_create)
+/*
+ * MACHVM_IOC_FETCH_RELEASE (no argument; MACHVM_F_FETCH_RELEASE): every
+ * io_uring FETCH idle on this endpoint (given no message yet) completes
+ * now with a MACHVM_MSG_NOP message, as it would after
+ * MACHVM_FETCH_IDLE_MS.  A pager that stops calls it once it arms no
+ * more FETCHes, so that its rings drain at once instead of within that
+ * period.  Returns how many it released (0 or more); nothing else
+ * changes.
+ */
+#define MACHVM_IOC_FETCH_RELEASE _IO(MACHVM_IOC_MAGIC, 0x11)
 
 /*
  * Generic netlink family MACHVM_GENL_NAME, version MACHVM_GENL_VERSION:

@@ -201,6 +201,7 @@ inline constexpr FeatureName kFeatures[] = {
     {MACHVM_F_ANON, "anon"},
     {MACHVM_F_LOCKS, "locks"},
     {MACHVM_F_CLUSTER_RETURN, "cluster_return"},
+    {MACHVM_F_FETCH_RELEASE, "fetch_release"},
 };
 
 } // namespace machvm::fields

@@ -29,12 +29,12 @@
 #include <linux/memcontrol.h>
 #include <linux/mman.h>
 #include <linux/pagemap.h>
-#include <linux/sched/clock.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/stat.h>
 #include <linux/sched/task.h>
 #include <linux/slab.h>
+#include <linux/timekeeping.h>
 #include "fault.h"
 #include "genl.h"
 #include "object.h"
@@ -453,7 +453,7 @@ static bool mvm_wait_spin(struct mvm_object *obj, struct mvm_req *req,
 	for (;;) {
 		if (mvm_req_settled(req))
 			return true;
-		if (local_clock() - start >= window || need_resched() ||
+		if (ktime_get_ns() - start >= window || need_resched() ||
 		    !single_task_running() || signal_pending(current))
 			return false;
 		cpu_relax();
@@ -461,22 +461,40 @@ static bool mvm_wait_spin(struct mvm_object *obj, struct mvm_req *req,
 }
 
 /*
+ * Then sleep on @req until it settles, the page arrives, or @timeout
+ * (jiffies) passes: wait_event_*_timeout()'s result.  Interruptible only
+ * for a user-mode fault (mvm_fault_interruptible()).
+ */
+static long mvm_wait_sleep(struct vm_fault *vmf, struct mvm_req *req,
+			   struct address_space *mapping, pgoff_t index,
+			   long timeout)
+{
+	if (mvm_fault_interruptible(vmf))
+		return wait_event_interruptible_timeout(req->wq,
+							mvm_req_done_for(req, mapping, index),
+							timeout);
+	return wait_event_killable_timeout(req->wq,
+					   mvm_req_done_for(req, mapping, index),
+					   timeout);
+}
+
+/*
  * Adapt @obj's spin window to a wait that took @waited ns, as KVM adapts
  * halt polling: an answer within fault_spin_us doubles it (up to
- * fault_spin_us; from 0, to MVM_SPIN_MIN_NS), a later one halves it, so a
- * slow pager soon costs its faults no spinning at all.
+ * fault_spin_us; from 0, to MVM_SPIN_MIN_NS), a later one or a timeout
+ * halves it, so a slow or silent pager soon costs its faults no spinning.
  */
 static void mvm_spin_adapt(struct mvm_object *obj, u64 waited)
 {
-	u64 max = (u64)READ_ONCE(fault_spin_us) * NSEC_PER_USEC;
+	u64 max = min_t(u64, (u64)READ_ONCE(fault_spin_us) * NSEC_PER_USEC,
+			U32_MAX);
 	u64 w = READ_ONCE(obj->spin_ns), nw;
 
-	max = min_t(u64, max, U32_MAX);
-	if (waited > max)
-		nw = w / 2 < MVM_SPIN_MIN_NS ? 0 : w / 2;
+	if (waited <= max)
+		nw = min(max_t(u64, w * 2, MVM_SPIN_MIN_NS), max);
+	else if (w / 2 >= MVM_SPIN_MIN_NS)
+		nw = w / 2;
 	else
-		nw = clamp_t(u64, w * 2, MVM_SPIN_MIN_NS, max);
-	if (!max)
 		nw = 0;
 	if (nw != w)
 		WRITE_ONCE(obj->spin_ns, nw);
@@ -504,7 +522,7 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 {
 	struct address_space *mapping = obj->inode->i_mapping;
 	struct file *file = vmf->vma->vm_file;
-	bool timed_out = false, arrived, spun;
+	bool timed_out = false, arrived;
 	struct mvm_req *req;
 	u64 start;
 	long ret;
@@ -561,19 +579,12 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 	get_file(file);
 	release_fault_lock(vmf);
 
-	start = local_clock();
+	start = ktime_get_ns();
 	ret = (long)req->deadline - (long)jiffies;
 	if (ret <= 0)
 		ret = 1;
-	spun = mvm_wait_spin(obj, req, start);
-	if (!spun && mvm_fault_interruptible(vmf))
-		ret = wait_event_interruptible_timeout(req->wq,
-						       mvm_req_done_for(req, mapping, index),
-						       ret);
-	else if (!spun)
-		ret = wait_event_killable_timeout(req->wq,
-						  mvm_req_done_for(req, mapping, index),
-						  ret);
+	if (!mvm_wait_spin(obj, req, start))
+		ret = mvm_wait_sleep(vmf, req, mapping, index, ret);
 	if (!ret) {
 		spin_lock(&obj->lock);
 		timed_out = mvm_req_finish(obj, req, -ETIMEDOUT);
@@ -581,8 +592,8 @@ static vm_fault_t mvm_wait_page(struct vm_fault *vmf, struct mvm_object *obj,
 	}
 	state = smp_load_acquire(&req->state);	/* see mvm_req_finish() */
 	arrived = mvm_page_present(mapping, index);
-	if (ret > 0)
-		mvm_spin_adapt(obj, local_clock() - start);
+	if (ret >= 0)	/* answered or timed out; not cut short */
+		mvm_spin_adapt(obj, ktime_get_ns() - start);
 
 	if (timed_out)
 		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, mvm_object_pid(obj),

@@ -27,10 +27,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace machvm {
@@ -323,8 +325,17 @@ void PagerLoop::run(Ring& r) noexcept {
         }
     };
 
-    // At most one completion per slot and the stop poll's in flight.
-    std::vector<io_uring_cqe> batch;
+    // One wait's completions, in the order they are handled: by the seq
+    // of their message (0 for none), then by their place in the CQ ring.
+    // At most one per slot and the stop poll's are in flight, so the
+    // vector never grows past its first size, and sorting it allocates
+    // nothing (std::sort, not std::stable_sort).
+    struct Reaped {
+        std::uint64_t seq;
+        std::size_t pos;
+        io_uring_cqe cqe;
+    };
+    std::vector<Reaped> batch;
     batch.reserve(slots.size() + 1);
 
     using Clock = std::chrono::steady_clock;
@@ -394,14 +405,13 @@ void PagerLoop::run(Ring& r) noexcept {
         unsigned head;
         io_uring_cqe* cqe;
         io_uring_for_each_cqe(ring, head, cqe) {
-            batch.push_back(*cqe);
+            const bool msg = cqe->res >= 0 && cqe->user_data < slots.size();
+            batch.push_back({msg ? slots[cqe->user_data].msg.seq : 0, batch.size(), *cqe});
         }
         io_uring_cq_advance(ring, static_cast<unsigned>(batch.size()));
-        std::ranges::stable_sort(batch, {}, [&](const io_uring_cqe& c) {
-            return c.res >= 0 && c.user_data < slots.size() ? slots[c.user_data].msg.seq : 0;
-        });
-        for (const io_uring_cqe& c : batch)
-            handle(&c);
+        std::ranges::sort(batch, {}, [](const Reaped& c) { return std::pair(c.seq, c.pos); });
+        for (const Reaped& c : batch)
+            handle(&c.cqe);
         if (failed && !stopping_local) {
             // A dead endpoint: stop re-arming, let the others complete.
             stopping_local = true;

@@ -619,8 +619,9 @@ struct machvm_uring_cmd {
  * now with a MACHVM_MSG_NOP message, as it would after
  * MACHVM_FETCH_IDLE_MS.  A pager that stops calls it once it arms no
  * more FETCHes, so that its rings drain at once instead of within that
- * period.  Returns how many it released (0 or more); nothing else
- * changes.
+ * period.  Returns how many it released (0 or more).  Like the periodic
+ * check, it also completes the FETCHes of exiting tasks (-ECANCELED);
+ * nothing else changes.
  */
 #define MACHVM_IOC_FETCH_RELEASE _IO(MACHVM_IOC_MAGIC, 0x11)
 

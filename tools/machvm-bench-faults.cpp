@@ -88,8 +88,12 @@ const char kHelp[] =
     "       the first touch of a page that is not resident, so it is a real fault.\n"
     "       faults/s is the number of touches over the wall time from the first\n"
     "       thread leaving the barrier to the last thread finishing; p50 and p99\n"
-    "       are percentiles of the per-touch times of all threads.  After each run\n"
-    "       the first and last byte of every page are checked.\n"
+    "       are percentiles of the per-touch times of all threads.  busy is the\n"
+    "       share of all CPUs' time (/proc/stat) not idle over the same span, and\n"
+    "       cpu us/f that busy time per fault, whoever spent it (faulting threads,\n"
+    "       server, kernel): a case near 100% busy is bound by CPU, one well\n"
+    "       below it by hand-offs and wake-ups.  After each run the first and\n"
+    "       last byte of every page are checked.\n"
     "\n"
     "       The cases (--cases names in brackets):\n"
     "\n"
@@ -617,6 +621,8 @@ struct Samples {
     std::vector<std::uint64_t> to_ns;   // --breakdown: fault start to server has it
     std::vector<std::uint64_t> back_ns; // --breakdown: server has it to touch done
     std::uint64_t wall_ns = 0;          // summed over runs
+    std::uint64_t busy_ticks = 0;       // all CPUs' busy time over the runs
+    std::uint64_t total_ticks = 0;      // all CPUs' time over the runs
 };
 
 template <bool Write> inline void touch(std::byte* p, unsigned& sink) noexcept {
@@ -692,6 +698,7 @@ void run_once(CaseKind kind, Case& c, unsigned nthreads, const Options& o, Sampl
         });
     }
     gate.arrive_and_wait();
+    const bench::CpuTimes cpu0 = bench::cpu_times();
     {
         std::unique_lock<std::mutex> lock(mu);
         if (!cv.wait_for(lock, std::chrono::seconds(o.timeout_s), [&] { return done == nthreads; }))
@@ -699,6 +706,9 @@ void run_once(CaseKind kind, Case& c, unsigned nthreads, const Options& o, Sampl
     }
     for (std::thread& t : threads)
         t.join();
+    const bench::CpuTimes cpu1 = bench::cpu_times();
+    out.busy_ticks += cpu1.busy - cpu0.busy;
+    out.total_ticks += cpu1.total - cpu0.total;
     g_probe.disarm();
     c.check();
 
@@ -763,6 +773,8 @@ struct Row {
     double seconds = 0;
     double fps = 0;
     double p50_us = 0, p99_us = 0, mean_us = 0, max_us = 0;
+    double cpu_busy = 0;         // share of all CPUs' time not idle, 0 to 1
+    double cpu_us_per_fault = 0; // busy CPU time (all tasks) per fault
     std::optional<double> fps_ratio, p50_ratio, p99_ratio; // vs userfaultfd
     std::optional<Split> to, back;                         // --breakdown
 };
@@ -786,6 +798,12 @@ Row summarize(CaseKind kind, unsigned threads, Samples& s) {
     r.p99_us = percentile_us(s.lat_ns, 0.99);
     r.mean_us = mean_us(s.lat_ns);
     r.max_us = s.lat_ns.empty() ? 0 : static_cast<double>(s.lat_ns.back()) / 1000.0;
+    if (s.total_ticks)
+        r.cpu_busy = static_cast<double>(s.busy_ticks) / static_cast<double>(s.total_ticks);
+    if (r.faults)
+        r.cpu_us_per_fault = static_cast<double>(s.busy_ticks) * 1e6 /
+                             static_cast<double>(bench::clock_ticks()) /
+                             static_cast<double>(r.faults);
     r.to = split(s.to_ns);
     r.back = split(s.back_ns);
     return r;
@@ -924,6 +942,8 @@ std::string json_document(const Machine& m, const Options& o, unsigned uffd_thre
              ", \"p99_us\": " + bench::number(r.p99_us, "%.3f") +
              ", \"mean_us\": " + bench::number(r.mean_us, "%.3f") +
              ", \"max_us\": " + bench::number(r.max_us, "%.3f") +
+             ", \"cpu_busy\": " + bench::number(r.cpu_busy, "%.3f") +
+             ", \"cpu_us_per_fault\": " + bench::number(r.cpu_us_per_fault, "%.2f") +
              ", \"faults_per_s_vs_uffd\": " + bench::json_ratio(r.fps_ratio) +
              ", \"p50_vs_uffd\": " + bench::json_ratio(r.p50_ratio) +
              ", \"p99_vs_uffd\": " + bench::json_ratio(r.p99_ratio);
@@ -958,12 +978,13 @@ void print_table(const Machine& m, const Options& o, unsigned uffd_threads,
                 o.runs == 1 ? "" : "s", o.pager_threads, o.blocking ? "blocking" : "io_uring",
                 o.pager_threads == 1 ? "" : "s", o.depth, uffd_threads,
                 uffd_threads == 1 ? "" : "s");
-    std::printf("%-12s %7s %12s %9s %9s %10s %10s %10s\n", "case", "threads", "faults/s", "p50 us",
-                "p99 us", "f/s:uffd", "p50:uffd", "p99:uffd");
+    std::printf("%-12s %7s %12s %9s %9s %10s %10s %10s %6s %9s\n", "case", "threads", "faults/s",
+                "p50 us", "p99 us", "f/s:uffd", "p50:uffd", "p99:uffd", "busy", "cpu us/f");
     for (const Row& r : rows)
-        std::printf("%-12s %7u %12.0f %9.2f %9.2f %10s %10s %10s\n", case_name(r.kind), r.threads,
-                    r.fps, r.p50_us, r.p99_us, ratio_cell(r.fps_ratio).c_str(),
-                    ratio_cell(r.p50_ratio).c_str(), ratio_cell(r.p99_ratio).c_str());
+        std::printf("%-12s %7u %12.0f %9.2f %9.2f %10s %10s %10s %5.0f%% %9.1f\n",
+                    case_name(r.kind), r.threads, r.fps, r.p50_us, r.p99_us,
+                    ratio_cell(r.fps_ratio).c_str(), ratio_cell(r.p50_ratio).c_str(),
+                    ratio_cell(r.p99_ratio).c_str(), r.cpu_busy * 100, r.cpu_us_per_fault);
     if (md)
         std::printf("\nmemory per resident page: %.2f bytes of slab (%llu pages: machvm object "
                     "%.0f bytes, memfd %.0f bytes)\n",

@@ -5,6 +5,7 @@
 // command line, run as a program (build/bin, beside build/tests/unit).
 #include <dirent.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -174,6 +175,27 @@ void test_machine() {
     CHECK(clock_gettime_ns() > 0);
 }
 
+// /proc/stat's CPU time: a busy loop of 300 ms of this thread's CPU time
+// shows up as busy ticks, never more than all ticks.
+void test_cpu_times() {
+    CHECK(clock_ticks() >= 1);
+    const CpuTimes a = cpu_times();
+    CHECK(a.total > 0);
+    CHECK(a.busy <= a.total);
+    timespec t0{}, t{};
+    ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0);
+    volatile std::uint64_t spin = 0;
+    do {
+        for (int i = 0; i < 100000; ++i)
+            spin = spin + 1;
+        ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 300000000L);
+    const CpuTimes b = cpu_times();
+    CHECK(b.total > a.total);
+    CHECK(b.busy >= a.busy + static_cast<std::uint64_t>(clock_ticks()) / 10);
+    CHECK(b.busy - a.busy <= b.total - a.total);
+}
+
 // build/bin/NAME, found from this test's own path.
 std::string tool(const char* name) {
     char buf[4096];
@@ -296,6 +318,7 @@ int main() {
     test_choices();
     test_parse_options();
     test_machine();
+    test_cpu_times();
     test_bench_file();
     return unit::finish("bench_test");
 }

@@ -137,6 +137,30 @@ std::string read_text(const std::string& path) {
     return trim(ss.str());
 }
 
+CpuTimes cpu_times() {
+    std::ifstream f("/proc/stat");
+    std::string key;
+    CpuTimes t;
+    if (!(f >> key) || key != "cpu")
+        return t;
+    // user nice system idle iowait irq softirq steal (guest time is in user)
+    std::uint64_t v[8] = {};
+    for (std::uint64_t& x : v)
+        if (!(f >> x))
+            break;
+    for (std::size_t i = 0; i < 8; ++i) {
+        t.total += v[i];
+        if (i != 3 && i != 4)
+            t.busy += v[i];
+    }
+    return t;
+}
+
+long clock_ticks() noexcept {
+    const long t = ::sysconf(_SC_CLK_TCK);
+    return t > 0 ? t : 100;
+}
+
 void not_one_of(std::string_view option, std::string_view value,
                 const std::vector<std::string_view>& names) {
     std::string list;

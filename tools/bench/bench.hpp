@@ -192,6 +192,17 @@ std::string trim(std::string s);
 // /sys files of one value.
 std::string read_text(const std::string& path);
 
+// All CPUs' time from /proc/stat's "cpu" line, in clock ticks: `busy` is
+// everything but idle and iowait.  The difference of two readings around a
+// run says whether it kept the CPUs busy (bound by CPU) or left them idle
+// (bound by wake-ups and hand-offs).  Zeroes if /proc/stat cannot be read.
+struct CpuTimes {
+    std::uint64_t busy = 0, total = 0;
+};
+CpuTimes cpu_times();
+// Clock ticks per second (sysconf(_SC_CLK_TCK); 100 if that fails).
+long clock_ticks() noexcept;
+
 // The machine a run was measured on.
 struct Machine {
     std::string kernel;      // uname -r

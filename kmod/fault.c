@@ -87,8 +87,12 @@ static void mvm_req_put(struct mvm_req *req)
 	kref_put(&req->ref, mvm_req_free);
 }
 
-/* Finish a pending request: wake its faults and drop the list's ref. */
-static bool mvm_req_finish(struct mvm_object *obj, struct mvm_req *req,
+/*
+ * Settle a pending request: off obj->reqs and the pager's queue, its state
+ * final.  The list's reference passes to the caller, who wakes the faults
+ * waiting on it and drops that reference (mvm_req_wake_put()).
+ */
+static bool mvm_req_settle(struct mvm_object *obj, struct mvm_req *req,
 			   int error)
 {
 	lockdep_assert_held(&obj->lock);
@@ -104,8 +108,22 @@ static bool mvm_req_finish(struct mvm_object *obj, struct mvm_req *req,
 	req->error = error;
 	/* Pairs with the waiters' acquire: they see error once state moves. */
 	smp_store_release(&req->state, error ? MVM_REQ_FAILED : MVM_REQ_DONE);
+	return true;
+}
+
+static void mvm_req_wake_put(struct mvm_req *req)
+{
 	wake_up_all(&req->wq);
 	mvm_req_put(req);
+}
+
+/* Finish a pending request: wake its faults and drop the list's ref. */
+static bool mvm_req_finish(struct mvm_object *obj, struct mvm_req *req,
+			   int error)
+{
+	if (!mvm_req_settle(obj, req, error))
+		return false;
+	mvm_req_wake_put(req);
 	return true;
 }
 
@@ -123,11 +141,18 @@ unsigned int mvm_fail_range(struct mvm_object *obj, pgoff_t start,
 	return n;
 }
 
-/* Complete every request in [start, end) whose pages are all resident. */
+/*
+ * Complete every request in [start, end) whose pages are all resident.
+ * The faults are woken after obj->lock is dropped: a wake-up (an IPI, a
+ * CPU back from idle) under it would hold up every other fault and
+ * supply on the object.  A fault that spins (mvm_wait_spin()) sees the
+ * state at once.
+ */
 void mvm_complete_range(struct mvm_object *obj, pgoff_t start, pgoff_t end)
 {
 	struct address_space *mapping = obj->inode->i_mapping;
 	struct mvm_req *req, *tmp;
+	LIST_HEAD(done);	/* settled, the list's reference with them */
 	pgoff_t i;
 
 	spin_lock(&obj->lock);
@@ -138,12 +163,16 @@ void mvm_complete_range(struct mvm_object *obj, pgoff_t start, pgoff_t end)
 		for (i = req->start; i < req->start + req->npages; i++)
 			if (!mvm_page_present(mapping, i))
 				break;
-		if (i == req->start + req->npages)
-			mvm_req_finish(obj, req, 0);
-		else
+		if (i < req->start + req->npages)
 			wake_up_all(&req->wq);	/* some waiter's page came */
+		else if (mvm_req_settle(obj, req, 0))
+			list_add_tail(&req->node, &done);
 	}
 	spin_unlock(&obj->lock);
+	list_for_each_entry_safe(req, tmp, &done, node) {
+		list_del_init(&req->node);
+		mvm_req_wake_put(req);
+	}
 }
 
 static void mvm_owed_free(struct mvm_owed *o)

@@ -24,7 +24,11 @@ enum mvm_req_state { MVM_REQ_PENDING, MVM_REQ_DONE, MVM_REQ_FAILED };
  */
 struct mvm_req {
 	struct kref ref;
-	struct list_head node;	/* on obj->reqs while pending; obj->lock */
+	struct list_head node;	/* on obj->reqs while pending; obj->lock.
+				 * Once settled, on the local list of the
+				 * completer that wakes its faults
+				 * (mvm_complete_range()), then empty
+				 */
 	pgoff_t start;
 	pgoff_t npages;
 	unsigned long deadline;	/* jiffies */

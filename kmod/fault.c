@@ -302,10 +302,12 @@ static bool mvm_range_busy(struct mvm_object *obj, pgoff_t start,
 /*
  * Start @req (zeroed, not yet listed) for [start, start + npages): the
  * list's reference and the caller's, a deadline, its message (@type,
- * @access), on obj->reqs and, once the pager is ready, on its queue
- * (until then requests wait off it).  obj->lock held.
+ * @access), on obj->reqs.  obj->lock held.  True if the pager is ready:
+ * the caller then queues the message once the lock is dropped
+ * (mvm_req_send()); until the pager is ready, requests wait off its
+ * queue and mvm_object_ready() queues them.
  */
-static void mvm_req_add(struct mvm_object *obj, struct mvm_req *req, u32 type,
+static bool mvm_req_add(struct mvm_object *obj, struct mvm_req *req, u32 type,
 			u32 access, pgoff_t start, pgoff_t npages)
 {
 	lockdep_assert_held(&obj->lock);
@@ -325,8 +327,8 @@ static void mvm_req_add(struct mvm_object *obj, struct mvm_req *req, u32 type,
 	req->msg.m.length = (u64)npages << PAGE_SHIFT;
 	list_add_tail(&req->node, &obj->reqs);
 	obj->nr_reqs++;
-	if (obj->state == MVM_OBJ_READY)
-		mvm_pager_queue(obj->pager, &req->msg);
+	/* Not READY yet: mvm_object_ready() queues it with the others. */
+	return obj->state == MVM_OBJ_READY;
 }
 
 /*
@@ -348,11 +350,14 @@ static int mvm_req_lock_new(struct mvm_object *obj, struct mvm_req **new)
 	return 0;
 }
 
-/* Queue @new (mvm_req_add()) unless the object has too many already. */
+/*
+ * List @new (mvm_req_add()) unless the object has too many already;
+ * @send: the caller queues its message (mvm_req_send()).
+ */
 static struct mvm_req *mvm_req_queue_new(struct mvm_object *obj,
 					 struct mvm_req **new, u32 type,
 					 u32 access, pgoff_t start,
-					 pgoff_t npages)
+					 pgoff_t npages, bool *send)
 {
 	struct mvm_req *req = *new;
 
@@ -360,8 +365,23 @@ static struct mvm_req *mvm_req_queue_new(struct mvm_object *obj,
 	if (obj->nr_reqs >= MVM_MAX_REQS)
 		return ERR_PTR(-EBUSY);
 	*new = NULL;
-	mvm_req_add(obj, req, type, access, start, npages);
+	*send = mvm_req_add(obj, req, type, access, start, npages);
 	return req;
+}
+
+/*
+ * Queue the message of a request this caller's mvm_req_queue_new() listed
+ * (@send), now that obj->lock is dropped: queueing it pairs it with a
+ * FETCH and wakes a pager thread, which must not hold up the object's
+ * other faults and supplies.  A request settled meanwhile took its message
+ * back (mvm_pager_unqueue() marks it gone) and is not queued.  The
+ * caller's reference keeps @req.
+ */
+static void mvm_req_send(struct mvm_object *obj, struct mvm_req *req,
+			 bool send)
+{
+	if (send)
+		mvm_pager_queue(obj->pager, &req->msg);
 }
 
 /* End mvm_req_lock_new()'s section; frees the request if unused. */
@@ -383,6 +403,7 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 	struct mvm_req *req, *tmp, *new;
 	pgoff_t start, end, lo, hi, cluster;
 	u64 expired = U64_MAX;	/* offset of a request reaped here */
+	bool send = false;
 	int ret;
 
 	ret = mvm_req_lock_new(obj, &new);
@@ -416,13 +437,14 @@ static struct mvm_req *mvm_get_req(struct mvm_object *obj, pgoff_t index,
 	for (end = index + 1; end < hi && !mvm_range_busy(obj, end, end + 1);)
 		end++;
 	req = mvm_req_queue_new(obj, &new, MACHVM_MSG_DATA_REQUEST, access,
-				start, end - start);
+				start, end - start, &send);
 	if (!IS_ERR(req)) {
 		atomic64_inc(&obj->requests);
 		mvm_count(MACHVM_A_STAT_REQUESTS, 1);
 	}
 out:
 	mvm_req_unlock_free(obj, new);
+	mvm_req_send(obj, req, send);
 	if (expired != U64_MAX)
 		mvm_event(MACHVM_EVENT_PAGER_TIMEOUT, obj->name, mvm_object_pid(obj),
 			  expired);
@@ -817,6 +839,7 @@ void mvm_unlock_complete(struct mvm_object *obj, pgoff_t start, pgoff_t end)
 static struct mvm_req *mvm_get_unlock(struct mvm_object *obj, pgoff_t index)
 {
 	struct mvm_req *req, *new;
+	bool send = false;
 	int ret;
 
 	ret = mvm_req_lock_new(obj, &new);
@@ -836,9 +859,10 @@ static struct mvm_req *mvm_get_unlock(struct mvm_object *obj, pgoff_t index)
 		goto out;
 	new->unlock = true;	/* before it is on the list */
 	req = mvm_req_queue_new(obj, &new, MACHVM_MSG_DATA_UNLOCK, PROT_WRITE,
-				index, 1);
+				index, 1, &send);
 out:
 	mvm_req_unlock_free(obj, new);
+	mvm_req_send(obj, req, send);
 	return req;
 }
 

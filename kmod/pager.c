@@ -59,7 +59,7 @@ static u64 mvm_pager_add(struct mvm_pager *pager, struct mvm_msg *msg,
 	u64 seq;
 
 	spin_lock(&pager->lock);
-	if (pager->dead) {
+	if (pager->dead || (!msg->owned && msg->gone)) {
 		spin_unlock(&pager->lock);
 		if (msg->owned)
 			kfree(msg);
@@ -84,8 +84,10 @@ static u64 mvm_pager_add(struct mvm_pager *pager, struct mvm_msg *msg,
 }
 
 /*
- * Queue @msg for the pager; owned messages are freed if it is gone.
- * Returns the message's seq, 0 if the pager is gone.
+ * Queue @msg for the pager; owned messages are freed if it is gone.  An
+ * embedded message taken back already (mvm_pager_unqueue()) is not
+ * queued.  Returns the message's seq, 0 if the pager is gone or the
+ * message was not queued.
  */
 u64 mvm_pager_queue(struct mvm_pager *pager, struct mvm_msg *msg)
 {
@@ -109,13 +111,16 @@ void mvm_pager_requeue(struct mvm_pager *pager, const struct machvm_msg *m)
 	mvm_pager_add(pager, msg, true);
 }
 
-/* Take @msg off the queue if it is still there (not yet delivered). */
+/*
+ * Take embedded @msg off the queue if it is still there (not yet
+ * delivered), and keep it from being queued later: true if it was queued.
+ */
 bool mvm_pager_unqueue(struct mvm_pager *pager, struct mvm_msg *msg)
 {
 	bool queued;
 
-	/* Delivered messages are never queued again: skip the lock. */
-	if (list_empty_careful(&msg->node))
+	/* Delivered or taken back: never queued again, skip the lock. */
+	if (READ_ONCE(msg->gone))
 		return false;
 	spin_lock(&pager->lock);
 	queued = !list_empty(&msg->node);
@@ -123,6 +128,7 @@ bool mvm_pager_unqueue(struct mvm_pager *pager, struct mvm_msg *msg)
 		list_del_init(&msg->node);
 		pager->nr_msgs--;
 	}
+	WRITE_ONCE(msg->gone, true);
 	spin_unlock(&pager->lock);
 	return queued;
 }
@@ -141,6 +147,8 @@ bool mvm_pager_pop(struct mvm_pager *pager, struct machvm_msg *out)
 	*out = msg->m;
 	if (msg->owned)
 		kfree(msg);
+	else
+		WRITE_ONCE(msg->gone, true);
 	return true;
 }
 

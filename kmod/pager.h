@@ -15,10 +15,20 @@
 /* Most messages queued on one endpoint before optional ones are refused. */
 #define MVM_MAX_QUEUED	65536
 
-/* A queued message; embedded in a request or standalone (@owned). */
+/*
+ * A queued message; embedded in a request or standalone (@owned).  An
+ * embedded message may be queued after its request's lock is dropped
+ * (mvm_get_req()): @gone then keeps a request settled meanwhile from
+ * queueing it, since the request may be freed once settled.
+ */
 struct mvm_msg {
 	struct list_head node;	/* on pager->msgs; empty when not queued */
 	bool owned;		/* kfree()d by the pager once delivered */
+	bool gone;		/* embedded: delivered, or taken back before it
+				 * was queued; never queued again.  Set under
+				 * pager->lock, read locklessly only to skip
+				 * that lock once true
+				 */
 	struct machvm_msg m;
 };
 

@@ -340,7 +340,13 @@ int mvm_object_swapin_spare(struct mvm_object *obj, pgoff_t index, bool dirty,
 		ret = mvm_slot_io(xa_to_value(entry), folio, false);
 		if (ret)
 			goto err;
-	} else {
+	} else if (!want_init_on_alloc(mapping_gfp_mask(mapping))) {
+		/*
+		 * A new page of an anonymous object.  The folio is fresh
+		 * from mvm_folio_alloc() (a spare is too): where the
+		 * allocator clears every page (init_on_alloc, on in
+		 * Debian's kernels) it is clear already.
+		 */
 		folio_zero_range(folio, 0, PAGE_SIZE);
 	}
 	folio_mark_uptodate(folio);
@@ -881,17 +887,23 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 
 		if (!overwrite && mvm_page_present(mapping, start + i))
 			continue;	/* not taken; no need to copy it */
-		folio = filemap_alloc_folio(gfp, 0);
+		/*
+		 * A zero page comes cleared from the allocator (which clears
+		 * every page anyway where init_on_alloc is on, as in Debian's
+		 * kernels: a memset after it would clear it twice).
+		 */
+		folio = filemap_alloc_folio(zero ? gfp | __GFP_ZERO : gfp, 0);
 		if (!folio) {
 			ret = -ENOMEM;
 			break;
 		}
-		dst = kmap_local_folio(folio, 0);
-		if (zero)
-			memset(dst, 0, PAGE_SIZE);
-		else if (copy_from_user(dst, src + (i << PAGE_SHIFT), PAGE_SIZE))
-			ret = -EFAULT;
-		kunmap_local(dst);
+		if (!zero) {
+			dst = kmap_local_folio(folio, 0);
+			if (copy_from_user(dst, src + (i << PAGE_SHIFT),
+					   PAGE_SIZE))
+				ret = -EFAULT;
+			kunmap_local(dst);
+		}
 		if (ret) {
 			folio_put(folio);
 			break;

@@ -39,6 +39,16 @@ const char *mvm_disk_dir(void);
 uint64_t mvm_word(uint64_t off);	/* the test pattern at byte off */
 void mvm_fill(void *buf, uint64_t off, size_t len);
 int mvm_check(const void *buf, uint64_t off, size_t len); /* 0 if pattern */
+/*
+ * Fill @bytes of fresh anonymous memory with a non-zero pattern and free
+ * it: the pages the next allocations get are likely these, so that a page
+ * the module forgot to clear shows the pattern (where the kernel does not
+ * clear every allocation itself: init_on_alloc=0, see scripts/vm.sh).
+ * -1 if the memory cannot be had.
+ */
+int mvm_dirty_free_pages(size_t bytes);
+/* The offset of the first non-zero byte of @buf, or -1 if all are zero. */
+long mvm_first_nonzero(const void *buf, size_t len);
 
 /* Touch one byte; returns 0, or 1 if SIGBUS hit (*bus_addr set). */
 int mvm_touch(volatile char *p, int write, void **bus_addr);

@@ -1689,12 +1689,12 @@ TEST(anon_create_rejects_bad_input)
 	close(dev);
 }
 
-/* Zero-fill on first touch, MAP_PRIVATE copy-on-write, no swap needed
- * while under the limit.
+/* Zero-fill on first touch (even from recycled memory), MAP_PRIVATE
+ * copy-on-write, no swap needed while under the limit.
  */
 TEST(anon_zero_fill_and_private)
 {
-	uint64_t name, i;
+	uint64_t name;
 	char *s, *q;
 	int fd = mvm_anon(64 * PG, 0, &name);
 
@@ -1703,8 +1703,8 @@ TEST(anon_zero_fill_and_private)
 	q = mmap(NULL, 64 * PG, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
 	ASSERT_NE(MAP_FAILED, s);
 	ASSERT_NE(MAP_FAILED, q);
-	for (i = 0; i < 64 * PG; i += 512)
-		ASSERT_EQ(0, s[i]);
+	ASSERT_EQ(0, mvm_dirty_free_pages(16 << 20));
+	EXPECT_EQ(-1, mvm_first_nonzero(s, 64 * PG));
 	s[0] = 1;
 	EXPECT_EQ(1, q[0]);	/* private, not yet written: shares */
 	q[PG] = 5;

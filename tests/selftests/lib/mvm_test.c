@@ -159,6 +159,28 @@ int mvm_check(const void *buf, uint64_t off, size_t len)
 	return 0;
 }
 
+int mvm_dirty_free_pages(size_t bytes)
+{
+	char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -1;
+	memset(p, 0xa5, bytes);
+	munmap(p, bytes);
+	return 0;
+}
+
+long mvm_first_nonzero(const void *buf, size_t len)
+{
+	const unsigned char *c = buf;
+
+	for (size_t i = 0; i < len; i++)
+		if (c[i])
+			return (long)i;
+	return -1;
+}
+
 static __thread sigjmp_buf *touch_env;
 static __thread void *touch_addr;
 

@@ -691,8 +691,9 @@ static int mvm_fill_local(struct mvm_object *obj, pgoff_t index)
 	int ret, tries;
 
 	smp_rmb();	/* the page left the cache after its slot was set */
-	if (!obj->anon && !atomic_long_read(&obj->nr_swapped))
-		return -ENOENT;	/* fast path of pager-backed objects */
+	/* The fast path of pager-backed objects (checked again under page_mutex). */
+	if (!mvm_fills_zero(obj, index) && !atomic_long_read(&obj->nr_swapped))
+		return -ENOENT;
 	/*
 	 * Our pages are not on Linux's LRU: keep some room under the task's
 	 * memcg limit, or the next page table or slab charge there would
@@ -710,7 +711,8 @@ static int mvm_fill_local(struct mvm_object *obj, pgoff_t index)
 		 * mvm_swapin_cluster()) and, in a NOFS scope, never wait for
 		 * pageout (see mvm_reclaim_may_wait()).
 		 */
-		spare = obj->anon || xa_load(&obj->swap, index) ?
+		spare = mvm_fills_zero(obj, index) ||
+			xa_load(&obj->swap, index) ?
 			mvm_folio_alloc(obj) : NULL;
 		mutex_lock(&obj->page_mutex);
 		nofs = memalloc_nofs_save();

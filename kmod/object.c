@@ -95,6 +95,36 @@ struct folio *mvm_folio_alloc(struct mvm_object *obj)
 	return filemap_alloc_folio(mapping_gfp_mask(obj->inode->i_mapping), 0);
 }
 
+/*
+ * The pager has [start, start + n) now (page_mutex held): note it in the
+ * existence map.  If the map cannot grow (no memory), the object stops
+ * trusting it for good (obj->exists_lost): every missing page is asked
+ * of the pager again, as without MACHVM_READY_F_EXISTENCE, since a page
+ * missing from the map would be zero-filled over the pager's copy.
+ */
+void mvm_pager_gets(struct mvm_object *obj, pgoff_t start, pgoff_t n)
+{
+	unsigned long w;
+	pgoff_t i;
+	void *e;
+
+	lockdep_assert_held(&obj->page_mutex);
+	for (i = start; i < start + n; i++) {
+		e = xa_load(&obj->exists, i / 32);
+		w = xa_is_value(e) ? xa_to_value(e) : 0;
+		if (w & BIT(i % 32))
+			continue;
+		/* No reclaim under page_mutex: see mvm_fill_local(). */
+		if (xa_is_err(xa_store(&obj->exists, i / 32,
+				       xa_mk_value(w | BIT(i % 32)),
+				       GFP_NOWAIT | __GFP_NOWARN |
+				       __GFP_ACCOUNT))) {
+			WRITE_ONCE(obj->exists_lost, true);
+			return;
+		}
+	}
+}
+
 /* *@spare (taken) if there is one, else a new folio. */
 static struct folio *mvm_spare_or_alloc(struct mvm_object *obj,
 					struct folio **spare)
@@ -318,7 +348,8 @@ int mvm_object_swapin_spare(struct mvm_object *obj, pgoff_t index, bool dirty,
 		mvm_swap_forget_slot(obj, index);	/* a drain: data dead */
 		return 0;
 	}
-	if (!entry && !obj->anon)
+	/* Zero-filled here: anonymous, or the pager said it does not have it. */
+	if (!entry && !obj->anon && (dirty || !mvm_fills_zero(obj, index)))
 		return -ENOENT;
 	if (entry && !dirty) {
 		if (rd)
@@ -342,7 +373,7 @@ int mvm_object_swapin_spare(struct mvm_object *obj, pgoff_t index, bool dirty,
 			goto err;
 	} else if (!want_init_on_alloc(mapping_gfp_mask(mapping))) {
 		/*
-		 * A new page of an anonymous object.  The folio is fresh
+		 * A new page (mvm_fills_zero()).  The folio is fresh
 		 * from mvm_folio_alloc() (a spare is too): where the
 		 * allocator clears every page (init_on_alloc, on in
 		 * Debian's kernels) it is clear already.
@@ -464,6 +495,7 @@ static void mvm_object_free(struct kref *ref)
 	mvm_pageout_forget(obj);
 	mvm_pageout_limit_changed(obj->limit, 0);
 	mvm_owed_free_all(obj);
+	xa_destroy(&obj->exists);
 	kfree(obj->init_msg);
 	kfree(obj->term_msg);
 	if (obj->inode)
@@ -595,6 +627,7 @@ static struct mvm_object *mvm_object_alloc(struct mvm_pager *pager, u64 size,
 	/* The first window outside a stream: MVM_READAHEAD. */
 	atomic_set(&obj->ra_hits, MVM_READAHEAD - 2);
 	xa_init(&obj->swap);
+	xa_init(&obj->exists);
 	spin_lock_init(&obj->lock);
 	INIT_LIST_HEAD(&obj->reqs);
 	INIT_LIST_HEAD(&obj->owed);
@@ -949,6 +982,8 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 		folio_unlock(folios[i]);
 		taken++;
 	}
+	if (!zero)	/* data from the pager: it has these pages */
+		mvm_pager_gets(obj, start, filled);
 	mutex_unlock(&obj->page_mutex);
 	mvm_complete_range(obj, start, start + n);
 	up_read(&obj->supply_sem);
@@ -981,6 +1016,7 @@ static void mvm_object_ready(struct mvm_object *obj,
 	mvm_attr_apply(obj, a);
 	WRITE_ONCE(obj->cluster_return,
 		   !!(flags & MACHVM_READY_F_CLUSTER_RETURN));
+	WRITE_ONCE(obj->existence, !!(flags & MACHVM_READY_F_EXISTENCE));
 	if (ready && obj->state != MVM_OBJ_READY) {
 		obj->state = MVM_OBJ_READY;
 		list_for_each_entry(req, &obj->reqs, node)

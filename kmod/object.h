@@ -66,6 +66,21 @@ struct mvm_object {
 	bool clocked;
 	pgoff_t hand;
 	struct xarray swap;	/* index -> slot value; page_mutex */
+	/*
+	 * The existence map: index / 32 -> a value entry of 32 bits, set for
+	 * each page the pager has (supplied with data, or its DATA_RETURN
+	 * taken); never cleared while the object lives.  Set under
+	 * page_mutex, read under it or, as a hint, locklessly (RCU).
+	 */
+	struct xarray exists;
+	bool existence;		/* MACHVM_READY_F_EXISTENCE: pages not in
+				 * the map are zero-filled here, never asked
+				 * for; WRITE_ONCE under lock, READ_ONCE
+				 */
+	bool exists_lost;	/* the map missed a page (no memory): never
+				 * trusted again; WRITE_ONCE under
+				 * page_mutex, READ_ONCE
+				 */
 	atomic_long_t nr_resident;	/* tracked pages */
 	atomic_long_t nr_swapped;	/* entries in swap */
 	/*
@@ -172,6 +187,26 @@ static inline bool mvm_page_present(struct address_space *mapping,
 	return entry && !xa_is_value(entry);
 }
 
+/* Does the pager have page @index (the existence map)?  See obj->exists. */
+static inline bool mvm_pager_has(struct mvm_object *obj, pgoff_t index)
+{
+	void *e = xa_load(&obj->exists, index / 32);
+
+	return xa_is_value(e) && (xa_to_value(e) & BIT(index % 32));
+}
+
+/*
+ * Is a missing page @index, not in swap, zero-filled here rather than
+ * asked of the pager?  For an anonymous object, and for one whose pager
+ * said MACHVM_READY_F_EXISTENCE and does not have the page.
+ */
+static inline bool mvm_fills_zero(struct mvm_object *obj, pgoff_t index)
+{
+	return obj->anon ||
+	       (READ_ONCE(obj->existence) && !READ_ONCE(obj->exists_lost) &&
+		!mvm_pager_has(obj, index));
+}
+
 /*
  * A page in the cache whose swap-in read is under way: locked, not yet
  * uptodate (no other page is ever in the cache not uptodate).
@@ -229,6 +264,7 @@ int mvm_object_region(struct vm_area_struct *vma, struct machvm_region *r);
 int mvm_object_fill(struct sk_buff *skb, struct mvm_object *obj);
 
 struct folio *mvm_folio_alloc(struct mvm_object *obj);
+void mvm_pager_gets(struct mvm_object *obj, pgoff_t start, pgoff_t n);
 int mvm_folio_insert(struct mvm_object *obj, struct folio *folio,
 		     pgoff_t index, unsigned long pgflags);
 int mvm_object_swapin(struct mvm_object *obj, pgoff_t index, bool dirty);

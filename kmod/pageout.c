@@ -1816,6 +1816,7 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		keep = mvm_pg_test(obj, i, MVM_PG_KEEP);
 		mvm_return_end(obj, i);
 		mvm_swap_forget_slot(obj, i);	/* the pager has it now */
+		mvm_pager_gets(obj, i, 1);
 		atomic64_inc(&obj->returned);
 		mvm_count(MACHVM_A_STAT_RETURNED, 1);
 		if (keep)

@@ -477,6 +477,7 @@ static int feature_names(uint64_t features, const char *sep, char *buf,
 		{ MACHVM_F_LOCKS, "locks" },
 		{ MACHVM_F_CLUSTER_RETURN, "cluster_return" },
 		{ MACHVM_F_FETCH_RELEASE, "fetch_release" },
+		{ MACHVM_F_EXISTENCE, "existence" },
 	};
 	size_t used = 0;
 

@@ -24,6 +24,8 @@ int mvm_object(int pager, uint64_t size, uint32_t prot, uint32_t timeout_ms,
 int mvm_read_msg(int pager, struct machvm_msg *m, int timeout_ms);
 int mvm_cmd(int pager, const struct machvm_cmd *c);	/* 0 or -errno */
 int mvm_ready(int pager, uint64_t obj, uint16_t cluster, uint32_t timeout_ms);
+int mvm_ready_flags(int pager, uint64_t obj, uint16_t cluster,
+		    uint32_t timeout_ms, uint32_t flags);
 int mvm_supply(int pager, uint64_t obj, uint64_t off, uint64_t len,
 	       const void *buf, uint32_t flags);
 int mvm_unavailable(int pager, uint64_t obj, uint64_t off, uint64_t len);
@@ -93,6 +95,7 @@ struct mvm_server {
 	int delay_ms;
 	uint16_t cluster;
 	uint32_t timeout_ms;
+	uint32_t ready_flags;	/* MACHVM_READY_F_* for its READYs */
 	atomic_int stop;
 	atomic_int inits, requests, terminates, req_pages;
 	atomic_int readies;	/* READY commands sent */

@@ -264,6 +264,59 @@ TEST_F(obj, unavailable_zero_fills)
 	EXPECT_EQ(42, self->map[5]);
 }
 
+/*
+ * MACHVM_READY_F_EXISTENCE: the kernel zero-fills every page the pager
+ * does not have, without asking, and asks for those it has: here the
+ * pages it supplied, after a LOCK_REQUEST flushed the kernel's copies.
+ */
+TEST_F(obj, existence_map_asks_only_for_pages_the_pager_has)
+{
+	struct machvm_cmd flush = {
+		.type = MACHVM_CMD_LOCK_REQUEST,
+		.object = self->oc.id,
+		.length = self->len,
+		.flags = MACHVM_LOCK_RETURN_NONE | MACHVM_LOCK_F_FLUSH,
+	};
+	char *buf = aligned_alloc(PG, 8 * PG);
+	struct machvm_version v;
+	size_t i;
+
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, ioctl(self->dev, MACHVM_IOC_VERSION, &v));
+	ASSERT_TRUE(v.features & MACHVM_F_EXISTENCE);
+	self->srv.ready_flags = MACHVM_READY_F_EXISTENCE;
+	mvm_server_start(&self->srv, self->pager, MVM_PATTERN);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ | PROT_WRITE,
+			    MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	/* INIT, then READY with the flag, before any fault. */
+	for (i = 0; i < 500 && !atomic_load(&self->srv.readies); i++)
+		usleep(10000);
+	ASSERT_EQ(1, atomic_load(&self->srv.readies));
+
+	/* Nothing is the pager's: zeroes, and it is never asked. */
+	ASSERT_EQ(0, mvm_dirty_free_pages(16 << 20));
+	EXPECT_EQ(-1, mvm_first_nonzero(self->map, self->len));
+	EXPECT_EQ(0, atomic_load(&self->srv.requests));
+
+	/* Pages 8-15 become the pager's; every copy here is flushed. */
+	mvm_fill(buf, 8 * PG, 8 * PG);
+	ASSERT_EQ(0, mvm_supply(self->pager, self->oc.id, 8 * PG, 8 * PG, buf,
+				MACHVM_SUPPLY_F_OVERWRITE));
+	ASSERT_EQ(0, mvm_cmd(self->pager, &flush));
+	for (i = 0; i < 64; i++)
+		ASSERT_EQ(0, mvm_resident(self->map, i)) TH_LOG("page %zu", i);
+
+	/* Its pages come from it (the pattern); the rest are zeroes again. */
+	EXPECT_EQ(0, mvm_check(self->map + 8 * PG, 8 * PG, 8 * PG));
+	EXPECT_EQ(-1, mvm_first_nonzero(self->map, 8 * PG));
+	EXPECT_EQ(-1, mvm_first_nonzero(self->map + 16 * PG, self->len - 16 * PG));
+	EXPECT_LE(1, atomic_load(&self->srv.requests));
+	EXPECT_EQ(8, atomic_load(&self->srv.req_pages));
+	free(buf);
+}
+
 TEST_F(obj, data_error_sigbus_at_own_address)
 {
 	void *addr = NULL;

@@ -566,13 +566,13 @@ void test_names() {
     const auto f = feature_names(MACHVM_F_REGION | MACHVM_F_OBJECTS | (1ull << 63));
     CHECK(f.size() == 3 && f[0] == "objects" && f[1] == "region" && f[2] == "bit63");
     // Every feature bit of the header has its name (issue 12.4).
-    const std::vector<std::string> all = {"objects",        "uring_cmd",    "region",
-                                          "pageout",        "anon",         "locks",
-                                          "cluster_return", "fetch_release"};
+    const std::vector<std::string> all = {"objects",        "uring_cmd",     "region",
+                                          "pageout",        "anon",          "locks",
+                                          "cluster_return", "fetch_release", "existence"};
     CHECK(feature_names(MACHVM_F_OBJECTS | MACHVM_F_URING_CMD | MACHVM_F_REGION | MACHVM_F_PAGEOUT |
                         MACHVM_F_ANON | MACHVM_F_LOCKS | MACHVM_F_CLUSTER_RETURN |
-                        MACHVM_F_FETCH_RELEASE) == all);
-    CHECK(feature_names(0x1ff).back() == "bit8");
+                        MACHVM_F_FETCH_RELEASE | MACHVM_F_EXISTENCE) == all);
+    CHECK(feature_names(0x3ff).back() == "bit9");
     CHECK(format_size(0) == "0");
     CHECK(format_size(1) == "1");
     CHECK(format_size(4096) == "4K");

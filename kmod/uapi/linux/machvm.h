@@ -291,6 +291,7 @@
 #define MACHVM_F_LOCKS		(1ULL << 5)	/* write locks, data_unlock */
 #define MACHVM_F_CLUSTER_RETURN	(1ULL << 6)	/* MACHVM_READY_F_CLUSTER_RETURN */
 #define MACHVM_F_FETCH_RELEASE	(1ULL << 7)	/* MACHVM_IOC_FETCH_RELEASE */
+#define MACHVM_F_EXISTENCE	(1ULL << 8)	/* MACHVM_READY_F_EXISTENCE */
 
 /**
  * struct machvm_version - MACHVM_IOC_VERSION (out; 64 bytes)
@@ -517,7 +518,21 @@ struct machvm_msg {
  * is one page, as before.
  */
 #define MACHVM_READY_F_CLUSTER_RETURN	(1U << 0)
-#define MACHVM_READY_F_ALL		MACHVM_READY_F_CLUSTER_RETURN
+/*
+ * Where the module has MACHVM_F_EXISTENCE: the pager holds no page it did
+ * not get from the kernel.  The module keeps, from the object's creation,
+ * a map of the pages the pager has (Mach's existence map): those it
+ * supplied with DATA_SUPPLY, and those whose DATA_RETURN it took
+ * (RETURN_DONE, error 0).  With this flag, a fault on any other page that
+ * is not resident or in swap is zero-filled by the kernel at once, with no
+ * DATA_REQUEST: a store that starts empty (a compressed-memory pager, a
+ * fresh namespace in a key-value store) is asked only for what it holds.
+ * A pager with data of its own (a file) must not set it.  The last READY
+ * or CHANGE_ATTRIBUTES sets or clears it.
+ */
+#define MACHVM_READY_F_EXISTENCE	(1U << 1)
+#define MACHVM_READY_F_ALL		(MACHVM_READY_F_CLUSTER_RETURN | \
+					 MACHVM_READY_F_EXISTENCE)
 /* Most pages one DATA_RETURN carries. */
 #define MACHVM_RETURN_MAX_PAGES		32
 

@@ -202,6 +202,7 @@ inline constexpr FeatureName kFeatures[] = {
     {MACHVM_F_LOCKS, "locks"},
     {MACHVM_F_CLUSTER_RETURN, "cluster_return"},
     {MACHVM_F_FETCH_RELEASE, "fetch_release"},
+    {MACHVM_F_EXISTENCE, "existence"},
 };
 
 } // namespace machvm::fields

@@ -97,13 +97,20 @@ int mvm_cmd(int pager, const struct machvm_cmd *c)
 	return n == sizeof(*c) ? 0 : -EIO;
 }
 
-int mvm_ready(int pager, uint64_t obj, uint16_t cluster, uint32_t timeout_ms)
+int mvm_ready_flags(int pager, uint64_t obj, uint16_t cluster,
+		    uint32_t timeout_ms, uint32_t flags)
 {
-	struct machvm_cmd c = { .type = MACHVM_CMD_READY, .object = obj };
+	struct machvm_cmd c = { .type = MACHVM_CMD_READY, .object = obj,
+				.flags = flags };
 
 	c.attr.cluster_pages = cluster;
 	c.attr.timeout_ms = timeout_ms;
 	return mvm_cmd(pager, &c);
+}
+
+int mvm_ready(int pager, uint64_t obj, uint16_t cluster, uint32_t timeout_ms)
+{
+	return mvm_ready_flags(pager, obj, cluster, timeout_ms, 0);
 }
 
 int mvm_supply(int pager, uint64_t obj, uint64_t off, uint64_t len,
@@ -286,7 +293,8 @@ static void answer(struct mvm_server *s, const struct machvm_msg *m)
 	switch (m->type) {
 	case MACHVM_MSG_INIT:
 		atomic_fetch_add(&s->inits, 1);
-		mvm_ready(s->pager, m->object, s->cluster, s->timeout_ms);
+		mvm_ready_flags(s->pager, m->object, s->cluster, s->timeout_ms,
+				s->ready_flags);
 		atomic_fetch_add(&s->readies, 1);
 		break;
 	case MACHVM_MSG_TERMINATE:

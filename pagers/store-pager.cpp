@@ -215,6 +215,11 @@ int main(int argc, char** argv) {
         so.attr = opts.attr;
         so.page_size = setup.version.page_size ? setup.version.page_size : ps;
         so.precious = precious;
+        // StorePager puts a DATA_RETURN of any range in one batch.
+        so.ready_flags = machvm::ready_flags(setup.version);
+        // Pages never put are zeroes: the kernel fills them itself.
+        if ((setup.version.features & MACHVM_F_EXISTENCE) && store->starts_empty())
+            so.ready_flags |= MACHVM_READY_F_EXISTENCE;
         so.readahead.page_size = so.page_size;
         so.readahead.min_window = std::min<std::uint64_t>(32 * 1024, readahead);
         so.readahead.max_window = readahead;

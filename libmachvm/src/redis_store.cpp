@@ -234,6 +234,7 @@ RedisOptions parse_redis_url(const std::string& url) {
 
 struct RedisStore::Impl {
     enum class Op { Get, Put, Erase };
+    bool fresh_ns = false; // the namespace is random: nothing is there yet
     struct Batch;
     struct Cmd {
         Batch* batch = nullptr;
@@ -796,8 +797,10 @@ RedisStore::RedisStore(const RedisOptions& opts) : impl_(std::make_unique<Impl>(
     im.opts = opts;
     if (im.opts.seeds.empty())
         throw UsageError("--store: a redis URL names no server");
-    if (im.opts.ns.empty())
+    if (im.opts.ns.empty()) {
         im.opts.ns = random_ns();
+        im.fresh_ns = true;
+    }
     // The first seed that answers tells whether this is a cluster.
     std::string why;
     std::exception_ptr first;
@@ -878,6 +881,10 @@ StoreStats RedisStore::stats() const noexcept {
     st.gets = impl_->gets.load(std::memory_order_relaxed);
     st.puts = impl_->puts.load(std::memory_order_relaxed);
     return st;
+}
+
+bool RedisStore::starts_empty() const noexcept {
+    return impl_->fresh_ns;
 }
 
 std::string RedisStore::describe() const {

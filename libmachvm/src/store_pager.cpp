@@ -60,7 +60,7 @@ void StorePager::on_init(const machvm_msg& msg, Reply& reply) noexcept {
     } catch (...) {
         // Without the entry the object just gets no read-ahead.
     }
-    reply.ready(msg.object, opts_.attr);
+    reply.ready(msg.object, opts_.attr, opts_.ready_flags);
 }
 
 void StorePager::on_terminate(const machvm_msg& msg, Reply&) noexcept {

@@ -54,6 +54,8 @@ class RedisStore final : public Store {
     void put(std::span<const StorePut> batch, Done done) noexcept override;
     void erase(std::uint64_t object, Done done) noexcept override;
     StoreStats stats() const noexcept override;
+    // True with a namespace of its own (no ns= given): no key is there yet.
+    bool starts_empty() const noexcept override;
     std::string describe() const override;
 
     bool cluster() const noexcept;

@@ -74,6 +74,10 @@ class Store {
     // True if every call completes inside the call (the StorePager then
     // answers with the handler's own Reply).
     virtual bool synchronous() const noexcept { return false; }
+    // True if the store holds no page of this pager's objects but those
+    // put into it: the kernel may then zero-fill every other page itself
+    // (StorePagerOptions::ready_flags, MACHVM_READY_F_EXISTENCE).
+    virtual bool starts_empty() const noexcept { return false; }
     // "compress:3", for messages.
     virtual std::string describe() const = 0;
 };
@@ -85,6 +89,10 @@ struct StorePagerOptions {
     bool precious = false;
     // Sequential read-ahead (max_window 0: off).
     SequentialDetector::Config readahead{4096, 0, 0, 8};
+    // MACHVM_READY_F_* for READY (MACHVM_READY_F_EXISTENCE where the module
+    // has it and the store starts_empty(): pages never put are zero-filled
+    // by the kernel without a DATA_REQUEST).
+    std::uint32_t ready_flags = 0;
 };
 
 class StorePager final : public Pager {
@@ -135,6 +143,7 @@ class CompressStore final : public Store {
     void erase(std::uint64_t object, Done done) noexcept override;
     StoreStats stats() const noexcept override;
     bool synchronous() const noexcept override { return true; }
+    bool starts_empty() const noexcept override { return true; }
     std::string describe() const override;
 
     int level() const noexcept { return level_; }

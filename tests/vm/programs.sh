@@ -152,6 +152,107 @@ echo "$PROGRAMS" | while IFS='|' read -r name cmd limits; do
 done
 id=$(machvmctl swap list --json | json_num id)
 machvmctl swap remove "$id" > /dev/null
+
+# Compressed memory (stores.json, issue 13): the same programs and limits,
+#   zswap    (e) in the memory cgroup at L with Linux swap on the
+#                partition behind zswap (on, the kernel's default
+#                compressor and pool);
+#   compress (f) under machvm-run --pager compress --resident L
+#                (store-pager: zstd level 3 in its own memory, no swap).
+# Both keep the compressed pages in RAM beyond L.  Every 0.1 s a sampler
+# notes what each holds: zswap's stored_pages and pool_total_size
+# (debugfs), store-pager's pages and bytes_stored (its SIGUSR1 line, sent
+# once it blocks SIGUSR1); the compression ratio is taken at the peak of
+# pages held.  Reported: time, that peak and ratio, and (e)'s pages that
+# went past zswap to the partition (pswpout).
+ZS=/sys/module/zswap/parameters/enabled
+ZD=/sys/kernel/debug/zswap
+[ -d "$ZD" ] || mount -t debugfs none /sys/kernel/debug
+# sample_zswap: while $W/sampling exists, the peak of stored_pages (and
+# the pool's bytes then) to $W/peak.
+sample_zswap() {
+	best=0 pool=0
+	while [ -e "$W/sampling" ]; do
+		s=$(cat "$ZD/stored_pages") p=$(cat "$ZD/pool_total_size")
+		[ "$s" -gt "$best" ] && best=$s pool=$p
+		sleep 0.1
+	done
+	echo "$best $pool" > "$W/peak"
+}
+# sample_store: while $W/sampling exists, SIGUSR1 to store-pager once it
+# blocks the signal (SigBlk bit 0x200; before that it would kill it).
+sample_store() {
+	while [ -e "$W/sampling" ]; do
+		pid=
+		for d in /proc/[0-9]*; do
+			[ "$(cat "$d/comm" 2>/dev/null)" = store-pager ] &&
+				pid=${d#/proc/} && break
+		done
+		if [ -n "$pid" ]; then
+			case $(awk '/^SigBlk/ { print $2 }' "/proc/$pid/status" 2>/dev/null) in
+			*[2367abef]??) kill -USR1 "$pid" 2>/dev/null ;;
+			esac
+		fi
+		sleep 0.1
+	done
+}
+# sampled NAME CASE SAMPLER CMD PREFIX...: run() with SAMPLER beside it,
+# stderr to $W/err (shown if the run fails).
+sampled() {
+	sn=$1 sc=$2 sampler=$3
+	shift 3
+	: > "$W/sampling"
+	$sampler &
+	sp=$!
+	if ! (run "$sn" "$@" 2> "$W/err"); then
+		rm -f "$W/sampling"; wait "$sp"; cat "$W/err" >&2; exit 1
+	fi
+	rm -f "$W/sampling"
+	wait "$sp"
+	check "$sn" "$sc"
+}
+mkswap "$SWAP" > /dev/null
+swapon "$SWAP"
+echo 1 > "$ZS"
+echo "$PROGRAMS" | while IFS='|' read -r name cmd limits; do
+	IFS=$OLDIFS
+	[ -e "$W/$name.sum" ] || continue
+	for l in $limits; do
+		echo $((l << 20)) > "$CG/memory.max"
+		o0=$(stat_vm pswpout)
+		# shellcheck disable=SC2016	# $$ and $@: the inner shell's
+		sampled "$name" "zswap $l" sample_zswap "$cmd" \
+			sh -c 'echo $$ > "$0" && exec "$@"' "$CG/cgroup.procs"
+		o=$(($(stat_vm pswpout) - o0))
+		read -r t _ < "$W/time"
+		read -r zp zb < "$W/peak"
+		echo "$name $l $t $zp $zb $o" >> "$W/e"
+		echo "programs: $name zswap ${l}M ${t}s peak $zp pages in $zb bytes, to disk $o"
+	done
+done
+echo 0 > "$ZS"
+swapoff "$SWAP"
+echo max > "$CG/memory.max"
+echo "$PROGRAMS" | while IFS='|' read -r name cmd limits; do
+	IFS=$OLDIFS
+	[ -e "$W/$name.sum" ] || continue
+	for l in $limits; do
+		sampled "$name" "compress $l" sample_store "$cmd" \
+			machvm-run --pager compress --resident "${l}M" --
+		read -r t _ < "$W/time"
+		# The line with the most pages: "... pages N, bytes stored B, ..."
+		awk '/store-pager: .*pages [0-9]+, bytes stored/ {
+			for (i = 1; i < NF; i++) {
+				if ($i == "pages") p = $(i + 1) + 0
+				if ($i == "stored") b = $(i + 1) + 0
+			}
+			if (p > best) { best = p; bytes = b }
+		} END { print best + 0, bytes + 0 }' "$W/err" > "$W/peak"
+		read -r cp cb < "$W/peak"
+		echo "$name $l $t $cp $cb" >> "$W/f"
+		echo "programs: $name compress ${l}M ${t}s peak $cp pages in $cb bytes"
+	done
+done
 rmdir "$CG"
 
 # The table and the JSON, from the result files.
@@ -210,4 +311,39 @@ BEGIN {
 }'
 echo "@@JSON programs.json"
 cat "$J"
+echo "@@END"
+
+# stores.json: (e) against (f).
+awk -v W="$W" -v J="$W/sjson" '
+function r(x, y) { return y > 0 ? sprintf("%.2f", x / y) : "null" }
+BEGIN {
+	while ((getline < (W "/e")) > 0) {
+		k = $1 " " $2; n++; key[n] = k
+		te[k] = $3; ep[k] = $4; eb[k] = $5; eo[k] = $6
+	}
+	while ((getline < (W "/f")) > 0) {
+		k = $1 " " $2; tf[k] = $3; fp[k] = $4; fb[k] = $5
+	}
+	printf "\n%-8s %5s %8s %8s %6s %7s %10s %8s %6s %6s\n", "program", "L MiB",
+		"zswap s", "peak pg", "ratio", "to disk", "compress s", "peak pg",
+		"ratio", "e/f"
+	printf "{\"compress\": [" > J
+	for (i = 1; i <= n; i++) {
+		k = key[i]; split(k, nl, " ")
+		ze = r(ep[k] * 4096, eb[k]); zf = r(fp[k] * 4096, fb[k])
+		printf "%-8s %5s %8s %8d %6s %7d %10s %8d %6s %6s\n", nl[1], nl[2],
+			te[k], ep[k], ze, eo[k], tf[k], fp[k], zf, r(te[k], tf[k])
+		printf "%s\n  {\"name\": \"%s\", \"limit_mib\": %s, " \
+			"\"zswap\": {\"time_s\": %s, \"peak_pages\": %d, " \
+			"\"peak_pool_bytes\": %d, \"ratio\": %s, \"pswpout\": %d}, " \
+			"\"compress\": {\"time_s\": %s, \"peak_pages\": %d, " \
+			"\"peak_bytes_stored\": %d, \"ratio\": %s}, " \
+			"\"zswap_time_over_compress\": %s}", (i > 1 ? "," : ""), \
+			nl[1], nl[2], te[k], ep[k], eb[k], ze, eo[k], tf[k], fp[k], \
+			fb[k], zf, r(te[k], tf[k]) > J
+	}
+	printf "\n]}\n" > J
+}'
+echo "@@JSON stores.json"
+cat "$W/sjson"
 echo "@@END"

@@ -948,12 +948,14 @@ static vm_fault_t mvm_page_mkwrite(struct vm_fault *vmf)
  * does; marked after they are mapped, so that a scan in between unmaps
  * them again rather than find them mapped and unreferenced.
  *
- * When the faulting page itself is missing, it maps nothing: the fault
- * goes on to mvm_fault() at once.  Most such faults wait for the pager
- * and end in VM_FAULT_RETRY, whose fault-around maps the whole answer;
- * walking the range before that found nothing in almost every fault and
- * cost each of them a page-table and page-cache walk of up to 16 pages
- * (the profile of four threads faulting at once).
+ * When the faulting page itself is missing and only the pager can bring
+ * it (not zero-filled here, nothing in swap), it maps nothing: the fault
+ * goes on to mvm_fault() at once, waits for the pager and ends in
+ * VM_FAULT_RETRY, whose fault-around maps the whole answer.  Walking the
+ * range before that found nothing in almost every such fault and cost
+ * each a page-table and page-cache walk of up to 16 pages (the profile of
+ * four threads faulting at once).  A fault the kernel serves itself ends
+ * without a retry, so it still maps its resident neighbours first.
  *
  * do_fault_around() asks for fault_around_bytes (64 KiB by default)
  * around a read fault; an object's cluster may be larger (up to 64
@@ -973,7 +975,9 @@ static vm_fault_t mvm_map_pages(struct vm_fault *vmf, pgoff_t start,
 	unsigned long addr;
 	vm_fault_t ret;
 
-	if (!mvm_page_present(vma->vm_file->f_mapping, vmf->pgoff))
+	if (!mvm_page_present(vma->vm_file->f_mapping, vmf->pgoff) &&
+	    !mvm_fills_zero(obj, vmf->pgoff) &&
+	    !atomic_long_read(&obj->nr_swapped))
 		return 0;
 	if (cluster > 1 && start <= vmf->pgoff) {
 		addr = vma->vm_start + ((start - vma->vm_pgoff) << PAGE_SHIFT);

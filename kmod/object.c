@@ -96,33 +96,46 @@ struct folio *mvm_folio_alloc(struct mvm_object *obj)
 }
 
 /*
- * The pager has [start, start + n) now (page_mutex held): note it in the
- * existence map.  If the map cannot grow (no memory), the object stops
- * trusting it for good (obj->exists_lost): every missing page is asked
- * of the pager again, as without MACHVM_READY_F_EXISTENCE, since a page
- * missing from the map would be zero-filled over the pager's copy.
+ * The pager has [start, start + n) now, or is about to: note it in the
+ * existence map before the pages can leave memory (called without
+ * page_mutex, before the command takes it: a page noted that the pager
+ * then does not get only costs a DATA_REQUEST).  The words are reserved
+ * first, with a sleeping allocation, so that the bits are set under the
+ * array's lock with nothing to allocate.  If the map cannot grow, the
+ * object stops trusting it for good (obj->exists_lost): every missing
+ * page is asked of the pager again, as without MACHVM_READY_F_EXISTENCE,
+ * since a page missing from the map would be zero-filled over the pager's
+ * copy.
  */
 void mvm_pager_gets(struct mvm_object *obj, pgoff_t start, pgoff_t n)
 {
-	unsigned long w;
+	unsigned long word, w;
 	pgoff_t i;
 	void *e;
 
-	lockdep_assert_held(&obj->page_mutex);
+	if (!n)
+		return;
+	for (word = start / MVM_EXISTS_BITS;
+	     word <= (start + n - 1) / MVM_EXISTS_BITS; word++)
+		if (xa_reserve(&obj->exists, word, GFP_KERNEL_ACCOUNT))
+			goto lost;
+	xa_lock(&obj->exists);
 	for (i = start; i < start + n; i++) {
-		e = xa_load(&obj->exists, i / 32);
+		e = xa_load(&obj->exists, i / MVM_EXISTS_BITS);
 		w = xa_is_value(e) ? xa_to_value(e) : 0;
-		if (w & BIT(i % 32))
+		if (w & BIT(i % MVM_EXISTS_BITS))
 			continue;
-		/* No reclaim under page_mutex: see mvm_fill_local(). */
-		if (xa_is_err(xa_store(&obj->exists, i / 32,
-				       xa_mk_value(w | BIT(i % 32)),
-				       GFP_NOWAIT | __GFP_NOWARN |
-				       __GFP_ACCOUNT))) {
-			WRITE_ONCE(obj->exists_lost, true);
-			return;
+		if (xa_is_err(__xa_store(&obj->exists, i / MVM_EXISTS_BITS,
+					 xa_mk_value(w | BIT(i % MVM_EXISTS_BITS)),
+					 GFP_NOWAIT | __GFP_NOWARN))) {
+			xa_unlock(&obj->exists);
+			goto lost;
 		}
 	}
+	xa_unlock(&obj->exists);
+	return;
+lost:
+	WRITE_ONCE(obj->exists_lost, true);
 }
 
 /* *@spare (taken) if there is one, else a new folio. */
@@ -510,7 +523,11 @@ void mvm_object_put(struct mvm_object *obj)
 	kref_put(&obj->ref, mvm_object_free);
 }
 
-/* Stop serving: fail every waiting fault; later faults on holes SIGBUS. */
+/*
+ * Stop serving: fail every waiting fault; later faults on holes SIGBUS
+ * (but for pages the kernel zero-fills itself: an anonymous object's, and
+ * with MACHVM_READY_F_EXISTENCE those the pager never had).
+ */
 static void mvm_object_kill(struct mvm_object *obj, bool destroy, int error)
 {
 	spin_lock(&obj->lock);
@@ -945,6 +962,8 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 		folios[i] = folio;
 	}
 	filled = i;
+	if (!zero)	/* data from the pager: it has these pages */
+		mvm_pager_gets(obj, start, filled);
 
 	down_read(&obj->supply_sem);
 	if (READ_ONCE(obj->destroyed)) {
@@ -982,8 +1001,6 @@ static int mvm_supply(struct mvm_object *obj, const struct machvm_cmd *c,
 		folio_unlock(folios[i]);
 		taken++;
 	}
-	if (!zero)	/* data from the pager: it has these pages */
-		mvm_pager_gets(obj, start, filled);
 	mutex_unlock(&obj->page_mutex);
 	mvm_complete_range(obj, start, start + n);
 	up_read(&obj->supply_sem);

@@ -67,10 +67,12 @@ struct mvm_object {
 	pgoff_t hand;
 	struct xarray swap;	/* index -> slot value; page_mutex */
 	/*
-	 * The existence map: index / 32 -> a value entry of 32 bits, set for
-	 * each page the pager has (supplied with data, or its DATA_RETURN
-	 * taken); never cleared while the object lives.  Set under
-	 * page_mutex, read under it or, as a hint, locklessly (RCU).
+	 * The existence map: index / MVM_EXISTS_BITS -> a value entry with a
+	 * bit per page the pager has (supplied with data, or its DATA_RETURN
+	 * taken); never cleared while the object lives.  Set under the
+	 * array's lock (mvm_pager_gets()) before the pages can leave memory;
+	 * read locklessly (RCU), and authoritatively under page_mutex after
+	 * the page was found missing (mvm_object_swapin_spare()).
 	 */
 	struct xarray exists;
 	bool existence;		/* MACHVM_READY_F_EXISTENCE: pages not in
@@ -78,8 +80,7 @@ struct mvm_object {
 				 * for; WRITE_ONCE under lock, READ_ONCE
 				 */
 	bool exists_lost;	/* the map missed a page (no memory): never
-				 * trusted again; WRITE_ONCE under
-				 * page_mutex, READ_ONCE
+				 * trusted again; WRITE_ONCE, READ_ONCE
 				 */
 	atomic_long_t nr_resident;	/* tracked pages */
 	atomic_long_t nr_swapped;	/* entries in swap */
@@ -187,12 +188,16 @@ static inline bool mvm_page_present(struct address_space *mapping,
 	return entry && !xa_is_value(entry);
 }
 
+/* Bits of the existence map per entry: what a value entry holds. */
+#define MVM_EXISTS_BITS	(BITS_PER_LONG - 1)
+
 /* Does the pager have page @index (the existence map)?  See obj->exists. */
 static inline bool mvm_pager_has(struct mvm_object *obj, pgoff_t index)
 {
-	void *e = xa_load(&obj->exists, index / 32);
+	void *e = xa_load(&obj->exists, index / MVM_EXISTS_BITS);
 
-	return xa_is_value(e) && (xa_to_value(e) & BIT(index % 32));
+	return xa_is_value(e) &&
+	       (xa_to_value(e) & BIT(index % MVM_EXISTS_BITS));
 }
 
 /*

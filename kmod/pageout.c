@@ -1805,6 +1805,8 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 	pgoff_t i;
 	bool keep;
 
+	if (!error)	/* before any page can go: see mvm_pager_gets() */
+		mvm_pager_gets(obj, start, n);
 	mutex_lock(&obj->page_mutex);
 	for (i = start; i < start + n; i++) {
 		if (mvm_return_check(obj, i, seq))
@@ -1816,7 +1818,6 @@ int mvm_return_done(struct mvm_object *obj, pgoff_t start, pgoff_t n,
 		keep = mvm_pg_test(obj, i, MVM_PG_KEEP);
 		mvm_return_end(obj, i);
 		mvm_swap_forget_slot(obj, i);	/* the pager has it now */
-		mvm_pager_gets(obj, i, 1);
 		atomic64_inc(&obj->returned);
 		mvm_count(MACHVM_A_STAT_RETURNED, 1);
 		if (keep)

@@ -528,7 +528,13 @@ struct machvm_msg {
  * DATA_REQUEST: a store that starts empty (a compressed-memory pager, a
  * fresh namespace in a key-value store) is asked only for what it holds.
  * A pager with data of its own (a file) must not set it.  The last READY
- * or CHANGE_ATTRIBUTES sets or clears it.
+ * or CHANGE_ATTRIBUTES sets or clears it.  A copy the pager keeps that
+ * the map does not know of is never asked for: one taken with RETURN_COPY
+ * whose RETURN_DONE refused or came too late (the default pager holds the
+ * page then; a LOCK_REQUEST flush that discards its copy leaves zeroes).
+ * An unsolicited DATA_SUPPLY of a page already zero-filled here is not
+ * taken (SUPPLY_COMPLETED's count), but the map notes it: once the page
+ * leaves memory, the pager is asked for it.
  */
 #define MACHVM_READY_F_EXISTENCE	(1U << 1)
 #define MACHVM_READY_F_ALL		(MACHVM_READY_F_CLUSTER_RETURN | \

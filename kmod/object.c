@@ -1034,6 +1034,7 @@ static void mvm_object_ready(struct mvm_object *obj,
 	WRITE_ONCE(obj->cluster_return,
 		   !!(flags & MACHVM_READY_F_CLUSTER_RETURN));
 	WRITE_ONCE(obj->existence, !!(flags & MACHVM_READY_F_EXISTENCE));
+	WRITE_ONCE(obj->temporary, !!(flags & MACHVM_READY_F_TEMPORARY));
 	if (ready && obj->state != MVM_OBJ_READY) {
 		obj->state = MVM_OBJ_READY;
 		list_for_each_entry(req, &obj->reqs, node)

@@ -79,6 +79,10 @@ struct mvm_object {
 				 * the map are zero-filled here, never asked
 				 * for; WRITE_ONCE under lock, READ_ONCE
 				 */
+	bool temporary;		/* MACHVM_READY_F_TEMPORARY: pages dropped,
+				 * not returned, at termination; WRITE_ONCE
+				 * under lock, READ_ONCE
+				 */
 	bool exists_lost;	/* the map missed a page (no memory): never
 				 * trusted again; WRITE_ONCE, READ_ONCE
 				 */

@@ -1695,8 +1695,9 @@ void mvm_pageout_orphan(struct mvm_object *obj)
 
 /*
  * The object's last mapping and right are gone: send its written and
- * precious pages back to the pager.  True if returns are outstanding
- * (then the last one to end terminates the object).
+ * precious pages back to the pager, unless it is temporary (its pages
+ * go with it).  True if returns are outstanding (then the last one to
+ * end terminates the object).
  */
 bool mvm_pageout_terminate(struct mvm_object *obj)
 {
@@ -1708,6 +1709,8 @@ bool mvm_pageout_terminate(struct mvm_object *obj)
 	int ret;
 
 	mutex_lock(&obj->page_mutex);
+	if (READ_ONCE(obj->temporary))
+		goto out;
 	/*
 	 * Pages only swap holds are newer than the pager's: read them back
 	 * to return them (memory for them is needed only until then).
@@ -1734,6 +1737,7 @@ bool mvm_pageout_terminate(struct mvm_object *obj)
 		folio_unlock(folio);
 		folio_put(folio);
 	}
+out:
 	/* Every return has begun: the last to end terminates the object. */
 	obj->terminating = true;
 	pending = atomic_read(&obj->nr_ret);

@@ -220,6 +220,10 @@ int main(int argc, char** argv) {
         // Pages never put are zeroes: the kernel fills them itself.
         if ((setup.version.features & MACHVM_F_EXISTENCE) && store->starts_empty())
             so.ready_flags |= MACHVM_READY_F_EXISTENCE;
+        // StorePager erases an object's pages at TERMINATE: returning
+        // them first would only put what is about to be erased.
+        if (setup.version.features & MACHVM_F_TEMPORARY)
+            so.ready_flags |= MACHVM_READY_F_TEMPORARY;
         so.readahead.page_size = so.page_size;
         so.readahead.min_window = std::min<std::uint64_t>(32 * 1024, readahead);
         so.readahead.max_window = readahead;

@@ -478,6 +478,7 @@ static int feature_names(uint64_t features, const char *sep, char *buf,
 		{ MACHVM_F_CLUSTER_RETURN, "cluster_return" },
 		{ MACHVM_F_FETCH_RELEASE, "fetch_release" },
 		{ MACHVM_F_EXISTENCE, "existence" },
+		{ MACHVM_F_TEMPORARY, "temporary" },
 	};
 	size_t used = 0;
 

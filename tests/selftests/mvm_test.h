@@ -98,6 +98,7 @@ struct mvm_server {
 	uint32_t ready_flags;	/* MACHVM_READY_F_* for its READYs */
 	atomic_int stop;
 	atomic_int inits, requests, terminates, req_pages;
+	atomic_int returns;	/* DATA_RETURNs seen (never answered) */
 	atomic_int readies;	/* READY commands sent */
 	atomic_int page0_requests;
 	pthread_t th;

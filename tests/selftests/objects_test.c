@@ -317,6 +317,52 @@ TEST_F(obj, existence_map_asks_only_for_pages_the_pager_has)
 	free(buf);
 }
 
+/*
+ * MACHVM_READY_F_TEMPORARY: once the last mapping and right are gone, the
+ * written pages are dropped (no DATA_RETURN) and TERMINATE comes at once;
+ * without the flag the same pages are returned.
+ */
+TEST_F(obj, temporary_object_drops_pages_at_terminate)
+{
+	struct machvm_object_create oc2;
+	struct machvm_version v;
+	char *m2;
+	int fd2, i;
+
+	ASSERT_EQ(0, ioctl(self->dev, MACHVM_IOC_VERSION, &v));
+	ASSERT_TRUE(v.features & MACHVM_F_TEMPORARY);
+	self->srv.ready_flags = MACHVM_READY_F_TEMPORARY;
+	mvm_server_start(&self->srv, self->pager, MVM_ZERO);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ | PROT_WRITE,
+			    MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	memset(self->map, 7, self->len);
+	ASSERT_EQ(1, atomic_load(&self->srv.readies));
+	munmap(self->map, self->len);
+	self->map = NULL;
+	close(self->fd);
+	self->fd = -1;
+	for (i = 0; i < 500 && !atomic_load(&self->srv.terminates); i++)
+		usleep(10000);
+	EXPECT_EQ(1, atomic_load(&self->srv.terminates));
+	EXPECT_EQ(0, atomic_load(&self->srv.returns));
+
+	/* Not temporary: the written pages go back to the pager. */
+	self->srv.ready_flags = 0;
+	fd2 = mvm_object(self->pager, self->len, PROT_READ | PROT_WRITE, 0,
+			 &oc2);
+	ASSERT_LE(0, fd2);
+	m2 = map_obj(fd2, self->len, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	ASSERT_NE(NULL, m2);
+	memset(m2, 7, self->len);
+	munmap(m2, self->len);
+	close(fd2);
+	for (i = 0; i < 500 && !atomic_load(&self->srv.returns); i++)
+		usleep(10000);
+	EXPECT_LT(0, atomic_load(&self->srv.returns));
+}
+
 TEST_F(obj, data_error_sigbus_at_own_address)
 {
 	void *addr = NULL;

@@ -411,15 +411,15 @@ void test_json_structs() {
     Status st;
     st.abi_version = 1;
     st.page_size = 4096;
-    st.features = MACHVM_F_OBJECTS | MACHVM_F_URING_CMD | MACHVM_F_REGION | (1ull << 9);
+    st.features = MACHVM_F_OBJECTS | MACHVM_F_URING_CMD | MACHVM_F_REGION | (1ull << 12);
     st.nr_objects = 3;
     st.nr_pagers = 2;
     st.module_version = "0.1.0";
     st.tools_version = "0.2.0";
     const std::string sj = to_json(st);
     CHECK(sj == "{\"module_version\":\"0.1.0\",\"tools_version\":\"0.2.0\","
-                "\"abi_version\":1,\"page_size\":4096,\"features\":519,"
-                "\"feature_names\":[\"objects\",\"uring_cmd\",\"region\",\"bit9\"],"
+                "\"abi_version\":1,\"page_size\":4096,\"features\":4103,"
+                "\"feature_names\":[\"objects\",\"uring_cmd\",\"region\",\"bit12\"],"
                 "\"nr_objects\":3,\"nr_pagers\":2}");
     CHECK(valid_json(sj));
 
@@ -566,13 +566,13 @@ void test_names() {
     const auto f = feature_names(MACHVM_F_REGION | MACHVM_F_OBJECTS | (1ull << 63));
     CHECK(f.size() == 3 && f[0] == "objects" && f[1] == "region" && f[2] == "bit63");
     // Every feature bit of the header has its name (issue 12.4).
-    const std::vector<std::string> all = {"objects",        "uring_cmd",     "region",
-                                          "pageout",        "anon",          "locks",
-                                          "cluster_return", "fetch_release", "existence"};
+    const std::vector<std::string> all = {
+        "objects", "uring_cmd",      "region",        "pageout",   "anon",
+        "locks",   "cluster_return", "fetch_release", "existence", "temporary"};
     CHECK(feature_names(MACHVM_F_OBJECTS | MACHVM_F_URING_CMD | MACHVM_F_REGION | MACHVM_F_PAGEOUT |
                         MACHVM_F_ANON | MACHVM_F_LOCKS | MACHVM_F_CLUSTER_RETURN |
-                        MACHVM_F_FETCH_RELEASE | MACHVM_F_EXISTENCE) == all);
-    CHECK(feature_names(0x3ff).back() == "bit9");
+                        MACHVM_F_FETCH_RELEASE | MACHVM_F_EXISTENCE | MACHVM_F_TEMPORARY) == all);
+    CHECK(feature_names(0x7ff).back() == "bit10");
     CHECK(format_size(0) == "0");
     CHECK(format_size(1) == "1");
     CHECK(format_size(4096) == "4K");

@@ -292,6 +292,7 @@
 #define MACHVM_F_CLUSTER_RETURN	(1ULL << 6)	/* MACHVM_READY_F_CLUSTER_RETURN */
 #define MACHVM_F_FETCH_RELEASE	(1ULL << 7)	/* MACHVM_IOC_FETCH_RELEASE */
 #define MACHVM_F_EXISTENCE	(1ULL << 8)	/* MACHVM_READY_F_EXISTENCE */
+#define MACHVM_F_TEMPORARY	(1ULL << 9)	/* MACHVM_READY_F_TEMPORARY */
 
 /**
  * struct machvm_version - MACHVM_IOC_VERSION (out; 64 bytes)
@@ -537,8 +538,19 @@ struct machvm_msg {
  * leaves memory, the pager is asked for it.
  */
 #define MACHVM_READY_F_EXISTENCE	(1U << 1)
+/*
+ * Where the module has MACHVM_F_TEMPORARY: the object is temporary, as
+ * Mach's temporary objects are: when its last mapping and right are gone,
+ * its pages are dropped, not returned (no DATA_RETURN at termination; the
+ * ones already under way end as usual), and TERMINATE follows at once.
+ * For a pager that forgets an object's pages at TERMINATE anyway (a
+ * process's heap in a store); never for one that keeps them (a file).
+ * The last READY or CHANGE_ATTRIBUTES sets or clears it.
+ */
+#define MACHVM_READY_F_TEMPORARY	(1U << 2)
 #define MACHVM_READY_F_ALL		(MACHVM_READY_F_CLUSTER_RETURN | \
-					 MACHVM_READY_F_EXISTENCE)
+					 MACHVM_READY_F_EXISTENCE | \
+					 MACHVM_READY_F_TEMPORARY)
 /* Most pages one DATA_RETURN carries. */
 #define MACHVM_RETURN_MAX_PAGES		32
 

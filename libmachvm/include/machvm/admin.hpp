@@ -291,7 +291,7 @@ std::string prot_string(std::uint32_t prot);
 // The names of the MACHVM_F_* bits set, in bit order, from one table
 // (fields::kFeatures in admin_fields.hpp): "objects", "uring_cmd",
 // "region", "pageout", "anon", "locks", "cluster_return", "fetch_release",
-// "existence"; "bitN" for a bit without a name.
+// "existence", "temporary"; "bitN" for a bit without a name.
 std::vector<std::string> feature_names(std::uint64_t features);
 // Bytes with the largest binary suffix that divides them exactly: "4K",
 // "64M", "1T", "12345".

@@ -203,6 +203,7 @@ inline constexpr FeatureName kFeatures[] = {
     {MACHVM_F_CLUSTER_RETURN, "cluster_return"},
     {MACHVM_F_FETCH_RELEASE, "fetch_release"},
     {MACHVM_F_EXISTENCE, "existence"},
+    {MACHVM_F_TEMPORARY, "temporary"},
 };
 
 } // namespace machvm::fields

@@ -300,6 +300,9 @@ static void answer(struct mvm_server *s, const struct machvm_msg *m)
 	case MACHVM_MSG_TERMINATE:
 		atomic_fetch_add(&s->terminates, 1);
 		break;
+	case MACHVM_MSG_DATA_RETURN:
+		atomic_fetch_add(&s->returns, 1);
+		break;
 	case MACHVM_MSG_DATA_REQUEST:
 		atomic_fetch_add(&s->requests, 1);
 		atomic_fetch_add(&s->req_pages, m->length / PG);

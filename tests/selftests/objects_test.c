@@ -84,6 +84,31 @@ static void serve_and_map(struct __test_metadata *_metadata,
 	ASSERT_NE(NULL, self->map);
 }
 
+/*
+ * As serve_and_map(), writable, with the server's READYs saying @flags
+ * (MACHVM_READY_F_*, which the module must have as @feature), and once
+ * the READY is in: the object's first fault already sees the flags.
+ */
+static void serve_ready_and_map(struct __test_metadata *_metadata,
+				obj_fixture *self, enum mvm_mode mode,
+				uint32_t flags, uint64_t feature)
+{
+	struct machvm_version v;
+	int i;
+
+	ASSERT_EQ(0, ioctl(self->dev, MACHVM_IOC_VERSION, &v));
+	ASSERT_TRUE(v.features & feature);
+	self->srv.ready_flags = flags;
+	mvm_server_start(&self->srv, self->pager, mode);
+	self->server = 1;
+	self->map = map_obj(self->fd, self->len, PROT_READ | PROT_WRITE,
+			    MAP_SHARED, 0);
+	ASSERT_NE(NULL, self->map);
+	for (i = 0; i < 500 && !atomic_load(&self->srv.readies); i++)
+		usleep(10000);
+	ASSERT_EQ(1, atomic_load(&self->srv.readies));
+}
+
 /* Requests time out after @timeout_ms, one page each. */
 static void set_timeout(struct __test_metadata *_metadata,
 			obj_fixture *self, uint32_t timeout_ms)
@@ -278,22 +303,11 @@ TEST_F(obj, existence_map_asks_only_for_pages_the_pager_has)
 		.flags = MACHVM_LOCK_RETURN_NONE | MACHVM_LOCK_F_FLUSH,
 	};
 	char *buf = aligned_alloc(PG, 8 * PG);
-	struct machvm_version v;
 	size_t i;
 
 	ASSERT_NE(NULL, buf);
-	ASSERT_EQ(0, ioctl(self->dev, MACHVM_IOC_VERSION, &v));
-	ASSERT_TRUE(v.features & MACHVM_F_EXISTENCE);
-	self->srv.ready_flags = MACHVM_READY_F_EXISTENCE;
-	mvm_server_start(&self->srv, self->pager, MVM_PATTERN);
-	self->server = 1;
-	self->map = map_obj(self->fd, self->len, PROT_READ | PROT_WRITE,
-			    MAP_SHARED, 0);
-	ASSERT_NE(NULL, self->map);
-	/* INIT, then READY with the flag, before any fault. */
-	for (i = 0; i < 500 && !atomic_load(&self->srv.readies); i++)
-		usleep(10000);
-	ASSERT_EQ(1, atomic_load(&self->srv.readies));
+	serve_ready_and_map(_metadata, self, MVM_PATTERN,
+			    MACHVM_READY_F_EXISTENCE, MACHVM_F_EXISTENCE);
 
 	/* Nothing is the pager's: zeroes, and it is never asked. */
 	ASSERT_EQ(0, mvm_dirty_free_pages(16 << 20));
@@ -325,20 +339,12 @@ TEST_F(obj, existence_map_asks_only_for_pages_the_pager_has)
 TEST_F(obj, temporary_object_drops_pages_at_terminate)
 {
 	struct machvm_object_create oc2;
-	struct machvm_version v;
 	char *m2;
 	int fd2, i;
 
-	ASSERT_EQ(0, ioctl(self->dev, MACHVM_IOC_VERSION, &v));
-	ASSERT_TRUE(v.features & MACHVM_F_TEMPORARY);
-	self->srv.ready_flags = MACHVM_READY_F_TEMPORARY;
-	mvm_server_start(&self->srv, self->pager, MVM_ZERO);
-	self->server = 1;
-	self->map = map_obj(self->fd, self->len, PROT_READ | PROT_WRITE,
-			    MAP_SHARED, 0);
-	ASSERT_NE(NULL, self->map);
+	serve_ready_and_map(_metadata, self, MVM_ZERO,
+			    MACHVM_READY_F_TEMPORARY, MACHVM_F_TEMPORARY);
 	memset(self->map, 7, self->len);
-	ASSERT_EQ(1, atomic_load(&self->srv.readies));
 	munmap(self->map, self->len);
 	self->map = NULL;
 	close(self->fd);
